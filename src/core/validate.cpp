@@ -1,0 +1,95 @@
+#include "core/validate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace webhookd {
+
+Status validateUrl(std::string_view url)
+{
+    if (url.size() > 2048)
+        return fail(Error::invalid("the URL is longer than 2048 characters"));
+    for (unsigned char c : url)
+        if (c <= 0x20 || c == 0x7f)
+            return fail(Error::invalid("the URL must not contain spaces or control characters"));
+    std::string lower(url.substr(0, 8));
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    size_t rest = 0;
+    if (lower.rfind("https://", 0) == 0)
+        rest = 8;
+    else if (lower.rfind("http://", 0) == 0)
+        rest = 7;
+    else
+        return fail(Error::invalid("the URL '" + std::string(url) + "' must start with http:// or https://"));
+    std::string_view authority = url.substr(rest);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (auto at = authority.rfind('@'); at != std::string_view::npos)
+        authority = authority.substr(at + 1);
+    std::string_view host = authority;
+    if (!host.empty() && host.front() == '[') {
+        auto close = host.find(']');
+        if (close == std::string_view::npos)
+            return fail(Error::invalid("the URL '" + std::string(url) + "' has an unclosed IPv6 address"));
+        host = host.substr(1, close - 1);
+    } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+        std::string_view port = host.substr(colon + 1);
+        host = host.substr(0, colon);
+        if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+            std::stoi(std::string(port)) > 65535 || std::stoi(std::string(port)) == 0)
+            return fail(Error::invalid("the URL '" + std::string(url) + "' has an invalid port"));
+    }
+    if (host.empty())
+        return fail(Error::invalid("the URL '" + std::string(url) + "' has no host"));
+    return {};
+}
+
+namespace {
+
+bool isTokenChar(char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+} // namespace
+
+Status validateHeader(std::string_view name, std::string_view value, const Limits& limits)
+{
+    if (name.empty())
+        return fail(Error::invalid("a header name must not be empty"));
+    for (char c : name)
+        if (!isTokenChar(c))
+            return fail(Error::invalid("the header name '" + std::string(name) +
+                                       "' may only contain letters, digits and !#$%&'*+-.^_`|~"));
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    static constexpr std::string_view kReserved[] = {"content-type", "content-length", "host", "transfer-encoding",
+                                                     "user-agent", "connection", "expect", "te", "upgrade"};
+    if (std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved) ||
+        lower.rfind("webhook-", 0) == 0)
+        return fail(Error::invalid("the header '" + std::string(name) + "' is set by webhookd and cannot be replaced"));
+    for (char c : value)
+        if (c == '\r' || c == '\n' || c == '\0')
+            return fail(Error::invalid("the value of header '" + std::string(name) +
+                                       "' must not contain CR, LF or NUL characters"));
+    if (name.size() + value.size() > limits.maxHeaderBytes)
+        return fail(Error::invalid("the header '" + std::string(name) + "' is larger than " +
+                                   std::to_string(limits.maxHeaderBytes) + " bytes"));
+    return {};
+}
+
+Status validatePayload(std::string_view json, const Limits& limits)
+{
+    if (json.size() > limits.maxPayloadBytes)
+        return fail(Error::invalid("the payload is " + std::to_string(json.size()) + " bytes, over the limit of " +
+                                   std::to_string(limits.maxPayloadBytes) + " bytes"));
+    if (!nlohmann::json::accept(json))
+        return fail(Error::invalid("the payload is not valid JSON"));
+    return {};
+}
+
+} // namespace webhookd

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "core/error.h"
+
+namespace webhookd {
+
+// Limits on what users may store; DESIGN.md's defaults.
+struct Limits {
+    size_t maxPayloadBytes = 1024 * 1024;
+    size_t maxHeaders = 32;
+    size_t maxHeaderBytes = 8 * 1024; // name + value of one custom header
+};
+
+// http:// or https:// followed by a host, no whitespace or control characters,
+// at most 2048 characters.
+Status validateUrl(std::string_view url);
+
+// A custom header: the name an RFC 9110 token, not one webhookd sets itself
+// (content-type, content-length, host, transfer-encoding, user-agent,
+// connection, webhook-*), the value free of CR, LF and NUL.
+Status validateHeader(std::string_view name, std::string_view value, const Limits& limits = {});
+
+// Valid JSON no larger than the limit.
+Status validatePayload(std::string_view json, const Limits& limits = {});
+
+} // namespace webhookd

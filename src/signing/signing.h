@@ -1,0 +1,51 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+
+namespace webhookd {
+
+std::string base64Encode(std::string_view bytes);
+// Standard alphabet with padding; Invalid for anything else.
+Result<std::string> base64Decode(std::string_view text);
+std::string hexEncode(std::string_view bytes);
+
+// Raw HMAC-SHA256 (32 bytes) of the concatenation of parts, without copying them.
+std::string hmacSha256(std::string_view key, std::initializer_list<std::string_view> parts);
+
+// The key bytes of a secret: "whsec_<base64>" decodes; any other string is
+// used as its raw bytes. Invalid for a whsec_ secret that is not base64 or empty.
+Result<std::string> secretKey(std::string_view secret);
+
+// 32 bytes from the OS CSPRNG: "whsec_" + base64, or 64 hex characters.
+std::string generateSecret(bool hex = false);
+
+// Standard Webhooks: "v1," + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).
+std::string signStandard(std::string_view key, std::string_view id, int64_t timestamp, std::string_view body);
+
+// The webhook-signature header value for one or more keys (rotation window),
+// space-separated.
+std::string signatureHeader(const std::vector<std::string>& keys, std::string_view id, int64_t timestamp,
+                            std::string_view body);
+
+struct VerifyRequest {
+    std::vector<std::string> secrets; // as given by the user (whsec_… or raw)
+    std::string id;
+    std::string timestamp;            // the webhook-timestamp header, Unix seconds
+    std::string signatureHeader;      // the webhook-signature header
+    int64_t toleranceMs = 5 * 60 * 1000;
+};
+
+// Ok when any signature in the header matches any secret (compared in constant
+// time) and the timestamp is within the tolerance of nowMs. Signing error
+// otherwise, saying which check failed; Invalid for a malformed secret.
+Status verifyStandard(const VerifyRequest& request, std::string_view body, int64_t nowMs);
+
+// Equal length and equal bytes, in time independent of where they differ.
+bool constantTimeEquals(std::string_view a, std::string_view b);
+
+} // namespace webhookd

@@ -1,0 +1,206 @@
+#include "storage/events.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Savepoint.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include "core/ids.h"
+#include "routing/patterns.h"
+#include "storage/database.h"
+#include "storage/sql_error.h"
+
+namespace webhookd {
+
+namespace {
+
+struct RouteTarget {
+    std::string id;
+    bool enabled;
+    std::vector<std::string> filters;
+};
+
+Status validateEvent(const EventInput& e, const Limits& limits)
+{
+    if (auto s = validateEventType(e.type); !s)
+        return s;
+    if (auto s = validatePayload(e.payload, limits); !s)
+        return s;
+    if (e.priority < kMinPriority || e.priority > kMaxPriority)
+        return fail(Error::invalid("the priority must be between " + std::to_string(kMinPriority) + " and " +
+                                   std::to_string(kMaxPriority)));
+    if (e.idempotencyKey && (e.idempotencyKey->empty() || e.idempotencyKey->size() > 255))
+        return fail(Error::invalid("an idempotency key must be 1 to 255 characters"));
+    return {};
+}
+
+// Inserts events and their deliveries on one connection, inside a transaction
+// the caller owns. Statements are prepared once per writer; the routing table
+// is read once, so a batch reads the targets a single time.
+class EventWriter {
+public:
+    explicit EventWriter(SQLite::Database& sql)
+        : findKey_(sql, "SELECT id, uid FROM events WHERE idempotency_key = ?"),
+          findDeliveries_(sql, "SELECT id, target_id FROM deliveries WHERE event_id = ? ORDER BY id"),
+          insertEvent_(sql, "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at)"
+                            " VALUES (?, ?, ?, ?, ?, ?)"),
+          insertDelivery_(sql, "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
+                               " created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)"),
+          sql_(sql)
+    {
+        SQLite::Statement q(sql, "SELECT id, enabled, event_filters FROM targets ORDER BY id");
+        while (q.executeStep()) {
+            RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}};
+            const nlohmann::json filters = nlohmann::json::parse(q.getColumn(2).getString());
+            for (const auto& p : filters)
+                t.filters.push_back(p.get<std::string>());
+            index_[t.id] = targets_.size();
+            targets_.push_back(std::move(t));
+        }
+    }
+
+    Result<SendResult> write(const EventInput& e, int64_t now)
+    {
+        SendResult out;
+        if (e.idempotencyKey) {
+            findKey_.reset();
+            findKey_.bind(1, *e.idempotencyKey);
+            if (findKey_.executeStep()) {
+                out.eventId = findKey_.getColumn(0).getInt64();
+                out.uid = findKey_.getColumn(1).getString();
+                out.duplicate = true;
+                findDeliveries_.reset();
+                findDeliveries_.bind(1, out.eventId);
+                while (findDeliveries_.executeStep()) {
+                    out.deliveryIds.push_back(findDeliveries_.getColumn(0).getInt64());
+                    out.targetIds.push_back(findDeliveries_.getColumn(1).getString());
+                }
+                return out;
+            }
+        }
+
+        std::vector<const RouteTarget*> chosen;
+        if (!e.targets.empty()) {
+            for (const auto& id : e.targets) {
+                auto it = index_.find(id);
+                if (it == index_.end())
+                    return fail(Error::notFound("there is no target '" + id + "'"));
+                const RouteTarget* t = &targets_[it->second];
+                if (std::find(chosen.begin(), chosen.end(), t) == chosen.end())
+                    chosen.push_back(t);
+            }
+        } else {
+            for (const auto& t : targets_)
+                if (t.enabled && matchesAny(t.filters, e.type))
+                    chosen.push_back(&t);
+        }
+
+        out.uid = newMessageUid(now);
+        insertEvent_.reset();
+        insertEvent_.bind(1, out.uid);
+        insertEvent_.bind(2, e.type);
+        insertEvent_.bind(3, e.payload);
+        insertEvent_.bind(4, e.priority);
+        if (e.idempotencyKey)
+            insertEvent_.bind(5, *e.idempotencyKey);
+        else
+            insertEvent_.bind(5);
+        insertEvent_.bind(6, now);
+        insertEvent_.exec();
+        out.eventId = sql_.getLastInsertRowid();
+
+        for (const RouteTarget* t : chosen) {
+            insertDelivery_.reset();
+            insertDelivery_.bind(1, out.eventId);
+            insertDelivery_.bind(2, t->id);
+            insertDelivery_.bind(3, e.priority);
+            insertDelivery_.bind(4, now);
+            insertDelivery_.bind(5, now);
+            insertDelivery_.bind(6, now);
+            insertDelivery_.exec();
+            out.deliveryIds.push_back(sql_.getLastInsertRowid());
+            out.targetIds.push_back(t->id);
+        }
+        return out;
+    }
+
+private:
+    SQLite::Statement findKey_;
+    SQLite::Statement findDeliveries_;
+    SQLite::Statement insertEvent_;
+    SQLite::Statement insertDelivery_;
+    SQLite::Database& sql_;
+    std::vector<RouteTarget> targets_;
+    std::unordered_map<std::string, size_t> index_;
+};
+
+} // namespace
+
+Result<SendResult> sendEvent(Database& db, const EventInput& event, const Clock& clock, const Limits& limits)
+{
+    if (auto s = validateEvent(event, limits); !s)
+        return fail(s.error());
+    return detail::guarded("record the event", [&]() -> Result<SendResult> {
+        SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        EventWriter writer(db.sql());
+        auto r = writer.write(event, clock.nowMs());
+        if (!r)
+            return r;
+        tx.commit();
+        return r;
+    });
+}
+
+Result<std::vector<SendResult>> sendBatch(Database& db, const std::vector<EventInput>& events, const Clock& clock,
+                                          const Limits& limits, const Progress& progress)
+{
+    for (size_t i = 0; i < events.size(); ++i)
+        if (auto s = validateEvent(events[i], limits); !s)
+            return fail(Error(s.error().kind(), "event " + std::to_string(i + 1) + ": " + s.error().message()));
+    return detail::guarded("record the batch", [&]() -> Result<std::vector<SendResult>> {
+        SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        EventWriter writer(db.sql());
+        std::vector<SendResult> out;
+        out.reserve(events.size());
+        const int64_t now = clock.nowMs();
+        for (size_t i = 0; i < events.size(); ++i) {
+            auto r = writer.write(events[i], now);
+            if (!r)
+                return fail(Error(r.error().kind(), "event " + std::to_string(i + 1) + ": " + r.error().message()));
+            out.push_back(std::move(*r));
+            if (progress && (i + 1) % 4096 == 0)
+                progress(i + 1, events.size());
+        }
+        tx.commit();
+        if (progress)
+            progress(events.size(), events.size());
+        return out;
+    });
+}
+
+Result<SendResult> sendInTransaction(SQLite::Database& connection, const EventInput& event, const Clock& clock,
+                                     const Limits& limits)
+{
+    if (auto s = validateEvent(event, limits); !s)
+        return fail(s.error());
+    if (sqlite3_get_autocommit(connection.getHandle()) != 0)
+        return fail(Error::invalid("sendInTransaction needs a transaction open on the connection"));
+    return detail::guarded("record the event", [&]() -> Result<SendResult> {
+        if (connection.execAndGet("PRAGMA user_version").getInt() < 1)
+            return fail(Error::invalid("the database was not created by webhookd; run 'webhookctl init' on it"));
+        // A savepoint, so a failure halfway leaves the caller's transaction as it was.
+        SQLite::Savepoint savepoint(connection, "webhookd_send");
+        EventWriter writer(connection);
+        auto r = writer.write(event, clock.nowMs());
+        if (r)
+            savepoint.release();
+        return r;
+    });
+}
+
+} // namespace webhookd

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace webhookd::detail {
+
+struct Migration {
+    int version;
+    std::string_view name;
+    std::string_view sql;
+};
+
+// Every migration compiled into this binary, in order (generated at build time
+// from migrations/*.sql).
+const std::vector<Migration>& migrations();
+
+} // namespace webhookd::detail

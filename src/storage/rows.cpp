@@ -1,0 +1,119 @@
+#include "storage/rows.h"
+
+#include <algorithm>
+
+#include <SQLiteCpp/Database.h>
+#include <nlohmann/json.hpp>
+
+namespace webhookd::detail {
+
+namespace {
+
+template <typename T>
+std::optional<T> optionalColumn(SQLite::Statement& q, int i)
+{
+    auto c = q.getColumn(i);
+    if (c.isNull())
+        return std::nullopt;
+    if constexpr (std::is_same_v<T, std::string>)
+        return c.getString();
+    else if constexpr (std::is_same_v<T, double>)
+        return c.getDouble();
+    else if constexpr (std::is_same_v<T, int>)
+        return c.getInt();
+    else
+        return c.getInt64();
+}
+
+} // namespace
+
+const char* const kTargetColumns =
+    "id, name, url, secret, previous_secret, previous_secret_expires_at, enabled, event_filters, headers,"
+    " timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier, jitter_factor,"
+    " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at";
+
+Target readTarget(SQLite::Statement& q, int i)
+{
+    using nlohmann::json;
+    Target t;
+    t.id = q.getColumn(i + 0).getString();
+    t.name = q.getColumn(i + 1).getString();
+    t.url = q.getColumn(i + 2).getString();
+    t.secret = q.getColumn(i + 3).getString();
+    t.previousSecret = optionalColumn<std::string>(q, i + 4);
+    t.previousSecretExpiresAt = optionalColumn<int64_t>(q, i + 5);
+    t.enabled = q.getColumn(i + 6).getInt() != 0;
+    // Parsed into named values: GCC 12 misreports ranges over temporaries
+    // of nlohmann::json as maybe-uninitialized.
+    const json filters = json::parse(q.getColumn(i + 7).getString());
+    for (const auto& p : filters)
+        t.eventFilters.push_back(p.get<std::string>());
+    const json headers = json::parse(q.getColumn(i + 8).getString());
+    for (const auto& [k, v] : headers.items())
+        t.headers.emplace_back(k, v.get<std::string>());
+    t.timeoutMs = optionalColumn<int64_t>(q, i + 9);
+    t.retry.maxAttempts = q.getColumn(i + 10).getInt();
+    t.retry.initialDelayMs = q.getColumn(i + 11).getInt64();
+    t.retry.maxDelayMs = q.getColumn(i + 12).getInt64();
+    t.retry.multiplier = q.getColumn(i + 13).getDouble();
+    t.retry.jitter = q.getColumn(i + 14).getDouble();
+    t.ratePerSecond = optionalColumn<double>(q, i + 15);
+    t.burst = optionalColumn<int>(q, i + 16);
+    t.rateLimitEnabled = q.getColumn(i + 17).getInt() != 0;
+    const json metadata = json::parse(q.getColumn(i + 18).getString());
+    for (const auto& [k, v] : metadata.items())
+        t.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    t.createdAt = q.getColumn(i + 19).getInt64();
+    t.updatedAt = q.getColumn(i + 20).getInt64();
+    return t;
+}
+
+const char* const kDeliveryColumns =
+    "d.id, d.event_id, e.uid, e.type, d.target_id, d.status, d.priority, d.attempt_count, d.next_attempt_at,"
+    " d.last_status_code, d.last_error, d.created_at, d.updated_at, d.completed_at";
+
+Delivery readDelivery(SQLite::Statement& q, int i)
+{
+    Delivery d;
+    d.id = q.getColumn(i + 0).getInt64();
+    d.eventId = q.getColumn(i + 1).getInt64();
+    d.eventUid = q.getColumn(i + 2).getString();
+    d.type = q.getColumn(i + 3).getString();
+    d.targetId = q.getColumn(i + 4).getString();
+    d.status = q.getColumn(i + 5).getString();
+    d.priority = q.getColumn(i + 6).getInt();
+    d.attemptCount = q.getColumn(i + 7).getInt();
+    d.nextAttemptAt = q.getColumn(i + 8).getInt64();
+    d.lastStatusCode = optionalColumn<int>(q, i + 9);
+    d.lastError = optionalColumn<std::string>(q, i + 10);
+    d.createdAt = q.getColumn(i + 11).getInt64();
+    d.updatedAt = q.getColumn(i + 12).getInt64();
+    d.completedAt = optionalColumn<int64_t>(q, i + 13);
+    return d;
+}
+
+} // namespace webhookd::detail
+
+namespace webhookd::detail {
+
+int64_t deleteDeliveriesAndOrphans(SQLite::Database& sql, SQLite::Statement& del)
+{
+    std::vector<int64_t> events;
+    int64_t deleted = 0;
+    while (del.executeStep()) {
+        events.push_back(del.getColumn(0).getInt64());
+        ++deleted;
+    }
+    std::sort(events.begin(), events.end());
+    events.erase(std::unique(events.begin(), events.end()), events.end());
+    SQLite::Statement orphan(sql, "DELETE FROM events WHERE id = ?"
+                                  " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)");
+    for (int64_t id : events) {
+        orphan.reset();
+        orphan.bind(1, id);
+        orphan.exec();
+    }
+    return deleted;
+}
+
+} // namespace webhookd::detail

@@ -1,0 +1,28 @@
+#pragma once
+
+// storage/ internals: the column lists and row readers shared by the queries.
+
+#include <SQLiteCpp/Statement.h>
+
+#include "storage/model.h"
+
+namespace webhookd::detail {
+
+// Columns readTarget expects, in order, from a table aliased as nothing or "t".
+extern const char* const kTargetColumns;
+Target readTarget(SQLite::Statement& q, int first = 0);
+
+// Columns readDelivery expects, in order, from "deliveries d JOIN events e".
+extern const char* const kDeliveryColumns;
+Delivery readDelivery(SQLite::Statement& q, int first = 0);
+
+} // namespace webhookd::detail
+
+namespace webhookd::detail {
+
+// Runs a "DELETE FROM deliveries … RETURNING event_id" statement, then deletes
+// those events that no delivery refers to any more (events that never had a
+// delivery are kept). Returns the number of deliveries deleted.
+int64_t deleteDeliveriesAndOrphans(SQLite::Database& sql, SQLite::Statement& deleteReturningEventId);
+
+} // namespace webhookd::detail
