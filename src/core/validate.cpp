@@ -15,12 +15,10 @@ Status validateUrl(std::string_view url)
     for (unsigned char c : url)
         if (c <= 0x20 || c == 0x7f)
             return fail(Error::invalid("the URL must not contain spaces or control characters"));
-    std::string lower(url.substr(0, 8));
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
     size_t rest = 0;
-    if (lower.rfind("https://", 0) == 0)
+    if (url.substr(0, 8) == "https://")
         rest = 8;
-    else if (lower.rfind("http://", 0) == 0)
+    else if (url.substr(0, 7) == "http://")
         rest = 7;
     else
         return fail(Error::invalid("the URL '" + std::string(url) + "' must start with http:// or https://"));

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/validate.h"
+#include "storage/database.h"
+#include "storage/model.h"
+
+namespace webhookd::cli {
+
+// Exit codes of the command-line contract.
+constexpr int kOk = 0;
+constexpr int kFailure = 1;
+constexpr int kUsage = 2;
+
+// What every command shares: global options, the lazily opened database, and
+// the action the parsed subcommand chose. One per process, on the main thread.
+struct Context {
+    std::string dbPath;
+    bool json = false;
+    std::string busyTimeout = "5s";
+    size_t maxPayloadBytes = 1024 * 1024;
+    std::function<int()> action;
+
+    const Clock& clock() const { return SystemClock::instance(); }
+    Limits limits() const;
+
+    // Opens (and migrates) the database on first use.
+    Result<Database*> db(bool create = false);
+
+private:
+    std::optional<Database> db_;
+};
+
+// Prints "webhookctl: <message>." on stderr and returns kFailure (kUsage for
+// an Invalid error when usage is true).
+int report(const Error& error);
+
+// A CLI11 validator for durations such as 250ms, 30s, 5m, 2h, 7d.
+CLI::Validator durationValidator();
+int64_t durationMs(const std::string& text); // after durationValidator passed
+
+// Prints rows as aligned columns under a header line.
+void printTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+
+// Text helpers for the human output.
+std::string orDash(const std::optional<std::string>& s);
+std::string orDash(const std::optional<int>& n);
+std::string timeText(std::optional<int64_t> epochMs);
+std::string maskSecret(const std::string& secret);
+
+// Record JSON shared by several commands.
+nlohmann::json deliveryJson(const Delivery& d);
+nlohmann::json targetJson(const Target& t, bool showSecret);
+
+// Registration of each command group (one file each).
+void addInitCommand(CLI::App& app, Context& ctx);
+void addTargetCommands(CLI::App& app, Context& ctx);
+void addSendCommand(CLI::App& app, Context& ctx);
+void addDeliveryCommands(CLI::App& app, Context& ctx);
+void addDlqCommands(CLI::App& app, Context& ctx);
+void addStatsCommand(CLI::App& app, Context& ctx);
+void addSecretCommands(CLI::App& app, Context& ctx);
+
+} // namespace webhookd::cli

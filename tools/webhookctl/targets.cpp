@@ -1,0 +1,338 @@
+#include "context.h"
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "core/duration.h"
+#include "storage/targets.h"
+
+namespace webhookd::cli {
+
+namespace {
+
+// The flags shared by `target add` and `target update`, as given.
+struct TargetFlags {
+    std::string id, url, name, secret, events, timeout, initialDelay, maxDelay;
+    std::vector<std::string> headers, metadata;
+    int maxAttempts = 0, burst = 0;
+    double backoff = 0, jitter = 0, rate = 0;
+    bool noRateLimit = false, disabled = false;
+    std::map<std::string, CLI::Option*> opts;
+
+    void add(CLI::App* cmd)
+    {
+        cmd->add_option("ID", id, "Target id: letters, digits, '_', '.', '-'")->required();
+        opts["url"] = cmd->add_option("--url", url, "Where deliveries are POSTed (http or https)");
+        opts["name"] = cmd->add_option("--name", name, "A name for people");
+        opts["secret"] = cmd->add_option("--secret", secret, "Signing secret (whsec_<base64> or any string; generated if omitted)");
+        opts["events"] = cmd->add_option("--events", events, "Comma-separated event-type patterns, * wildcards (empty = all)");
+        opts["header"] = cmd->add_option("--header", headers, "Custom header NAME:VALUE (repeatable; replaces all on update)");
+        opts["timeout"] = cmd->add_option("--timeout", timeout, "Request timeout (default: the worker's)")->check(durationValidator());
+        opts["max-attempts"] = cmd->add_option("--max-attempts", maxAttempts, "Attempts before the dead-letter queue (default 5)");
+        opts["initial-delay"] = cmd->add_option("--initial-delay", initialDelay, "First retry delay (default 1s)")->check(durationValidator());
+        opts["max-delay"] = cmd->add_option("--max-delay", maxDelay, "Longest retry delay (default 60s)")->check(durationValidator());
+        opts["backoff"] = cmd->add_option("--backoff", backoff, "Backoff multiplier (default 2)");
+        opts["jitter"] = cmd->add_option("--jitter", jitter, "Jitter factor 0..1 (default 0.1)");
+        opts["rate"] = cmd->add_option("--rate", rate, "Requests per second; turns rate limiting on");
+        opts["burst"] = cmd->add_option("--burst", burst, "Token-bucket size (default: the rate, at least 1)");
+        opts["no-rate-limit"] = cmd->add_flag("--no-rate-limit", noRateLimit, "Turn rate limiting off");
+        opts["metadata"] = cmd->add_option("--metadata", metadata, "KEY=VALUE kept with the target (repeatable; replaces all on update)");
+        opts["disabled"] = cmd->add_flag("--disabled", disabled, "Store the target disabled");
+    }
+
+    bool given(const char* flag) const { return opts.at(flag)->count() > 0; }
+
+    Result<TargetSpec> spec() const
+    {
+        TargetSpec s;
+        if (given("url")) s.url = url;
+        if (given("name")) s.name = name;
+        if (given("secret")) s.secret = secret;
+        if (given("events")) {
+            std::vector<std::string> patterns;
+            size_t start = 0;
+            while (start <= events.size() && !events.empty()) {
+                size_t comma = events.find(',', start);
+                std::string p = events.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                if (!p.empty())
+                    patterns.push_back(p);
+                if (comma == std::string::npos)
+                    break;
+                start = comma + 1;
+            }
+            s.eventFilters = patterns;
+        }
+        if (given("header")) {
+            HeaderList list;
+            for (const auto& h : headers) {
+                auto colon = h.find(':');
+                if (colon == std::string::npos)
+                    return fail(Error::invalid("the header '" + h + "' must be given as NAME:VALUE"));
+                std::string value = h.substr(colon + 1);
+                while (!value.empty() && value.front() == ' ')
+                    value.erase(0, 1);
+                list.emplace_back(h.substr(0, colon), value);
+            }
+            s.headers = list;
+        }
+        if (given("timeout")) s.timeoutMs = durationMs(timeout);
+        if (given("max-attempts")) s.maxAttempts = maxAttempts;
+        if (given("initial-delay")) s.initialDelayMs = durationMs(initialDelay);
+        if (given("max-delay")) s.maxDelayMs = durationMs(maxDelay);
+        if (given("backoff")) s.backoffMultiplier = backoff;
+        if (given("jitter")) s.jitterFactor = jitter;
+        if (given("rate")) s.ratePerSecond = rate;
+        if (given("burst")) s.burst = burst;
+        if (noRateLimit) s.rateLimitEnabled = false;
+        if (given("metadata")) {
+            std::map<std::string, std::string> m;
+            for (const auto& kv : metadata) {
+                auto eq = kv.find('=');
+                if (eq == std::string::npos)
+                    return fail(Error::invalid("metadata '" + kv + "' must be given as KEY=VALUE"));
+                m[kv.substr(0, eq)] = kv.substr(eq + 1);
+            }
+            s.metadata = m;
+        }
+        if (disabled) s.enabled = false;
+        return s;
+    }
+};
+
+std::string retryText(const Target& t)
+{
+    return std::to_string(t.retry.maxAttempts) + "x " + formatDuration(t.retry.initialDelayMs) + ".." +
+           formatDuration(t.retry.maxDelayMs);
+}
+
+void printTarget(const Target& t, bool showSecret)
+{
+    auto row = [](const char* k, const std::string& v) { std::cout << k << std::string(20 - std::string(k).size(), ' ') << v << '\n'; };
+    row("id", t.id);
+    row("name", t.name.empty() ? "-" : t.name);
+    row("url", t.url);
+    row("enabled", t.enabled ? "yes" : "no");
+    row("secret", showSecret ? t.secret : maskSecret(t.secret));
+    if (t.previousSecretExpiresAt)
+        row("previous secret", std::string(showSecret && t.previousSecret ? *t.previousSecret + " " : "") +
+                                   "signs until " + isoTime(*t.previousSecretExpiresAt));
+    std::string filters;
+    for (const auto& f : t.eventFilters)
+        filters += (filters.empty() ? "" : ",") + f;
+    row("events", filters.empty() ? "* (all)" : filters);
+    for (const auto& [k, v] : t.headers)
+        row("header", k + ": " + v);
+    row("timeout", t.timeoutMs ? formatDuration(*t.timeoutMs) : "worker default");
+    row("retries", std::to_string(t.retry.maxAttempts) + " attempts, " + formatDuration(t.retry.initialDelayMs) +
+                       " initial, " + formatDuration(t.retry.maxDelayMs) + " max, x" +
+                       fmt::format("{:g}", t.retry.multiplier) + ", jitter " + fmt::format("{:g}", t.retry.jitter));
+    row("rate limit", t.rateLimitEnabled && t.ratePerSecond
+                          ? fmt::format("{:g}/s, burst {}", *t.ratePerSecond, t.burst.value_or(std::max(1, static_cast<int>(*t.ratePerSecond))))
+                          : "off");
+    for (const auto& [k, v] : t.metadata)
+        row("metadata", k + "=" + v);
+    row("created", isoTime(t.createdAt));
+    row("updated", isoTime(t.updatedAt));
+}
+
+int showOne(Context& ctx, const Result<Target>& t, bool showSecret)
+{
+    if (!t)
+        return report(t.error());
+    if (ctx.json)
+        std::cout << targetJson(*t, showSecret).dump() << '\n';
+    else
+        printTarget(*t, showSecret);
+    return kOk;
+}
+
+} // namespace
+
+void addTargetCommands(CLI::App& app, Context& ctx)
+{
+    auto* target = app.add_subcommand("target", "Register and manage delivery targets");
+    target->require_subcommand(1);
+
+    auto addFlags = std::make_shared<TargetFlags>();
+    auto* add = target->add_subcommand("add", "Register a target");
+    addFlags->add(add);
+    add->callback([&ctx, addFlags] {
+        ctx.action = [&ctx, addFlags] {
+            auto spec = addFlags->spec();
+            if (!spec)
+                return report(spec.error());
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            auto t = addTarget(**db, addFlags->id, *spec, ctx.clock(), ctx.limits());
+            if (!t)
+                return report(t.error());
+            // A generated secret is shown once, here; a given one is not echoed.
+            const bool reveal = !addFlags->given("secret");
+            if (ctx.json) {
+                std::cout << targetJson(*t, reveal).dump() << '\n';
+            } else {
+                std::cout << "added target " << t->id << " -> " << t->url << '\n';
+                if (reveal)
+                    std::cout << "secret: " << t->secret << "\n(shown once; store it where the receiver can read it)\n";
+            }
+            return kOk;
+        };
+    });
+
+    auto updateFlags = std::make_shared<TargetFlags>();
+    auto* update = target->add_subcommand("update", "Change a target's settings (only the flags given)");
+    updateFlags->add(update);
+    auto enable = std::make_shared<bool>(false);
+    update->add_flag("--enabled", *enable, "Enable the target");
+    update->callback([&ctx, updateFlags, enable] {
+        ctx.action = [&ctx, updateFlags, enable] {
+            auto spec = updateFlags->spec();
+            if (!spec)
+                return report(spec.error());
+            if (*enable)
+                spec->enabled = true;
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            auto t = updateTarget(**db, updateFlags->id, *spec, ctx.clock(), ctx.limits());
+            if (!t)
+                return report(t.error());
+            if (ctx.json)
+                std::cout << targetJson(*t, false).dump() << '\n';
+            else
+                std::cout << "updated target " << t->id << '\n';
+            return kOk;
+        };
+    });
+
+    auto showSecret = std::make_shared<bool>(false);
+    auto* list = target->add_subcommand("list", "List targets");
+    list->add_flag("--show-secret", *showSecret, "Print secrets instead of masking them");
+    list->callback([&ctx, showSecret] {
+        ctx.action = [&ctx, showSecret] {
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            auto targets = listTargets(**db);
+            if (!targets)
+                return report(targets.error());
+            if (ctx.json) {
+                auto arr = nlohmann::json::array();
+                for (const auto& t : *targets)
+                    arr.push_back(targetJson(t, *showSecret));
+                std::cout << arr.dump() << '\n';
+                return kOk;
+            }
+            std::vector<std::vector<std::string>> rows;
+            for (const auto& t : *targets) {
+                std::string filters;
+                for (const auto& f : t.eventFilters)
+                    filters += (filters.empty() ? "" : ",") + f;
+                rows.push_back({t.id, t.enabled ? "yes" : "no", t.url, filters.empty() ? "*" : filters, retryText(t),
+                                t.rateLimitEnabled && t.ratePerSecond ? fmt::format("{:g}/s", *t.ratePerSecond) : "-",
+                                *showSecret ? t.secret : maskSecret(t.secret)});
+            }
+            printTable({"ID", "ENABLED", "URL", "EVENTS", "RETRY", "RATE", "SECRET"}, rows);
+            return kOk;
+        };
+    });
+
+    auto showId = std::make_shared<std::string>();
+    auto showSecret2 = std::make_shared<bool>(false);
+    auto* show = target->add_subcommand("show", "Show one target");
+    show->add_option("ID", *showId, "Target id")->required();
+    show->add_flag("--show-secret", *showSecret2, "Print the secret instead of masking it");
+    show->callback([&ctx, showId, showSecret2] {
+        ctx.action = [&ctx, showId, showSecret2] {
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            return showOne(ctx, getTarget(**db, *showId), *showSecret2);
+        };
+    });
+
+    for (bool on : {true, false}) {
+        auto id = std::make_shared<std::string>();
+        auto* cmd = target->add_subcommand(on ? "enable" : "disable",
+                                           on ? "Enable a target: its deliveries are sent again"
+                                              : "Disable a target: new events skip it, its deliveries wait");
+        cmd->add_option("ID", *id, "Target id")->required();
+        cmd->callback([&ctx, id, on] {
+            ctx.action = [&ctx, id, on] {
+                auto db = ctx.db();
+                if (!db)
+                    return report(db.error());
+                auto t = setTargetEnabled(**db, *id, on, ctx.clock());
+                if (!t)
+                    return report(t.error());
+                if (ctx.json)
+                    std::cout << targetJson(*t, false).dump() << '\n';
+                else
+                    std::cout << (on ? "enabled" : "disabled") << " target " << t->id << '\n';
+                return kOk;
+            };
+        });
+    }
+
+    auto removeId = std::make_shared<std::string>();
+    auto* remove = target->add_subcommand("remove", "Remove a target with its deliveries and their history");
+    remove->add_option("ID", *removeId, "Target id")->required();
+    remove->callback([&ctx, removeId] {
+        ctx.action = [&ctx, removeId] {
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            auto n = removeTarget(**db, *removeId);
+            if (!n)
+                return report(n.error());
+            if (ctx.json)
+                std::cout << nlohmann::json{{"id", *removeId}, {"deliveries_removed", *n}}.dump() << '\n';
+            else
+                std::cout << "removed target " << *removeId << " and " << *n << " deliveries\n";
+            return kOk;
+        };
+    });
+
+    struct RotateFlags {
+        std::string id, secret, overlap = "24h";
+        CLI::Option* secretOpt = nullptr;
+    };
+    auto rot = std::make_shared<RotateFlags>();
+    auto* rotate = target->add_subcommand("rotate-secret",
+                                          "Replace the signing secret; the old one keeps signing during the overlap");
+    rotate->add_option("ID", rot->id, "Target id")->required();
+    rot->secretOpt = rotate->add_option("--secret", rot->secret, "The new secret (generated and printed once if omitted)");
+    rotate->add_option("--overlap", rot->overlap, "How long the previous secret keeps signing")
+        ->check(durationValidator())
+        ->capture_default_str();
+    rotate->callback([&ctx, rot] {
+        ctx.action = [&ctx, rot] {
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            std::optional<std::string> given;
+            if (rot->secretOpt->count() > 0)
+                given = rot->secret;
+            auto secret = rotateSecret(**db, rot->id, given, durationMs(rot->overlap), ctx.clock());
+            if (!secret)
+                return report(secret.error());
+            const int64_t until = ctx.clock().nowMs() + durationMs(rot->overlap);
+            if (ctx.json) {
+                nlohmann::json j = {{"id", rot->id}, {"previous_secret_expires_at", until}};
+                if (!given)
+                    j["secret"] = *secret;
+                std::cout << j.dump() << '\n';
+            } else {
+                std::cout << "rotated the secret of " << rot->id << "; the previous one signs until "
+                          << isoTime(until) << '\n';
+                if (!given)
+                    std::cout << "secret: " << *secret << "\n(shown once)\n";
+            }
+            return kOk;
+        };
+    });
+}
+
+} // namespace webhookd::cli
