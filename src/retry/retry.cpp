@@ -74,3 +74,43 @@ int64_t nextAttemptDelay(const RetryPolicy& policy, int attempt, double u, std::
 }
 
 } // namespace webhookd
+
+namespace webhookd {
+
+namespace {
+
+std::string describe(const Outcome& o)
+{
+    if (o.error == TransportError::None)
+        return "HTTP " + std::to_string(o.statusCode);
+    std::string out(transportErrorName(o.error));
+    if (!o.errorMessage.empty())
+        out += ": " + o.errorMessage;
+    return out;
+}
+
+} // namespace
+
+Decision decide(const Outcome& outcome, const RetryPolicy& policy, int attemptsUsed, double u, int64_t nowMs,
+                int64_t retryAfterCapMs)
+{
+    Decision d;
+    d.verdict = classify(outcome);
+    if (d.verdict == Verdict::Delivered)
+        return d;
+    d.lastError = describe(outcome);
+    if (d.verdict == Verdict::DeadLetter) {
+        d.deadLetterReason = outcome.error == TransportError::None ? d.lastError + " is not retryable" : d.lastError;
+        return d;
+    }
+    if (attemptsUsed >= policy.maxAttempts) {
+        d.verdict = Verdict::DeadLetter;
+        d.deadLetterReason = "gave up after " + std::to_string(attemptsUsed) + " attempts; last: " + d.lastError;
+        return d;
+    }
+    const auto retryAfter = honoursRetryAfter(outcome.statusCode) ? outcome.retryAfterMs : std::nullopt;
+    d.nextAttemptAt = nowMs + nextAttemptDelay(policy, attemptsUsed, u, retryAfter, retryAfterCapMs);
+    return d;
+}
+
+} // namespace webhookd

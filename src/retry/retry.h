@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "core/outcome.h"
@@ -40,5 +41,22 @@ std::optional<int64_t> parseRetryAfter(std::string_view value, int64_t nowMs);
 // floor capped at capMs. Retry-After is never shortened by jitter.
 int64_t nextAttemptDelay(const RetryPolicy& policy, int attempt, double u, std::optional<int64_t> retryAfterMs,
                          int64_t capMs);
+
+} // namespace webhookd
+
+namespace webhookd {
+
+// What to do with a delivery after an attempt.
+struct Decision {
+    Verdict verdict = Verdict::Retry;
+    int64_t nextAttemptAt = 0;    // for Retry
+    std::string lastError;        // empty when delivered
+    std::string deadLetterReason; // for DeadLetter
+};
+
+// Applies the table, the attempt budget and the backoff: attemptsUsed counts
+// this attempt; a retryable failure with the budget spent is a dead letter.
+Decision decide(const Outcome& outcome, const RetryPolicy& policy, int attemptsUsed, double u, int64_t nowMs,
+                int64_t retryAfterCapMs);
 
 } // namespace webhookd

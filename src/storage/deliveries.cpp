@@ -49,7 +49,9 @@ Result<std::vector<Delivery>> queryDeliveries(Database& db, const DeliveryFilter
         std::vector<Delivery> out;
         while (q.executeStep()) {
             out.push_back(detail::readDelivery(q));
-            if (!q.getColumn(14).isNull())
+            // A retried dead letter keeps its dead_letters row (retried_at set)
+            // but is no longer in the queue, so it has no reason to show.
+            if (!q.getColumn(14).isNull() && out.back().status == "dead_letter")
                 out.back().deadLetterReason = q.getColumn(14).getString();
         }
         return out;

@@ -1,1 +1,160 @@
-int main() { return 0; }
+// webhookd: the delivery worker. A thin wrapper around webhookd::Worker:
+// flags and environment in, signals to stop().
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "core/duration.h"
+#include "core/log.h"
+#include "worker/worker.h"
+
+namespace {
+
+webhookd::Worker* gWorker = nullptr;
+
+void onSignal(int)
+{
+    if (gWorker != nullptr)
+        gWorker->stop();
+}
+
+CLI::Validator durationValidator()
+{
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            auto ms = webhookd::parseDuration(text);
+            return ms ? std::string() : ms.error().message();
+        },
+        "DURATION", "duration");
+}
+
+// The original environment variables hold plain milliseconds or counts;
+// durations with a unit are accepted too.
+std::string envDuration(const char* name, const std::string& fallback)
+{
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0')
+        return fallback;
+    std::string s(v);
+    if (s.find_first_not_of("0123456789") == std::string::npos)
+        s += "ms";
+    return s;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    using namespace webhookd;
+    WorkerOptions opt;
+    const char* envDb = std::getenv("WEBHOOKD_DB");
+    opt.dbPath = envDb && *envDb ? envDb : "./webhooks.db";
+    if (const char* c = std::getenv("WEBHOOK_MAX_CONCURRENT"); c && *c)
+        opt.concurrency = std::atoi(c);
+    std::string pollInterval = envDuration("WEBHOOK_QUEUE_INTERVAL", "1000ms");
+    std::string defaultTimeout = envDuration("WEBHOOK_DEFAULT_TIMEOUT", "30000ms");
+    std::string lease = "60s", grace = "10s", retryAfterCap = "1h", busy = "5s";
+    std::string logFormat = "text", logLevel = "info";
+    std::vector<std::string> allowNetworks;
+
+    CLI::App app("webhookd: claims due deliveries from the database, POSTs them signed, retries with backoff,\n"
+                 "rate-limits per target and records every attempt. SIGTERM/SIGINT stop it gracefully.",
+                 "webhookd");
+    app.add_option("--db", opt.dbPath, "Database file (default $WEBHOOKD_DB, else ./webhooks.db)");
+    app.add_option("--concurrency", opt.concurrency, "Transfers in flight at most (env WEBHOOK_MAX_CONCURRENT, default 10)")
+        ->check(CLI::Range(1, 10'000));
+    app.add_option("--poll-interval", pollInterval, "Longest idle sleep (env WEBHOOK_QUEUE_INTERVAL, default 1000ms)")
+        ->check(durationValidator());
+    app.add_option("--default-timeout", defaultTimeout,
+                   "Request timeout for targets without one (env WEBHOOK_DEFAULT_TIMEOUT, default 30000ms)")
+        ->check(durationValidator());
+    app.add_option("--user-agent", opt.userAgent, "User-Agent header")->capture_default_str();
+    app.add_option("--lease", lease, "Shortest claim lease; a killed worker's claims return after it")
+        ->check(durationValidator())
+        ->capture_default_str();
+    app.add_flag("--allow-private-networks", opt.allowPrivateNetworks,
+                 "Allow loopback, private and link-local destinations (off by default)");
+    app.add_option("--allow-network", allowNetworks, "Allow this CIDR range although it is private (repeatable)");
+    app.add_flag("--https-only", opt.httpsOnly, "Refuse plain http targets");
+    app.add_flag("--drain", opt.drain,
+                 "Exit 0 once every delivery of an enabled target is delivered or dead-lettered");
+    app.add_option("--shutdown-grace", grace, "On SIGTERM/SIGINT, how long in-flight requests may finish")
+        ->check(durationValidator())
+        ->capture_default_str();
+    app.add_option("--retry-after-cap", retryAfterCap, "Longest Retry-After honoured")
+        ->check(durationValidator())
+        ->capture_default_str();
+    app.add_option("--busy-timeout", busy, "How long to wait for a locked database")
+        ->check(durationValidator())
+        ->capture_default_str();
+    app.add_option("--worker-id", opt.workerId, "Lease owner name (default host:pid:random)");
+    app.add_option("--log-format", logFormat, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+    app.add_option("--log-level", logLevel, "debug, info, warn, error or off")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+        ->capture_default_str();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "webhookd: " << e.what() << "\nRun 'webhookd --help' for usage.\n";
+        return 2;
+    }
+    for (auto* name : {"WEBHOOK_QUEUE_INTERVAL", "WEBHOOK_DEFAULT_TIMEOUT"}) {
+        const std::string value = envDuration(name, "1ms");
+        if (!parseDuration(value)) {
+            std::cerr << "webhookd: " << name << " must be milliseconds or a duration such as 30s.\n";
+            return 2;
+        }
+    }
+    if (opt.concurrency < 1 || opt.concurrency > 10'000) {
+        std::cerr << "webhookd: the concurrency (WEBHOOK_MAX_CONCURRENT) must be between 1 and 10000.\n";
+        return 2;
+    }
+    opt.pollIntervalMs = *parseDuration(pollInterval);
+    opt.defaultTimeoutMs = *parseDuration(defaultTimeout);
+    opt.leaseMs = *parseDuration(lease);
+    opt.shutdownGraceMs = *parseDuration(grace);
+    opt.retryAfterCapMs = *parseDuration(retryAfterCap);
+    opt.busyTimeoutMs = static_cast<int>(*parseDuration(busy));
+    for (const auto& text : allowNetworks) {
+        auto cidr = Cidr::parse(text);
+        if (!cidr) {
+            std::cerr << "webhookd: " << cidr.error().message() << ".\n";
+            return 2;
+        }
+        opt.allowedNetworks.push_back(*cidr);
+    }
+    LogLevel level = LogLevel::Info;
+    parseLogLevel(logLevel, level);
+    Log::configure(level, logFormat == "json" ? LogFormat::Json : LogFormat::Text);
+
+    try {
+        auto worker = Worker::create(opt);
+        if (!worker) {
+            std::cerr << "webhookd: " << worker.error().message() << ".\n";
+            return 1;
+        }
+        gWorker = worker->get();
+        struct sigaction sa {};
+        sa.sa_handler = onSignal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, nullptr);
+        sigaction(SIGINT, &sa, nullptr);
+        std::signal(SIGPIPE, SIG_IGN);
+        auto status = (*worker)->run();
+        gWorker = nullptr;
+        if (!status) {
+            std::cerr << "webhookd: " << status.error().message() << ".\n";
+            return 1;
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "webhookd: unexpected failure: " << e.what() << '\n';
+        return 1;
+    }
+}

@@ -1,0 +1,324 @@
+#include "storage/queue.h"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include "ratelimit/token_bucket.h"
+#include "storage/database.h"
+#include "storage/rows.h"
+#include "storage/sql_error.h"
+
+namespace webhookd {
+
+namespace {
+
+constexpr const char* kClaimable = "status IN ('pending', 'failed', 'rate_limited')";
+// A lease outlives the request it covers by this much, so a slow receiver
+// never has its delivery reclaimed mid-flight.
+constexpr int64_t kLeaseMarginMs = 15'000;
+
+std::string sql(std::initializer_list<std::string_view> parts)
+{
+    std::string out;
+    for (auto p : parts)
+        out += p;
+    return out;
+}
+
+} // namespace
+
+struct Queue::Statements {
+    explicit Statements(SQLite::Database& db)
+        : reclaim(db, "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
+                      " updated_at = ?1 WHERE status = 'in_progress' AND lease_expires_at < ?1"),
+          nextPriority(db, sql({"SELECT priority FROM deliveries WHERE ", kClaimable,
+                                " AND priority < ?1 ORDER BY priority DESC LIMIT 1"})),
+          dueAtPriority(db, sql({"SELECT id, target_id, event_id, attempt_count, retry_base FROM deliveries WHERE ",
+                                 kClaimable, " AND priority = ?1 AND next_attempt_at <= ?2",
+                                 " ORDER BY priority DESC, next_attempt_at LIMIT ?3"})),
+          firstAtPriority(db, sql({"SELECT d.next_attempt_at FROM deliveries d JOIN targets t ON t.id = d.target_id"
+                                   " WHERE d.",
+                                   kClaimable, " AND d.priority = ?1 AND t.enabled = 1",
+                                   " ORDER BY d.priority DESC, d.next_attempt_at LIMIT 1"})),
+          firstLease(db, "SELECT lease_expires_at FROM deliveries WHERE status = 'in_progress'"
+                         " ORDER BY lease_expires_at LIMIT 1"),
+          takeLease(db, "UPDATE deliveries SET status = 'in_progress', lease_owner = ?1, lease_expires_at = ?2,"
+                        " updated_at = ?3 WHERE id = ?4"),
+          defer(db, "UPDATE deliveries SET status = 'rate_limited', next_attempt_at = ?1, updated_at = ?2"
+                    " WHERE id = ?3"),
+          event(db, "SELECT uid, type, payload, created_at FROM events WHERE id = ?"),
+          targets(db, std::string("SELECT ") + detail::kTargetColumns +
+                          ", bucket_tokens, bucket_updated_at FROM targets"),
+          saveBucket(db, "UPDATE targets SET bucket_tokens = ?1, bucket_updated_at = ?2 WHERE id = ?3"),
+          finish(db, "UPDATE deliveries SET status = ?1, attempt_count = attempt_count + 1, next_attempt_at = ?2,"
+                     " last_status_code = ?3, last_error = ?4, lease_owner = NULL, lease_expires_at = NULL,"
+                     " updated_at = ?5, completed_at = ?6"
+                     " WHERE id = ?7 AND status = 'in_progress' AND lease_owner = ?8"),
+          attempt(db, "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
+                      " error_message, response_excerpt, retry_after_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+          deadLetter(db, "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
+                         " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason,"
+                         " moved_at = excluded.moved_at, retried_at = NULL"),
+          release(db, "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
+                      " updated_at = ?1 WHERE id = ?2 AND status = 'in_progress' AND lease_owner = ?3"),
+          outstanding(db, "SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id"
+                          " WHERE t.enabled = 1 AND d.status IN ('pending', 'failed', 'rate_limited', 'in_progress')")
+    {
+    }
+
+    SQLite::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, takeLease, defer, event,
+        targets, saveBucket, finish, attempt, deadLetter, release, outstanding;
+
+    // Targets as last read, with their bucket state. Reloaded when another
+    // connection has committed since (data_version moved); this connection's
+    // own writes keep it current.
+    struct CachedTarget {
+        std::shared_ptr<const Target> target;
+        TokenBucket bucket;
+        bool limited = false;
+    };
+    std::map<std::string, CachedTarget, std::less<>> cache;
+    int64_t cacheVersion = -1;
+};
+
+Queue::Queue(Database& db, std::string workerId)
+    : db_(db), workerId_(std::move(workerId)), st_(std::make_unique<Statements>(db.sql()))
+{
+}
+
+Queue::~Queue() = default;
+
+Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit)
+{
+    return detail::guarded("claim deliveries", [&]() -> Result<ClaimResult> {
+        auto& s = *st_;
+        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        ClaimResult out;
+
+        s.reclaim.reset();
+        s.reclaim.bind(1, now);
+        out.reclaimed = s.reclaim.exec();
+
+        const int64_t version = db_.dataVersion();
+        if (version != s.cacheVersion) {
+            s.cache.clear();
+            s.targets.reset();
+            while (s.targets.executeStep()) {
+                auto t = std::make_shared<Target>(detail::readTarget(s.targets));
+                Statements::CachedTarget c;
+                c.limited = t->rateLimitEnabled && t->ratePerSecond.has_value();
+                if (c.limited) {
+                    const double rate = *t->ratePerSecond;
+                    const double burst = t->burst ? *t->burst : std::max(1.0, rate);
+                    c.bucket = TokenBucket::full(rate, burst, now);
+                    auto tokens = s.targets.getColumn(21);
+                    auto at = s.targets.getColumn(22);
+                    if (!tokens.isNull() && !at.isNull()) {
+                        c.bucket.tokens = std::min(burst, tokens.getDouble());
+                        c.bucket.updatedAtMs = at.getInt64();
+                    }
+                }
+                std::string id = t->id;
+                c.target = std::move(t);
+                s.cache.emplace(std::move(id), std::move(c));
+            }
+            s.cacheVersion = version;
+        }
+
+        std::map<std::string, int, std::less<>> deferred; // per target, for spreading deferrals
+        struct Candidate {
+            int64_t id, eventId;
+            std::string targetId;
+            int attemptCount, retryBase;
+        };
+        std::vector<Candidate> candidates;
+        int64_t below = std::numeric_limits<int64_t>::max();
+        // One index seek per priority level: rows that are not yet due end
+        // each range scan instead of being stepped over.
+        while (static_cast<int>(out.claimed.size()) < limit) {
+            s.nextPriority.reset();
+            s.nextPriority.bind(1, below);
+            if (!s.nextPriority.executeStep())
+                break;
+            const int priority = s.nextPriority.getColumn(0).getInt();
+            below = priority;
+
+            // Collected first, then changed: updating rows while a SELECT
+            // walks the same index is not something to rely on.
+            candidates.clear();
+            s.dueAtPriority.reset();
+            s.dueAtPriority.bind(1, priority);
+            s.dueAtPriority.bind(2, now);
+            s.dueAtPriority.bind(3, 4 * limit + 64);
+            while (s.dueAtPriority.executeStep())
+                candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
+                                      s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
+                                      s.dueAtPriority.getColumn(4).getInt()});
+
+            for (const auto& c : candidates) {
+                if (static_cast<int>(out.claimed.size()) >= limit)
+                    break;
+                auto it = s.cache.find(c.targetId);
+                if (it == s.cache.end() || !it->second.target->enabled)
+                    continue; // waits for its target to be enabled
+                auto& cached = it->second;
+                if (cached.limited && !cached.bucket.tryTake(now)) {
+                    const int k = ++deferred[c.targetId];
+                    s.defer.reset();
+                    s.defer.bind(1, now + cached.bucket.msUntilToken(k));
+                    s.defer.bind(2, now);
+                    s.defer.bind(3, c.id);
+                    s.defer.exec();
+                    ++out.rateLimited;
+                    continue;
+                }
+                const Target& t = *cached.target;
+                const int64_t lease = std::max(leaseMs, t.timeoutMs.value_or(defaultTimeoutMs) + kLeaseMarginMs);
+                s.takeLease.reset();
+                s.takeLease.bind(1, workerId_);
+                s.takeLease.bind(2, now + lease);
+                s.takeLease.bind(3, now);
+                s.takeLease.bind(4, c.id);
+                s.takeLease.exec();
+
+                ClaimedDelivery d;
+                d.id = c.id;
+                d.attemptNumber = c.attemptCount + 1;
+                d.attemptsUsed = c.attemptCount - c.retryBase;
+                d.target = cached.target;
+                s.event.reset();
+                s.event.bind(1, c.eventId);
+                if (!s.event.executeStep())
+                    return fail(Error::internal("delivery " + std::to_string(c.id) + " refers to a missing event"));
+                d.eventUid = s.event.getColumn(0).getString();
+                d.type = s.event.getColumn(1).getString();
+                d.payload = s.event.getColumn(2).getString();
+                d.eventCreatedAt = s.event.getColumn(3).getInt64();
+                out.claimed.push_back(std::move(d));
+            }
+            if (below == std::numeric_limits<int>::min())
+                break;
+        }
+
+        for (auto& [id, c] : s.cache) {
+            if (!c.limited || c.bucket.updatedAtMs != now)
+                continue;
+            s.saveBucket.reset();
+            s.saveBucket.bind(1, c.bucket.tokens);
+            s.saveBucket.bind(2, c.bucket.updatedAtMs);
+            s.saveBucket.bind(3, id);
+            s.saveBucket.exec();
+        }
+        tx.commit();
+        return out;
+    });
+}
+
+Status Queue::complete(const std::vector<Completion>& completions, int64_t now)
+{
+    if (completions.empty())
+        return {};
+    return detail::guarded("record delivery attempts", [&]() -> Status {
+        auto& s = *st_;
+        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        for (const auto& c : completions) {
+            const Outcome& o = c.outcome;
+            s.finish.reset();
+            s.finish.bind(1, c.status);
+            s.finish.bind(2, c.status == "failed" ? c.nextAttemptAt : now);
+            if (o.statusCode) s.finish.bind(3, o.statusCode); else s.finish.bind(3);
+            if (c.lastError.empty()) s.finish.bind(4); else s.finish.bind(4, c.lastError);
+            s.finish.bind(5, now);
+            if (c.status == "failed") s.finish.bind(6); else s.finish.bind(6, now);
+            s.finish.bind(7, c.deliveryId);
+            s.finish.bind(8, workerId_);
+            if (s.finish.exec() == 0)
+                continue; // the lease was lost; the delivery is someone else's now
+
+            s.attempt.reset();
+            s.attempt.bind(1, c.deliveryId);
+            s.attempt.bind(2, c.attemptNumber);
+            s.attempt.bind(3, o.startedAtMs);
+            s.attempt.bind(4, o.durationMs);
+            if (o.statusCode) s.attempt.bind(5, o.statusCode); else s.attempt.bind(5);
+            const auto errorType = transportErrorName(o.error);
+            if (errorType.empty()) s.attempt.bind(6); else s.attempt.bind(6, std::string(errorType));
+            if (o.errorMessage.empty()) s.attempt.bind(7); else s.attempt.bind(7, o.errorMessage);
+            if (o.responseExcerpt.empty()) s.attempt.bind(8); else s.attempt.bind(8, o.responseExcerpt);
+            if (o.retryAfterMs) s.attempt.bind(9, *o.retryAfterMs); else s.attempt.bind(9);
+            s.attempt.exec();
+
+            if (c.status == "dead_letter") {
+                s.deadLetter.reset();
+                s.deadLetter.bind(1, c.deliveryId);
+                s.deadLetter.bind(2, c.deadLetterReason);
+                s.deadLetter.bind(3, now);
+                s.deadLetter.exec();
+            }
+        }
+        tx.commit();
+        return {};
+    });
+}
+
+Status Queue::release(const std::vector<int64_t>& ids, int64_t now)
+{
+    if (ids.empty())
+        return {};
+    return detail::guarded("release deliveries", [&]() -> Status {
+        auto& s = *st_;
+        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        for (int64_t id : ids) {
+            s.release.reset();
+            s.release.bind(1, now);
+            s.release.bind(2, id);
+            s.release.bind(3, workerId_);
+            s.release.exec();
+        }
+        tx.commit();
+        return {};
+    });
+}
+
+Result<std::optional<int64_t>> Queue::nextDueAt()
+{
+    return detail::guarded("find the next due delivery", [&]() -> Result<std::optional<int64_t>> {
+        auto& s = *st_;
+        std::optional<int64_t> best;
+        s.firstLease.reset();
+        if (s.firstLease.executeStep() && !s.firstLease.getColumn(0).isNull())
+            best = s.firstLease.getColumn(0).getInt64();
+        int64_t below = std::numeric_limits<int64_t>::max();
+        for (;;) {
+            s.nextPriority.reset();
+            s.nextPriority.bind(1, below);
+            if (!s.nextPriority.executeStep())
+                break;
+            below = s.nextPriority.getColumn(0).getInt64();
+            s.firstAtPriority.reset();
+            s.firstAtPriority.bind(1, below);
+            if (s.firstAtPriority.executeStep()) {
+                const int64_t at = s.firstAtPriority.getColumn(0).getInt64();
+                best = best ? std::min(*best, at) : at;
+            }
+        }
+        return best;
+    });
+}
+
+Result<int64_t> Queue::outstanding()
+{
+    return detail::guarded("count outstanding deliveries", [&]() -> Result<int64_t> {
+        auto& s = *st_;
+        s.outstanding.reset();
+        s.outstanding.executeStep();
+        return s.outstanding.getColumn(0).getInt64();
+    });
+}
+
+} // namespace webhookd

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/outcome.h"
+#include "storage/model.h"
+
+namespace webhookd {
+
+class Database;
+
+// A delivery this worker holds a lease on, with what sending it needs.
+struct ClaimedDelivery {
+    int64_t id = 0;
+    int attemptNumber = 0;  // the number the coming attempt will get
+    int attemptsUsed = 0;   // attempts spent since the budget was last refreshed
+    std::string eventUid;
+    std::string type;
+    std::string payload;
+    int64_t eventCreatedAt = 0;
+    std::shared_ptr<const Target> target; // as of the claim; shared between claims
+};
+
+// What one attempt led to, as the worker decided it.
+struct Completion {
+    int64_t deliveryId = 0;
+    int attemptNumber = 0;
+    Outcome outcome;
+    std::string status;            // delivered, failed or dead_letter
+    int64_t nextAttemptAt = 0;     // for failed
+    std::string lastError;         // empty when delivered
+    std::string deadLetterReason;  // for dead_letter
+};
+
+struct ClaimResult {
+    std::vector<ClaimedDelivery> claimed;
+    int64_t reclaimed = 0;    // expired leases returned to pending
+    int64_t rateLimited = 0;  // deferred for want of a token
+};
+
+// The worker's side of the deliveries table: claim, complete, release. Keeps
+// prepared statements, so it borrows the database for its whole life (the
+// Database must outlive the Queue). One thread.
+class Queue {
+public:
+    Queue(Database& db, std::string workerId);
+    ~Queue();
+    Queue(const Queue&) = delete;
+    Queue& operator=(const Queue&) = delete;
+
+    const std::string& workerId() const { return workerId_; }
+
+    // In one BEGIN IMMEDIATE transaction: returns expired leases to pending,
+    // then takes up to `limit` due deliveries of enabled targets, priority
+    // first then next_attempt_at, spending each target's token bucket. Rows
+    // without a token become rate_limited, due when their token will exist.
+    // Each claimed row gets a lease of max(leaseMs, target timeout + margin).
+    Result<ClaimResult> claim(int64_t nowMs, int64_t leaseMs, int64_t defaultTimeoutMs, int limit);
+
+    // Records every completion (attempt row, status change, dead letter) in
+    // one transaction. A completion whose lease this worker no longer holds is
+    // dropped: another worker owns that delivery now.
+    Status complete(const std::vector<Completion>& completions, int64_t nowMs);
+
+    // Returns claimed deliveries to pending without recording an attempt.
+    Status release(const std::vector<int64_t>& ids, int64_t nowMs);
+
+    // The earliest time work may be due: a claimable delivery of an enabled
+    // target, or a lease to reclaim. nullopt when there is nothing at all.
+    Result<std::optional<int64_t>> nextDueAt();
+
+    // Deliveries of enabled targets not yet delivered or dead-lettered.
+    Result<int64_t> outstanding();
+
+private:
+    struct Statements;
+    Database& db_;
+    std::string workerId_;
+    std::unique_ptr<Statements> st_;
+};
+
+} // namespace webhookd

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <string>
+
+#include "delivery/http_client.h"
+#include "storage/queue.h"
+
+namespace webhookd {
+
+// The JSON envelope DESIGN.md fixes: {"id","type","timestamp","data"}.
+std::string envelope(const ClaimedDelivery& d);
+
+// A signed POST for one attempt: signed afresh (new webhook-timestamp, same
+// webhook-id) with every secret that signs at nowMs.
+HttpRequest buildRequest(const ClaimedDelivery& d, int64_t nowMs, const std::string& userAgent,
+                         int64_t defaultTimeoutMs);
+
+} // namespace webhookd

@@ -1,0 +1,331 @@
+#include "worker/worker.h"
+
+#include <algorithm>
+#include <random>
+#include <unistd.h>
+#include <unordered_map>
+
+#include "core/duration.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "delivery/http_client.h"
+#include "retry/retry.h"
+#include "signing/signing.h"
+#include "storage/queue.h"
+#include "worker/request.h"
+
+namespace webhookd {
+
+namespace {
+
+std::string defaultWorkerId()
+{
+    char host[256] = "host";
+    gethostname(host, sizeof host - 1);
+    unsigned char r[3];
+    randomBytes(r, sizeof r);
+    return std::string(host) + ":" + std::to_string(getpid()) + ":" + hexEncode(std::string_view(reinterpret_cast<char*>(r), 3));
+}
+
+// Completions wait at most this long for company before they are committed.
+constexpr int64_t kGroupCommitWindowMs = 2;
+
+} // namespace
+
+struct Worker::Impl {
+    WorkerOptions opt;
+    const Clock& clock;
+    Database db;
+    Queue queue;
+    std::unique_ptr<HttpClient> http;
+    WorkerCounters counters;
+    std::atomic<bool> stopping{false};
+
+    std::unordered_map<uint64_t, ClaimedDelivery> inflight;
+    std::vector<Completion> unrecorded;   // finished, not yet committed
+    int64_t firstUnrecordedMono = 0;
+    std::vector<HttpResult> done;
+
+    int64_t nextClaimAt = 0;              // wall ms; claiming before then finds nothing
+    int64_t lastDataVersion = -1;
+    int64_t storagePauseUntilMono = 0;    // backing off after a storage failure
+    int64_t storageFailures = 0;
+    int64_t nextProgressMono = 0;
+
+    std::mt19937_64 rng{std::random_device{}()};
+    std::uniform_real_distribution<double> unit{0.0, 1.0};
+
+    Impl(WorkerOptions o, const Clock& c, Database d)
+        : opt(std::move(o)), clock(c), db(std::move(d)), queue(db, opt.workerId)
+    {
+    }
+
+    // Storage trouble (a long lock, a full disk) pauses claiming and
+    // recording with a growing back-off; work in memory waits, nothing is lost.
+    void storageFailed(const Error& e, const char* what)
+    {
+        ++storageFailures;
+        const int64_t pause = std::min<int64_t>(5000, 50LL << std::min<int64_t>(storageFailures, 7));
+        storagePauseUntilMono = clock.monotonicMs() + pause;
+        Log::error("storage failure", {{"during", what}, {"error", e.message()}, {"retry_in", formatDuration(pause)}});
+    }
+
+    void storageRecovered()
+    {
+        if (storageFailures > 0)
+            Log::info("storage recovered", {{"after_failures", std::to_string(storageFailures)}});
+        storageFailures = 0;
+    }
+
+    bool storagePaused() const { return clock.monotonicMs() < storagePauseUntilMono; }
+
+    void claim(int64_t now)
+    {
+        const int free = opt.concurrency - static_cast<int>(inflight.size());
+        auto r = queue.claim(now, opt.leaseMs, opt.defaultTimeoutMs, free);
+        if (!r) {
+            storageFailed(r.error(), "claim");
+            return;
+        }
+        storageRecovered();
+        if (r->reclaimed > 0)
+            Log::info("reclaimed expired leases", {{"count", std::to_string(r->reclaimed)}});
+        for (auto& d : r->claimed) {
+            http->start(buildRequest(d, now, opt.userAgent, opt.defaultTimeoutMs));
+            inflight.emplace(static_cast<uint64_t>(d.id), std::move(d));
+        }
+        counters.claimed += static_cast<int64_t>(r->claimed.size());
+        counters.inFlight = static_cast<int64_t>(inflight.size());
+        if (static_cast<int>(r->claimed.size()) < free) {
+            // Everything due is taken: sleep until the next due row, a poll
+            // interval at most, or until another process commits.
+            auto due = queue.nextDueAt();
+            int64_t next = now + opt.pollIntervalMs;
+            if (due && *due)
+                next = std::min(next, std::max(**due, now + 1));
+            nextClaimAt = next;
+        }
+    }
+
+    void collect()
+    {
+        const int64_t now = clock.nowMs();
+        for (auto& res : done) {
+            auto it = inflight.find(res.tag);
+            if (it == inflight.end())
+                continue;
+            const ClaimedDelivery& d = it->second;
+            const RetryPolicy& policy = d.target->retry;
+            Decision dec = decide(res.outcome, policy, d.attemptsUsed + 1, unit(rng), now, opt.retryAfterCapMs);
+            Completion c;
+            c.deliveryId = d.id;
+            c.attemptNumber = d.attemptNumber;
+            c.outcome = std::move(res.outcome);
+            c.lastError = dec.lastError;
+            ++counters.attempts;
+            switch (dec.verdict) {
+            case Verdict::Delivered:
+                c.status = "delivered";
+                ++counters.delivered;
+                break;
+            case Verdict::Retry:
+                c.status = "failed";
+                c.nextAttemptAt = dec.nextAttemptAt;
+                ++counters.retried;
+                Log::info("attempt failed; retry scheduled",
+                          {{"delivery", std::to_string(d.id)}, {"target", d.target->id}, {"attempt", std::to_string(d.attemptNumber)},
+                           {"error", dec.lastError}, {"next_attempt_at", isoTime(dec.nextAttemptAt)}});
+                break;
+            case Verdict::DeadLetter:
+                c.status = "dead_letter";
+                c.deadLetterReason = dec.deadLetterReason;
+                ++counters.deadLettered;
+                Log::warn("moved to the dead-letter queue",
+                          {{"delivery", std::to_string(d.id)}, {"target", d.target->id}, {"reason", dec.deadLetterReason}});
+                break;
+            }
+            if (unrecorded.empty())
+                firstUnrecordedMono = clock.monotonicMs();
+            unrecorded.push_back(std::move(c));
+            inflight.erase(it);
+        }
+        done.clear();
+        counters.inFlight = static_cast<int64_t>(inflight.size());
+    }
+
+    void record()
+    {
+        if (unrecorded.empty())
+            return;
+        const int64_t now = clock.nowMs();
+        if (auto s = queue.complete(unrecorded, now); !s) {
+            storageFailed(s.error(), "record attempts");
+            return;
+        }
+        storageRecovered();
+        for (const auto& c : unrecorded)
+            if (c.status == "failed")
+                nextClaimAt = std::min(nextClaimAt, c.nextAttemptAt);
+        unrecorded.clear();
+    }
+
+    bool shouldRecord() const
+    {
+        if (unrecorded.empty() || storagePaused())
+            return false;
+        if (inflight.empty() || unrecorded.size() >= static_cast<size_t>(std::max(1, opt.concurrency / 2)))
+            return true;
+        return clock.monotonicMs() - firstUnrecordedMono >= kGroupCommitWindowMs;
+    }
+
+    void progress()
+    {
+        const int64_t mono = clock.monotonicMs();
+        if (mono < nextProgressMono)
+            return;
+        const bool first = nextProgressMono == 0;
+        nextProgressMono = mono + (opt.drain && isatty(STDERR_FILENO) ? 1000 : 10'000);
+        if (first)
+            return;
+        Log::info("progress", {{"attempts", std::to_string(counters.attempts.load())},
+                               {"delivered", std::to_string(counters.delivered.load())},
+                               {"retried", std::to_string(counters.retried.load())},
+                               {"dead_lettered", std::to_string(counters.deadLettered.load())},
+                               {"in_flight", std::to_string(inflight.size())}});
+    }
+
+    // Stop claiming; give in-flight transfers the grace period; release the
+    // rest without recording an attempt, so another worker sends them.
+    void shutdown()
+    {
+        const int64_t deadline = clock.monotonicMs() + opt.shutdownGraceMs;
+        while (!inflight.empty() && clock.monotonicMs() < deadline) {
+            http->poll(static_cast<int>(std::clamp<int64_t>(deadline - clock.monotonicMs(), 1, 50)), done);
+            collect();
+        }
+        for (int tries = 0; !unrecorded.empty() && tries < 20; ++tries) {
+            record();
+            if (!unrecorded.empty())
+                usleep(100'000);
+        }
+        std::vector<int64_t> released;
+        for (uint64_t tag : http->abortAll())
+            released.push_back(static_cast<int64_t>(tag));
+        inflight.clear();
+        if (!released.empty()) {
+            if (auto s = queue.release(released, clock.nowMs()); !s)
+                Log::error("could not release deliveries; their leases will expire instead",
+                           {{"count", std::to_string(released.size())}, {"error", s.error().message()}});
+            else
+                Log::info("released unfinished deliveries", {{"count", std::to_string(released.size())}});
+        }
+        if (!unrecorded.empty())
+            Log::error("could not record finished attempts; those deliveries will be sent again after their lease",
+                       {{"count", std::to_string(unrecorded.size())}});
+    }
+
+    Status run()
+    {
+        Log::info("webhookd started",
+                  {{"worker", opt.workerId}, {"db", opt.dbPath}, {"concurrency", std::to_string(opt.concurrency)},
+                   {"poll_interval", formatDuration(opt.pollIntervalMs)},
+                   {"default_timeout", formatDuration(opt.defaultTimeoutMs)}, {"lease", formatDuration(opt.leaseMs)},
+                   {"user_agent", opt.userAgent}, {"private_networks", opt.allowPrivateNetworks ? "allowed" : "blocked"},
+                   {"drain", opt.drain ? "yes" : "no"}});
+        lastDataVersion = db.dataVersion();
+        while (!stopping.load()) {
+            const int64_t now = clock.nowMs();
+            counters.lastTickMs = now;
+            progress();
+
+            const bool slots = static_cast<int>(inflight.size()) < opt.concurrency;
+            const bool refill = inflight.empty() ||
+                                opt.concurrency - static_cast<int>(inflight.size()) >= std::max(1, opt.concurrency / 4);
+            if (slots && refill && now >= nextClaimAt && !storagePaused())
+                claim(now);
+
+            if (opt.drain && inflight.empty() && unrecorded.empty() && now < nextClaimAt && !storagePaused()) {
+                auto left = queue.outstanding();
+                if (left && *left == 0)
+                    break;
+            }
+
+            int wait = 1;
+            if (inflight.empty())
+                wait = static_cast<int>(std::clamp<int64_t>(nextClaimAt - now, 0, 10));
+            else if (unrecorded.empty())
+                wait = 10;
+            if (storagePaused())
+                wait = std::max(wait, 10);
+            http->poll(wait, done);
+            collect();
+            if (shouldRecord())
+                record();
+
+            // Another process committed (an event arrived, a target changed):
+            // look for work now rather than at the end of the sleep.
+            if (clock.nowMs() < nextClaimAt) {
+                const int64_t v = db.dataVersion();
+                if (v != lastDataVersion) {
+                    lastDataVersion = v;
+                    nextClaimAt = 0;
+                }
+            }
+        }
+        shutdown();
+        Log::info("webhookd stopped", {{"worker", opt.workerId},
+                                       {"attempts", std::to_string(counters.attempts.load())},
+                                       {"delivered", std::to_string(counters.delivered.load())},
+                                       {"dead_lettered", std::to_string(counters.deadLettered.load())}});
+        return {};
+    }
+};
+
+Worker::Worker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Worker::~Worker() = default;
+
+Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Clock& clock)
+{
+    if (options.concurrency < 1 || options.concurrency > 10'000)
+        return fail(Error::invalid("the concurrency must be between 1 and 10000"));
+    if (options.pollIntervalMs < 1)
+        return fail(Error::invalid("the poll interval must be at least 1ms"));
+    if (options.defaultTimeoutMs < 1)
+        return fail(Error::invalid("the default timeout must be at least 1ms"));
+    if (options.userAgent.find_first_of("\r\n") != std::string::npos)
+        return fail(Error::invalid("the user agent must not contain line breaks"));
+    if (options.workerId.empty())
+        options.workerId = defaultWorkerId();
+    OpenOptions open;
+    open.busyTimeoutMs = options.busyTimeoutMs;
+    // Worker transitions may use NORMAL: losing the last of them in a power
+    // cut only means a delivery is sent again (DESIGN.md, Durability).
+    open.durability = Durability::Normal;
+    auto db = Database::open(options.dbPath, open);
+    if (!db)
+        return fail(db.error());
+    if (db->readOnly())
+        return fail(Error::readOnly("the database " + options.dbPath + " is read-only; webhookd needs to write to it"));
+    HttpOptions http;
+    http.guard = AddressGuard(options.allowPrivateNetworks, options.allowedNetworks);
+    http.httpsOnly = options.httpsOnly;
+    auto client = HttpClient::create(std::move(http), clock);
+    if (!client)
+        return fail(client.error());
+    auto impl = std::make_unique<Impl>(std::move(options), clock, std::move(*db));
+    impl->http = std::move(*client);
+    return std::unique_ptr<Worker>(new Worker(std::move(impl)));
+}
+
+Status Worker::run() { return impl_->run(); }
+
+void Worker::stop()
+{
+    impl_->stopping.store(true);
+    impl_->http->wakeup();
+}
+
+const WorkerCounters& Worker::counters() const { return impl_->counters; }
+const std::string& Worker::id() const { return impl_->opt.workerId; }
+
+} // namespace webhookd

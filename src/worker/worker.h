@@ -1,0 +1,73 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "delivery/address_guard.h"
+#include "storage/database.h"
+
+namespace webhookd {
+
+struct WorkerOptions {
+    std::string dbPath = "./webhooks.db";
+    int concurrency = 10;                   // transfers in flight at most
+    int64_t pollIntervalMs = 1000;          // longest sleep when idle
+    int64_t defaultTimeoutMs = 30'000;      // for targets without their own
+    std::string userAgent = "webhookd/0.1";
+    int64_t leaseMs = 60'000;               // at least; see DESIGN.md
+    int64_t retryAfterCapMs = 3'600'000;    // Retry-After is honoured up to this
+    int64_t shutdownGraceMs = 10'000;       // in-flight transfers get this long
+    bool allowPrivateNetworks = false;
+    std::vector<Cidr> allowedNetworks;
+    bool httpsOnly = false;
+    bool drain = false;                     // exit once nothing is outstanding
+    int busyTimeoutMs = 5000;
+    std::string workerId;                   // default: host:pid:random
+};
+
+// What a running worker has done so far. Counters only; the database holds
+// the truth.
+struct WorkerCounters {
+    std::atomic<int64_t> attempts{0};
+    std::atomic<int64_t> delivered{0};
+    std::atomic<int64_t> retried{0};
+    std::atomic<int64_t> deadLettered{0};
+    std::atomic<int64_t> claimed{0};
+    std::atomic<int64_t> inFlight{0};
+    std::atomic<int64_t> lastTickMs{0};
+};
+
+// The delivery loop: claims due deliveries, sends them through one libcurl
+// multi handle, records every attempt and status change. A C++ program can run
+// it in-process: create(), run() on a thread of its choosing, stop() from any
+// other (or from a signal handler). The Clock must outlive the Worker.
+class Worker {
+public:
+    static Result<std::unique_ptr<Worker>> create(WorkerOptions options, const Clock& clock = SystemClock::instance());
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Runs until stop() (then finishes or releases in-flight work within the
+    // grace period) or, with drain, until nothing is outstanding. Returns an
+    // error only when the database fails for good.
+    Status run();
+
+    // Asks run() to wind down. Thread-safe and async-signal-safe.
+    void stop();
+
+    const WorkerCounters& counters() const;
+    const std::string& id() const;
+
+private:
+    struct Impl;
+    explicit Worker(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace webhookd

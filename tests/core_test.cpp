@@ -1,0 +1,291 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "core/clock.h"
+#include "core/duration.h"
+#include "core/error.h"
+#include "core/ids.h"
+#include "core/validate.h"
+
+using namespace webhookd;
+
+TEST_CASE("core: parseDuration reads every unit")
+{
+    CHECK(parseDuration("250ms").value() == 250);
+    CHECK(parseDuration("30s").value() == 30'000);
+    CHECK(parseDuration("5m").value() == 300'000);
+    CHECK(parseDuration("2h").value() == 7'200'000);
+    CHECK(parseDuration("7d").value() == 604'800'000);
+    CHECK(parseDuration("0s").value() == 0);
+}
+
+TEST_CASE("core: parseDuration rejects malformed text as Invalid")
+{
+    for (const char* text : {"", "5", "5x", "-1s", "1.5s", " 5s", "5s ", "s", "ms", "5 s", "5S", "+5s", "0x10s"}) {
+        CAPTURE(text);
+        auto r = parseDuration(text);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().is(Error::Kind::Invalid));
+    }
+}
+
+TEST_CASE("core: parseDuration rejects a value that overflows")
+{
+    SUBCASE("the number itself does not fit")
+    {
+        CHECK_FALSE(parseDuration("99999999999999999999ms"));
+    }
+    SUBCASE("the number fits but the milliseconds do not")
+    {
+        CHECK_FALSE(parseDuration("9223372036854775807s"));
+        CHECK_FALSE(parseDuration("106751991167301d"));
+    }
+    SUBCASE("the largest value that fits is accepted")
+    {
+        CHECK(parseDuration("9223372036854775807ms").value() == INT64_MAX);
+        CHECK(parseDuration("106751991167d").value() == 106751991167LL * 86'400'000);
+    }
+}
+
+TEST_CASE("core: formatDuration picks the largest exact unit")
+{
+    CHECK(formatDuration(0) == "0ms");
+    CHECK(formatDuration(1500) == "1500ms");
+    CHECK(formatDuration(1000) == "1s");
+    CHECK(formatDuration(90'000) == "90s");
+    CHECK(formatDuration(300'000) == "5m");
+    CHECK(formatDuration(7'200'000) == "2h");
+    CHECK(formatDuration(604'800'000) == "7d");
+    CHECK(formatDuration(86'400'001) == "86400001ms");
+}
+
+TEST_CASE("core: formatDuration output parses back to the same value")
+{
+    for (int64_t ms : {1LL, 999LL, 1000LL, 61'000LL, 3'600'000LL, 90'000'000LL, 172'800'000LL}) {
+        CAPTURE(ms);
+        CHECK(parseDuration(formatDuration(ms)).value() == ms);
+    }
+}
+
+TEST_CASE("core: isoTime prints UTC with milliseconds and Z")
+{
+    CHECK(isoTime(0) == "1970-01-01T00:00:00.000Z");
+    CHECK(isoTime(1) == "1970-01-01T00:00:00.001Z");
+    CHECK(isoTime(1614265330123) == "2021-02-25T15:02:10.123Z");
+    CHECK(isoTime(1700000000000) == "2023-11-14T22:13:20.000Z");
+    CHECK(isoTime(951782400999) == "2000-02-29T00:00:00.999Z");
+    CHECK(isoTime(4102444799500) == "2099-12-31T23:59:59.500Z");
+}
+
+TEST_CASE("core: newMessageUid is msg_ and 26 base32 characters without dots")
+{
+    const std::string uid = newMessageUid(1700000000000);
+    CHECK(uid.size() == 30);
+    CHECK(uid.rfind("msg_", 0) == 0);
+    CHECK(uid.find('.') == std::string::npos);
+    for (char c : uid.substr(4)) {
+        CAPTURE(c);
+        CHECK(std::string("0123456789ABCDEFGHJKMNPQRSTVWXYZ").find(c) != std::string::npos);
+    }
+}
+
+TEST_CASE("core: newMessageUid sorts by creation time")
+{
+    SUBCASE("consecutive milliseconds")
+    {
+        std::string previous = newMessageUid(1700000000000);
+        for (int64_t ms = 1700000000001; ms < 1700000000200; ++ms) {
+            std::string next = newMessageUid(ms);
+            CAPTURE(ms);
+            CHECK(previous < next);
+            previous = next;
+        }
+    }
+    SUBCASE("far apart times")
+    {
+        CHECK(newMessageUid(0) < newMessageUid(1));
+        CHECK(newMessageUid(1614265330123) < newMessageUid(1700000000000));
+        CHECK(newMessageUid(1700000000000) < newMessageUid((int64_t{1} << 47) + 5));
+    }
+    SUBCASE("two at the same millisecond differ but share the time prefix")
+    {
+        std::string a = newMessageUid(1700000000000);
+        std::string b = newMessageUid(1700000000000);
+        CHECK(a != b);
+        // 48 bits of time fill the first 10 digits (50 bits, top two zero).
+        CHECK(a.substr(0, 14) == b.substr(0, 14));
+    }
+}
+
+TEST_CASE("core: validateEventType and validateTargetId accept slugs and refuse the rest")
+{
+    CHECK(validateEventType("cost.alert"));
+    CHECK(validateEventType("A-b_c.9"));
+    CHECK(validateEventType(std::string(200, 'x')));
+    CHECK_FALSE(validateEventType(std::string(201, 'x')));
+    CHECK_FALSE(validateEventType(""));
+    CHECK_FALSE(validateEventType("cost alert"));
+    CHECK_FALSE(validateEventType("cost/alert"));
+    CHECK_FALSE(validateEventType("cost.*"));
+    CHECK(validateEventType("a\nb").error().is(Error::Kind::Invalid));
+
+    CHECK(validateTargetId("billing-prod_1.eu"));
+    CHECK(validateTargetId(std::string(64, 'a')));
+    CHECK_FALSE(validateTargetId(std::string(65, 'a')));
+    CHECK_FALSE(validateTargetId(""));
+    CHECK_FALSE(validateTargetId("a b"));
+    CHECK_FALSE(validateTargetId("é"));
+    CHECK(validateTargetId("a:b").error().is(Error::Kind::Invalid));
+}
+
+TEST_CASE("core: validateUrl accepts http and https URLs with a host")
+{
+    for (const char* url : {"http://example.com", "https://example.com/hook", "http://127.0.0.1:8080/x?y=1",
+                            "https://hooks.example.com:443/a/b#frag", "http://[::1]:9000/", "http://x",
+                            "http://user@host/", "https://example.com:65535"}) {
+        CAPTURE(url);
+        CHECK(validateUrl(url));
+    }
+}
+
+TEST_CASE("core: validateUrl refuses other schemes, missing hosts and unsafe characters")
+{
+    SUBCASE("scheme")
+    {
+        for (const char* url : {"ftp://example.com", "HTTP://x", "Https://x", "example.com", "//example.com",
+                                "file:///etc/passwd", "http:/x", ""}) {
+            CAPTURE(url);
+            auto r = validateUrl(url);
+            REQUIRE_FALSE(r);
+            CHECK(r.error().is(Error::Kind::Invalid));
+        }
+    }
+    SUBCASE("host")
+    {
+        for (const char* url : {"http://", "http:///x", "https://?q", "http://:80/", "http://user@/"}) {
+            CAPTURE(url);
+            CHECK_FALSE(validateUrl(url));
+        }
+    }
+    SUBCASE("characters")
+    {
+        for (std::string url : {std::string("http://exa mple.com"), std::string("http://x/a b"),
+                                std::string("http://x/\r\nHost: y"), std::string("http://x/\n"),
+                                std::string("http://x/\t"), std::string("http://x/\x7f"),
+                                std::string("http://x/\0", 10)}) {
+            CAPTURE(url);
+            CHECK_FALSE(validateUrl(url));
+        }
+    }
+    SUBCASE("port")
+    {
+        for (const char* url : {"http://x:", "http://x:0", "http://x:65536", "http://x:99999", "http://x:123456",
+                                "http://x:8o", "http://x:-1", "http://x:+80"}) {
+            CAPTURE(url);
+            CHECK_FALSE(validateUrl(url));
+        }
+    }
+    SUBCASE("length")
+    {
+        std::string url = "http://x/" + std::string(2039, 'a');
+        CHECK(url.size() == 2048);
+        CHECK(validateUrl(url));
+        CHECK_FALSE(validateUrl(url + "a"));
+    }
+}
+
+TEST_CASE("core: validateHeader refuses names webhookd sets, in any case")
+{
+    for (const char* name : {"Content-Type", "content-length", "HOST", "Transfer-Encoding", "User-Agent",
+                             "connection", "webhook-id", "Webhook-Signature", "WEBHOOK-TIMESTAMP", "webhook-custom"}) {
+        CAPTURE(name);
+        auto r = validateHeader(name, "v");
+        REQUIRE_FALSE(r);
+        CHECK(r.error().is(Error::Kind::Invalid));
+    }
+    CHECK(validateHeader("X-Webhook-Id", "v"));
+    CHECK(validateHeader("Authorization", "Bearer abc"));
+    CHECK(validateHeader("X-Api-Key", ""));
+}
+
+TEST_CASE("core: validateHeader refuses CR, LF and NUL in values")
+{
+    CHECK_FALSE(validateHeader("X-A", "a\r\nX-B: c"));
+    CHECK_FALSE(validateHeader("X-A", "a\rb"));
+    CHECK_FALSE(validateHeader("X-A", "a\nb"));
+    CHECK_FALSE(validateHeader("X-A", std::string("a\0b", 3)));
+    CHECK(validateHeader("X-A", "a\tb c:d"));
+}
+
+TEST_CASE("core: validateHeader requires a token as the name")
+{
+    for (std::string name : {std::string(""), std::string("X A"), std::string("X:A"), std::string("X-A\r"),
+                             std::string("X(A)"), std::string("X\"A"), std::string("X/A"), std::string("é")}) {
+        CAPTURE(name);
+        CHECK_FALSE(validateHeader(name, "v"));
+    }
+    CHECK(validateHeader("X!#$%&'*+-.^_`|~1", "v"));
+}
+
+TEST_CASE("core: validateHeader enforces the size limit on name plus value")
+{
+    Limits limits;
+    limits.maxHeaderBytes = 10;
+    CHECK(validateHeader("X-A", "1234567", limits));
+    CHECK_FALSE(validateHeader("X-A", "12345678", limits));
+    CHECK(validateHeader("X-A", std::string(8 * 1024 - 3, 'v')));
+    CHECK_FALSE(validateHeader("X-A", std::string(8 * 1024 - 2, 'v')));
+}
+
+TEST_CASE("core: validatePayload accepts JSON and refuses invalid or oversize text")
+{
+    CHECK(validatePayload("{}"));
+    CHECK(validatePayload("{\"a\": [1, 2.5, null, true, \"x\"]}"));
+    CHECK(validatePayload("42"));
+    for (const char* bad : {"", "{", "{'a': 1}", "{\"a\": 1,}", "nope", "{} {}"}) {
+        CAPTURE(bad);
+        auto r = validatePayload(bad);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().is(Error::Kind::Invalid));
+    }
+    Limits limits;
+    limits.maxPayloadBytes = 10;
+    CHECK(validatePayload("[1,2,3,45]", limits));
+    auto r = validatePayload("[1,2,3,456]", limits);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message().find("10") != std::string::npos);
+}
+
+TEST_CASE("core: Error::toString is kind, colon, message")
+{
+    CHECK(Error::notFound("there is no target 'x'").toString() == "not found: there is no target 'x'");
+    CHECK(Error::invalid("bad").toString() == "invalid: bad");
+    CHECK(Error::readOnly("ro").toString() == "read-only: ro");
+    CHECK(Error::busy("b").toString() == "busy: b");
+    Error e = Error::conflict("taken");
+    CHECK(e.is(Error::Kind::Conflict));
+    CHECK_FALSE(e.is(Error::Kind::Invalid));
+    CHECK(e.message() == "taken");
+}
+
+TEST_CASE("core: FakeClock moves only when told to")
+{
+    FakeClock clock(1000);
+    CHECK(clock.nowMs() == 1000);
+    CHECK(clock.monotonicMs() == 0);
+    clock.advance(250);
+    CHECK(clock.nowMs() == 1250);
+    CHECK(clock.monotonicMs() == 250);
+    SUBCASE("a wall jump leaves monotonic time alone")
+    {
+        clock.jumpWall(-5000);
+        CHECK(clock.nowMs() == -3750);
+        CHECK(clock.monotonicMs() == 250);
+    }
+    SUBCASE("the default start is a fixed instant")
+    {
+        CHECK(FakeClock().nowMs() == 1'700'000'000'000);
+    }
+}
