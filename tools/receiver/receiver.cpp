@@ -486,6 +486,34 @@ void Receiver::reset()
     positions_.clear();
 }
 
+// Connections between the end of a request's headers and the end of its
+// answer, so shutdown can end the idle ones without cutting answers short.
+// Any thread may call.
+class BusyConnections {
+public:
+    void add(const httplib::Request& req)
+    {
+        std::lock_guard lock(mutex_);
+        peers_.insert(key(req.remote_addr, req.remote_port));
+    }
+    void remove(const httplib::Request& req)
+    {
+        std::lock_guard lock(mutex_);
+        peers_.erase(key(req.remote_addr, req.remote_port));
+    }
+    bool contains(const SocketAddress& peer) const
+    {
+        std::lock_guard lock(mutex_);
+        return peers_.count(key(peer.host, peer.port)) != 0;
+    }
+
+private:
+    static std::string key(const std::string& host, int port) { return host + " " + std::to_string(port); }
+
+    mutable std::mutex mutex_;
+    std::unordered_set<std::string> peers_;
+};
+
 // Waits for SIGINT/SIGTERM (blocked in every other thread) and stops the
 // server. If the server has not wound down kShutdownGraceMs later (a long
 // delay or slow step still running), the process exits anyway.
@@ -493,8 +521,11 @@ class SignalWatcher {
 public:
     static constexpr int kShutdownGraceMs = 2000;
 
-    // server must outlive the watcher; port is the one it listens on.
-    SignalWatcher(httplib::Server& server, int port) : server_(server), port_(port), thread_([this] { run(); }) {}
+    // server and busy must outlive the watcher; port is the one server listens on.
+    SignalWatcher(httplib::Server& server, int port, const BusyConnections& busy)
+        : server_(server), port_(port), busy_(busy), thread_([this] { run(); })
+    {
+    }
 
     // Called by main once listening has ended, for whatever reason.
     void serverDone()
@@ -525,11 +556,13 @@ private:
             return;
         signalled_ = true;
         server_.stop();
-        // An idle keep-alive connection would hold httplib's worker for the whole
-        // keep-alive timeout; ending the read side lets it finish now, while
-        // answers still being prepared can still be written.
-        forEachConnection(port_, [](int fd, const SocketAddress&) {
-            ::shutdown(fd, SHUT_RD);
+        // httplib waits out the keep-alive timeout on an idle connection before
+        // it notices the stop; ending the read side makes it notice now. Busy
+        // connections are left alone: httplib does not write an answer to a
+        // socket whose read side has ended, and they close after answering.
+        forEachConnection(port_, [this](int fd, const SocketAddress& peer) {
+            if (!busy_.contains(peer))
+                ::shutdown(fd, SHUT_RD);
             return false;
         });
         if (!cv_.wait_for(lock, std::chrono::milliseconds(kShutdownGraceMs), [this] { return done_; }))
@@ -538,6 +571,7 @@ private:
 
     httplib::Server& server_;
     int port_;
+    const BusyConnections& busy_;
     std::mutex mutex_;
     std::condition_variable cv_;
     bool done_ = false;
@@ -613,6 +647,14 @@ int run(int argc, char** argv)
     // would wait for the client's delayed ACK (~40 ms).
     server.set_tcp_nodelay(true);
 
+    BusyConnections busy;
+    server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response&) {
+        busy.add(req);
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+    // httplib calls the logger once the answer has been written.
+    server.set_logger([&](const httplib::Request& req, const httplib::Response&) { busy.remove(req); });
+
     server.Get("/_requests", [&](const httplib::Request&, httplib::Response& res) {
         res.set_content(receiver.requests().dump(), "application/json");
     });
@@ -646,7 +688,7 @@ int run(int argc, char** argv)
     }
     std::cout << "listening on " << options.host << ":" << port << std::endl;
 
-    SignalWatcher watcher(server, port);
+    SignalWatcher watcher(server, port, busy);
     server.listen_after_bind();
     watcher.serverDone();
     if (!watcher.signalled()) {

@@ -1,0 +1,30 @@
+# Shared by tools/test.sh, tools/quickstart.sh and tools/bench: installs the
+# Debian packages webhookd builds with (only those missing), configures meson
+# and builds. Sourced, not run.
+
+WEBHOOKD_PACKAGES="meson ninja-build g++ pkg-config cmake python3 sqlite3 curl procps
+  libsqlite3-dev libsqlitecpp-dev libcurl4-openssl-dev libssl-dev libfmt-dev doctest-dev
+  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libexpected-dev"
+
+webhookd_install_packages() {
+    local missing=""
+    for p in $WEBHOOKD_PACKAGES "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "installing:$missing" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# webhookd_build BUILD_DIR [meson options...]
+webhookd_build() {
+    local dir="$1"
+    shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" --buildtype=debugoptimized "$@" >/dev/null
+    fi
+    ninja -C "$dir" >/dev/null || ninja -C "$dir"
+}
