@@ -10,6 +10,7 @@
 
 #include "ratelimit/token_bucket.h"
 #include "storage/database.h"
+#include "storage/queue_sql.h"
 #include "storage/rows.h"
 #include "storage/sql_error.h"
 
@@ -17,36 +18,23 @@ namespace webhookd {
 
 namespace {
 
-constexpr const char* kClaimable = "status IN ('pending', 'failed', 'rate_limited')";
 // A lease outlives the request it covers by this much, so a slow receiver
 // never has its delivery reclaimed mid-flight.
 constexpr int64_t kLeaseMarginMs = 15'000;
 
-std::string sql(std::initializer_list<std::string_view> parts)
-{
-    std::string out;
-    for (auto p : parts)
-        out += p;
-    return out;
-}
-
 } // namespace
 
+// Every statement is reset as soon as its row is read: a statement left
+// mid-result keeps a read snapshot open on the connection, and the next
+// BEGIN IMMEDIATE on a stale snapshot fails with SQLITE_BUSY_SNAPSHOT, which
+// no busy timeout waits out.
 struct Queue::Statements {
     explicit Statements(SQLite::Database& db)
-        : reclaim(db, "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
-                      " updated_at = ?1 WHERE status = 'in_progress' AND lease_expires_at < ?1"),
-          nextPriority(db, sql({"SELECT priority FROM deliveries WHERE ", kClaimable,
-                                " AND priority < ?1 ORDER BY priority DESC LIMIT 1"})),
-          dueAtPriority(db, sql({"SELECT id, target_id, event_id, attempt_count, retry_base FROM deliveries WHERE ",
-                                 kClaimable, " AND priority = ?1 AND next_attempt_at <= ?2",
-                                 " ORDER BY priority DESC, next_attempt_at LIMIT ?3"})),
-          firstAtPriority(db, sql({"SELECT d.next_attempt_at FROM deliveries d JOIN targets t ON t.id = d.target_id"
-                                   " WHERE d.",
-                                   kClaimable, " AND d.priority = ?1 AND t.enabled = 1",
-                                   " ORDER BY d.priority DESC, d.next_attempt_at LIMIT 1"})),
-          firstLease(db, "SELECT lease_expires_at FROM deliveries WHERE status = 'in_progress'"
-                         " ORDER BY lease_expires_at LIMIT 1"),
+        : reclaim(db, detail::queue_sql::kReclaim),
+          nextPriority(db, detail::queue_sql::kNextPriority),
+          dueAtPriority(db, detail::queue_sql::kDueAtPriority),
+          firstAtPriority(db, detail::queue_sql::kFirstAtPriority),
+          firstLease(db, detail::queue_sql::kFirstLease),
           takeLease(db, "UPDATE deliveries SET status = 'in_progress', lease_owner = ?1, lease_expires_at = ?2,"
                         " updated_at = ?3 WHERE id = ?4"),
           defer(db, "UPDATE deliveries SET status = 'rate_limited', next_attempt_at = ?1, updated_at = ?2"
@@ -146,6 +134,7 @@ Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTi
             if (!s.nextPriority.executeStep())
                 break;
             const int priority = s.nextPriority.getColumn(0).getInt();
+            s.nextPriority.reset();
             below = priority;
 
             // Collected first, then changed: updating rows while a SELECT
@@ -199,6 +188,7 @@ Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTi
                 d.type = s.event.getColumn(1).getString();
                 d.payload = s.event.getColumn(2).getString();
                 d.eventCreatedAt = s.event.getColumn(3).getInt64();
+                s.event.reset();
                 out.claimed.push_back(std::move(d));
             }
             if (below == std::numeric_limits<int>::min())
@@ -293,6 +283,7 @@ Result<std::optional<int64_t>> Queue::nextDueAt()
         s.firstLease.reset();
         if (s.firstLease.executeStep() && !s.firstLease.getColumn(0).isNull())
             best = s.firstLease.getColumn(0).getInt64();
+        s.firstLease.reset();
         int64_t below = std::numeric_limits<int64_t>::max();
         for (;;) {
             s.nextPriority.reset();
@@ -300,12 +291,14 @@ Result<std::optional<int64_t>> Queue::nextDueAt()
             if (!s.nextPriority.executeStep())
                 break;
             below = s.nextPriority.getColumn(0).getInt64();
+            s.nextPriority.reset();
             s.firstAtPriority.reset();
             s.firstAtPriority.bind(1, below);
             if (s.firstAtPriority.executeStep()) {
                 const int64_t at = s.firstAtPriority.getColumn(0).getInt64();
                 best = best ? std::min(*best, at) : at;
             }
+            s.firstAtPriority.reset();
         }
         return best;
     });
@@ -317,7 +310,9 @@ Result<int64_t> Queue::outstanding()
         auto& s = *st_;
         s.outstanding.reset();
         s.outstanding.executeStep();
-        return s.outstanding.getColumn(0).getInt64();
+        const int64_t n = s.outstanding.getColumn(0).getInt64();
+        s.outstanding.reset();
+        return n;
     });
 }
 

@@ -1,0 +1,37 @@
+#pragma once
+
+// storage/ internals: the claim's queries, named so tests can check their
+// query plans (every one must be an index seek, never a scan of deliveries).
+
+namespace webhookd::detail::queue_sql {
+
+#define WEBHOOKD_CLAIMABLE "status IN ('pending', 'failed', 'rate_limited')"
+
+inline constexpr const char* kReclaim =
+    "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
+    " updated_at = ?1 WHERE status = 'in_progress' AND lease_expires_at < ?1";
+
+// The next lower priority level that has claimable rows.
+inline constexpr const char* kNextPriority =
+    "SELECT priority FROM deliveries WHERE " WEBHOOKD_CLAIMABLE
+    " AND priority < ?1 ORDER BY priority DESC LIMIT 1";
+
+// Due rows of one priority level: a range seek that ends at the first row not
+// yet due, however many of those wait behind it.
+inline constexpr const char* kDueAtPriority =
+    "SELECT id, target_id, event_id, attempt_count, retry_base FROM deliveries WHERE " WEBHOOKD_CLAIMABLE
+    " AND priority = ?1 AND next_attempt_at <= ?2 ORDER BY priority DESC, next_attempt_at LIMIT ?3";
+
+// CROSS JOIN keeps deliveries the outer loop: walked in index order, the
+// first row of an enabled target ends the query (a plain JOIN lets the
+// planner scan targets and sort).
+inline constexpr const char* kFirstAtPriority =
+    "SELECT d.next_attempt_at FROM deliveries d CROSS JOIN targets t ON t.id = d.target_id WHERE d." WEBHOOKD_CLAIMABLE
+    " AND d.priority = ?1 AND t.enabled = 1 ORDER BY d.priority DESC, d.next_attempt_at LIMIT 1";
+
+inline constexpr const char* kFirstLease =
+    "SELECT lease_expires_at FROM deliveries WHERE status = 'in_progress' ORDER BY lease_expires_at LIMIT 1";
+
+#undef WEBHOOKD_CLAIMABLE
+
+} // namespace webhookd::detail::queue_sql
