@@ -191,6 +191,7 @@ TEST_CASE("retry: parseRetryAfter reads delta-seconds")
     const int64_t now = 1'700'000'000'000;
     CHECK(parseRetryAfter("120", now) == 120'000);
     CHECK(parseRetryAfter(" 5 ", now) == 5000);
+    CHECK(parseRetryAfter(" 1\r\n", now) == 1000); // as curl passes a header line
     CHECK(parseRetryAfter("0", now) == 0);
     CHECK(parseRetryAfter("5\r", now) == 5000);
     SUBCASE("an absurd number is clamped, not wrapped")

@@ -56,6 +56,27 @@ Status createPrivateFile(const std::string& path)
     return {};
 }
 
+bool canReadImmutable(const std::string& path)
+{
+    struct stat st {};
+    return ::stat((path + "-wal").c_str(), &st) != 0 || st.st_size == 0;
+}
+
+std::string immutableUri(const std::string& path)
+{
+    std::string uri = "file:";
+    for (unsigned char c : path) {
+        if (c == '%' || c == '?' || c == '#' || c < 0x20) {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%%%02X", c);
+            uri += buf;
+        } else {
+            uri += static_cast<char>(c);
+        }
+    }
+    return uri + "?immutable=1";
+}
+
 } // namespace
 
 Database::Database(std::unique_ptr<SQLite::Database> db, std::string path, bool readOnly)
@@ -89,18 +110,26 @@ Result<Database> Database::open(const std::string& path, const OpenOptions& opti
     return detail::guarded("open the database", [&]() -> Result<Database> {
         const int flags = writable ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY;
         auto db = std::make_unique<SQLite::Database>(path, flags | SQLite::OPEN_NOMUTEX, options.busyTimeoutMs);
-        Database out(std::move(db), path, !writable);
-        auto& sql = *out.db_;
 
         // A file that is not SQLite at all fails here with SQLITE_NOTADB.
         int64_t appId = 0;
         try {
-            appId = sql.execAndGet("PRAGMA application_id").getInt64();
+            appId = db->execAndGet("PRAGMA application_id").getInt64();
         } catch (const SQLite::Exception& e) {
             if (e.getErrorCode() == SQLITE_NOTADB)
                 return fail(Error::invalid(path + " is not a SQLite database"));
-            throw;
+            if (writable || !canReadImmutable(path))
+                throw;
+            // A read-only WAL database in a folder we cannot write: SQLite
+            // cannot create the -shm file it wants. With no -wal file left
+            // the database file holds everything, so read it as immutable.
+            db = std::make_unique<SQLite::Database>(immutableUri(path),
+                                                    SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX,
+                                                    options.busyTimeoutMs);
+            appId = db->execAndGet("PRAGMA application_id").getInt64();
         }
+        Database out(std::move(db), path, !writable);
+        auto& sql = *out.db_;
         const int version = out.schemaVersion();
         const bool empty = sql.execAndGet("SELECT count(*) FROM sqlite_schema").getInt() == 0;
         if (!empty && appId != kApplicationId)

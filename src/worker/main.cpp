@@ -101,7 +101,10 @@ int main(int argc, char** argv)
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "webhookd: " << e.what() << "\nRun 'webhookd --help' for usage.\n";
+        std::string message = e.what();
+        while (!message.empty() && (message.back() == '\n' || message.back() == '.'))
+            message.pop_back();
+        std::cerr << "webhookd: " << message << " (see 'webhookd --help').\n";
         return 2;
     }
     for (auto* name : {"WEBHOOK_QUEUE_INTERVAL", "WEBHOOK_DEFAULT_TIMEOUT"}) {

@@ -646,11 +646,42 @@ int run(int argc, char** argv)
     // httplib writes headers and body separately; with Nagle on, each answer
     // would wait for the client's delayed ACK (~40 ms).
     server.set_tcp_nodelay(true);
+    // The packaged httplib listens with a backlog of 5: a burst of new
+    // connections (a worker opening 64 at once) overflows it, and each dropped
+    // SYN costs the client a 1 s retransmit. The listening socket is
+    // remembered here and its backlog raised once bound.
+    int listenFd = -1;
+    server.set_socket_options([&listenFd](socket_t sock) {
+        httplib::default_socket_options(sock);
+        listenFd = sock;
+    });
+
+    auto reset = [&](const httplib::Request&, httplib::Response& res) {
+        receiver.reset();
+        res.set_content(R"({"ok":true})", "application/json");
+    };
+    auto webhook = [&](const httplib::Request& req, httplib::Response& res) {
+        if (req.path.rfind("/_", 0) == 0) {
+            res.status = 404;
+            return;
+        }
+        receiver.handleWebhook(req, res);
+    };
 
     BusyConnections busy;
-    server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response&) {
+    server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
         busy.add(req);
-        return httplib::Server::HandlerResponse::Unhandled;
+        // A request with neither Content-Length nor Transfer-Encoding has no body
+        // (RFC 9112 section 6.3), but httplib 0.11 would read one until the client
+        // closes (curl -X POST without -d); answer such requests here instead.
+        bool mayHaveBody = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+        if (!mayHaveBody || req.has_header("Content-Length") || req.has_header("Transfer-Encoding"))
+            return httplib::Server::HandlerResponse::Unhandled;
+        if (req.method == "POST" && req.path == "/_reset")
+            reset(req, res);
+        else
+            webhook(req, res);
+        return httplib::Server::HandlerResponse::Handled;
     });
     // httplib calls the logger once the answer has been written.
     server.set_logger([&](const httplib::Request& req, const httplib::Response&) { busy.remove(req); });
@@ -661,17 +692,7 @@ int run(int argc, char** argv)
     server.Get("/_stats", [&](const httplib::Request&, httplib::Response& res) {
         res.set_content(receiver.stats().dump(), "application/json");
     });
-    server.Post("/_reset", [&](const httplib::Request&, httplib::Response& res) {
-        receiver.reset();
-        res.set_content(R"({"ok":true})", "application/json");
-    });
-    auto webhook = [&](const httplib::Request& req, httplib::Response& res) {
-        if (req.path.rfind("/_", 0) == 0) {
-            res.status = 404;
-            return;
-        }
-        receiver.handleWebhook(req, res);
-    };
+    server.Post("/_reset", reset);
     server.Post(".*", webhook);
     server.Get(".*", webhook);
     server.Put(".*", webhook);
@@ -686,6 +707,8 @@ int run(int argc, char** argv)
         std::cerr << "webhook-receiver: cannot listen on " << options.host << ":" << options.port << ".\n";
         return 1;
     }
+    if (listenFd >= 0)
+        ::listen(listenFd, 4096);
     std::cout << "listening on " << options.host << ":" << port << std::endl;
 
     SignalWatcher watcher(server, port, busy);

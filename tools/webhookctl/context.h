@@ -40,9 +40,11 @@ private:
     std::optional<Database> db_;
 };
 
-// Prints "webhookctl: <message>." on stderr and returns kFailure (kUsage for
-// an Invalid error when usage is true).
+// Prints "webhookctl: <message>." on stderr and returns kFailure.
 int report(const Error& error);
+
+// A command-line parser complaint as one sentence on one line.
+std::string usageSentence(std::string message);
 
 // A CLI11 validator for durations such as 250ms, 30s, 5m, 2h, 7d.
 CLI::Validator durationValidator();

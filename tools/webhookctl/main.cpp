@@ -1,6 +1,7 @@
 // webhookctl: create the database, manage targets, record events, inspect
 // deliveries, work the dead-letter queue, print statistics, sign and verify.
 
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
 
@@ -52,6 +53,18 @@ CLI::Validator durationValidator()
 }
 
 int64_t durationMs(const std::string& text) { return parseDuration(text).value_or(0); }
+
+std::string usageSentence(std::string message)
+{
+    while (!message.empty() && (message.back() == '\n' || message.back() == '.' || message.back() == ' '))
+        message.pop_back();
+    for (auto& c : message)
+        if (c == '\n')
+            c = ' ';
+    if (!message.empty())
+        message[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(message[0])));
+    return message + " (see 'webhookctl --help').";
+}
 
 void addInitCommand(CLI::App& app, Context& ctx)
 {
@@ -110,7 +123,7 @@ int main(int argc, char** argv)
     } catch (const CLI::CallForAllHelp& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "webhookctl: " << e.what() << "\nRun 'webhookctl --help' for usage.\n";
+        std::cerr << "webhookctl: " << usageSentence(e.what()) << '\n';
         return kUsage;
     }
     try {

@@ -1,0 +1,436 @@
+// webhookd-bench: the measurements behind tools/bench. Each subcommand runs one
+// measurement once and prints one JSON object; tools/bench repeats them, takes
+// medians and prints the table.
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "core/clock.h"
+#include "delivery/http_client.h"
+#include "retry/retry.h"
+#include "storage/database.h"
+#include "storage/events.h"
+#include "storage/queue.h"
+#include "storage/targets.h"
+#include "worker/worker.h"
+
+using namespace webhookd;
+using nlohmann::json;
+
+namespace {
+
+double seconds(std::chrono::steady_clock::time_point since)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+[[noreturn]] void die(const std::string& what)
+{
+    std::cerr << "webhookd-bench: " << what << '\n';
+    std::exit(1);
+}
+
+template <typename T>
+T must(Result<T> r, const char* what)
+{
+    if (!r)
+        die(std::string(what) + ": " + r.error().toString());
+    return std::move(*r);
+}
+
+void mustOk(const Status& s, const char* what)
+{
+    if (!s)
+        die(std::string(what) + ": " + s.error().toString());
+}
+
+Database freshDb(const std::string& path, Durability durability)
+{
+    for (const char* suffix : {"", "-wal", "-shm"})
+        std::remove((path + suffix).c_str());
+    OpenOptions o;
+    o.create = true;
+    o.durability = durability;
+    return must(Database::open(path, o), "open");
+}
+
+void addBenchTarget(Database& db, const std::string& url)
+{
+    TargetSpec spec;
+    spec.url = url;
+    spec.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    must(addTarget(db, "bench", spec, SystemClock::instance()), "add target");
+}
+
+// N pending deliveries to the bench target, inserted with plain SQL in one
+// transaction (setup cost is not what is measured).
+void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueInMs, const char* status)
+{
+    SQLite::Database db(path, SQLite::OPEN_READWRITE, 60'000);
+    db.exec("PRAGMA synchronous = OFF");
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    const int64_t now = SystemClock::instance().nowMs();
+    const int64_t base = db.execAndGet("SELECT coalesce(max(id), 0) FROM events").getInt64();
+    SQLite::Statement ev(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)"
+                             " INSERT INTO events (id, uid, type, payload, priority, created_at)"
+                             " SELECT ?2 + i, printf('msg_bench%012d', ?2 + i), 'bench.event',"
+                             " '{\"n\":' || (?2 + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}', ?3, ?4 FROM n");
+    ev.bind(1, n);
+    ev.bind(2, base);
+    ev.bind(3, priority);
+    ev.bind(4, now);
+    ev.exec();
+    SQLite::Statement dl(db, "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
+                             " created_at, updated_at) SELECT id, 'bench', ?1, ?2, ?3, ?4, ?4 FROM events"
+                             " WHERE id > ?5");
+    dl.bind(1, status);
+    dl.bind(2, priority);
+    dl.bind(3, now + dueInMs);
+    dl.bind(4, now);
+    dl.bind(5, base);
+    dl.exec();
+    tx.commit();
+}
+
+json enqueue(const std::string& path, int count, Durability durability)
+{
+    Database db = freshDb(path, durability);
+    addBenchTarget(db, "http://127.0.0.1:9/bench");
+    EventInput e;
+    e.type = "bench.event";
+    e.payload = R"({"order":"ord_123","amount_cents":4200})";
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < count; ++i)
+        must(sendEvent(db, e, SystemClock::instance()), "send");
+    const double lib = count / seconds(t0);
+
+    // The same number of one-row transactions on a bare table at the same
+    // synchronous level: what the disk allows.
+    const std::string rawPath = path + ".raw";
+    for (const char* suffix : {"", "-wal", "-shm"})
+        std::remove((rawPath + suffix).c_str());
+    SQLite::Database raw(rawPath, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("PRAGMA journal_mode = WAL");
+    raw.exec(durability == Durability::Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    raw.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    SQLite::Statement ins(raw, "INSERT INTO t (v) VALUES (?)");
+    t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < count; ++i) {
+        SQLite::Transaction tx(raw, SQLite::TransactionBehavior::IMMEDIATE);
+        ins.reset();
+        ins.bind(1, e.payload);
+        ins.exec();
+        tx.commit();
+    }
+    const double rawRate = count / seconds(t0);
+    return {{"events_per_s", lib}, {"raw_commits_per_s", rawRate}, {"ratio", lib / rawRate}};
+}
+
+json claimComplete(const std::string& path, int count, int batch)
+{
+    {
+        Database db = freshDb(path, Durability::Normal);
+        addBenchTarget(db, "http://127.0.0.1:9/bench");
+    }
+    fillBacklog(path, count, 0, 0, "pending");
+    OpenOptions o;
+    o.durability = Durability::Normal;
+    Database db = must(Database::open(path, o), "open");
+    Queue q(db, "bench");
+    auto t0 = std::chrono::steady_clock::now();
+    int64_t done = 0;
+    std::vector<Completion> completions;
+    for (;;) {
+        const int64_t now = SystemClock::instance().nowMs();
+        auto r = must(q.claim(now, 60'000, 30'000, batch), "claim");
+        if (r.claimed.empty())
+            break;
+        completions.clear();
+        for (const auto& d : r.claimed) {
+            Completion c;
+            c.deliveryId = d.id;
+            c.attemptNumber = d.attemptNumber;
+            c.outcome.statusCode = 204;
+            c.outcome.startedAtMs = now;
+            c.outcome.durationMs = 1;
+            c.status = "delivered";
+            completions.push_back(std::move(c));
+        }
+        mustOk(q.complete(completions, now), "complete");
+        done += static_cast<int64_t>(completions.size());
+    }
+    if (done != count)
+        die("claimed " + std::to_string(done) + " of " + std::to_string(count));
+    return {{"deliveries_per_s", done / seconds(t0)}};
+}
+
+json rawHttp(const std::string& url, int concurrency, int count)
+{
+    HttpOptions options;
+    options.guard = AddressGuard(true);
+    auto client = must(HttpClient::create(std::move(options), SystemClock::instance()), "http client");
+    const std::string body = R"({"id":"msg_bench","type":"bench.event","timestamp":"2026-01-01T00:00:00.000Z","data":{"n":1}})";
+    int started = 0, finished = 0, failed = 0;
+    std::vector<HttpResult> done;
+    auto t0 = std::chrono::steady_clock::now();
+    while (finished < count) {
+        while (started < count && static_cast<int>(client->inFlight()) < concurrency) {
+            HttpRequest r;
+            r.tag = static_cast<uint64_t>(started++);
+            r.url = url;
+            r.body = body;
+            r.headers = {"Content-Type: application/json", "User-Agent: webhookd-bench"};
+            r.timeoutMs = 10'000;
+            client->start(std::move(r));
+        }
+        client->poll(10, done);
+        for (const auto& d : done)
+            failed += d.outcome.statusCode < 200 || d.outcome.statusCode > 299;
+        finished += static_cast<int>(done.size());
+        done.clear();
+    }
+    if (failed > 0)
+        die(std::to_string(failed) + " raw requests failed");
+    return {{"requests_per_s", count / seconds(t0)}};
+}
+
+WorkerOptions workerOptions(const std::string& path, int concurrency)
+{
+    WorkerOptions opt;
+    opt.dbPath = path;
+    opt.concurrency = concurrency;
+    opt.allowPrivateNetworks = true;
+    opt.pollIntervalMs = 1000;
+    return opt;
+}
+
+json endToEnd(const std::string& path, const std::string& url, int concurrency, int count)
+{
+    {
+        Database db = freshDb(path, Durability::Normal);
+        addBenchTarget(db, url);
+    }
+    fillBacklog(path, count, 0, 0, "pending");
+    auto opt = workerOptions(path, concurrency);
+    opt.drain = true;
+    auto worker = must(Worker::create(opt), "worker");
+    auto t0 = std::chrono::steady_clock::now();
+    mustOk(worker->run(), "run");
+    const double elapsed = seconds(t0);
+    SQLite::Database check(path, SQLite::OPEN_READONLY);
+    const int64_t delivered = check.execAndGet("SELECT count(*) FROM deliveries WHERE status = 'delivered'").getInt64();
+    if (delivered != count)
+        die("delivered " + std::to_string(delivered) + " of " + std::to_string(count));
+    return {{"deliveries_per_s", count / elapsed}};
+}
+
+json latency(const std::string& path, const std::string& url, int count, int intervalMs)
+{
+    {
+        Database db = freshDb(path, Durability::Full);
+        addBenchTarget(db, url);
+    }
+    auto worker = must(Worker::create(workerOptions(path, 16)), "worker");
+    std::thread runner([&] { mustOk(worker->run(), "run"); });
+    Database db = must(Database::open(path), "open");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300)); // let the worker go idle
+    EventInput e;
+    e.type = "bench.latency";
+    std::map<std::string, int64_t> sentAt;
+    for (int i = 0; i < count; ++i) {
+        const int64_t t = SystemClock::instance().nowMs();
+        auto r = must(sendEvent(db, e, SystemClock::instance()), "send");
+        sentAt[r.uid] = t;
+        std::this_thread::sleep_for(std::chrono::milliseconds(intervalMs));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    worker->stop();
+    runner.join();
+
+    const auto slash = url.find('/', 8);
+    httplib::Client client(url.substr(0, slash));
+    auto res = client.Get("/_requests");
+    if (!res || res->status != 200)
+        die("could not read the receiver's /_requests");
+    std::vector<int64_t> lat;
+    for (const auto& r : json::parse(res->body)) {
+        if (!r.contains("webhook_id") || r["webhook_id"].is_null())
+            continue;
+        auto it = sentAt.find(r["webhook_id"].get<std::string>());
+        if (it != sentAt.end())
+            lat.push_back(r["time_ms"].get<int64_t>() - it->second);
+    }
+    if (lat.size() != sentAt.size())
+        die("the receiver saw " + std::to_string(lat.size()) + " of " + std::to_string(sentAt.size()) + " events");
+    std::sort(lat.begin(), lat.end());
+    auto pct = [&](double p) { return lat[std::min(lat.size() - 1, static_cast<size_t>(p * static_cast<double>(lat.size())))]; };
+    return {{"p50_ms", pct(0.50)}, {"p99_ms", pct(0.99)}, {"max_ms", lat.back()}};
+}
+
+// Cost of one claim of `batch` due rows with `waiting` rows in the queue. With
+// storm, the waiting rows are high-priority retries not yet due and the due
+// rows sit below them.
+json scale(const std::string& path, int64_t waiting, bool storm, int batch, int claims)
+{
+    {
+        Database db = freshDb(path, Durability::Normal);
+        addBenchTarget(db, "http://127.0.0.1:9/bench");
+    }
+    if (storm) {
+        fillBacklog(path, waiting, 100, 3'600'000, "failed");
+        fillBacklog(path, static_cast<int64_t>(batch) * claims, 0, 0, "pending");
+    } else {
+        fillBacklog(path, waiting, 0, 0, "pending");
+    }
+    SQLite::Database(path, SQLite::OPEN_READWRITE).exec("ANALYZE");
+    OpenOptions o;
+    o.durability = Durability::Normal;
+    Database db = must(Database::open(path, o), "open");
+    Queue q(db, "bench");
+    std::vector<double> us;
+    std::vector<Completion> completions;
+    for (int i = 0; i < claims; ++i) {
+        const int64_t now = SystemClock::instance().nowMs();
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = must(q.claim(now, 60'000, 30'000, batch), "claim");
+        us.push_back(seconds(t0) * 1e6);
+        if (static_cast<int>(r.claimed.size()) != batch)
+            die("a claim found " + std::to_string(r.claimed.size()) + " rows");
+        completions.clear();
+        for (const auto& d : r.claimed) {
+            Completion c;
+            c.deliveryId = d.id;
+            c.attemptNumber = d.attemptNumber;
+            c.outcome.statusCode = 204;
+            c.status = "delivered";
+            completions.push_back(std::move(c));
+        }
+        mustOk(q.complete(completions, now), "complete");
+    }
+    std::sort(us.begin(), us.end());
+    return {{"claim_us_median", us[us.size() / 2]}, {"claim_us_p90", us[us.size() * 9 / 10]}};
+}
+
+json retryDelays(int64_t count)
+{
+    RetryPolicy p;
+    std::mt19937_64 rng(42);
+    std::uniform_real_distribution<double> u(0, 1);
+    int64_t sink = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < count; ++i)
+        sink += backoffDelay(p, static_cast<int>(i % 12) + 1, u(rng));
+    const double rate = static_cast<double>(count) / seconds(t0);
+    return {{"per_s", rate}, {"checksum", sink}};
+}
+
+// Runs webhookd on a backlog of `count` deliveries with --drain and reports
+// its peak resident set size.
+json memory(const std::string& webhookd, const std::string& path, const std::string& url, int64_t count,
+            int concurrency)
+{
+    {
+        Database db = freshDb(path, Durability::Normal);
+        addBenchTarget(db, url);
+    }
+    fillBacklog(path, count, 0, 0, "pending");
+    auto t0 = std::chrono::steady_clock::now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        const std::string c = std::to_string(concurrency);
+        execl(webhookd.c_str(), webhookd.c_str(), "--db", path.c_str(), "--drain", "--allow-private-networks",
+              "--concurrency", c.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    int status = 0;
+    rusage usage{};
+    if (wait4(pid, &status, 0, &usage) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("webhookd did not drain the backlog cleanly");
+    const double elapsed = seconds(t0);
+    return {{"peak_rss_mib", static_cast<double>(usage.ru_maxrss) / 1024.0}, {"deliveries_per_s", count / elapsed}};
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app("webhookd-bench: one measurement per run, printed as JSON (tools/bench drives it)");
+    app.require_subcommand(1);
+    std::string db = "/tmp/webhookd-bench.db", url, sync = "full", webhookd;
+    int count = 1000, concurrency = 64, batch = 64, interval = 10, claims = 200;
+    int64_t waiting = 10'000;
+    bool storm = false;
+
+    auto* enq = app.add_subcommand("enqueue", "library enqueue, one event per transaction, vs raw SQLite commits");
+    enq->add_option("--db", db);
+    enq->add_option("--count", count);
+    enq->add_option("--sync", sync)->check(CLI::IsMember({"full", "normal"}));
+    auto* cc = app.add_subcommand("claim-complete", "claim + complete through the storage layer, no HTTP");
+    cc->add_option("--db", db);
+    cc->add_option("--count", count);
+    cc->add_option("--batch", batch);
+    auto* raw = app.add_subcommand("raw-http", "a plain libcurl multi loop to the receiver, no database");
+    raw->add_option("--url", url)->required();
+    raw->add_option("--count", count);
+    raw->add_option("--concurrency", concurrency);
+    auto* e2e = app.add_subcommand("e2e", "a backlog drained by the worker into the receiver");
+    e2e->add_option("--db", db);
+    e2e->add_option("--url", url)->required();
+    e2e->add_option("--count", count);
+    e2e->add_option("--concurrency", concurrency);
+    auto* lat = app.add_subcommand("latency", "send-to-receipt latency at low load");
+    lat->add_option("--db", db);
+    lat->add_option("--url", url)->required();
+    lat->add_option("--count", count);
+    lat->add_option("--interval-ms", interval);
+    auto* sc = app.add_subcommand("scale", "claim cost with many deliveries waiting");
+    sc->add_option("--db", db);
+    sc->add_option("--waiting", waiting);
+    sc->add_flag("--storm", storm, "the waiting rows are high-priority retries not yet due");
+    sc->add_option("--batch", batch);
+    sc->add_option("--claims", claims);
+    auto* rd = app.add_subcommand("retry-delay", "backoff computations per second");
+    rd->add_option("--count", count);
+    auto* mem = app.add_subcommand("memory", "webhookd's peak RSS through a backlog");
+    mem->add_option("--webhookd", webhookd)->required();
+    mem->add_option("--db", db);
+    mem->add_option("--url", url)->required();
+    mem->add_option("--waiting", waiting);
+    mem->add_option("--concurrency", concurrency);
+    CLI11_PARSE(app, argc, argv);
+
+    json out;
+    if (*enq)
+        out = enqueue(db, count, sync == "full" ? Durability::Full : Durability::Normal);
+    else if (*cc)
+        out = claimComplete(db, count, batch);
+    else if (*raw)
+        out = rawHttp(url, concurrency, count);
+    else if (*e2e)
+        out = endToEnd(db, url, concurrency, count);
+    else if (*lat)
+        out = latency(db, url, count, interval);
+    else if (*sc)
+        out = scale(db, waiting, storm, batch, claims);
+    else if (*rd)
+        out = retryDelays(count);
+    else if (*mem)
+        out = memory(webhookd, db, url, waiting, concurrency);
+    std::cout << out.dump() << std::endl;
+    return 0;
+}
