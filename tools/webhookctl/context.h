@@ -28,6 +28,7 @@ struct Context {
     bool json = false;
     std::string busyTimeout = "5s";
     size_t maxPayloadBytes = 1024 * 1024;
+    std::string synchronous = "full";
     std::function<int()> action;
 
     const Clock& clock() const { return SystemClock::instance(); }

@@ -25,6 +25,7 @@ Result<Database*> Context::db(bool create)
         OpenOptions options;
         options.create = create;
         options.busyTimeoutMs = static_cast<int>(durationMs(busyTimeout));
+        options.durability = synchronous == "normal" ? Durability::Normal : Durability::Full;
         auto opened = Database::open(dbPath, options);
         if (!opened)
             return fail(opened.error());
@@ -103,6 +104,10 @@ int main(int argc, char** argv)
     app.add_flag("--json", ctx.json, "Print records as JSON for scripts");
     app.add_option("--busy-timeout", ctx.busyTimeout, "How long to wait for a locked database")
         ->check(durationValidator())
+        ->capture_default_str();
+    app.add_option("--synchronous", ctx.synchronous,
+                   "full: an acknowledged event survives a power cut; normal: faster, may lose the last ones")
+        ->check(CLI::IsMember({"full", "normal"}))
         ->capture_default_str();
     app.add_option("--max-payload", ctx.maxPayloadBytes, "Largest accepted event payload, in bytes")
         ->capture_default_str()
