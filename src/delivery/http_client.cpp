@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -87,22 +88,61 @@ struct HttpClient::Impl {
 
     int wakeRead = -1;  // self-pipe: wakeup() writes, poll() watches
     int wakeWrite = -1;
+    int epoll = -1;     // the sockets curl asks us to watch, and the pipe
+    int64_t timerAtMono = -1; // when curl wants socket_action(TIMEOUT); -1: never
 
     Impl(HttpOptions o, const Clock& c) : options(std::move(o)), clock(c) {}
     ~Impl()
     {
         if (wakeRead >= 0) ::close(wakeRead);
         if (wakeWrite >= 0) ::close(wakeWrite);
+        if (epoll >= 0) ::close(epoll);
     }
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
 
-    void perform(std::vector<HttpResult>& done)
+    // curl's event-driven interface: it tells us which sockets to watch and
+    // when to call back; we call socket_action only for sockets that are
+    // ready. Unlike curl_multi_perform, the cost per call does not grow with
+    // the number of transfers in flight.
+    static int onSocket(CURL*, curl_socket_t s, int what, void* user, void* registered)
+    {
+        auto* self = static_cast<Impl*>(user);
+        if (what == CURL_POLL_REMOVE) {
+            epoll_ctl(self->epoll, EPOLL_CTL_DEL, s, nullptr);
+            curl_multi_assign(self->multi.get(), s, nullptr);
+            return 0;
+        }
+        epoll_event ev{};
+        ev.data.fd = s;
+        ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+        if (registered == nullptr) {
+            if (epoll_ctl(self->epoll, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+                epoll_ctl(self->epoll, EPOLL_CTL_MOD, s, &ev);
+            curl_multi_assign(self->multi.get(), s, self); // any non-null marker
+        } else {
+            epoll_ctl(self->epoll, EPOLL_CTL_MOD, s, &ev);
+        }
+        return 0;
+    }
+
+    static int onTimer(CURLM*, long timeoutMs, void* user)
+    {
+        auto* self = static_cast<Impl*>(user);
+        self->timerAtMono = timeoutMs < 0 ? -1 : self->clock.monotonicMs() + timeoutMs;
+        return 0;
+    }
+
+    void action(curl_socket_t s, int flags)
     {
         int running = 0;
-        CURLMcode mc = curl_multi_perform(multi.get(), &running);
+        CURLMcode mc = curl_multi_socket_action(multi.get(), s, flags, &running);
         if (mc != CURLM_OK)
             throw std::runtime_error(std::string("libcurl multi failed: ") + curl_multi_strerror(mc));
+    }
+
+    void collectDone(std::vector<HttpResult>& done)
+    {
         int left = 0;
         while (CURLMsg* msg = curl_multi_info_read(multi.get(), &left)) {
             if (msg->msg != CURLMSG_DONE)
@@ -112,9 +152,8 @@ struct HttpClient::Impl {
             const CURLcode rc = msg->data.result;
             curl_multi_remove_handle(multi.get(), msg->easy_handle);
             done.push_back(finish(*t, rc));
-            auto it = std::find_if(active.begin(), active.end(), [t](const auto& p) { return p.get() == t; });
-            curl_easy_reset(t->easy.get());
             idle.push_back(std::move(t->easy));
+            auto it = std::find_if(active.begin(), active.end(), [t](const auto& p) { return p.get() == t; });
             std::swap(*it, active.back());
             active.pop_back();
         }
@@ -168,6 +207,19 @@ struct HttpClient::Impl {
         EasyPtr e(curl_easy_init());
         if (!e)
             throw std::runtime_error("libcurl could not create a transfer handle");
+        // What every transfer shares is set once per handle; handles are
+        // reused without curl_easy_reset, and start() sets the rest.
+        CURL* h = e.get();
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, options.httpsOnly ? "https" : "http,https");
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Impl::onBody);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Impl::onHeader);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, &Impl::onOpenSocket);
+        curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         return e;
     }
 
@@ -218,6 +270,18 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpOptions options, cons
         return fail(Error::internal("could not create the wake-up pipe"));
     impl->wakeRead = fds[0];
     impl->wakeWrite = fds[1];
+    impl->epoll = epoll_create1(EPOLL_CLOEXEC);
+    if (impl->epoll < 0)
+        return fail(Error::internal("could not create an epoll instance"));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = impl->wakeRead;
+    epoll_ctl(impl->epoll, EPOLL_CTL_ADD, impl->wakeRead, &ev);
+    CURLM* multi = impl->multi.get();
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::onSocket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, impl.get());
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::onTimer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, impl.get());
     if (impl->options.maxConnectionsPerHost > 0)
         curl_multi_setopt(impl->multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, impl->options.maxConnectionsPerHost);
     return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
@@ -235,26 +299,16 @@ void HttpClient::start(HttpRequest request)
     // "Expect: 100-continue" would add a round trip to every large POST.
     t->headers.reset(curl_slist_append(t->headers.release(), "Expect:"));
     curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, impl_->options.httpsOnly ? "https" : "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->request.body.size()));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers.get());
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->request.timeoutMs));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<int64_t>(t->request.timeoutMs, 10'000)));
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::onBody);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::onHeader);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Impl::onOpenSocket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errorBuffer);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     t->startedWall = impl_->clock.nowMs();
     t->startedMono = impl_->clock.monotonicMs();
     CURLMcode mc = curl_multi_add_handle(impl_->multi.get(), e);
@@ -267,22 +321,36 @@ size_t HttpClient::inFlight() const { return impl_->active.size(); }
 
 void HttpClient::poll(int timeoutMs, std::vector<HttpResult>& done)
 {
-    const size_t before = done.size();
-    impl_->perform(done);
-    if (done.size() > before)
-        return;
-    curl_waitfd wake{};
-    wake.fd = impl_->wakeRead;
-    wake.events = CURL_WAIT_POLLIN;
-    CURLMcode mc = curl_multi_poll(impl_->multi.get(), &wake, 1, timeoutMs, nullptr);
-    if (mc != CURLM_OK)
-        throw std::runtime_error(std::string("libcurl multi failed: ") + curl_multi_strerror(mc));
-    if (wake.revents != 0) {
-        char buf[64];
-        while (::read(impl_->wakeRead, buf, sizeof buf) > 0) {
+    Impl& m = *impl_;
+    int wait = timeoutMs;
+    if (m.timerAtMono >= 0)
+        wait = static_cast<int>(std::clamp<int64_t>(m.timerAtMono - m.clock.monotonicMs(), 0, timeoutMs));
+    epoll_event events[128];
+    const int n = epoll_wait(m.epoll, events, 128, wait);
+    if (n < 0 && errno != EINTR)
+        throw std::runtime_error(std::string("epoll_wait failed: ") + std::strerror(errno));
+    for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == m.wakeRead) {
+            char buf[64];
+            while (::read(m.wakeRead, buf, sizeof buf) > 0) {
+            }
+            continue;
         }
+        int flags = 0;
+        if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
+            flags |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT)
+            flags |= CURL_CSELECT_OUT;
+        if (events[i].events & EPOLLERR)
+            flags |= CURL_CSELECT_ERR;
+        m.action(fd, flags);
     }
-    impl_->perform(done);
+    if (m.timerAtMono >= 0 && m.clock.monotonicMs() >= m.timerAtMono) {
+        m.timerAtMono = -1;
+        m.action(CURL_SOCKET_TIMEOUT, 0);
+    }
+    m.collectDone(done);
 }
 
 void HttpClient::wakeup()

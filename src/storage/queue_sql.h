@@ -5,7 +5,8 @@
 
 namespace webhookd::detail::queue_sql {
 
-#define WEBHOOKD_CLAIMABLE "status IN ('pending', 'failed', 'rate_limited')"
+// Word for word the WHERE clause of the deliveries_due index, so SQLite can use it.
+#define WEBHOOKD_CLAIMABLE "(status = 'pending' OR status = 'failed' OR status = 'rate_limited')"
 
 inline constexpr const char* kReclaim =
     "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
@@ -26,7 +27,7 @@ inline constexpr const char* kDueAtPriority =
 // first row of an enabled target ends the query (a plain JOIN lets the
 // planner scan targets and sort).
 inline constexpr const char* kFirstAtPriority =
-    "SELECT d.next_attempt_at FROM deliveries d CROSS JOIN targets t ON t.id = d.target_id WHERE d." WEBHOOKD_CLAIMABLE
+    "SELECT d.next_attempt_at FROM deliveries d CROSS JOIN targets t ON t.id = d.target_id WHERE " WEBHOOKD_CLAIMABLE
     " AND d.priority = ?1 AND t.enabled = 1 ORDER BY d.priority DESC, d.next_attempt_at LIMIT 1";
 
 inline constexpr const char* kFirstLease =

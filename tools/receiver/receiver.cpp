@@ -41,6 +41,7 @@
 #include "core/duration.h"
 #include "core/error.h"
 #include "signing/signing.h"
+#include "fast_server.h"
 
 namespace webhookd {
 namespace {
@@ -598,10 +599,24 @@ int run(int argc, char** argv)
     app.add_option("--log", options.logPath, "Append one NDJSON line per request to this file");
     app.add_flag("--quiet", options.quiet, "No line on stdout per request");
     app.add_option("--threads", options.threads, "Worker threads")->check(CLI::Range(1, 10000))->capture_default_str();
+    std::string engine = "full";
+    app.add_option("--engine", engine,
+                   "full: scripts, signatures, logs (httplib); fast: a lean epoll sink for benchmarks that answers "
+                   "every POST with --status and counts webhook-ids")
+        ->check(CLI::IsMember({"full", "fast"}))
+        ->capture_default_str();
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
+    }
+
+    if (engine == "fast") {
+        if (!scripts.empty() || !options.secrets.empty() || !options.logPath.empty()) {
+            std::cerr << "webhook-receiver: --engine fast takes no --script, --secret or --log.\n";
+            return 2;
+        }
+        return receiver::runFastServer(options.host, options.port, options.status);
     }
 
     for (const std::string& script : scripts) {
