@@ -29,7 +29,8 @@ CREATE TABLE targets (
                                 CHECK (json_valid(metadata) AND json_type(metadata) = 'object'),
     created_at                  INTEGER NOT NULL,
     updated_at                  INTEGER NOT NULL
-) STRICT;
+, signature_scheme TEXT NOT NULL DEFAULT 'standard'
+    CHECK (signature_scheme IN ('standard', 'github')), ca_bundle TEXT CHECK (ca_bundle IS NULL OR ca_bundle <> '')) STRICT;
 
 CREATE TABLE events (
     id               INTEGER PRIMARY KEY,

@@ -66,7 +66,8 @@ Status validateHeader(std::string_view name, std::string_view value, const Limit
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
     static constexpr std::string_view kReserved[] = {"content-type", "content-length", "host", "transfer-encoding",
-                                                     "user-agent", "connection", "expect", "te", "upgrade"};
+                                                     "user-agent", "connection", "expect", "te", "upgrade",
+                                                     "x-hub-signature", "x-hub-signature-256"};
     if (std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved) ||
         lower.rfind("webhook-", 0) == 0)
         return fail(Error::invalid("the header '" + std::string(name) + "' is set by webhookd and cannot be replaced"));
@@ -87,7 +88,33 @@ Status validatePayload(std::string_view json, const Limits& limits)
                                    std::to_string(limits.maxPayloadBytes) + " bytes"));
     if (!nlohmann::json::accept(json))
         return fail(Error::invalid("the payload is not valid JSON"));
+    if (jsonDepth(json) > limits.maxJsonDepth)
+        return fail(Error::invalid("the payload nests arrays and objects deeper than " +
+                                   std::to_string(limits.maxJsonDepth) + " levels"));
     return {};
+}
+
+size_t jsonDepth(std::string_view json)
+{
+    size_t depth = 0, deepest = 0;
+    bool inString = false, escaped = false;
+    for (char c : json) {
+        if (inString) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                inString = false;
+        } else if (c == '"') {
+            inString = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
 }
 
 } // namespace webhookd

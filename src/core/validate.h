@@ -12,6 +12,7 @@ struct Limits {
     size_t maxPayloadBytes = 1024 * 1024;
     size_t maxHeaders = 32;
     size_t maxHeaderBytes = 8 * 1024; // name + value of one custom header
+    size_t maxJsonDepth = 512;        // nested arrays and objects in a payload
 };
 
 // http:// or https:// followed by a host, no whitespace or control characters,
@@ -20,10 +21,15 @@ Status validateUrl(std::string_view url);
 
 // A custom header: the name an RFC 9110 token, not one webhookd sets itself
 // (content-type, content-length, host, transfer-encoding, user-agent,
-// connection, webhook-*), the value free of CR, LF and NUL.
+// connection, webhook-*, x-hub-signature*), the value free of CR, LF and NUL.
 Status validateHeader(std::string_view name, std::string_view value, const Limits& limits = {});
 
-// Valid JSON no larger than the limit.
+// Valid JSON no larger than the limit and nested no deeper than maxJsonDepth
+// (recursive parsers, nlohmann's dump() among them, would exhaust the stack).
 Status validatePayload(std::string_view json, const Limits& limits = {});
+
+// The deepest nesting of arrays and objects in JSON text, ignoring brackets
+// inside strings; meaningful for valid JSON, never fails on invalid text.
+size_t jsonDepth(std::string_view json);
 
 } // namespace webhookd

@@ -52,11 +52,12 @@ constexpr Range kBlocked[] = {
     v4(240, 0, 0, 0, 4, "a reserved (240.0.0.0/4) or broadcast address"),
     {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 128, "the unspecified address ::"},
     {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, "the IPv6 loopback address"},
-    {{0x00, 0x64, 0xff, 0x9b}, 96, "a NAT64 (64:ff9b::/96) address"},
+    {{0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48, "a local-use NAT64 (64:ff9b:1::/48) address"},
     {{0x01, 0x00}, 64, "a discard-only (100::/64) address"},
     {{0x20, 0x01, 0x0d, 0xb8}, 32, "a documentation (2001:db8::/32) address"},
     {{0x20, 0x01, 0x00, 0x00}, 23, "an IETF protocol assignment (2001::/23) address"},
     {{0x20, 0x02}, 16, "a 6to4 (2002::/16) address"},
+    {{0x3f, 0xff}, 20, "a documentation (3fff::/20) address"},
     {{0xfc, 0x00}, 7, "a unique-local (fc00::/7) address"},
     {{0xfe, 0x80}, 10, "a link-local (fe80::/10) address"},
     {{0xfe, 0xc0}, 10, "a site-local (fec0::/10) address"},
@@ -101,23 +102,28 @@ std::optional<std::string> AddressGuard::checkMapped(const unsigned char (&addr)
 {
     if (allowPrivate_)
         return std::nullopt;
-    for (const auto& c : allowed_)
-        if (c.contains(addr))
-            return std::nullopt;
-    // IPv4-compatible (::a.b.c.d, deprecated) and IPv4-translated forms are
-    // judged as the IPv4 address inside them.
-    unsigned char inner[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    // IPv4-compatible (::a.b.c.d, deprecated), IPv4-translated
+    // (::ffff:0:a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) addresses reach the IPv4
+    // address inside them, so they are judged as that address too.
+    // (IPv4-mapped ::ffff:a.b.c.d is how IPv4 is held here already.)
     static const unsigned char kCompat[12] = {};
     static const unsigned char kTranslated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
-    const unsigned char(*judged)[16] = &addr;
-    if ((std::memcmp(addr, kCompat, 12) == 0 && (addr[12] | addr[13] | addr[14]) != 0) ||
-        std::memcmp(addr, kTranslated, 12) == 0 || std::memcmp(addr, "\x00\x64\xff\x9b\0\0\0\0\0\0\0\0", 12) == 0) {
+    static const unsigned char kNat64[12] = {0, 0x64, 0xff, 0x9b};
+    unsigned char inner[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const bool embeds = std::memcmp(addr, kCompat, 12) == 0 || std::memcmp(addr, kTranslated, 12) == 0 ||
+                        std::memcmp(addr, kNat64, 12) == 0;
+    if (embeds)
         std::memcpy(inner + 12, addr + 12, 4);
-        judged = &inner;
-    }
+    for (const auto& c : allowed_)
+        if (c.contains(addr) || (embeds && c.contains(inner)))
+            return std::nullopt;
     for (const auto& r : kBlocked)
-        if (inPrefix(*judged, r.bytes, r.prefix))
+        if (inPrefix(addr, r.bytes, r.prefix))
             return shown + " is " + r.what;
+    if (embeds)
+        for (const auto& r : kBlocked)
+            if (inPrefix(inner, r.bytes, r.prefix))
+                return shown + " embeds " + r.what;
     return std::nullopt;
 }
 

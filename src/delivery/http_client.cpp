@@ -90,6 +90,18 @@ struct HttpClient::Impl {
     int wakeWrite = -1;
     int epoll = -1;     // the sockets curl asks us to watch, and the pipe
     int64_t timerAtMono = -1; // when curl wants socket_action(TIMEOUT); -1: never
+    bool caProbed = false;    // curl's built-in CA file and folder, read once
+    std::string defaultCaInfo, defaultCaPath;
+
+    // A CA bundle given (per target or globally) replaces the system's trust;
+    // handles are reused, so every transfer sets both.
+    void setTrust(CURL* e, const std::string& requested)
+    {
+        const std::string& bundle = requested.empty() ? options.caBundle : requested;
+        const std::string& file = bundle.empty() ? defaultCaInfo : bundle;
+        curl_easy_setopt(e, CURLOPT_CAINFO, file.empty() ? nullptr : file.c_str());
+        curl_easy_setopt(e, CURLOPT_CAPATH, !bundle.empty() || defaultCaPath.empty() ? nullptr : defaultCaPath.c_str());
+    }
 
     Impl(HttpOptions o, const Clock& c) : options(std::move(o)), clock(c) {}
     ~Impl()
@@ -220,6 +232,18 @@ struct HttpClient::Impl {
         curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        // Environment proxies (http_proxy…) are ignored: through a proxy the
+        // address guard would judge the proxy, not the destination.
+        curl_easy_setopt(h, CURLOPT_PROXY, "");
+        if (!caProbed) {
+            char* path = nullptr;
+            if (curl_easy_getinfo(h, CURLINFO_CAINFO, &path) == CURLE_OK && path != nullptr)
+                defaultCaInfo = path;
+            path = nullptr;
+            if (curl_easy_getinfo(h, CURLINFO_CAPATH, &path) == CURLE_OK && path != nullptr)
+                defaultCaPath = path;
+            caProbed = true;
+        }
         return e;
     }
 
@@ -233,12 +257,17 @@ struct HttpClient::Impl {
         o.responseExcerpt = std::move(t.excerpt);
         long code = 0;
         curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &code);
-        if (t.blocked) {
+        // With several addresses for a host, one may be refused and another
+        // answer: only a transfer that failed was blocked.
+        if (t.blocked && rc != CURLE_OK) {
             o.error = TransportError::BlockedAddress;
             o.errorMessage = "blocked: " + *t.blocked + " (use --allow-private-networks or --allow-network)";
         } else if (t.tooLarge) {
             o.error = TransportError::TooLarge;
             o.errorMessage = "the response was larger than " + std::to_string(options.maxResponseBytes) + " bytes";
+        } else if (rc == CURLE_UNSUPPORTED_PROTOCOL && options.httpsOnly) {
+            o.error = TransportError::BadUrl;
+            o.errorMessage = "refused: the URL is not https and webhookd runs with --https-only";
         } else if (rc != CURLE_OK) {
             o.error = classifyCurl(rc);
             o.errorMessage = t.errorBuffer[0] ? t.errorBuffer : curl_easy_strerror(rc);
@@ -309,6 +338,7 @@ void HttpClient::start(HttpRequest request)
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errorBuffer);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    impl_->setTrust(e, t->request.caBundle);
     t->startedWall = impl_->clock.nowMs();
     t->startedMono = impl_->clock.monotonicMs();
     CURLMcode mc = curl_multi_add_handle(impl_->multi.get(), e);

@@ -18,6 +18,7 @@ struct HttpRequest {
     std::string body;
     std::vector<std::string> headers; // "Name: value" lines, already validated
     int64_t timeoutMs = 30'000;
+    std::string caBundle;      // PEM file trusted for TLS; empty: HttpOptions::caBundle
 };
 
 struct HttpOptions {
@@ -26,6 +27,7 @@ struct HttpOptions {
     size_t maxResponseBytes = 1024 * 1024;  // response bytes read before giving up
     long maxConnectionsPerHost = 0;         // 0: no limit
     bool httpsOnly = false;
+    std::string caBundle;                   // PEM file trusted for TLS; empty: the system's
 };
 
 struct HttpResult {

@@ -83,22 +83,40 @@ std::string hexEncode(std::string_view bytes)
 
 std::string hmacSha256(std::string_view key, std::initializer_list<std::string_view> parts)
 {
-    std::unique_ptr<EVP_MAC_CTX, MacCtxDeleter> ctx(EVP_MAC_CTX_new(hmacAlgorithm()));
-    if (!ctx)
-        throw std::runtime_error("OpenSSL could not allocate an HMAC context");
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
-    // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
-    static const unsigned char kEmpty = 0;
-    const auto* keyBytes = key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
-    if (EVP_MAC_init(ctx.get(), keyBytes, key.size(), params) != 1)
-        throw std::runtime_error("OpenSSL could not initialise HMAC-SHA256");
+    // Setting up a context (a digest fetch, the key schedule) costs more than
+    // hashing a typical webhook, and one worker signs for few keys; so each
+    // thread keeps the context of the last key and re-initialises it with a
+    // null key, which keeps the key already set.
+    struct Cache {
+        std::string key;
+        std::unique_ptr<EVP_MAC_CTX, MacCtxDeleter> ctx;
+        ~Cache() { OPENSSL_cleanse(key.data(), key.size()); }
+    };
+    thread_local Cache cache;
+    if (!cache.ctx || cache.key.size() != key.size() || !constantTimeEquals(cache.key, key)) {
+        std::unique_ptr<EVP_MAC_CTX, MacCtxDeleter> ctx(EVP_MAC_CTX_new(hmacAlgorithm()));
+        if (!ctx)
+            throw std::runtime_error("OpenSSL could not allocate an HMAC context");
+        char digest[] = "SHA256";
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+        // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
+        static const unsigned char kEmpty = 0;
+        const auto* keyBytes = key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+        if (EVP_MAC_init(ctx.get(), keyBytes, key.size(), params) != 1)
+            throw std::runtime_error("OpenSSL could not initialise HMAC-SHA256");
+        OPENSSL_cleanse(cache.key.data(), cache.key.size());
+        cache.key.assign(key);
+        cache.ctx = std::move(ctx);
+    } else if (EVP_MAC_init(cache.ctx.get(), nullptr, 0, nullptr) != 1) {
+        throw std::runtime_error("OpenSSL could not re-initialise HMAC-SHA256");
+    }
+    EVP_MAC_CTX* ctx = cache.ctx.get();
     for (auto part : parts)
-        if (EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(part.data()), part.size()) != 1)
+        if (EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(part.data()), part.size()) != 1)
             throw std::runtime_error("OpenSSL HMAC update failed");
     unsigned char out[EVP_MAX_MD_SIZE];
     size_t len = 0;
-    if (EVP_MAC_final(ctx.get(), out, &len, sizeof out) != 1)
+    if (EVP_MAC_final(ctx, out, &len, sizeof out) != 1)
         throw std::runtime_error("OpenSSL HMAC final failed");
     return std::string(reinterpret_cast<char*>(out), len);
 }
@@ -145,6 +163,52 @@ std::string signatureHeader(const std::vector<std::string>& keys, std::string_vi
         out += signStandard(key, id, timestamp, body);
     }
     return out;
+}
+
+std::optional<SignatureScheme> parseSignatureScheme(std::string_view text)
+{
+    if (text == "standard")
+        return SignatureScheme::Standard;
+    if (text == "github")
+        return SignatureScheme::Github;
+    return std::nullopt;
+}
+
+std::string_view signatureSchemeName(SignatureScheme scheme)
+{
+    return scheme == SignatureScheme::Github ? "github" : "standard";
+}
+
+std::string signGithub(std::string_view secret, std::string_view body)
+{
+    return "sha256=" + hexEncode(hmacSha256(secret, {body}));
+}
+
+Status verifyGithub(const std::vector<std::string>& secrets, std::string_view header, std::string_view body)
+{
+    if (secrets.empty())
+        return fail(Error::invalid("no secret was given to verify with"));
+    std::vector<std::string> expected;
+    for (const auto& secret : secrets) {
+        if (secret.empty())
+            return fail(Error::invalid("a secret must not be empty"));
+        expected.push_back(signGithub(secret, body));
+    }
+    bool any = false;
+    while (!header.empty()) {
+        const size_t sep = header.find_first_of(" ,\t");
+        std::string_view candidate = header.substr(0, sep);
+        header = sep == std::string_view::npos ? std::string_view() : header.substr(sep + 1);
+        if (candidate.substr(0, 7) != "sha256=")
+            continue;
+        any = true;
+        for (const auto& e : expected)
+            if (constantTimeEquals(candidate, e))
+                return {};
+    }
+    if (!any)
+        return fail(Error::signing("the signature header holds no sha256= signature"));
+    return fail(Error::signing("no signature matches the given secrets"));
 }
 
 bool constantTimeEquals(std::string_view a, std::string_view b)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,20 @@ std::string signStandard(std::string_view key, std::string_view id, int64_t time
 std::string signatureHeader(const std::vector<std::string>& keys, std::string_view id, int64_t timestamp,
                             std::string_view body);
 
+// How a target's deliveries are signed.
+enum class SignatureScheme {
+    Standard, // Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature
+    Github,   // X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>
+};
+
+// "standard" or "github"; nullopt for anything else.
+std::optional<SignatureScheme> parseSignatureScheme(std::string_view text);
+std::string_view signatureSchemeName(SignatureScheme scheme);
+
+// GitHub: "sha256=" + hex(HMAC-SHA256(secret, body)), keyed with the secret
+// exactly as written (a whsec_ secret is not decoded), as GitHub does.
+std::string signGithub(std::string_view secret, std::string_view body);
+
 struct VerifyRequest {
     std::vector<std::string> secrets; // as given by the user (whsec_… or raw)
     std::string id;
@@ -44,6 +59,12 @@ struct VerifyRequest {
 // time) and the timestamp is within the tolerance of nowMs. Signing error
 // otherwise, saying which check failed; Invalid for a malformed secret.
 Status verifyStandard(const VerifyRequest& request, std::string_view body, int64_t nowMs);
+
+// Ok when any "sha256=<hex>" value in signatureHeader (one, or several
+// separated by spaces or commas) matches the body under any of the secrets,
+// compared in constant time. Signing error otherwise; Invalid when no secret
+// is given. Error messages never quote secrets.
+Status verifyGithub(const std::vector<std::string>& secrets, std::string_view signatureHeader, std::string_view body);
 
 // Equal length and equal bytes, in time independent of where they differ.
 bool constantTimeEquals(std::string_view a, std::string_view b);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "retry/retry.h"
+#include "signing/signing.h"
 
 namespace webhookd {
 
@@ -31,6 +32,8 @@ struct Target {
     std::optional<int> burst;
     bool rateLimitEnabled = false;
     std::map<std::string, std::string> metadata;
+    SignatureScheme signatureScheme = SignatureScheme::Standard;
+    std::optional<std::string> caBundle;   // PEM file; nullopt: the worker's CA bundle
     int64_t createdAt = 0;
     int64_t updatedAt = 0;
 };
@@ -54,6 +57,8 @@ struct TargetSpec {
     std::optional<bool> rateLimitEnabled;
     std::optional<std::map<std::string, std::string>> metadata;
     std::optional<bool> enabled;
+    std::optional<SignatureScheme> signatureScheme;
+    std::optional<std::string> caBundle;     // an empty string clears it
 };
 
 struct EventInput {

@@ -83,130 +83,147 @@ Queue::~Queue() = default;
 
 Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit)
 {
-    return detail::guarded("claim deliveries", [&]() -> Result<ClaimResult> {
-        auto& s = *st_;
+    return completeAndClaim({}, now, leaseMs, defaultTimeoutMs, limit);
+}
+
+Result<ClaimResult> Queue::completeAndClaim(const std::vector<Completion>& completions, int64_t now, int64_t leaseMs,
+                                            int64_t defaultTimeoutMs, int limit)
+{
+    auto result = detail::guarded("claim deliveries", [&]() -> Result<ClaimResult> {
         SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        ClaimResult out;
-
-        s.reclaim.reset();
-        s.reclaim.bind(1, now);
-        out.reclaimed = s.reclaim.exec();
-
-        const int64_t version = db_.dataVersion();
-        if (version != s.cacheVersion) {
-            s.cache.clear();
-            s.targets.reset();
-            while (s.targets.executeStep()) {
-                auto t = std::make_shared<Target>(detail::readTarget(s.targets));
-                Statements::CachedTarget c;
-                c.limited = t->rateLimitEnabled && t->ratePerSecond.has_value();
-                if (c.limited) {
-                    const double rate = *t->ratePerSecond;
-                    const double burst = t->burst ? *t->burst : std::max(1.0, rate);
-                    c.bucket = TokenBucket::full(rate, burst, now);
-                    auto tokens = s.targets.getColumn(21);
-                    auto at = s.targets.getColumn(22);
-                    if (!tokens.isNull() && !at.isNull()) {
-                        c.bucket.tokens = std::min(burst, tokens.getDouble());
-                        c.bucket.updatedAtMs = at.getInt64();
-                    }
-                }
-                std::string id = t->id;
-                c.target = std::move(t);
-                s.cache.emplace(std::move(id), std::move(c));
-            }
-            s.cacheVersion = version;
-        }
-
-        std::map<std::string, int, std::less<>> deferred; // per target, for spreading deferrals
-        struct Candidate {
-            int64_t id, eventId;
-            std::string targetId;
-            int attemptCount, retryBase;
-        };
-        std::vector<Candidate> candidates;
-        int64_t below = std::numeric_limits<int64_t>::max();
-        // One index seek per priority level: rows that are not yet due end
-        // each range scan instead of being stepped over.
-        while (static_cast<int>(out.claimed.size()) < limit) {
-            s.nextPriority.reset();
-            s.nextPriority.bind(1, below);
-            if (!s.nextPriority.executeStep())
-                break;
-            const int priority = s.nextPriority.getColumn(0).getInt();
-            s.nextPriority.reset();
-            below = priority;
-
-            // Collected first, then changed: updating rows while a SELECT
-            // walks the same index is not something to rely on.
-            candidates.clear();
-            s.dueAtPriority.reset();
-            s.dueAtPriority.bind(1, priority);
-            s.dueAtPriority.bind(2, now);
-            s.dueAtPriority.bind(3, 4 * limit + 64);
-            while (s.dueAtPriority.executeStep())
-                candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
-                                      s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
-                                      s.dueAtPriority.getColumn(4).getInt()});
-
-            for (const auto& c : candidates) {
-                if (static_cast<int>(out.claimed.size()) >= limit)
-                    break;
-                auto it = s.cache.find(c.targetId);
-                if (it == s.cache.end() || !it->second.target->enabled)
-                    continue; // waits for its target to be enabled
-                auto& cached = it->second;
-                if (cached.limited && !cached.bucket.tryTake(now)) {
-                    const int k = ++deferred[c.targetId];
-                    s.defer.reset();
-                    s.defer.bind(1, now + cached.bucket.msUntilToken(k));
-                    s.defer.bind(2, now);
-                    s.defer.bind(3, c.id);
-                    s.defer.exec();
-                    ++out.rateLimited;
-                    continue;
-                }
-                const Target& t = *cached.target;
-                const int64_t lease = std::max(leaseMs, t.timeoutMs.value_or(defaultTimeoutMs) + kLeaseMarginMs);
-                s.takeLease.reset();
-                s.takeLease.bind(1, workerId_);
-                s.takeLease.bind(2, now + lease);
-                s.takeLease.bind(3, now);
-                s.takeLease.bind(4, c.id);
-                s.takeLease.exec();
-
-                ClaimedDelivery d;
-                d.id = c.id;
-                d.attemptNumber = c.attemptCount + 1;
-                d.attemptsUsed = c.attemptCount - c.retryBase;
-                d.target = cached.target;
-                s.event.reset();
-                s.event.bind(1, c.eventId);
-                if (!s.event.executeStep())
-                    return fail(Error::internal("delivery " + std::to_string(c.id) + " refers to a missing event"));
-                d.eventUid = s.event.getColumn(0).getString();
-                d.type = s.event.getColumn(1).getString();
-                d.payload = s.event.getColumn(2).getString();
-                d.eventCreatedAt = s.event.getColumn(3).getInt64();
-                s.event.reset();
-                out.claimed.push_back(std::move(d));
-            }
-            if (below == std::numeric_limits<int>::min())
-                break;
-        }
-
-        for (auto& [id, c] : s.cache) {
-            if (!c.limited || c.bucket.updatedAtMs != now)
-                continue;
-            s.saveBucket.reset();
-            s.saveBucket.bind(1, c.bucket.tokens);
-            s.saveBucket.bind(2, c.bucket.updatedAtMs);
-            s.saveBucket.bind(3, id);
-            s.saveBucket.exec();
-        }
-        tx.commit();
+        recordLocked(completions, now);
+        auto out = claimLocked(now, leaseMs, defaultTimeoutMs, limit);
+        if (out)
+            tx.commit();
         return out;
     });
+    if (!result)
+        st_->cacheVersion = -1; // the rolled-back claim may have spent cached tokens
+    return result;
+}
+
+Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit)
+{
+    auto& s = *st_;
+    ClaimResult out;
+
+    s.reclaim.reset();
+    s.reclaim.bind(1, now);
+    out.reclaimed = s.reclaim.exec();
+
+    const int64_t version = db_.dataVersion();
+    if (version != s.cacheVersion) {
+        s.cache.clear();
+        s.targets.reset();
+        while (s.targets.executeStep()) {
+            auto t = std::make_shared<Target>(detail::readTarget(s.targets));
+            Statements::CachedTarget c;
+            c.limited = t->rateLimitEnabled && t->ratePerSecond.has_value();
+            if (c.limited) {
+                const double rate = *t->ratePerSecond;
+                const double burst = t->burst ? *t->burst : std::max(1.0, rate);
+                c.bucket = TokenBucket::full(rate, burst, now);
+                auto tokens = s.targets.getColumn(detail::kTargetColumnCount);
+                auto at = s.targets.getColumn(detail::kTargetColumnCount + 1);
+                if (!tokens.isNull() && !at.isNull()) {
+                    c.bucket.tokens = std::min(burst, tokens.getDouble());
+                    c.bucket.updatedAtMs = at.getInt64();
+                }
+            }
+            std::string id = t->id;
+            c.target = std::move(t);
+            s.cache.emplace(std::move(id), std::move(c));
+        }
+        s.cacheVersion = version;
+    }
+
+    std::map<std::string, int, std::less<>> deferred; // per target, for spreading deferrals
+    struct Candidate {
+        int64_t id, eventId;
+        std::string targetId;
+        int attemptCount, retryBase;
+    };
+    std::vector<Candidate> candidates;
+    int64_t below = std::numeric_limits<int64_t>::max();
+    // One index seek per priority level: rows that are not yet due end
+    // each range scan instead of being stepped over.
+    while (static_cast<int>(out.claimed.size()) < limit) {
+        s.nextPriority.reset();
+        s.nextPriority.bind(1, below);
+        if (!s.nextPriority.executeStep())
+            break;
+        const int priority = s.nextPriority.getColumn(0).getInt();
+        s.nextPriority.reset();
+        below = priority;
+
+        // Collected first, then changed: updating rows while a SELECT
+        // walks the same index is not something to rely on.
+        candidates.clear();
+        s.dueAtPriority.reset();
+        s.dueAtPriority.bind(1, priority);
+        s.dueAtPriority.bind(2, now);
+        s.dueAtPriority.bind(3, 4 * limit + 64);
+        while (s.dueAtPriority.executeStep())
+            candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
+                                  s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
+                                  s.dueAtPriority.getColumn(4).getInt()});
+
+        for (const auto& c : candidates) {
+            if (static_cast<int>(out.claimed.size()) >= limit)
+                break;
+            auto it = s.cache.find(c.targetId);
+            if (it == s.cache.end() || !it->second.target->enabled)
+                continue; // waits for its target to be enabled
+            auto& cached = it->second;
+            if (cached.limited && !cached.bucket.tryTake(now)) {
+                const int k = ++deferred[c.targetId];
+                s.defer.reset();
+                s.defer.bind(1, now + cached.bucket.msUntilToken(k));
+                s.defer.bind(2, now);
+                s.defer.bind(3, c.id);
+                s.defer.exec();
+                ++out.rateLimited;
+                continue;
+            }
+            const Target& t = *cached.target;
+            const int64_t lease = std::max(leaseMs, t.timeoutMs.value_or(defaultTimeoutMs) + kLeaseMarginMs);
+            s.takeLease.reset();
+            s.takeLease.bind(1, workerId_);
+            s.takeLease.bind(2, now + lease);
+            s.takeLease.bind(3, now);
+            s.takeLease.bind(4, c.id);
+            s.takeLease.exec();
+
+            ClaimedDelivery d;
+            d.id = c.id;
+            d.attemptNumber = c.attemptCount + 1;
+            d.attemptsUsed = c.attemptCount - c.retryBase;
+            d.target = cached.target;
+            s.event.reset();
+            s.event.bind(1, c.eventId);
+            if (!s.event.executeStep())
+                return fail(Error::internal("delivery " + std::to_string(c.id) + " refers to a missing event"));
+            d.eventUid = s.event.getColumn(0).getString();
+            d.type = s.event.getColumn(1).getString();
+            d.payload = s.event.getColumn(2).getString();
+            d.eventCreatedAt = s.event.getColumn(3).getInt64();
+            s.event.reset();
+            out.claimed.push_back(std::move(d));
+        }
+        if (below == std::numeric_limits<int>::min())
+            break;
+    }
+
+    for (auto& [id, c] : s.cache) {
+        if (!c.limited || c.bucket.updatedAtMs != now)
+            continue;
+        s.saveBucket.reset();
+        s.saveBucket.bind(1, c.bucket.tokens);
+        s.saveBucket.bind(2, c.bucket.updatedAtMs);
+        s.saveBucket.bind(3, id);
+        s.saveBucket.exec();
+    }
+    return out;
 }
 
 Status Queue::complete(const std::vector<Completion>& completions, int64_t now)
@@ -214,46 +231,51 @@ Status Queue::complete(const std::vector<Completion>& completions, int64_t now)
     if (completions.empty())
         return {};
     return detail::guarded("record delivery attempts", [&]() -> Status {
-        auto& s = *st_;
         SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        for (const auto& c : completions) {
-            const Outcome& o = c.outcome;
-            s.finish.reset();
-            s.finish.bind(1, c.status);
-            s.finish.bind(2, c.status == "failed" ? c.nextAttemptAt : now);
-            if (o.statusCode) s.finish.bind(3, o.statusCode); else s.finish.bind(3);
-            if (c.lastError.empty()) s.finish.bind(4); else s.finish.bind(4, c.lastError);
-            s.finish.bind(5, now);
-            if (c.status == "failed") s.finish.bind(6); else s.finish.bind(6, now);
-            s.finish.bind(7, c.deliveryId);
-            s.finish.bind(8, workerId_);
-            if (s.finish.exec() == 0)
-                continue; // the lease was lost; the delivery is someone else's now
-
-            s.attempt.reset();
-            s.attempt.bind(1, c.deliveryId);
-            s.attempt.bind(2, c.attemptNumber);
-            s.attempt.bind(3, o.startedAtMs);
-            s.attempt.bind(4, o.durationMs);
-            if (o.statusCode) s.attempt.bind(5, o.statusCode); else s.attempt.bind(5);
-            const auto errorType = transportErrorName(o.error);
-            if (errorType.empty()) s.attempt.bind(6); else s.attempt.bind(6, std::string(errorType));
-            if (o.errorMessage.empty()) s.attempt.bind(7); else s.attempt.bind(7, o.errorMessage);
-            if (o.responseExcerpt.empty()) s.attempt.bind(8); else s.attempt.bind(8, o.responseExcerpt);
-            if (o.retryAfterMs) s.attempt.bind(9, *o.retryAfterMs); else s.attempt.bind(9);
-            s.attempt.exec();
-
-            if (c.status == "dead_letter") {
-                s.deadLetter.reset();
-                s.deadLetter.bind(1, c.deliveryId);
-                s.deadLetter.bind(2, c.deadLetterReason);
-                s.deadLetter.bind(3, now);
-                s.deadLetter.exec();
-            }
-        }
+        recordLocked(completions, now);
         tx.commit();
         return {};
     });
+}
+
+void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now)
+{
+    auto& s = *st_;
+    for (const auto& c : completions) {
+        const Outcome& o = c.outcome;
+        s.finish.reset();
+        s.finish.bind(1, c.status);
+        s.finish.bind(2, c.status == "failed" ? c.nextAttemptAt : now);
+        if (o.statusCode) s.finish.bind(3, o.statusCode); else s.finish.bind(3);
+        if (c.lastError.empty()) s.finish.bind(4); else s.finish.bind(4, c.lastError);
+        s.finish.bind(5, now);
+        if (c.status == "failed") s.finish.bind(6); else s.finish.bind(6, now);
+        s.finish.bind(7, c.deliveryId);
+        s.finish.bind(8, workerId_);
+        if (s.finish.exec() == 0)
+            continue; // the lease was lost; the delivery is someone else's now
+
+        s.attempt.reset();
+        s.attempt.bind(1, c.deliveryId);
+        s.attempt.bind(2, c.attemptNumber);
+        s.attempt.bind(3, o.startedAtMs);
+        s.attempt.bind(4, o.durationMs);
+        if (o.statusCode) s.attempt.bind(5, o.statusCode); else s.attempt.bind(5);
+        const auto errorType = transportErrorName(o.error);
+        if (errorType.empty()) s.attempt.bind(6); else s.attempt.bind(6, std::string(errorType));
+        if (o.errorMessage.empty()) s.attempt.bind(7); else s.attempt.bind(7, o.errorMessage);
+        if (o.responseExcerpt.empty()) s.attempt.bind(8); else s.attempt.bind(8, o.responseExcerpt);
+        if (o.retryAfterMs) s.attempt.bind(9, *o.retryAfterMs); else s.attempt.bind(9);
+        s.attempt.exec();
+
+        if (c.status == "dead_letter") {
+            s.deadLetter.reset();
+            s.deadLetter.bind(1, c.deliveryId);
+            s.deadLetter.bind(2, c.deadLetterReason);
+            s.deadLetter.bind(3, now);
+            s.deadLetter.exec();
+        }
+    }
 }
 
 Status Queue::release(const std::vector<int64_t>& ids, int64_t now)
@@ -313,6 +335,38 @@ Result<int64_t> Queue::outstanding()
         const int64_t n = s.outstanding.getColumn(0).getInt64();
         s.outstanding.reset();
         return n;
+    });
+}
+
+// Rows last written before a jump are told apart by updated_at. After a jump
+// forward they are older than the clock's reading minus the jump; after one
+// backward those written in the jump's span before it lie in the future, and
+// older ones cannot be told from new ones: they keep their times (a retry
+// scheduled further ahead than the jump runs late by it). Rows another worker
+// shifted got its nowMs, within kShiftRaceMs of ours.
+Result<int64_t> Queue::shiftSchedule(int64_t deltaMs, int64_t nowMs)
+{
+    constexpr int64_t kShiftRaceMs = 10'000;
+    if (deltaMs == 0)
+        return int64_t{0};
+    return detail::guarded("move the schedule after a clock change", [&]() -> Result<int64_t> {
+        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement shift(
+            db_.sql(),
+            std::string("UPDATE deliveries SET"
+                        " next_attempt_at = CASE WHEN status = 'in_progress' THEN next_attempt_at"
+                        "   ELSE next_attempt_at + ?1 END,"
+                        " lease_expires_at = CASE WHEN status = 'in_progress' THEN lease_expires_at + ?1"
+                        "   ELSE lease_expires_at END,"
+                        " updated_at = ?2"
+                        " WHERE status IN ('pending', 'failed', 'rate_limited', 'in_progress') AND ") +
+                (deltaMs > 0 ? "updated_at <= ?3" : "updated_at > ?3"));
+        shift.bind(1, deltaMs);
+        shift.bind(2, nowMs);
+        shift.bind(3, deltaMs > 0 ? nowMs - deltaMs : nowMs + kShiftRaceMs);
+        const int64_t moved = shift.exec();
+        tx.commit();
+        return moved;
     });
 }
 

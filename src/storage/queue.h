@@ -67,6 +67,11 @@ public:
     // dropped: another worker owns that delivery now.
     Status complete(const std::vector<Completion>& completions, int64_t nowMs);
 
+    // Both in one transaction: one commit records what finished and claims
+    // what comes next. A failure changes nothing.
+    Result<ClaimResult> completeAndClaim(const std::vector<Completion>& completions, int64_t nowMs, int64_t leaseMs,
+                                         int64_t defaultTimeoutMs, int limit);
+
     // Returns claimed deliveries to pending without recording an attempt.
     Status release(const std::vector<int64_t>& ids, int64_t nowMs);
 
@@ -77,7 +82,19 @@ public:
     // Deliveries of enabled targets not yet delivered or dead-lettered.
     Result<int64_t> outstanding();
 
+    // The wall clock jumped by deltaMs (new minus old; seen at nowMs, new
+    // time). Moves next_attempt_at and lease_expires_at of every unfinished
+    // delivery last written before the jump by deltaMs, in one transaction,
+    // so each keeps the time it had left. Shifted rows get updated_at = nowMs,
+    // which marks them as written after the jump: a second worker that saw
+    // the same jump leaves them alone. Returns the number of rows moved.
+    Result<int64_t> shiftSchedule(int64_t deltaMs, int64_t nowMs);
+
 private:
+    // The bodies of claim and complete, inside a transaction the caller holds.
+    Result<ClaimResult> claimLocked(int64_t nowMs, int64_t leaseMs, int64_t defaultTimeoutMs, int limit);
+    void recordLocked(const std::vector<Completion>& completions, int64_t nowMs);
+
     struct Statements;
     Database& db_;
     std::string workerId_;

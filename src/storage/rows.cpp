@@ -30,7 +30,7 @@ std::optional<T> optionalColumn(SQLite::Statement& q, int i)
 const char* const kTargetColumns =
     "id, name, url, secret, previous_secret, previous_secret_expires_at, enabled, event_filters, headers,"
     " timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier, jitter_factor,"
-    " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at";
+    " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at, signature_scheme, ca_bundle";
 
 Target readTarget(SQLite::Statement& q, int i)
 {
@@ -65,6 +65,8 @@ Target readTarget(SQLite::Statement& q, int i)
         t.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
     t.createdAt = q.getColumn(i + 19).getInt64();
     t.updatedAt = q.getColumn(i + 20).getInt64();
+    t.signatureScheme = parseSignatureScheme(q.getColumn(i + 21).getString()).value_or(SignatureScheme::Standard);
+    t.caBundle = optionalColumn<std::string>(q, i + 22);
     return t;
 }
 

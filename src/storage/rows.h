@@ -10,6 +10,7 @@ namespace webhookd::detail {
 
 // Columns readTarget expects, in order, from a table aliased as nothing or "t".
 extern const char* const kTargetColumns;
+constexpr int kTargetColumnCount = 23; // columns after these start at this index
 Target readTarget(SQLite::Statement& q, int first = 0);
 
 // Columns readDelivery expects, in order, from "deliveries d JOIN events e".

@@ -59,6 +59,13 @@ Status validateTarget(const Target& t, const Limits& limits)
     for (const auto& [k, v] : t.metadata)
         if (k.empty())
             return fail(Error::invalid("metadata keys must not be empty"));
+    if (t.caBundle) {
+        if (t.caBundle->empty() || t.caBundle->size() > 4096)
+            return fail(Error::invalid("the CA bundle path must be 1 to 4096 characters"));
+        for (unsigned char c : *t.caBundle)
+            if (c < 0x20 || c == 0x7f)
+                return fail(Error::invalid("the CA bundle path must not contain control characters"));
+    }
     return {};
 }
 
@@ -83,6 +90,13 @@ void applySpec(Target& t, const TargetSpec& s)
     if (s.rateLimitEnabled) t.rateLimitEnabled = *s.rateLimitEnabled;
     if (s.metadata) t.metadata = *s.metadata;
     if (s.enabled) t.enabled = *s.enabled;
+    if (s.signatureScheme) t.signatureScheme = *s.signatureScheme;
+    if (s.caBundle) {
+        if (s.caBundle->empty())
+            t.caBundle.reset();
+        else
+            t.caBundle = *s.caBundle;
+    }
 }
 
 json headersJson(const HeaderList& headers)
@@ -109,15 +123,15 @@ void saveTarget(SQLite::Database& sql, const Target& t, bool insert)
         "INSERT INTO targets (id, name, url, secret, previous_secret, previous_secret_expires_at, enabled,"
         " event_filters, headers, timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier,"
         " jitter_factor, rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at,"
-        " bucket_tokens, bucket_updated_at)"
+        " bucket_tokens, bucket_updated_at, signature_scheme, ca_bundle)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-        " NULL, NULL)";
+        " NULL, NULL, ?22, ?23)";
     const char* updateSql =
         "UPDATE targets SET name = ?2, url = ?3, secret = ?4, previous_secret = ?5,"
         " previous_secret_expires_at = ?6, enabled = ?7, event_filters = ?8, headers = ?9, timeout_ms = ?10,"
         " max_attempts = ?11, initial_delay_ms = ?12, max_delay_ms = ?13, backoff_multiplier = ?14,"
         " jitter_factor = ?15, rate_per_second = ?16, burst = ?17, rate_limit_enabled = ?18, metadata = ?19,"
-        " updated_at = ?21,"
+        " updated_at = ?21, signature_scheme = ?22, ca_bundle = ?23,"
         " bucket_tokens = CASE WHEN rate_per_second IS ?16 AND burst IS ?17 AND rate_limit_enabled = ?18"
         "                 THEN bucket_tokens END,"
         " bucket_updated_at = CASE WHEN rate_per_second IS ?16 AND burst IS ?17 AND rate_limit_enabled = ?18"
@@ -145,6 +159,8 @@ void saveTarget(SQLite::Database& sql, const Target& t, bool insert)
     q.bind(19, json(t.metadata).dump());
     q.bind(20, t.createdAt);
     q.bind(21, t.updatedAt);
+    q.bind(22, std::string(signatureSchemeName(t.signatureScheme)));
+    if (t.caBundle) q.bind(23, *t.caBundle); else q.bind(23);
     q.exec();
 }
 

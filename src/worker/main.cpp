@@ -79,6 +79,12 @@ int main(int argc, char** argv)
                  "Allow loopback, private and link-local destinations (off by default)");
     app.add_option("--allow-network", allowNetworks, "Allow this CIDR range although it is private (repeatable)");
     app.add_flag("--https-only", opt.httpsOnly, "Refuse plain http targets");
+    app.add_option("--ca-bundle", opt.caBundle,
+                   "PEM file of CA certificates trusted for TLS instead of the system's (a target's own wins)")
+        ->check(CLI::ExistingFile);
+    app.add_option("--max-response-bytes", opt.maxResponseBytes,
+                   "Response bytes read before an attempt fails as too_large (default 1048576)")
+        ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
     app.add_flag("--drain", opt.drain,
                  "Exit 0 once every delivery of an enabled target is delivered or dead-lettered");
     app.add_option("--shutdown-grace", grace, "On SIGTERM/SIGINT, how long in-flight requests may finish")

@@ -34,17 +34,25 @@ HttpRequest buildRequest(const ClaimedDelivery& d, int64_t nowMs, const std::str
     r.url = t.url;
     r.body = envelope(d);
     r.timeoutMs = t.timeoutMs.value_or(defaultTimeoutMs);
+    if (t.caBundle)
+        r.caBundle = *t.caBundle;
     const int64_t ts = nowMs / 1000;
-    std::vector<std::string> keys;
-    for (const auto& secret : signingSecrets(t, nowMs))
-        if (auto key = secretKey(secret))
-            keys.push_back(std::move(*key));
     r.headers.reserve(6 + t.headers.size());
     r.headers.push_back("Content-Type: application/json");
     r.headers.push_back("User-Agent: " + userAgent);
     r.headers.push_back("webhook-id: " + d.eventUid);
     r.headers.push_back("webhook-timestamp: " + std::to_string(ts));
-    r.headers.push_back("webhook-signature: " + signatureHeader(keys, d.eventUid, ts, r.body));
+    if (t.signatureScheme == SignatureScheme::Github) {
+        // GitHub's header holds one signature, so only the current secret
+        // signs; a rotation is covered by the receiver accepting both secrets.
+        r.headers.push_back("X-Hub-Signature-256: " + signGithub(t.secret, r.body));
+    } else {
+        std::vector<std::string> keys;
+        for (const auto& secret : signingSecrets(t, nowMs))
+            if (auto key = secretKey(secret))
+                keys.push_back(std::move(*key));
+        r.headers.push_back("webhook-signature: " + signatureHeader(keys, d.eventUid, ts, r.body));
+    }
     for (const auto& [k, v] : t.headers)
         r.headers.push_back(v.empty() ? k + ";" : k + ": " + v); // curl sends "K;" as an empty header
     return r;

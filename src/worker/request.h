@@ -11,7 +11,8 @@ namespace webhookd {
 std::string envelope(const ClaimedDelivery& d);
 
 // A signed POST for one attempt: signed afresh (new webhook-timestamp, same
-// webhook-id) with every secret that signs at nowMs.
+// webhook-id) with every secret that signs at nowMs under the standard scheme,
+// or with the current secret as X-Hub-Signature-256 under the github scheme.
 HttpRequest buildRequest(const ClaimedDelivery& d, int64_t nowMs, const std::string& userAgent,
                          int64_t defaultTimeoutMs);
 

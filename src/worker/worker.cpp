@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <unistd.h>
 #include <unordered_map>
@@ -29,6 +30,10 @@ std::string defaultWorkerId()
 
 // Completions wait at most this long for company before they are committed.
 constexpr int64_t kGroupCommitWindowMs = 2;
+
+// A change of the wall clock against the monotonic one larger than this is a
+// jump (an NTP step, a manual change, a resumed VM), not drift.
+constexpr int64_t kClockJumpMs = 10'000;
 
 } // namespace
 
@@ -79,15 +84,18 @@ struct Worker::Impl {
 
     bool storagePaused() const { return clock.monotonicMs() < storagePauseUntilMono; }
 
+    // Claims into the free slots; what finished and is not yet recorded goes
+    // into the same transaction, so one commit serves both.
     void claim(int64_t now)
     {
         const int free = opt.concurrency - static_cast<int>(inflight.size());
-        auto r = queue.claim(now, opt.leaseMs, opt.defaultTimeoutMs, free);
+        auto r = queue.completeAndClaim(unrecorded, now, opt.leaseMs, opt.defaultTimeoutMs, free);
         if (!r) {
-            storageFailed(r.error(), "claim");
+            storageFailed(r.error(), unrecorded.empty() ? "claim" : "record attempts and claim");
             return;
         }
         storageRecovered();
+        recorded();
         if (r->reclaimed > 0)
             Log::info("reclaimed expired leases", {{"count", std::to_string(r->reclaimed)}});
         for (auto& d : r->claimed) {
@@ -163,6 +171,13 @@ struct Worker::Impl {
             return;
         }
         storageRecovered();
+        recorded();
+    }
+
+    // After unrecorded was committed: a scheduled retry may be due before the
+    // next planned claim.
+    void recorded()
+    {
         for (const auto& c : unrecorded)
             if (c.status == "failed")
                 nextClaimAt = std::min(nextClaimAt, c.nextAttemptAt);
@@ -176,6 +191,37 @@ struct Worker::Impl {
         if (inflight.empty() || unrecorded.size() >= static_cast<size_t>(std::max(1, opt.concurrency / 2)))
             return true;
         return clock.monotonicMs() - firstUnrecordedMono >= kGroupCommitWindowMs;
+    }
+
+    // Clock changes. Stored times are wall-clock ms: after a jump back a retry
+    // due in a second would wait an hour, after one forward every lease
+    // (this worker's own too) would look expired. So a jump moves the stored
+    // schedule by the jump (Queue::shiftSchedule), and with it the retry
+    // times not yet recorded, and the next claim is looked for at once.
+    int64_t wallOffset = 0;               // nowMs - monotonicMs at the last tick
+    bool wallOffsetKnown = false;
+
+    void detectClockJump(int64_t now)
+    {
+        const int64_t offset = now - clock.monotonicMs();
+        const int64_t delta = offset - wallOffset;
+        if (!wallOffsetKnown || std::abs(delta) < kClockJumpMs) {
+            wallOffset = offset; // drift and slewing are followed, not acted on
+            wallOffsetKnown = true;
+            return;
+        }
+        auto moved = queue.shiftSchedule(delta, now);
+        if (!moved) {
+            storageFailed(moved.error(), "move the schedule after a clock change");
+            return; // tried again next tick; claiming waits meanwhile
+        }
+        for (auto& c : unrecorded)
+            if (c.status == "failed")
+                c.nextAttemptAt += delta;
+        Log::warn("the wall clock jumped; scheduled deliveries and leases moved with it",
+                  {{"jump", (delta < 0 ? "-" : "+") + formatDuration(std::abs(delta))}, {"deliveries", std::to_string(*moved)}});
+        wallOffset = offset;
+        nextClaimAt = 0;
     }
 
     void progress()
@@ -236,6 +282,7 @@ struct Worker::Impl {
         while (!stopping.load()) {
             const int64_t now = clock.nowMs();
             counters.lastTickMs = now;
+            detectClockJump(now);
             progress();
 
             const bool slots = static_cast<int>(inflight.size()) < opt.concurrency;
@@ -309,6 +356,8 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
     HttpOptions http;
     http.guard = AddressGuard(options.allowPrivateNetworks, options.allowedNetworks);
     http.httpsOnly = options.httpsOnly;
+    http.caBundle = options.caBundle;
+    http.maxResponseBytes = options.maxResponseBytes;
     auto client = HttpClient::create(std::move(http), clock);
     if (!client)
         return fail(client.error());

@@ -25,6 +25,8 @@ struct WorkerOptions {
     bool allowPrivateNetworks = false;
     std::vector<Cidr> allowedNetworks;
     bool httpsOnly = false;
+    std::string caBundle;                   // PEM file trusted for TLS; empty: the system's
+    size_t maxResponseBytes = 1024 * 1024;  // response bytes read before an attempt fails as too_large
     bool drain = false;                     // exit once nothing is outstanding
     int busyTimeoutMs = 5000;
     std::string workerId;                   // default: host:pid:random

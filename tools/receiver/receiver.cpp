@@ -51,15 +51,17 @@ using nlohmann::json;
 constexpr size_t kMaxRecords = 100'000;
 constexpr int64_t kSlowPieceMs = 100;
 
-// One scripted answer. Kind::Slow always answers 200.
+// One scripted answer. Kind::Slow and Kind::Big always answer 200.
 struct Step {
-    enum class Kind { Status, Drop, Slow };
+    enum class Kind { Status, Drop, Slow, Big };
     Kind kind = Kind::Status;
     int status = 200;
     std::optional<int64_t> retryAfterSeconds;
     std::optional<int64_t> retryAfterDateSeconds; // sent as an HTTP date this far ahead
     int64_t delayMs = 0;                          // slept before answering
     int64_t slowMs = 0;                           // the body trickles out over this long
+    int64_t bigBytes = 0;                         // Kind::Big: a body this large, streamed
+    std::string location;                         // a Location header to send
 };
 
 Result<int64_t> parseNumber(std::string_view text, int64_t min, int64_t max)
@@ -85,8 +87,8 @@ std::vector<std::string_view> split(std::string_view text, char sep)
     }
 }
 
-// "STATUS[;retry-after=S][;retry-after-date=S][;delay=MS]", "drop[;delay=MS]" or
-// "slow=MS[;delay=MS]".
+// "STATUS[;retry-after=S][;retry-after-date=S][;location=URL][;delay=MS]",
+// "drop[;delay=MS]", "slow=MS[;delay=MS]" or "big=BYTES[;delay=MS]".
 Result<Step> parseStep(std::string_view text)
 {
     constexpr int64_t kDay = 24 * 3600;
@@ -101,6 +103,12 @@ Result<Step> parseStep(std::string_view text)
             return fail(ms.error());
         step.kind = Step::Kind::Slow;
         step.slowMs = *ms;
+    } else if (head.substr(0, 4) == "big=") {
+        auto bytes = parseNumber(head.substr(4), 0, int64_t{1} << 40);
+        if (!bytes)
+            return fail(bytes.error());
+        step.kind = Step::Kind::Big;
+        step.bigBytes = *bytes;
     } else {
         auto status = parseNumber(head, 100, 599);
         if (!status)
@@ -113,12 +121,16 @@ Result<Step> parseStep(std::string_view text)
         size_t eq = option.find('=');
         std::string_view name = option.substr(0, eq);
         std::string_view value = eq == std::string_view::npos ? std::string_view() : option.substr(eq + 1);
-        bool statusOnly = name == "retry-after" || name == "retry-after-date";
+        bool statusOnly = name == "retry-after" || name == "retry-after-date" || name == "location";
         if (name != "delay" && !statusOnly)
             return fail(Error::invalid("unknown option \"" + std::string(option) +
-                                       "\" (expected retry-after=S, retry-after-date=S or delay=MS)"));
+                                       "\" (expected retry-after=S, retry-after-date=S, location=URL or delay=MS)"));
         if (statusOnly && step.kind != Step::Kind::Status)
             return fail(Error::invalid("\"" + std::string(name) + "\" needs a status step"));
+        if (name == "location") {
+            step.location = std::string(value);
+            continue;
+        }
         auto number = parseNumber(value, 0, name == "delay" ? kDay * 1000 : 365 * kDay);
         if (!number)
             return fail(Error::invalid(std::string(name) + ": " + number.error().message()));
@@ -220,6 +232,7 @@ struct Options {
     std::string host = "127.0.0.1";
     int port = 0;
     std::vector<std::string> secrets;
+    std::string scheme = "standard"; // how --secret verifies: standard or github
     int status = 200;
     std::map<std::string, std::vector<Step>> scripts;
     std::string logPath;
@@ -402,7 +415,9 @@ void Receiver::handleWebhook(const httplib::Request& req, httplib::Response& res
     if (!options_.secrets.empty()) {
         VerifyRequest verify{options_.secrets, record.webhookId, record.webhookTimestamp,
                              req.get_header_value("webhook-signature")};
-        Status verified = verifyStandard(verify, req.body, record.timeMs);
+        Status verified = options_.scheme == "github"
+                              ? verifyGithub(options_.secrets, req.get_header_value("X-Hub-Signature-256"), req.body)
+                              : verifyStandard(verify, req.body, record.timeMs);
         record.signatureValid = verified.has_value();
         if (!verified) {
             answer(401, json{{"ok", false}, {"error", verified.error().message()}}.dump());
@@ -444,7 +459,31 @@ void Receiver::handleWebhook(const httplib::Request& req, httplib::Response& res
             });
         return;
     }
+    case Step::Kind::Big: {
+        res.status = 200;
+        record.status = 200;
+        finish(std::move(record));
+        // Spaces in 64 KiB pieces, then a JSON body: memory stays flat however
+        // large the answer, and a client that stops reading ends it.
+        res.set_chunked_content_provider(
+            "application/json", [left = step.bigBytes](size_t, httplib::DataSink& sink) mutable {
+                static const std::string kPiece(64 * 1024, ' ');
+                if (left <= 0) {
+                    const std::string tail = R"({"ok":true})";
+                    if (!sink.write(tail.data(), tail.size()))
+                        return false;
+                    sink.done();
+                    return true;
+                }
+                const size_t n = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(kPiece.size())));
+                left -= static_cast<int64_t>(n);
+                return sink.write(kPiece.data(), n);
+            });
+        return;
+    }
     case Step::Kind::Status:
+        if (!step.location.empty())
+            res.set_header("Location", step.location);
         if (step.retryAfterSeconds)
             res.set_header("Retry-After", std::to_string(*step.retryAfterSeconds));
         else if (step.retryAfterDateSeconds)
@@ -590,12 +629,16 @@ int run(int argc, char** argv)
         ->check(CLI::Range(0, 65535))
         ->capture_default_str();
     app.add_option("--secret", options.secrets, "Verify Standard Webhooks signatures with this secret (repeatable)");
+    app.add_option("--scheme", options.scheme, "How --secret verifies: standard, or github (X-Hub-Signature-256)")
+        ->check(CLI::IsMember({"standard", "github"}))
+        ->capture_default_str();
     app.add_option("--status", options.status, "Status for paths without a script")
         ->check(CLI::Range(100, 599))
         ->capture_default_str();
     app.add_option("--script", scripts,
                    "PATH=STEP,STEP,… answered one per request, the last repeating; STEP is "
-                   "STATUS[;retry-after=S][;retry-after-date=S][;delay=MS], drop[;delay=MS] or slow=MS");
+                   "STATUS[;retry-after=S][;retry-after-date=S][;location=URL][;delay=MS], drop[;delay=MS], slow=MS "
+                   "or big=BYTES (a 200 with a body that large, streamed)");
     app.add_option("--log", options.logPath, "Append one NDJSON line per request to this file");
     app.add_flag("--quiet", options.quiet, "No line on stdout per request");
     app.add_option("--threads", options.threads, "Worker threads")->check(CLI::Range(1, 10000))->capture_default_str();

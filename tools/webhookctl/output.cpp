@@ -86,6 +86,8 @@ nlohmann::json targetJson(const Target& t, bool showSecret)
         {"burst", t.burst ? json(*t.burst) : json(nullptr)},
         {"rate_limit_enabled", t.rateLimitEnabled},
         {"metadata", t.metadata},
+        {"signature_scheme", std::string(signatureSchemeName(t.signatureScheme))},
+        {"ca_bundle", t.caBundle ? json(*t.caBundle) : json(nullptr)},
         {"created_at", t.createdAt},
         {"updated_at", t.updatedAt},
     };

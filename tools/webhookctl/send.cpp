@@ -6,6 +6,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "batch_line.h"
 #include "storage/events.h"
 
 namespace webhookd::cli {
@@ -33,52 +34,6 @@ Result<std::string> readSource(const std::string& source, const char* what)
     std::ostringstream ss;
     ss << in.rdbuf();
     return ss.str();
-}
-
-// One NDJSON line: {"type", "data", "priority", "targets", "idempotency_key"}.
-Result<EventInput> parseBatchLine(std::string_view line)
-{
-    using nlohmann::json;
-    json j = json::parse(line.begin(), line.end(), nullptr, false);
-    if (j.is_discarded())
-        return fail(Error::invalid("not valid JSON"));
-    if (!j.is_object())
-        return fail(Error::invalid("must be a JSON object"));
-    EventInput e;
-    for (const auto& [key, value] : j.items()) {
-        if (key == "type") {
-            if (!value.is_string())
-                return fail(Error::invalid("\"type\" must be a string"));
-            e.type = value.get<std::string>();
-        } else if (key == "data") {
-            e.payload = value.dump();
-        } else if (key == "priority") {
-            if (!value.is_number_integer())
-                return fail(Error::invalid("\"priority\" must be a whole number"));
-            const auto p = value.get<int64_t>();
-            if (p < kMinPriority || p > kMaxPriority)
-                return fail(Error::invalid("\"priority\" must be between " + std::to_string(kMinPriority) + " and " +
-                                           std::to_string(kMaxPriority)));
-            e.priority = static_cast<int>(p);
-        } else if (key == "targets") {
-            if (!value.is_array())
-                return fail(Error::invalid("\"targets\" must be an array of target ids"));
-            for (const auto& t : value) {
-                if (!t.is_string())
-                    return fail(Error::invalid("\"targets\" must be an array of target ids"));
-                e.targets.push_back(t.get<std::string>());
-            }
-        } else if (key == "idempotency_key") {
-            if (!value.is_string())
-                return fail(Error::invalid("\"idempotency_key\" must be a string"));
-            e.idempotencyKey = value.get<std::string>();
-        } else {
-            return fail(Error::invalid("unknown field \"" + key + "\""));
-        }
-    }
-    if (!j.contains("type"))
-        return fail(Error::invalid("\"type\" is missing"));
-    return e;
 }
 
 void printResult(const Context& ctx, const SendResult& r)

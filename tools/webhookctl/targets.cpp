@@ -1,5 +1,6 @@
 #include "context.h"
 
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -13,7 +14,7 @@ namespace {
 
 // The flags shared by `target add` and `target update`, as given.
 struct TargetFlags {
-    std::string id, url, name, secret, events, timeout, initialDelay, maxDelay;
+    std::string id, url, name, secret, events, timeout, initialDelay, maxDelay, scheme, caBundle;
     std::vector<std::string> headers, metadata;
     int maxAttempts = 0, burst = 0;
     double backoff = 0, jitter = 0, rate = 0;
@@ -39,6 +40,10 @@ struct TargetFlags {
         opts["no-rate-limit"] = cmd->add_flag("--no-rate-limit", noRateLimit, "Turn rate limiting off");
         opts["metadata"] = cmd->add_option("--metadata", metadata, "KEY=VALUE kept with the target (repeatable; replaces all on update)");
         opts["disabled"] = cmd->add_flag("--disabled", disabled, "Store the target disabled");
+        opts["scheme"] = cmd->add_option("--scheme", scheme, "Signature scheme: standard (default) or github")
+                             ->check(CLI::IsMember({"standard", "github"}));
+        opts["ca-bundle"] = cmd->add_option("--ca-bundle", caBundle,
+                                            "PEM file of CA certificates trusted for this target ('' clears it)");
     }
 
     bool given(const char* flag) const { return opts.at(flag)->count() > 0; }
@@ -96,6 +101,19 @@ struct TargetFlags {
             s.metadata = m;
         }
         if (disabled) s.enabled = false;
+        if (given("scheme")) s.signatureScheme = parseSignatureScheme(scheme);
+        if (given("ca-bundle")) {
+            if (caBundle.empty()) {
+                s.caBundle = std::string();
+            } else {
+                // webhookd may run elsewhere: store an absolute path, and
+                // catch a typo now rather than at the first delivery.
+                std::error_code ec;
+                if (!std::filesystem::is_regular_file(caBundle, ec))
+                    return fail(Error::invalid("the CA bundle " + caBundle + " is not a readable file"));
+                s.caBundle = std::filesystem::absolute(caBundle, ec).lexically_normal().string();
+            }
+        }
         return s;
     }
 };
@@ -123,6 +141,9 @@ void printTarget(const Target& t, bool showSecret)
     row("events", filters.empty() ? "* (all)" : filters);
     for (const auto& [k, v] : t.headers)
         row("header", k + ": " + v);
+    row("signature", std::string(signatureSchemeName(t.signatureScheme)));
+    if (t.caBundle)
+        row("CA bundle", *t.caBundle);
     row("timeout", t.timeoutMs ? formatDuration(*t.timeoutMs) : "worker default");
     row("retries", std::to_string(t.retry.maxAttempts) + " attempts, " + formatDuration(t.retry.initialDelayMs) +
                        " initial, " + formatDuration(t.retry.maxDelayMs) + " max, x" +
