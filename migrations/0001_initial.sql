@@ -38,9 +38,12 @@ CREATE TABLE events (
                      CHECK (length(type) BETWEEN 1 AND 200 AND type NOT GLOB '*[^A-Za-z0-9_.-]*'),
     payload          TEXT NOT NULL CHECK (json_valid(payload)),
     priority         INTEGER NOT NULL DEFAULT 0,
-    idempotency_key  TEXT UNIQUE,
+    idempotency_key  TEXT,            -- unique when set: see events_idempotency
     created_at       INTEGER NOT NULL
 ) STRICT;
+
+-- Partial, so the many events without a key add no page to each commit.
+CREATE UNIQUE INDEX events_idempotency ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 CREATE TABLE deliveries (
     id                INTEGER PRIMARY KEY,

@@ -85,7 +85,20 @@ Database::Database(std::unique_ptr<SQLite::Database> db, std::string path, bool 
 }
 
 Database::Database(Database&&) noexcept = default;
-Database& Database::operator=(Database&&) noexcept = default;
+Database& Database::operator=(Database&& other) noexcept
+{
+    if (this != &other) {
+        cache_ = {}; // statements of the old connection go before it does
+        dataVersion_.reset();
+        db_ = std::move(other.db_);
+        dataVersion_ = std::move(other.dataVersion_);
+        cache_ = std::move(other.cache_);
+        targetsGeneration_ = other.targetsGeneration_;
+        path_ = std::move(other.path_);
+        readOnly_ = other.readOnly_;
+    }
+    return *this;
+}
 Database::~Database() = default;
 
 int Database::latestSchemaVersion() { return static_cast<int>(detail::migrations().size()); }
@@ -190,6 +203,15 @@ Status Database::setDurability(Durability durability)
     });
 }
 
-int64_t Database::dataVersion() { return db_->execAndGet("PRAGMA data_version").getInt64(); }
+int64_t Database::dataVersion()
+{
+    if (!dataVersion_)
+        dataVersion_ = std::make_unique<SQLite::Statement>(*db_, "PRAGMA data_version");
+    dataVersion_->reset();
+    dataVersion_->executeStep();
+    const int64_t v = dataVersion_->getColumn(0).getInt64();
+    dataVersion_->reset(); // no statement may stay mid-result (see storage/queue.cpp)
+    return v;
+}
 
 } // namespace webhookd

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -7,6 +9,7 @@
 
 namespace SQLite {
 class Database;
+class Statement;
 }
 
 namespace webhookd {
@@ -56,10 +59,24 @@ public:
     // For storage/ only: the underlying connection.
     SQLite::Database& sql() { return *db_; }
 
+    // For storage/ only: objects kept per connection between calls, such as
+    // prepared statements (shared_ptr<void> erases their types; nothing else
+    // holds them), and a counter bumped by every write to targets through
+    // this connection, whose own commits do not move dataVersion().
+    enum class Slot { EventWriter, Count };
+    std::shared_ptr<void>& cacheSlot(Slot slot) { return cache_[static_cast<size_t>(slot)]; }
+    uint64_t targetsGeneration() const { return targetsGeneration_; }
+    void targetsChanged() { ++targetsGeneration_; }
+
 private:
     Database(std::unique_ptr<SQLite::Database> db, std::string path, bool readOnly);
 
+    // cache_ is declared after the connection: cached statements are
+    // finalized before it closes.
     std::unique_ptr<SQLite::Database> db_;
+    std::array<std::shared_ptr<void>, static_cast<size_t>(Slot::Count)> cache_;
+    std::unique_ptr<SQLite::Statement> dataVersion_; // prepared once: it runs on every claim and send
+    uint64_t targetsGeneration_ = 0;
     std::string path_;
     bool readOnly_ = false;
 };

@@ -45,7 +45,7 @@ Status validateEvent(const EventInput& e, const Limits& limits)
 class EventWriter {
 public:
     explicit EventWriter(SQLite::Database& sql)
-        : findKey_(sql, "SELECT id, uid FROM events WHERE idempotency_key = ?"),
+        : findKey_(sql, "SELECT id, uid FROM events WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"),
           findDeliveries_(sql, "SELECT id, target_id FROM deliveries WHERE event_id = ? ORDER BY id"),
           insertEvent_(sql, "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at)"
                             " VALUES (?, ?, ?, ?, ?, ?)"),
@@ -53,7 +53,15 @@ public:
                                " created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)"),
           sql_(sql)
     {
-        SQLite::Statement q(sql, "SELECT id, enabled, event_filters FROM targets ORDER BY id");
+        loadRoutes();
+    }
+
+    // Reads which targets exist, whether they are enabled, and their filters.
+    void loadRoutes()
+    {
+        targets_.clear();
+        index_.clear();
+        SQLite::Statement q(sql_, "SELECT id, enabled, event_filters FROM targets ORDER BY id");
         while (q.executeStep()) {
             RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}};
             const nlohmann::json filters = nlohmann::json::parse(q.getColumn(2).getString());
@@ -73,6 +81,7 @@ public:
             if (findKey_.executeStep()) {
                 out.eventId = findKey_.getColumn(0).getInt64();
                 out.uid = findKey_.getColumn(1).getString();
+                findKey_.reset(); // a statement left mid-result would pin a read snapshot
                 out.duplicate = true;
                 findDeliveries_.reset();
                 findDeliveries_.bind(1, out.eventId);
@@ -139,6 +148,31 @@ private:
     std::unordered_map<std::string, size_t> index_;
 };
 
+// The connection's writer, its statements prepared once. Its routing table is
+// reread when another connection committed (data_version moved) or this one
+// wrote to targets; call inside the transaction, so what it reads holds.
+EventWriter& cachedWriter(Database& db)
+{
+    auto& slot = db.cacheSlot(Database::Slot::EventWriter);
+    struct Cached {
+        EventWriter writer;
+        int64_t dataVersion;
+        uint64_t generation;
+    };
+    const int64_t version = db.dataVersion();
+    if (!slot) {
+        slot = std::make_shared<Cached>(Cached{EventWriter(db.sql()), version, db.targetsGeneration()});
+    } else {
+        auto* c = static_cast<Cached*>(slot.get());
+        if (c->dataVersion != version || c->generation != db.targetsGeneration()) {
+            c->writer.loadRoutes();
+            c->dataVersion = version;
+            c->generation = db.targetsGeneration();
+        }
+    }
+    return static_cast<Cached*>(slot.get())->writer;
+}
+
 } // namespace
 
 Result<SendResult> sendEvent(Database& db, const EventInput& event, const Clock& clock, const Limits& limits)
@@ -147,8 +181,7 @@ Result<SendResult> sendEvent(Database& db, const EventInput& event, const Clock&
         return fail(s.error());
     return detail::guarded("record the event", [&]() -> Result<SendResult> {
         SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        EventWriter writer(db.sql());
-        auto r = writer.write(event, clock.nowMs());
+        auto r = cachedWriter(db).write(event, clock.nowMs());
         if (!r)
             return r;
         tx.commit();
@@ -164,7 +197,7 @@ Result<std::vector<SendResult>> sendBatch(Database& db, const std::vector<EventI
             return fail(Error(s.error().kind(), "event " + std::to_string(i + 1) + ": " + s.error().message()));
     return detail::guarded("record the batch", [&]() -> Result<std::vector<SendResult>> {
         SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        EventWriter writer(db.sql());
+        EventWriter& writer = cachedWriter(db);
         std::vector<SendResult> out;
         out.reserve(events.size());
         const int64_t now = clock.nowMs();

@@ -187,6 +187,7 @@ Result<Target> addTarget(Database& db, const std::string& id, const TargetSpec& 
             return fail(Error::conflict("a target with id '" + id + "' already exists"));
         saveTarget(db.sql(), t, true);
         tx.commit();
+        db.targetsChanged();
         return t;
     });
 }
@@ -205,6 +206,7 @@ Result<Target> updateTarget(Database& db, const std::string& id, const TargetSpe
             return fail(s.error());
         saveTarget(db.sql(), *t, false);
         tx.commit();
+        db.targetsChanged();
         return t;
     });
 }
@@ -247,6 +249,7 @@ Result<int64_t> removeTarget(Database& db, const std::string& id)
         del.bind(1, id);
         del.exec();
         tx.commit();
+        db.targetsChanged();
         return removed;
     });
 }
@@ -282,6 +285,7 @@ Result<std::string> rotateSecret(Database& db, const std::string& id, std::optio
         q.bind(5, id);
         q.exec();
         tx.commit();
+        db.targetsChanged();
         return secret;
     });
 }
