@@ -1,6 +1,7 @@
 // webhookd: the delivery worker. A thin wrapper around webhookd::Worker:
 // flags and environment in, signals to stop().
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -13,12 +14,17 @@
 
 namespace {
 
-webhookd::Worker* gWorker = nullptr;
+// A stop signal may come while the worker is still being created (opening and
+// migrating the database): it is remembered and honoured once run() starts, so
+// webhookd still exits 0 rather than dying of the signal.
+std::atomic<webhookd::Worker*> gWorker{nullptr};
+volatile std::sig_atomic_t gStopRequested = 0;
 
 void onSignal(int)
 {
-    if (gWorker != nullptr)
-        gWorker->stop();
+    gStopRequested = 1;
+    if (webhookd::Worker* w = gWorker.load())
+        w->stop();
 }
 
 CLI::Validator durationValidator()
@@ -143,18 +149,20 @@ int main(int argc, char** argv)
     Log::configure(level, logFormat == "json" ? LogFormat::Json : LogFormat::Text);
 
     try {
-        auto worker = Worker::create(opt);
-        if (!worker) {
-            std::cerr << "webhookd: " << worker.error().message() << ".\n";
-            return 1;
-        }
-        gWorker = worker->get();
         struct sigaction sa {};
         sa.sa_handler = onSignal;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, nullptr);
         sigaction(SIGINT, &sa, nullptr);
         std::signal(SIGPIPE, SIG_IGN);
+        auto worker = Worker::create(opt);
+        if (!worker) {
+            std::cerr << "webhookd: " << worker.error().message() << ".\n";
+            return 1;
+        }
+        gWorker = worker->get();
+        if (gStopRequested)
+            (*worker)->stop();
         auto status = (*worker)->run();
         gWorker = nullptr;
         if (!status) {
