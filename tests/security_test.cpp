@@ -655,15 +655,19 @@ TEST_CASE("rotation: live, a delivery in the window carries both signatures and 
     Receiver rx;
     Fixture fx;
     fx.addTarget("rot", rx.url("/rot"), {"--secret", "old-secret-0123456789"});
-    fx.ctlOk({"target", "rotate-secret", "rot", "--secret", "new-secret-9876543210", "--overlap", "1s"});
+    // Long enough for a sanitizer build to send inside it; waited out below.
+    fx.ctlOk({"target", "rotate-secret", "rot", "--secret", "new-secret-9876543210", "--overlap", "5s"});
+    const int64_t expiresAt = fx.sqlInt("SELECT previous_secret_expires_at FROM targets WHERE id = 'rot'");
     fx.send("rot", R"({"in":"window"})");
     fx.drain({"--allow-private-networks"});
-    std::this_thread::sleep_for(1100ms);
+    while (SystemClock::instance().nowMs() <= expiresAt + 100)
+        std::this_thread::sleep_for(50ms);
     fx.send("rot", R"({"in":"after"})");
     fx.drain({"--allow-private-networks"});
 
     json reqs = rx.requests();
     REQUIRE(reqs.size() == 2);
+    REQUIRE_MESSAGE(reqs[0]["time_ms"].get<int64_t>() < expiresAt, "the first delivery missed the 5 s window");
     auto verifies = [&](const json& r, const std::string& secret) {
         return fx
                    .ctl({"verify", "--secret", secret, "--id", r["webhook_id"], "--timestamp", r["webhook_timestamp"],
