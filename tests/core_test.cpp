@@ -150,6 +150,20 @@ TEST_CASE("core: validateUrl accepts http and https URLs with a host")
     }
 }
 
+TEST_CASE("core: redactUrl hides the password or token in a URL's userinfo and nothing else")
+{
+    CHECK(redactUrl("https://user:hunter2@example.com/x?a=b@c") == "https://user:***@example.com/x?a=b@c");
+    CHECK(redactUrl("https://tok3n@example.com/") == "https://***@example.com/");
+    CHECK(redactUrl("https://u:p:q@example.com") == "https://u:***@example.com");
+    CHECK(redactUrl("https://example.com/a@b") == "https://example.com/a@b");
+    CHECK(redactUrl("http://[::1]:80/") == "http://[::1]:80/");
+    CHECK(redactUrl("not a url") == "not a url");
+    // Error messages about a bad URL do not repeat its password.
+    auto r = validateUrl("http://user:hunter2@/");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message().find("hunter2") == std::string::npos);
+}
+
 TEST_CASE("core: validateUrl refuses other schemes, missing hosts and unsafe characters")
 {
     SUBCASE("scheme")

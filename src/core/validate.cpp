@@ -8,6 +8,23 @@
 
 namespace webhookd {
 
+std::string redactUrl(std::string_view url)
+{
+    size_t start = url.find("://");
+    if (start == std::string_view::npos)
+        return std::string(url);
+    start += 3;
+    std::string_view authority = url.substr(start);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    size_t at = authority.rfind('@');
+    if (at == std::string_view::npos)
+        return std::string(url);
+    std::string_view userinfo = authority.substr(0, at);
+    size_t colon = userinfo.find(':');
+    std::string kept = colon == std::string_view::npos ? std::string() : std::string(userinfo.substr(0, colon + 1));
+    return std::string(url.substr(0, start)) + kept + "***" + std::string(url.substr(start + at));
+}
+
 Status validateUrl(std::string_view url)
 {
     if (url.size() > 2048)
@@ -21,7 +38,7 @@ Status validateUrl(std::string_view url)
     else if (url.substr(0, 7) == "http://")
         rest = 7;
     else
-        return fail(Error::invalid("the URL '" + std::string(url) + "' must start with http:// or https://"));
+        return fail(Error::invalid("the URL '" + redactUrl(url) + "' must start with http:// or https://"));
     std::string_view authority = url.substr(rest);
     authority = authority.substr(0, authority.find_first_of("/?#"));
     if (auto at = authority.rfind('@'); at != std::string_view::npos)
@@ -30,17 +47,17 @@ Status validateUrl(std::string_view url)
     if (!host.empty() && host.front() == '[') {
         auto close = host.find(']');
         if (close == std::string_view::npos)
-            return fail(Error::invalid("the URL '" + std::string(url) + "' has an unclosed IPv6 address"));
+            return fail(Error::invalid("the URL '" + redactUrl(url) + "' has an unclosed IPv6 address"));
         host = host.substr(1, close - 1);
     } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
         std::string_view port = host.substr(colon + 1);
         host = host.substr(0, colon);
         if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
             std::stoi(std::string(port)) > 65535 || std::stoi(std::string(port)) == 0)
-            return fail(Error::invalid("the URL '" + std::string(url) + "' has an invalid port"));
+            return fail(Error::invalid("the URL '" + redactUrl(url) + "' has an invalid port"));
     }
     if (host.empty())
-        return fail(Error::invalid("the URL '" + std::string(url) + "' has no host"));
+        return fail(Error::invalid("the URL '" + redactUrl(url) + "' has no host"));
     return {};
 }
 

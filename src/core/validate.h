@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "core/error.h"
@@ -18,6 +19,10 @@ struct Limits {
 // http:// or https:// followed by a host, no whitespace or control characters,
 // at most 2048 characters.
 Status validateUrl(std::string_view url);
+
+// The URL with the password of its userinfo (or a userinfo without a colon,
+// usually a token) replaced by "***": for listings, logs and error messages.
+std::string redactUrl(std::string_view url);
 
 // A custom header: the name an RFC 9110 token, not one webhookd sets itself
 // (content-type, content-length, host, transfer-encoding, user-agent,

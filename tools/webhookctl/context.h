@@ -59,6 +59,11 @@ std::string orDash(const std::optional<std::string>& s);
 std::string orDash(const std::optional<int>& n);
 std::string timeText(std::optional<int64_t> epochMs);
 std::string maskSecret(const std::string& secret);
+// Credentials a target may carry besides its secret: the password in the URL's
+// userinfo and the values of headers named like auth, token, key or cookie.
+// Shown only with --show-secret.
+std::string shownUrl(const std::string& url, bool showSecret);
+std::string shownHeaderValue(std::string_view name, const std::string& value, bool showSecret);
 
 // Record JSON shared by several commands.
 nlohmann::json deliveryJson(const Delivery& d);

@@ -1,5 +1,6 @@
 #include "context.h"
 
+#include <cctype>
 #include <iostream>
 
 #include "core/duration.h"
@@ -37,6 +38,24 @@ std::string maskSecret(const std::string& secret)
     return secret.rfind("whsec_", 0) == 0 ? "whsec_********" : "********";
 }
 
+bool isSensitiveHeader(std::string_view name)
+{
+    std::string lower;
+    for (char c : name)
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (std::string_view word : {"auth", "cookie", "token", "secret", "key", "password", "signature"})
+        if (lower.find(word) != std::string::npos)
+            return true;
+    return false;
+}
+
+std::string shownHeaderValue(std::string_view name, const std::string& value, bool showSecret)
+{
+    return showSecret || !isSensitiveHeader(name) ? value : "********";
+}
+
+std::string shownUrl(const std::string& url, bool showSecret) { return showSecret ? url : redactUrl(url); }
+
 nlohmann::json deliveryJson(const Delivery& d)
 {
     using nlohmann::json;
@@ -66,11 +85,11 @@ nlohmann::json targetJson(const Target& t, bool showSecret)
     using nlohmann::json;
     json headers = json::object();
     for (const auto& [k, v] : t.headers)
-        headers[k] = v;
+        headers[k] = shownHeaderValue(k, v, showSecret);
     json j = {
         {"id", t.id},
         {"name", t.name},
-        {"url", t.url},
+        {"url", shownUrl(t.url, showSecret)},
         {"secret", showSecret ? t.secret : maskSecret(t.secret)},
         {"previous_secret_expires_at", t.previousSecretExpiresAt ? json(*t.previousSecretExpiresAt) : json(nullptr)},
         {"enabled", t.enabled},

@@ -129,7 +129,7 @@ void printTarget(const Target& t, bool showSecret)
     auto row = [](const char* k, const std::string& v) { std::cout << k << std::string(20 - std::string(k).size(), ' ') << v << '\n'; };
     row("id", t.id);
     row("name", t.name.empty() ? "-" : t.name);
-    row("url", t.url);
+    row("url", shownUrl(t.url, showSecret));
     row("enabled", t.enabled ? "yes" : "no");
     row("secret", showSecret ? t.secret : maskSecret(t.secret));
     if (t.previousSecretExpiresAt)
@@ -140,7 +140,7 @@ void printTarget(const Target& t, bool showSecret)
         filters += (filters.empty() ? "" : ",") + f;
     row("events", filters.empty() ? "* (all)" : filters);
     for (const auto& [k, v] : t.headers)
-        row("header", k + ": " + v);
+        row("header", k + ": " + shownHeaderValue(k, v, showSecret));
     row("signature", std::string(signatureSchemeName(t.signatureScheme)));
     if (t.caBundle)
         row("CA bundle", *t.caBundle);
@@ -251,7 +251,7 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                 std::string filters;
                 for (const auto& f : t.eventFilters)
                     filters += (filters.empty() ? "" : ",") + f;
-                rows.push_back({t.id, t.enabled ? "yes" : "no", t.url, filters.empty() ? "*" : filters, retryText(t),
+                rows.push_back({t.id, t.enabled ? "yes" : "no", shownUrl(t.url, *showSecret), filters.empty() ? "*" : filters, retryText(t),
                                 t.rateLimitEnabled && t.ratePerSecond ? fmt::format("{:g}/s", *t.ratePerSecond) : "-",
                                 *showSecret ? t.secret : maskSecret(t.secret)});
             }
