@@ -30,7 +30,7 @@ CREATE TABLE targets (
     created_at                  INTEGER NOT NULL,
     updated_at                  INTEGER NOT NULL
 , signature_scheme TEXT NOT NULL DEFAULT 'standard'
-    CHECK (signature_scheme IN ('standard', 'github')), ca_bundle TEXT CHECK (ca_bundle IS NULL OR ca_bundle <> '')) STRICT;
+    CHECK (signature_scheme IN ('standard', 'github')), ca_bundle TEXT CHECK (ca_bundle IS NULL OR ca_bundle <> ''), consecutive_failures INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0), paused_until INTEGER, paused_at INTEGER, paused_reason TEXT, disabled_reason TEXT) STRICT;
 
 CREATE TABLE events (
     id               INTEGER PRIMARY KEY,

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -883,6 +884,313 @@ TEST_CASE("cli: stats of an empty database is all zeros")
     CHECK(s["by_target"].empty());
 }
 
+// ---------------------------------------------------------------- operability: stats, purge, redrive
+
+// count old finished deliveries to target, made in one INSERT each: events
+// 'bulk.N', deliveries in status, completed completedAt, one attempt each,
+// and dead_letters rows for dead letters. Returns the delivery ids.
+std::vector<int64_t> bulk(const Cli& cli, int count, const std::string& target, const std::string& status,
+                          int64_t completedAt)
+{
+    SQLite::Database raw(cli.db, SQLite::OPEN_READWRITE, 5000);
+    const int64_t base = raw.execAndGet("SELECT coalesce(max(id), 0) FROM events").getInt64();
+    const int64_t dbase = raw.execAndGet("SELECT coalesce(max(id), 0) FROM deliveries").getInt64();
+    const std::string n = std::to_string(count), b = std::to_string(base), d = std::to_string(dbase),
+                      at = std::to_string(completedAt);
+    const std::string series = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " + n + ") ";
+    raw.exec("BEGIN;" + series + "INSERT INTO events (id, uid, type, payload, created_at) SELECT " + b +
+             " + i, 'msg_bulk' || (" + b + " + i), 'bulk.event', '{}', " + at + " - 1000 FROM c;" + series +
+             "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count, next_attempt_at, created_at,"
+             " updated_at, completed_at) SELECT " + d + " + i, " + b + " + i, '" + target + "', '" + status +
+             "', 1, " + at + ", " + at + " - 1000, " + at + ", " + at + " FROM c;" + series +
+             "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) SELECT " + d +
+             " + i, 1, " + at + " - 100, 100, " + (status == "delivered" ? "200" : "410") + " FROM c;" +
+             (status == "dead_letter" ? series + "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT " +
+                                            d + " + i, 'HTTP 410', " + at + " FROM c;"
+                                      : std::string()) +
+             "COMMIT;");
+    std::vector<int64_t> ids;
+    for (int i = 1; i <= count; ++i)
+        ids.push_back(dbase + i);
+    return ids;
+}
+
+constexpr int64_t kDayMs = 24 * 3600 * 1000LL;
+
+TEST_CASE("cli: stats --json adds latency percentiles, time to deliver, queue depth and the oldest due age")
+{
+    Cli cli;
+    cli.addTarget("a");
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 4; ++i)
+        ids.push_back(cli.send({"order.paid"}).at(0));
+    const int64_t now = nowMs();
+    // Attempts of 40, 10, 20, 30 ms; the first two deliveries delivered 2 s and 4 s after creation.
+    for (size_t i = 0; i < 4; ++i)
+        cli.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
+                 std::to_string(ids[i]) + ", 1, 0, " + std::to_string(i == 0 ? 40 : i * 10) + ", 200)");
+    cli.exec("UPDATE deliveries SET status = 'delivered', completed_at = created_at + 2000 WHERE id = " +
+             std::to_string(ids[0]) + "; UPDATE deliveries SET status = 'delivered', completed_at = created_at + 4000"
+             " WHERE id = " + std::to_string(ids[1]) + "; UPDATE deliveries SET status = 'failed', next_attempt_at = " +
+             std::to_string(now - 60'000) + " WHERE id = " + std::to_string(ids[2]) +
+             "; UPDATE deliveries SET next_attempt_at = " + std::to_string(now + 3'600'000) + " WHERE id = " +
+             std::to_string(ids[3]));
+
+    auto s = cli.okJson({"stats"});
+    for (const char* field : {"total_deliveries", "successful_deliveries", "failed_deliveries", "dead_letter_deliveries",
+                              "average_response_time_ms", "success_rate", "by_event_type", "by_target",
+                              "attempt_latency_ms", "time_to_deliver_ms", "queue_depth", "oldest_due_age_ms"})
+        CHECK_MESSAGE(s.contains(field), "missing " << field << " in " << s.dump());
+    CHECK(s["attempt_latency_ms"] == json{{"p50", 20}, {"p95", 40}, {"p99", 40}});
+    CHECK(s["time_to_deliver_ms"] == json{{"p50", 2000}, {"p95", 4000}});
+    CHECK(s["queue_depth"] == json{{"pending", 1}, {"in_progress", 0}, {"failed", 1}, {"rate_limited", 0},
+                                   {"delivered", 2}, {"dead_letter", 0}});
+    // The failed one has been due for a minute (plus the time webhookctl took to start).
+    CHECK(s["oldest_due_age_ms"].get<int64_t>() >= 60'000);
+    CHECK(s["oldest_due_age_ms"].get<int64_t>() < 120'000);
+
+    auto human = cli.ok({"stats"});
+    CHECK(contains(human.out, "attempt latency   p50 20 ms  p95 40 ms  p99 40 ms"));
+    CHECK(contains(human.out, "time to deliver   p50 2000 ms  p95 4000 ms"));
+    CHECK(contains(human.out, "pending 1  in progress 0  failed 1  rate limited 0  delivered 2  dead letter 0"));
+    CHECK(contains(human.out, "oldest due        due for 1m "));
+
+    cli.exec("UPDATE deliveries SET next_attempt_at = " + std::to_string(now + 3'600'000));
+    auto idle = cli.okJson({"stats"});
+    CHECK(idle["oldest_due_age_ms"].is_null());
+    CHECK(contains(cli.ok({"stats"}).out, "nothing is due"));
+}
+
+TEST_CASE("cli: stats --target and --type narrow the figures, and an unknown target is one sentence")
+{
+    Cli cli;
+    cli.addTarget("a");
+    cli.addTarget("b", {"--events", "order.*"});
+    cli.send({"order.paid"});   // a, b
+    cli.send({"user.created"}); // a
+    auto b = cli.okJson({"stats", "--target", "b"});
+    CHECK(b["total_deliveries"] == 1);
+    CHECK(b["by_target"].size() == 1);
+    CHECK(b["queue_depth"]["pending"] == 1);
+    auto user = cli.okJson({"stats", "--type", "user.created"});
+    CHECK(user["total_deliveries"] == 1);
+    CHECK(user["by_event_type"].contains("user.created"));
+    CHECK(cli.okJson({"stats", "--type", "user.created", "--target", "b"})["total_deliveries"] == 0);
+    CHECK(cli.okJson({"stats", "--type", "order.paid", "--target", "a", "--since", "1h"})["total_deliveries"] == 1);
+    auto r = cli.fails({"stats", "--target", "ghost"}, 1);
+    CHECK(contains(r.err, "ghost"));
+}
+
+TEST_CASE("cli: purge deletes finished deliveries completed before --older-than with their attempts and events")
+{
+    Cli cli;
+    cli.addTarget("a");
+    const int64_t old = nowMs() - 40 * kDayMs;
+    auto oldDone = bulk(cli, 30, "a", "delivered", old);
+    auto oldDead = bulk(cli, 20, "a", "dead_letter", old);
+    auto recent = bulk(cli, 10, "a", "delivered", nowMs() - kDayMs);
+    auto waiting = cli.send({"still.waiting"});
+
+    SUBCASE("everything finished, in small batches")
+    {
+        auto j = cli.okJson({"purge", "--older-than", "30d", "--batch", "7"});
+        CHECK(j["deliveries"] == 50);
+        CHECK(j["attempts"] == 50);
+        CHECK(j["events"] == 50);
+        CHECK(j["incremental_vacuum"] == true);
+        CHECK(j["pages_freed"].get<int64_t>() >= 0);
+        CHECK(std::abs(j["completed_before"].get<int64_t>() - (nowMs() - 30 * kDayMs)) < 60'000);
+        CHECK(cli.count("deliveries") == 11);
+        CHECK(cli.count("attempts") == 10);
+        CHECK(cli.count("dead_letters") == 0);
+        CHECK(cli.count("events") == 11);
+        CHECK(cli.count("deliveries WHERE id = " + std::to_string(waiting.at(0))) == 1);
+        CHECK(cli.count("deliveries WHERE id = " + std::to_string(recent.at(0))) == 1);
+    }
+    SUBCASE("only dead letters, with a one-line summary and nothing on stderr")
+    {
+        auto r = cli.ok({"purge", "--older-than", "30d", "--status", "dead_letter"});
+        CHECK(lines(r.out).size() == 1);
+        CHECK(startsWith(r.out, "purged 20 deliveries (20 attempts, 20 events) completed before "));
+        CHECK(contains(r.out, "free pages given back"));
+        CHECK(r.err.empty());
+        CHECK(cli.count("deliveries WHERE status = 'dead_letter'") == 0);
+        CHECK(cli.count("deliveries WHERE status = 'delivered'") == 40);
+    }
+    SUBCASE("only delivered ones")
+    {
+        CHECK(cli.okJson({"purge", "--older-than", "30d", "--status", "delivered"})["deliveries"] == 30);
+        CHECK(cli.count("deliveries WHERE status = 'dead_letter'") == 20);
+        CHECK(idsOf(cli.okJson({"dlq", "list", "--limit", "100"})).size() == 20);
+    }
+    SUBCASE("bad flags are usage errors that change nothing")
+    {
+        cli.fails({"purge", "--older-than", "soon"}, 2);
+        cli.fails({"purge", "--older-than", "-3d"}, 2);
+        cli.fails({"purge"}, 2);
+        cli.fails({"purge", "--older-than", "30d", "--status", "failed"}, 2);
+        cli.fails({"purge", "--older-than", "30d", "--batch", "0"}, 2);
+        CHECK(cli.count("deliveries") == 61);
+    }
+    (void)oldDone;
+    (void)oldDead;
+}
+
+TEST_CASE("cli: purge --vacuum rebuilds an old database without auto-vacuum and switches it to incremental")
+{
+    Cli cli;
+    cli.addTarget("a");
+    {
+        SQLite::Database raw(cli.db, SQLite::OPEN_READWRITE, 5000);
+        raw.exec("PRAGMA auto_vacuum = NONE; VACUUM;");
+    }
+    bulk(cli, 2000, "a", "delivered", nowMs() - 40 * kDayMs);
+    auto plain = cli.ok({"purge", "--older-than", "30d", "--status", "dead_letter"});
+    CHECK(contains(plain.out, "the file keeps its size"));
+    auto j = cli.okJson({"purge", "--older-than", "30d", "--vacuum"});
+    CHECK(j["deliveries"] == 2000);
+    CHECK(j["incremental_vacuum"] == false);
+    CHECK(j["vacuum"]["switched_to_incremental"] == true);
+    CHECK(j["vacuum"]["pages_after"].get<int64_t>() < j["vacuum"]["pages_before"].get<int64_t>());
+    CHECK(cli.text("PRAGMA auto_vacuum") == "2");
+    CHECK(cli.text("PRAGMA freelist_count") == "0");
+    CHECK(cli.okJson({"purge", "--older-than", "30d"})["incremental_vacuum"] == true);
+}
+
+TEST_CASE("cli: dlq retry --all selects by --type and --since, and --json says what changed")
+{
+    Cli cli;
+    cli.addTarget("a");
+    auto x = cli.send({"x"}).at(0);
+    auto y = cli.send({"y"}).at(0);
+    auto xOld = cli.send({"x"}).at(0);
+    cli.deadLetter(x);
+    cli.deadLetter(y);
+    cli.deadLetter(xOld, "gone", nowMs() - 3 * kDayMs);
+    auto j = cli.okJson({"dlq", "retry", "--all", "--type", "x", "--since", "1d"});
+    CHECK(j["retried"] == 1);
+    CHECK(j["deliveries"] == json::array({json{{"id", x}, {"previous_status", "dead_letter"}}}));
+    CHECK(idsOf(cli.okJson({"dlq", "list"})) == std::set<int64_t>{y, xOld});
+    CHECK(cli.okJson({"dlq", "retry", "--all", "--type", "x"})["retried"] == 1);
+    CHECK(idsOf(cli.okJson({"dlq", "list"})) == std::set<int64_t>{y});
+    auto human = cli.ok({"dlq", "retry", "--all", "--since", "1d"});
+    CHECK(human.out == "returned 1 dead letter to pending\n");
+    CHECK(human.err.empty());
+    cli.fails({"dlq", "retry", "--type", "x"}, 2, {}, false);
+    cli.fails({"dlq", "retry", std::to_string(y), "--since", "1d"}, 2, {}, false);
+    cli.fails({"dlq", "retry", "--all", "--since", "5q"}, 2);
+}
+
+TEST_CASE("cli: delivery resend requeues delivered and dead-lettered deliveries, keeping their attempts")
+{
+    Cli cli;
+    cli.addTarget("a");
+    auto done = cli.send({"x"}).at(0);
+    auto dead = cli.send({"x"}).at(0);
+    cli.exec("UPDATE deliveries SET status = 'delivered', attempt_count = 2, completed_at = " + std::to_string(nowMs()) +
+             " WHERE id = " + std::to_string(done) +
+             "; INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
+             std::to_string(done) + ", 1, 0, 5, 503), (" + std::to_string(done) + ", 2, 0, 5, 200)");
+    cli.deadLetter(dead);
+    auto j = cli.okJson({"delivery", "resend", std::to_string(done), std::to_string(dead)});
+    CHECK(j["resent"] == 2);
+    CHECK(j["deliveries"] == json::array({json{{"id", done}, {"previous_status", "delivered"}},
+                                          json{{"id", dead}, {"previous_status", "dead_letter"}}}));
+    auto d = deliveryJson(cli, done);
+    CHECK(d["status"] == "pending");
+    CHECK(d["attempt_count"] == 2);
+    CHECK(d["completed_at"].is_null());
+    CHECK(d["attempts"].size() == 2);
+    CHECK(cli.text("SELECT retry_base FROM deliveries WHERE id = " + std::to_string(done)) == "2");
+    CHECK(deliveryJson(cli, dead)["status"] == "pending");
+    CHECK(cli.text("SELECT retried_at IS NOT NULL FROM dead_letters WHERE delivery_id = " + std::to_string(dead)) == "1");
+    CHECK(cli.okJson({"dlq", "list"}).empty());
+
+    cli.exec("UPDATE deliveries SET status = 'delivered' WHERE id = " + std::to_string(done));
+    auto human = cli.ok({"delivery", "resend", std::to_string(done)});
+    CHECK(human.out == "resent 1 delivery (pending now, with a fresh attempt budget)\n");
+}
+
+TEST_CASE("cli: delivery resend refuses an unfinished or unknown delivery with one sentence and changes nothing")
+{
+    Cli cli;
+    cli.addTarget("a");
+    auto done = cli.send({"x"}).at(0);
+    auto waiting = cli.send({"x"}).at(0);
+    cli.exec("UPDATE deliveries SET status = 'delivered', completed_at = 1 WHERE id = " + std::to_string(done));
+    for (const char* status : {"pending", "failed", "rate_limited", "in_progress"}) {
+        CAPTURE(status);
+        cli.exec("UPDATE deliveries SET status = '" + std::string(status) + "' WHERE id = " + std::to_string(waiting));
+        auto r = cli.fails({"delivery", "resend", std::to_string(done), std::to_string(waiting)});
+        CHECK(contains(r.err, std::to_string(waiting)));
+        CHECK(contains(r.err, status));
+    }
+    auto r = cli.fails({"delivery", "resend", std::to_string(done), "999"});
+    CHECK(contains(r.err, "999"));
+    cli.fails({"delivery", "resend"}, 2);
+    CHECK(deliveryJson(cli, done)["status"] == "delivered");
+}
+
+TEST_CASE("cli: dlq retry --all and delivery resend take thousands of rows in batches")
+{
+    Cli cli;
+    cli.addTarget("a");
+    auto ids = bulk(cli, 2500, "a", "dead_letter", nowMs() - kDayMs);
+    auto j = cli.okJson({"dlq", "retry", "--all"});
+    CHECK(j["retried"] == 2500);
+    CHECK(j["deliveries"].size() == 2500);
+    CHECK(cli.count("deliveries WHERE status = 'pending' AND retry_base = 1") == 2500);
+    CHECK(cli.count("dead_letters WHERE retried_at IS NULL") == 0);
+
+    cli.exec("UPDATE deliveries SET status = 'delivered', completed_at = 1");
+    std::vector<std::string> args{"delivery", "resend"};
+    for (int64_t id : ids)
+        args.push_back(std::to_string(id));
+    auto r = cli.okJson(args);
+    CHECK(r["resent"] == 2500);
+    CHECK(cli.count("deliveries WHERE status = 'pending' AND completed_at IS NULL") == 2500);
+    CHECK(cli.count("attempts") == 2500);
+}
+
+// `script` runs the command on a pseudo-terminal, as a person would.
+std::optional<RunResult> runOnTerminal(const Cli& cli, const std::string& args)
+{
+    if (!std::filesystem::exists("/usr/bin/script"))
+        return std::nullopt;
+    return webhookd::test::run({"/usr/bin/script", "-qec", ctl() + " --db '" + cli.db + "' " + args, "/dev/null"});
+}
+
+TEST_CASE("cli: purge, dlq retry and delivery resend show progress only on a terminal")
+{
+    Cli cli;
+    cli.addTarget("a");
+    auto ids = bulk(cli, 2500, "a", "dead_letter", nowMs() - 40 * kDayMs);
+    auto piped = cli.ok({"dlq", "retry", "--all"});
+    CHECK(piped.err.empty());
+    cli.exec("UPDATE deliveries SET status = 'dead_letter'; UPDATE dead_letters SET retried_at = NULL");
+    auto tty = runOnTerminal(cli, "dlq retry --all");
+    if (!tty) {
+        MESSAGE("skipped the terminal half: /usr/bin/script is not installed");
+        return;
+    }
+    CHECK_MESSAGE(tty->exitCode == 0, tty->out);
+    CHECK(contains(tty->out, "\rretried 1000/2500 deliveries"));
+    CHECK(contains(tty->out, "\rretried 2500/2500 deliveries"));
+    CHECK(contains(tty->out, "returned 2500 dead letters to pending"));
+    auto resend = runOnTerminal(cli, "delivery resend " + std::to_string(ids[0]));
+    REQUIRE(resend);
+    CHECK(resend->exitCode == 1); // pending now: refused
+    CHECK(contains(resend->out, "is still pending"));
+    cli.exec("UPDATE deliveries SET status = 'delivered', completed_at = 1");
+    auto purge = runOnTerminal(cli, "purge --older-than 1d --batch 1000");
+    REQUIRE(purge);
+    CHECK_MESSAGE(purge->exitCode == 0, purge->out);
+    CHECK(contains(purge->out, "\rpurged 1000 deliveries, 1000 attempts, 1000 events"));
+    CHECK(contains(purge->out, "\rpurged 2500 deliveries"));
+    CHECK(contains(purge->out, "purged 2500 deliveries (2500 attempts, 2500 events) completed before"));
+    CHECK(cli.count("deliveries") == 0);
+}
+
 // ---------------------------------------------------------------- global options
 
 TEST_CASE("cli: --db and --json are accepted anywhere on the line")
@@ -1123,6 +1431,9 @@ TEST_CASE("cli: bad durations are usage errors")
                                           {"dlq", "purge", "--older-than", "5q"},
                                           {"dlq", "purge", "--older-than", "-1d"},
                                           {"stats", "--since", "5q"},
+                                          {"purge", "--older-than", "5q"},
+                                          {"purge", "--older-than", "-1d"},
+                                          {"dlq", "retry", "--all", "--since", "5q"},
                                           {"--busy-timeout", "5q", "send", "x"}})
         cli.fails(args, 2, {}, /*strict=*/false);
     auto r = webhookd::test::run({ctl(), "verify", "--secret", kVectorSecret, "--id", kVectorId, "--timestamp",
@@ -1173,6 +1484,7 @@ TEST_CASE("cli: a usage error is reported as exactly one sentence on stderr")
     cli.fails({"target", "add", "b", "--url", "http://e.com/", "--timeout", "5q"}, 2);
     cli.fails({"delivery", "list", "--since", "5q"}, 2);
     cli.fails({"stats", "--since", "5q"}, 2);
+    cli.fails({"purge", "--older-than", "5q"}, 2);
 }
 
 TEST_CASE("cli: oversized payloads are refused")
@@ -1403,11 +1715,13 @@ TEST_CASE("cli: --help exists and exits 0 for webhookctl and every subcommand, w
                                           {"delivery"},
                                           {"delivery", "show"},
                                           {"delivery", "list"},
+                                          {"delivery", "resend"},
                                           {"dlq"},
                                           {"dlq", "list"},
                                           {"dlq", "retry"},
                                           {"dlq", "purge"},
                                           {"stats"},
+                                          {"purge"},
                                           {"secret"},
                                           {"secret", "generate"},
                                           {"sign"},

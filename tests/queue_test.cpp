@@ -78,6 +78,7 @@ Completion completion(const ClaimedDelivery& d, const std::string& status, int c
 {
     Completion c;
     c.deliveryId = d.id;
+    c.targetId = d.target->id;
     c.attemptNumber = d.attemptNumber;
     c.outcome.statusCode = code;
     c.outcome.startedAtMs = 1;
@@ -166,14 +167,14 @@ TEST_CASE("queue: rows not yet due, and rows of disabled targets, are not claime
     SUBCASE("the next due time ignores disabled targets")
     {
         REQUIRE(q.complete({completion(r->claimed[0], "delivered", 200)}, f.clock.nowMs()));
-        auto next = q.nextDueAt();
+        auto next = q.nextDueAt(f.clock.nowMs());
         REQUIRE(next);
         REQUIRE(next->has_value());
         CHECK(**next == f.clock.nowMs() + 5000);
     }
     SUBCASE("the next due time includes a lease to reclaim")
     {
-        auto next = q.nextDueAt();
+        auto next = q.nextDueAt(f.clock.nowMs());
         REQUIRE(next);
         REQUIRE(next->has_value());
         CHECK(**next <= f.clock.nowMs() + 5000);
@@ -346,4 +347,86 @@ TEST_CASE("queue: thousands of high-priority retries not yet due do not hide a d
     const std::string p = plan(f.raw, detail::queue_sql::kDueAtPriority);
     CAPTURE(p);
     CHECK(p.find("next_attempt_at<?") != std::string::npos);
+}
+
+TEST_CASE("queue: a backlog of a disabled or paused target does not hide another target's rows")
+{
+    Fixture f;
+    f.target("off");
+    f.target("paused");
+    f.target("live");
+    for (int i = 0; i < 300; ++i) {
+        f.send("off");
+        f.send("paused");
+    }
+    f.clock.advance(10);
+    const int64_t live = f.send("live");
+    REQUIRE(setTargetEnabled(f.db, "off", false, f.clock));
+    f.raw.exec("UPDATE targets SET paused_until = " + std::to_string(f.clock.nowMs() + 60'000) + " WHERE id = 'paused'");
+    Queue q(f.db, "w1");
+    auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 1);
+    REQUIRE(r);
+    CHECK(ids(*r) == std::vector<int64_t>{live});
+}
+
+TEST_CASE("queue: the breaker pauses after N failures, claims one probe after the cool-down, resumes on success")
+{
+    Fixture f;
+    f.target("b");
+    for (int i = 0; i < 6; ++i)
+        f.send("b");
+    Queue q(f.db, "w1");
+    q.setBreaker({2, 1000});
+    auto first = q.claim(f.clock.nowMs(), 60'000, 30'000, 2);
+    REQUIRE(first);
+    REQUIRE(first->claimed.size() == 2);
+    REQUIRE(q.complete({completion(first->claimed[0], "failed", 500, f.clock.nowMs()),
+                        completion(first->claimed[1], "failed", 500, f.clock.nowMs())},
+                       f.clock.nowMs()));
+    auto events = q.takeTargetEvents();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == TargetEvent::Kind::Paused);
+    CHECK(events[0].reason == "2 failed attempts in a row");
+    CHECK(f.count("SELECT paused_until FROM targets") == f.clock.nowMs() + 1000);
+
+    CHECK(q.claim(f.clock.nowMs(), 60'000, 30'000, 10)->claimed.empty()); // paused: nothing
+    auto due = q.nextDueAt(f.clock.nowMs());
+    REQUIRE(due);
+    CHECK(**due == f.clock.nowMs() + 1000); // the probe's time
+
+    f.clock.advance(1000);
+    auto probe = q.claim(f.clock.nowMs(), 60'000, 30'000, 10);
+    REQUIRE(probe);
+    REQUIRE(probe->claimed.size() == 1); // one probe, the rest wait for it
+    CHECK(q.claim(f.clock.nowMs(), 60'000, 30'000, 10)->claimed.empty());
+    REQUIRE(q.complete({completion(probe->claimed[0], "delivered", 204)}, f.clock.nowMs()));
+    events = q.takeTargetEvents();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == TargetEvent::Kind::Resumed);
+    CHECK(f.count("SELECT paused_until IS NULL AND consecutive_failures = 0 FROM targets") == 1);
+    CHECK(q.claim(f.clock.nowMs(), 60'000, 30'000, 10)->claimed.size() == 5);
+}
+
+TEST_CASE("queue: a rolled-back transaction reports no target events")
+{
+    Fixture f;
+    f.target("g");
+    f.send("g");
+    Queue q(f.db, "w1");
+    auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 1);
+    REQUIRE(r);
+    REQUIRE(r->claimed.size() == 1);
+    auto c = completion(r->claimed[0], "dead_letter", 410);
+    SQLite::Database blocker(f.path, SQLite::OPEN_READWRITE);
+    f.raw.exec("PRAGMA busy_timeout = 0");
+    blocker.exec("BEGIN IMMEDIATE");
+    f.db.sql().exec("PRAGMA busy_timeout = 50");
+    CHECK_FALSE(q.complete({c}, f.clock.nowMs()));
+    CHECK(q.takeTargetEvents().empty());
+    blocker.exec("ROLLBACK");
+    REQUIRE(q.complete({c}, f.clock.nowMs()));
+    auto events = q.takeTargetEvents();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == TargetEvent::Kind::Disabled);
+    CHECK(f.count("SELECT enabled FROM targets") == 0);
 }

@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,9 @@
 #include "storage/database.h"
 #include "storage/deliveries.h"
 #include "storage/events.h"
+#include "storage/queue.h"
+#include "storage/redrive.h"
+#include "storage/retention.h"
 #include "storage/stats.h"
 #include "storage/targets.h"
 #include "support/temp_dir.h"
@@ -102,12 +108,112 @@ struct Fixture {
     }
 };
 
+// What `dlq purge` does: dead letters moved (completed) before the cutoff.
+Result<PurgeResult> purgeDeadLetters(Database& db, int64_t cutoff)
+{
+    PurgeOptions o;
+    o.completedBeforeMs = cutoff;
+    o.statuses = PurgeStatuses::DeadLetter;
+    return purgeTerminal(db, o);
+}
+
+DeadLetterSelection ofTarget(const std::string& target)
+{
+    DeadLetterSelection sel;
+    sel.targetId = target;
+    return sel;
+}
+
+StatsFilter createdSince(int64_t ms)
+{
+    StatsFilter f;
+    f.createdSince = ms;
+    return f;
+}
+
 std::vector<int64_t> ids(const std::vector<Delivery>& ds)
 {
     std::vector<int64_t> out;
     for (const auto& d : ds)
         out.push_back(d.id);
     return out;
+}
+
+// n events with one delivery each to target, all with the given status,
+// created now and completed at completedAt (NULL when unset), each with one
+// attempt carrying payloadBytes of response excerpt (and as much payload), and
+// a dead_letters row for dead letters. One transaction of INSERT … SELECT, so
+// large histories are quick to make. Returns the delivery ids, ascending.
+std::vector<int64_t> bulk(Fixture& f, int n, const std::string& target, const std::string& status,
+                          std::optional<int64_t> completedAt, int payloadBytes = 8)
+{
+    auto& raw = f.raw;
+    const int64_t eventBase = raw.execAndGet("SELECT coalesce(max(id), 0) FROM events").getInt64();
+    const int64_t deliveryBase = raw.execAndGet("SELECT coalesce(max(id), 0) FROM deliveries").getInt64();
+    const int64_t now = f.clock.nowMs();
+    SQLite::Transaction tx(raw);
+    const std::string series = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < :n) ";
+    SQLite::Statement ev(raw, series + "INSERT INTO events (id, uid, type, payload, created_at)"
+                                       " SELECT :base + i, 'msg_bulk' || (:base + i), 'bulk.event',"
+                                       " json_object('pad', hex(zeroblob(:half))), :now FROM c");
+    ev.bind(":n", n);
+    ev.bind(":base", eventBase);
+    ev.bind(":half", payloadBytes / 2);
+    ev.bind(":now", now);
+    ev.exec();
+    SQLite::Statement d(raw, series + "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count,"
+                                      " next_attempt_at, created_at, updated_at, completed_at)"
+                                      " SELECT :dbase + i, :base + i, :target, :status, 1, :now, :now, :now, :done"
+                                      " FROM c");
+    d.bind(":n", n);
+    d.bind(":dbase", deliveryBase);
+    d.bind(":base", eventBase);
+    d.bind(":target", target);
+    d.bind(":status", status);
+    d.bind(":now", now);
+    if (completedAt) d.bind(":done", *completedAt); else d.bind(":done");
+    d.exec();
+    SQLite::Statement a(raw, series + "INSERT INTO attempts (delivery_id, number, started_at, duration_ms,"
+                                      " status_code, response_excerpt)"
+                                      " SELECT :dbase + i, 1, :now, 5, 200, hex(zeroblob(:half)) FROM c");
+    a.bind(":n", n);
+    a.bind(":dbase", deliveryBase);
+    a.bind(":now", now);
+    a.bind(":half", payloadBytes / 2);
+    a.exec();
+    if (status == "dead_letter") {
+        SQLite::Statement dl(raw, series + "INSERT INTO dead_letters (delivery_id, reason, moved_at)"
+                                           " SELECT :dbase + i, 'HTTP 410', :done FROM c");
+        dl.bind(":n", n);
+        dl.bind(":dbase", deliveryBase);
+        if (completedAt) dl.bind(":done", *completedAt); else dl.bind(":done", now);
+        dl.exec();
+    }
+    tx.commit();
+    std::vector<int64_t> ids;
+    for (int i = 1; i <= n; ++i)
+        ids.push_back(deliveryBase + i);
+    return ids;
+}
+
+// Marks a delivery delivered at completedAt after `attempts` attempts.
+void markDelivered(Fixture& f, int64_t id, int64_t completedAt, int attempts = 1)
+{
+    const std::string sid = std::to_string(id);
+    f.raw.exec("UPDATE deliveries SET status = 'delivered', attempt_count = " + std::to_string(attempts) +
+               ", completed_at = " + std::to_string(completedAt) + " WHERE id = " + sid);
+    for (int n = 1; n <= attempts; ++n)
+        f.raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" + sid +
+                   ", " + std::to_string(n) + ", " + std::to_string(completedAt) + ", 20, " +
+                   (n == attempts ? "200" : "503") + ")");
+}
+
+std::string column(Fixture& f, const std::string& col, int64_t deliveryId)
+{
+    SQLite::Statement q(f.raw, "SELECT " + col + " FROM deliveries WHERE id = ?");
+    q.bind(1, deliveryId);
+    REQUIRE(q.executeStep());
+    return q.getColumn(0).isNull() ? "NULL" : q.getColumn(0).getString();
 }
 
 } // namespace
@@ -138,6 +244,27 @@ TEST_CASE("storage: create makes a private WAL database with foreign keys on")
     CHECK(Database::latestSchemaVersion() >= 1);
     CHECK_FALSE(db.readOnly());
     CHECK(db.path() == path);
+}
+
+TEST_CASE("storage: a new database is created with incremental auto-vacuum, and an old one keeps its mode")
+{
+    test::TempDir dir;
+    const std::string path = dir.file("webhooks.db");
+    {
+        Database db = openNew(path);
+        CHECK(db.sql().execAndGet("PRAGMA auto_vacuum").getInt() == 2); // INCREMENTAL
+    }
+    {
+        // What a database made before auto-vacuum looks like.
+        SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+        raw.exec("PRAGMA auto_vacuum = NONE");
+        raw.exec("VACUUM");
+        REQUIRE(raw.execAndGet("PRAGMA auto_vacuum").getInt() == 0);
+    }
+    auto again = Database::open(path);
+    REQUIRE(again);
+    CHECK(again->sql().execAndGet("PRAGMA auto_vacuum").getInt() == 0);
+    CHECK(again->schemaVersion() == Database::latestSchemaVersion());
 }
 
 TEST_CASE("storage: re-opening a database is fine and migrating again applies nothing")
@@ -744,7 +871,9 @@ TEST_CASE("storage: a dead letter is listed with its reason and can be retried")
     f.clock.advance(60'000);
     auto moved = retryDeadLetters(f.db, {id}, f.clock);
     REQUIRE(moved);
-    CHECK(*moved == 1);
+    REQUIRE(moved->size() == 1);
+    CHECK(moved->front().id == id);
+    CHECK(moved->front().previousStatus == "dead_letter");
     CHECK(f.status(id) == "pending");
     CHECK(f.count("SELECT retry_base FROM deliveries WHERE id = " + std::to_string(id)) == 4);
     CHECK(f.count("SELECT attempt_count FROM deliveries WHERE id = " + std::to_string(id)) == 4);
@@ -816,13 +945,13 @@ TEST_CASE("storage: retrying every dead letter of one target leaves the others")
     auto e = f.send("cost.alert");
     f.deadLetter(e.deliveryIds[0], "HTTP 400");
     f.deadLetter(e.deliveryIds[1], "HTTP 400");
-    auto moved = retryAllDeadLetters(f.db, std::string(e.targetIds[0]), f.clock);
+    auto moved = retryAllDeadLetters(f.db, ofTarget(e.targetIds[0]), f.clock);
     REQUIRE(moved);
-    CHECK(*moved == 1);
+    CHECK(moved->size() == 1);
     CHECK(f.status(e.deliveryIds[0]) == "pending");
     CHECK(f.status(e.deliveryIds[1]) == "dead_letter");
-    CHECK(retryAllDeadLetters(f.db, std::string("ghost"), f.clock).error().is(Error::Kind::NotFound));
-    CHECK(retryAllDeadLetters(f.db, std::nullopt, f.clock).value() == 1);
+    CHECK(retryAllDeadLetters(f.db, ofTarget("ghost"), f.clock).error().is(Error::Kind::NotFound));
+    CHECK(retryAllDeadLetters(f.db, {}, f.clock).value().size() == 1);
     CHECK(f.count("SELECT count(*) FROM deliveries WHERE status = 'dead_letter'") == 0);
 }
 
@@ -840,16 +969,361 @@ TEST_CASE("storage: purging dead letters removes those moved before the cutoff")
 
     auto purged = purgeDeadLetters(f.db, t0 + 5000);
     REQUIRE(purged);
-    CHECK(*purged == 1);
+    CHECK(purged->deliveries == 1);
+    CHECK(purged->attempts == 2);
+    CHECK(purged->events == 1);
     CHECK(f.count("SELECT count(*) FROM deliveries WHERE id = " + std::to_string(old.deliveryIds[0])) == 0);
     CHECK(f.count("SELECT count(*) FROM events WHERE id = " + std::to_string(old.eventId)) == 0);
     CHECK(f.count("SELECT count(*) FROM attempts WHERE delivery_id = " + std::to_string(old.deliveryIds[0])) == 0);
     CHECK(f.count("SELECT count(*) FROM attempts") == 2);
     CHECK(ids(listDeadLetters(f.db, {}).value()) == std::vector<int64_t>{recent.deliveryIds[0]});
     CHECK(f.status(alive.deliveryIds[0]) == "pending");
-    CHECK(purgeDeadLetters(f.db, t0 + 5000).value() == 0);
-    CHECK(purgeDeadLetters(f.db, f.clock.nowMs() + 1).value() == 1);
+    CHECK(purgeDeadLetters(f.db, t0 + 5000).value().deliveries == 0);
+    CHECK(purgeDeadLetters(f.db, f.clock.nowMs() + 1).value().deliveries == 1);
     CHECK(f.rows("events") == 1);
+}
+
+// ---------------------------------------------------------------------------
+
+TEST_CASE("redrive: resending finished deliveries starts a new attempt series with a fresh budget")
+{
+    Fixture f;
+    f.addTarget("a");
+    const int64_t done = f.send("order.paid").deliveryIds[0];
+    const int64_t dead = f.send("order.paid").deliveryIds[0];
+    markDelivered(f, done, f.clock.nowMs(), 2);
+    f.deadLetter(dead, "HTTP 422", 3);
+    f.clock.advance(3'600'000);
+
+    auto r = resendDeliveries(f.db, {done, dead}, f.clock);
+    REQUIRE_MESSAGE(r, r.error().toString());
+    REQUIRE(r->size() == 2);
+    CHECK(r->at(0).id == done);
+    CHECK(r->at(0).previousStatus == "delivered");
+    CHECK(r->at(1).id == dead);
+    CHECK(r->at(1).previousStatus == "dead_letter");
+    for (int64_t id : {done, dead}) {
+        CAPTURE(id);
+        CHECK(f.status(id) == "pending");
+        CHECK(column(f, "next_attempt_at", id) == std::to_string(f.clock.nowMs()));
+        CHECK(column(f, "updated_at", id) == std::to_string(f.clock.nowMs()));
+        CHECK(column(f, "retry_base", id) == column(f, "attempt_count", id));
+        CHECK(column(f, "completed_at", id) == "NULL");
+    }
+    CHECK(column(f, "attempt_count", done) == "2");
+    CHECK(column(f, "attempt_count", dead) == "3");
+    CHECK(f.count("SELECT count(*) FROM attempts WHERE delivery_id = " + std::to_string(done)) == 2);
+    CHECK(f.count("SELECT count(*) FROM attempts WHERE delivery_id = " + std::to_string(dead)) == 3);
+    CHECK(f.count("SELECT retried_at FROM dead_letters WHERE delivery_id = " + std::to_string(dead)) ==
+          f.clock.nowMs());
+    CHECK(listDeadLetters(f.db, {}).value().empty());
+
+    // The worker sees attempt numbers continue and none of the new budget spent.
+    Queue queue(f.db, "w1");
+    auto claimed = queue.claim(f.clock.nowMs(), 60'000, 30'000, 10);
+    REQUIRE_MESSAGE(claimed, claimed.error().toString());
+    REQUIRE(claimed->claimed.size() == 2);
+    for (const auto& c : claimed->claimed) {
+        CAPTURE(c.id);
+        CHECK(c.attemptNumber == (c.id == done ? 3 : 4));
+        CHECK(c.attemptsUsed == 0);
+    }
+}
+
+TEST_CASE("redrive: resend refuses unfinished and unknown deliveries and changes nothing")
+{
+    Fixture f;
+    f.addTarget("a");
+    const int64_t done = f.send("x").deliveryIds[0];
+    markDelivered(f, done, f.clock.nowMs());
+    const int64_t other = f.send("x").deliveryIds[0];
+    f.clock.advance(1000);
+    const std::string before = f.text("SELECT group_concat(id || status || coalesce(completed_at, '-') || updated_at)"
+                                      " FROM deliveries");
+    for (const char* status : {"pending", "failed", "rate_limited", "in_progress"}) {
+        CAPTURE(status);
+        f.setStatus(other, status);
+        auto r = resendDeliveries(f.db, {done, other}, f.clock);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().is(Error::Kind::Invalid));
+        CHECK(r.error().message().find(std::to_string(other)) != std::string::npos);
+        CHECK(r.error().message().find(status) != std::string::npos);
+        CHECK(f.status(done) == "delivered");
+    }
+    f.setStatus(other, "pending");
+    auto unknown = resendDeliveries(f.db, {done, 999}, f.clock);
+    REQUIRE_FALSE(unknown);
+    CHECK(unknown.error().is(Error::Kind::NotFound));
+    CHECK(unknown.error().message().find("999") != std::string::npos);
+    CHECK(resendDeliveries(f.db, {}, f.clock).error().is(Error::Kind::Invalid));
+    CHECK(f.text("SELECT group_concat(id || status || coalesce(completed_at, '-') || updated_at) FROM deliveries") ==
+          before);
+}
+
+TEST_CASE("redrive: many ids go in batches of their own transactions, with progress, each id once")
+{
+    Fixture f;
+    f.addTarget("a");
+    const auto dead = bulk(f, 25, "a", "dead_letter", f.clock.nowMs());
+    std::vector<int64_t> ids = dead;
+    ids.push_back(dead[3]); // a repeat counts once
+    std::vector<std::pair<int64_t, int64_t>> calls;
+    RedriveOptions o;
+    o.batchSize = 10;
+    o.progress = [&](int64_t done, int64_t total) { calls.emplace_back(done, total); };
+
+    SUBCASE("dlq retry")
+    {
+        auto r = retryDeadLetters(f.db, ids, f.clock, o);
+        REQUIRE_MESSAGE(r, r.error().toString());
+        CHECK(r->size() == 25);
+    }
+    SUBCASE("resend")
+    {
+        auto r = resendDeliveries(f.db, ids, f.clock, o);
+        REQUIRE_MESSAGE(r, r.error().toString());
+        CHECK(r->size() == 25);
+    }
+    CHECK(calls == std::vector<std::pair<int64_t, int64_t>>{{10, 25}, {20, 25}, {25, 25}});
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE status = 'pending'") == 25);
+    CHECK(f.count("SELECT count(*) FROM dead_letters WHERE retried_at IS NULL") == 0);
+    CHECK(f.count("SELECT count(*) FROM attempts") == 25);
+}
+
+TEST_CASE("redrive: retrying all dead letters selects by type, target and when they moved")
+{
+    Fixture f;
+    f.addTarget("a");
+    f.addTarget("b");
+    const int64_t t0 = f.clock.nowMs();
+    const int64_t xOld = f.send("x", {"a"}).deliveryIds[0];
+    const int64_t yOld = f.send("y", {"a"}).deliveryIds[0];
+    f.deadLetter(xOld, "HTTP 404");
+    f.deadLetter(yOld, "HTTP 404");
+    f.clock.advance(3'600'000);
+    const int64_t xNew = f.send("x", {"a"}).deliveryIds[0];
+    const int64_t xNewB = f.send("x", {"b"}).deliveryIds[0];
+    f.deadLetter(xNew, "HTTP 404");
+    f.deadLetter(xNewB, "HTTP 404");
+    std::vector<std::pair<int64_t, int64_t>> calls;
+    RedriveOptions o;
+    o.batchSize = 1;
+    o.progress = [&](int64_t done, int64_t total) { calls.emplace_back(done, total); };
+
+    DeadLetterSelection sel;
+    sel.type = "x";
+    sel.movedSince = t0 + 1'800'000;
+    auto r = retryAllDeadLetters(f.db, sel, f.clock, o);
+    REQUIRE_MESSAGE(r, r.error().toString());
+    REQUIRE(r->size() == 2);
+    CHECK(r->at(0).id == xNew);
+    CHECK(r->at(1).id == xNewB);
+    CHECK(calls == std::vector<std::pair<int64_t, int64_t>>{{1, 2}, {2, 2}});
+    CHECK(f.status(xOld) == "dead_letter");
+    CHECK(f.status(yOld) == "dead_letter");
+    CHECK(f.status(xNew) == "pending");
+    CHECK(f.status(xNewB) == "pending");
+
+    DeadLetterSelection y;
+    y.type = "y";
+    y.targetId = "b";
+    CHECK(retryAllDeadLetters(f.db, y, f.clock).value().empty());
+    y.targetId = "a";
+    auto ry = retryAllDeadLetters(f.db, y, f.clock);
+    REQUIRE(ry);
+    REQUIRE(ry->size() == 1);
+    CHECK(ry->front().id == yOld);
+    CHECK(f.status(xOld) == "dead_letter");
+}
+
+// ---------------------------------------------------------------------------
+
+TEST_CASE("retention: purge deletes finished deliveries completed before the cutoff, their attempts, dead letters "
+          "and orphaned events")
+{
+    Fixture f;
+    f.addTarget("a");
+    f.addTarget("b", {"shared.*"});
+    const int64_t cutoff = f.clock.nowMs();
+    auto shared = f.send("shared.thing");           // a and b
+    auto oldDone = f.send("done.old", {"a"});
+    auto oldDead = f.send("dead.old", {"a"});
+    auto atCutoff = f.send("done.cutoff", {"a"});
+    auto recent = f.send("done.recent", {"a"});
+    auto retrying = f.send("retrying", {"a"});
+    auto resent = f.send("resent", {"a"});
+    f.raw.exec("INSERT INTO events (uid, type, payload, created_at) VALUES ('msg_lonely', 'lonely', '{}', 0)");
+    const size_t sharedA = shared.targetIds[0] == "a" ? 0 : 1;
+    markDelivered(f, shared.deliveryIds[sharedA], cutoff - 1, 2); // its event is still b's
+    markDelivered(f, oldDone.deliveryIds[0], cutoff - 1000, 3);
+    f.clock.advance(-5000);
+    f.deadLetter(oldDead.deliveryIds[0], "HTTP 410", 2);
+    f.clock.advance(5000);
+    markDelivered(f, atCutoff.deliveryIds[0], cutoff);
+    markDelivered(f, recent.deliveryIds[0], cutoff + 1000);
+    f.setStatus(retrying.deliveryIds[0], "failed");
+    markDelivered(f, resent.deliveryIds[0], cutoff - 1000);
+    REQUIRE(resendDeliveries(f.db, {resent.deliveryIds[0]}, f.clock));
+
+    PurgeOptions o;
+    o.completedBeforeMs = cutoff;
+    SUBCASE("both statuses")
+    {
+        auto r = purgeTerminal(f.db, o);
+        REQUIRE_MESSAGE(r, r.error().toString());
+        CHECK(r->deliveries == 3);
+        CHECK(r->attempts == 2 + 3 + 2);
+        CHECK(r->events == 2);
+        CHECK(r->finished);
+        CHECK(f.count("SELECT count(*) FROM deliveries WHERE id IN (" + std::to_string(shared.deliveryIds[sharedA]) + ", " +
+                      std::to_string(oldDone.deliveryIds[0]) + ", " + std::to_string(oldDead.deliveryIds[0]) +
+                      ")") == 0);
+        CHECK(f.rows("deliveries") == 5);
+        CHECK(f.rows("dead_letters") == 0);
+        CHECK(f.count("SELECT count(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)") == 0);
+        CHECK(f.rows("attempts") == 3); // atCutoff, recent, resent: one each
+        CHECK(f.count("SELECT count(*) FROM events WHERE id IN (" + std::to_string(oldDone.eventId) + ", " +
+                      std::to_string(oldDead.eventId) + ")") == 0);
+        CHECK(f.count("SELECT count(*) FROM events WHERE id = " + std::to_string(shared.eventId)) == 1);
+        CHECK(f.count("SELECT count(*) FROM events WHERE uid = 'msg_lonely'") == 1);
+        CHECK(f.rows("events") == 6);
+        CHECK(f.status(shared.deliveryIds[1 - sharedA]) == "pending");
+        CHECK(f.status(resent.deliveryIds[0]) == "pending");
+        CHECK(f.count("SELECT count(*) FROM pragma_foreign_key_check") == 0);
+        auto again = purgeTerminal(f.db, o);
+        REQUIRE(again);
+        CHECK(again->deliveries == 0);
+    }
+    SUBCASE("delivered only")
+    {
+        o.statuses = PurgeStatuses::Delivered;
+        auto r = purgeTerminal(f.db, o);
+        REQUIRE(r);
+        CHECK(r->deliveries == 2);
+        CHECK(f.status(oldDead.deliveryIds[0]) == "dead_letter");
+        CHECK(f.rows("dead_letters") == 1);
+    }
+    SUBCASE("dead letters only")
+    {
+        o.statuses = PurgeStatuses::DeadLetter;
+        auto r = purgeTerminal(f.db, o);
+        REQUIRE(r);
+        CHECK(r->deliveries == 1);
+        CHECK(r->attempts == 2);
+        CHECK(r->events == 1);
+        CHECK(f.status(oldDone.deliveryIds[0]) == "delivered");
+    }
+}
+
+TEST_CASE("retention: purge works in batches, returns when told to stop or after maxBatches, and resumes")
+{
+    Fixture f;
+    f.addTarget("a");
+    const auto ids = bulk(f, 25, "a", "delivered", f.clock.nowMs() - 1000);
+    PurgeOptions o;
+    o.completedBeforeMs = f.clock.nowMs();
+    o.batchSize = 10;
+    o.incrementalVacuum = false; // only the batches report progress
+    std::vector<int64_t> seen;
+    auto progress = [&](const PurgeResult& r) { seen.push_back(r.deliveries); };
+
+    SUBCASE("maxBatches, then resume from lastId")
+    {
+        o.maxBatches = 2;
+        auto first = purgeTerminal(f.db, o, progress);
+        REQUIRE(first);
+        CHECK(first->deliveries == 20);
+        CHECK(first->attempts == 20);
+        CHECK(first->events == 20);
+        CHECK(first->batches == 2);
+        CHECK_FALSE(first->finished);
+        CHECK(first->lastId == ids[19]);
+        CHECK(f.rows("deliveries") == 5);
+        o.maxBatches = 0;
+        o.startAfterId = first->lastId;
+        auto rest = purgeTerminal(f.db, o, progress);
+        REQUIRE(rest);
+        CHECK(rest->deliveries == 5);
+        CHECK(rest->finished);
+        CHECK(seen == std::vector<int64_t>{10, 20, 5});
+    }
+    SUBCASE("a stop flag set between batches")
+    {
+        std::atomic<bool> stop{false};
+        o.stop = &stop;
+        auto r = purgeTerminal(f.db, o, [&](const PurgeResult&) { stop = true; });
+        REQUIRE(r);
+        CHECK(r->deliveries == 10);
+        CHECK_FALSE(r->finished);
+        CHECK(f.rows("deliveries") == 15);
+    }
+    SUBCASE("a batch size below 1 is Invalid")
+    {
+        o.batchSize = 0;
+        CHECK(purgeTerminal(f.db, o).error().is(Error::Kind::Invalid));
+        CHECK(f.rows("deliveries") == 25);
+    }
+}
+
+TEST_CASE("retention: a purge gives the space back on an incrementally vacuumed database")
+{
+    Fixture f;
+    f.addTarget("a");
+    REQUIRE(f.count("PRAGMA auto_vacuum") == 2);
+    bulk(f, 3000, "a", "delivered", f.clock.nowMs() - 1000, 2000);
+    bulk(f, 100, "a", "pending", std::nullopt, 2000);
+    f.raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const int64_t pagesBefore = f.count("PRAGMA page_count");
+    const auto sizeBefore = std::filesystem::file_size(f.path);
+
+    PurgeOptions o;
+    o.completedBeforeMs = f.clock.nowMs();
+    auto r = purgeTerminal(f.db, o);
+    REQUIRE_MESSAGE(r, r.error().toString());
+    CHECK(r->deliveries == 3000);
+    CHECK(r->incremental);
+    const int64_t pagesAfter = f.count("PRAGMA page_count");
+    CHECK(f.count("PRAGMA freelist_count") == 0);
+    CHECK(r->pagesFreed == pagesBefore - pagesAfter);
+    CHECK(pagesAfter * 10 < pagesBefore);
+    f.raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    CHECK(std::filesystem::file_size(f.path) * 10 < sizeBefore);
+    CHECK(f.rows("deliveries") == 100);
+    CHECK(f.text("PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("retention: an old database without auto-vacuum keeps its size until vacuumDatabase switches it")
+{
+    Fixture f;
+    f.raw.exec("PRAGMA auto_vacuum = NONE");
+    f.raw.exec("VACUUM");
+    REQUIRE(f.count("PRAGMA auto_vacuum") == 0);
+    f.addTarget("a");
+    bulk(f, 2000, "a", "dead_letter", f.clock.nowMs() - 1000, 2000);
+    const int64_t pagesBefore = f.count("PRAGMA page_count");
+
+    PurgeOptions o;
+    o.completedBeforeMs = f.clock.nowMs();
+    auto r = purgeTerminal(f.db, o);
+    REQUIRE(r);
+    CHECK(r->deliveries == 2000);
+    CHECK_FALSE(r->incremental);
+    CHECK(r->pagesFreed == 0);
+    CHECK(f.count("PRAGMA page_count") == pagesBefore);
+    CHECK(f.count("PRAGMA freelist_count") * 2 > pagesBefore);
+
+    auto v = vacuumDatabase(f.db);
+    REQUIRE_MESSAGE(v, v.error().toString());
+    CHECK(v->switchedToIncremental);
+    CHECK(v->pagesBefore == pagesBefore);
+    CHECK(v->pagesAfter * 10 < pagesBefore);
+    f.count("SELECT count(*) FROM sqlite_schema"); // PRAGMA auto_vacuum answers from the header as last read
+    CHECK(f.count("PRAGMA auto_vacuum") == 2);
+    CHECK(f.count("PRAGMA freelist_count") == 0);
+    CHECK(f.count("PRAGMA page_count") == v->pagesAfter);
+    auto again = vacuumDatabase(f.db);
+    REQUIRE(again);
+    CHECK_FALSE(again->switchedToIncremental);
 }
 
 // ---------------------------------------------------------------------------
@@ -875,7 +1349,7 @@ TEST_CASE("storage: statistics count deliveries by status, type and target")
     f.raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type)"
                " VALUES (" + std::to_string(e2.deliveryIds[1]) + ", 1, 0, 30000, NULL, 'timeout')");
 
-    auto s = statistics(f.db, std::nullopt);
+    auto s = statistics(f.db, {}, f.clock);
     REQUIRE(s);
     CHECK(s->all.total == 6);
     CHECK(s->all.delivered == 3);
@@ -901,7 +1375,7 @@ TEST_CASE("storage: statistics of an empty window are zero, and since limits the
 {
     Fixture f;
     f.addTarget("a");
-    auto empty = statistics(f.db, std::nullopt);
+    auto empty = statistics(f.db, {}, f.clock);
     REQUIRE(empty);
     CHECK(empty->all.total == 0);
     CHECK(empty->successRate == 0.0);
@@ -916,7 +1390,7 @@ TEST_CASE("storage: statistics of an empty window are zero, and since limits the
     auto fresh = f.send("fresh");
     f.deadLetter(fresh.deliveryIds[0], "HTTP 410", 1); // 10 ms
 
-    auto s = statistics(f.db, since);
+    auto s = statistics(f.db, createdSince(since), f.clock);
     REQUIRE(s);
     CHECK(s->all.total == 1);
     CHECK(s->all.deadLetter == 1);
@@ -924,11 +1398,184 @@ TEST_CASE("storage: statistics of an empty window are zero, and since limits the
     CHECK(s->successRate == 0.0);
     CHECK(s->averageResponseTimeMs == doctest::Approx(10.0));
     CHECK(s->byEventType.count("old") == 0);
-    auto all = statistics(f.db, std::nullopt);
+    auto all = statistics(f.db, {}, f.clock);
     REQUIRE(all);
     CHECK(all->all.total == 2);
     CHECK(all->successRate == doctest::Approx(0.5));
     CHECK(all->averageResponseTimeMs == doctest::Approx(255.0));
+}
+
+TEST_CASE("statistics: latency percentiles are nearest-rank over every attempt, times to deliver over delivered ones")
+{
+    Fixture f;
+    f.addTarget("a");
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 20; ++i)
+        ids.push_back(f.send("x").deliveryIds[0]);
+    // Durations 10, 20, … 200 ms, inserted out of order; the 200 ms one got no response.
+    for (int k : {7, 3, 19, 1, 12, 20, 5, 9, 14, 2, 18, 11, 4, 16, 6, 13, 8, 17, 10, 15})
+        f.raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
+                   std::to_string(ids[static_cast<size_t>(k - 1)]) + ", 1, 0, " + std::to_string(k * 10) + ", " +
+                   (k == 20 ? "NULL" : "200") + ")");
+    const int64_t created = f.clock.nowMs();
+    for (int k = 1; k <= 10; ++k) // times to deliver 1 s … 10 s
+        f.raw.exec("UPDATE deliveries SET status = 'delivered', completed_at = " +
+                   std::to_string(created + k * 1000) + " WHERE id = " + std::to_string(ids[static_cast<size_t>(k - 1)]));
+    // A dead letter and a delivered row without completed_at count for neither.
+    f.raw.exec("UPDATE deliveries SET status = 'dead_letter', completed_at = " + std::to_string(created + 999'000) +
+               " WHERE id = " + std::to_string(ids[10]));
+    f.raw.exec("UPDATE deliveries SET status = 'delivered' WHERE id = " + std::to_string(ids[11]));
+
+    auto s = statistics(f.db, {}, f.clock);
+    REQUIRE_MESSAGE(s, s.error().toString());
+    // n = 20: ranks ceil(0.5 n) = 10, ceil(0.95 n) = 19, ceil(0.99 n) = 20.
+    CHECK(s->attemptLatencyMs.p50 == 100);
+    CHECK(s->attemptLatencyMs.p95 == 190);
+    CHECK(s->attemptLatencyMs.p99 == 200);
+    // The same ranks read with ORDER BY … LIMIT 1 OFFSET rank - 1.
+    for (auto [rank, value] : {std::pair{10, s->attemptLatencyMs.p50}, {19, s->attemptLatencyMs.p95},
+                               {20, s->attemptLatencyMs.p99}})
+        CHECK(f.count("SELECT duration_ms FROM attempts ORDER BY duration_ms LIMIT 1 OFFSET " +
+                      std::to_string(rank - 1)) == value);
+    CHECK(s->averageResponseTimeMs == doctest::Approx(100.0)); // 10 … 190 ms: the timeout is not a response
+    // n = 10: ranks 5 and 10.
+    CHECK(s->timeToDeliverMs.p50 == 5000);
+    CHECK(s->timeToDeliverMs.p95 == 10'000);
+
+    SUBCASE("nothing to rank is null, not zero")
+    {
+        f.raw.exec("DELETE FROM attempts; UPDATE deliveries SET status = 'pending', completed_at = NULL");
+        auto none = statistics(f.db, {}, f.clock);
+        REQUIRE(none);
+        CHECK_FALSE(none->attemptLatencyMs.p50);
+        CHECK_FALSE(none->attemptLatencyMs.p99);
+        CHECK_FALSE(none->timeToDeliverMs.p50);
+        CHECK_FALSE(none->timeToDeliverMs.p95);
+    }
+    SUBCASE("one value is every percentile")
+    {
+        f.raw.exec("DELETE FROM attempts WHERE duration_ms <> 70");
+        auto one = statistics(f.db, {}, f.clock);
+        REQUIRE(one);
+        CHECK(one->attemptLatencyMs.p50 == 70);
+        CHECK(one->attemptLatencyMs.p99 == 70);
+    }
+}
+
+TEST_CASE("statistics: queue depth names all six statuses, and the oldest due age counts only due claimable rows "
+          "of enabled targets")
+{
+    Fixture f;
+    f.addTarget("a");
+    f.addTarget("off");
+    const int64_t now = f.clock.nowMs();
+    auto at = [&](const std::string& status, int64_t nextAttemptAt, const std::string& target = "a") {
+        const int64_t id = f.send("x", {target}).deliveryIds[0];
+        f.raw.exec("UPDATE deliveries SET status = '" + status + "', next_attempt_at = " +
+                   std::to_string(nextAttemptAt) + " WHERE id = " + std::to_string(id));
+        return id;
+    };
+    at("pending", now - 5000);
+    const int64_t failed = at("failed", now - 8000);
+    at("rate_limited", now + 10'000);          // not due yet
+    at("in_progress", now - 50'000);           // not claimable
+    at("delivered", now - 60'000);
+    at("dead_letter", now - 70'000);
+    at("pending", now - 90'000, "off");
+    REQUIRE(setTargetEnabled(f.db, "off", false, f.clock));
+
+    auto s = statistics(f.db, {}, f.clock);
+    REQUIRE_MESSAGE(s, s.error().toString());
+    CHECK(s->queueDepth == std::map<std::string, int64_t>{{"pending", 2}, {"in_progress", 1}, {"failed", 1},
+                                                          {"rate_limited", 1}, {"delivered", 1}, {"dead_letter", 1}});
+    CHECK(s->oldestDueAgeMs == 8000);
+    f.clock.advance(1000);
+    CHECK(statistics(f.db, {}, f.clock)->oldestDueAgeMs == 9000);
+
+    SUBCASE("nothing due is null")
+    {
+        f.raw.exec("UPDATE deliveries SET next_attempt_at = " + std::to_string(now + 60'000));
+        CHECK_FALSE(statistics(f.db, {}, f.clock)->oldestDueAgeMs);
+    }
+    SUBCASE("an empty database still names every status")
+    {
+        f.raw.exec("DELETE FROM deliveries");
+        auto empty = statistics(f.db, {}, f.clock);
+        REQUIRE(empty);
+        CHECK(empty->queueDepth.size() == 6);
+        for (const auto& [status, n] : empty->queueDepth) {
+            CAPTURE(status);
+            CHECK(n == 0);
+        }
+        CHECK_FALSE(empty->oldestDueAgeMs);
+    }
+    SUBCASE("the filters apply to the oldest due one too")
+    {
+        f.raw.exec("UPDATE deliveries SET created_at = created_at - 100000 WHERE id = " + std::to_string(failed));
+        auto recent = statistics(f.db, createdSince(now - 1), f.clock);
+        REQUIRE(recent);
+        CHECK(recent->oldestDueAgeMs == 6000);
+        CHECK(recent->queueDepth.at("failed") == 0);
+    }
+}
+
+TEST_CASE("statistics: the target, type and since filters narrow every figure, and an unknown target is NotFound")
+{
+    Fixture f;
+    f.addTarget("a");
+    f.addTarget("b", {"order.*"});
+    auto attempt = [&](int64_t id, int ms) {
+        f.raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
+                   std::to_string(id) + ", 1, 0, " + std::to_string(ms) + ", 200)");
+        f.raw.exec("UPDATE deliveries SET status = 'delivered', completed_at = created_at + " + std::to_string(ms * 10) +
+                   " WHERE id = " + std::to_string(id));
+    };
+    auto order = f.send("order.paid");   // a, b
+    auto user = f.send("user.created");  // a
+    f.clock.advance(60'000);
+    auto late = f.send("order.paid");    // a, b
+    for (size_t i = 0; i < 2; ++i) {
+        attempt(order.deliveryIds[i], order.targetIds[i] == "a" ? 10 : 20);
+        attempt(late.deliveryIds[i], late.targetIds[i] == "a" ? 30 : 40);
+    }
+    attempt(user.deliveryIds[0], 50);
+
+    StatsFilter target;
+    target.targetId = "b";
+    auto b = statistics(f.db, target, f.clock);
+    REQUIRE_MESSAGE(b, b.error().toString());
+    CHECK(b->all.total == 2);
+    CHECK(b->byTarget.size() == 1);
+    CHECK(b->attemptLatencyMs.p50 == 20);
+    CHECK(b->attemptLatencyMs.p99 == 40);
+    CHECK(b->timeToDeliverMs.p95 == 400);
+    CHECK(b->averageResponseTimeMs == doctest::Approx(30.0));
+
+    StatsFilter type;
+    type.type = "user.created";
+    auto u = statistics(f.db, type, f.clock);
+    REQUIRE(u);
+    CHECK(u->all.total == 1);
+    CHECK(u->byEventType.count("user.created") == 1);
+    CHECK(u->attemptLatencyMs.p50 == 50);
+    CHECK(u->queueDepth.at("delivered") == 1);
+
+    StatsFilter all3;
+    all3.targetId = "a";
+    all3.type = "order.paid";
+    all3.createdSince = f.clock.nowMs();
+    auto one = statistics(f.db, all3, f.clock);
+    REQUIRE(one);
+    CHECK(one->all.total == 1);
+    CHECK(one->attemptLatencyMs.p50 == 30);
+    CHECK(one->timeToDeliverMs.p50 == 300);
+
+    StatsFilter ghost;
+    ghost.targetId = "ghost";
+    auto missing = statistics(f.db, ghost, f.clock);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().is(Error::Kind::NotFound));
+    CHECK(missing.error().message().find("ghost") != std::string::npos);
 }
 
 // ---------------------------------------------------------------------------

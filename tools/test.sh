@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 webhookd_install_packages
 webhookd_build build
+WEBHOOKD_PROMTOOL=$(webhookd_promtool build/promtool)
+export WEBHOOKD_PROMTOOL
 status=0
 meson test -C build --print-errorlogs --num-processes 2 "$@" || status=$?
 

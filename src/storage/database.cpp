@@ -153,6 +153,11 @@ Result<Database> Database::open(const std::string& path, const OpenOptions& opti
                                        std::to_string(latestSchemaVersion()) + "); upgrade webhookd"));
 
         if (writable) {
+            // Only possible before the first table exists (and before WAL mode
+            // writes the header): later, only a VACUUM can switch it. Lets a
+            // purge give freed pages back to the file system in small steps.
+            if (empty && version == 0)
+                sql.exec("PRAGMA auto_vacuum = INCREMENTAL");
             sql.exec("PRAGMA journal_mode = WAL");
             sql.exec("PRAGMA foreign_keys = ON");
             sql.exec("PRAGMA temp_store = MEMORY");

@@ -2,7 +2,6 @@
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
 
 #include "storage/database.h"
 #include "storage/rows.h"
@@ -58,20 +57,6 @@ Result<std::vector<Delivery>> queryDeliveries(Database& db, const DeliveryFilter
     });
 }
 
-void refreshBudget(SQLite::Database& sql, int64_t id, int64_t now)
-{
-    SQLite::Statement up(sql, "UPDATE deliveries SET status = 'pending', retry_base = attempt_count,"
-                              " next_attempt_at = ?1, updated_at = ?1, completed_at = NULL, lease_owner = NULL,"
-                              " lease_expires_at = NULL WHERE id = ?2");
-    up.bind(1, now);
-    up.bind(2, id);
-    up.exec();
-    SQLite::Statement dl(sql, "UPDATE dead_letters SET retried_at = ?1 WHERE delivery_id = ?2");
-    dl.bind(1, now);
-    dl.bind(2, id);
-    dl.exec();
-}
-
 } // namespace
 
 Result<Delivery> getDelivery(Database& db, int64_t id)
@@ -114,73 +99,6 @@ Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter&
 Result<std::vector<Delivery>> listDeadLetters(Database& db, const DeliveryFilter& filter)
 {
     return queryDeliveries(db, filter, true);
-}
-
-Result<int64_t> retryDeadLetters(Database& db, const std::vector<int64_t>& ids, const Clock& clock)
-{
-    if (ids.empty())
-        return fail(Error::invalid("no delivery ids were given"));
-    return detail::guarded("retry dead letters", [&]() -> Result<int64_t> {
-        SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        SQLite::Statement status(db.sql(), "SELECT status FROM deliveries WHERE id = ?");
-        const int64_t now = clock.nowMs();
-        int64_t moved = 0;
-        for (int64_t id : ids) {
-            status.reset();
-            status.bind(1, id);
-            if (!status.executeStep())
-                return fail(Error::notFound("there is no delivery " + std::to_string(id)));
-            if (status.getColumn(0).getString() != "dead_letter")
-                return fail(Error::invalid("delivery " + std::to_string(id) + " is not in the dead-letter queue (it is " +
-                                           status.getColumn(0).getString() + ")"));
-            refreshBudget(db.sql(), id, now);
-            ++moved;
-        }
-        tx.commit();
-        return moved;
-    });
-}
-
-Result<int64_t> retryAllDeadLetters(Database& db, const std::optional<std::string>& targetId, const Clock& clock)
-{
-    return detail::guarded("retry dead letters", [&]() -> Result<int64_t> {
-        SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        if (targetId) {
-            SQLite::Statement t(db.sql(), "SELECT 1 FROM targets WHERE id = ?");
-            t.bind(1, *targetId);
-            if (!t.executeStep())
-                return fail(Error::notFound("there is no target '" + *targetId + "'"));
-        }
-        const int64_t now = clock.nowMs();
-        SQLite::Statement dl(db.sql(), "UPDATE dead_letters SET retried_at = ?1 WHERE delivery_id IN"
-                                       " (SELECT id FROM deliveries WHERE status = 'dead_letter'"
-                                       " AND (?2 IS NULL OR target_id = ?2))");
-        dl.bind(1, now);
-        if (targetId) dl.bind(2, *targetId); else dl.bind(2);
-        dl.exec();
-        SQLite::Statement up(db.sql(), "UPDATE deliveries SET status = 'pending', retry_base = attempt_count,"
-                                       " next_attempt_at = ?1, updated_at = ?1, completed_at = NULL"
-                                       " WHERE status = 'dead_letter' AND (?2 IS NULL OR target_id = ?2)");
-        up.bind(1, now);
-        if (targetId) up.bind(2, *targetId); else up.bind(2);
-        const int64_t moved = up.exec();
-        tx.commit();
-        return moved;
-    });
-}
-
-Result<int64_t> purgeDeadLetters(Database& db, int64_t movedBeforeMs)
-{
-    return detail::guarded("purge dead letters", [&]() -> Result<int64_t> {
-        SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        SQLite::Statement del(db.sql(), "DELETE FROM deliveries WHERE status = 'dead_letter' AND id IN"
-                                        " (SELECT delivery_id FROM dead_letters WHERE moved_at < ?)"
-                                        " RETURNING event_id");
-        del.bind(1, movedBeforeMs);
-        const int64_t n = detail::deleteDeliveriesAndOrphans(db.sql(), del);
-        tx.commit();
-        return n;
-    });
 }
 
 } // namespace webhookd

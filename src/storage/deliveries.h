@@ -2,7 +2,6 @@
 
 #include <vector>
 
-#include "core/clock.h"
 #include "core/error.h"
 #include "storage/model.h"
 
@@ -18,19 +17,8 @@ Result<Delivery> getDelivery(Database& db, int64_t id);
 Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter& filter);
 
 // Deliveries in the dead-letter queue (deadLetterReason set), newest first.
+// Retrying them is in storage/redrive.h, purging them in storage/retention.h.
 Result<std::vector<Delivery>> listDeadLetters(Database& db, const DeliveryFilter& filter);
-
-// Returns the given dead letters to `pending`, due now, with a fresh attempt
-// budget (earlier attempts stay). All or nothing: NotFound for an unknown id,
-// Invalid for one that is not in the dead-letter queue. Returns how many moved.
-Result<int64_t> retryDeadLetters(Database& db, const std::vector<int64_t>& ids, const Clock& clock);
-
-// The same for every dead letter, or those of one target.
-Result<int64_t> retryAllDeadLetters(Database& db, const std::optional<std::string>& targetId, const Clock& clock);
-
-// Deletes dead letters moved before the cutoff, with their attempts, and the
-// events no delivery refers to any more. Returns how many deliveries went.
-Result<int64_t> purgeDeadLetters(Database& db, int64_t movedBeforeMs);
 
 bool isDeliveryStatus(std::string_view status);
 

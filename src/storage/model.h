@@ -34,6 +34,14 @@ struct Target {
     std::map<std::string, std::string> metadata;
     SignatureScheme signatureScheme = SignatureScheme::Standard;
     std::optional<std::string> caBundle;   // PEM file; nullopt: the worker's CA bundle
+    // Written by the worker. The circuit breaker: failed attempts in a row,
+    // and while it is open, until when no delivery is claimed (one probe
+    // after that). disabledReason: why the worker disabled it (410 Gone).
+    int consecutiveFailures = 0;
+    std::optional<int64_t> pausedUntil;
+    std::optional<int64_t> pausedAt;
+    std::optional<std::string> pausedReason;
+    std::optional<std::string> disabledReason;
     int64_t createdAt = 0;
     int64_t updatedAt = 0;
 };
@@ -123,12 +131,23 @@ struct Counts {
     int64_t pending = 0;     // pending + rate_limited + in_progress
 };
 
+// Nearest-rank percentiles of a set of milliseconds; nullopt when it is empty.
+struct Percentiles {
+    std::optional<int64_t> p50;
+    std::optional<int64_t> p95;
+    std::optional<int64_t> p99;
+};
+
 struct Stats {
     Counts all;
     double averageResponseTimeMs = 0;
     double successRate = 0;  // delivered / (delivered + dead_letter); 0 when neither
     std::map<std::string, Counts> byEventType;
     std::map<std::string, Counts> byTarget;
+    Percentiles attemptLatencyMs;   // duration_ms of every attempt
+    Percentiles timeToDeliverMs;    // completed_at - created_at of delivered ones
+    std::map<std::string, int64_t> queueDepth; // every status, 0 included
+    std::optional<int64_t> oldestDueAgeMs;     // now - next_attempt_at of the longest-due claimable one
 };
 
 } // namespace webhookd

@@ -35,6 +35,7 @@ struct Queue::Statements {
           dueAtPriority(db, detail::queue_sql::kDueAtPriority),
           firstAtPriority(db, detail::queue_sql::kFirstAtPriority),
           firstLease(db, detail::queue_sql::kFirstLease),
+          firstProbe(db, detail::queue_sql::kFirstProbe),
           takeLease(db, "UPDATE deliveries SET status = 'in_progress', lease_owner = ?1, lease_expires_at = ?2,"
                         " updated_at = ?3 WHERE id = ?4"),
           defer(db, "UPDATE deliveries SET status = 'rate_limited', next_attempt_at = ?1, updated_at = ?2"
@@ -52,6 +53,12 @@ struct Queue::Statements {
           deadLetter(db, "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
                          " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason,"
                          " moved_at = excluded.moved_at, retried_at = NULL"),
+          breakerState(db, "SELECT consecutive_failures, paused_until, enabled FROM targets WHERE id = ?"),
+          saveBreaker(db, "UPDATE targets SET consecutive_failures = ?2, paused_until = ?3,"
+                          " paused_at = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
+                          " paused_reason = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
+                          " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
+          probe(db, "UPDATE targets SET paused_until = ?2 WHERE id = ?1"),
           release(db, "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
                       " updated_at = ?1 WHERE id = ?2 AND status = 'in_progress' AND lease_owner = ?3"),
           outstanding(db, "SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id"
@@ -59,8 +66,8 @@ struct Queue::Statements {
     {
     }
 
-    SQLite::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, takeLease, defer, event,
-        targets, saveBucket, finish, attempt, deadLetter, release, outstanding;
+    SQLite::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
+        event, targets, saveBucket, finish, attempt, deadLetter, breakerState, saveBreaker, probe, release, outstanding;
 
     // Targets as last read, with their bucket state. Reloaded when another
     // connection has committed since (data_version moved); this connection's
@@ -69,6 +76,7 @@ struct Queue::Statements {
         std::shared_ptr<const Target> target;
         TokenBucket bucket;
         bool limited = false;
+        std::optional<int64_t> pausedUntil; // the breaker; kept current by this connection's probes
     };
     std::map<std::string, CachedTarget, std::less<>> cache;
     int64_t cacheVersion = -1;
@@ -81,6 +89,26 @@ Queue::Queue(Database& db, std::string workerId)
 
 Queue::~Queue() = default;
 
+template <typename Body>
+auto Queue::transaction(const char* what, Body body)
+{
+    pendingEvents_.clear();
+    auto result = detail::guarded(what, [&]() -> decltype(body()) {
+        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        auto out = body();
+        if (out)
+            tx.commit();
+        return out;
+    });
+    if (result) {
+        targetEvents_.insert(targetEvents_.end(), pendingEvents_.begin(), pendingEvents_.end());
+    } else {
+        st_->cacheVersion = -1; // the rolled-back claim may have spent cached tokens or probes
+    }
+    pendingEvents_.clear();
+    return result;
+}
+
 Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit)
 {
     return completeAndClaim({}, now, leaseMs, defaultTimeoutMs, limit);
@@ -89,17 +117,10 @@ Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTi
 Result<ClaimResult> Queue::completeAndClaim(const std::vector<Completion>& completions, int64_t now, int64_t leaseMs,
                                             int64_t defaultTimeoutMs, int limit)
 {
-    auto result = detail::guarded("claim deliveries", [&]() -> Result<ClaimResult> {
-        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    return transaction("claim deliveries", [&]() -> Result<ClaimResult> {
         recordLocked(completions, now);
-        auto out = claimLocked(now, leaseMs, defaultTimeoutMs, limit);
-        if (out)
-            tx.commit();
-        return out;
+        return claimLocked(now, leaseMs, defaultTimeoutMs, limit);
     });
-    if (!result)
-        st_->cacheVersion = -1; // the rolled-back claim may have spent cached tokens
-    return result;
 }
 
 Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit)
@@ -130,6 +151,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     c.bucket.updatedAtMs = at.getInt64();
                 }
             }
+            c.pausedUntil = t->pausedUntil;
             std::string id = t->id;
             c.target = std::move(t);
             s.cache.emplace(std::move(id), std::move(c));
@@ -175,6 +197,8 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
             if (it == s.cache.end() || !it->second.target->enabled)
                 continue; // waits for its target to be enabled
             auto& cached = it->second;
+            if (cached.pausedUntil && *cached.pausedUntil > now)
+                continue; // the breaker is open: waits without spending attempts
             if (cached.limited && !cached.bucket.tryTake(now)) {
                 const int k = ++deferred[c.targetId];
                 s.defer.reset();
@@ -184,6 +208,15 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 s.defer.exec();
                 ++out.rateLimited;
                 continue;
+            }
+            if (cached.pausedUntil) {
+                // The cool-down is over: this delivery is the probe. The
+                // next waits for its outcome (or another cool-down).
+                cached.pausedUntil = now + breaker_.cooldownMs;
+                s.probe.reset();
+                s.probe.bind(1, c.targetId);
+                s.probe.bind(2, *cached.pausedUntil);
+                s.probe.exec();
             }
             const Target& t = *cached.target;
             const int64_t lease = std::max(leaseMs, t.timeoutMs.value_or(defaultTimeoutMs) + kLeaseMarginMs);
@@ -230,10 +263,8 @@ Status Queue::complete(const std::vector<Completion>& completions, int64_t now)
 {
     if (completions.empty())
         return {};
-    return detail::guarded("record delivery attempts", [&]() -> Status {
-        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    return transaction("record delivery attempts", [&]() -> Status {
         recordLocked(completions, now);
-        tx.commit();
         return {};
     });
 }
@@ -276,15 +307,92 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
             s.deadLetter.exec();
         }
     }
+    updateBreakersLocked(completions, now);
+}
+
+void Queue::updateBreakersLocked(const std::vector<Completion>& completions, int64_t now)
+{
+    auto& s = *st_;
+    // Per target, in the order the attempts finished: failures since the
+    // last success, whether one succeeded, whether one answered 410 Gone.
+    struct Run {
+        int tailFailures = 0;
+        bool succeeded = false;
+        std::optional<int64_t> goneDelivery;
+    };
+    std::map<std::string_view, Run> runs;
+    for (const auto& c : completions) {
+        if (c.targetId.empty())
+            continue;
+        Run& r = runs[c.targetId];
+        if (c.status == "delivered") {
+            r.succeeded = true;
+            r.tailFailures = 0;
+        } else {
+            ++r.tailFailures;
+        }
+        if (c.outcome.statusCode == 410 && !r.goneDelivery)
+            r.goneDelivery = c.deliveryId;
+    }
+    for (const auto& [targetId, r] : runs) {
+        if (breaker_.failures <= 0 && !r.goneDelivery)
+            continue;
+        s.breakerState.reset();
+        s.breakerState.bind(1, std::string(targetId));
+        if (!s.breakerState.executeStep()) {
+            s.breakerState.reset();
+            continue; // removed meanwhile
+        }
+        // Paused-until times as plain numbers, 0 for "not paused" (GCC 12
+        // misreads std::optional<int64_t> here as maybe-uninitialized).
+        const int before = s.breakerState.getColumn(0).getInt();
+        const int64_t pausedBefore = s.breakerState.getColumn(1).isNull() ? 0 : s.breakerState.getColumn(1).getInt64();
+        const bool enabledBefore = s.breakerState.getColumn(2).getInt() != 0;
+        s.breakerState.reset();
+
+        const int failures = r.succeeded ? r.tailFailures : before + r.tailFailures;
+        int64_t paused = pausedBefore;
+        std::string reason;
+        if (breaker_.failures > 0 && failures >= breaker_.failures) {
+            // Opened, or a failed probe (or a straggler) pushes the next probe out.
+            paused = std::max(pausedBefore, now + breaker_.cooldownMs);
+            reason = std::to_string(failures) + " failed attempts in a row";
+        } else if (r.succeeded) {
+            paused = 0;
+        }
+        const bool enabled = enabledBefore && !r.goneDelivery;
+        if (failures == before && paused == pausedBefore && enabled == enabledBefore)
+            continue;
+        std::string disabledReason;
+        if (enabledBefore && !enabled)
+            disabledReason = "the receiver answered 410 Gone to delivery " + std::to_string(r.goneDelivery.value_or(0));
+        s.saveBreaker.reset();
+        s.saveBreaker.bind(1, std::string(targetId));
+        s.saveBreaker.bind(2, failures);
+        if (paused != 0) s.saveBreaker.bind(3, paused); else s.saveBreaker.bind(3);
+        s.saveBreaker.bind(4, now);
+        if (pausedBefore == 0 && paused != 0) s.saveBreaker.bind(5, reason); else s.saveBreaker.bind(5);
+        s.saveBreaker.bind(6, enabled ? 1 : 0);
+        if (disabledReason.empty()) s.saveBreaker.bind(7); else s.saveBreaker.bind(7, disabledReason);
+        s.saveBreaker.exec();
+
+        if (pausedBefore == 0 && paused != 0)
+            pendingEvents_.push_back({TargetEvent::Kind::Paused, std::string(targetId), reason});
+        if (pausedBefore != 0 && paused == 0)
+            pendingEvents_.push_back({TargetEvent::Kind::Resumed, std::string(targetId), "a delivery succeeded"});
+        if (!disabledReason.empty())
+            pendingEvents_.push_back({TargetEvent::Kind::Disabled, std::string(targetId), disabledReason});
+        if (paused != pausedBefore || enabled != enabledBefore)
+            s.cacheVersion = -1; // the claim reads breaker state from the cache
+    }
 }
 
 Status Queue::release(const std::vector<int64_t>& ids, int64_t now)
 {
     if (ids.empty())
         return {};
-    return detail::guarded("release deliveries", [&]() -> Status {
+    return transaction("release deliveries", [&]() -> Status {
         auto& s = *st_;
-        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
         for (int64_t id : ids) {
             s.release.reset();
             s.release.bind(1, now);
@@ -292,12 +400,11 @@ Status Queue::release(const std::vector<int64_t>& ids, int64_t now)
             s.release.bind(3, workerId_);
             s.release.exec();
         }
-        tx.commit();
         return {};
     });
 }
 
-Result<std::optional<int64_t>> Queue::nextDueAt()
+Result<std::optional<int64_t>> Queue::nextDueAt(int64_t now)
 {
     return detail::guarded("find the next due delivery", [&]() -> Result<std::optional<int64_t>> {
         auto& s = *st_;
@@ -306,6 +413,13 @@ Result<std::optional<int64_t>> Queue::nextDueAt()
         if (s.firstLease.executeStep() && !s.firstLease.getColumn(0).isNull())
             best = s.firstLease.getColumn(0).getInt64();
         s.firstLease.reset();
+        s.firstProbe.reset();
+        s.firstProbe.bind(1, now);
+        if (s.firstProbe.executeStep() && !s.firstProbe.getColumn(0).isNull()) {
+            const int64_t at = s.firstProbe.getColumn(0).getInt64();
+            best = best ? std::min(*best, at) : at;
+        }
+        s.firstProbe.reset();
         int64_t below = std::numeric_limits<int64_t>::max();
         for (;;) {
             s.nextPriority.reset();
@@ -316,6 +430,7 @@ Result<std::optional<int64_t>> Queue::nextDueAt()
             s.nextPriority.reset();
             s.firstAtPriority.reset();
             s.firstAtPriority.bind(1, below);
+            s.firstAtPriority.bind(2, now);
             if (s.firstAtPriority.executeStep()) {
                 const int64_t at = s.firstAtPriority.getColumn(0).getInt64();
                 best = best ? std::min(*best, at) : at;

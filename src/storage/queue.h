@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -29,12 +30,28 @@ struct ClaimedDelivery {
 // What one attempt led to, as the worker decided it.
 struct Completion {
     int64_t deliveryId = 0;
+    std::string targetId;
     int attemptNumber = 0;
     Outcome outcome;
     std::string status;            // delivered, failed or dead_letter
     int64_t nextAttemptAt = 0;     // for failed
     std::string lastError;         // empty when delivered
     std::string deadLetterReason;  // for dead_letter
+};
+
+// The circuit breaker: after `failures` failed attempts in a row a target is
+// paused for `cooldownMs`; then one probe delivery is claimed, and its success
+// resumes the target while a failure pauses it again. failures = 0: off.
+struct BreakerPolicy {
+    int failures = 20;
+    int64_t cooldownMs = 60'000;
+};
+
+// A change the worker made to a target while recording attempts.
+struct TargetEvent {
+    enum class Kind { Paused, Resumed, Disabled } kind;
+    std::string targetId;
+    std::string reason;
 };
 
 struct ClaimResult {
@@ -55,15 +72,23 @@ public:
 
     const std::string& workerId() const { return workerId_; }
 
+    void setBreaker(BreakerPolicy policy) { breaker_ = policy; }
+
+    // Targets paused, resumed or disabled (410 Gone) by the completions
+    // committed since the last call, in order.
+    std::vector<TargetEvent> takeTargetEvents() { return std::exchange(targetEvents_, {}); }
+
     // In one BEGIN IMMEDIATE transaction: returns expired leases to pending,
-    // then takes up to `limit` due deliveries of enabled targets, priority
+    // then takes up to `limit` due deliveries of enabled targets whose breaker
+    // is closed (or one probe of a paused target whose cool-down ended), priority
     // first then next_attempt_at, spending each target's token bucket. Rows
     // without a token become rate_limited, due when their token will exist.
     // Each claimed row gets a lease of max(leaseMs, target timeout + margin).
     Result<ClaimResult> claim(int64_t nowMs, int64_t leaseMs, int64_t defaultTimeoutMs, int limit);
 
-    // Records every completion (attempt row, status change, dead letter) in
-    // one transaction. A completion whose lease this worker no longer holds is
+    // Records every completion (attempt row, status change, dead letter, the
+    // target's breaker state; a 410 Gone disables the target) in one
+    // transaction. A completion whose lease this worker no longer holds is
     // dropped: another worker owns that delivery now.
     Status complete(const std::vector<Completion>& completions, int64_t nowMs);
 
@@ -76,8 +101,9 @@ public:
     Status release(const std::vector<int64_t>& ids, int64_t nowMs);
 
     // The earliest time work may be due: a claimable delivery of an enabled
-    // target, or a lease to reclaim. nullopt when there is nothing at all.
-    Result<std::optional<int64_t>> nextDueAt();
+    // target that is not paused, a paused target's next probe, or a lease to
+    // reclaim. nullopt when there is nothing at all.
+    Result<std::optional<int64_t>> nextDueAt(int64_t nowMs);
 
     // Deliveries of enabled targets not yet delivered or dead-lettered.
     Result<int64_t> outstanding();
@@ -94,11 +120,18 @@ private:
     // The bodies of claim and complete, inside a transaction the caller holds.
     Result<ClaimResult> claimLocked(int64_t nowMs, int64_t leaseMs, int64_t defaultTimeoutMs, int limit);
     void recordLocked(const std::vector<Completion>& completions, int64_t nowMs);
+    void updateBreakersLocked(const std::vector<Completion>& completions, int64_t nowMs);
+    // Run the body in one BEGIN IMMEDIATE transaction; target events it
+    // produced count only once it commits.
+    template <typename Body> auto transaction(const char* what, Body body);
 
     struct Statements;
     Database& db_;
     std::string workerId_;
     std::unique_ptr<Statements> st_;
+    BreakerPolicy breaker_;
+    std::vector<TargetEvent> pendingEvents_; // of the open transaction
+    std::vector<TargetEvent> targetEvents_;  // committed, not yet taken
 };
 
 } // namespace webhookd

@@ -30,7 +30,8 @@ std::optional<T> optionalColumn(SQLite::Statement& q, int i)
 const char* const kTargetColumns =
     "id, name, url, secret, previous_secret, previous_secret_expires_at, enabled, event_filters, headers,"
     " timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier, jitter_factor,"
-    " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at, signature_scheme, ca_bundle";
+    " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at, signature_scheme, ca_bundle,"
+    " consecutive_failures, paused_until, paused_at, paused_reason, disabled_reason";
 
 Target readTarget(SQLite::Statement& q, int i)
 {
@@ -67,6 +68,11 @@ Target readTarget(SQLite::Statement& q, int i)
     t.updatedAt = q.getColumn(i + 20).getInt64();
     t.signatureScheme = parseSignatureScheme(q.getColumn(i + 21).getString()).value_or(SignatureScheme::Standard);
     t.caBundle = optionalColumn<std::string>(q, i + 22);
+    t.consecutiveFailures = q.getColumn(i + 23).getInt();
+    t.pausedUntil = optionalColumn<int64_t>(q, i + 24);
+    t.pausedAt = optionalColumn<int64_t>(q, i + 25);
+    t.pausedReason = optionalColumn<std::string>(q, i + 26);
+    t.disabledReason = optionalColumn<std::string>(q, i + 27);
     return t;
 }
 
@@ -106,14 +112,21 @@ int64_t deleteDeliveriesAndOrphans(SQLite::Database& sql, SQLite::Statement& del
         events.push_back(del.getColumn(0).getInt64());
         ++deleted;
     }
+    deleteOrphanEvents(sql, std::move(events));
+    return deleted;
+}
+
+int64_t deleteOrphanEvents(SQLite::Database& sql, std::vector<int64_t> events)
+{
     std::sort(events.begin(), events.end());
     events.erase(std::unique(events.begin(), events.end()), events.end());
     SQLite::Statement orphan(sql, "DELETE FROM events WHERE id = ?"
                                   " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)");
+    int64_t deleted = 0;
     for (int64_t id : events) {
         orphan.reset();
         orphan.bind(1, id);
-        orphan.exec();
+        deleted += orphan.exec();
     }
     return deleted;
 }

@@ -2,6 +2,8 @@
 
 // storage/ internals: the column lists and row readers shared by the queries.
 
+#include <vector>
+
 #include <SQLiteCpp/Statement.h>
 
 #include "storage/model.h"
@@ -10,7 +12,7 @@ namespace webhookd::detail {
 
 // Columns readTarget expects, in order, from a table aliased as nothing or "t".
 extern const char* const kTargetColumns;
-constexpr int kTargetColumnCount = 23; // columns after these start at this index
+constexpr int kTargetColumnCount = 28; // columns after these start at this index
 Target readTarget(SQLite::Statement& q, int first = 0);
 
 // Columns readDelivery expects, in order, from "deliveries d JOIN events e".
@@ -25,5 +27,9 @@ namespace webhookd::detail {
 // those events that no delivery refers to any more (events that never had a
 // delivery are kept). Returns the number of deliveries deleted.
 int64_t deleteDeliveriesAndOrphans(SQLite::Database& sql, SQLite::Statement& deleteReturningEventId);
+
+// Deletes those of the given events that no delivery refers to any more.
+// Returns how many went.
+int64_t deleteOrphanEvents(SQLite::Database& sql, std::vector<int64_t> eventIds);
 
 } // namespace webhookd::detail

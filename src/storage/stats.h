@@ -1,18 +1,38 @@
 #pragma once
 
 #include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "core/error.h"
 #include "storage/model.h"
 
 namespace webhookd {
 
+class Clock;
 class Database;
 
-// The original statistics over deliveries created at or after createdSince
-// (all when unset): counts by status, average attempt duration of the
-// attempts that got a response, success rate = delivered / (delivered +
-// dead_letter), and the same counts by event type and by target.
-Result<Stats> statistics(Database& db, std::optional<int64_t> createdSince);
+// Which deliveries statistics() looks at; every field narrows, unset ones
+// do not.
+struct StatsFilter {
+    std::optional<int64_t> createdSince; // created_at >= this (epoch ms)
+    std::optional<std::string> targetId;
+    std::optional<std::string> type;     // the event type, exactly
+};
+
+// Statistics over the deliveries the filter selects, all read in one
+// transaction: counts by status (and by event type and target), the average
+// duration of the attempts that got a response, success rate = delivered /
+// (delivered + dead_letter), nearest-rank percentiles of every attempt's
+// duration and of completed_at - created_at of delivered ones, the count of
+// each of the six statuses, and how long the longest-due claimable delivery
+// (pending, failed or rate_limited, next_attempt_at <= now, of an enabled
+// target) has been due. NotFound for an unknown filter.targetId.
+Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& clock);
+
+// The figures as `webhookctl stats --json` and webhookd's /stats print them
+// (DESIGN.md's snake_case names, plus the later ones).
+nlohmann::json statsJson(const Stats& stats);
 
 } // namespace webhookd

@@ -229,9 +229,24 @@ Result<std::vector<Target>> listTargets(Database& db)
 
 Result<Target> setTargetEnabled(Database& db, const std::string& id, bool enabled, const Clock& clock)
 {
-    TargetSpec spec;
-    spec.enabled = enabled;
-    return updateTarget(db, id, spec, clock);
+    // By hand: enabling also closes the circuit breaker and forgets why the
+    // worker stopped the target; disabling records no reason.
+    return detail::guarded(enabled ? "enable the target" : "disable the target", [&]() -> Result<Target> {
+        SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement q(db.sql(), enabled ? "UPDATE targets SET enabled = 1, updated_at = ?2, consecutive_failures = 0,"
+                                                " paused_until = NULL, paused_at = NULL, paused_reason = NULL,"
+                                                " disabled_reason = NULL WHERE id = ?1"
+                                              : "UPDATE targets SET enabled = 0, updated_at = ?2, disabled_reason = NULL"
+                                                " WHERE id = ?1");
+        q.bind(1, id);
+        q.bind(2, clock.nowMs());
+        if (q.exec() == 0)
+            return fail(Error::notFound("there is no target '" + id + "'"));
+        auto t = loadTarget(db.sql(), id);
+        tx.commit();
+        db.targetsChanged();
+        return t;
+    });
 }
 
 Result<int64_t> removeTarget(Database& db, const std::string& id)

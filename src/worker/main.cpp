@@ -10,6 +10,7 @@
 
 #include "core/duration.h"
 #include "core/log.h"
+#include "worker/status_server.h"
 #include "worker/worker.h"
 
 namespace {
@@ -64,6 +65,8 @@ int main(int argc, char** argv)
     std::string defaultTimeout = envDuration("WEBHOOK_DEFAULT_TIMEOUT", "30000ms");
     std::string lease = "60s", grace = "10s", retryAfterCap = "1h", busy = "5s";
     std::string logFormat = "text", logLevel = "info";
+    std::string listen = "127.0.0.1:9464", healthWindow = "5m", breakerCooldown = "60s", retention;
+    double healthThreshold = 0.9;
     std::vector<std::string> allowNetworks;
 
     CLI::App app("webhookd: claims due deliveries from the database, POSTs them signed, retries with backoff,\n"
@@ -103,6 +106,27 @@ int main(int argc, char** argv)
         ->check(durationValidator())
         ->capture_default_str();
     app.add_option("--worker-id", opt.workerId, "Lease owner name (default host:pid:random)");
+    auto* listenOption =
+        app.add_option("--listen", listen, "HOST:PORT of the /healthz, /metrics and /stats endpoint, or off")
+            ->capture_default_str();
+    app.add_option("--health-threshold", healthThreshold,
+                   "/healthz answers 503 when the recent success rate is below this fraction")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    app.add_option("--health-window", healthWindow, "How far back the success rate of /healthz looks")
+        ->check(durationValidator())
+        ->capture_default_str();
+    app.add_option("--breaker-failures", opt.breaker.failures,
+                   "Pause a target after this many failed attempts in a row (0: never)")
+        ->check(CLI::Range(0, 1'000'000))
+        ->capture_default_str();
+    app.add_option("--breaker-cooldown", breakerCooldown, "How long a paused target waits before one probe delivery")
+        ->check(durationValidator())
+        ->capture_default_str();
+    app.add_option("--retention", retention,
+                   "Delete delivered and dead-lettered deliveries finished longer ago than this (default: keep all)")
+        ->check(durationValidator());
+    app.add_flag("--log-payloads", opt.logPayloads, "Include event payloads in failure and dead-letter log lines");
     app.add_option("--log-format", logFormat, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
     app.add_option("--log-level", logLevel, "debug, info, warn, error or off")
         ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
@@ -136,6 +160,19 @@ int main(int argc, char** argv)
     opt.shutdownGraceMs = *parseDuration(grace);
     opt.retryAfterCapMs = *parseDuration(retryAfterCap);
     opt.busyTimeoutMs = static_cast<int>(*parseDuration(busy));
+    opt.healthWindowMs = *parseDuration(healthWindow);
+    opt.breaker.cooldownMs = *parseDuration(breakerCooldown);
+    if (!retention.empty())
+        opt.retentionMs = *parseDuration(retention);
+    std::optional<std::pair<std::string, int>> listenAddress;
+    if (listen != "off") {
+        auto parsed = parseListenAddress(listen);
+        if (!parsed) {
+            std::cerr << "webhookd: " << parsed.error().message() << ".\n";
+            return 2;
+        }
+        listenAddress = *parsed;
+    }
     for (const auto& text : allowNetworks) {
         auto cidr = Cidr::parse(text);
         if (!cidr) {
@@ -160,11 +197,35 @@ int main(int argc, char** argv)
             std::cerr << "webhookd: " << worker.error().message() << ".\n";
             return 1;
         }
+        std::unique_ptr<StatusServer> server;
+        if (listenAddress) {
+            StatusServerOptions so;
+            so.host = listenAddress->first;
+            so.port = listenAddress->second;
+            so.dbPath = opt.dbPath;
+            so.healthyRate = healthThreshold;
+            so.stallMs = std::max<int64_t>(30'000, 3 * opt.pollIntervalMs);
+            auto s = StatusServer::create(std::move(so), **worker);
+            if (s) {
+                server = std::move(*s);
+                server->start();
+                Log::info("status endpoint listening", {{"address", server->address()}});
+            } else if (listenOption->count() > 0) {
+                std::cerr << "webhookd: " << s.error().message() << ".\n";
+                return 1;
+            } else {
+                // The default port is taken, most likely by another worker on
+                // this host: that one serves it; this one works without.
+                Log::warn("status endpoint not started", {{"error", s.error().message()}});
+            }
+        }
         gWorker = worker->get();
         if (gStopRequested)
             (*worker)->stop();
         auto status = (*worker)->run();
         gWorker = nullptr;
+        if (server)
+            server->stop();
         if (!status) {
             std::cerr << "webhookd: " << status.error().message() << ".\n";
             return 1;

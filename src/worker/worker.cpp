@@ -1,6 +1,9 @@
 #include "worker/worker.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdlib>
 #include <random>
 #include <unistd.h>
@@ -13,6 +16,7 @@
 #include "retry/retry.h"
 #include "signing/signing.h"
 #include "storage/queue.h"
+#include "storage/retention.h"
 #include "worker/request.h"
 
 namespace webhookd {
@@ -35,6 +39,77 @@ constexpr int64_t kGroupCommitWindowMs = 2;
 // jump (an NTP step, a manual change, a resumed VM), not drift.
 constexpr int64_t kClockJumpMs = 10'000;
 
+// How often --retention looks for rows to delete: a quarter of the retention
+// time, between these bounds.
+constexpr int64_t kRetentionMinIntervalMs = 1000;
+constexpr int64_t kRetentionMaxIntervalMs = 300'000;
+
+// --retention: deletes finished deliveries past the retention time on its own
+// thread and connection, in small batches (purgeTerminal), so the delivery
+// loop waits at most one batch for the write lock.
+class RetentionThread {
+public:
+    RetentionThread(const WorkerOptions& opt, const Clock& clock) : opt_(opt), clock_(clock)
+    {
+        thread_ = std::thread([this] { loop(); });
+    }
+    ~RetentionThread()
+    {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        thread_.join();
+    }
+
+private:
+    void loop()
+    {
+        const int64_t interval = std::clamp(opt_.retentionMs / 4, kRetentionMinIntervalMs, kRetentionMaxIntervalMs);
+        std::optional<Database> db;
+        while (!stop_) {
+            if (!db) {
+                OpenOptions open;
+                open.busyTimeoutMs = opt_.busyTimeoutMs;
+                open.durability = Durability::Normal;
+                auto d = Database::open(opt_.dbPath, open);
+                if (d)
+                    db.emplace(std::move(*d));
+                else
+                    Log::error("retention: cannot open the database", {{"error", d.error().message()}});
+            }
+            if (db)
+                purge(*db);
+            std::unique_lock lock(mutex_);
+            wake_.wait_for(lock, std::chrono::milliseconds(interval), [this] { return stop_.load(); });
+        }
+    }
+
+    void purge(Database& db)
+    {
+        PurgeOptions p;
+        p.completedBeforeMs = clock_.nowMs() - opt_.retentionMs;
+        p.batchSize = 500;
+        p.stop = &stop_; // a stopping worker waits for one batch at most
+        auto r = purgeTerminal(db, p);
+        if (!r)
+            Log::error("retention: purge failed; it continues next time", {{"error", r.error().message()}});
+        else if (r->deliveries > 0)
+            Log::info("retention: deleted finished deliveries",
+                      {{"deliveries", std::to_string(r->deliveries)}, {"attempts", std::to_string(r->attempts)},
+                       {"events", std::to_string(r->events)}, {"pages_freed", std::to_string(r->pagesFreed)},
+                       {"older_than", formatDuration(opt_.retentionMs)}});
+    }
+
+    const WorkerOptions& opt_;
+    const Clock& clock_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
 } // namespace
 
 struct Worker::Impl {
@@ -43,7 +118,8 @@ struct Worker::Impl {
     Database db;
     Queue queue;
     std::unique_ptr<HttpClient> http;
-    WorkerCounters counters;
+    WorkerMetrics metrics;
+    WorkerCounters& counters = metrics.counters;
     std::atomic<bool> stopping{false};
 
     std::unordered_map<uint64_t, ClaimedDelivery> inflight;
@@ -61,8 +137,9 @@ struct Worker::Impl {
     std::uniform_real_distribution<double> unit{0.0, 1.0};
 
     Impl(WorkerOptions o, const Clock& c, Database d)
-        : opt(std::move(o)), clock(c), db(std::move(d)), queue(db, opt.workerId)
+        : opt(std::move(o)), clock(c), db(std::move(d)), queue(db, opt.workerId), metrics(opt.healthWindowMs)
     {
+        queue.setBreaker(opt.breaker);
     }
 
     // Storage trouble (a long lock, a full disk) pauses claiming and
@@ -70,6 +147,7 @@ struct Worker::Impl {
     void storageFailed(const Error& e, const char* what)
     {
         ++storageFailures;
+        ++counters.storageFailures;
         const int64_t pause = std::min<int64_t>(5000, 50LL << std::min<int64_t>(storageFailures, 7));
         storagePauseUntilMono = clock.monotonicMs() + pause;
         Log::error("storage failure", {{"during", what}, {"error", e.message()}, {"retry_in", formatDuration(pause)}});
@@ -107,12 +185,21 @@ struct Worker::Impl {
         if (static_cast<int>(r->claimed.size()) < free) {
             // Everything due is taken: sleep until the next due row, a poll
             // interval at most, or until another process commits.
-            auto due = queue.nextDueAt();
+            auto due = queue.nextDueAt(now);
             int64_t next = now + opt.pollIntervalMs;
             if (due && *due)
                 next = std::min(next, std::max(**due, now + 1));
             nextClaimAt = next;
         }
+    }
+
+    Log::Fields withPayload(const ClaimedDelivery& d, Log::Fields fields) const
+    {
+        if (opt.logPayloads) {
+            fields.emplace_back("type", d.type);
+            fields.emplace_back("payload", d.payload);
+        }
+        return fields;
     }
 
     void collect()
@@ -125,8 +212,10 @@ struct Worker::Impl {
             const ClaimedDelivery& d = it->second;
             const RetryPolicy& policy = d.target->retry;
             Decision dec = decide(res.outcome, policy, d.attemptsUsed + 1, unit(rng), now, opt.retryAfterCapMs);
+            metrics.recordAttempt(res.outcome, dec.verdict == Verdict::Delivered, now);
             Completion c;
             c.deliveryId = d.id;
+            c.targetId = d.target->id;
             c.attemptNumber = d.attemptNumber;
             c.outcome = std::move(res.outcome);
             c.lastError = dec.lastError;
@@ -141,15 +230,17 @@ struct Worker::Impl {
                 c.nextAttemptAt = dec.nextAttemptAt;
                 ++counters.retried;
                 Log::info("attempt failed; retry scheduled",
-                          {{"delivery", std::to_string(d.id)}, {"target", d.target->id}, {"attempt", std::to_string(d.attemptNumber)},
-                           {"error", dec.lastError}, {"next_attempt_at", isoTime(dec.nextAttemptAt)}});
+                          withPayload(d, {{"delivery", std::to_string(d.id)}, {"target", d.target->id},
+                                          {"attempt", std::to_string(d.attemptNumber)}, {"error", dec.lastError},
+                                          {"next_attempt_at", isoTime(dec.nextAttemptAt)}}));
                 break;
             case Verdict::DeadLetter:
                 c.status = "dead_letter";
                 c.deadLetterReason = dec.deadLetterReason;
                 ++counters.deadLettered;
                 Log::warn("moved to the dead-letter queue",
-                          {{"delivery", std::to_string(d.id)}, {"target", d.target->id}, {"reason", dec.deadLetterReason}});
+                          withPayload(d, {{"delivery", std::to_string(d.id)}, {"target", d.target->id},
+                                          {"attempt", std::to_string(d.attemptNumber)}, {"reason", dec.deadLetterReason}}));
                 break;
             }
             if (unrecorded.empty())
@@ -182,6 +273,24 @@ struct Worker::Impl {
             if (c.status == "failed")
                 nextClaimAt = std::min(nextClaimAt, c.nextAttemptAt);
         unrecorded.clear();
+        for (const auto& e : queue.takeTargetEvents()) {
+            switch (e.kind) {
+            case TargetEvent::Kind::Paused:
+                ++counters.breakerTrips;
+                Log::warn("target paused by the circuit breaker",
+                          {{"target", e.targetId}, {"reason", e.reason},
+                           {"probe_in", formatDuration(opt.breaker.cooldownMs)}});
+                break;
+            case TargetEvent::Kind::Resumed:
+                ++counters.breakerResumes;
+                Log::info("target resumed", {{"target", e.targetId}, {"reason", e.reason}});
+                break;
+            case TargetEvent::Kind::Disabled:
+                ++counters.targetsGone;
+                Log::warn("target disabled", {{"target", e.targetId}, {"reason", e.reason}});
+                break;
+            }
+        }
     }
 
     bool shouldRecord() const
@@ -277,8 +386,20 @@ struct Worker::Impl {
                    {"poll_interval", formatDuration(opt.pollIntervalMs)},
                    {"default_timeout", formatDuration(opt.defaultTimeoutMs)}, {"lease", formatDuration(opt.leaseMs)},
                    {"user_agent", opt.userAgent}, {"private_networks", opt.allowPrivateNetworks ? "allowed" : "blocked"},
-                   {"drain", opt.drain ? "yes" : "no"}});
+                   {"allowed_networks", std::to_string(opt.allowedNetworks.size())},
+                   {"https_only", opt.httpsOnly ? "yes" : "no"}, {"ca_bundle", opt.caBundle.empty() ? "system" : opt.caBundle},
+                   {"max_response_bytes", std::to_string(opt.maxResponseBytes)},
+                   {"retry_after_cap", formatDuration(opt.retryAfterCapMs)},
+                   {"shutdown_grace", formatDuration(opt.shutdownGraceMs)},
+                   {"breaker", opt.breaker.failures > 0 ? std::to_string(opt.breaker.failures) + " failures, " +
+                                                              formatDuration(opt.breaker.cooldownMs) + " cool-down"
+                                                        : "off"},
+                   {"retention", opt.retentionMs > 0 ? formatDuration(opt.retentionMs) : "off"},
+                   {"log_payloads", opt.logPayloads ? "yes" : "no"}, {"drain", opt.drain ? "yes" : "no"}});
         lastDataVersion = db.dataVersion();
+        std::optional<RetentionThread> retention;
+        if (opt.retentionMs > 0)
+            retention.emplace(opt, clock);
         while (!stopping.load()) {
             const int64_t now = clock.nowMs();
             counters.lastTickMs = now;
@@ -341,6 +462,8 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
         return fail(Error::invalid("the default timeout must be at least 1ms"));
     if (options.userAgent.find_first_of("\r\n") != std::string::npos)
         return fail(Error::invalid("the user agent must not contain line breaks"));
+    if (options.breaker.failures < 0 || options.breaker.cooldownMs < 1)
+        return fail(Error::invalid("the breaker needs a failure count of 0 (off) or more and a cool-down of at least 1ms"));
     if (options.workerId.empty())
         options.workerId = defaultWorkerId();
     OpenOptions open;
@@ -375,6 +498,7 @@ void Worker::stop()
 }
 
 const WorkerCounters& Worker::counters() const { return impl_->counters; }
+const WorkerMetrics& Worker::metrics() const { return impl_->metrics; }
 const std::string& Worker::id() const { return impl_->opt.workerId; }
 
 } // namespace webhookd

@@ -10,6 +10,8 @@
 #include "core/error.h"
 #include "delivery/address_guard.h"
 #include "storage/database.h"
+#include "storage/queue.h"
+#include "worker/metrics.h"
 
 namespace webhookd {
 
@@ -30,18 +32,10 @@ struct WorkerOptions {
     bool drain = false;                     // exit once nothing is outstanding
     int busyTimeoutMs = 5000;
     std::string workerId;                   // default: host:pid:random
-};
-
-// What a running worker has done so far. Counters only; the database holds
-// the truth.
-struct WorkerCounters {
-    std::atomic<int64_t> attempts{0};
-    std::atomic<int64_t> delivered{0};
-    std::atomic<int64_t> retried{0};
-    std::atomic<int64_t> deadLettered{0};
-    std::atomic<int64_t> claimed{0};
-    std::atomic<int64_t> inFlight{0};
-    std::atomic<int64_t> lastTickMs{0};
+    BreakerPolicy breaker;                  // pause a target after this many failures in a row
+    int64_t healthWindowMs = 300'000;       // the success rate /healthz judges covers this long
+    bool logPayloads = false;               // failures and dead letters log the event's payload
+    int64_t retentionMs = 0;                // delete finished deliveries older than this (0: keep all)
 };
 
 // The delivery loop: claims due deliveries, sends them through one libcurl
@@ -64,6 +58,7 @@ public:
     void stop();
 
     const WorkerCounters& counters() const;
+    const WorkerMetrics& metrics() const;
     const std::string& id() const;
 
 private:

@@ -398,6 +398,17 @@ nlohmann::json fetchJson(int port, const char* method, const char* path)
 
 } // namespace
 
+HttpReply httpGet(const std::string& host, int port, const std::string& path)
+{
+    httplib::Client client(host, port);
+    client.set_read_timeout(10, 0);
+    auto res = client.Get(path);
+    if (!res)
+        throw std::runtime_error("nothing answered GET " + path + " on port " + std::to_string(port) + ": " +
+                                 httplib::to_string(res.error()));
+    return {res->status, res->body, res->get_header_value("Content-Type")};
+}
+
 nlohmann::json Receiver::requests() const
 {
     return fetchJson(port_, "GET", "/_requests");

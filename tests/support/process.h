@@ -66,6 +66,14 @@ struct RunResult {
 RunResult run(std::vector<std::string> argv, std::optional<std::string> stdinText = {},
               std::map<std::string, std::string> extraEnv = {});
 
+// A GET over loopback; throws std::runtime_error when nothing answers.
+struct HttpReply {
+    int status = 0;
+    std::string body;
+    std::string contentType;
+};
+HttpReply httpGet(const std::string& host, int port, const std::string& path);
+
 // The path in environment variable envName (meson sets WEBHOOKD_BIN_WEBHOOKCTL,
 // WEBHOOKD_BIN_WEBHOOKD and WEBHOOKD_BIN_RECEIVER); throws std::runtime_error
 // if it is unset.

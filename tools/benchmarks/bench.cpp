@@ -164,6 +164,7 @@ json claimComplete(const std::string& path, int count, int batch)
         for (const auto& d : r.claimed) {
             Completion c;
             c.deliveryId = d.id;
+            c.targetId = d.target->id;
             c.attemptNumber = d.attemptNumber;
             c.outcome.statusCode = 204;
             c.outcome.startedAtMs = now;

@@ -19,6 +19,25 @@ webhookd_install_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
+# webhookd_promtool DIR: prints the path of Prometheus' promtool, fetched from
+# Debian's prometheus package and unpacked into DIR (not installed: the
+# package would start a Prometheus server). Prints nothing if it cannot be had;
+# the metrics test then relies on its own strict parser.
+webhookd_promtool() {
+    local dir="$1"
+    if command -v promtool >/dev/null 2>&1; then
+        command -v promtool
+        return 0
+    fi
+    if [ ! -x "$dir/usr/bin/promtool" ]; then
+        mkdir -p "$dir"
+        (cd "$dir" && rm -f prometheus_*.deb && apt-get download prometheus >/dev/null 2>&1 &&
+            dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb usr/bin/prometheus) || true
+    fi
+    [ -x "$dir/usr/bin/promtool" ] && echo "$(cd "$dir" && pwd)/usr/bin/promtool"
+    return 0
+}
+
 # webhookd_build BUILD_DIR [meson options...]
 webhookd_build() {
     local dir="$1"

@@ -54,6 +54,24 @@ int64_t durationMs(const std::string& text); // after durationValidator passed
 // Prints rows as aligned columns under a header line.
 void printTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 
+// A progress line on stderr, redrawn in place, for commands that work in
+// batches; silent unless stderr is a terminal. done() ends the line (call it
+// before printing the result or an error); the destructor calls it too.
+class ProgressLine {
+public:
+    ProgressLine();
+    ~ProgressLine();
+    ProgressLine(const ProgressLine&) = delete;
+    ProgressLine& operator=(const ProgressLine&) = delete;
+    bool enabled() const { return tty_; }
+    void show(const std::string& text);
+    void done();
+
+private:
+    bool tty_ = false;
+    bool shown_ = false;
+};
+
 // Text helpers for the human output.
 std::string orDash(const std::optional<std::string>& s);
 std::string orDash(const std::optional<int>& n);
@@ -76,6 +94,7 @@ void addSendCommand(CLI::App& app, Context& ctx);
 void addDeliveryCommands(CLI::App& app, Context& ctx);
 void addDlqCommands(CLI::App& app, Context& ctx);
 void addStatsCommand(CLI::App& app, Context& ctx);
+void addPurgeCommand(CLI::App& app, Context& ctx);
 void addSecretCommands(CLI::App& app, Context& ctx);
 
 } // namespace webhookd::cli

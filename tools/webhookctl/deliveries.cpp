@@ -2,8 +2,12 @@
 
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "core/duration.h"
 #include "storage/deliveries.h"
+#include "storage/redrive.h"
+#include "storage/retention.h"
 
 namespace webhookd::cli {
 
@@ -114,11 +118,39 @@ int showDelivery(const Context& ctx, const Delivery& d)
     return kOk;
 }
 
+// What a redrive changed: a count under countName and each delivery with
+// the status it left, or a sentence.
+int printRequeued(const Context& ctx, const std::vector<Requeued>& requeued, const char* countName,
+                  const std::string& sentence)
+{
+    if (ctx.json) {
+        auto list = nlohmann::json::array();
+        for (const auto& r : requeued)
+            list.push_back({{"id", r.id}, {"previous_status", r.previousStatus}});
+        std::cout << nlohmann::json{{countName, requeued.size()}, {"deliveries", list}}.dump() << '\n';
+    } else {
+        std::cout << sentence << '\n';
+    }
+    return kOk;
+}
+
+RedriveOptions redriveProgress(ProgressLine& line, const char* verb)
+{
+    RedriveOptions o;
+    if (line.enabled())
+        o.progress = [&line, verb](int64_t done, int64_t total) {
+            line.show(fmt::format("{} {}/{} deliveries", verb, done, total));
+        };
+    return o;
+}
+
+std::string plural(size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); }
+
 } // namespace
 
 void addDeliveryCommands(CLI::App& app, Context& ctx)
 {
-    auto* delivery = app.add_subcommand("delivery", "Inspect deliveries and their attempts");
+    auto* delivery = app.add_subcommand("delivery", "Inspect deliveries and their attempts, and resend finished ones");
     delivery->require_subcommand(1);
 
     auto showId = std::make_shared<int64_t>(0);
@@ -147,6 +179,25 @@ void addDeliveryCommands(CLI::App& app, Context& ctx)
             return printList(ctx, listDeliveries(**db, lf->filter(ctx.clock())), false);
         };
     });
+
+    auto resendIds = std::make_shared<std::vector<int64_t>>();
+    auto* resend = delivery->add_subcommand(
+        "resend", "Send delivered or dead-lettered deliveries again, as a new attempt series with a fresh budget");
+    resend->add_option("ID", *resendIds, "Delivery ids")->required();
+    resend->callback([&ctx, resendIds] {
+        ctx.action = [&ctx, resendIds] {
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            ProgressLine line;
+            auto r = resendDeliveries(**db, *resendIds, ctx.clock(), redriveProgress(line, "resent"));
+            line.done();
+            if (!r)
+                return report(r.error());
+            return printRequeued(ctx, *r, "resent", "resent " + plural(r->size(), "delivery", "deliveries") +
+                                                        " (pending now, with a fresh attempt budget)");
+        };
+    });
 }
 
 void addDlqCommands(CLI::App& app, Context& ctx)
@@ -169,14 +220,20 @@ void addDlqCommands(CLI::App& app, Context& ctx)
     struct RetryFlags {
         std::vector<int64_t> ids;
         bool all = false;
-        std::string target;
+        std::string target, type, since;
         CLI::Option* targetOpt = nullptr;
+        CLI::Option* typeOpt = nullptr;
+        CLI::Option* sinceOpt = nullptr;
     };
     auto rf = std::make_shared<RetryFlags>();
     auto* retry = dlq->add_subcommand("retry", "Return dead letters to pending with a fresh attempt budget");
     auto* idsOpt = retry->add_option("ID", rf->ids, "Delivery ids");
-    auto* allOpt = retry->add_flag("--all", rf->all, "Every dead letter (or every one of --target)");
+    auto* allOpt = retry->add_flag("--all", rf->all, "Every dead letter (or those --target, --type, --since select)");
     rf->targetOpt = retry->add_option("--target", rf->target, "With --all: only this target's")->needs(allOpt);
+    rf->typeOpt = retry->add_option("--type", rf->type, "With --all: only this event type")->needs(allOpt);
+    rf->sinceOpt = retry->add_option("--since", rf->since, "With --all: only those moved to the queue within this long ago")
+                       ->check(durationValidator())
+                       ->needs(allOpt);
     idsOpt->excludes(allOpt);
     retry->callback([&ctx, rf] {
         ctx.action = [&ctx, rf] {
@@ -187,18 +244,23 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
-            std::optional<std::string> target;
-            if (rf->targetOpt->count())
-                target = rf->target;
-            auto n = rf->all ? retryAllDeadLetters(**db, target, ctx.clock())
-                             : retryDeadLetters(**db, rf->ids, ctx.clock());
-            if (!n)
-                return report(n.error());
-            if (ctx.json)
-                std::cout << nlohmann::json{{"retried", *n}}.dump() << '\n';
-            else
-                std::cout << "returned " << *n << " dead letter" << (*n == 1 ? "" : "s") << " to pending\n";
-            return kOk;
+            ProgressLine line;
+            const auto options = redriveProgress(line, "retried");
+            Result<std::vector<Requeued>> r;
+            if (rf->all) {
+                DeadLetterSelection sel;
+                if (rf->targetOpt->count()) sel.targetId = rf->target;
+                if (rf->typeOpt->count()) sel.type = rf->type;
+                if (rf->sinceOpt->count()) sel.movedSince = ctx.clock().nowMs() - durationMs(rf->since);
+                r = retryAllDeadLetters(**db, sel, ctx.clock(), options);
+            } else {
+                r = retryDeadLetters(**db, rf->ids, ctx.clock(), options);
+            }
+            line.done();
+            if (!r)
+                return report(r.error());
+            return printRequeued(ctx, *r, "retried",
+                                 "returned " + plural(r->size(), "dead letter", "dead letters") + " to pending");
         };
     });
 
@@ -210,13 +272,22 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
-            auto n = purgeDeadLetters(**db, ctx.clock().nowMs() - durationMs(*olderThan));
-            if (!n)
-                return report(n.error());
+            // A dead letter's completed_at is the moment it moved to the queue.
+            PurgeOptions options;
+            options.completedBeforeMs = ctx.clock().nowMs() - durationMs(*olderThan);
+            options.statuses = PurgeStatuses::DeadLetter;
+            ProgressLine line;
+            PurgeProgress progress;
+            if (line.enabled())
+                progress = [&line](const PurgeResult& p) { line.show(fmt::format("purged {} dead letters", p.deliveries)); };
+            auto r = purgeTerminal(**db, options, progress);
+            line.done();
+            if (!r)
+                return report(r.error());
             if (ctx.json)
-                std::cout << nlohmann::json{{"purged", *n}}.dump() << '\n';
+                std::cout << nlohmann::json{{"purged", r->deliveries}}.dump() << '\n';
             else
-                std::cout << "purged " << *n << " dead letter" << (*n == 1 ? "" : "s") << '\n';
+                std::cout << "purged " << plural(static_cast<size_t>(r->deliveries), "dead letter", "dead letters") << '\n';
             return kOk;
         };
     });

@@ -119,6 +119,7 @@ int main(int argc, char** argv)
     addDeliveryCommands(app, ctx);
     addDlqCommands(app, ctx);
     addStatsCommand(app, ctx);
+    addPurgeCommand(app, ctx);
     addSecretCommands(app, ctx);
 
     try {

@@ -1,5 +1,7 @@
 #include "context.h"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <iostream>
 
@@ -27,6 +29,26 @@ void printTable(const std::vector<std::string>& header, const std::vector<std::v
     line(header);
     for (const auto& row : rows)
         line(row);
+}
+
+ProgressLine::ProgressLine() : tty_(isatty(STDERR_FILENO) != 0) {}
+
+ProgressLine::~ProgressLine() { done(); }
+
+void ProgressLine::show(const std::string& text)
+{
+    if (!tty_)
+        return;
+    // Clears the rest of the line: the new text may be shorter.
+    std::cerr << '\r' << text << "\x1b[K" << std::flush;
+    shown_ = true;
+}
+
+void ProgressLine::done()
+{
+    if (shown_)
+        std::cerr << '\n' << std::flush;
+    shown_ = false;
 }
 
 std::string orDash(const std::optional<std::string>& s) { return s && !s->empty() ? *s : "-"; }
@@ -93,6 +115,11 @@ nlohmann::json targetJson(const Target& t, bool showSecret)
         {"secret", showSecret ? t.secret : maskSecret(t.secret)},
         {"previous_secret_expires_at", t.previousSecretExpiresAt ? json(*t.previousSecretExpiresAt) : json(nullptr)},
         {"enabled", t.enabled},
+        {"disabled_reason", t.disabledReason ? json(*t.disabledReason) : json(nullptr)},
+        {"consecutive_failures", t.consecutiveFailures},
+        {"paused_until", t.pausedUntil ? json(*t.pausedUntil) : json(nullptr)},
+        {"paused_at", t.pausedAt ? json(*t.pausedAt) : json(nullptr)},
+        {"paused_reason", t.pausedReason ? json(*t.pausedReason) : json(nullptr)},
         {"event_filters", t.eventFilters},
         {"headers", headers},
         {"timeout_ms", t.timeoutMs ? json(*t.timeoutMs) : json(nullptr)},

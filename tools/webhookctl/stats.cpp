@@ -10,11 +10,7 @@ namespace webhookd::cli {
 
 namespace {
 
-nlohmann::json countsJson(const Counts& c)
-{
-    return {{"total", c.total}, {"delivered", c.delivered}, {"failed", c.failed}, {"dead_letter", c.deadLetter},
-            {"pending", c.pending}};
-}
+constexpr const char* kStatuses[] = {"pending", "in_progress", "failed", "rate_limited", "delivered", "dead_letter"};
 
 std::vector<std::string> countsRow(const std::string& name, const Counts& c)
 {
@@ -24,62 +20,92 @@ std::vector<std::string> countsRow(const std::string& name, const Counts& c)
             finished ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(c.delivered) / static_cast<double>(finished)) : "-"};
 }
 
+std::string msText(const std::optional<int64_t>& ms) { return ms ? std::to_string(*ms) + " ms" : "-"; }
+
+// A span for people: "850 ms", "12.5 s", "4m 10s", "3h 20m", "2d 5h".
+std::string spanText(int64_t ms)
+{
+    if (ms < 1000)
+        return std::to_string(ms) + " ms";
+    if (ms < 60'000)
+        return fmt::format("{:.1f} s", static_cast<double>(ms) / 1000.0);
+    const int64_t s = ms / 1000;
+    if (s < 3600)
+        return fmt::format("{}m {}s", s / 60, s % 60);
+    if (s < 86'400)
+        return fmt::format("{}h {}m", s / 3600, s % 3600 / 60);
+    return fmt::format("{}d {}h", s / 86'400, s % 86'400 / 3600);
+}
+
+void printText(const Stats& s)
+{
+    auto depth = [&](const char* status) { return s.queueDepth.at(status); };
+    std::cout << fmt::format("deliveries {}  delivered {}  failed (retrying) {}  dead letter {}  pending {}\n",
+                             s.all.total, s.all.delivered, s.all.failed, s.all.deadLetter, s.all.pending);
+    std::cout << fmt::format("success rate {:.1f}%  average response time {:.1f} ms\n", 100.0 * s.successRate,
+                             s.averageResponseTimeMs);
+    std::cout << fmt::format("attempt latency   p50 {}  p95 {}  p99 {}\n", msText(s.attemptLatencyMs.p50),
+                             msText(s.attemptLatencyMs.p95), msText(s.attemptLatencyMs.p99));
+    std::cout << fmt::format("time to deliver   p50 {}  p95 {}\n", msText(s.timeToDeliverMs.p50),
+                             msText(s.timeToDeliverMs.p95));
+    std::cout << fmt::format("queue             pending {}  in progress {}  failed {}  rate limited {}  delivered {}"
+                             "  dead letter {}\n",
+                             depth("pending"), depth("in_progress"), depth("failed"), depth("rate_limited"),
+                             depth("delivered"), depth("dead_letter"));
+    std::cout << "oldest due        "
+              << (s.oldestDueAgeMs ? "due for " + spanText(*s.oldestDueAgeMs) : std::string("nothing is due"))
+              << "\n\n";
+    const std::vector<std::string> header = {"", "TOTAL", "DELIVERED", "FAILED", "DEAD", "PENDING", "SUCCESS"};
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [k, c] : s.byEventType)
+        rows.push_back(countsRow(k, c));
+    auto h = header;
+    h[0] = "EVENT TYPE";
+    printTable(h, rows);
+    std::cout << '\n';
+    rows.clear();
+    for (const auto& [k, c] : s.byTarget)
+        rows.push_back(countsRow(k, c));
+    h[0] = "TARGET";
+    printTable(h, rows);
+}
+
 } // namespace
 
 void addStatsCommand(CLI::App& app, Context& ctx)
 {
-    auto since = std::make_shared<std::string>();
-    auto* cmd = app.add_subcommand("stats", "Delivery statistics: totals, success rate, by event type and target");
-    auto* sinceOpt = cmd->add_option("--since", *since, "Only deliveries created within this long ago")
-                         ->check(durationValidator());
-    cmd->callback([&ctx, since, sinceOpt] {
-        ctx.action = [&ctx, since, sinceOpt] {
+    struct Flags {
+        std::string since, target, type;
+        CLI::Option* sinceOpt = nullptr;
+        CLI::Option* targetOpt = nullptr;
+        CLI::Option* typeOpt = nullptr;
+    };
+    auto f = std::make_shared<Flags>();
+    auto* cmd = app.add_subcommand("stats", "Delivery statistics: totals, success rate, latency percentiles, queue depth, "
+                                            "by event type and target");
+    f->sinceOpt = cmd->add_option("--since", f->since, "Only deliveries created within this long ago")
+                      ->check(durationValidator());
+    f->targetOpt = cmd->add_option("--target", f->target, "Only this target's deliveries");
+    f->typeOpt = cmd->add_option("--type", f->type, "Only deliveries of this event type");
+    cmd->callback([&ctx, f] {
+        ctx.action = [&ctx, f] {
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
-            std::optional<int64_t> from;
-            if (sinceOpt->count())
-                from = ctx.clock().nowMs() - durationMs(*since);
-            auto s = statistics(**db, from);
+            StatsFilter filter;
+            if (f->sinceOpt->count())
+                filter.createdSince = ctx.clock().nowMs() - durationMs(f->since);
+            if (f->targetOpt->count())
+                filter.targetId = f->target;
+            if (f->typeOpt->count())
+                filter.type = f->type;
+            auto s = statistics(**db, filter, ctx.clock());
             if (!s)
                 return report(s.error());
-            if (ctx.json) {
-                nlohmann::json byType = nlohmann::json::object(), byTarget = nlohmann::json::object();
-                for (const auto& [k, c] : s->byEventType)
-                    byType[k] = countsJson(c);
-                for (const auto& [k, c] : s->byTarget)
-                    byTarget[k] = countsJson(c);
-                nlohmann::json j = {
-                    {"total_deliveries", s->all.total},
-                    {"successful_deliveries", s->all.delivered},
-                    {"failed_deliveries", s->all.failed},
-                    {"dead_letter_deliveries", s->all.deadLetter},
-                    {"pending_deliveries", s->all.pending},
-                    {"average_response_time_ms", s->averageResponseTimeMs},
-                    {"success_rate", s->successRate},
-                    {"by_event_type", byType},
-                    {"by_target", byTarget},
-                };
-                std::cout << j.dump() << '\n';
-                return kOk;
-            }
-            std::cout << fmt::format("deliveries {}  delivered {}  failed (retrying) {}  dead letter {}  pending {}\n",
-                                     s->all.total, s->all.delivered, s->all.failed, s->all.deadLetter, s->all.pending);
-            std::cout << fmt::format("success rate {:.1f}%  average response time {:.1f} ms\n\n",
-                                     100.0 * s->successRate, s->averageResponseTimeMs);
-            const std::vector<std::string> header = {"", "TOTAL", "DELIVERED", "FAILED", "DEAD", "PENDING", "SUCCESS"};
-            std::vector<std::vector<std::string>> rows;
-            for (const auto& [k, c] : s->byEventType)
-                rows.push_back(countsRow(k, c));
-            auto h = header;
-            h[0] = "EVENT TYPE";
-            printTable(h, rows);
-            std::cout << '\n';
-            rows.clear();
-            for (const auto& [k, c] : s->byTarget)
-                rows.push_back(countsRow(k, c));
-            h[0] = "TARGET";
-            printTable(h, rows);
+            if (ctx.json)
+                std::cout << statsJson(*s).dump() << '\n';
+            else
+                printText(*s);
             return kOk;
         };
     });

@@ -130,7 +130,12 @@ void printTarget(const Target& t, bool showSecret)
     row("id", t.id);
     row("name", t.name.empty() ? "-" : t.name);
     row("url", shownUrl(t.url, showSecret));
-    row("enabled", t.enabled ? "yes" : "no");
+    row("enabled", t.enabled ? "yes" : t.disabledReason ? "no: " + *t.disabledReason : "no");
+    if (t.pausedUntil)
+        row("breaker", "open since " + isoTime(t.pausedAt.value_or(*t.pausedUntil)) + ", " +
+                           t.pausedReason.value_or("failing") + "; next probe at " + isoTime(*t.pausedUntil));
+    else
+        row("breaker", "closed, " + std::to_string(t.consecutiveFailures) + " failed attempts in a row");
     row("secret", showSecret ? t.secret : maskSecret(t.secret));
     if (t.previousSecretExpiresAt)
         row("previous secret", std::string(showSecret && t.previousSecret ? *t.previousSecret + " " : "") +
@@ -251,7 +256,7 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                 std::string filters;
                 for (const auto& f : t.eventFilters)
                     filters += (filters.empty() ? "" : ",") + f;
-                rows.push_back({t.id, t.enabled ? "yes" : "no", shownUrl(t.url, *showSecret), filters.empty() ? "*" : filters, retryText(t),
+                rows.push_back({t.id, !t.enabled ? "no" : t.pausedUntil ? "paused" : "yes", shownUrl(t.url, *showSecret), filters.empty() ? "*" : filters, retryText(t),
                                 t.rateLimitEnabled && t.ratePerSecond ? fmt::format("{:g}/s", *t.ratePerSecond) : "-",
                                 *showSecret ? t.secret : maskSecret(t.secret)});
             }

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+
+namespace webhookd {
+
+class Database;
+
+// What /metrics and /healthz read from the database, in one read transaction.
+struct MonitorSnapshot {
+    std::map<std::pair<std::string, std::string>, int64_t> deliveries; // (target, status) → rows
+    // next_attempt_at of the longest-waiting claimable delivery that is due,
+    // of an enabled target (paused ones included: they are waiting too).
+    std::optional<int64_t> oldestDueAt;
+    struct TargetState {
+        std::string id;
+        bool enabled = true;
+        bool paused = false;
+        int consecutiveFailures = 0;
+    };
+    std::vector<TargetState> targets;
+};
+
+// Counts every delivery by target and status (a pass over the table: callers
+// cache it), finds the oldest due one with an index seek per priority level.
+Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t nowMs);
+
+} // namespace webhookd

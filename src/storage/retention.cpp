@@ -1,0 +1,177 @@
+#include "storage/retention.h"
+
+#include <string>
+#include <vector>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include "storage/database.h"
+#include "storage/rows.h"
+#include "storage/sql_error.h"
+
+namespace webhookd {
+
+namespace {
+
+// Pages given back per incremental_vacuum transaction: 4 MiB at SQLite's
+// default page size, a few milliseconds of writing.
+constexpr int kVacuumStepPages = 1024;
+
+const char* statusCondition(PurgeStatuses s)
+{
+    switch (s) {
+    case PurgeStatuses::Delivered:
+        return "status = 'delivered'";
+    case PurgeStatuses::DeadLetter:
+        return "status = 'dead_letter'";
+    case PurgeStatuses::Both:
+        break;
+    }
+    return "(status = 'delivered' OR status = 'dead_letter')";
+}
+
+int64_t pragma(SQLite::Database& sql, const char* name)
+{
+    return sql.execAndGet(std::string("PRAGMA ") + name).getInt64();
+}
+
+// PRAGMA auto_vacuum answers from the file header as this connection last
+// read it; a read first brings that up to date (another connection may have
+// vacuumed the file since).
+int64_t autoVacuumMode(SQLite::Database& sql)
+{
+    sql.execAndGet("SELECT count(*) FROM sqlite_schema");
+    return pragma(sql, "auto_vacuum");
+}
+
+bool stopped(const PurgeOptions& o) { return o.stop && o.stop->load(); }
+
+// Gives free pages back in steps of their own short transactions, so a worker
+// on the same file waits at most one step. Counts them in r.pagesFreed.
+void incrementalVacuum(SQLite::Database& sql, const PurgeOptions& o, PurgeResult& r, const PurgeProgress& progress)
+{
+    if (!r.incremental)
+        return;
+    const int64_t before = pragma(sql, "page_count");
+    int64_t pages = before;
+    while (!stopped(o) && pragma(sql, "freelist_count") > 0) {
+        SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+        sql.exec("PRAGMA incremental_vacuum(" + std::to_string(kVacuumStepPages) + ")");
+        tx.commit();
+        const int64_t after = pragma(sql, "page_count");
+        if (after >= pages)
+            break; // nothing given back: never spin beside writers that free pages as fast
+        pages = after;
+        r.pagesFreed = before - pages;
+        if (progress)
+            progress(r);
+    }
+    // Copies the shrunken database back from the WAL and truncates the file
+    // now, if no reader is in the way; otherwise a later checkpoint does.
+    if (r.pagesFreed > 0)
+        sql.exec("PRAGMA wal_checkpoint(PASSIVE)");
+}
+
+} // namespace
+
+Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const PurgeProgress& progress)
+{
+    if (o.batchSize < 1)
+        return fail(Error::invalid("the batch size must be at least 1"));
+    return detail::guarded("purge finished deliveries", [&]() -> Result<PurgeResult> {
+        auto& sql = db.sql();
+        const std::string cond = statusCondition(o.statuses);
+        // Walks deliveries in id order from the cursor: there is no index on
+        // completed_at (one would cost every delivery write), and the walk
+        // reads each row once per purge, outside the write lock.
+        SQLite::Statement candidates(sql, "SELECT id FROM deliveries WHERE id > ?1 AND " + cond +
+                                              " AND completed_at < ?2 ORDER BY id LIMIT ?3");
+        // Checked again inside the transaction: a row may have been resent
+        // since the candidates were read.
+        SQLite::Statement check(sql, "SELECT event_id FROM deliveries WHERE id = ?1 AND " + cond +
+                                         " AND completed_at < ?2");
+        SQLite::Statement attempts(sql, "DELETE FROM attempts WHERE delivery_id = ?");
+        SQLite::Statement deadLetter(sql, "DELETE FROM dead_letters WHERE delivery_id = ?");
+        SQLite::Statement delivery(sql, "DELETE FROM deliveries WHERE id = ?");
+
+        PurgeResult r;
+        r.lastId = o.startAfterId;
+        r.incremental = autoVacuumMode(sql) == 2; // INCREMENTAL
+        std::vector<int64_t> ids, events;
+        for (;;) {
+            if (stopped(o) || (o.maxBatches > 0 && r.batches >= o.maxBatches))
+                return r;
+            ids.clear();
+            candidates.reset();
+            candidates.bind(1, r.lastId);
+            candidates.bind(2, o.completedBeforeMs);
+            candidates.bind(3, o.batchSize);
+            while (candidates.executeStep())
+                ids.push_back(candidates.getColumn(0).getInt64());
+            candidates.reset(); // a statement left open would pin a stale snapshot (see storage/queue.cpp)
+            if (ids.empty())
+                break;
+
+            events.clear();
+            SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+            PurgeResult batch;
+            for (int64_t id : ids) {
+                check.reset();
+                check.bind(1, id);
+                check.bind(2, o.completedBeforeMs);
+                if (!check.executeStep())
+                    continue;
+                events.push_back(check.getColumn(0).getInt64());
+                check.reset();
+                attempts.reset();
+                attempts.bind(1, id);
+                batch.attempts += attempts.exec();
+                deadLetter.reset();
+                deadLetter.bind(1, id);
+                deadLetter.exec();
+                delivery.reset();
+                delivery.bind(1, id);
+                batch.deliveries += delivery.exec();
+            }
+            check.reset();
+            batch.events = detail::deleteOrphanEvents(sql, events);
+            tx.commit();
+
+            r.deliveries += batch.deliveries;
+            r.attempts += batch.attempts;
+            r.events += batch.events;
+            r.lastId = ids.back();
+            ++r.batches;
+            if (progress)
+                progress(r);
+            if (ids.size() < static_cast<size_t>(o.batchSize))
+                break;
+        }
+        r.finished = true;
+        if (o.incrementalVacuum)
+            incrementalVacuum(sql, o, r, progress);
+        return r;
+    });
+}
+
+Result<VacuumResult> vacuumDatabase(Database& db)
+{
+    return detail::guarded("vacuum the database", [&]() -> Result<VacuumResult> {
+        auto& sql = db.sql();
+        VacuumResult r;
+        r.pagesBefore = pragma(sql, "page_count");
+        if (autoVacuumMode(sql) == 0) { // NONE
+            // Takes effect with the VACUUM that follows (it works in WAL mode too).
+            sql.exec("PRAGMA auto_vacuum = INCREMENTAL");
+            r.switchedToIncremental = true;
+        }
+        sql.exec("VACUUM");
+        sql.exec("PRAGMA wal_checkpoint(PASSIVE)");
+        r.pagesAfter = pragma(sql, "page_count");
+        return r;
+    });
+}
+
+} // namespace webhookd

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "core/outcome.h"
+#include "storage/monitor.h"
+
+namespace webhookd {
+
+// What a running worker has done so far. Counters only; the database holds
+// the truth.
+struct WorkerCounters {
+    std::atomic<int64_t> attempts{0};
+    std::atomic<int64_t> delivered{0};
+    std::atomic<int64_t> retried{0};
+    std::atomic<int64_t> deadLettered{0};
+    std::atomic<int64_t> claimed{0};
+    std::atomic<int64_t> inFlight{0};
+    std::atomic<int64_t> lastTickMs{0};   // wall clock of the loop's last turn
+    std::atomic<int64_t> breakerTrips{0}; // targets this worker paused
+    std::atomic<int64_t> breakerResumes{0};
+    std::atomic<int64_t> targetsGone{0};  // targets disabled on 410 Gone
+    std::atomic<int64_t> storageFailures{0};
+};
+
+// The worker's in-memory view for /metrics and /healthz: attempt outcomes, a
+// latency histogram and the success rate over a sliding window. Written by
+// the worker's thread, read by the status server's; process-lifetime
+// counters in Prometheus' sense (they restart at zero with the process).
+class WorkerMetrics {
+public:
+    explicit WorkerMetrics(int64_t healthWindowMs = 300'000);
+
+    WorkerCounters counters;
+
+    // One finished attempt. success: it delivered (2xx).
+    void recordAttempt(const Outcome& outcome, bool success, int64_t nowMs);
+
+    struct Window {
+        int64_t attempts = 0;
+        int64_t successes = 0;
+    };
+    // Attempts that finished in the last healthWindowMs.
+    Window recent(int64_t nowMs) const;
+    int64_t healthWindowMs() const { return windowMs_; }
+
+    // Upper bounds, in seconds, of the latency histogram's buckets.
+    static constexpr std::array<double, 12> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                        0.5,   1,    2.5,   5,    10,  30};
+    struct Histogram {
+        std::array<int64_t, kBuckets.size()> buckets{}; // not cumulative
+        int64_t count = 0;
+        double sumSeconds = 0;
+    };
+    Histogram latency() const;
+
+    // Attempts by outcome: "success", "http_3xx"/"http_4xx"/"http_5xx", or
+    // the transport error's name ("timeout", "connect", "blocked_address"…).
+    std::map<std::string, int64_t> attemptsByOutcome() const;
+
+    static std::string outcomeLabel(const Outcome& outcome, bool success);
+
+private:
+    static constexpr size_t kSlots = 60;
+    struct Slot {
+        int64_t index = -1;
+        int64_t attempts = 0;
+        int64_t successes = 0;
+    };
+
+    mutable std::mutex mutex_;
+    int64_t windowMs_;
+    int64_t slotMs_;
+    std::array<Slot, kSlots> slots_{};
+    Histogram latency_;
+    std::map<std::string, int64_t> outcomes_;
+};
+
+// The Prometheus text exposition (format 0.0.4) of the worker's metrics and
+// the database's state.
+std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& db, int64_t nowMs);
+
+} // namespace webhookd

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+
+namespace webhookd {
+
+class Worker;
+
+struct StatusServerOptions {
+    std::string host = "127.0.0.1";
+    int port = 9464;                   // 0: any free port
+    std::string dbPath;
+    double healthyRate = 0.9;          // /healthz degrades below this success rate
+    int64_t stallMs = 30'000;          // /healthz degrades when the loop has not turned for this long
+};
+
+// webhookd's HTTP endpoint: GET /healthz (200 healthy or 503 degraded, JSON),
+// /metrics (Prometheus text) and /stats (JSON). Serves from its own threads
+// and its own read connection; never touches the worker's.
+class StatusServer {
+public:
+    // Binds now (so a port in use is reported at start), serves once start()ed.
+    static Result<std::unique_ptr<StatusServer>> create(StatusServerOptions options, const Worker& worker);
+    ~StatusServer();
+    StatusServer(const StatusServer&) = delete;
+    StatusServer& operator=(const StatusServer&) = delete;
+
+    void start();
+    void stop();
+    std::string address() const; // host:port as bound
+
+private:
+    struct Impl;
+    explicit StatusServer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// "HOST:PORT" or "[V6]:PORT" into its parts; Invalid otherwise.
+Result<std::pair<std::string, int>> parseListenAddress(const std::string& text);
+
+} // namespace webhookd

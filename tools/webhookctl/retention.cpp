@@ -1,0 +1,94 @@
+#include "context.h"
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "core/duration.h"
+#include "storage/retention.h"
+
+namespace webhookd::cli {
+
+void addPurgeCommand(CLI::App& app, Context& ctx)
+{
+    struct Flags {
+        std::string olderThan;
+        std::string status;
+        int batch = 1000;
+        bool vacuum = false;
+        CLI::Option* statusOpt = nullptr;
+    };
+    auto f = std::make_shared<Flags>();
+    auto* cmd = app.add_subcommand("purge", "Delete delivered and dead-lettered deliveries finished longer ago than "
+                                            "--older-than, with their attempts and orphaned events");
+    cmd->add_option("--older-than", f->olderThan, "Age of completion, e.g. 30d")->required()
+        ->check(durationValidator());
+    f->statusOpt = cmd->add_option("--status", f->status, "Only delivered, or only dead_letter (default both)")
+                       ->check(CLI::IsMember({"delivered", "dead_letter"}));
+    cmd->add_option("--batch", f->batch, "Deliveries deleted per transaction")->capture_default_str()
+        ->check(CLI::Range(1, 100'000));
+    cmd->add_flag("--vacuum", f->vacuum,
+                  "Then rebuild the file (VACUUM), switching an old database to incremental auto-vacuum; "
+                  "needs exclusive access: stop webhookd first");
+    cmd->callback([&ctx, f] {
+        ctx.action = [&ctx, f] {
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            PurgeOptions options;
+            options.completedBeforeMs = ctx.clock().nowMs() - durationMs(f->olderThan);
+            options.batchSize = f->batch;
+            if (f->statusOpt->count())
+                options.statuses = f->status == "delivered" ? PurgeStatuses::Delivered : PurgeStatuses::DeadLetter;
+            ProgressLine line;
+            PurgeProgress progress;
+            if (line.enabled())
+                progress = [&line](const PurgeResult& r) {
+                    line.show(fmt::format("purged {} deliveries, {} attempts, {} events; {} pages given back",
+                                          r.deliveries, r.attempts, r.events, r.pagesFreed));
+                };
+            auto r = purgeTerminal(**db, options, progress);
+            line.done();
+            if (!r)
+                return report(r.error());
+            std::optional<VacuumResult> vacuumed;
+            if (f->vacuum) {
+                line.show("vacuuming the database file");
+                auto v = vacuumDatabase(**db);
+                line.done();
+                if (!v)
+                    return report(Error(v.error().kind(), v.error().message() + " (the purge itself is done: " +
+                                                              std::to_string(r->deliveries) + " deliveries deleted)"));
+                vacuumed = *v;
+            }
+            if (ctx.json) {
+                nlohmann::json j = {{"deliveries", r->deliveries},
+                                    {"attempts", r->attempts},
+                                    {"events", r->events},
+                                    {"completed_before", options.completedBeforeMs},
+                                    {"pages_freed", r->pagesFreed},
+                                    {"incremental_vacuum", r->incremental}};
+                if (vacuumed)
+                    j["vacuum"] = {{"pages_before", vacuumed->pagesBefore},
+                                   {"pages_after", vacuumed->pagesAfter},
+                                   {"switched_to_incremental", vacuumed->switchedToIncremental}};
+                std::cout << j.dump() << '\n';
+                return kOk;
+            }
+            std::cout << fmt::format("purged {} deliveries ({} attempts, {} events) completed before {}", r->deliveries,
+                                     r->attempts, r->events, isoTime(options.completedBeforeMs));
+            if (vacuumed)
+                std::cout << fmt::format("; vacuumed the file from {} to {} pages{}\n", vacuumed->pagesBefore,
+                                         vacuumed->pagesAfter,
+                                         vacuumed->switchedToIncremental ? ", now with incremental auto-vacuum" : "");
+            else if (r->incremental)
+                std::cout << fmt::format("; {} free pages given back\n", r->pagesFreed);
+            else
+                std::cout << "; the file keeps its size (it predates auto-vacuum: run purge --vacuum once while "
+                             "webhookd is stopped)\n";
+            return kOk;
+        };
+    });
+}
+
+} // namespace webhookd::cli
