@@ -11,8 +11,10 @@ namespace webhookd {
 
 bool isDeliveryStatus(std::string_view s)
 {
-    return s == "pending" || s == "in_progress" || s == "delivered" || s == "failed" || s == "rate_limited" ||
-           s == "dead_letter";
+    for (const char* status : kDeliveryStatuses)
+        if (s == status)
+            return true;
+    return false;
 }
 
 namespace {

@@ -16,6 +16,11 @@ namespace webhookd {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+// Every status a delivery can have (DESIGN.md, Delivery states), in the order
+// listings show them.
+inline constexpr const char* kDeliveryStatuses[] = {"pending",      "in_progress", "failed",
+                                                    "rate_limited", "delivered",   "dead_letter"};
+
 struct Target {
     std::string id;
     std::string name;

@@ -17,10 +17,21 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
     return detail::guarded("read the queue's state", [&]() -> Result<MonitorSnapshot> {
         MonitorSnapshot m;
         SQLite::Transaction read(db.sql(), SQLite::TransactionBehavior::DEFERRED);
-        SQLite::Statement byStatus(db.sql(), "SELECT target_id, status, count(*) FROM deliveries GROUP BY target_id, status");
-        while (byStatus.executeStep())
-            m.deliveries[{byStatus.getColumn(0).getString(), byStatus.getColumn(1).getString()}] =
-                byStatus.getColumn(2).getInt64();
+        // Counted while streaming rather than with GROUP BY: SQLite would sort
+        // every row first, in memory (temp_store), so a scrape's memory would
+        // grow with the table.
+        SQLite::Statement rows(db.sql(), "SELECT target_id, status FROM deliveries");
+        std::pair<std::string, std::string> key;
+        int64_t* count = nullptr;
+        while (rows.executeStep()) {
+            const char* target = rows.getColumn(0).getText();
+            const char* status = rows.getColumn(1).getText();
+            if (count == nullptr || key.first != target || key.second != status) {
+                key = {target, status};
+                count = &m.deliveries[key];
+            }
+            ++*count;
+        }
 
         // As the claim walks: one seek per priority level (see queue_sql.h).
         SQLite::Statement level(db.sql(), "SELECT priority FROM deliveries WHERE"

@@ -28,8 +28,9 @@ struct MonitorSnapshot {
     std::vector<TargetState> targets;
 };
 
-// Counts every delivery by target and status (a pass over the table: callers
-// cache it), finds the oldest due one with an index seek per priority level.
+// Counts every delivery by target and status (a pass over the table in
+// constant memory; callers cache the result), finds the oldest due one with an
+// index seek per priority level.
 Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t nowMs);
 
 } // namespace webhookd

@@ -14,7 +14,6 @@ namespace webhookd {
 
 namespace {
 
-constexpr const char* kStatuses[] = {"pending", "in_progress", "failed", "rate_limited", "delivered", "dead_letter"};
 
 void add(Counts& c, const std::string& status, int64_t n)
 {
@@ -98,7 +97,7 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         }
         const std::string cond = where(filter);
         Stats s;
-        for (const char* status : kStatuses)
+        for (const char* status : kDeliveryStatuses)
             s.queueDepth[status] = 0;
 
         // Counted here rather than with GROUP BY: at 100k deliveries SQLite's

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "storage/model.h"
+
 namespace webhookd {
 
 WorkerMetrics::WorkerMetrics(int64_t healthWindowMs)
@@ -112,8 +114,6 @@ std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& 
     };
 
     w.family("webhookd_deliveries", "gauge", "Deliveries in the database by target and status.");
-    static constexpr const char* kStatuses[] = {"pending", "in_progress", "failed", "rate_limited", "delivered",
-                                                "dead_letter"};
     std::map<std::string, int64_t> depth;
     for (const auto& [key, n] : db.deliveries) {
         w.sample("webhookd_deliveries",
@@ -122,7 +122,7 @@ std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& 
         depth[key.second] += n;
     }
     w.family("webhookd_queue_depth", "gauge", "Deliveries in the database by status, all targets.");
-    for (const char* status : kStatuses)
+    for (const char* status : kDeliveryStatuses)
         w.sample("webhookd_queue_depth", fmt::format("status=\"{}\"", status), static_cast<double>(depth[status]));
     w.family("webhookd_oldest_due_age_seconds", "gauge",
              "How long the longest-waiting due delivery of an enabled target has been due (0 when none).");

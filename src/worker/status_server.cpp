@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "storage/database.h"
+#include "storage/model.h"
 #include "storage/monitor.h"
 #include "storage/stats.h"
 #include "worker/worker.h"
@@ -123,7 +124,7 @@ struct StatusServer::Impl {
         body["in_flight"] = c.inFlight.load();
         if (snap) {
             json depth = json::object();
-            for (const char* s : {"pending", "in_progress", "failed", "rate_limited", "delivered", "dead_letter"})
+            for (const char* s : kDeliveryStatuses)
                 depth[s] = 0;
             for (const auto& [key, n] : snap->deliveries)
                 depth[key.second] = depth[key.second].get<int64_t>() + n;
@@ -202,8 +203,6 @@ Result<std::unique_ptr<StatusServer>> StatusServer::create(StatusServerOptions o
                                            std::strerror(errno)));
         p->port = p->opt.port;
     }
-    // The first snapshot opens the connection; /stats needs it open.
-    p->readSnapshot(SystemClock::instance().nowMs());
     return std::unique_ptr<StatusServer>(new StatusServer(std::move(impl)));
 }
 

@@ -10,7 +10,6 @@ namespace webhookd::cli {
 
 namespace {
 
-constexpr const char* kStatuses[] = {"pending", "in_progress", "failed", "rate_limited", "delivered", "dead_letter"};
 
 std::vector<std::string> countsRow(const std::string& name, const Counts& c)
 {
