@@ -167,6 +167,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
     };
     std::vector<Candidate> candidates;
     int64_t below = std::numeric_limits<int64_t>::max();
+    int examineBudget = 4 * limit + 64;
     // One index seek per priority level: rows that are not yet due end
     // each range scan instead of being stepped over.
     while (static_cast<int>(out.claimed.size()) < limit) {
@@ -178,72 +179,86 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
         s.nextPriority.reset();
         below = priority;
 
-        // Collected first, then changed: updating rows while a SELECT
-        // walks the same index is not something to rely on.
-        candidates.clear();
-        s.dueAtPriority.reset();
-        s.dueAtPriority.bind(1, priority);
-        s.dueAtPriority.bind(2, now);
-        s.dueAtPriority.bind(3, 4 * limit + 64);
-        while (s.dueAtPriority.executeStep())
-            candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
-                                  s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
-                                  s.dueAtPriority.getColumn(4).getInt()});
+        // Pages of candidates a little larger than what is still wanted:
+        // collected first, then changed (updating rows while a SELECT walks
+        // the same index is not something to rely on). Claimed and deferred
+        // rows leave the due range, so the next page starts after them. Rows
+        // examined per claim are bounded, so a rate-limited backlog is
+        // deferred a slice at a time.
+        for (;;) {
+            const int page = limit - static_cast<int>(out.claimed.size()) + 8;
+            candidates.clear();
+            s.dueAtPriority.reset();
+            s.dueAtPriority.bind(1, priority);
+            s.dueAtPriority.bind(2, now);
+            s.dueAtPriority.bind(3, std::min(page, examineBudget));
+            while (s.dueAtPriority.executeStep())
+                candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
+                                      s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
+                                      s.dueAtPriority.getColumn(4).getInt()});
+            s.dueAtPriority.reset();
+            examineBudget -= static_cast<int>(candidates.size());
+            int moved = 0; // rows claimed or deferred from this page
 
-        for (const auto& c : candidates) {
-            if (static_cast<int>(out.claimed.size()) >= limit)
+            for (const auto& c : candidates) {
+                if (static_cast<int>(out.claimed.size()) >= limit)
+                    break;
+                auto it = s.cache.find(c.targetId);
+                if (it == s.cache.end() || !it->second.target->enabled)
+                    continue; // waits for its target to be enabled
+                auto& cached = it->second;
+                if (cached.pausedUntil && *cached.pausedUntil > now)
+                    continue; // the breaker is open: waits without spending attempts
+                ++moved;
+                if (cached.limited && !cached.bucket.tryTake(now)) {
+                    const int k = ++deferred[c.targetId];
+                    s.defer.reset();
+                    s.defer.bind(1, now + cached.bucket.msUntilToken(k));
+                    s.defer.bind(2, now);
+                    s.defer.bind(3, c.id);
+                    s.defer.exec();
+                    ++out.rateLimited;
+                    continue;
+                }
+                if (cached.pausedUntil) {
+                    // The cool-down is over: this delivery is the probe. The
+                    // next waits for its outcome (or another cool-down).
+                    cached.pausedUntil = now + breaker_.cooldownMs;
+                    s.probe.reset();
+                    s.probe.bind(1, c.targetId);
+                    s.probe.bind(2, *cached.pausedUntil);
+                    s.probe.exec();
+                }
+                const Target& t = *cached.target;
+                const int64_t lease = std::max(leaseMs, t.timeoutMs.value_or(defaultTimeoutMs) + kLeaseMarginMs);
+                s.takeLease.reset();
+                s.takeLease.bind(1, workerId_);
+                s.takeLease.bind(2, now + lease);
+                s.takeLease.bind(3, now);
+                s.takeLease.bind(4, c.id);
+                s.takeLease.exec();
+
+                ClaimedDelivery d;
+                d.id = c.id;
+                d.attemptNumber = c.attemptCount + 1;
+                d.attemptsUsed = c.attemptCount - c.retryBase;
+                d.target = cached.target;
+                s.event.reset();
+                s.event.bind(1, c.eventId);
+                if (!s.event.executeStep())
+                    return fail(Error::internal("delivery " + std::to_string(c.id) + " refers to a missing event"));
+                d.eventUid = s.event.getColumn(0).getString();
+                d.type = s.event.getColumn(1).getString();
+                d.payload = s.event.getColumn(2).getString();
+                d.eventCreatedAt = s.event.getColumn(3).getInt64();
+                s.event.reset();
+                out.claimed.push_back(std::move(d));
+            }
+            if (static_cast<int>(candidates.size()) < page || static_cast<int>(out.claimed.size()) >= limit ||
+                moved == 0 || examineBudget <= 0)
                 break;
-            auto it = s.cache.find(c.targetId);
-            if (it == s.cache.end() || !it->second.target->enabled)
-                continue; // waits for its target to be enabled
-            auto& cached = it->second;
-            if (cached.pausedUntil && *cached.pausedUntil > now)
-                continue; // the breaker is open: waits without spending attempts
-            if (cached.limited && !cached.bucket.tryTake(now)) {
-                const int k = ++deferred[c.targetId];
-                s.defer.reset();
-                s.defer.bind(1, now + cached.bucket.msUntilToken(k));
-                s.defer.bind(2, now);
-                s.defer.bind(3, c.id);
-                s.defer.exec();
-                ++out.rateLimited;
-                continue;
-            }
-            if (cached.pausedUntil) {
-                // The cool-down is over: this delivery is the probe. The
-                // next waits for its outcome (or another cool-down).
-                cached.pausedUntil = now + breaker_.cooldownMs;
-                s.probe.reset();
-                s.probe.bind(1, c.targetId);
-                s.probe.bind(2, *cached.pausedUntil);
-                s.probe.exec();
-            }
-            const Target& t = *cached.target;
-            const int64_t lease = std::max(leaseMs, t.timeoutMs.value_or(defaultTimeoutMs) + kLeaseMarginMs);
-            s.takeLease.reset();
-            s.takeLease.bind(1, workerId_);
-            s.takeLease.bind(2, now + lease);
-            s.takeLease.bind(3, now);
-            s.takeLease.bind(4, c.id);
-            s.takeLease.exec();
-
-            ClaimedDelivery d;
-            d.id = c.id;
-            d.attemptNumber = c.attemptCount + 1;
-            d.attemptsUsed = c.attemptCount - c.retryBase;
-            d.target = cached.target;
-            s.event.reset();
-            s.event.bind(1, c.eventId);
-            if (!s.event.executeStep())
-                return fail(Error::internal("delivery " + std::to_string(c.id) + " refers to a missing event"));
-            d.eventUid = s.event.getColumn(0).getString();
-            d.type = s.event.getColumn(1).getString();
-            d.payload = s.event.getColumn(2).getString();
-            d.eventCreatedAt = s.event.getColumn(3).getInt64();
-            s.event.reset();
-            out.claimed.push_back(std::move(d));
         }
-        if (below == std::numeric_limits<int>::min())
+        if (examineBudget <= 0 || below == std::numeric_limits<int>::min())
             break;
     }
 
