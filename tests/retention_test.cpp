@@ -20,6 +20,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
+#include "support/fixture.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -29,33 +30,10 @@ using nlohmann::json;
 
 namespace {
 
-using Steady = std::chrono::steady_clock;
-
 int64_t nowMs()
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-std::vector<std::string> lines(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty())
-            out.push_back(line);
-    return out;
-}
-
-bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout)
-{
-    const auto deadline = Steady::now() + timeout;
-    while (!done()) {
-        if (Steady::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(50ms);
-    }
-    return true;
 }
 
 struct Files {

@@ -1,5 +1,6 @@
 // Target URLs, --allow-network ranges and literal addresses.
 #include <cstdlib>
+#include <string>
 
 #include "core/validate.h"
 #include "delivery/address_guard.h"
@@ -15,6 +16,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             if (c <= 0x20 || c == 0x7f)
                 std::abort();
     }
+    // Redaction only ever replaces the userinfo's secret part with "***":
+    // everything from the host on is kept as it was.
+    const std::string shown = webhookd::redactUrl(in);
+    if (const auto at = in.find('@'); at == std::string::npos && shown != in)
+        std::abort();
+    if (shown.size() > in.size() + 3)
+        std::abort();
     static const webhookd::AddressGuard guard;
     (void)guard.checkText(in);
     if (auto cidr = webhookd::Cidr::parse(in)) {
