@@ -30,6 +30,28 @@ EVP_MAC* hmacAlgorithm()
     return mac.get();
 }
 
+// Splits a signature header on any of `separators` and compares, in constant
+// time, every part that starts with `prefix` against each expected signature.
+Status matchSignature(std::string_view header, std::string_view separators, std::string_view prefix,
+                      const std::vector<std::string>& expected, const char* noneMessage)
+{
+    bool any = false;
+    while (!header.empty()) {
+        const size_t sep = header.find_first_of(separators);
+        std::string_view candidate = header.substr(0, sep);
+        header = sep == std::string_view::npos ? std::string_view() : header.substr(sep + 1);
+        if (candidate.substr(0, prefix.size()) != prefix)
+            continue;
+        any = true;
+        for (const auto& e : expected)
+            if (constantTimeEquals(candidate, e))
+                return {};
+    }
+    if (!any)
+        return fail(Error::signing(noneMessage));
+    return fail(Error::signing("no signature matches the given secrets"));
+}
+
 } // namespace
 
 std::string base64Encode(std::string_view bytes)
@@ -194,21 +216,7 @@ Status verifyGithub(const std::vector<std::string>& secrets, std::string_view he
             return fail(Error::invalid("a secret must not be empty"));
         expected.push_back(signGithub(secret, body));
     }
-    bool any = false;
-    while (!header.empty()) {
-        const size_t sep = header.find_first_of(" ,\t");
-        std::string_view candidate = header.substr(0, sep);
-        header = sep == std::string_view::npos ? std::string_view() : header.substr(sep + 1);
-        if (candidate.substr(0, 7) != "sha256=")
-            continue;
-        any = true;
-        for (const auto& e : expected)
-            if (constantTimeEquals(candidate, e))
-                return {};
-    }
-    if (!any)
-        return fail(Error::signing("the signature header holds no sha256= signature"));
-    return fail(Error::signing("no signature matches the given secrets"));
+    return matchSignature(header, " ,\t", "sha256=", expected, "the signature header holds no sha256= signature");
 }
 
 bool constantTimeEquals(std::string_view a, std::string_view b)
@@ -238,22 +246,7 @@ Status verifyStandard(const VerifyRequest& request, std::string_view body, int64
             return fail(key.error());
         expected.push_back(signStandard(*key, request.id, ts, body));
     }
-    std::string_view header = request.signatureHeader;
-    bool any = false;
-    while (!header.empty()) {
-        size_t sp = header.find(' ');
-        std::string_view candidate = header.substr(0, sp);
-        header = sp == std::string_view::npos ? std::string_view() : header.substr(sp + 1);
-        if (candidate.substr(0, 3) != "v1,")
-            continue;
-        any = true;
-        for (const auto& e : expected)
-            if (constantTimeEquals(candidate, e))
-                return {};
-    }
-    if (!any)
-        return fail(Error::signing("the signature header holds no v1 signature"));
-    return fail(Error::signing("no signature matches the given secrets"));
+    return matchSignature(request.signatureHeader, " ", "v1,", expected, "the signature header holds no v1 signature");
 }
 
 } // namespace webhookd

@@ -28,9 +28,8 @@ struct MonitorSnapshot {
     std::vector<TargetState> targets;
 };
 
-// Counts every delivery by target and status (a pass over the table in
-// constant memory; callers cache the result), finds the oldest due one with an
-// index seek per priority level.
+// Counts every delivery by target and status and finds the oldest due one, in
+// one pass over the table in constant memory (callers cache the result).
 Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t nowMs);
 
 } // namespace webhookd

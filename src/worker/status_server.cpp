@@ -59,6 +59,23 @@ struct StatusServer::Impl {
 
     Impl(StatusServerOptions o, const Worker& w) : opt(std::move(o)), worker(w) {}
 
+    // Opens the read connection if it is not open; false (and dbError) when
+    // the file cannot be opened. Holds: mutex.
+    bool connectLocked()
+    {
+        if (db)
+            return true;
+        OpenOptions open;
+        open.busyTimeoutMs = 1000;
+        auto d = Database::open(opt.dbPath, open);
+        if (!d) {
+            dbError = d.error().message();
+            return false;
+        }
+        db.emplace(std::move(*d));
+        return true;
+    }
+
     // The cached snapshot, refreshed when older than a second; nullopt (and
     // dbError) when the database does not answer.
     std::optional<MonitorSnapshot> readSnapshot(int64_t now)
@@ -66,16 +83,8 @@ struct StatusServer::Impl {
         std::lock_guard lock(mutex);
         if (snapshot && now - snapshotAt < kSnapshotMaxAgeMs && dbError.empty())
             return snapshot;
-        if (!db) {
-            OpenOptions open;
-            open.busyTimeoutMs = 1000;
-            auto d = Database::open(opt.dbPath, open);
-            if (!d) {
-                dbError = d.error().message();
-                return std::nullopt;
-            }
-            db.emplace(std::move(*d));
-        }
+        if (!connectLocked())
+            return std::nullopt;
         auto s = monitorSnapshot(*db, now);
         if (!s) {
             dbError = s.error().message();
@@ -158,10 +167,9 @@ struct StatusServer::Impl {
 
     void stats(httplib::Response& res)
     {
-        readSnapshot(SystemClock::instance().nowMs()); // (re)opens the connection if need be
         std::lock_guard lock(mutex);
-        Result<Stats> s = fail(Error::storage(dbError.empty() ? "no database connection" : dbError));
-        if (db)
+        Result<Stats> s = fail(Error::storage(dbError));
+        if (connectLocked())
             s = statistics(*db, StatsFilter{}, SystemClock::instance());
         if (!s) {
             res.status = 503;
