@@ -1,6 +1,9 @@
 #include "storage/retention.h"
 
+#include <algorithm>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <SQLiteCpp/Database.h>
@@ -115,6 +118,7 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
                 break;
 
             events.clear();
+            const auto lockedAt = std::chrono::steady_clock::now();
             SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
             PurgeResult batch;
             for (int64_t id : ids) {
@@ -148,6 +152,13 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
                 progress(r);
             if (ids.size() < static_cast<size_t>(o.batchSize))
                 break;
+            // Leave the lock free as long as the batch held it. Writers
+            // waiting in SQLite's busy handler poll with sleeps of up to
+            // 100 ms; back-to-back batches with a gap of a read between
+            // them starved webhookd for the whole purge.
+            const auto held = std::chrono::steady_clock::now() - lockedAt;
+            std::this_thread::sleep_for(std::clamp<std::chrono::steady_clock::duration>(
+                held, std::chrono::milliseconds(2), std::chrono::milliseconds(50)));
         }
         r.finished = true;
         if (o.incrementalVacuum)
