@@ -12,8 +12,10 @@
 #include "storage/database.h"
 #include "storage/events.h"
 #include "storage/queue.h"
-#include "storage/queue_sql.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/queue_sql.h"
 #include "storage/targets.h"
+#include "support/print.h"
 #include "support/temp_dir.h"
 
 using namespace webhookd;
@@ -74,7 +76,7 @@ std::vector<int64_t> ids(const ClaimResult& r)
     return out;
 }
 
-Completion completion(const ClaimedDelivery& d, const std::string& status, int code, int64_t next = 0)
+Completion completion(const ClaimedDelivery& d, DeliveryStatus status, int code, int64_t next = 0)
 {
     Completion c;
     c.deliveryId = d.id;
@@ -85,9 +87,9 @@ Completion completion(const ClaimedDelivery& d, const std::string& status, int c
     c.outcome.durationMs = 3;
     c.status = status;
     c.nextAttemptAt = next;
-    if (status != "delivered")
+    if (status != DeliveryStatus::Delivered)
         c.lastError = "HTTP " + std::to_string(code);
-    if (status == "dead_letter")
+    if (status == DeliveryStatus::DeadLetter)
         c.deadLetterReason = "HTTP " + std::to_string(code) + " is not retryable";
     return c;
 }
@@ -166,7 +168,7 @@ TEST_CASE("queue: rows not yet due, and rows of disabled targets, are not claime
     CHECK(f.status(parked) == "pending");
     SUBCASE("the next due time ignores disabled targets")
     {
-        REQUIRE(q.complete({completion(r->claimed[0], "delivered", 200)}, f.clock.nowMs()));
+        REQUIRE(q.complete({completion(r->claimed[0], DeliveryStatus::Delivered, 200)}, f.clock.nowMs()));
         auto next = q.nextDueAt(f.clock.nowMs());
         REQUIRE(next);
         REQUIRE(next->has_value());
@@ -222,7 +224,7 @@ TEST_CASE("queue: an expired lease returns to pending and is claimed again; rele
     SUBCASE("the first worker's late completion is dropped")
     {
         ClaimedDelivery stale = again->claimed[0];
-        REQUIRE(q1.complete({completion(stale, "delivered", 200)}, f.clock.nowMs()));
+        REQUIRE(q1.complete({completion(stale, DeliveryStatus::Delivered, 200)}, f.clock.nowMs()));
         CHECK(f.status(id) == "in_progress");
         CHECK(f.count("SELECT count(*) FROM attempts") == 0);
     }
@@ -244,8 +246,8 @@ TEST_CASE("queue: completions record the attempt, the status and the dead letter
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 10);
     REQUIRE(r->claimed.size() == 3);
     const int64_t now = f.clock.nowMs();
-    REQUIRE(q.complete({completion(r->claimed[0], "delivered", 204), completion(r->claimed[1], "failed", 503, now + 777),
-                        completion(r->claimed[2], "dead_letter", 404)},
+    REQUIRE(q.complete({completion(r->claimed[0], DeliveryStatus::Delivered, 204), completion(r->claimed[1], DeliveryStatus::Failed, 503, now + 777),
+                        completion(r->claimed[2], DeliveryStatus::DeadLetter, 404)},
                        now));
     CHECK(f.status(d1) == "delivered");
     CHECK(f.status(d2) == "failed");
@@ -313,7 +315,8 @@ TEST_CASE("queue: every claim query is an index seek, never a scan of deliveries
         f.send("a", i % 7);
     f.raw.exec("ANALYZE");
     namespace qs = detail::queue_sql;
-    for (const char* sql : {qs::kReclaim, qs::kNextPriority, qs::kDueAtPriority, qs::kFirstAtPriority, qs::kFirstLease}) {
+    for (const std::string& sql : {qs::reclaim(), qs::nextPriority(), qs::dueAtPriority(), qs::firstAtPriority(),
+                                   qs::firstLease()}) {
         CAPTURE(sql);
         const std::string p = plan(f.raw, sql);
         CAPTURE(p);
@@ -344,7 +347,7 @@ TEST_CASE("queue: thousands of high-priority retries not yet due do not hide a d
     CHECK(ids(*r) == std::vector<int64_t>{due});
     // The range seek at priority 50 visits no row of the storm: its plan is
     // bounded by next_attempt_at <= now.
-    const std::string p = plan(f.raw, detail::queue_sql::kDueAtPriority);
+    const std::string p = plan(f.raw, detail::queue_sql::dueAtPriority());
     CAPTURE(p);
     CHECK(p.find("next_attempt_at<?") != std::string::npos);
 }
@@ -380,8 +383,8 @@ TEST_CASE("queue: the breaker pauses after N failures, claims one probe after th
     auto first = q.claim(f.clock.nowMs(), 60'000, 30'000, 2);
     REQUIRE(first);
     REQUIRE(first->claimed.size() == 2);
-    REQUIRE(q.complete({completion(first->claimed[0], "failed", 500, f.clock.nowMs()),
-                        completion(first->claimed[1], "failed", 500, f.clock.nowMs())},
+    REQUIRE(q.complete({completion(first->claimed[0], DeliveryStatus::Failed, 500, f.clock.nowMs()),
+                        completion(first->claimed[1], DeliveryStatus::Failed, 500, f.clock.nowMs())},
                        f.clock.nowMs()));
     auto events = q.takeTargetEvents();
     REQUIRE(events.size() == 1);
@@ -399,7 +402,7 @@ TEST_CASE("queue: the breaker pauses after N failures, claims one probe after th
     REQUIRE(probe);
     REQUIRE(probe->claimed.size() == 1); // one probe, the rest wait for it
     CHECK(q.claim(f.clock.nowMs(), 60'000, 30'000, 10)->claimed.empty());
-    REQUIRE(q.complete({completion(probe->claimed[0], "delivered", 204)}, f.clock.nowMs()));
+    REQUIRE(q.complete({completion(probe->claimed[0], DeliveryStatus::Delivered, 204)}, f.clock.nowMs()));
     events = q.takeTargetEvents();
     REQUIRE(events.size() == 1);
     CHECK(events[0].kind == TargetEvent::Kind::Resumed);
@@ -416,11 +419,11 @@ TEST_CASE("queue: a rolled-back transaction reports no target events")
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 1);
     REQUIRE(r);
     REQUIRE(r->claimed.size() == 1);
-    auto c = completion(r->claimed[0], "dead_letter", 410);
+    auto c = completion(r->claimed[0], DeliveryStatus::DeadLetter, 410);
     SQLite::Database blocker(f.path, SQLite::OPEN_READWRITE);
     f.raw.exec("PRAGMA busy_timeout = 0");
     blocker.exec("BEGIN IMMEDIATE");
-    f.db.sql().exec("PRAGMA busy_timeout = 50");
+    detail::sql(f.db).exec("PRAGMA busy_timeout = 50");
     CHECK_FALSE(q.complete({c}, f.clock.nowMs()));
     CHECK(q.takeTargetEvents().empty());
     blocker.exec("ROLLBACK");

@@ -90,7 +90,7 @@ void writeHistory(const std::string& db, int64_t now)
                                " WHEN i % 10 = 8 THEN 'failed' ELSE 'pending' END";
     const std::string finishedAt = "CASE WHEN i % 10 >= 8 THEN NULL WHEN i <= " + oldUpTo + " THEN " + oldAt +
                                    " ELSE " + recentAt + " END";
-    raw.exec("BEGIN");
+    raw.exec("BEGIN IMMEDIATE");
     raw.exec(series + "INSERT INTO events (id, uid, type, payload, created_at)"
                       " SELECT i, 'msg_history' || i, 'history.event', '{\"n\":' || i || '}', " + oldAt + " - 1000"
                       " FROM c");

@@ -1,8 +1,11 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -12,7 +15,7 @@
 
 #include "core/duration.h"
 #include "storage/database.h"
-#include "storage/queue_sql.h"
+#include "storage/sqlite/queue_sql.h"
 #include "support/temp_dir.h"
 
 using namespace webhookd;
@@ -144,12 +147,76 @@ TEST_CASE("schema: the claim index is partial and ordered as the claim query sor
     }
 }
 
+namespace {
+
+// The status names a piece of the schema spells as "status = 'name'", in order.
+std::vector<std::string> spelledStatuses(const std::string& sql)
+{
+    std::vector<std::string> out;
+    const std::string prefix = "status = '";
+    for (size_t at = sql.find(prefix); at != std::string::npos; at = sql.find(prefix, at + 1)) {
+        const size_t start = at + prefix.size();
+        out.push_back(sql.substr(start, sql.find('\'', start) - start));
+    }
+    return out;
+}
+
+std::vector<std::string> names(std::span<const DeliveryStatus> set)
+{
+    std::vector<std::string> out;
+    for (DeliveryStatus s : set)
+        out.emplace_back(toString(s));
+    return out;
+}
+
+std::string schemaSql(SQLite::Database& sql, const std::string& object)
+{
+    SQLite::Statement q(sql, "SELECT sql FROM sqlite_schema WHERE name = ?");
+    q.bind(1, object);
+    REQUIRE(q.executeStep());
+    return q.getColumn(0).getString();
+}
+
+} // namespace
+
+TEST_CASE("schema: the migrations spell the statuses exactly as DeliveryStatus names them")
+{
+    Fixture f;
+    SUBCASE("the CHECK on deliveries.status admits every status and nothing else")
+    {
+        std::string table = schemaSql(f.sql, "deliveries");
+        const size_t check = table.find("CHECK (status = ");
+        REQUIRE(check != std::string::npos);
+        table = table.substr(check, table.find(')', check) - check);
+        auto spelled = spelledStatuses(table);
+        auto all = names(status_set::kAll);
+        std::sort(spelled.begin(), spelled.end());
+        std::sort(all.begin(), all.end());
+        CHECK(spelled == all);
+    }
+    SUBCASE("deliveries_due covers the claimable set, word for word as the claim query spells it")
+    {
+        const std::string index = schemaSql(f.sql, "deliveries_due");
+        CHECK(spelledStatuses(index) == names(status_set::kClaimable));
+        CHECK(index.find("WHERE " + detail::queue_sql::claimable()) != std::string::npos);
+    }
+    SUBCASE("deliveries_leased covers the leased status only")
+    {
+        CHECK(spelledStatuses(schemaSql(f.sql, "deliveries_leased")) == names(std::array{DeliveryStatus::InProgress}));
+    }
+    SUBCASE("every name parses back to its status")
+    {
+        for (DeliveryStatus s : status_set::kAll)
+            CHECK(parseDeliveryStatus(toString(s)) == s);
+    }
+}
+
 TEST_CASE("schema: the claim query walks deliveries_due without a scan or a sort")
 {
     Fixture f;
-    // The claim's own query (storage/queue_sql.h), with its parameters bound
+    // The claim's own query (storage/sqlite/queue_sql.h), with its parameters bound
     // by the planner as unknowns.
-    const std::string query = webhookd::detail::queue_sql::kDueAtPriority;
+    const std::string query = webhookd::detail::queue_sql::dueAtPriority();
     auto check = [&] {
         const auto plan = queryPlan(f.sql, query);
         std::string text;

@@ -18,6 +18,7 @@
 #include <SQLiteCpp/Transaction.h>
 
 #include "core/clock.h"
+#include "model/target_rules.h"
 #include "storage/database.h"
 #include "storage/deliveries.h"
 #include "storage/events.h"
@@ -25,7 +26,10 @@
 #include "storage/redrive.h"
 #include "storage/retention.h"
 #include "storage/stats.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/outbox.h"
 #include "storage/targets.h"
+#include "support/print.h"
 #include "support/temp_dir.h"
 
 using namespace webhookd;
@@ -238,8 +242,8 @@ TEST_CASE("storage: create makes a private WAL database with foreign keys on")
     struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
-    CHECK(db.sql().execAndGet("PRAGMA journal_mode").getString() == "wal");
-    CHECK(db.sql().execAndGet("PRAGMA foreign_keys").getInt() == 1);
+    CHECK(detail::sql(db).execAndGet("PRAGMA journal_mode").getString() == "wal");
+    CHECK(detail::sql(db).execAndGet("PRAGMA foreign_keys").getInt() == 1);
     CHECK(db.schemaVersion() == Database::latestSchemaVersion());
     CHECK(Database::latestSchemaVersion() >= 1);
     CHECK_FALSE(db.readOnly());
@@ -252,7 +256,7 @@ TEST_CASE("storage: a new database is created with incremental auto-vacuum, and 
     const std::string path = dir.file("webhooks.db");
     {
         Database db = openNew(path);
-        CHECK(db.sql().execAndGet("PRAGMA auto_vacuum").getInt() == 2); // INCREMENTAL
+        CHECK(detail::sql(db).execAndGet("PRAGMA auto_vacuum").getInt() == 2); // INCREMENTAL
     }
     {
         // What a database made before auto-vacuum looks like.
@@ -263,7 +267,7 @@ TEST_CASE("storage: a new database is created with incremental auto-vacuum, and 
     }
     auto again = Database::open(path);
     REQUIRE(again);
-    CHECK(again->sql().execAndGet("PRAGMA auto_vacuum").getInt() == 0);
+    CHECK(detail::sql(*again).execAndGet("PRAGMA auto_vacuum").getInt() == 0);
     CHECK(again->schemaVersion() == Database::latestSchemaVersion());
 }
 
@@ -332,7 +336,7 @@ TEST_CASE("storage: a database from a newer webhookd is Invalid")
     const std::string path = dir.file("webhooks.db");
     {
         Database db = openNew(path);
-        db.sql().exec("PRAGMA user_version = " + std::to_string(Database::latestSchemaVersion() + 1));
+        detail::sql(db).exec("PRAGMA user_version = " + std::to_string(Database::latestSchemaVersion() + 1));
     }
     auto db = Database::open(path);
     REQUIRE_FALSE(db);
@@ -760,7 +764,7 @@ TEST_CASE("storage: getDelivery returns the delivery with its attempts, or NotFo
     CHECK(d->eventId == r.eventId);
     CHECK(d->type == "cost.alert");
     CHECK(d->targetId == "a");
-    CHECK(d->status == "pending");
+    CHECK(d->status == DeliveryStatus::Pending);
     CHECK_FALSE(d->deadLetterReason);
     REQUIRE(d->attempts.size() == 2);
     CHECK(d->attempts[0].number == 1);
@@ -799,11 +803,11 @@ TEST_CASE("storage: listDeliveries filters by status, target, type and time, new
     SUBCASE("status")
     {
         DeliveryFilter fl;
-        fl.status = "delivered";
+        fl.status = DeliveryStatus::Delivered;
         CHECK(ids(listDeliveries(f.db, fl).value()) == std::vector<int64_t>{e1.deliveryIds[0]});
-        fl.status = "pending";
+        fl.status = DeliveryStatus::Pending;
         CHECK(listDeliveries(f.db, fl).value().size() == 3);
-        fl.status = "dead_letter";
+        fl.status = DeliveryStatus::DeadLetter;
         CHECK(listDeliveries(f.db, fl).value().empty());
     }
     SUBCASE("target")
@@ -831,7 +835,7 @@ TEST_CASE("storage: listDeliveries filters by status, target, type and time, new
         DeliveryFilter fl;
         fl.targetId = "b";
         fl.type = "cost.alert";
-        fl.status = "pending";
+        fl.status = DeliveryStatus::Pending;
         CHECK(ids(listDeliveries(f.db, fl).value()) == std::vector<int64_t>{e3.deliveryIds[0], e1.deliveryIds[1]});
     }
     SUBCASE("limit")
@@ -842,13 +846,11 @@ TEST_CASE("storage: listDeliveries filters by status, target, type and time, new
         fl.limit = 0;
         CHECK(listDeliveries(f.db, fl).error().is(Error::Kind::Invalid));
     }
-    SUBCASE("an unknown status is Invalid")
+    SUBCASE("a status is one of the enum's names, nothing else")
     {
-        DeliveryFilter fl;
-        fl.status = "done";
-        auto r = listDeliveries(f.db, fl);
-        REQUIRE_FALSE(r);
-        CHECK(r.error().is(Error::Kind::Invalid));
+        CHECK(parseDeliveryStatus("dead_letter") == DeliveryStatus::DeadLetter);
+        CHECK_FALSE(parseDeliveryStatus("done"));
+        CHECK_FALSE(parseDeliveryStatus("Pending"));
     }
 }
 
@@ -873,7 +875,7 @@ TEST_CASE("storage: a dead letter is listed with its reason and can be retried")
     REQUIRE(moved);
     REQUIRE(moved->size() == 1);
     CHECK(moved->front().id == id);
-    CHECK(moved->front().previousStatus == "dead_letter");
+    CHECK(moved->front().previousStatus == DeliveryStatus::DeadLetter);
     CHECK(f.status(id) == "pending");
     CHECK(f.count("SELECT retry_base FROM deliveries WHERE id = " + std::to_string(id)) == 4);
     CHECK(f.count("SELECT attempt_count FROM deliveries WHERE id = " + std::to_string(id)) == 4);
@@ -999,9 +1001,9 @@ TEST_CASE("redrive: resending finished deliveries starts a new attempt series wi
     REQUIRE_MESSAGE(r, r.error().toString());
     REQUIRE(r->size() == 2);
     CHECK(r->at(0).id == done);
-    CHECK(r->at(0).previousStatus == "delivered");
+    CHECK(r->at(0).previousStatus == DeliveryStatus::Delivered);
     CHECK(r->at(1).id == dead);
-    CHECK(r->at(1).previousStatus == "dead_letter");
+    CHECK(r->at(1).previousStatus == DeliveryStatus::DeadLetter);
     for (int64_t id : {done, dead}) {
         CAPTURE(id);
         CHECK(f.status(id) == "pending");
@@ -1486,8 +1488,12 @@ TEST_CASE("statistics: queue depth names all six statuses, and the oldest due ag
 
     auto s = statistics(f.db, {}, f.clock);
     REQUIRE_MESSAGE(s, s.error().toString());
-    CHECK(s->queueDepth == std::map<std::string, int64_t>{{"pending", 2}, {"in_progress", 1}, {"failed", 1},
-                                                          {"rate_limited", 1}, {"delivered", 1}, {"dead_letter", 1}});
+    CHECK(s->queueDepth == std::map<DeliveryStatus, int64_t>{{DeliveryStatus::Pending, 2},
+                                                             {DeliveryStatus::InProgress, 1},
+                                                             {DeliveryStatus::Failed, 1},
+                                                             {DeliveryStatus::RateLimited, 1},
+                                                             {DeliveryStatus::Delivered, 1},
+                                                             {DeliveryStatus::DeadLetter, 1}});
     CHECK(s->oldestDueAgeMs == 8000);
     f.clock.advance(1000);
     CHECK(statistics(f.db, {}, f.clock)->oldestDueAgeMs == 9000);
@@ -1515,7 +1521,7 @@ TEST_CASE("statistics: queue depth names all six statuses, and the oldest due ag
         auto recent = statistics(f.db, createdSince(now - 1), f.clock);
         REQUIRE(recent);
         CHECK(recent->oldestDueAgeMs == 6000);
-        CHECK(recent->queueDepth.at("failed") == 0);
+        CHECK(recent->queueDepth.at(DeliveryStatus::Failed) == 0);
     }
 }
 
@@ -1558,7 +1564,7 @@ TEST_CASE("statistics: the target, type and since filters narrow every figure, a
     CHECK(u->all.total == 1);
     CHECK(u->byEventType.count("user.created") == 1);
     CHECK(u->attemptLatencyMs.p50 == 50);
-    CHECK(u->queueDepth.at("delivered") == 1);
+    CHECK(u->queueDepth.at(DeliveryStatus::Delivered) == 1);
 
     StatsFilter all3;
     all3.targetId = "a";

@@ -38,6 +38,7 @@
 #include "storage/events.h"
 #include "storage/queue.h"
 #include "storage/targets.h"
+#include "support/print.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "worker/worker.h"
@@ -553,7 +554,7 @@ public:
     RunningWorker(const std::string& path, const Clock& clock)
     {
         WorkerOptions opts;
-        opts.dbPath = path;
+        opts.database = path;
         opts.allowPrivateNetworks = true;
         opts.pollIntervalMs = 100;
         opts.concurrency = 4;
@@ -594,7 +595,7 @@ TEST_CASE("clock: the wall clock jumping back an hour stalls neither retries nor
         held.push_back(p.send("held", clock)); // pending, their target disabled
 
     RunningWorker worker(p.path, clock);
-    REQUIRE(waitUntil([&] { return p.get(retryId).status == "failed"; }, 10s));
+    REQUIRE(waitUntil([&] { return p.get(retryId).status == DeliveryStatus::Failed; }, 10s));
     const int64_t dueBefore = p.get(retryId).nextAttemptAt;
 
     clock.jumpWall(-kHour);
@@ -603,9 +604,9 @@ TEST_CASE("clock: the wall clock jumping back an hour stalls neither retries nor
 
     const bool done = waitUntil(
         [&] {
-            if (p.get(retryId).status != "delivered")
+            if (p.get(retryId).status != DeliveryStatus::Delivered)
                 return false;
-            return std::all_of(held.begin(), held.end(), [&](int64_t id) { return p.get(id).status == "delivered"; });
+            return std::all_of(held.begin(), held.end(), [&](int64_t id) { return p.get(id).status == DeliveryStatus::Delivered; });
         },
         10s);
     worker.stop();
@@ -639,12 +640,12 @@ TEST_CASE("clock: the wall clock jumping forward an hour neither reclaims this w
     const int64_t laterId = p.send("later", clock);
 
     RunningWorker worker(p.path, clock);
-    REQUIRE(waitUntil([&] { return p.get(laterId).status == "failed" && p.get(slowId).status == "in_progress"; },
+    REQUIRE(waitUntil([&] { return p.get(laterId).status == DeliveryStatus::Failed && p.get(slowId).status == DeliveryStatus::InProgress; },
                       10s));
     clock.jumpWall(kHour); // the slow request is in flight, the retry 2.5 s away
 
     const bool done = waitUntil(
-        [&] { return p.get(slowId).status == "delivered" && p.get(laterId).status == "delivered"; }, 15s);
+        [&] { return p.get(slowId).status == DeliveryStatus::Delivered && p.get(laterId).status == DeliveryStatus::Delivered; }, 15s);
     std::this_thread::sleep_for(300ms);
     worker.stop();
     CHECK(done);

@@ -31,6 +31,7 @@
 #include "storage/deliveries.h"
 #include "storage/events.h"
 #include "storage/targets.h"
+#include "support/print.h"
 #include "support/fixture.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -514,7 +515,7 @@ TEST_CASE("worker: the Worker class runs in-process on a thread and stops when a
     }
 
     WorkerOptions opts;
-    opts.dbPath = path;
+    opts.database = path;
     opts.allowPrivateNetworks = true;
     opts.pollIntervalMs = 100;
     opts.concurrency = 2;
@@ -541,7 +542,7 @@ TEST_CASE("worker: the Worker class runs in-process on a thread and stops when a
     REQUIRE(db.has_value());
     auto d = getDelivery(*db, deliveryId);
     REQUIRE(d.has_value());
-    CHECK(d->status == "delivered");
+    CHECK(d->status == DeliveryStatus::Delivered);
     CHECK(d->attemptCount == 1);
     json body = json::parse(rx.requests().at(0)["body"].get<std::string>());
     CHECK(body["data"] == json{{"hello", "world"}});

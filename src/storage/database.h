@@ -1,47 +1,45 @@
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "core/error.h"
 
-namespace SQLite {
-class Database;
-class Statement;
-}
-
 namespace webhookd {
 
 // How enqueue transactions reach the disk (see DESIGN.md, Durability). Full
-// survives a power cut; Normal may lose the last commits in one, never corrupts.
+// survives a power cut; Normal may lose the last commits in one, never
+// corrupts. (A property of the store, not of SQLite: PostgreSQL's
+// synchronous_commit on/off is the same choice.)
 enum class Durability { Full, Normal };
 
 struct OpenOptions {
-    bool create = false;       // create the file (mode 0600) when missing
-    bool migrate = true;       // apply pending migrations (needs a writable file)
-    int busyTimeoutMs = 5000;  // how long a locked database is waited for
+    bool create = false;       // create the store (a file with mode 0600) when missing
+    bool migrate = true;       // apply pending migrations (needs a writable store)
+    int busyTimeoutMs = 5000;  // how long a locked store is waited for
     Durability durability = Durability::Full;
 };
 
-// One connection to a webhookd database file: WAL, foreign keys on, the busy
-// timeout set, the schema checked. Move-only; not thread-safe (one thread at a
-// time), as SQLite connections are.
+// One connection to a webhookd store, named by a locator: a file path or
+// "sqlite:PATH" (WAL, foreign keys on, the busy timeout set, the schema
+// checked). Move-only; not thread-safe (one thread at a time).
 class Database {
 public:
-    // Errors: NotFound when the file is missing and !create; Invalid when it is
-    // not a webhookd database or was written by a newer webhookd; Busy when it
-    // stayed locked; Storage otherwise. A file the process may not write opens
-    // read-only: reads work, writes fail with ReadOnly.
-    static Result<Database> open(const std::string& path, const OpenOptions& options = {});
+    // Errors: NotFound when the file is missing and !create; Invalid when the
+    // locator names no supported store, or it is not a webhookd database, or
+    // was written by a newer webhookd; Busy when it stayed locked; Storage
+    // otherwise. A file the process may not write opens read-only: reads
+    // work, writes fail with ReadOnly.
+    static Result<Database> open(const std::string& locator, const OpenOptions& options = {});
 
     Database(Database&&) noexcept;
     Database& operator=(Database&&) noexcept;
     ~Database();
 
-    const std::string& path() const { return path_; }
-    bool readOnly() const { return readOnly_; }
+    // The file of a SQLite store, for messages.
+    const std::string& path() const;
+    bool readOnly() const;
     int schemaVersion() const;
     // The schema version this binary writes (the number of the last migration).
     static int latestSchemaVersion();
@@ -53,32 +51,12 @@ public:
     // Changes the synchronous level for this connection.
     Status setDurability(Durability durability);
 
-    // SQLite's data_version: changes when another connection commits. Cheap.
-    int64_t dataVersion();
-
-    // For storage/ only: the underlying connection.
-    SQLite::Database& sql() { return *db_; }
-
-    // For storage/ only: objects kept per connection between calls, such as
-    // prepared statements (shared_ptr<void> erases their types; nothing else
-    // holds them), and a counter bumped by every write to targets through
-    // this connection, whose own commits do not move dataVersion().
-    enum class Slot { EventWriter, Count };
-    std::shared_ptr<void>& cacheSlot(Slot slot) { return cache_[static_cast<size_t>(slot)]; }
-    uint64_t targetsGeneration() const { return targetsGeneration_; }
-    void targetsChanged() { ++targetsGeneration_; }
+    struct Impl; // storage/ internals (storage/sqlite/connection.h)
 
 private:
-    Database(std::unique_ptr<SQLite::Database> db, std::string path, bool readOnly);
-
-    // cache_ is declared after the connection: cached statements are
-    // finalized before it closes.
-    std::unique_ptr<SQLite::Database> db_;
-    std::array<std::shared_ptr<void>, static_cast<size_t>(Slot::Count)> cache_;
-    std::unique_ptr<SQLite::Statement> dataVersion_; // prepared once: it runs on every claim and send
-    uint64_t targetsGeneration_ = 0;
-    std::string path_;
-    bool readOnly_ = false;
+    explicit Database(std::unique_ptr<Impl> impl);
+    friend Impl& detailImpl(Database& db);
+    std::unique_ptr<Impl> impl_;
 };
 
 } // namespace webhookd

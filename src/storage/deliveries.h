@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "storage/model.h"
+#include "model/delivery.h"
 
 namespace webhookd {
 
@@ -13,13 +13,11 @@ class Database;
 // NotFound for an unknown id.
 Result<Delivery> getDelivery(Database& db, int64_t id);
 
-// Newest first. Invalid for an unknown status name.
+// Newest first. Invalid for a limit below 1.
 Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter& filter);
 
 // Deliveries in the dead-letter queue (deadLetterReason set), newest first.
 // Retrying them is in storage/redrive.h, purging them in storage/retention.h.
 Result<std::vector<Delivery>> listDeadLetters(Database& db, const DeliveryFilter& filter);
-
-bool isDeliveryStatus(std::string_view status);
 
 } // namespace webhookd

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "model/delivery_status.h"
 
 namespace webhookd {
 
@@ -15,7 +16,7 @@ class Database;
 
 // What /metrics and /healthz read from the database, in one read transaction.
 struct MonitorSnapshot {
-    std::map<std::pair<std::string, std::string>, int64_t> deliveries; // (target, status) → rows
+    std::map<std::pair<std::string, DeliveryStatus>, int64_t> deliveries; // (target, status) → rows
     // next_attempt_at of the longest-waiting claimable delivery that is due,
     // of an enabled target (paused ones included: they are waiting too).
     std::optional<int64_t> oldestDueAt;

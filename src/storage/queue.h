@@ -9,7 +9,9 @@
 
 #include "core/error.h"
 #include "core/outcome.h"
-#include "storage/model.h"
+#include "model/breaker.h"
+#include "model/delivery_status.h"
+#include "model/target.h"
 
 namespace webhookd {
 
@@ -33,18 +35,10 @@ struct Completion {
     std::string targetId;
     int attemptNumber = 0;
     Outcome outcome;
-    std::string status;            // delivered, failed or dead_letter
+    DeliveryStatus status = DeliveryStatus::Failed; // Delivered, Failed or DeadLetter
     int64_t nextAttemptAt = 0;     // for failed
     std::string lastError;         // empty when delivered
     std::string deadLetterReason;  // for dead_letter
-};
-
-// The circuit breaker: after `failures` failed attempts in a row a target is
-// paused for `cooldownMs`; then one probe delivery is claimed, and its success
-// resumes the target while a failure pauses it again. failures = 0: off.
-struct BreakerPolicy {
-    int failures = 20;
-    int64_t cooldownMs = 60'000;
 };
 
 // A change the worker made to a target while recording attempts.
@@ -73,6 +67,13 @@ public:
     const std::string& workerId() const { return workerId_; }
 
     void setBreaker(BreakerPolicy policy) { breaker_ = policy; }
+
+    // A token that moves when another connection (another process, or
+    // another thread's connection) has committed to the store since: compare
+    // it with the last one seen to learn that new work may have arrived.
+    // This Queue's own commits do not move it. Cheap enough for every turn
+    // of the loop.
+    uint64_t changeToken();
 
     // Targets paused, resumed or disabled (410 Gone) by the completions
     // committed since the last call, in order.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "model/delivery_status.h"
 
 namespace webhookd {
 
@@ -22,7 +23,7 @@ class Database;
 
 struct Requeued {
     int64_t id = 0;
-    std::string previousStatus;   // delivered or dead_letter
+    DeliveryStatus previousStatus = DeliveryStatus::DeadLetter; // Delivered or DeadLetter
 };
 
 struct RedriveOptions {

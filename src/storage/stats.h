@@ -3,10 +3,8 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "core/error.h"
-#include "storage/model.h"
+#include "model/stats.h"
 
 namespace webhookd {
 
@@ -31,8 +29,6 @@ struct StatsFilter {
 // target) has been due. NotFound for an unknown filter.targetId.
 Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& clock);
 
-// The figures as `webhookctl stats --json` and webhookd's /stats print them
-// (DESIGN.md's snake_case names, plus the later ones).
-nlohmann::json statsJson(const Stats& stats);
+// Their JSON is records/json.h's statsJson.
 
 } // namespace webhookd

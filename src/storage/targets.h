@@ -7,14 +7,15 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/validate.h"
-#include "storage/model.h"
+#include "model/target.h"
 
 namespace webhookd {
 
 class Database;
 
-// Registers a target. Without a secret in the spec, one is generated. Errors:
-// Invalid (a rule broken, the message names it), Conflict (the id is taken).
+// Registers a target made by makeTarget (model/target_rules.h: without a
+// secret in the spec, one is generated). Errors: Invalid (a rule broken, the
+// message names it), Conflict (the id is taken).
 Result<Target> addTarget(Database& db, const std::string& id, const TargetSpec& spec, const Clock& clock,
                          const Limits& limits = {});
 
@@ -25,7 +26,7 @@ Result<Target> updateTarget(Database& db, const std::string& id, const TargetSpe
 Result<Target> getTarget(Database& db, const std::string& id);
 Result<std::vector<Target>> listTargets(Database& db);
 
-// Enables or disables; NotFound for an unknown id.
+// Enables or disables by hand (setEnabledByHand); NotFound for an unknown id.
 Result<Target> setTargetEnabled(Database& db, const std::string& id, bool enabled, const Clock& clock);
 
 // Removes the target with its deliveries and their attempts; returns how many
@@ -36,9 +37,5 @@ Result<int64_t> removeTarget(Database& db, const std::string& id);
 // signing alongside it for overlapMs. Returns the new secret.
 Result<std::string> rotateSecret(Database& db, const std::string& id, std::optional<std::string> newSecret,
                                  int64_t overlapMs, const Clock& clock);
-
-// The secrets that sign at nowMs: the current one, then the previous one while
-// its window lasts.
-std::vector<std::string> signingSecrets(const Target& target, int64_t nowMs);
 
 } // namespace webhookd

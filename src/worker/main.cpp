@@ -10,6 +10,7 @@
 
 #include "core/duration.h"
 #include "core/log.h"
+#include "http/server.h"
 #include "worker/status_server.h"
 #include "worker/worker.h"
 
@@ -58,7 +59,7 @@ int main(int argc, char** argv)
     using namespace webhookd;
     WorkerOptions opt;
     const char* envDb = std::getenv("WEBHOOKD_DB");
-    opt.dbPath = envDb && *envDb ? envDb : "./webhooks.db";
+    opt.database = envDb && *envDb ? envDb : "./webhooks.db";
     if (const char* c = std::getenv("WEBHOOK_MAX_CONCURRENT"); c && *c)
         opt.concurrency = std::atoi(c);
     std::string pollInterval = envDuration("WEBHOOK_QUEUE_INTERVAL", "1000ms");
@@ -72,7 +73,7 @@ int main(int argc, char** argv)
     CLI::App app("webhookd: claims due deliveries from the database, POSTs them signed, retries with backoff,\n"
                  "rate-limits per target and records every attempt. SIGTERM/SIGINT stop it gracefully.",
                  "webhookd");
-    app.add_option("--db", opt.dbPath, "Database file (default $WEBHOOKD_DB, else ./webhooks.db)");
+    app.add_option("--db", opt.database, "Database file (default $WEBHOOKD_DB, else ./webhooks.db)");
     app.add_option("--concurrency", opt.concurrency, "Transfers in flight at most (env WEBHOOK_MAX_CONCURRENT, default 10)")
         ->check(CLI::Range(1, 10'000));
     app.add_option("--poll-interval", pollInterval, "Longest idle sleep (env WEBHOOK_QUEUE_INTERVAL, default 1000ms)")
@@ -166,7 +167,7 @@ int main(int argc, char** argv)
         opt.retentionMs = *parseDuration(retention);
     std::optional<std::pair<std::string, int>> listenAddress;
     if (listen != "off") {
-        auto parsed = parseListenAddress(listen);
+        auto parsed = http::parseListenAddress(listen);
         if (!parsed) {
             std::cerr << "webhookd: " << parsed.error().message() << ".\n";
             return 2;
@@ -202,7 +203,7 @@ int main(int argc, char** argv)
             StatusServerOptions so;
             so.host = listenAddress->first;
             so.port = listenAddress->second;
-            so.dbPath = opt.dbPath;
+            so.database = opt.database;
             so.healthyRate = healthThreshold;
             so.stallMs = std::max<int64_t>(30'000, 3 * opt.pollIntervalMs);
             auto s = StatusServer::create(std::move(so), **worker);

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "storage/model.h"
+#include "model/delivery_status.h"
 
 namespace webhookd {
 
@@ -114,16 +114,17 @@ std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& 
     };
 
     w.family("webhookd_deliveries", "gauge", "Deliveries in the database by target and status.");
-    std::map<std::string, int64_t> depth;
+    std::map<DeliveryStatus, int64_t> depth;
     for (const auto& [key, n] : db.deliveries) {
         w.sample("webhookd_deliveries",
-                 fmt::format("target=\"{}\",status=\"{}\"", labelValue(key.first), labelValue(key.second)),
+                 fmt::format("target=\"{}\",status=\"{}\"", labelValue(key.first), toString(key.second)),
                  static_cast<double>(n));
         depth[key.second] += n;
     }
     w.family("webhookd_queue_depth", "gauge", "Deliveries in the database by status, all targets.");
-    for (const char* status : kDeliveryStatuses)
-        w.sample("webhookd_queue_depth", fmt::format("status=\"{}\"", status), static_cast<double>(depth[status]));
+    for (DeliveryStatus status : status_set::kAll)
+        w.sample("webhookd_queue_depth", fmt::format("status=\"{}\"", toString(status)),
+                 static_cast<double>(depth[status]));
     w.family("webhookd_oldest_due_age_seconds", "gauge",
              "How long the longest-waiting due delivery of an enabled target has been due (0 when none).");
     w.sample("webhookd_oldest_due_age_seconds", "",

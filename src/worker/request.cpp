@@ -2,7 +2,7 @@
 
 #include "core/duration.h"
 #include "signing/signing.h"
-#include "storage/targets.h"
+#include "model/target_rules.h"
 
 namespace webhookd {
 

@@ -1,16 +1,13 @@
 #include "worker/status_server.h"
 
-#include <sys/socket.h>
-
 #include <mutex>
-#include <thread>
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
+#include "http/server.h"
+#include "records/json.h"
 #include "storage/database.h"
-#include "storage/model.h"
 #include "storage/monitor.h"
 #include "storage/stats.h"
 #include "worker/worker.h"
@@ -26,29 +23,10 @@ constexpr int64_t kMinAttemptsForRate = 5;
 
 } // namespace
 
-Result<std::pair<std::string, int>> parseListenAddress(const std::string& text)
-{
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-        return fail(Error::invalid("--listen needs HOST:PORT, such as 127.0.0.1:9464, or off"));
-    std::string host = text.substr(0, colon);
-    if (host.front() == '[') {
-        if (host.back() != ']')
-            return fail(Error::invalid("--listen needs HOST:PORT, such as [::1]:9464"));
-        host = host.substr(1, host.size() - 2);
-    }
-    const std::string port = text.substr(colon + 1);
-    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
-        return fail(Error::invalid("--listen has an invalid port '" + port + "'"));
-    return std::pair{host, std::stoi(port)};
-}
-
 struct StatusServer::Impl {
     StatusServerOptions opt;
     const Worker& worker;
-    httplib::Server http;
-    std::thread thread;
-    int port = 0;
+    std::unique_ptr<http::Server> http;
     int64_t createdAt = SystemClock::instance().nowMs(); // the loop's first turn counts from here
 
     std::mutex mutex; // the connection and the snapshot
@@ -67,7 +45,7 @@ struct StatusServer::Impl {
             return true;
         OpenOptions open;
         open.busyTimeoutMs = 1000;
-        auto d = Database::open(opt.dbPath, open);
+        auto d = Database::open(opt.database, open);
         if (!d) {
             dbError = d.error().message();
             return false;
@@ -97,7 +75,7 @@ struct StatusServer::Impl {
         return snapshot;
     }
 
-    void healthz(httplib::Response& res)
+    void healthz(http::Response& res)
     {
         using nlohmann::json;
         const int64_t now = SystemClock::instance().nowMs();
@@ -133,10 +111,12 @@ struct StatusServer::Impl {
         body["in_flight"] = c.inFlight.load();
         if (snap) {
             json depth = json::object();
-            for (const char* s : kDeliveryStatuses)
-                depth[s] = 0;
-            for (const auto& [key, n] : snap->deliveries)
-                depth[key.second] = depth[key.second].get<int64_t>() + n;
+            for (DeliveryStatus s : status_set::kAll)
+                depth[std::string(toString(s))] = 0;
+            for (const auto& [key, n] : snap->deliveries) {
+                auto& d = depth[std::string(toString(key.second))];
+                d = d.get<int64_t>() + n;
+            }
             body["queue_depth"] = depth;
             body["oldest_due_age_ms"] = snap->oldestDueAt ? json(std::max<int64_t>(0, now - *snap->oldestDueAt)) : json(nullptr);
             json paused = json::array(), disabled = json::array();
@@ -149,34 +129,31 @@ struct StatusServer::Impl {
             body["paused_targets"] = paused;
             body["disabled_targets"] = disabled;
         }
-        res.status = healthy ? 200 : 503;
-        res.set_content(body.dump() + "\n", "application/json");
+        res.set(healthy ? 200 : 503, body.dump() + "\n", "application/json");
     }
 
-    void metrics(httplib::Response& res)
+    void metrics(http::Response& res)
     {
         const int64_t now = SystemClock::instance().nowMs();
         auto snap = readSnapshot(now);
         if (!snap) {
-            res.status = 503;
-            res.set_content("the database does not answer\n", "text/plain");
+            res.set(503, "the database does not answer\n", "text/plain");
             return;
         }
-        res.set_content(prometheusText(worker.metrics(), *snap, now), "text/plain; version=0.0.4; charset=utf-8");
+        res.set(200, prometheusText(worker.metrics(), *snap, now), "text/plain; version=0.0.4; charset=utf-8");
     }
 
-    void stats(httplib::Response& res)
+    void stats(http::Response& res)
     {
         std::lock_guard lock(mutex);
         Result<Stats> s = fail(Error::storage(dbError));
         if (connectLocked())
             s = statistics(*db, StatsFilter{}, SystemClock::instance());
         if (!s) {
-            res.status = 503;
-            res.set_content(nlohmann::json{{"error", s.error().message()}}.dump() + "\n", "application/json");
+            res.set(503, nlohmann::json{{"error", s.error().message()}}.dump() + "\n", "application/json");
             return;
         }
-        res.set_content(statsJson(*s).dump() + "\n", "application/json");
+        res.set(200, statsJson(*s).dump() + "\n", "application/json");
     }
 };
 
@@ -188,50 +165,30 @@ Result<std::unique_ptr<StatusServer>> StatusServer::create(StatusServerOptions o
 {
     auto impl = std::make_unique<Impl>(std::move(options), worker);
     Impl* p = impl.get();
-    p->http.new_task_queue = [] { return new httplib::ThreadPool(2); };
-    // httplib's default adds SO_REUSEPORT, with which a second webhookd on
-    // this host would share the port and answer half the scrapes.
-    p->http.set_socket_options([](socket_t sock) {
-        int yes = 1;
-        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-    p->http.set_read_timeout(5, 0);
-    p->http.set_write_timeout(5, 0);
-    p->http.Get("/healthz", [p](const httplib::Request&, httplib::Response& res) { p->healthz(res); });
-    p->http.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) { p->metrics(res); });
-    p->http.Get("/stats", [p](const httplib::Request&, httplib::Response& res) { p->stats(res); });
-    const std::string& host = p->opt.host;
-    if (p->opt.port == 0) {
-        p->port = p->http.bind_to_any_port(host);
-        if (p->port <= 0)
-            return fail(Error::network("cannot listen on " + host + ": " + std::strerror(errno)));
-    } else {
-        if (!p->http.bind_to_port(host, p->opt.port))
-            return fail(Error::network("cannot listen on " + host + ":" + std::to_string(p->opt.port) + ": " +
-                                           std::strerror(errno)));
-        p->port = p->opt.port;
-    }
+    http::ServerOptions so;
+    so.host = p->opt.host;
+    so.port = p->opt.port;
+    so.threads = 2;
+    so.ioTimeoutMs = 5000;
+    so.requestDeadlineMs = 30'000;
+    auto server = http::Server::create(std::move(so));
+    if (!server)
+        return fail(server.error());
+    p->http = std::move(*server);
+    p->http->route("GET", "/healthz", [p](const http::Request&, http::Response& res) { p->healthz(res); });
+    p->http->route("GET", "/metrics", [p](const http::Request&, http::Response& res) { p->metrics(res); });
+    p->http->route("GET", "/stats", [p](const http::Request&, http::Response& res) { p->stats(res); });
     return std::unique_ptr<StatusServer>(new StatusServer(std::move(impl)));
 }
 
-void StatusServer::start()
-{
-    impl_->thread = std::thread([p = impl_.get()] { p->http.listen_after_bind(); });
-}
+void StatusServer::start() { impl_->http->start(); }
 
 void StatusServer::stop()
 {
-    if (!impl_)
-        return;
-    impl_->http.stop();
-    if (impl_->thread.joinable())
-        impl_->thread.join();
+    if (impl_)
+        impl_->http->stop();
 }
 
-std::string StatusServer::address() const
-{
-    const std::string& h = impl_->opt.host;
-    return (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(impl_->port);
-}
+std::string StatusServer::address() const { return impl_->http->address(); }
 
 } // namespace webhookd

@@ -13,17 +13,19 @@ class Worker;
 struct StatusServerOptions {
     std::string host = "127.0.0.1";
     int port = 9464;                   // 0: any free port
-    std::string dbPath;
+    std::string database;              // the store's locator, opened read-only
     double healthyRate = 0.9;          // /healthz degrades below this success rate
     int64_t stallMs = 30'000;          // /healthz degrades when the loop has not turned for this long
 };
 
-// webhookd's HTTP endpoint: GET /healthz (200 healthy or 503 degraded, JSON),
-// /metrics (Prometheus text) and /stats (JSON). Serves from its own threads
-// and its own read connection; never touches the worker's.
+// webhookd's status endpoint: GET /healthz (200 healthy or 503 degraded,
+// JSON), /metrics (Prometheus text) and /stats (JSON), on http::Server.
+// Serves from its own threads and its own read connection; never touches the
+// worker's.
 class StatusServer {
 public:
-    // Binds now (so a port in use is reported at start), serves once start()ed.
+    // Binds now (so a port in use is reported at start), serves once
+    // start()ed. The worker must outlive the StatusServer.
     static Result<std::unique_ptr<StatusServer>> create(StatusServerOptions options, const Worker& worker);
     ~StatusServer();
     StatusServer(const StatusServer&) = delete;
@@ -38,8 +40,5 @@ private:
     explicit StatusServer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
-
-// "HOST:PORT" or "[V6]:PORT" into its parts; Invalid otherwise.
-Result<std::pair<std::string, int>> parseListenAddress(const std::string& text);
 
 } // namespace webhookd

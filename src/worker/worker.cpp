@@ -73,7 +73,7 @@ private:
                 OpenOptions open;
                 open.busyTimeoutMs = opt_.busyTimeoutMs;
                 open.durability = Durability::Normal;
-                auto d = Database::open(opt_.dbPath, open);
+                auto d = Database::open(opt_.database, open);
                 if (d)
                     db.emplace(std::move(*d));
                 else
@@ -128,7 +128,7 @@ struct Worker::Impl {
     std::vector<HttpResult> done;
 
     int64_t nextClaimAt = 0;              // wall ms; claiming before then finds nothing
-    int64_t lastDataVersion = -1;
+    uint64_t lastChangeToken = 0;
     int64_t storagePauseUntilMono = 0;    // backing off after a storage failure
     int64_t storageFailures = 0;
     int64_t nextProgressMono = 0;
@@ -222,11 +222,11 @@ struct Worker::Impl {
             ++counters.attempts;
             switch (dec.verdict) {
             case Verdict::Delivered:
-                c.status = "delivered";
+                c.status = DeliveryStatus::Delivered;
                 ++counters.delivered;
                 break;
             case Verdict::Retry:
-                c.status = "failed";
+                c.status = DeliveryStatus::Failed;
                 c.nextAttemptAt = dec.nextAttemptAt;
                 ++counters.retried;
                 Log::info("attempt failed; retry scheduled",
@@ -235,7 +235,7 @@ struct Worker::Impl {
                                           {"next_attempt_at", isoTime(dec.nextAttemptAt)}}));
                 break;
             case Verdict::DeadLetter:
-                c.status = "dead_letter";
+                c.status = DeliveryStatus::DeadLetter;
                 c.deadLetterReason = dec.deadLetterReason;
                 ++counters.deadLettered;
                 Log::warn("moved to the dead-letter queue",
@@ -270,7 +270,7 @@ struct Worker::Impl {
     void recorded()
     {
         for (const auto& c : unrecorded)
-            if (c.status == "failed")
+            if (c.status == DeliveryStatus::Failed)
                 nextClaimAt = std::min(nextClaimAt, c.nextAttemptAt);
         unrecorded.clear();
         for (const auto& e : queue.takeTargetEvents()) {
@@ -325,7 +325,7 @@ struct Worker::Impl {
             return; // tried again next tick; claiming waits meanwhile
         }
         for (auto& c : unrecorded)
-            if (c.status == "failed")
+            if (c.status == DeliveryStatus::Failed)
                 c.nextAttemptAt += delta;
         Log::warn("the wall clock jumped; scheduled deliveries and leases moved with it",
                   {{"jump", (delta < 0 ? "-" : "+") + formatDuration(std::abs(delta))}, {"deliveries", std::to_string(*moved)}});
@@ -343,7 +343,7 @@ struct Worker::Impl {
         if (first)
             return;
         Log::info("progress", {{"attempts", std::to_string(counters.attempts.load())},
-                               {"delivered", std::to_string(counters.delivered.load())},
+                               {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count
                                {"retried", std::to_string(counters.retried.load())},
                                {"dead_lettered", std::to_string(counters.deadLettered.load())},
                                {"in_flight", std::to_string(inflight.size())}});
@@ -382,7 +382,7 @@ struct Worker::Impl {
     Status run()
     {
         Log::info("webhookd started",
-                  {{"worker", opt.workerId}, {"db", opt.dbPath}, {"concurrency", std::to_string(opt.concurrency)},
+                  {{"worker", opt.workerId}, {"db", opt.database}, {"concurrency", std::to_string(opt.concurrency)},
                    {"poll_interval", formatDuration(opt.pollIntervalMs)},
                    {"default_timeout", formatDuration(opt.defaultTimeoutMs)}, {"lease", formatDuration(opt.leaseMs)},
                    {"user_agent", opt.userAgent}, {"private_networks", opt.allowPrivateNetworks ? "allowed" : "blocked"},
@@ -396,7 +396,7 @@ struct Worker::Impl {
                                                         : "off"},
                    {"retention", opt.retentionMs > 0 ? formatDuration(opt.retentionMs) : "off"},
                    {"log_payloads", opt.logPayloads ? "yes" : "no"}, {"drain", opt.drain ? "yes" : "no"}});
-        lastDataVersion = db.dataVersion();
+        lastChangeToken = queue.changeToken();
         std::optional<RetentionThread> retention;
         if (opt.retentionMs > 0)
             retention.emplace(opt, clock);
@@ -433,9 +433,9 @@ struct Worker::Impl {
             // Another process committed (an event arrived, a target changed):
             // look for work now rather than at the end of the sleep.
             if (clock.nowMs() < nextClaimAt) {
-                const int64_t v = db.dataVersion();
-                if (v != lastDataVersion) {
-                    lastDataVersion = v;
+                const uint64_t token = queue.changeToken();
+                if (token != lastChangeToken) {
+                    lastChangeToken = token;
                     nextClaimAt = 0;
                 }
             }
@@ -443,7 +443,7 @@ struct Worker::Impl {
         shutdown();
         Log::info("webhookd stopped", {{"worker", opt.workerId},
                                        {"attempts", std::to_string(counters.attempts.load())},
-                                       {"delivered", std::to_string(counters.delivered.load())},
+                                       {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count // not a status: a count
                                        {"dead_lettered", std::to_string(counters.deadLettered.load())}});
         return {};
     }
@@ -471,11 +471,11 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
     // Worker transitions may use NORMAL: losing the last of them in a power
     // cut only means a delivery is sent again (DESIGN.md, Durability).
     open.durability = Durability::Normal;
-    auto db = Database::open(options.dbPath, open);
+    auto db = Database::open(options.database, open);
     if (!db)
         return fail(db.error());
     if (db->readOnly())
-        return fail(Error::readOnly("the database " + options.dbPath + " is read-only; webhookd needs to write to it"));
+        return fail(Error::readOnly("the database " + options.database + " is read-only; webhookd needs to write to it"));
     HttpOptions http;
     http.guard = AddressGuard(options.allowPrivateNetworks, options.allowedNetworks);
     http.httpsOnly = options.httpsOnly;

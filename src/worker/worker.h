@@ -16,7 +16,7 @@
 namespace webhookd {
 
 struct WorkerOptions {
-    std::string dbPath = "./webhooks.db";
+    std::string database = "./webhooks.db"; // the store's locator: PATH or sqlite:PATH
     int concurrency = 10;                   // transfers in flight at most
     int64_t pollIntervalMs = 1000;          // longest sleep when idle
     int64_t defaultTimeoutMs = 30'000;      // for targets without their own

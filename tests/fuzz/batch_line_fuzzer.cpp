@@ -3,12 +3,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "batch_line.h"
+#include "records/batch_line.h"
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
-    auto e = webhookd::cli::parseBatchLine(webhookd::fuzz::text(data, size));
+    auto e = webhookd::parseBatchLine(webhookd::fuzz::text(data, size));
     // An accepted line yields a payload that is JSON again.
     if (e && !nlohmann::json::accept(e->payload))
         std::abort();

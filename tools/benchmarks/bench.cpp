@@ -79,7 +79,7 @@ void addBenchTarget(Database& db, const std::string& url)
 
 // N pending deliveries to the bench target, inserted with plain SQL in one
 // transaction (setup cost is not what is measured).
-void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueInMs, const char* status)
+void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueInMs, DeliveryStatus status)
 {
     SQLite::Database db(path, SQLite::OPEN_READWRITE, 60'000);
     db.exec("PRAGMA synchronous = OFF");
@@ -98,7 +98,7 @@ void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueIn
     SQLite::Statement dl(db, "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
                              " created_at, updated_at) SELECT id, 'bench', ?1, ?2, ?3, ?4, ?4 FROM events"
                              " WHERE id > ?5");
-    dl.bind(1, status);
+    dl.bind(1, std::string(toString(status)));
     dl.bind(2, priority);
     dl.bind(3, now + dueInMs);
     dl.bind(4, now);
@@ -147,7 +147,7 @@ json claimComplete(const std::string& path, int count, int batch)
         Database db = freshDb(path, Durability::Normal);
         addBenchTarget(db, "http://127.0.0.1:9/bench");
     }
-    fillBacklog(path, count, 0, 0, "pending");
+    fillBacklog(path, count, 0, 0, DeliveryStatus::Pending);
     OpenOptions o;
     o.durability = Durability::Normal;
     Database db = must(Database::open(path, o), "open");
@@ -169,7 +169,7 @@ json claimComplete(const std::string& path, int count, int batch)
             c.outcome.statusCode = 204;
             c.outcome.startedAtMs = now;
             c.outcome.durationMs = 1;
-            c.status = "delivered";
+            c.status = DeliveryStatus::Delivered;
             completions.push_back(std::move(c));
         }
         mustOk(q.complete(completions, now), "complete");
@@ -213,7 +213,7 @@ json rawHttp(const std::string& url, int concurrency, int count)
 WorkerOptions workerOptions(const std::string& path, int concurrency)
 {
     WorkerOptions opt;
-    opt.dbPath = path;
+    opt.database = path;
     opt.concurrency = concurrency;
     opt.allowPrivateNetworks = true;
     opt.pollIntervalMs = 1000;
@@ -226,7 +226,7 @@ json endToEnd(const std::string& path, const std::string& url, int concurrency, 
         Database db = freshDb(path, Durability::Normal);
         addBenchTarget(db, url);
     }
-    fillBacklog(path, count, 0, 0, "pending");
+    fillBacklog(path, count, 0, 0, DeliveryStatus::Pending);
     auto opt = workerOptions(path, concurrency);
     opt.drain = true;
     auto worker = must(Worker::create(opt), "worker");
@@ -293,10 +293,10 @@ json scale(const std::string& path, int64_t waiting, bool storm, int batch, int 
         addBenchTarget(db, "http://127.0.0.1:9/bench");
     }
     if (storm) {
-        fillBacklog(path, waiting, 100, 3'600'000, "failed");
-        fillBacklog(path, batch, 0, 0, "pending");
+        fillBacklog(path, waiting, 100, 3'600'000, DeliveryStatus::Failed);
+        fillBacklog(path, batch, 0, 0, DeliveryStatus::Pending);
     } else {
-        fillBacklog(path, waiting, 0, 0, "pending");
+        fillBacklog(path, waiting, 0, 0, DeliveryStatus::Pending);
     }
     SQLite::Database(path, SQLite::OPEN_READWRITE).exec("ANALYZE");
     OpenOptions o;
@@ -343,7 +343,7 @@ json memory(const std::string& webhookd, const std::string& path, const std::str
         Database db = freshDb(path, Durability::Normal);
         addBenchTarget(db, url);
     }
-    fillBacklog(path, count, 0, 0, "pending");
+    fillBacklog(path, count, 0, 0, DeliveryStatus::Pending);
     auto t0 = std::chrono::steady_clock::now();
     pid_t pid = fork();
     if (pid == 0) {

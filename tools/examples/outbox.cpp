@@ -16,7 +16,7 @@
 #include <SQLiteCpp/Transaction.h>
 
 #include "core/clock.h"
-#include "storage/events.h"
+#include "storage/sqlite/outbox.h"
 
 int main(int argc, char** argv)
 {

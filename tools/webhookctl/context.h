@@ -11,8 +11,10 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/validate.h"
+#include "model/delivery.h"
+#include "model/target.h"
+#include "records/json.h"
 #include "storage/database.h"
-#include "storage/model.h"
 
 namespace webhookd::cli {
 
@@ -24,7 +26,7 @@ constexpr int kUsage = 2;
 // What every command shares: global options, the lazily opened database, and
 // the action the parsed subcommand chose. One per process, on the main thread.
 struct Context {
-    std::string dbPath;
+    std::string dbPath; // the store's locator: PATH or sqlite:PATH
     bool json = false;
     std::string busyTimeout = "5s";
     size_t maxPayloadBytes = 1024 * 1024;
@@ -76,16 +78,7 @@ private:
 std::string orDash(const std::optional<std::string>& s);
 std::string orDash(const std::optional<int>& n);
 std::string timeText(std::optional<int64_t> epochMs);
-std::string maskSecret(const std::string& secret);
-// Credentials a target may carry besides its secret: the password in the URL's
-// userinfo and the values of headers named like auth, token, key or cookie.
-// Shown only with --show-secret.
-std::string shownUrl(const std::string& url, bool showSecret);
-std::string shownHeaderValue(std::string_view name, const std::string& value, bool showSecret);
-
-// Record JSON shared by several commands.
-nlohmann::json deliveryJson(const Delivery& d);
-nlohmann::json targetJson(const Target& t, bool showSecret);
+// Masking and the JSON of records are records/json.h's.
 
 // Registration of each command group (one file each).
 void addInitCommand(CLI::App& app, Context& ctx);

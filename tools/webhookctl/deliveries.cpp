@@ -24,8 +24,7 @@ struct ListFlags {
     void add(CLI::App* cmd, bool withStatus)
     {
         if (withStatus)
-            statusOpt = cmd->add_option("--status", status,
-                                        "pending, in_progress, delivered, failed, rate_limited or dead_letter");
+            statusOpt = cmd->add_option("--status", status, std::string(allStatusNames()));
         targetOpt = cmd->add_option("--target", target, "Only this target's deliveries");
         typeOpt = cmd->add_option("--type", type, "Only this event type");
         sinceOpt = cmd->add_option("--since", since, "Only deliveries created within this long ago")
@@ -34,10 +33,14 @@ struct ListFlags {
             ->check(CLI::Range(1, 1'000'000));
     }
 
-    DeliveryFilter filter(const Clock& clock) const
+    Result<DeliveryFilter> filter(const Clock& clock) const
     {
         DeliveryFilter f;
-        if (statusOpt && statusOpt->count()) f.status = status;
+        if (statusOpt && statusOpt->count()) {
+            f.status = parseDeliveryStatus(status);
+            if (!f.status)
+                return fail(Error::invalid("'" + status + "' is not a status; use " + std::string(allStatusNames())));
+        }
         if (targetOpt->count()) f.targetId = target;
         if (typeOpt->count()) f.type = type;
         if (sinceOpt->count()) f.createdSince = clock.nowMs() - durationMs(since);
@@ -59,7 +62,7 @@ int printList(const Context& ctx, const Result<std::vector<Delivery>>& list, boo
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& d : *list) {
-        std::vector<std::string> row = {std::to_string(d.id), d.type, d.targetId, d.status,
+        std::vector<std::string> row = {std::to_string(d.id), d.type, d.targetId, std::string(toString(d.status)),
                                         std::to_string(d.attemptCount), orDash(d.lastStatusCode), isoTime(d.createdAt)};
         row.push_back(withReason ? orDash(d.deadLetterReason) : orDash(d.lastError));
         rows.push_back(std::move(row));
@@ -72,21 +75,7 @@ int printList(const Context& ctx, const Result<std::vector<Delivery>>& list, boo
 int showDelivery(const Context& ctx, const Delivery& d)
 {
     if (ctx.json) {
-        auto j = deliveryJson(d);
-        auto attempts = nlohmann::json::array();
-        for (const auto& a : d.attempts)
-            attempts.push_back({
-                {"number", a.number},
-                {"started_at", a.startedAt},
-                {"duration_ms", a.durationMs},
-                {"status_code", a.statusCode ? nlohmann::json(*a.statusCode) : nlohmann::json(nullptr)},
-                {"error_type", a.errorType ? nlohmann::json(*a.errorType) : nlohmann::json(nullptr)},
-                {"error_message", a.errorMessage ? nlohmann::json(*a.errorMessage) : nlohmann::json(nullptr)},
-                {"retry_after_ms", a.retryAfterMs ? nlohmann::json(*a.retryAfterMs) : nlohmann::json(nullptr)},
-                {"response_excerpt", a.responseExcerpt},
-            });
-        j["attempts"] = attempts;
-        std::cout << j.dump() << '\n';
+        std::cout << deliveryWithAttemptsJson(d).dump() << '\n';
         return kOk;
     }
     auto row = [](const char* k, const std::string& v) {
@@ -95,10 +84,10 @@ int showDelivery(const Context& ctx, const Delivery& d)
     row("delivery", std::to_string(d.id));
     row("event", d.eventUid + " (" + d.type + ")");
     row("target", d.targetId);
-    row("status", d.status);
+    row("status", std::string(toString(d.status)));
     row("priority", std::to_string(d.priority));
     row("attempts", std::to_string(d.attemptCount));
-    if (d.status == "pending" || d.status == "failed" || d.status == "rate_limited")
+    if (isClaimable(d.status))
         row("next attempt", isoTime(d.nextAttemptAt));
     if (d.lastError)
         row("last error", *d.lastError);
@@ -126,7 +115,7 @@ int printRequeued(const Context& ctx, const std::vector<Requeued>& requeued, con
     if (ctx.json) {
         auto list = nlohmann::json::array();
         for (const auto& r : requeued)
-            list.push_back({{"id", r.id}, {"previous_status", r.previousStatus}});
+            list.push_back({{"id", r.id}, {"previous_status", toString(r.previousStatus)}});
         std::cout << nlohmann::json{{countName, requeued.size()}, {"deliveries", list}}.dump() << '\n';
     } else {
         std::cout << sentence << '\n';
@@ -176,7 +165,10 @@ void addDeliveryCommands(CLI::App& app, Context& ctx)
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
-            return printList(ctx, listDeliveries(**db, lf->filter(ctx.clock())), false);
+            auto filter = lf->filter(ctx.clock());
+            if (!filter)
+                return report(filter.error());
+            return printList(ctx, listDeliveries(**db, *filter), false);
         };
     });
 
@@ -213,7 +205,10 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
-            return printList(ctx, listDeadLetters(**db, lf->filter(ctx.clock())), true);
+            auto filter = lf->filter(ctx.clock());
+            if (!filter)
+                return report(filter.error());
+            return printList(ctx, listDeadLetters(**db, *filter), true);
         };
     });
 

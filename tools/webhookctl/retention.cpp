@@ -24,7 +24,8 @@ void addPurgeCommand(CLI::App& app, Context& ctx)
     cmd->add_option("--older-than", f->olderThan, "Age of completion, e.g. 30d")->required()
         ->check(durationValidator());
     f->statusOpt = cmd->add_option("--status", f->status, "Only delivered, or only dead_letter (default both)")
-                       ->check(CLI::IsMember({"delivered", "dead_letter"}));
+                       ->check(CLI::IsMember({std::string(toString(DeliveryStatus::Delivered)),
+                                              std::string(toString(DeliveryStatus::DeadLetter))}));
     cmd->add_option("--batch", f->batch, "Deliveries deleted per transaction")->capture_default_str()
         ->check(CLI::Range(1, 100'000));
     cmd->add_flag("--vacuum", f->vacuum,
@@ -39,7 +40,8 @@ void addPurgeCommand(CLI::App& app, Context& ctx)
             options.completedBeforeMs = ctx.clock().nowMs() - durationMs(f->olderThan);
             options.batchSize = f->batch;
             if (f->statusOpt->count())
-                options.statuses = f->status == "delivered" ? PurgeStatuses::Delivered : PurgeStatuses::DeadLetter;
+                options.statuses = parseDeliveryStatus(f->status) == DeliveryStatus::Delivered ? PurgeStatuses::Delivered
+                                                                                                : PurgeStatuses::DeadLetter;
             ProgressLine line;
             PurgeProgress progress;
             if (line.enabled())

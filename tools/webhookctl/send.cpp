@@ -6,7 +6,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "batch_line.h"
+#include "records/batch_line.h"
 #include "storage/events.h"
 
 namespace webhookd::cli {
@@ -39,9 +39,7 @@ Result<std::string> readSource(const std::string& source, const char* what)
 void printResult(const Context& ctx, const SendResult& r)
 {
     if (ctx.json) {
-        nlohmann::json j = {{"event_id", r.eventId}, {"event_uid", r.uid}, {"delivery_ids", r.deliveryIds},
-                            {"target_ids", r.targetIds}, {"duplicate", r.duplicate}};
-        std::cout << j.dump() << '\n';
+        std::cout << sendResultJson(r).dump() << '\n';
         return;
     }
     for (int64_t id : r.deliveryIds)

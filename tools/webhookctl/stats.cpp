@@ -38,7 +38,7 @@ std::string spanText(int64_t ms)
 
 void printText(const Stats& s)
 {
-    auto depth = [&](const char* status) { return s.queueDepth.at(status); };
+    auto depth = [&](DeliveryStatus status) { return s.queueDepth.at(status); };
     std::cout << fmt::format("deliveries {}  delivered {}  failed (retrying) {}  dead letter {}  pending {}\n",
                              s.all.total, s.all.delivered, s.all.failed, s.all.deadLetter, s.all.pending);
     std::cout << fmt::format("success rate {:.1f}%  average response time {:.1f} ms\n", 100.0 * s.successRate,
@@ -49,8 +49,9 @@ void printText(const Stats& s)
                              msText(s.timeToDeliverMs.p95));
     std::cout << fmt::format("queue             pending {}  in progress {}  failed {}  rate limited {}  delivered {}"
                              "  dead letter {}\n",
-                             depth("pending"), depth("in_progress"), depth("failed"), depth("rate_limited"),
-                             depth("delivered"), depth("dead_letter"));
+                             depth(DeliveryStatus::Pending), depth(DeliveryStatus::InProgress),
+                             depth(DeliveryStatus::Failed), depth(DeliveryStatus::RateLimited),
+                             depth(DeliveryStatus::Delivered), depth(DeliveryStatus::DeadLetter));
     std::cout << "oldest due        "
               << (s.oldestDueAgeMs ? "due for " + spanText(*s.oldestDueAgeMs) : std::string("nothing is due"))
               << "\n\n";

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "core/duration.h"
+#include "model/target_rules.h"
+#include "records/text_specs.h"
 #include "storage/targets.h"
 
 namespace webhookd::cli {
@@ -54,32 +56,12 @@ struct TargetFlags {
         if (given("url")) s.url = url;
         if (given("name")) s.name = name;
         if (given("secret")) s.secret = secret;
-        if (given("events")) {
-            std::vector<std::string> patterns;
-            size_t start = 0;
-            while (start <= events.size() && !events.empty()) {
-                size_t comma = events.find(',', start);
-                std::string p = events.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-                if (!p.empty())
-                    patterns.push_back(p);
-                if (comma == std::string::npos)
-                    break;
-                start = comma + 1;
-            }
-            s.eventFilters = patterns;
-        }
+        if (given("events")) s.eventFilters = parsePatternList(events);
         if (given("header")) {
-            HeaderList list;
-            for (const auto& h : headers) {
-                auto colon = h.find(':');
-                if (colon == std::string::npos)
-                    return fail(Error::invalid("the header '" + h + "' must be given as NAME:VALUE"));
-                std::string value = h.substr(colon + 1);
-                while (!value.empty() && value.front() == ' ')
-                    value.erase(0, 1);
-                list.emplace_back(h.substr(0, colon), value);
-            }
-            s.headers = list;
+            auto list = parseHeaderSpecs(headers);
+            if (!list)
+                return fail(list.error());
+            s.headers = std::move(*list);
         }
         if (given("timeout")) s.timeoutMs = durationMs(timeout);
         if (given("max-attempts")) s.maxAttempts = maxAttempts;
@@ -91,14 +73,10 @@ struct TargetFlags {
         if (given("burst")) s.burst = burst;
         if (noRateLimit) s.rateLimitEnabled = false;
         if (given("metadata")) {
-            std::map<std::string, std::string> m;
-            for (const auto& kv : metadata) {
-                auto eq = kv.find('=');
-                if (eq == std::string::npos)
-                    return fail(Error::invalid("metadata '" + kv + "' must be given as KEY=VALUE"));
-                m[kv.substr(0, eq)] = kv.substr(eq + 1);
-            }
-            s.metadata = m;
+            auto m = parseMetadata(metadata);
+            if (!m)
+                return fail(m.error());
+            s.metadata = std::move(*m);
         }
         if (disabled) s.enabled = false;
         if (given("scheme")) s.signatureScheme = parseSignatureScheme(scheme);
@@ -153,9 +131,8 @@ void printTarget(const Target& t, bool showSecret)
     row("retries", std::to_string(t.retry.maxAttempts) + " attempts, " + formatDuration(t.retry.initialDelayMs) +
                        " initial, " + formatDuration(t.retry.maxDelayMs) + " max, x" +
                        fmt::format("{:g}", t.retry.multiplier) + ", jitter " + fmt::format("{:g}", t.retry.jitter));
-    row("rate limit", t.rateLimitEnabled && t.ratePerSecond
-                          ? fmt::format("{:g}/s, burst {}", *t.ratePerSecond, t.burst.value_or(std::max(1, static_cast<int>(*t.ratePerSecond))))
-                          : "off");
+    const auto bucket = bucketFor(t, 0);
+    row("rate limit", bucket ? fmt::format("{:g}/s, burst {:g}", bucket->rate, bucket->burst) : "off");
     for (const auto& [k, v] : t.metadata)
         row("metadata", k + "=" + v);
     row("created", isoTime(t.createdAt));

@@ -11,9 +11,13 @@
 #include <sqlite3.h>
 
 #include "core/ids.h"
+#include "model/delivery_status.h"
+#include "model/event_rules.h"
 #include "routing/patterns.h"
-#include "storage/database.h"
-#include "storage/sql_error.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/outbox.h"
+#include "storage/sqlite/sql_error.h"
+#include "storage/sqlite/status_sql.h"
 
 namespace webhookd {
 
@@ -24,20 +28,6 @@ struct RouteTarget {
     bool enabled;
     std::vector<std::string> filters;
 };
-
-Status validateEvent(const EventInput& e, const Limits& limits)
-{
-    if (auto s = validateEventType(e.type); !s)
-        return s;
-    if (auto s = validatePayload(e.payload, limits); !s)
-        return s;
-    if (e.priority < kMinPriority || e.priority > kMaxPriority)
-        return fail(Error::invalid("the priority must be between " + std::to_string(kMinPriority) + " and " +
-                                   std::to_string(kMaxPriority)));
-    if (e.idempotencyKey && (e.idempotencyKey->empty() || e.idempotencyKey->size() > 255))
-        return fail(Error::invalid("an idempotency key must be 1 to 255 characters"));
-    return {};
-}
 
 // Inserts events and their deliveries on one connection, inside a transaction
 // the caller owns. Statements are prepared once per writer; the routing table
@@ -50,7 +40,8 @@ public:
           insertEvent_(sql, "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at)"
                             " VALUES (?, ?, ?, ?, ?, ?)"),
           insertDelivery_(sql, "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
-                               " created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)"),
+                               " created_at, updated_at) VALUES (?, ?, " +
+                                   detail::sqlName(DeliveryStatus::Pending) + ", ?, ?, ?, ?)"),
           sql_(sql)
     {
         loadRoutes();
@@ -153,21 +144,21 @@ private:
 // wrote to targets; call inside the transaction, so what it reads holds.
 EventWriter& cachedWriter(Database& db)
 {
-    auto& slot = db.cacheSlot(Database::Slot::EventWriter);
+    auto& slot = detail::cacheSlot(db, Database::Impl::Slot::EventWriter);
     struct Cached {
         EventWriter writer;
         int64_t dataVersion;
         uint64_t generation;
     };
-    const int64_t version = db.dataVersion();
+    const int64_t version = detail::dataVersion(db);
     if (!slot) {
-        slot = std::make_shared<Cached>(Cached{EventWriter(db.sql()), version, db.targetsGeneration()});
+        slot = std::make_shared<Cached>(Cached{EventWriter(detail::sql(db)), version, detail::targetsGeneration(db)});
     } else {
         auto* c = static_cast<Cached*>(slot.get());
-        if (c->dataVersion != version || c->generation != db.targetsGeneration()) {
+        if (c->dataVersion != version || c->generation != detail::targetsGeneration(db)) {
             c->writer.loadRoutes();
             c->dataVersion = version;
-            c->generation = db.targetsGeneration();
+            c->generation = detail::targetsGeneration(db);
         }
     }
     return static_cast<Cached*>(slot.get())->writer;
@@ -180,7 +171,7 @@ Result<SendResult> sendEvent(Database& db, const EventInput& event, const Clock&
     if (auto s = validateEvent(event, limits); !s)
         return fail(s.error());
     return detail::guarded("record the event", [&]() -> Result<SendResult> {
-        SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
         auto r = cachedWriter(db).write(event, clock.nowMs());
         if (!r)
             return r;
@@ -196,7 +187,7 @@ Result<std::vector<SendResult>> sendBatch(Database& db, const std::vector<EventI
         if (auto s = validateEvent(events[i], limits); !s)
             return fail(Error(s.error().kind(), "event " + std::to_string(i + 1) + ": " + s.error().message()));
     return detail::guarded("record the batch", [&]() -> Result<std::vector<SendResult>> {
-        SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
         EventWriter& writer = cachedWriter(db);
         std::vector<SendResult> out;
         out.reserve(events.size());

@@ -1,4 +1,4 @@
-#include "storage/database.h"
+#include "storage/sqlite/connection.h"
 
 #include <cerrno>
 #include <cstring>
@@ -11,8 +11,10 @@
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
 
-#include "storage/migrations.h"
-#include "storage/sql_error.h"
+#include "core/validate.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/migrations.h"
+#include "storage/sqlite/sql_error.h"
 
 namespace webhookd {
 
@@ -79,32 +81,32 @@ std::string immutableUri(const std::string& path)
 
 } // namespace
 
-Database::Database(std::unique_ptr<SQLite::Database> db, std::string path, bool readOnly)
-    : db_(std::move(db)), path_(std::move(path)), readOnly_(readOnly)
+Database::Impl::~Impl()
 {
+    cache = {}; // statements go before the connection they belong to
+    dataVersion.reset();
 }
 
+Database::Impl& detailImpl(Database& db) { return *db.impl_; }
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::Database(Database&&) noexcept = default;
-Database& Database::operator=(Database&& other) noexcept
-{
-    if (this != &other) {
-        cache_ = {}; // statements of the old connection go before it does
-        dataVersion_.reset();
-        db_ = std::move(other.db_);
-        dataVersion_ = std::move(other.dataVersion_);
-        cache_ = std::move(other.cache_);
-        targetsGeneration_ = other.targetsGeneration_;
-        path_ = std::move(other.path_);
-        readOnly_ = other.readOnly_;
-    }
-    return *this;
-}
+Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
+
+const std::string& Database::path() const { return impl_->path; }
+bool Database::readOnly() const { return impl_->readOnly; }
 
 int Database::latestSchemaVersion() { return static_cast<int>(detail::migrations().size()); }
 
-Result<Database> Database::open(const std::string& path, const OpenOptions& options)
+Result<Database> Database::open(const std::string& locator, const OpenOptions& options)
 {
+    if (locator.rfind("postgres://", 0) == 0 || locator.rfind("postgresql://", 0) == 0)
+        return fail(Error::invalid("this webhookd was built without PostgreSQL support, so it cannot open " +
+                                   redactUrl(locator)));
+    const std::string path = locator.rfind("sqlite:", 0) == 0 ? locator.substr(7) : locator;
+    if (path.empty())
+        return fail(Error::invalid("the database locator '" + locator + "' names no file"));
     struct stat st {};
     const bool exists = ::stat(path.c_str(), &st) == 0;
     if (!exists) {
@@ -141,8 +143,12 @@ Result<Database> Database::open(const std::string& path, const OpenOptions& opti
                                                     options.busyTimeoutMs);
             appId = db->execAndGet("PRAGMA application_id").getInt64();
         }
-        Database out(std::move(db), path, !writable);
-        auto& sql = *out.db_;
+        auto impl = std::make_unique<Impl>();
+        impl->db = std::move(db);
+        impl->path = path;
+        impl->readOnly = !writable;
+        Database out(std::move(impl));
+        auto& sql = *out.impl_->db;
         const int version = out.schemaVersion();
         const bool empty = sql.execAndGet("SELECT count(*) FROM sqlite_schema").getInt() == 0;
         if (!empty && appId != kApplicationId)
@@ -178,7 +184,7 @@ Result<Database> Database::open(const std::string& path, const OpenOptions& opti
     });
 }
 
-int Database::schemaVersion() const { return db_->execAndGet("PRAGMA user_version").getInt(); }
+int Database::schemaVersion() const { return impl_->db->execAndGet("PRAGMA user_version").getInt(); }
 
 Result<int> Database::migrate()
 {
@@ -187,12 +193,13 @@ Result<int> Database::migrate()
         for (const auto& m : detail::migrations()) {
             // Each migration and its version bump commit together, so a crash
             // leaves the file at a whole version; re-running skips what is done.
-            SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+            auto& sql = *impl_->db;
+            SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
             if (schemaVersion() >= m.version)
                 continue;
-            db_->exec(std::string(m.sql));
-            db_->exec("PRAGMA application_id = " + std::to_string(kApplicationId));
-            db_->exec("PRAGMA user_version = " + std::to_string(m.version));
+            sql.exec(std::string(m.sql));
+            sql.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+            sql.exec("PRAGMA user_version = " + std::to_string(m.version));
             tx.commit();
             ++applied;
         }
@@ -203,20 +210,25 @@ Result<int> Database::migrate()
 Status Database::setDurability(Durability durability)
 {
     return detail::guarded("set the synchronous level", [&]() -> Status {
-        db_->exec(durability == Durability::Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+        impl_->db->exec(durability == Durability::Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
         return {};
     });
 }
 
-int64_t Database::dataVersion()
+namespace detail {
+
+int64_t dataVersion(Database& db)
 {
-    if (!dataVersion_)
-        dataVersion_ = std::make_unique<SQLite::Statement>(*db_, "PRAGMA data_version");
-    dataVersion_->reset();
-    dataVersion_->executeStep();
-    const int64_t v = dataVersion_->getColumn(0).getInt64();
-    dataVersion_->reset(); // no statement may stay mid-result (see storage/queue.cpp)
+    auto& impl = detailImpl(db);
+    if (!impl.dataVersion)
+        impl.dataVersion = std::make_unique<SQLite::Statement>(*impl.db, "PRAGMA data_version");
+    impl.dataVersion->reset();
+    impl.dataVersion->executeStep();
+    const int64_t v = impl.dataVersion->getColumn(0).getInt64();
+    impl.dataVersion->reset(); // no statement may stay mid-result (see storage/sqlite/queue.cpp)
     return v;
 }
+
+} // namespace detail
 
 } // namespace webhookd

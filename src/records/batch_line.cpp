@@ -1,11 +1,10 @@
-#include "batch_line.h"
+#include "records/batch_line.h"
 
 #include <nlohmann/json.hpp>
 
 #include "core/validate.h"
-#include "storage/events.h"
 
-namespace webhookd::cli {
+namespace webhookd {
 
 Result<EventInput> parseBatchLine(std::string_view line)
 {
@@ -57,4 +56,4 @@ Result<EventInput> parseBatchLine(std::string_view line)
     return e;
 }
 
-} // namespace webhookd::cli
+} // namespace webhookd

@@ -8,11 +8,13 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include "model/target_rules.h"
 #include "ratelimit/token_bucket.h"
-#include "storage/database.h"
-#include "storage/queue_sql.h"
-#include "storage/rows.h"
-#include "storage/sql_error.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/queue_sql.h"
+#include "storage/sqlite/rows.h"
+#include "storage/sqlite/sql_error.h"
+#include "storage/sqlite/status_sql.h"
 
 namespace webhookd {
 
@@ -30,24 +32,24 @@ constexpr int64_t kLeaseMarginMs = 15'000;
 // no busy timeout waits out.
 struct Queue::Statements {
     explicit Statements(SQLite::Database& db)
-        : reclaim(db, detail::queue_sql::kReclaim),
-          nextPriority(db, detail::queue_sql::kNextPriority),
-          dueAtPriority(db, detail::queue_sql::kDueAtPriority),
-          firstAtPriority(db, detail::queue_sql::kFirstAtPriority),
-          firstLease(db, detail::queue_sql::kFirstLease),
-          firstProbe(db, detail::queue_sql::kFirstProbe),
-          takeLease(db, "UPDATE deliveries SET status = 'in_progress', lease_owner = ?1, lease_expires_at = ?2,"
-                        " updated_at = ?3 WHERE id = ?4"),
-          defer(db, "UPDATE deliveries SET status = 'rate_limited', next_attempt_at = ?1, updated_at = ?2"
-                    " WHERE id = ?3"),
+        : reclaim(db, detail::queue_sql::reclaim()),
+          nextPriority(db, detail::queue_sql::nextPriority()),
+          dueAtPriority(db, detail::queue_sql::dueAtPriority()),
+          firstAtPriority(db, detail::queue_sql::firstAtPriority()),
+          firstLease(db, detail::queue_sql::firstLease()),
+          firstProbe(db, detail::queue_sql::firstProbe()),
+          takeLease(db, "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::InProgress) +
+                            ", lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 WHERE id = ?4"),
+          defer(db, "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::RateLimited) +
+                        ", next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3"),
           event(db, "SELECT uid, type, payload, created_at FROM events WHERE id = ?"),
-          targets(db, std::string("SELECT ") + detail::kTargetColumns +
-                          ", bucket_tokens, bucket_updated_at FROM targets"),
+          targets(db, std::string("SELECT ") + detail::kTargetColumns + ", bucket_tokens, bucket_updated_at FROM targets"),
           saveBucket(db, "UPDATE targets SET bucket_tokens = ?1, bucket_updated_at = ?2 WHERE id = ?3"),
           finish(db, "UPDATE deliveries SET status = ?1, attempt_count = attempt_count + 1, next_attempt_at = ?2,"
                      " last_status_code = ?3, last_error = ?4, lease_owner = NULL, lease_expires_at = NULL,"
                      " updated_at = ?5, completed_at = ?6"
-                     " WHERE id = ?7 AND status = 'in_progress' AND lease_owner = ?8"),
+                     " WHERE id = ?7 AND status = " +
+                         detail::sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?8"),
           attempt(db, "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
                       " error_message, response_excerpt, retry_after_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
           deadLetter(db, "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
@@ -59,10 +61,12 @@ struct Queue::Statements {
                           " paused_reason = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
                           " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
           probe(db, "UPDATE targets SET paused_until = ?2 WHERE id = ?1"),
-          release(db, "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
-                      " updated_at = ?1 WHERE id = ?2 AND status = 'in_progress' AND lease_owner = ?3"),
+          release(db, "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
+                          ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE id = ?2 AND status = " +
+                          detail::sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?3"),
           outstanding(db, "SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id"
-                          " WHERE t.enabled = 1 AND d.status IN ('pending', 'failed', 'rate_limited', 'in_progress')")
+                          " WHERE t.enabled = 1 AND " +
+                              detail::statusIn(status_set::kUnfinished, "d.status"))
     {
     }
 
@@ -83,7 +87,7 @@ struct Queue::Statements {
 };
 
 Queue::Queue(Database& db, std::string workerId)
-    : db_(db), workerId_(std::move(workerId)), st_(std::make_unique<Statements>(db.sql()))
+    : db_(db), workerId_(std::move(workerId)), st_(std::make_unique<Statements>(detail::sql(db)))
 {
 }
 
@@ -94,7 +98,7 @@ auto Queue::transaction(const char* what, Body body)
 {
     pendingEvents_.clear();
     auto result = detail::guarded(what, [&]() -> decltype(body()) {
-        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Transaction tx(detail::sql(db_), SQLite::TransactionBehavior::IMMEDIATE);
         auto out = body();
         if (out)
             tx.commit();
@@ -108,6 +112,8 @@ auto Queue::transaction(const char* what, Body body)
     pendingEvents_.clear();
     return result;
 }
+
+uint64_t Queue::changeToken() { return static_cast<uint64_t>(detail::dataVersion(db_)); }
 
 Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit)
 {
@@ -132,22 +138,20 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
     s.reclaim.bind(1, now);
     out.reclaimed = s.reclaim.exec();
 
-    const int64_t version = db_.dataVersion();
+    const int64_t version = detail::dataVersion(db_);
     if (version != s.cacheVersion) {
         s.cache.clear();
         s.targets.reset();
         while (s.targets.executeStep()) {
             auto t = std::make_shared<Target>(detail::readTarget(s.targets));
             Statements::CachedTarget c;
-            c.limited = t->rateLimitEnabled && t->ratePerSecond.has_value();
-            if (c.limited) {
-                const double rate = *t->ratePerSecond;
-                const double burst = t->burst ? *t->burst : std::max(1.0, rate);
-                c.bucket = TokenBucket::full(rate, burst, now);
+            if (auto bucket = bucketFor(*t, now)) {
+                c.limited = true;
+                c.bucket = *bucket;
                 auto tokens = s.targets.getColumn(detail::kTargetColumnCount);
                 auto at = s.targets.getColumn(detail::kTargetColumnCount + 1);
                 if (!tokens.isNull() && !at.isNull()) {
-                    c.bucket.tokens = std::min(burst, tokens.getDouble());
+                    c.bucket.tokens = std::min(c.bucket.burst, tokens.getDouble());
                     c.bucket.updatedAtMs = at.getInt64();
                 }
             }
@@ -290,12 +294,13 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
     for (const auto& c : completions) {
         const Outcome& o = c.outcome;
         s.finish.reset();
-        s.finish.bind(1, c.status);
-        s.finish.bind(2, c.status == "failed" ? c.nextAttemptAt : now);
+        const bool retrying = c.status == DeliveryStatus::Failed;
+        s.finish.bind(1, std::string(toString(c.status)));
+        s.finish.bind(2, retrying ? c.nextAttemptAt : now);
         if (o.statusCode) s.finish.bind(3, o.statusCode); else s.finish.bind(3);
         if (c.lastError.empty()) s.finish.bind(4); else s.finish.bind(4, c.lastError);
         s.finish.bind(5, now);
-        if (c.status == "failed") s.finish.bind(6); else s.finish.bind(6, now);
+        if (retrying) s.finish.bind(6); else s.finish.bind(6, now);
         s.finish.bind(7, c.deliveryId);
         s.finish.bind(8, workerId_);
         if (s.finish.exec() == 0)
@@ -314,7 +319,7 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
         if (o.retryAfterMs) s.attempt.bind(9, *o.retryAfterMs); else s.attempt.bind(9);
         s.attempt.exec();
 
-        if (c.status == "dead_letter") {
+        if (c.status == DeliveryStatus::DeadLetter) {
             s.deadLetter.reset();
             s.deadLetter.bind(1, c.deliveryId);
             s.deadLetter.bind(2, c.deadLetterReason);
@@ -328,29 +333,12 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
 void Queue::updateBreakersLocked(const std::vector<Completion>& completions, int64_t now)
 {
     auto& s = *st_;
-    // Per target, in the order the attempts finished: failures since the
-    // last success, whether one succeeded, whether one answered 410 Gone.
-    struct Run {
-        int tailFailures = 0;
-        bool succeeded = false;
-        std::optional<int64_t> goneDelivery;
-    };
-    std::map<std::string_view, Run> runs;
-    for (const auto& c : completions) {
-        if (c.targetId.empty())
-            continue;
-        Run& r = runs[c.targetId];
-        if (c.status == "delivered") {
-            r.succeeded = true;
-            r.tailFailures = 0;
-        } else {
-            ++r.tailFailures;
-        }
-        if (c.outcome.statusCode == 410 && !r.goneDelivery)
-            r.goneDelivery = c.deliveryId;
-    }
-    for (const auto& [targetId, r] : runs) {
-        if (breaker_.failures <= 0 && !r.goneDelivery)
+    std::map<std::string_view, AttemptRun> runs; // per target, in the order the attempts finished
+    for (const auto& c : completions)
+        if (!c.targetId.empty())
+            runs[c.targetId].add(c.status == DeliveryStatus::Delivered, c.outcome.statusCode, c.deliveryId);
+    for (const auto& [targetId, run] : runs) {
+        if (breaker_.failures <= 0 && !run.goneDelivery)
             continue;
         s.breakerState.reset();
         s.breakerState.bind(1, std::string(targetId));
@@ -358,46 +346,32 @@ void Queue::updateBreakersLocked(const std::vector<Completion>& completions, int
             s.breakerState.reset();
             continue; // removed meanwhile
         }
-        // Paused-until times as plain numbers, 0 for "not paused" (GCC 12
-        // misreads std::optional<int64_t> here as maybe-uninitialized).
-        const int before = s.breakerState.getColumn(0).getInt();
-        const int64_t pausedBefore = s.breakerState.getColumn(1).isNull() ? 0 : s.breakerState.getColumn(1).getInt64();
-        const bool enabledBefore = s.breakerState.getColumn(2).getInt() != 0;
+        BreakerState before;
+        before.consecutiveFailures = s.breakerState.getColumn(0).getInt();
+        before.pausedUntil = s.breakerState.getColumn(1).isNull() ? 0 : s.breakerState.getColumn(1).getInt64();
+        before.enabled = s.breakerState.getColumn(2).getInt() != 0;
         s.breakerState.reset();
 
-        const int failures = r.succeeded ? r.tailFailures : before + r.tailFailures;
-        int64_t paused = pausedBefore;
-        std::string reason;
-        if (breaker_.failures > 0 && failures >= breaker_.failures) {
-            // Opened, or a failed probe (or a straggler) pushes the next probe out.
-            paused = std::max(pausedBefore, now + breaker_.cooldownMs);
-            reason = std::to_string(failures) + " failed attempts in a row";
-        } else if (r.succeeded) {
-            paused = 0;
-        }
-        const bool enabled = enabledBefore && !r.goneDelivery;
-        if (failures == before && paused == pausedBefore && enabled == enabledBefore)
+        const BreakerTransition t = nextBreakerState(before, run, breaker_, now);
+        if (!t.changed)
             continue;
-        std::string disabledReason;
-        if (enabledBefore && !enabled)
-            disabledReason = "the receiver answered 410 Gone to delivery " + std::to_string(r.goneDelivery.value_or(0));
         s.saveBreaker.reset();
         s.saveBreaker.bind(1, std::string(targetId));
-        s.saveBreaker.bind(2, failures);
-        if (paused != 0) s.saveBreaker.bind(3, paused); else s.saveBreaker.bind(3);
+        s.saveBreaker.bind(2, t.after.consecutiveFailures);
+        if (t.after.pausedUntil != 0) s.saveBreaker.bind(3, t.after.pausedUntil); else s.saveBreaker.bind(3);
         s.saveBreaker.bind(4, now);
-        if (pausedBefore == 0 && paused != 0) s.saveBreaker.bind(5, reason); else s.saveBreaker.bind(5);
-        s.saveBreaker.bind(6, enabled ? 1 : 0);
-        if (disabledReason.empty()) s.saveBreaker.bind(7); else s.saveBreaker.bind(7, disabledReason);
+        if (t.opened) s.saveBreaker.bind(5, t.pausedReason); else s.saveBreaker.bind(5);
+        s.saveBreaker.bind(6, t.after.enabled ? 1 : 0);
+        if (t.disabledReason.empty()) s.saveBreaker.bind(7); else s.saveBreaker.bind(7, t.disabledReason);
         s.saveBreaker.exec();
 
-        if (pausedBefore == 0 && paused != 0)
-            pendingEvents_.push_back({TargetEvent::Kind::Paused, std::string(targetId), reason});
-        if (pausedBefore != 0 && paused == 0)
+        if (t.opened)
+            pendingEvents_.push_back({TargetEvent::Kind::Paused, std::string(targetId), t.pausedReason});
+        if (t.resumed)
             pendingEvents_.push_back({TargetEvent::Kind::Resumed, std::string(targetId), "a delivery succeeded"});
-        if (!disabledReason.empty())
-            pendingEvents_.push_back({TargetEvent::Kind::Disabled, std::string(targetId), disabledReason});
-        if (paused != pausedBefore || enabled != enabledBefore)
+        if (!t.disabledReason.empty())
+            pendingEvents_.push_back({TargetEvent::Kind::Disabled, std::string(targetId), t.disabledReason});
+        if (t.after.pausedUntil != before.pausedUntil || t.after.enabled != before.enabled)
             s.cacheVersion = -1; // the claim reads breaker state from the cache
     }
 }
@@ -480,17 +454,15 @@ Result<int64_t> Queue::shiftSchedule(int64_t deltaMs, int64_t nowMs)
     if (deltaMs == 0)
         return int64_t{0};
     return detail::guarded("move the schedule after a clock change", [&]() -> Result<int64_t> {
-        SQLite::Transaction tx(db_.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        SQLite::Statement shift(
-            db_.sql(),
-            std::string("UPDATE deliveries SET"
-                        " next_attempt_at = CASE WHEN status = 'in_progress' THEN next_attempt_at"
-                        "   ELSE next_attempt_at + ?1 END,"
-                        " lease_expires_at = CASE WHEN status = 'in_progress' THEN lease_expires_at + ?1"
-                        "   ELSE lease_expires_at END,"
-                        " updated_at = ?2"
-                        " WHERE status IN ('pending', 'failed', 'rate_limited', 'in_progress') AND ") +
-                (deltaMs > 0 ? "updated_at <= ?3" : "updated_at > ?3"));
+        auto& sql = detail::sql(db_);
+        SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+        const std::string inProgress = detail::sqlName(DeliveryStatus::InProgress);
+        SQLite::Statement shift(sql, "UPDATE deliveries SET next_attempt_at = CASE WHEN status = " + inProgress +
+                                         " THEN next_attempt_at ELSE next_attempt_at + ?1 END,"
+                                         " lease_expires_at = CASE WHEN status = " + inProgress +
+                                         " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2"
+                                         " WHERE " + detail::statusIn(status_set::kUnfinished) + " AND " +
+                                         (deltaMs > 0 ? "updated_at <= ?3" : "updated_at > ?3"));
         shift.bind(1, deltaMs);
         shift.bind(2, nowMs);
         shift.bind(3, deltaMs > 0 ? nowMs - deltaMs : nowMs + kShiftRaceMs);

@@ -10,9 +10,10 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
-#include "storage/database.h"
-#include "storage/rows.h"
-#include "storage/sql_error.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/rows.h"
+#include "storage/sqlite/sql_error.h"
+#include "storage/sqlite/status_sql.h"
 
 namespace webhookd {
 
@@ -22,17 +23,17 @@ namespace {
 // default page size, a few milliseconds of writing.
 constexpr int kVacuumStepPages = 1024;
 
-const char* statusCondition(PurgeStatuses s)
+std::string statusCondition(PurgeStatuses s)
 {
     switch (s) {
     case PurgeStatuses::Delivered:
-        return "status = 'delivered'";
+        return "status = " + detail::sqlName(DeliveryStatus::Delivered);
     case PurgeStatuses::DeadLetter:
-        return "status = 'dead_letter'";
+        return "status = " + detail::sqlName(DeliveryStatus::DeadLetter);
     case PurgeStatuses::Both:
         break;
     }
-    return "(status = 'delivered' OR status = 'dead_letter')";
+    return detail::statusIn(status_set::kFinished);
 }
 
 int64_t pragma(SQLite::Database& sql, const char* name)
@@ -84,7 +85,7 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
     if (o.batchSize < 1)
         return fail(Error::invalid("the batch size must be at least 1"));
     return detail::guarded("purge finished deliveries", [&]() -> Result<PurgeResult> {
-        auto& sql = db.sql();
+        auto& sql = detail::sql(db);
         const std::string cond = statusCondition(o.statuses);
         // Walks deliveries in id order from the cursor: there is no index on
         // completed_at (one would cost every delivery write), and the walk
@@ -170,7 +171,7 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
 Result<VacuumResult> vacuumDatabase(Database& db)
 {
     return detail::guarded("vacuum the database", [&]() -> Result<VacuumResult> {
-        auto& sql = db.sql();
+        auto& sql = detail::sql(db);
         VacuumResult r;
         r.pagesBefore = pragma(sql, "page_count");
         if (autoVacuumMode(sql) == 0) { // NONE

@@ -1,4 +1,4 @@
-#include "storage/rows.h"
+#include "storage/sqlite/rows.h"
 
 #include <algorithm>
 
@@ -88,7 +88,8 @@ Delivery readDelivery(SQLite::Statement& q, int i)
     d.eventUid = q.getColumn(i + 2).getString();
     d.type = q.getColumn(i + 3).getString();
     d.targetId = q.getColumn(i + 4).getString();
-    d.status = q.getColumn(i + 5).getString();
+    // The schema's CHECK admits only the enum's names.
+    d.status = parseDeliveryStatus(q.getColumn(i + 5).getText()).value_or(DeliveryStatus::Pending);
     d.priority = q.getColumn(i + 6).getInt();
     d.attemptCount = q.getColumn(i + 7).getInt();
     d.nextAttemptAt = q.getColumn(i + 8).getInt64();

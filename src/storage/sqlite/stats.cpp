@@ -2,31 +2,18 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
 #include "core/clock.h"
-#include "storage/database.h"
-#include "storage/sql_error.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/sql_error.h"
+#include "storage/sqlite/status_sql.h"
 
 namespace webhookd {
 
 namespace {
 
-
-void add(Counts& c, const std::string& status, int64_t n)
-{
-    c.total += n;
-    if (status == "delivered")
-        c.delivered += n;
-    else if (status == "failed")
-        c.failed += n;
-    else if (status == "dead_letter")
-        c.deadLetter += n;
-    else
-        c.pending += n;
-}
 
 // The filter as SQL over "deliveries d" (and "events e" when a type is given).
 std::string where(const StatsFilter& f)
@@ -77,7 +64,7 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
 {
     return detail::guarded("compute statistics", [&]() -> Result<Stats> {
         // One read transaction, so every figure describes the same moment.
-        db.sql().exec("BEGIN");
+        detail::sql(db).exec("BEGIN");
         struct Rollback {
             SQLite::Database& sql;
             ~Rollback()
@@ -87,40 +74,42 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
                 } catch (...) { // nothing to undo in a read; never throw from a destructor
                 }
             }
-        } endRead{db.sql()};
+        } endRead{detail::sql(db)};
 
         if (filter.targetId) {
-            SQLite::Statement t(db.sql(), "SELECT 1 FROM targets WHERE id = ?");
+            SQLite::Statement t(detail::sql(db), "SELECT 1 FROM targets WHERE id = ?");
             t.bind(1, *filter.targetId);
             if (!t.executeStep())
                 return fail(Error::notFound("there is no target '" + *filter.targetId + "'"));
         }
         const std::string cond = where(filter);
         Stats s;
-        for (const char* status : kDeliveryStatuses)
+        for (DeliveryStatus status : status_set::kAll)
             s.queueDepth[status] = 0;
 
         // Counted here rather than with GROUP BY: at 100k deliveries SQLite's
         // sorter took 3-4 times as long as this one pass, which also collects
         // the times to deliver.
-        SQLite::Statement q(db.sql(), "SELECT e.type, d.target_id, d.status, d.completed_at - d.created_at"
+        SQLite::Statement q(detail::sql(db), "SELECT e.type, d.target_id, d.status, d.completed_at - d.created_at"
                                       " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE 1" + cond);
         bind(q, filter);
         std::vector<int64_t> toDeliver;
         while (q.executeStep()) {
-            const std::string status = q.getColumn(2).getText();
-            add(s.all, status, 1);
-            add(s.byEventType[q.getColumn(0).getText()], status, 1);
-            add(s.byTarget[q.getColumn(1).getText()], status, 1);
-            s.queueDepth[status] += 1;
-            if (status == "delivered" && !q.getColumn(3).isNull())
+            const auto status = parseDeliveryStatus(q.getColumn(2).getText());
+            if (!status)
+                continue; // the schema's CHECK admits only the enum's names
+            s.all.add(*status);
+            s.byEventType[q.getColumn(0).getText()].add(*status);
+            s.byTarget[q.getColumn(1).getText()].add(*status);
+            s.queueDepth[*status] += 1;
+            if (*status == DeliveryStatus::Delivered && !q.getColumn(3).isNull())
                 toDeliver.push_back(q.getColumn(3).getInt64());
         }
         const int64_t finished = s.all.delivered + s.all.deadLetter;
         s.successRate = finished == 0 ? 0.0 : static_cast<double>(s.all.delivered) / static_cast<double>(finished);
         s.timeToDeliverMs = percentiles(toDeliver);
 
-        SQLite::Statement attempts(db.sql(), "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
+        SQLite::Statement attempts(detail::sql(db), "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
                                              " JOIN deliveries d ON d.id = a.delivery_id" +
                                              std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
                                              " WHERE 1" + cond);
@@ -142,10 +131,10 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         // The claimable states spelled as in the deliveries_due index, so the
         // scan stays inside that index (the backlog) instead of the whole table.
         const int64_t now = clock.nowMs();
-        SQLite::Statement due(db.sql(), "SELECT min(d.next_attempt_at) FROM deliveries d" +
+        SQLite::Statement due(detail::sql(db), "SELECT min(d.next_attempt_at) FROM deliveries d" +
                                         std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
                                         " JOIN targets t ON t.id = d.target_id"
-                                        " WHERE (d.status = 'pending' OR d.status = 'failed' OR d.status = 'rate_limited')"
+                                        " WHERE " + detail::statusIn(status_set::kClaimable, "d.status") +
                                         " AND d.next_attempt_at <= :now AND t.enabled = 1" + cond);
         bind(due, filter);
         due.bind(":now", now);
@@ -153,47 +142,6 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
             s.oldestDueAgeMs = now - due.getColumn(0).getInt64();
         return s;
     });
-}
-
-namespace {
-
-nlohmann::json countsJson(const Counts& c)
-{
-    return {{"total", c.total}, {"delivered", c.delivered}, {"failed", c.failed}, {"dead_letter", c.deadLetter},
-            {"pending", c.pending}};
-}
-
-nlohmann::json msJson(const std::optional<int64_t>& ms) { return ms ? nlohmann::json(*ms) : nlohmann::json(nullptr); }
-
-} // namespace
-
-nlohmann::json statsJson(const Stats& s)
-{
-    nlohmann::json byType = nlohmann::json::object(), byTarget = nlohmann::json::object(),
-                   depth = nlohmann::json::object();
-    for (const auto& [k, c] : s.byEventType)
-        byType[k] = countsJson(c);
-    for (const auto& [k, c] : s.byTarget)
-        byTarget[k] = countsJson(c);
-    for (const auto& [status, n] : s.queueDepth)
-        depth[status] = n;
-    return {
-        {"total_deliveries", s.all.total},
-        {"successful_deliveries", s.all.delivered},
-        {"failed_deliveries", s.all.failed},
-        {"dead_letter_deliveries", s.all.deadLetter},
-        {"pending_deliveries", s.all.pending},
-        {"average_response_time_ms", s.averageResponseTimeMs},
-        {"success_rate", s.successRate},
-        {"by_event_type", byType},
-        {"by_target", byTarget},
-        {"attempt_latency_ms",
-         {{"p50", msJson(s.attemptLatencyMs.p50)}, {"p95", msJson(s.attemptLatencyMs.p95)},
-          {"p99", msJson(s.attemptLatencyMs.p99)}}},
-        {"time_to_deliver_ms", {{"p50", msJson(s.timeToDeliverMs.p50)}, {"p95", msJson(s.timeToDeliverMs.p95)}}},
-        {"queue_depth", depth},
-        {"oldest_due_age_ms", msJson(s.oldestDueAgeMs)},
-    };
 }
 
 } // namespace webhookd

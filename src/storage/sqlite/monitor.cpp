@@ -6,8 +6,8 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
-#include "storage/database.h"
-#include "storage/sql_error.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/sql_error.h"
 
 namespace webhookd {
 
@@ -15,8 +15,8 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
 {
     return detail::guarded("read the queue's state", [&]() -> Result<MonitorSnapshot> {
         MonitorSnapshot m;
-        SQLite::Transaction read(db.sql(), SQLite::TransactionBehavior::DEFERRED);
-        SQLite::Statement targets(db.sql(), "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures"
+        SQLite::Transaction read(detail::sql(db), SQLite::TransactionBehavior::DEFERRED);
+        SQLite::Statement targets(detail::sql(db), "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures"
                                             " FROM targets ORDER BY id");
         std::set<std::string, std::less<>> enabled;
         while (targets.executeStep()) {
@@ -29,18 +29,21 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
         // One pass, counting while streaming rather than with GROUP BY (SQLite
         // would sort every row first, in memory, so a scrape's memory would
         // grow with the table); the oldest due row is found on the way.
-        SQLite::Statement rows(db.sql(), "SELECT target_id, status, next_attempt_at FROM deliveries");
-        std::pair<std::string, std::string> key;
+        SQLite::Statement rows(detail::sql(db), "SELECT target_id, status, next_attempt_at FROM deliveries");
+        std::string keyTarget, keyStatus;
         int64_t* count = nullptr;
         bool keyClaimable = false, keyEnabled = false;
         while (rows.executeStep()) {
             const char* target = rows.getColumn(0).getText();
             const char* status = rows.getColumn(1).getText();
-            if (count == nullptr || key.first != target || key.second != status) {
-                key = {target, status};
-                count = &m.deliveries[key];
-                keyClaimable = key.second == "pending" || key.second == "failed" || key.second == "rate_limited";
-                keyEnabled = enabled.count(key.first) > 0;
+            if (count == nullptr || keyTarget != target || keyStatus != status) {
+                keyTarget = target;
+                keyStatus = status;
+                // The schema's CHECK admits only the enum's names.
+                const DeliveryStatus s = parseDeliveryStatus(keyStatus).value_or(DeliveryStatus::Pending);
+                count = &m.deliveries[{keyTarget, s}];
+                keyClaimable = isClaimable(s);
+                keyEnabled = enabled.count(keyTarget) > 0;
             }
             ++*count;
             if (keyClaimable && keyEnabled) {

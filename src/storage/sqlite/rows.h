@@ -2,13 +2,25 @@
 
 // storage/ internals: the column lists and row readers shared by the queries.
 
+#include <optional>
 #include <vector>
 
 #include <SQLiteCpp/Statement.h>
 
-#include "storage/model.h"
+#include "model/delivery.h"
+#include "model/target.h"
 
 namespace webhookd::detail {
+
+// Binds the value, or NULL when there is none.
+template <typename T>
+void bindOptional(SQLite::Statement& q, int index, const std::optional<T>& value)
+{
+    if (value)
+        q.bind(index, *value);
+    else
+        q.bind(index);
+}
 
 // Columns readTarget expects, in order, from a table aliased as nothing or "t".
 extern const char* const kTargetColumns;

@@ -3,34 +3,24 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
-#include "storage/database.h"
-#include "storage/rows.h"
-#include "storage/sql_error.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/rows.h"
+#include "storage/sqlite/sql_error.h"
+#include "storage/sqlite/status_sql.h"
 
 namespace webhookd {
-
-bool isDeliveryStatus(std::string_view s)
-{
-    for (const char* status : kDeliveryStatuses)
-        if (s == status)
-            return true;
-    return false;
-}
 
 namespace {
 
 Result<std::vector<Delivery>> queryDeliveries(Database& db, const DeliveryFilter& f, bool deadLettersOnly)
 {
-    if (f.status && !isDeliveryStatus(*f.status))
-        return fail(Error::invalid("'" + *f.status +
-                                   "' is not a status; use pending, in_progress, delivered, failed, rate_limited or dead_letter"));
     if (f.limit < 1)
         return fail(Error::invalid("the limit must be at least 1"));
     std::string sql = std::string("SELECT ") + detail::kDeliveryColumns +
                       ", dl.reason FROM deliveries d JOIN events e ON e.id = d.event_id"
                       " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE 1";
     if (deadLettersOnly)
-        sql += " AND d.status = 'dead_letter'";
+        sql += " AND d.status = " + detail::sqlName(DeliveryStatus::DeadLetter);
     if (f.status)
         sql += " AND d.status = :status";
     if (f.targetId)
@@ -41,8 +31,8 @@ Result<std::vector<Delivery>> queryDeliveries(Database& db, const DeliveryFilter
         sql += " AND d.created_at >= :since";
     sql += " ORDER BY d.id DESC LIMIT :limit";
     return detail::guarded("list deliveries", [&]() -> Result<std::vector<Delivery>> {
-        SQLite::Statement q(db.sql(), sql);
-        if (f.status) q.bind(":status", *f.status);
+        SQLite::Statement q(detail::sql(db), sql);
+        if (f.status) q.bind(":status", std::string(toString(*f.status)));
         if (f.targetId) q.bind(":target", *f.targetId);
         if (f.type) q.bind(":type", *f.type);
         if (f.createdSince) q.bind(":since", *f.createdSince);
@@ -52,7 +42,7 @@ Result<std::vector<Delivery>> queryDeliveries(Database& db, const DeliveryFilter
             out.push_back(detail::readDelivery(q));
             // A retried dead letter keeps its dead_letters row (retried_at set)
             // but is no longer in the queue, so it has no reason to show.
-            if (!q.getColumn(14).isNull() && out.back().status == "dead_letter")
+            if (!q.getColumn(14).isNull() && out.back().status == DeliveryStatus::DeadLetter)
                 out.back().deadLetterReason = q.getColumn(14).getString();
         }
         return out;
@@ -64,16 +54,16 @@ Result<std::vector<Delivery>> queryDeliveries(Database& db, const DeliveryFilter
 Result<Delivery> getDelivery(Database& db, int64_t id)
 {
     return detail::guarded("read the delivery", [&]() -> Result<Delivery> {
-        SQLite::Statement q(db.sql(), std::string("SELECT ") + detail::kDeliveryColumns +
+        SQLite::Statement q(detail::sql(db), std::string("SELECT ") + detail::kDeliveryColumns +
                                           ", dl.reason FROM deliveries d JOIN events e ON e.id = d.event_id"
                                           " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE d.id = ?");
         q.bind(1, id);
         if (!q.executeStep())
             return fail(Error::notFound("there is no delivery " + std::to_string(id)));
         Delivery d = detail::readDelivery(q);
-        if (!q.getColumn(14).isNull() && d.status == "dead_letter")
+        if (!q.getColumn(14).isNull() && d.status == DeliveryStatus::DeadLetter)
             d.deadLetterReason = q.getColumn(14).getString();
-        SQLite::Statement a(db.sql(), "SELECT number, started_at, duration_ms, status_code, error_type, error_message,"
+        SQLite::Statement a(detail::sql(db), "SELECT number, started_at, duration_ms, status_code, error_type, error_message,"
                                       " retry_after_ms, response_excerpt FROM attempts WHERE delivery_id = ?"
                                       " ORDER BY number");
         a.bind(1, id);

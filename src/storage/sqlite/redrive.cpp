@@ -8,35 +8,20 @@
 #include <SQLiteCpp/Transaction.h>
 
 #include "core/clock.h"
-#include "storage/database.h"
-#include "storage/sql_error.h"
+#include "model/redrive_rules.h"
+#include "storage/sqlite/connection.h"
+#include "storage/sqlite/sql_error.h"
+#include "storage/sqlite/status_sql.h"
 
 namespace webhookd {
 
 namespace {
 
-// Which statuses a redrive may requeue: dlq retry takes dead letters only,
-// resend every finished delivery.
-enum class Takes { DeadLetters, Finished };
-
-bool takes(Takes t, const std::string& status)
-{
-    return status == "dead_letter" || (t == Takes::Finished && status == "delivered");
-}
-
-Error refused(Takes t, int64_t id, const std::string& status)
-{
-    const std::string d = "delivery " + std::to_string(id);
-    if (t == Takes::DeadLetters)
-        return Error::invalid(d + " is not in the dead-letter queue (it is " + status + ")");
-    return Error::invalid(d + " is still " + status +
-                          ", and only delivered or dead-lettered deliveries can be resent");
-}
-
 struct Statements {
     explicit Statements(SQLite::Database& sql)
         : status(sql, "SELECT status FROM deliveries WHERE id = ?"),
-          requeue(sql, "UPDATE deliveries SET status = 'pending', retry_base = attempt_count, next_attempt_at = ?1,"
+          requeue(sql, "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
+                           ", retry_base = attempt_count, next_attempt_at = ?1,"
                        " updated_at = ?1, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL"
                        " WHERE id = ?2"),
           // A dead letter's row has retried_at NULL (moving a delivery to the
@@ -46,13 +31,13 @@ struct Statements {
     {
     }
 
-    std::optional<std::string> statusOf(int64_t id)
+    std::optional<DeliveryStatus> statusOf(int64_t id)
     {
         status.reset();
         status.bind(1, id);
-        std::optional<std::string> out;
+        std::optional<DeliveryStatus> out;
         if (status.executeStep())
-            out = status.getColumn(0).getString();
+            out = parseDeliveryStatus(status.getColumn(0).getText());
         status.reset();
         return out;
     }
@@ -62,12 +47,12 @@ struct Statements {
 
 // Requeues those of ids whose status still allows it, inside the caller's
 // transaction; appends them to out.
-void requeueLocked(Statements& st, Takes t, const int64_t* first, const int64_t* last, int64_t now,
+void requeueLocked(Statements& st, Redrive t, const int64_t* first, const int64_t* last, int64_t now,
                    std::vector<Requeued>& out)
 {
     for (const int64_t* it = first; it != last; ++it) {
         const auto status = st.statusOf(*it);
-        if (!status || !takes(t, *status))
+        if (!status || !mayRedrive(t, *status))
             continue;
         st.requeue.reset();
         st.requeue.bind(1, now);
@@ -81,7 +66,7 @@ void requeueLocked(Statements& st, Takes t, const int64_t* first, const int64_t*
     }
 }
 
-Result<std::vector<Requeued>> requeueIds(Database& db, const std::vector<int64_t>& given, Takes t, const Clock& clock,
+Result<std::vector<Requeued>> requeueIds(Database& db, const std::vector<int64_t>& given, Redrive t, const Clock& clock,
                                          const RedriveOptions& o)
 {
     if (given.empty())
@@ -93,23 +78,23 @@ Result<std::vector<Requeued>> requeueIds(Database& db, const std::vector<int64_t
     for (int64_t id : given)
         if (seen.insert(id).second)
             ids.push_back(id);
-    return detail::guarded(t == Takes::DeadLetters ? "retry dead letters" : "resend deliveries",
+    return detail::guarded(t == Redrive::DeadLetters ? "retry dead letters" : "resend deliveries",
                            [&]() -> Result<std::vector<Requeued>> {
-        Statements st(db.sql());
+        Statements st(detail::sql(db));
         const int64_t now = clock.nowMs();
         const size_t batch = static_cast<size_t>(o.batchSize);
         std::vector<Requeued> out;
         for (size_t start = 0; start < ids.size(); start += batch) {
             const size_t end = std::min(ids.size(), start + batch);
-            SQLite::Transaction tx(db.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+            SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
             if (start == 0) {
                 // All or nothing: every id is checked before the first change.
                 for (int64_t id : ids) {
                     const auto status = st.statusOf(id);
                     if (!status)
                         return fail(Error::notFound("there is no delivery " + std::to_string(id)));
-                    if (!takes(t, *status))
-                        return fail(refused(t, id, *status));
+                    if (!mayRedrive(t, *status))
+                        return fail(redriveRefused(t, id, *status));
                 }
             }
             requeueLocked(st, t, ids.data() + start, ids.data() + end, now, out);
@@ -126,13 +111,13 @@ Result<std::vector<Requeued>> requeueIds(Database& db, const std::vector<int64_t
 Result<std::vector<Requeued>> retryDeadLetters(Database& db, const std::vector<int64_t>& ids, const Clock& clock,
                                                const RedriveOptions& options)
 {
-    return requeueIds(db, ids, Takes::DeadLetters, clock, options);
+    return requeueIds(db, ids, Redrive::DeadLetters, clock, options);
 }
 
 Result<std::vector<Requeued>> resendDeliveries(Database& db, const std::vector<int64_t>& ids, const Clock& clock,
                                                const RedriveOptions& options)
 {
-    return requeueIds(db, ids, Takes::Finished, clock, options);
+    return requeueIds(db, ids, Redrive::Finished, clock, options);
 }
 
 Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetterSelection& sel, const Clock& clock,
@@ -141,7 +126,7 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
     if (o.batchSize < 1)
         return fail(Error::invalid("the batch size must be at least 1"));
     return detail::guarded("retry dead letters", [&]() -> Result<std::vector<Requeued>> {
-        auto& sql = db.sql();
+        auto& sql = detail::sql(db);
         if (sel.targetId) {
             SQLite::Statement t(sql, "SELECT 1 FROM targets WHERE id = ?");
             t.bind(1, *sel.targetId);
@@ -150,7 +135,7 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
         }
         // Driven by dead_letters, which is far smaller than deliveries.
         std::string from = " FROM dead_letters dl JOIN deliveries d ON d.id = dl.delivery_id";
-        std::string cond = " AND d.status = 'dead_letter'";
+        std::string cond = " AND d.status = " + detail::sqlName(DeliveryStatus::DeadLetter);
         if (sel.type) {
             from += " JOIN events e ON e.id = d.event_id";
             cond += " AND e.type = :type";
@@ -189,7 +174,7 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
             if (ids.empty())
                 break;
             SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
-            requeueLocked(st, Takes::DeadLetters, ids.data(), ids.data() + ids.size(), now, out);
+            requeueLocked(st, Redrive::DeadLetters, ids.data(), ids.data() + ids.size(), now, out);
             tx.commit();
             after = ids.back();
             if (o.progress)

@@ -3,13 +3,13 @@
 #include <string_view>
 
 #include "core/error.h"
-#include "storage/model.h"
+#include "model/event.h"
 
-namespace webhookd::cli {
+namespace webhookd {
 
 // One line of `send --batch` NDJSON: {"type", "data", "priority", "targets",
 // "idempotency_key"}. Invalid, with a message naming the field, for anything
 // else. Takes outside input: fuzzed by tests/fuzz/batch_line_fuzzer.cpp.
 Result<EventInput> parseBatchLine(std::string_view line);
 
-} // namespace webhookd::cli
+} // namespace webhookd

@@ -1,0 +1,102 @@
+#pragma once
+
+// webhookd's one HTTP server (cpp-httplib underneath; nothing else includes
+// it): routes by method and path pattern, caps request bodies before reading
+// them, gives every request a whole-request deadline, answers 404 and 405
+// itself. Used by the status endpoint and the HTTP API; testable in-process.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+
+namespace webhookd::http {
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+    std::string method;      // GET, POST, … as sent (HEAD is answered as GET)
+    std::string path;        // without the query
+    std::string body;
+    std::string remoteAddr;
+    Fields query;            // decoded, in order
+    Fields headers;          // as sent
+    Fields pathParams;       // {name} segments of the matched pattern
+
+    // Case-insensitive; the first one given.
+    std::optional<std::string> header(std::string_view name) const;
+    std::optional<std::string> queryParam(std::string_view name) const;
+    std::optional<std::string> pathParam(std::string_view name) const;
+};
+
+struct Response {
+    int status = 200;
+    std::string body;
+    std::string contentType = "text/plain; charset=utf-8";
+    Fields headers;
+
+    void set(int code, std::string text, std::string type)
+    {
+        status = code;
+        body = std::move(text);
+        contentType = std::move(type);
+    }
+};
+
+// Runs on one of the server's threads; may be called on several at once.
+using Handler = std::function<void(const Request&, Response&)>;
+
+// Fills an answer the server gives by itself: 400, 404, 405, 408, 413, 500.
+using ErrorWriter = std::function<void(int status, const std::string& detail, Response&)>;
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    int port = 0;                       // 0: any free port
+    int threads = 8;                    // requests served at once; more wait
+    size_t maxBodyBytes = 0;            // a larger body is refused with 413 before it is read
+    int64_t ioTimeoutMs = 5'000;        // longest wait for one read or write
+    int64_t requestDeadlineMs = 10'000; // a whole request, first byte to last byte of the answer
+    int keepAliveMax = 100;             // requests per connection
+    int64_t keepAliveTimeoutMs = 5'000; // idle time allowed between requests
+    Fields defaultHeaders;              // added to every answer
+    ErrorWriter errorWriter;            // default: one line of plain text
+};
+
+class Server {
+public:
+    // Binds now, so a port in use is reported at start; serves once start()ed.
+    // Network error when the address cannot be bound.
+    static Result<std::unique_ptr<Server>> create(ServerOptions options);
+    ~Server(); // stops
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Adds a route before start(). pattern: a path whose segments are literal
+    // or "{name}" (one segment, given to the handler as a path parameter).
+    void route(std::string method, std::string pattern, Handler handler);
+
+    void start();
+    void stop();          // waits for requests in progress; idempotent
+    int port() const;     // as bound
+    std::string address() const; // host:port as bound
+
+private:
+    struct Impl;
+    explicit Server(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// "HOST:PORT" or "[V6]:PORT" into its parts; Invalid otherwise, the message
+// naming `flag`.
+Result<std::pair<std::string, int>> parseListenAddress(const std::string& text, std::string_view flag = "--listen");
+
+// 127.0.0.0/8, ::1 or "localhost".
+bool isLoopbackHost(std::string_view host);
+
+} // namespace webhookd::http

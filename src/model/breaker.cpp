@@ -1,0 +1,43 @@
+#include "model/breaker.h"
+
+#include <algorithm>
+
+namespace webhookd {
+
+void AttemptRun::add(bool delivered, int statusCode, int64_t deliveryId)
+{
+    if (delivered) {
+        succeeded = true;
+        tailFailures = 0;
+    } else {
+        ++tailFailures;
+    }
+    if (statusCode == 410 && !goneDelivery)
+        goneDelivery = deliveryId;
+}
+
+BreakerTransition nextBreakerState(const BreakerState& before, const AttemptRun& run, const BreakerPolicy& policy,
+                                   int64_t nowMs)
+{
+    BreakerTransition t;
+    BreakerState& after = t.after;
+    after.consecutiveFailures = run.succeeded ? run.tailFailures : before.consecutiveFailures + run.tailFailures;
+    after.pausedUntil = before.pausedUntil;
+    if (policy.failures > 0 && after.consecutiveFailures >= policy.failures) {
+        // Opened, or a failed probe (or a straggler) pushes the next probe out.
+        after.pausedUntil = std::max(before.pausedUntil, nowMs + policy.cooldownMs);
+        t.pausedReason = std::to_string(after.consecutiveFailures) + " failed attempts in a row";
+    } else if (run.succeeded) {
+        after.pausedUntil = 0;
+    }
+    after.enabled = before.enabled && !run.goneDelivery;
+    if (before.enabled && !after.enabled)
+        t.disabledReason = "the receiver answered 410 Gone to delivery " + std::to_string(run.goneDelivery.value_or(0));
+    t.opened = before.pausedUntil == 0 && after.pausedUntil != 0;
+    t.resumed = before.pausedUntil != 0 && after.pausedUntil == 0;
+    t.changed = after.consecutiveFailures != before.consecutiveFailures || after.pausedUntil != before.pausedUntil ||
+                after.enabled != before.enabled;
+    return t;
+}
+
+} // namespace webhookd

@@ -1,0 +1,52 @@
+#pragma once
+
+// A delivery (one event to one target) and its attempts, as stored.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/delivery_status.h"
+
+namespace webhookd {
+
+struct Attempt {
+    int number = 0;
+    int64_t startedAt = 0;
+    int64_t durationMs = 0;
+    std::optional<int> statusCode;
+    std::optional<std::string> errorType;
+    std::optional<std::string> errorMessage;
+    std::optional<int64_t> retryAfterMs;
+    std::string responseExcerpt;
+};
+
+struct Delivery {
+    int64_t id = 0;
+    int64_t eventId = 0;
+    std::string eventUid;
+    std::string type;
+    std::string targetId;
+    DeliveryStatus status = DeliveryStatus::Pending;
+    int priority = 0;
+    int attemptCount = 0;
+    int64_t nextAttemptAt = 0;
+    std::optional<int> lastStatusCode;
+    std::optional<std::string> lastError;
+    int64_t createdAt = 0;
+    int64_t updatedAt = 0;
+    std::optional<int64_t> completedAt;
+    std::optional<std::string> deadLetterReason;
+    std::vector<Attempt> attempts;           // filled by getDelivery only
+};
+
+struct DeliveryFilter {
+    std::optional<DeliveryStatus> status;
+    std::optional<std::string> targetId;
+    std::optional<std::string> type;
+    std::optional<int64_t> createdSince;     // epoch ms
+    int limit = 100;
+};
+
+} // namespace webhookd

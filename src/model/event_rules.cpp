@@ -1,0 +1,23 @@
+#include "model/event_rules.h"
+
+#include <string>
+
+#include "core/ids.h"
+
+namespace webhookd {
+
+Status validateEvent(const EventInput& e, const Limits& limits)
+{
+    if (auto s = validateEventType(e.type); !s)
+        return s;
+    if (auto s = validatePayload(e.payload, limits); !s)
+        return s;
+    if (e.priority < kMinPriority || e.priority > kMaxPriority)
+        return fail(Error::invalid("the priority must be between " + std::to_string(kMinPriority) + " and " +
+                                   std::to_string(kMaxPriority)));
+    if (e.idempotencyKey && (e.idempotencyKey->empty() || e.idempotencyKey->size() > 255))
+        return fail(Error::invalid("an idempotency key must be 1 to 255 characters"));
+    return {};
+}
+
+} // namespace webhookd

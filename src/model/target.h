@@ -1,0 +1,72 @@
+#pragma once
+
+// A delivery target as stored, and a change to one as given.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "retry/retry.h"
+#include "signing/signing.h"
+
+namespace webhookd {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct Target {
+    std::string id;
+    std::string name;
+    std::string url;
+    std::string secret;
+    std::optional<std::string> previousSecret;
+    std::optional<int64_t> previousSecretExpiresAt;
+    bool enabled = true;
+    std::vector<std::string> eventFilters; // empty: every event
+    HeaderList headers;
+    std::optional<int64_t> timeoutMs;      // nullopt: the worker's default
+    RetryPolicy retry;
+    std::optional<double> ratePerSecond;
+    std::optional<int> burst;
+    bool rateLimitEnabled = false;
+    std::map<std::string, std::string> metadata;
+    SignatureScheme signatureScheme = SignatureScheme::Standard;
+    std::optional<std::string> caBundle;   // PEM file; nullopt: the worker's CA bundle
+    // Written by the worker. The circuit breaker: failed attempts in a row,
+    // and while it is open, until when no delivery is claimed (one probe
+    // after that). disabledReason: why the worker disabled it (410 Gone).
+    int consecutiveFailures = 0;
+    std::optional<int64_t> pausedUntil;
+    std::optional<int64_t> pausedAt;
+    std::optional<std::string> pausedReason;
+    std::optional<std::string> disabledReason;
+    int64_t createdAt = 0;
+    int64_t updatedAt = 0;
+};
+
+// A target's settings as given to add or update: unset fields keep their
+// current value (or the default, for add).
+struct TargetSpec {
+    std::optional<std::string> name;
+    std::optional<std::string> url;
+    std::optional<std::string> secret;
+    std::optional<std::vector<std::string>> eventFilters;
+    std::optional<HeaderList> headers;
+    std::optional<int64_t> timeoutMs;
+    std::optional<int> maxAttempts;
+    std::optional<int64_t> initialDelayMs;
+    std::optional<int64_t> maxDelayMs;
+    std::optional<double> backoffMultiplier;
+    std::optional<double> jitterFactor;
+    std::optional<double> ratePerSecond;
+    std::optional<int> burst;
+    std::optional<bool> rateLimitEnabled;
+    std::optional<std::map<std::string, std::string>> metadata;
+    std::optional<bool> enabled;
+    std::optional<SignatureScheme> signatureScheme;
+    std::optional<std::string> caBundle;     // an empty string clears it
+};
+
+} // namespace webhookd

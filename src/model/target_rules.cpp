@@ -1,0 +1,137 @@
+#include "model/target_rules.h"
+
+#include <algorithm>
+
+#include "core/ids.h"
+#include "routing/patterns.h"
+#include "signing/signing.h"
+
+namespace webhookd {
+
+Status validateTarget(const Target& t, const Limits& limits)
+{
+    if (auto s = validateTargetId(t.id); !s)
+        return s;
+    if (auto s = validateUrl(t.url); !s)
+        return s;
+    if (auto s = secretKey(t.secret); !s)
+        return fail(s.error());
+    if (t.name.size() > 200)
+        return fail(Error::invalid("the target name is longer than 200 characters"));
+    for (const auto& p : t.eventFilters)
+        if (auto s = validatePattern(p); !s)
+            return s;
+    if (t.headers.size() > limits.maxHeaders)
+        return fail(Error::invalid("a target may have at most " + std::to_string(limits.maxHeaders) +
+                                   " custom headers"));
+    for (const auto& [k, v] : t.headers)
+        if (auto s = validateHeader(k, v, limits); !s)
+            return s;
+    if (t.timeoutMs && (*t.timeoutMs < 1 || *t.timeoutMs > 3'600'000))
+        return fail(Error::invalid("the timeout must be between 1ms and 1h"));
+    const auto& r = t.retry;
+    if (r.maxAttempts < 1 || r.maxAttempts > 1000)
+        return fail(Error::invalid("max attempts must be between 1 and 1000"));
+    if (r.initialDelayMs < 0 || r.maxDelayMs < 0)
+        return fail(Error::invalid("retry delays must not be negative"));
+    if (r.maxDelayMs < r.initialDelayMs)
+        return fail(Error::invalid("the maximum retry delay must not be below the initial delay"));
+    if (!(r.multiplier >= 1.0 && r.multiplier <= 100.0))
+        return fail(Error::invalid("the backoff multiplier must be between 1 and 100"));
+    if (!(r.jitter >= 0.0 && r.jitter <= 1.0))
+        return fail(Error::invalid("the jitter factor must be between 0 and 1"));
+    if (t.ratePerSecond && !(*t.ratePerSecond > 0.0 && *t.ratePerSecond <= 1e6))
+        return fail(Error::invalid("the rate must be above 0 and at most 1000000 per second"));
+    if (t.burst && (*t.burst < 1 || *t.burst > 1'000'000))
+        return fail(Error::invalid("the burst must be between 1 and 1000000"));
+    if (t.rateLimitEnabled && !t.ratePerSecond)
+        return fail(Error::invalid("rate limiting needs a rate (--rate)"));
+    for (const auto& [k, v] : t.metadata)
+        if (k.empty())
+            return fail(Error::invalid("metadata keys must not be empty"));
+    if (t.caBundle) {
+        if (t.caBundle->empty() || t.caBundle->size() > 4096)
+            return fail(Error::invalid("the CA bundle path must be 1 to 4096 characters"));
+        for (unsigned char c : *t.caBundle)
+            if (c < 0x20 || c == 0x7f)
+                return fail(Error::invalid("the CA bundle path must not contain control characters"));
+    }
+    return {};
+}
+
+void applySpec(Target& t, const TargetSpec& s)
+{
+    if (s.name) t.name = *s.name;
+    if (s.url) t.url = *s.url;
+    if (s.secret) t.secret = *s.secret;
+    if (s.eventFilters) t.eventFilters = *s.eventFilters;
+    if (s.headers) t.headers = *s.headers;
+    if (s.timeoutMs) t.timeoutMs = *s.timeoutMs;
+    if (s.maxAttempts) t.retry.maxAttempts = *s.maxAttempts;
+    if (s.initialDelayMs) t.retry.initialDelayMs = *s.initialDelayMs;
+    if (s.maxDelayMs) t.retry.maxDelayMs = *s.maxDelayMs;
+    if (s.backoffMultiplier) t.retry.multiplier = *s.backoffMultiplier;
+    if (s.jitterFactor) t.retry.jitter = *s.jitterFactor;
+    if (s.ratePerSecond) {
+        t.ratePerSecond = *s.ratePerSecond;
+        t.rateLimitEnabled = true; // giving a rate turns limiting on, unless the spec says otherwise below
+    }
+    if (s.burst) t.burst = *s.burst;
+    if (s.rateLimitEnabled) t.rateLimitEnabled = *s.rateLimitEnabled;
+    if (s.metadata) t.metadata = *s.metadata;
+    if (s.enabled) t.enabled = *s.enabled;
+    if (s.signatureScheme) t.signatureScheme = *s.signatureScheme;
+    if (s.caBundle) {
+        if (s.caBundle->empty())
+            t.caBundle.reset();
+        else
+            t.caBundle = *s.caBundle;
+    }
+}
+
+Result<Target> makeTarget(const std::string& id, const TargetSpec& spec, int64_t nowMs, const Limits& limits)
+{
+    Target t;
+    t.id = id;
+    applySpec(t, spec);
+    if (!spec.url)
+        return fail(Error::invalid("a target needs a URL (--url)"));
+    if (!spec.secret)
+        t.secret = generateSecret();
+    t.createdAt = t.updatedAt = nowMs;
+    if (auto s = validateTarget(t, limits); !s)
+        return fail(s.error());
+    return t;
+}
+
+void setEnabledByHand(Target& t, bool enabled, int64_t nowMs)
+{
+    t.enabled = enabled;
+    t.updatedAt = nowMs;
+    t.disabledReason.reset();
+    if (enabled) {
+        t.consecutiveFailures = 0;
+        t.pausedUntil.reset();
+        t.pausedAt.reset();
+        t.pausedReason.reset();
+    }
+}
+
+std::vector<std::string> signingSecrets(const Target& target, int64_t nowMs)
+{
+    std::vector<std::string> out{target.secret};
+    if (target.previousSecret && target.previousSecretExpiresAt && nowMs < *target.previousSecretExpiresAt)
+        out.push_back(*target.previousSecret);
+    return out;
+}
+
+std::optional<TokenBucket> bucketFor(const Target& t, int64_t nowMs)
+{
+    if (!t.rateLimitEnabled || !t.ratePerSecond)
+        return std::nullopt;
+    const double rate = *t.ratePerSecond;
+    const double burst = t.burst ? *t.burst : std::max(1.0, rate);
+    return TokenBucket::full(rate, burst, nowMs);
+}
+
+} // namespace webhookd

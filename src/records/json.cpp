@@ -1,0 +1,177 @@
+#include "records/json.h"
+
+#include <cctype>
+
+#include "core/validate.h"
+#include "signing/signing.h"
+
+namespace webhookd {
+
+namespace {
+
+using nlohmann::json;
+
+template <typename T>
+json orNull(const std::optional<T>& v)
+{
+    return v ? json(*v) : json(nullptr);
+}
+
+// The fields of Counts, named like statuses but counts (pending holds
+// in_progress and rate_limited too).
+json countsJson(const Counts& c)
+{
+    json j = {{"total", c.total}};
+    j["delivered"] = c.delivered;    // not a status: a count
+    j["failed"] = c.failed;          // not a status: a count
+    j["dead_letter"] = c.deadLetter; // not a status: a count
+    j["pending"] = c.pending;        // not a status: a count
+    return j;
+}
+
+} // namespace
+
+json deliveryJson(const Delivery& d)
+{
+    json j = {
+        {"id", d.id},
+        {"event_id", d.eventId},
+        {"event_uid", d.eventUid},
+        {"type", d.type},
+        {"target_id", d.targetId},
+        {"status", toString(d.status)},
+        {"priority", d.priority},
+        {"attempt_count", d.attemptCount},
+        {"next_attempt_at", d.nextAttemptAt},
+        {"last_status_code", orNull(d.lastStatusCode)},
+        {"last_error", orNull(d.lastError)},
+        {"created_at", d.createdAt},
+        {"updated_at", d.updatedAt},
+        {"completed_at", orNull(d.completedAt)},
+    };
+    if (d.deadLetterReason)
+        j["dead_letter_reason"] = *d.deadLetterReason;
+    return j;
+}
+
+json attemptJson(const Attempt& a)
+{
+    return {
+        {"number", a.number},
+        {"started_at", a.startedAt},
+        {"duration_ms", a.durationMs},
+        {"status_code", orNull(a.statusCode)},
+        {"error_type", orNull(a.errorType)},
+        {"error_message", orNull(a.errorMessage)},
+        {"retry_after_ms", orNull(a.retryAfterMs)},
+        {"response_excerpt", a.responseExcerpt},
+    };
+}
+
+json deliveryWithAttemptsJson(const Delivery& d)
+{
+    json j = deliveryJson(d);
+    json attempts = json::array();
+    for (const auto& a : d.attempts)
+        attempts.push_back(attemptJson(a));
+    j["attempts"] = std::move(attempts);
+    return j;
+}
+
+json targetJson(const Target& t, bool showSecret)
+{
+    json headers = json::object();
+    for (const auto& [k, v] : t.headers)
+        headers[k] = shownHeaderValue(k, v, showSecret);
+    json j = {
+        {"id", t.id},
+        {"name", t.name},
+        {"url", shownUrl(t.url, showSecret)},
+        {"secret", showSecret ? t.secret : maskSecret(t.secret)},
+        {"previous_secret_expires_at", orNull(t.previousSecretExpiresAt)},
+        {"enabled", t.enabled},
+        {"disabled_reason", orNull(t.disabledReason)},
+        {"consecutive_failures", t.consecutiveFailures},
+        {"paused_until", orNull(t.pausedUntil)},
+        {"paused_at", orNull(t.pausedAt)},
+        {"paused_reason", orNull(t.pausedReason)},
+        {"event_filters", t.eventFilters},
+        {"headers", headers},
+        {"timeout_ms", orNull(t.timeoutMs)},
+        {"max_attempts", t.retry.maxAttempts},
+        {"initial_delay_ms", t.retry.initialDelayMs},
+        {"max_delay_ms", t.retry.maxDelayMs},
+        {"backoff_multiplier", t.retry.multiplier},
+        {"jitter_factor", t.retry.jitter},
+        {"rate_per_second", orNull(t.ratePerSecond)},
+        {"burst", orNull(t.burst)},
+        {"rate_limit_enabled", t.rateLimitEnabled},
+        {"metadata", t.metadata},
+        {"signature_scheme", std::string(signatureSchemeName(t.signatureScheme))},
+        {"ca_bundle", orNull(t.caBundle)},
+        {"created_at", t.createdAt},
+        {"updated_at", t.updatedAt},
+    };
+    if (showSecret && t.previousSecret)
+        j["previous_secret"] = *t.previousSecret;
+    return j;
+}
+
+json sendResultJson(const SendResult& r)
+{
+    return {{"event_id", r.eventId}, {"event_uid", r.uid}, {"delivery_ids", r.deliveryIds},
+            {"target_ids", r.targetIds}, {"duplicate", r.duplicate}};
+}
+
+json statsJson(const Stats& s)
+{
+    json byType = json::object(), byTarget = json::object(), depth = json::object();
+    for (const auto& [k, c] : s.byEventType)
+        byType[k] = countsJson(c);
+    for (const auto& [k, c] : s.byTarget)
+        byTarget[k] = countsJson(c);
+    for (const auto& [status, n] : s.queueDepth)
+        depth[std::string(toString(status))] = n;
+    return {
+        {"total_deliveries", s.all.total},
+        {"successful_deliveries", s.all.delivered},
+        {"failed_deliveries", s.all.failed},
+        {"dead_letter_deliveries", s.all.deadLetter},
+        {"pending_deliveries", s.all.pending},
+        {"average_response_time_ms", s.averageResponseTimeMs},
+        {"success_rate", s.successRate},
+        {"by_event_type", byType},
+        {"by_target", byTarget},
+        {"attempt_latency_ms",
+         {{"p50", orNull(s.attemptLatencyMs.p50)}, {"p95", orNull(s.attemptLatencyMs.p95)},
+          {"p99", orNull(s.attemptLatencyMs.p99)}}},
+        {"time_to_deliver_ms", {{"p50", orNull(s.timeToDeliverMs.p50)}, {"p95", orNull(s.timeToDeliverMs.p95)}}},
+        {"queue_depth", depth},
+        {"oldest_due_age_ms", orNull(s.oldestDueAgeMs)},
+    };
+}
+
+std::string maskSecret(const std::string& secret)
+{
+    return secret.rfind("whsec_", 0) == 0 ? "whsec_********" : "********";
+}
+
+bool isSensitiveHeader(std::string_view name)
+{
+    std::string lower;
+    for (char c : name)
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (std::string_view word : {"auth", "cookie", "token", "secret", "key", "password", "signature"})
+        if (lower.find(word) != std::string::npos)
+            return true;
+    return false;
+}
+
+std::string shownHeaderValue(std::string_view name, const std::string& value, bool showSecret)
+{
+    return showSecret || !isSensitiveHeader(name) ? value : "********";
+}
+
+std::string shownUrl(const std::string& url, bool showSecret) { return showSecret ? url : redactUrl(url); }
+
+} // namespace webhookd

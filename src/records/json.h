@@ -1,0 +1,49 @@
+#pragma once
+
+// The JSON of webhookd's records: the contract of `webhookctl --json`, the
+// status endpoint and the HTTP API (DESIGN.md, Command-line contract; the
+// snake_case names never change). Secrets and other credentials are masked
+// unless showSecret says otherwise.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/delivery.h"
+#include "model/event.h"
+#include "model/stats.h"
+#include "model/target.h"
+
+namespace webhookd {
+
+// {id, event_id, event_uid, type, target_id, status, priority, attempt_count,
+// next_attempt_at, last_status_code, last_error, created_at, updated_at,
+// completed_at}, plus dead_letter_reason while it is a dead letter.
+nlohmann::json deliveryJson(const Delivery& d);
+// deliveryJson plus "attempts", each as attemptJson.
+nlohmann::json deliveryWithAttemptsJson(const Delivery& d);
+// {number, started_at, duration_ms, status_code, error_type, error_message,
+// retry_after_ms, response_excerpt}.
+nlohmann::json attemptJson(const Attempt& a);
+
+// Every field of the target; the secret, URL passwords and auth-like header
+// values masked unless showSecret (then previous_secret too).
+nlohmann::json targetJson(const Target& t, bool showSecret);
+
+// {event_id, event_uid, delivery_ids, target_ids, duplicate}: what `send --json` prints.
+nlohmann::json sendResultJson(const SendResult& r);
+
+// The figures as `stats --json` and /stats print them (DESIGN.md's
+// snake_case names, plus the later ones).
+nlohmann::json statsJson(const Stats& s);
+
+// Masking, for text output too.
+std::string maskSecret(const std::string& secret);
+// Header names like auth, cookie, token, secret, key, password or signature.
+bool isSensitiveHeader(std::string_view name);
+std::string shownHeaderValue(std::string_view name, const std::string& value, bool showSecret);
+std::string shownUrl(const std::string& url, bool showSecret);
+
+} // namespace webhookd

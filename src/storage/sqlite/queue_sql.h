@@ -1,0 +1,80 @@
+#pragma once
+
+// storage/ internals: the claim's queries, named so tests can check their
+// query plans (every one must be an index seek, never a scan of deliveries).
+// Built once from the status enum's names (storage/sqlite/status_sql.h).
+
+#include <string>
+
+#include "storage/sqlite/status_sql.h"
+
+namespace webhookd::detail::queue_sql {
+
+// Word for word the WHERE clause of the deliveries_due index, so SQLite can use it.
+inline const std::string& claimable()
+{
+    static const std::string s = statusIn(status_set::kClaimable);
+    return s;
+}
+
+inline const std::string& reclaim()
+{
+    static const std::string s = "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
+                                 ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE status = " +
+                                 sqlName(DeliveryStatus::InProgress) + " AND lease_expires_at < ?1";
+    return s;
+}
+
+// The next lower priority level that has claimable rows.
+inline const std::string& nextPriority()
+{
+    static const std::string s =
+        "SELECT priority FROM deliveries WHERE " + claimable() + " AND priority < ?1 ORDER BY priority DESC LIMIT 1";
+    return s;
+}
+
+// Due rows of one priority level: a range seek that ends at the first row not
+// yet due, however many of those wait behind it. Rows of disabled targets and
+// of targets whose breaker is open until after ?2 are stepped over here, not
+// in the caller: a backlog of theirs larger than the LIMIT would otherwise
+// hide every other target's rows. CROSS JOIN: see firstAtPriority.
+inline const std::string& dueAtPriority()
+{
+    static const std::string s =
+        "SELECT d.id, d.target_id, d.event_id, d.attempt_count, d.retry_base FROM deliveries d CROSS JOIN targets t"
+        " ON t.id = d.target_id WHERE " +
+        claimable() +
+        " AND d.priority = ?1 AND d.next_attempt_at <= ?2"
+        " AND t.enabled = 1 AND (t.paused_until IS NULL OR t.paused_until <= ?2)"
+        " ORDER BY d.priority DESC, d.next_attempt_at LIMIT ?3";
+    return s;
+}
+
+// CROSS JOIN keeps deliveries the outer loop: walked in index order, the
+// first row of an enabled target ends the query (a plain JOIN lets the
+// planner scan targets and sort).
+// Targets whose breaker is open until after ?2 are stepped over; their next
+// probe is firstProbe's.
+inline const std::string& firstAtPriority()
+{
+    static const std::string s =
+        "SELECT d.next_attempt_at FROM deliveries d CROSS JOIN targets t ON t.id = d.target_id WHERE " + claimable() +
+        " AND d.priority = ?1 AND t.enabled = 1 AND (t.paused_until IS NULL OR t.paused_until <= ?2)"
+        " ORDER BY d.priority DESC, d.next_attempt_at LIMIT 1";
+    return s;
+}
+
+inline const std::string& firstProbe()
+{
+    static const std::string s = "SELECT min(paused_until) FROM targets WHERE enabled = 1 AND paused_until > ?1";
+    return s;
+}
+
+inline const std::string& firstLease()
+{
+    static const std::string s = "SELECT lease_expires_at FROM deliveries WHERE status = " +
+                                 sqlName(DeliveryStatus::InProgress) + " ORDER BY lease_expires_at LIMIT 1";
+    return s;
+}
+
+} // namespace webhookd::detail::queue_sql
