@@ -13,6 +13,8 @@
 
 #include <curl/curl.h>
 
+#include "core/log.h"
+#include "core/unique_fd.h"
 #include "retry/retry.h"
 
 namespace webhookd {
@@ -30,12 +32,46 @@ struct SlistDeleter {
 };
 using EasyPtr = std::unique_ptr<CURL, EasyDeleter>;
 
-void globalInit()
+CURLcode globalInit()
 {
     // curl_global_init is not thread-safe; a function-local static runs it once.
     static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK)
-        throw std::runtime_error("libcurl failed to initialise");
+    return rc;
+}
+
+// The first option libcurl refused while a handle was being set up, so the
+// transfer can fail with it instead of going out half-configured.
+struct SetupError {
+    CURLcode rc = CURLE_OK;
+    const char* option = nullptr;
+
+    explicit operator bool() const { return rc != CURLE_OK; }
+    std::string message() const
+    {
+        return std::string("libcurl refused ") + option + ": " + curl_easy_strerror(rc);
+    }
+};
+
+template <typename T>
+void setOption(CURL* e, CURLoption option, const char* name, T value, SetupError& error)
+{
+    const CURLcode rc = curl_easy_setopt(e, option, value);
+    if (rc != CURLE_OK && !error) {
+        error.rc = rc;
+        error.option = name;
+    }
+}
+
+// Every curl_easy_setopt goes through here, its option named in the error.
+#define WEBHOOKD_SETOPT(easy, option, value, error) setOption(easy, option, #option, value, error)
+
+template <typename T>
+Status setMultiOption(CURLM* m, CURLMoption option, const char* name, T value)
+{
+    const CURLMcode rc = curl_multi_setopt(m, option, value);
+    if (rc != CURLM_OK)
+        return fail(Error::internal(std::string("libcurl refused ") + name + ": " + curl_multi_strerror(rc)));
+    return {};
 }
 
 TransportError classifyCurl(CURLcode rc)
@@ -81,35 +117,31 @@ struct Transfer {
 
 struct HttpClient::Impl {
     HttpOptions options;
-    const Clock& clock;
+    const Clock& clock; // must outlive the client
     std::unique_ptr<CURLM, MultiDeleter> multi;
     std::vector<EasyPtr> idle; // reset easy handles kept for reuse
     std::vector<std::unique_ptr<Transfer>> active;
+    std::vector<HttpResult> failedAtStart; // transfers libcurl refused to set up; out of the next poll()
 
-    int wakeRead = -1;  // self-pipe: wakeup() writes, poll() watches
-    int wakeWrite = -1;
-    int epoll = -1;     // the sockets curl asks us to watch, and the pipe
+    UniqueFd wakeRead;  // self-pipe: wakeup() writes, poll() watches
+    UniqueFd wakeWrite;
+    UniqueFd epoll;     // the sockets curl asks us to watch, and the pipe
     int64_t timerAtMono = -1; // when curl wants socket_action(TIMEOUT); -1: never
     bool caProbed = false;    // curl's built-in CA file and folder, read once
     std::string defaultCaInfo, defaultCaPath;
 
     // A CA bundle given (per target or globally) replaces the system's trust;
     // handles are reused, so every transfer sets both.
-    void setTrust(CURL* e, const std::string& requested)
+    void setTrust(CURL* e, const std::string& requested, SetupError& error)
     {
         const std::string& bundle = requested.empty() ? options.caBundle : requested;
         const std::string& file = bundle.empty() ? defaultCaInfo : bundle;
-        curl_easy_setopt(e, CURLOPT_CAINFO, file.empty() ? nullptr : file.c_str());
-        curl_easy_setopt(e, CURLOPT_CAPATH, !bundle.empty() || defaultCaPath.empty() ? nullptr : defaultCaPath.c_str());
+        WEBHOOKD_SETOPT(e, CURLOPT_CAINFO, file.empty() ? nullptr : file.c_str(), error);
+        WEBHOOKD_SETOPT(e, CURLOPT_CAPATH, !bundle.empty() || defaultCaPath.empty() ? nullptr : defaultCaPath.c_str(),
+                        error);
     }
 
     Impl(HttpOptions o, const Clock& c) : options(std::move(o)), clock(c) {}
-    ~Impl()
-    {
-        if (wakeRead >= 0) ::close(wakeRead);
-        if (wakeWrite >= 0) ::close(wakeWrite);
-        if (epoll >= 0) ::close(epoll);
-    }
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
 
@@ -117,25 +149,50 @@ struct HttpClient::Impl {
     // when to call back; we call socket_action only for sockets that are
     // ready. Unlike curl_multi_perform, the cost per call does not grow with
     // the number of transfers in flight.
+    // Returning -1 makes libcurl fail the transfers on that socket, which
+    // is what an epoll set that cannot watch the socket calls for.
     static int onSocket(CURL*, curl_socket_t s, int what, void* user, void* registered)
     {
         auto* self = static_cast<Impl*>(user);
+        const int ep = self->epoll.get();
         if (what == CURL_POLL_REMOVE) {
-            epoll_ctl(self->epoll, EPOLL_CTL_DEL, s, nullptr);
-            curl_multi_assign(self->multi.get(), s, nullptr);
-            return 0;
+            // The socket may be closed already, which removed it from the set.
+            epoll_ctl(ep, EPOLL_CTL_DEL, s, nullptr);
+            return self->assign(s, nullptr) ? 0 : -1;
         }
         epoll_event ev{};
         ev.data.fd = s;
         ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+        int rc = 0;
         if (registered == nullptr) {
-            if (epoll_ctl(self->epoll, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
-                epoll_ctl(self->epoll, EPOLL_CTL_MOD, s, &ev);
-            curl_multi_assign(self->multi.get(), s, self); // any non-null marker
+            rc = epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+            if (rc != 0 && errno == EEXIST)
+                rc = epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev);
+            if (rc == 0 && !self->assign(s, self)) // any non-null marker
+                return -1;
         } else {
-            epoll_ctl(self->epoll, EPOLL_CTL_MOD, s, &ev);
+            rc = epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev);
+        }
+        if (rc != 0) {
+            Log::error("cannot watch a connection's socket", {{"error", std::strerror(errno)}});
+            return -1;
         }
         return 0;
+    }
+
+    bool assign(curl_socket_t s, void* marker)
+    {
+        const CURLMcode rc = curl_multi_assign(multi.get(), s, marker);
+        if (rc != CURLM_OK)
+            Log::error("libcurl refused to mark a socket", {{"error", curl_multi_strerror(rc)}});
+        return rc == CURLM_OK;
+    }
+
+    void remove(CURL* easy)
+    {
+        const CURLMcode rc = curl_multi_remove_handle(multi.get(), easy);
+        if (rc != CURLM_OK)
+            Log::error("libcurl refused to remove a transfer", {{"error", curl_multi_strerror(rc)}});
     }
 
     static int onTimer(CURLM*, long timeoutMs, void* user)
@@ -143,6 +200,13 @@ struct HttpClient::Impl {
         auto* self = static_cast<Impl*>(user);
         self->timerAtMono = timeoutMs < 0 ? -1 : self->clock.monotonicMs() + timeoutMs;
         return 0;
+    }
+
+    // Makes the next poll() return at once (results are waiting).
+    void wakeupSoon()
+    {
+        const char byte = 1;
+        [[maybe_unused]] auto n = ::write(wakeWrite.get(), &byte, 1);
     }
 
     void action(curl_socket_t s, int flags)
@@ -159,13 +223,15 @@ struct HttpClient::Impl {
         while (CURLMsg* msg = curl_multi_info_read(multi.get(), &left)) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
-            Transfer* t = nullptr;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+            CURL* easy = msg->easy_handle;
             const CURLcode rc = msg->data.result;
-            curl_multi_remove_handle(multi.get(), msg->easy_handle);
-            done.push_back(finish(*t, rc));
-            idle.push_back(std::move(t->easy));
-            auto it = std::find_if(active.begin(), active.end(), [t](const auto& p) { return p.get() == t; });
+            auto it = std::find_if(active.begin(), active.end(), [easy](const auto& p) { return p->easy.get() == easy; });
+            remove(easy);
+            if (it == active.end())
+                continue; // not ours: cannot happen, and nothing to report it to
+            Transfer& t = **it;
+            done.push_back(finish(t, rc));
+            idle.push_back(std::move(t.easy));
             std::swap(*it, active.back());
             active.pop_back();
         }
@@ -209,7 +275,10 @@ struct HttpClient::Impl {
         return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
     }
 
-    EasyPtr takeEasy()
+    // A handle with what every transfer shares set once; handles are reused
+    // without curl_easy_reset, and start() sets the rest. nullptr (and
+    // error) when libcurl refuses to make or set one up.
+    EasyPtr takeEasy(SetupError& error)
     {
         if (!idle.empty()) {
             EasyPtr e = std::move(idle.back());
@@ -217,24 +286,26 @@ struct HttpClient::Impl {
             return e;
         }
         EasyPtr e(curl_easy_init());
-        if (!e)
-            throw std::runtime_error("libcurl could not create a transfer handle");
-        // What every transfer shares is set once per handle; handles are
-        // reused without curl_easy_reset, and start() sets the rest.
+        if (!e) {
+            error = {CURLE_OUT_OF_MEMORY, "a new transfer handle"};
+            return nullptr;
+        }
         CURL* h = e.get();
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, options.httpsOnly ? "https" : "http,https");
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_POST, 1L);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Impl::onBody);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Impl::onHeader);
-        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, &Impl::onOpenSocket);
-        curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        WEBHOOKD_SETOPT(h, CURLOPT_PROTOCOLS_STR, options.httpsOnly ? "https" : "http,https", error);
+        WEBHOOKD_SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L, error);
+        WEBHOOKD_SETOPT(h, CURLOPT_NOSIGNAL, 1L, error);
+        WEBHOOKD_SETOPT(h, CURLOPT_POST, 1L, error);
+        WEBHOOKD_SETOPT(h, CURLOPT_WRITEFUNCTION, &Impl::onBody, error);
+        WEBHOOKD_SETOPT(h, CURLOPT_HEADERFUNCTION, &Impl::onHeader, error);
+        WEBHOOKD_SETOPT(h, CURLOPT_OPENSOCKETFUNCTION, &Impl::onOpenSocket, error);
+        WEBHOOKD_SETOPT(h, CURLOPT_TCP_NODELAY, 1L, error);
+        WEBHOOKD_SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L, error);
+        WEBHOOKD_SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L, error);
         // Environment proxies (http_proxy…) are ignored: through a proxy the
         // address guard would judge the proxy, not the destination.
-        curl_easy_setopt(h, CURLOPT_PROXY, "");
+        WEBHOOKD_SETOPT(h, CURLOPT_PROXY, "", error);
+        if (error)
+            return nullptr;
         if (!caProbed) {
             char* path = nullptr;
             if (curl_easy_getinfo(h, CURLINFO_CAINFO, &path) == CURLE_OK && path != nullptr)
@@ -256,7 +327,8 @@ struct HttpClient::Impl {
         o.durationMs = std::max<int64_t>(0, clock.monotonicMs() - t.startedMono);
         o.responseExcerpt = std::move(t.excerpt);
         long code = 0;
-        curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &code);
+        if (curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+            code = 0;
         // With several addresses for a host, one may be refused and another
         // answer: only a transfer that failed was blocked.
         if (t.blocked && rc != CURLE_OK) {
@@ -289,62 +361,90 @@ HttpClient::~HttpClient()
 
 Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpOptions options, const Clock& clock)
 {
-    globalInit();
+    if (const CURLcode rc = globalInit(); rc != CURLE_OK)
+        return fail(Error::internal(std::string("libcurl failed to initialise: ") + curl_easy_strerror(rc)));
     auto impl = std::make_unique<Impl>(std::move(options), clock);
     impl->multi.reset(curl_multi_init());
     if (!impl->multi)
         return fail(Error::internal("libcurl could not create a multi handle"));
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
-        return fail(Error::internal("could not create the wake-up pipe"));
-    impl->wakeRead = fds[0];
-    impl->wakeWrite = fds[1];
-    impl->epoll = epoll_create1(EPOLL_CLOEXEC);
-    if (impl->epoll < 0)
-        return fail(Error::internal("could not create an epoll instance"));
+        return fail(Error::internal(std::string("could not create the wake-up pipe: ") + std::strerror(errno)));
+    impl->wakeRead.reset(fds[0]);
+    impl->wakeWrite.reset(fds[1]);
+    impl->epoll.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (!impl->epoll)
+        return fail(Error::internal(std::string("could not create an epoll instance: ") + std::strerror(errno)));
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.fd = impl->wakeRead;
-    epoll_ctl(impl->epoll, EPOLL_CTL_ADD, impl->wakeRead, &ev);
+    ev.data.fd = impl->wakeRead.get();
+    if (epoll_ctl(impl->epoll.get(), EPOLL_CTL_ADD, impl->wakeRead.get(), &ev) != 0)
+        return fail(Error::internal(std::string("could not watch the wake-up pipe: ") + std::strerror(errno)));
     CURLM* multi = impl->multi.get();
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::onSocket);
-    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, impl.get());
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::onTimer);
-    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, impl.get());
-    if (impl->options.maxConnectionsPerHost > 0)
-        curl_multi_setopt(impl->multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, impl->options.maxConnectionsPerHost);
+    Status set = setMultiOption(multi, CURLMOPT_SOCKETFUNCTION, "CURLMOPT_SOCKETFUNCTION", &Impl::onSocket);
+    if (set)
+        set = setMultiOption(multi, CURLMOPT_SOCKETDATA, "CURLMOPT_SOCKETDATA", impl.get());
+    if (set)
+        set = setMultiOption(multi, CURLMOPT_TIMERFUNCTION, "CURLMOPT_TIMERFUNCTION", &Impl::onTimer);
+    if (set)
+        set = setMultiOption(multi, CURLMOPT_TIMERDATA, "CURLMOPT_TIMERDATA", impl.get());
+    if (set && impl->options.maxConnectionsPerHost > 0)
+        set = setMultiOption(multi, CURLMOPT_MAX_HOST_CONNECTIONS, "CURLMOPT_MAX_HOST_CONNECTIONS",
+                             impl->options.maxConnectionsPerHost);
+    if (!set)
+        return fail(set.error());
     return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
 }
 
 void HttpClient::start(HttpRequest request)
 {
+    Impl& m = *impl_;
     auto t = std::make_unique<Transfer>();
-    t->options = &impl_->options;
+    t->options = &m.options;
     t->request = std::move(request);
-    t->easy = impl_->takeEasy();
-    CURL* e = t->easy.get();
-    for (const auto& h : t->request.headers)
-        t->headers.reset(curl_slist_append(t->headers.release(), h.c_str()));
-    // "Expect: 100-continue" would add a round trip to every large POST.
-    t->headers.reset(curl_slist_append(t->headers.release(), "Expect:"));
-    curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->request.body.size()));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers.get());
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->request.timeoutMs));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<int64_t>(t->request.timeoutMs, 10'000)));
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errorBuffer);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-    impl_->setTrust(e, t->request.caBundle);
-    t->startedWall = impl_->clock.nowMs();
-    t->startedMono = impl_->clock.monotonicMs();
-    CURLMcode mc = curl_multi_add_handle(impl_->multi.get(), e);
-    if (mc != CURLM_OK)
-        throw std::runtime_error(std::string("libcurl refused a transfer: ") + curl_multi_strerror(mc));
-    impl_->active.push_back(std::move(t));
+    t->startedWall = m.clock.nowMs();
+    t->startedMono = m.clock.monotonicMs();
+    SetupError error;
+    t->easy = m.takeEasy(error);
+    if (t->easy) {
+        CURL* e = t->easy.get();
+        for (const auto& h : t->request.headers)
+            t->headers.reset(curl_slist_append(t->headers.release(), h.c_str()));
+        // "Expect: 100-continue" would add a round trip to every large POST.
+        t->headers.reset(curl_slist_append(t->headers.release(), "Expect:"));
+        if (!t->headers)
+            error = {CURLE_OUT_OF_MEMORY, "the request headers"};
+        WEBHOOKD_SETOPT(e, CURLOPT_URL, t->request.url.c_str(), error);
+        WEBHOOKD_SETOPT(e, CURLOPT_POSTFIELDS, t->request.body.data(), error);
+        WEBHOOKD_SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->request.body.size()), error);
+        WEBHOOKD_SETOPT(e, CURLOPT_HTTPHEADER, t->headers.get(), error);
+        WEBHOOKD_SETOPT(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->request.timeoutMs), error);
+        WEBHOOKD_SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<int64_t>(t->request.timeoutMs, 10'000)),
+                        error);
+        WEBHOOKD_SETOPT(e, CURLOPT_WRITEDATA, t.get(), error);
+        WEBHOOKD_SETOPT(e, CURLOPT_HEADERDATA, t.get(), error);
+        WEBHOOKD_SETOPT(e, CURLOPT_OPENSOCKETDATA, t.get(), error);
+        WEBHOOKD_SETOPT(e, CURLOPT_ERRORBUFFER, t->errorBuffer, error);
+        m.setTrust(e, t->request.caBundle, error);
+    }
+    if (!error) {
+        const CURLMcode mc = curl_multi_add_handle(m.multi.get(), t->easy.get());
+        if (mc == CURLM_OK) {
+            m.active.push_back(std::move(t));
+            return;
+        }
+        error.option = "the transfer";
+        error.rc = CURLE_FAILED_INIT;
+        Log::error("libcurl refused a transfer", {{"error", curl_multi_strerror(mc)}});
+    }
+    // The handle may be half set up: it is not reused.
+    HttpResult r;
+    r.tag = t->request.tag;
+    r.outcome.startedAtMs = t->startedWall;
+    r.outcome.error = TransportError::Other;
+    r.outcome.errorMessage = error.message();
+    m.failedAtStart.push_back(std::move(r));
+    m.wakeupSoon();
 }
 
 size_t HttpClient::inFlight() const { return impl_->active.size(); }
@@ -352,18 +452,24 @@ size_t HttpClient::inFlight() const { return impl_->active.size(); }
 void HttpClient::poll(int timeoutMs, std::vector<HttpResult>& done)
 {
     Impl& m = *impl_;
+    if (!m.failedAtStart.empty()) {
+        done.insert(done.end(), std::make_move_iterator(m.failedAtStart.begin()),
+                    std::make_move_iterator(m.failedAtStart.end()));
+        m.failedAtStart.clear();
+        timeoutMs = 0;
+    }
     int wait = timeoutMs;
     if (m.timerAtMono >= 0)
         wait = static_cast<int>(std::clamp<int64_t>(m.timerAtMono - m.clock.monotonicMs(), 0, timeoutMs));
     epoll_event events[128];
-    const int n = epoll_wait(m.epoll, events, 128, wait);
+    const int n = epoll_wait(m.epoll.get(), events, 128, wait);
     if (n < 0 && errno != EINTR)
         throw std::runtime_error(std::string("epoll_wait failed: ") + std::strerror(errno));
     for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
-        if (fd == m.wakeRead) {
+        if (fd == m.wakeRead.get()) {
             char buf[64];
-            while (::read(m.wakeRead, buf, sizeof buf) > 0) {
+            while (::read(m.wakeRead.get(), buf, sizeof buf) > 0) {
             }
             continue;
         }
@@ -387,17 +493,20 @@ void HttpClient::wakeup()
 {
     const char byte = 1;
     // A full pipe already holds a wake-up; nothing is lost by failing.
-    [[maybe_unused]] auto n = ::write(impl_->wakeWrite, &byte, 1);
+    [[maybe_unused]] auto n = ::write(impl_->wakeWrite.get(), &byte, 1);
 }
 
 std::vector<uint64_t> HttpClient::abortAll()
 {
     std::vector<uint64_t> tags;
     for (auto& t : impl_->active) {
-        curl_multi_remove_handle(impl_->multi.get(), t->easy.get());
+        impl_->remove(t->easy.get());
         tags.push_back(t->request.tag);
     }
     impl_->active.clear();
+    for (const auto& r : impl_->failedAtStart)
+        tags.push_back(r.tag);
+    impl_->failedAtStart.clear();
     return tags;
 }
 

@@ -39,18 +39,25 @@ struct HttpResult {
 // connections. Not thread-safe except wakeup(); one thread drives it.
 class HttpClient {
 public:
+    // Internal error when libcurl or the system cannot give what the client
+    // needs (initialisation, the multi handle, an epoll set, a pipe). The
+    // clock must outlive the client.
     static Result<std::unique_ptr<HttpClient>> create(HttpOptions options, const Clock& clock);
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
     HttpClient& operator=(const HttpClient&) = delete;
 
-    // Starts a transfer; its result comes out of poll().
+    // Starts a transfer; its result comes out of poll(). Never throws: a
+    // transfer libcurl refuses to set up fails at once, with error Other and
+    // libcurl's reason, out of the next poll().
     void start(HttpRequest request);
 
     size_t inFlight() const;
 
     // Drives the transfers for up to timeoutMs (less when one finishes or
-    // wakeup() is called) and appends finished ones to done.
+    // wakeup() is called) and appends finished ones to done. Throws
+    // std::runtime_error only when epoll or libcurl's multi interface fails
+    // as a whole (a broken system, not a bad request or receiver).
     void poll(int timeoutMs, std::vector<HttpResult>& done);
 
     // Interrupts a poll() in progress. Any thread; async-signal-safe.

@@ -188,7 +188,7 @@ private:
         return ret;
     }
 
-    const ServerOptions& o_;
+    const ServerOptions& o_; // the owning Impl's; must outlive this server (it does: a member of it)
 };
 
 struct Server::Impl {

@@ -57,8 +57,10 @@ Status matchSignature(std::string_view header, std::string_view separators, std:
 std::string base64Encode(std::string_view bytes)
 {
     std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+    if (n < 0)
+        throw std::runtime_error("OpenSSL could not base64-encode");
     out.resize(static_cast<size_t>(n));
     return out;
 }

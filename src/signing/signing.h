@@ -10,12 +10,15 @@
 
 namespace webhookd {
 
+// Throws std::runtime_error only if OpenSSL fails, which it cannot for valid memory.
 std::string base64Encode(std::string_view bytes);
 // Standard alphabet with padding; Invalid for anything else.
 Result<std::string> base64Decode(std::string_view text);
 std::string hexEncode(std::string_view bytes);
 
-// Raw HMAC-SHA256 (32 bytes) of the concatenation of parts, without copying them.
+// Raw HMAC-SHA256 (32 bytes) of the concatenation of parts, without copying
+// them. Every OpenSSL call is checked; a failure (no HMAC provider, out of
+// memory) throws std::runtime_error: a broken system, never a bad input.
 std::string hmacSha256(std::string_view key, std::initializer_list<std::string_view> parts);
 
 // The key bytes of a secret: "whsec_<base64>" decodes; any other string is
@@ -23,6 +26,7 @@ std::string hmacSha256(std::string_view key, std::initializer_list<std::string_v
 Result<std::string> secretKey(std::string_view secret);
 
 // 32 bytes from the OS CSPRNG: "whsec_" + base64, or 64 hex characters.
+// Throws std::runtime_error if OpenSSL's generator fails.
 std::string generateSecret(bool hex = false);
 
 // Standard Webhooks: "v1," + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).

@@ -127,7 +127,7 @@ private:
     template <typename Body> auto transaction(const char* what, Body body);
 
     struct Statements;
-    Database& db_;
+    Database& db_; // must outlive the Queue
     std::string workerId_;
     std::unique_ptr<Statements> st_;
     BreakerPolicy breaker_;

@@ -25,7 +25,7 @@ constexpr int64_t kMinAttemptsForRate = 5;
 
 struct StatusServer::Impl {
     StatusServerOptions opt;
-    const Worker& worker;
+    const Worker& worker; // must outlive the StatusServer (see status_server.h)
     std::unique_ptr<http::Server> http;
     int64_t createdAt = SystemClock::instance().nowMs(); // the loop's first turn counts from here
 

@@ -102,8 +102,8 @@ private:
                        {"older_than", formatDuration(opt_.retentionMs)}});
     }
 
-    const WorkerOptions& opt_;
-    const Clock& clock_;
+    const WorkerOptions& opt_; // the Worker's; the Worker outlives its retention thread
+    const Clock& clock_;       // must outlive the thread, as it must the Worker
     std::mutex mutex_;
     std::condition_variable wake_;
     std::atomic<bool> stop_{false};
@@ -114,7 +114,7 @@ private:
 
 struct Worker::Impl {
     WorkerOptions opt;
-    const Clock& clock;
+    const Clock& clock; // must outlive the Worker (see worker.h)
     Database db;
     Queue queue;
     std::unique_ptr<HttpClient> http;

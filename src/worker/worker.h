@@ -50,8 +50,11 @@ public:
     Worker& operator=(const Worker&) = delete;
 
     // Runs until stop() (then finishes or releases in-flight work within the
-    // grace period) or, with drain, until nothing is outstanding. Returns an
-    // error only when the database fails for good.
+    // grace period) or, with drain, until nothing is outstanding. Storage
+    // failures never end it: claiming and recording back off and retry, and
+    // the database keeps the truth meanwhile. Returns an error for none of
+    // today's failures; the Status is kept for callers to handle the day one
+    // becomes fatal.
     Status run();
 
     // Asks run() to wind down. Thread-safe and async-signal-safe.

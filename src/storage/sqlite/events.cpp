@@ -134,7 +134,7 @@ private:
     SQLite::Statement findDeliveries_;
     SQLite::Statement insertEvent_;
     SQLite::Statement insertDelivery_;
-    SQLite::Database& sql_;
+    SQLite::Database& sql_; // the connection the statements above belong to; must outlive the writer
     std::vector<RouteTarget> targets_;
     std::unordered_map<std::string, size_t> index_;
 };
