@@ -422,12 +422,8 @@ TEST_CASE("retention: webhookd --retention deletes finished deliveries past it w
     const int64_t oldTwo = fx.send("r");
     const int64_t recent = fx.send("r");
     fx.drain({"--listen", "off"});
-    {
-        SQLite::Database rw(fx.db(), SQLite::OPEN_READWRITE);
-        rw.exec("PRAGMA busy_timeout = 5000");
-        rw.exec("UPDATE deliveries SET completed_at = completed_at - 3 * 86400000 WHERE id IN (" +
-                std::to_string(oldOne) + ", " + std::to_string(oldTwo) + ")");
-    }
+    fx.sqlExec("UPDATE deliveries SET completed_at = completed_at - 3 * 86400000 WHERE id IN (" +
+               std::to_string(oldOne) + ", " + std::to_string(oldTwo) + ")");
     Process worker = fx.startWorker({"--retention", "1d", "--listen", "off"});
     REQUIRE_MESSAGE(waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries") == 1; }, 10s), worker.stderrText());
     // New work flows meanwhile.

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "signing/signing.h"
+#include "support/helpers.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -30,11 +31,6 @@ httplib::Result post(const Receiver& rx, const std::string& path, const std::str
                      httplib::Headers headers = {})
 {
     return clientFor(rx).Post(path.c_str(), headers, body, "application/json");
-}
-
-int64_t elapsedMs(std::chrono::steady_clock::time_point since)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count();
 }
 
 } // namespace
@@ -116,7 +112,7 @@ TEST_CASE("receiver: a delay step holds the answer back at least that long")
     auto res = post(rx, "/slow");
     REQUIRE(res);
     CHECK(res->status == 201);
-    CHECK(elapsedMs(start) >= 300);
+    CHECK(msSince(start) >= 300);
 }
 
 TEST_CASE("receiver: a drop step closes the connection without any response")
@@ -144,7 +140,7 @@ TEST_CASE("receiver: a slow step trickles a valid body out over the given time")
     auto res = post(rx, "/trickle");
     REQUIRE(res);
     CHECK(res->status == 200);
-    CHECK(elapsedMs(start) >= 450);
+    CHECK(msSince(start) >= 450);
     CHECK(json::parse(res->body)["ok"] == true);
 }
 

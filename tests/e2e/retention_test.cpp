@@ -17,7 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
 #include "support/fixture.h"
@@ -30,44 +29,6 @@ using nlohmann::json;
 
 namespace {
 
-int64_t nowMs()
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-struct Files {
-    TempDir dir;
-    std::string db = dir.file("webhooks.db");
-
-    RunResult ctl(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const
-    {
-        std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKCTL"), "--db", db};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return run(argv, std::move(stdinText));
-    }
-
-    std::string ctlOk(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const
-    {
-        auto r = ctl(args, std::move(stdinText));
-        INFO("webhookctl " << args.at(0) << " stderr: " << r.err);
-        REQUIRE(r.exitCode == 0);
-        return r.out;
-    }
-
-    int64_t sqlInt(const std::string& query) const
-    {
-        SQLite::Database raw(db, SQLite::OPEN_READONLY);
-        return raw.execAndGet(query).getInt64();
-    }
-
-    std::string sqlText(const std::string& query) const
-    {
-        SQLite::Database raw(db, SQLite::OPEN_READONLY);
-        return raw.execAndGet(query).getString();
-    }
-};
-
 constexpr int64_t kDayMs = 24 * 3600 * 1000LL;
 constexpr int kHistory = 100'000;
 constexpr int kOldUpTo = 80'000; // deliveries 1…80000 finished 40 days ago, the rest an hour ago
@@ -79,9 +40,8 @@ constexpr int kOldUpTo = 80'000; // deliveries 1…80000 finished 40 days ago, t
 // The unfinished ones are due in a year: due rows of a disabled target ahead
 // of an enabled one's at the same priority hold up the claim (a worker issue
 // of its own, not what this test is about). One transaction of INSERT … SELECT.
-void writeHistory(const std::string& db, int64_t now)
+void writeHistory(const Fixture& fx, int64_t now)
 {
-    SQLite::Database raw(db, SQLite::OPEN_READWRITE, 5000);
     const std::string n = std::to_string(kHistory), oldUpTo = std::to_string(kOldUpTo);
     const std::string oldAt = std::to_string(now - 40 * kDayMs), recentAt = std::to_string(now - 3'600'000);
     const std::string dueAt = std::to_string(now + 365 * kDayMs);
@@ -90,33 +50,33 @@ void writeHistory(const std::string& db, int64_t now)
                                " WHEN i % 10 = 8 THEN 'failed' ELSE 'pending' END";
     const std::string finishedAt = "CASE WHEN i % 10 >= 8 THEN NULL WHEN i <= " + oldUpTo + " THEN " + oldAt +
                                    " ELSE " + recentAt + " END";
-    raw.exec("BEGIN IMMEDIATE");
-    raw.exec(series + "INSERT INTO events (id, uid, type, payload, created_at)"
-                      " SELECT i, 'msg_history' || i, 'history.event', '{\"n\":' || i || '}', " + oldAt + " - 1000"
-                      " FROM c");
-    raw.exec(series + "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count, next_attempt_at,"
-                      " created_at, updated_at, completed_at)"
-                      " SELECT i, i, 'archive', " + status + ", CASE WHEN i % 10 IN (6, 7) THEN 2 ELSE 1 END, " +
-                      dueAt + ", " + oldAt + " - 1000, " + oldAt + ", " + finishedAt + " FROM c");
-    raw.exec(series + "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
-                      " SELECT i, 1, " + oldAt + ", i % 300, CASE WHEN i % 10 <= 5 THEN 200 ELSE 500 END FROM c");
-    raw.exec(series + "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
-                      " SELECT i, 2, " + oldAt + ", 20, 410 FROM c WHERE i % 10 IN (6, 7)");
-    raw.exec(series + "INSERT INTO dead_letters (delivery_id, reason, moved_at)"
-                      " SELECT i, 'HTTP 410', " + finishedAt + " FROM c WHERE i % 10 IN (6, 7)");
-    raw.exec(series + "INSERT INTO deliveries (event_id, target_id, status, next_attempt_at, created_at, updated_at)"
-                      " SELECT i, 'archive2', 'pending', " + dueAt + ", " + oldAt + ", " + oldAt +
-                      " FROM c WHERE i % 100 = 0 AND i <= " + oldUpTo);
-    raw.exec("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 10)"
-             " INSERT INTO events (id, uid, type, payload, created_at) SELECT " + n + " + i, 'msg_lonely' || i,"
-             " 'lonely.event', '{}', " + oldAt + " FROM c");
-    raw.exec("COMMIT");
+    fx.sqlExec("BEGIN IMMEDIATE;" +
+               series + "INSERT INTO events (id, uid, type, payload, created_at)"
+                        " SELECT i, 'msg_history' || i, 'history.event', '{\"n\":' || i || '}', " + oldAt + " - 1000"
+                        " FROM c;" +
+               series + "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count, next_attempt_at,"
+                        " created_at, updated_at, completed_at)"
+                        " SELECT i, i, 'archive', " + status + ", CASE WHEN i % 10 IN (6, 7) THEN 2 ELSE 1 END, " +
+                        dueAt + ", " + oldAt + " - 1000, " + oldAt + ", " + finishedAt + " FROM c;" +
+               series + "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
+                        " SELECT i, 1, " + oldAt + ", i % 300, CASE WHEN i % 10 <= 5 THEN 200 ELSE 500 END FROM c;" +
+               series + "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
+                        " SELECT i, 2, " + oldAt + ", 20, 410 FROM c WHERE i % 10 IN (6, 7);" +
+               series + "INSERT INTO dead_letters (delivery_id, reason, moved_at)"
+                        " SELECT i, 'HTTP 410', " + finishedAt + " FROM c WHERE i % 10 IN (6, 7);" +
+               series + "INSERT INTO deliveries (event_id, target_id, status, next_attempt_at, created_at, updated_at)"
+                        " SELECT i, 'archive2', 'pending', " + dueAt + ", " + oldAt + ", " + oldAt +
+                        " FROM c WHERE i % 100 = 0 AND i <= " + oldUpTo + ";"
+               "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 10)"
+               " INSERT INTO events (id, uid, type, payload, created_at) SELECT " + n + " + i, 'msg_lonely' || i,"
+               " 'lonely.event', '{}', " + oldAt + " FROM c;"
+               "COMMIT");
 }
 
 // Everything about the rows a purge must keep, as one text.
-std::string keptRows(const Files& f, int64_t cutoff)
+std::string keptRows(const Fixture& fx, int64_t cutoff)
 {
-    return f.sqlText("SELECT count(*) || ':' || total(id * 7 + attempt_count * 3 + coalesce(completed_at, 1) % 1000)"
+    return fx.sqlText("SELECT count(*) || ':' || total(id * 7 + attempt_count * 3 + coalesce(completed_at, 1) % 1000)"
                      " || ':' || group_concat(DISTINCT status) FROM (SELECT * FROM deliveries WHERE target_id <> 'live'"
                      " AND NOT ((status = 'delivered' OR status = 'dead_letter') AND completed_at < " +
                      std::to_string(cutoff) + ") ORDER BY id)");
@@ -128,14 +88,13 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
           "rows while the worker keeps delivering")
 {
     Receiver rx;
-    Files f;
-    f.ctlOk({"init"});
-    f.ctlOk({"target", "add", "live", "--url", rx.url("/live"), "--initial-delay", "50ms", "--max-delay", "200ms"});
-    f.ctlOk({"target", "add", "archive", "--url", "http://127.0.0.1:9/archive", "--disabled"});
-    f.ctlOk({"target", "add", "archive2", "--url", "http://127.0.0.1:9/archive2", "--disabled"});
-    const int64_t now = nowMs();
+    Fixture fx;
+    fx.ctlOk({"target", "add", "live", "--url", rx.url("/live"), "--initial-delay", "50ms", "--max-delay", "200ms"});
+    fx.ctlOk({"target", "add", "archive", "--url", "http://127.0.0.1:9/archive", "--disabled"});
+    fx.ctlOk({"target", "add", "archive2", "--url", "http://127.0.0.1:9/archive2", "--disabled"});
+    const int64_t now = wallClockMs();
     const int64_t cutoff = now - 30 * kDayMs;
-    writeHistory(f.db, now);
+    writeHistory(fx, now);
 
     // What the purge must do, worked out from the history's recipe…
     const int64_t oldFinished = kOldUpTo / 10 * 8;               // i % 10 in 0…7 among 1…80000
@@ -144,17 +103,16 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
     // …and agreed by SQL before it runs.
     const std::string oldCond = "(status = 'delivered' OR status = 'dead_letter') AND completed_at < " +
                                 std::to_string(cutoff);
-    REQUIRE(f.sqlInt("SELECT count(*) FROM deliveries WHERE " + oldCond) == oldFinished);
-    REQUIRE(f.sqlInt("SELECT count(*) FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE " + oldCond +
+    REQUIRE(fx.sqlInt("SELECT count(*) FROM deliveries WHERE " + oldCond) == oldFinished);
+    REQUIRE(fx.sqlInt("SELECT count(*) FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE " + oldCond +
                      ")") == oldAttempts);
-    const int64_t deliveriesBefore = f.sqlInt("SELECT count(*) FROM deliveries");
-    const int64_t attemptsBefore = f.sqlInt("SELECT count(*) FROM attempts");
-    const int64_t eventsBefore = f.sqlInt("SELECT count(*) FROM events");
-    const std::string keptBefore = keptRows(f, cutoff);
-    const int64_t pagesBefore = f.sqlInt("PRAGMA page_count");
+    const int64_t deliveriesBefore = fx.sqlInt("SELECT count(*) FROM deliveries");
+    const int64_t attemptsBefore = fx.sqlInt("SELECT count(*) FROM attempts");
+    const int64_t eventsBefore = fx.sqlInt("SELECT count(*) FROM events");
+    const std::string keptBefore = keptRows(fx, cutoff);
+    const int64_t pagesBefore = fx.sqlInt("PRAGMA page_count");
 
-    Process worker = Process::start({binary("WEBHOOKD_BIN_WEBHOOKD"), "--db", f.db, "--allow-private-networks",
-                                     "--log-format", "json", "--poll-interval", "100ms", "--concurrency", "8"});
+    Process worker = fx.startWorker({"--concurrency", "8"});
     // New events for the worker, in batches of 20, until told to stop.
     std::atomic<bool> stopSending{false};
     std::atomic<int> sendFailures{0};
@@ -163,7 +121,7 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
         std::string ndjson;
         for (int i = 0; i < 20; ++i)
             ndjson += json{{"type", "live.event"}, {"data", {{"i", i}}}, {"targets", {"live"}}}.dump() + "\n";
-        auto r = f.ctl({"send", "--batch", "-"}, ndjson);
+        auto r = fx.ctl({"send", "--batch", "-"}, ndjson);
         if (r.exitCode != 0) {
             ++sendFailures;
             return;
@@ -172,7 +130,7 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
             liveIds.push_back(std::stoll(l));
     };
     sendBatch();
-    REQUIRE(waitUntil([&] { return f.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
+    REQUIRE(waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
                                             " AND status = 'delivered'") == 20; },
                       30s));
     std::thread sender([&] {
@@ -182,11 +140,11 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
         }
     });
 
-    const int64_t purgeStartMs = nowMs();
+    const int64_t purgeStartMs = wallClockMs();
     const auto started = Steady::now();
-    auto purge = f.ctl({"purge", "--older-than", "30d", "--json"});
+    auto purge = fx.ctl({"purge", "--older-than", "30d", "--json"});
     const double seconds = std::chrono::duration<double>(Steady::now() - started).count();
-    const int64_t purgeEndMs = nowMs();
+    const int64_t purgeEndMs = wallClockMs();
     std::this_thread::sleep_for(300ms); // a few more sends after the purge
     stopSending = true;
     sender.join();
@@ -201,27 +159,25 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
     // The worker delivers everything sent before, during and after the purge.
     CHECK(sendFailures == 0);
     const int64_t live = static_cast<int64_t>(liveIds.size());
-    const bool drained = waitUntil([&] { return f.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
+    const bool drained = waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
                                                          " AND status = 'delivered'") == live; },
                                    60s);
-    CHECK_MESSAGE(drained, "delivered " << f.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
+    CHECK_MESSAGE(drained, "delivered " << fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
                                                     " AND status = 'delivered'") << " of " << live);
     worker.kill(SIGTERM);
     CHECK(worker.wait() == 0);
     INFO("webhookd stderr: " << worker.stderrText());
     CHECK(worker.stderrText().find("storage failure") == std::string::npos);
     // It was not stalled while the purge ran: deliveries completed during it.
-    CHECK(f.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live' AND completed_at BETWEEN " +
+    CHECK(fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live' AND completed_at BETWEEN " +
                    std::to_string(purgeStartMs) + " AND " + std::to_string(purgeEndMs)) > 0);
     std::set<std::string> received;
     for (const auto& r : rx.requests())
         received.insert(r["webhook_id"].get<std::string>());
-    SQLite::Database raw(f.db, SQLite::OPEN_READONLY);
-    SQLite::Statement uids(raw, "SELECT e.uid FROM deliveries d JOIN events e ON e.id = d.event_id"
-                                " WHERE d.target_id = 'live'");
     int64_t seen = 0;
-    while (uids.executeStep()) {
-        const std::string uid = uids.getColumn(0).getString();
+    for (const auto& row : fx.sqlRows("SELECT e.uid FROM deliveries d JOIN events e ON e.id = d.event_id"
+                                      " WHERE d.target_id = 'live'")) {
+        const std::string& uid = row.at(0);
         CHECK_MESSAGE(received.count(uid) == 1, uid << " never reached the receiver");
         ++seen;
     }
@@ -231,26 +187,26 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
     CHECK(summary["deliveries"] == oldFinished);
     CHECK(summary["attempts"] == oldAttempts);
     CHECK(summary["events"] == oldFinished - sharedEvents);
-    CHECK(f.sqlInt("SELECT count(*) FROM deliveries WHERE " + oldCond) == 0);
-    CHECK(f.sqlInt("SELECT count(*) FROM deliveries WHERE target_id <> 'live'") == deliveriesBefore - oldFinished);
-    CHECK(f.sqlInt("SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+    CHECK(fx.sqlInt("SELECT count(*) FROM deliveries WHERE " + oldCond) == 0);
+    CHECK(fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id <> 'live'") == deliveriesBefore - oldFinished);
+    CHECK(fx.sqlInt("SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
                    " WHERE d.target_id <> 'live'") == attemptsBefore - oldAttempts);
-    CHECK(f.sqlInt("SELECT count(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)") == 0);
-    CHECK(f.sqlInt("SELECT count(*) FROM dead_letters") == (kHistory - kOldUpTo) / 10 * 2);
-    CHECK(keptRows(f, cutoff) == keptBefore);
+    CHECK(fx.sqlInt("SELECT count(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)") == 0);
+    CHECK(fx.sqlInt("SELECT count(*) FROM dead_letters") == (kHistory - kOldUpTo) / 10 * 2);
+    CHECK(keptRows(fx, cutoff) == keptBefore);
     // Events: the orphans went; those still referenced, and those that never had a delivery, stayed.
-    CHECK(f.sqlInt("SELECT count(*) FROM events e WHERE e.type = 'history.event'"
+    CHECK(fx.sqlInt("SELECT count(*) FROM events e WHERE e.type = 'history.event'"
                    " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = e.id)") == 0);
-    CHECK(f.sqlInt("SELECT count(*) FROM events WHERE id % 100 = 0 AND id <= " + std::to_string(kOldUpTo)) ==
+    CHECK(fx.sqlInt("SELECT count(*) FROM events WHERE id % 100 = 0 AND id <= " + std::to_string(kOldUpTo)) ==
           sharedEvents);
-    CHECK(f.sqlInt("SELECT count(*) FROM events WHERE type = 'lonely.event'") == 10);
-    CHECK(f.sqlInt("SELECT count(*) FROM events WHERE type <> 'live.event'") ==
+    CHECK(fx.sqlInt("SELECT count(*) FROM events WHERE type = 'lonely.event'") == 10);
+    CHECK(fx.sqlInt("SELECT count(*) FROM events WHERE type <> 'live.event'") ==
           eventsBefore - (oldFinished - sharedEvents));
-    CHECK(f.sqlText("PRAGMA integrity_check") == "ok");
-    CHECK(f.sqlInt("SELECT count(*) FROM pragma_foreign_key_check") == 0);
+    CHECK(fx.sqlText("PRAGMA integrity_check") == "ok");
+    CHECK(fx.sqlInt("SELECT count(*) FROM pragma_foreign_key_check") == 0);
     // The space went back to the file system (incremental auto-vacuum).
     CHECK(summary["incremental_vacuum"] == true);
     CHECK(summary["pages_freed"].get<int64_t>() > 0);
-    CHECK(f.sqlInt("PRAGMA page_count") * 2 < pagesBefore);
-    CHECK(f.sqlInt("PRAGMA freelist_count") < 64);
+    CHECK(fx.sqlInt("PRAGMA page_count") * 2 < pagesBefore);
+    CHECK(fx.sqlInt("PRAGMA freelist_count") < 64);
 }

@@ -1,205 +1,108 @@
 #pragma once
 
-// What the end-to-end tests share: one database file in a temporary folder
-// with the real webhookctl and webhookd binaries pointed at it, and small
-// helpers for waiting and parsing. Header-only; include doctest first.
+// The one fixture of the end-to-end tests: a database file with the real
+// webhookctl and webhookd binaries pointed at it, and checks of its rows.
+// Include doctest first; failed steps REQUIRE, so they end the test case.
+//
+// Rows are read and hand-edited through sqlInt, sqlText, sqlRows and
+// sqlExec, so that the tests do not depend on how the backend is reached.
+// A test that exercises SQLite itself (a held write lock, the WAL, file
+// modes) opens its own SQLite::Database and says so in a comment.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <chrono>
-#include <functional>
+#include <cstdint>
 #include <optional>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <SQLiteCpp/SQLiteCpp.h>
+#include <SQLiteCpp/Database.h>
 #include <nlohmann/json.hpp>
 
+#include "support/helpers.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
 namespace webhookd::test {
 
-using namespace std::chrono_literals;
-
-using Steady = std::chrono::steady_clock;
-
-inline int64_t msSince(Steady::time_point since)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - since).count();
-}
-
-// Polls until done() is true or the timeout passes; returns done()'s last answer.
-inline bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
-               std::chrono::milliseconds step = 20ms)
-{
-    const auto deadline = Steady::now() + timeout;
-    for (;;) {
-        if (done())
-            return true;
-        if (Steady::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(step);
-    }
-}
-
-// The error message of a failed Result, empty for a good one.
-template <typename R>
-std::string why(const R& result)
-{
-    return result.has_value() ? std::string() : result.error().message();
-}
-
-inline std::vector<std::string> lines(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty())
-            out.push_back(line);
-    return out;
-}
-
-// A port on loopback that nothing listens on: bound, read, then closed.
-inline int unusedPort()
-{
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
-// The fields of the "webhookd stopped" line webhookd logs (JSON log format).
-inline std::optional<nlohmann::json> stoppedLine(const std::string& stderrText)
-{
-    for (const std::string& line : lines(stderrText)) {
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_object() && j.value("msg", "") == "webhookd stopped")
-            return j;
-    }
-    return std::nullopt;
-}
-
 // Retry settings that keep a test's wall time small.
 inline const std::vector<std::string> kFastRetry = {"--initial-delay", "50ms", "--max-delay", "200ms"};
 
-// One database file with the CLI and the worker pointed at it.
+struct FixtureOptions {
+    // webhookd runs with --allow-private-networks (the address guard off), so
+    // it may deliver to the receiver on loopback. The security tests turn the
+    // guard on and pass the flag per run where they need it.
+    bool allowPrivateNetworks = true;
+    // The database file; by default webhooks.db in the fixture's own
+    // temporary folder. The caller owns the folder of a path given here.
+    std::optional<std::string> dbPath = {};
+    // Runs `webhookctl init` on construction.
+    bool init = true;
+    // Flags given to every webhookd the fixture starts, before the start's own.
+    std::vector<std::string> workerFlags = {};
+    // webhookd's --poll-interval, unless the flags of a start give one.
+    std::string pollInterval = "100ms";
+    // Flags added to every addTarget before its own, e.g. kFastRetry.
+    std::vector<std::string> targetDefaults = {};
+    // How long drain() lets webhookd --drain run before it is killed and the
+    // test fails (a hang guard; sanitizer builds are slow).
+    std::chrono::milliseconds drainLimit = 60s;
+};
+
 class Fixture {
 public:
-    Fixture() : db_(dir_.file("webhooks.db")) { ctlOk({"init"}); }
+    explicit Fixture(FixtureOptions options = {});
 
     const std::string& db() const { return db_; }
+    // A temporary folder for the test's own files, removed with the fixture.
+    const TempDir& dir() const { return dir_; }
 
-    RunResult ctl(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const
-    {
-        std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKCTL"), "--db", db_};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return run(argv, std::move(stdinText));
-    }
+    // webhookctl --db DB args…: any exit code.
+    RunResult ctl(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const;
+    // As ctl, REQUIREs exit 0; returns stdout.
+    std::string ctlOk(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const;
+    // As ctlOk with --json appended; REQUIREs that stdout is JSON.
+    nlohmann::json ctlJson(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const;
 
-    std::string ctlOk(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const
-    {
-        auto r = ctl(args, std::move(stdinText));
-        INFO("webhookctl " << (args.empty() ? "" : args[0]) << " stderr: " << r.err);
-        REQUIRE(r.exitCode == 0);
-        return r.out;
-    }
-
-    void addTarget(const std::string& id, const std::string& url, std::vector<std::string> extra = {}) const
-    {
-        std::vector<std::string> args = {"target", "add", id, "--url", url};
-        args.insert(args.end(), extra.begin(), extra.end());
-        ctlOk(args);
-    }
-
+    // target add ID --url URL, with options.targetDefaults and extra.
+    void addTarget(const std::string& id, const std::string& url, std::vector<std::string> extra = {}) const;
     // Sends one event to one target; returns its delivery id.
     int64_t send(const std::string& target, const std::string& type = "test.event", const std::string& data = "{}",
-                 std::vector<std::string> extra = {}) const
-    {
-        std::vector<std::string> args = {"send", type, "--target", target, "--data", data};
-        args.insert(args.end(), extra.begin(), extra.end());
-        auto out = lines(ctlOk(args));
-        REQUIRE(out.size() == 1);
-        return std::stoll(out[0]);
-    }
-
+                 std::vector<std::string> extra = {}) const;
+    // webhookctl send args…; REQUIREs exit 0 and that every line of stdout is
+    // a delivery id, and returns them.
+    std::vector<int64_t> sendIds(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const;
     // Sends count events to one target in one NDJSON batch; returns the delivery ids.
-    std::vector<int64_t> sendBatch(const std::string& target, int count, const std::string& type = "bulk.event") const
-    {
-        std::string ndjson;
-        for (int i = 0; i < count; ++i)
-            ndjson += nlohmann::json{{"type", type}, {"data", {{"n", i}}}, {"targets", {target}}}.dump() + "\n";
-        std::vector<int64_t> ids;
-        for (const auto& line : lines(ctlOk({"send", "--batch", "-"}, ndjson)))
-            ids.push_back(std::stoll(line));
-        REQUIRE(ids.size() == static_cast<size_t>(count));
-        return ids;
-    }
+    std::vector<int64_t> sendBatch(const std::string& target, int count, const std::string& type = "bulk.event") const;
+    // delivery show ID --json.
+    nlohmann::json show(int64_t deliveryId) const;
 
-    nlohmann::json show(int64_t deliveryId) const
-    {
-        return nlohmann::json::parse(ctlOk({"--json", "delivery", "show", std::to_string(deliveryId)}));
-    }
+    // Starts webhookd on this file with JSON logs, the options' guard setting,
+    // poll interval and workerFlags, then extra (webhookd refuses a repeated flag).
+    Process startWorker(std::vector<std::string> extra = {}) const;
+    // Runs webhookd --drain to completion, killed after limit (default
+    // options.drainLimit); REQUIREs exit 0 and returns its stderr.
+    std::string drain(std::vector<std::string> extra = {},
+                      std::optional<std::chrono::milliseconds> limit = std::nullopt) const;
 
-    // Starts webhookd on this file: loopback allowed, JSON logs, and a short
-    // poll interval unless extra gives one (webhookd refuses a repeated flag).
-    Process startWorker(std::vector<std::string> extra = {}) const
-    {
-        std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKD"), "--db", db_, "--allow-private-networks",
-                                         "--log-format", "json"};
-        if (std::find(extra.begin(), extra.end(), "--poll-interval") == extra.end())
-            argv.insert(argv.end(), {"--poll-interval", "100ms"});
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        return Process::start(argv);
-    }
+    // The first column of the first row of query (0 or "" for NULL).
+    int64_t sqlInt(const std::string& query) const;
+    std::string sqlText(const std::string& query) const;
+    // Every row of query, each column as text ("" for NULL).
+    std::vector<std::vector<std::string>> sqlRows(const std::string& query) const;
+    // Runs statements (several, separated by ';', in one connection) for the
+    // tests' deliberate hand-edits; throws when one fails.
+    void sqlExec(const std::string& statements) const;
+    // SELECT count(*) FROM from, e.g. count("deliveries WHERE priority = 5").
+    int64_t count(const std::string& from) const;
+    int64_t countStatus(const std::string& status) const;
+    // Every row of every table, as text: equal snapshots mean nothing changed.
+    std::string snapshot() const;
 
-    // Runs webhookd --drain to completion (a hang guard of `limit`); returns its stderr.
-    std::string drain(std::vector<std::string> extra = {}, std::chrono::milliseconds limit = 60s) const
-    {
-        extra.insert(extra.begin(), "--drain");
-        Process p = startWorker(extra);
-        auto code = p.waitFor(limit);
-        if (!code)
-            p.kill(SIGKILL);
-        INFO("webhookd stderr: " << p.stderrText());
-        REQUIRE_MESSAGE(code.has_value(), "webhookd --drain did not finish in time");
-        REQUIRE(*code == 0);
-        return p.stderrText();
-    }
-
-    // A read-only connection for checks in SQL.
-    SQLite::Database sql() const
-    {
-        SQLite::Database conn(db_, SQLite::OPEN_READONLY);
-        conn.exec("PRAGMA busy_timeout = 5000");
-        return conn;
-    }
-
-    int64_t sqlInt(const std::string& query) const
-    {
-        auto conn = sql();
-        return conn.execAndGet(query).getInt64();
-    }
-
-    int64_t countStatus(const std::string& status) const
-    {
-        return sqlInt("SELECT count(*) FROM deliveries WHERE status = '" + status + "'");
-    }
+    // A raw read-only SQLite connection, for SQLite-specific checks only.
+    SQLite::Database sql() const;
 
 private:
+    FixtureOptions options_;
     TempDir dir_;
     std::string db_;
 };
