@@ -13,15 +13,12 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -32,6 +29,7 @@
 #include "storage/database.h"
 #include "storage/queue.h"
 #include "storage/targets.h"
+#include "support/fixture.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "worker/request.h"
@@ -43,109 +41,17 @@ using nlohmann::json;
 
 namespace {
 
-bool contains(const std::string& haystack, const std::string& needle)
+// Unlike most end-to-end tests, webhookd runs with the address guard on
+// unless a run says --allow-private-networks; targets retry fast; a drain may
+// take longer under a sanitizer build.
+FixtureOptions guardOn()
 {
-    return haystack.find(needle) != std::string::npos;
+    FixtureOptions o;
+    o.allowPrivateNetworks = false;
+    o.targetDefaults = kFastRetry;
+    o.drainLimit = 90s;
+    return o;
 }
-
-std::vector<std::string> lines(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty())
-            out.push_back(line);
-    return out;
-}
-
-bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout)
-{
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
-
-// One database file with webhookctl and webhookd pointed at it. Unlike the
-// worker tests, webhookd runs with the address guard on unless told otherwise.
-class Fixture {
-public:
-    Fixture() : db_(dir_.file("webhooks.db")) { ctlOk({"init"}); }
-
-    const std::string& db() const { return db_; }
-    const TempDir& dir() const { return dir_; }
-
-    RunResult ctl(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const
-    {
-        std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKCTL"), "--db", db_};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return run(argv, std::move(stdinText));
-    }
-
-    std::string ctlOk(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const
-    {
-        auto r = ctl(args, std::move(stdinText));
-        INFO("webhookctl " << (args.empty() ? "" : args[0]) << " stderr: " << r.err);
-        REQUIRE(r.exitCode == 0);
-        return r.out;
-    }
-
-    void addTarget(const std::string& id, const std::string& url, std::vector<std::string> extra = {}) const
-    {
-        std::vector<std::string> args = {"target", "add", id, "--url", url, "--initial-delay", "50ms",
-                                         "--max-delay", "200ms"};
-        args.insert(args.end(), extra.begin(), extra.end());
-        ctlOk(args);
-    }
-
-    int64_t send(const std::string& target, const std::string& data = "{}") const
-    {
-        auto out = lines(ctlOk({"send", "sec.test", "--target", target, "--data", data}));
-        REQUIRE(out.size() == 1);
-        return std::stoll(out[0]);
-    }
-
-    Process startWorker(std::vector<std::string> extra = {}) const
-    {
-        std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKD"), "--db", db_, "--log-format", "json",
-                                         "--poll-interval", "100ms"};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        return Process::start(argv);
-    }
-
-    // webhookd --drain to completion; returns its stderr.
-    std::string drain(std::vector<std::string> extra = {}) const
-    {
-        extra.insert(extra.begin(), "--drain");
-        Process p = startWorker(extra);
-        auto code = p.waitFor(90s);
-        if (!code)
-            p.kill(SIGKILL);
-        INFO("webhookd stderr: " << p.stderrText());
-        REQUIRE_MESSAGE(code.has_value(), "webhookd --drain did not finish in time");
-        REQUIRE(*code == 0);
-        return p.stderrText();
-    }
-
-    json show(int64_t deliveryId) const
-    {
-        return json::parse(ctlOk({"--json", "delivery", "show", std::to_string(deliveryId)}));
-    }
-
-    int64_t sqlInt(const std::string& query) const
-    {
-        SQLite::Database conn(db_, SQLite::OPEN_READONLY);
-        conn.exec("PRAGMA busy_timeout = 5000");
-        return conn.execAndGet(query).getInt64();
-    }
-
-private:
-    TempDir dir_;
-    std::string db_;
-};
 
 // GET /_stats of a receiver listening on host (the support class assumes 127.0.0.1).
 json statsAt(const std::string& host, int port)
@@ -168,14 +74,6 @@ bool ipv6LoopbackWorks()
     const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     ::close(fd);
     return ok;
-}
-
-std::string readFile(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 } // namespace
@@ -306,7 +204,7 @@ TEST_CASE("guard: no spelling of loopback reaches a live receiver unless its net
         MESSAGE("IPv6 loopback does not work here; the [::1] spelling is skipped");
     }
 
-    Fixture fx;
+    Fixture fx(guardOn());
     std::vector<std::pair<std::string, std::string>> targets = {
         {"dotted", "http://127.0.0.1:" + port + "/a"},
         {"short", "http://127.1:" + port + "/a"},
@@ -368,7 +266,7 @@ TEST_CASE("guard: no spelling of loopback reaches a live receiver unless its net
 
 TEST_CASE("guard: webhookd refuses an --allow-network that is not a CIDR range")
 {
-    Fixture fx;
+    Fixture fx(guardOn());
     Process p = fx.startWorker({"--allow-network", "10.0.0.0/40", "--drain"});
     auto code = p.waitFor(20s);
     REQUIRE(code.has_value());
@@ -388,7 +286,7 @@ TEST_CASE("transport: a 301 or 302 is dead-lettered and its Location is not foll
     Receiver rx({"--script", "/moved=301;location=/landing", "--script", "/found=302;location=" + landing,
                  "--script", "/seeother=303;location=/landing", "--script", "/temp=307;location=/landing",
                  "--script", "/perm=308;location=/landing"});
-    Fixture fx;
+    Fixture fx(guardOn());
     std::map<std::string, int64_t> ids;
     for (const char* path : {"/moved", "/found", "/seeother", "/temp", "/perm"}) {
         fx.addTarget(std::string("r") + (path + 1), rx.url(path));
@@ -410,7 +308,7 @@ TEST_CASE("transport: a 301 or 302 is dead-lettered and its Location is not foll
 TEST_CASE("transport: --https-only dead-letters plain http targets with a clear error and sends nothing")
 {
     Receiver rx;
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.addTarget("plain", rx.url("/plain"));
     const int64_t id = fx.send("plain");
     fx.drain({"--allow-private-networks", "--https-only"});
@@ -424,7 +322,7 @@ TEST_CASE("transport: --https-only dead-letters plain http targets with a clear 
 
 TEST_CASE("transport: only http and https URLs are accepted for targets")
 {
-    Fixture fx;
+    Fixture fx(guardOn());
     for (const char* url : {"ftp://example.com/", "file:///etc/passwd", "gopher://127.0.0.1:70/", "dict://x/",
                             "HTTP//example.com", "http:///nohost", "http://exa mple.com/"}) {
         CAPTURE(url);
@@ -459,7 +357,7 @@ TEST_CASE("transport: TLS is verified; a CA bundle, per target or global, is wha
     }
     REQUIRE_MESSAGE(server.has_value(), "openssl s_server did not start");
 
-    Fixture fx;
+    Fixture fx(guardOn());
     const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/";
     fx.addTarget("untrusted", url, {"--max-attempts", "1"});
     fx.addTarget("pinned", url, {"--max-attempts", "1", "--ca-bundle", cert});
@@ -512,7 +410,7 @@ TEST_CASE("signing: the github scheme matches GitHub's published vector")
 
 TEST_CASE("signing: webhookctl sign and verify speak both schemes")
 {
-    Fixture fx;
+    Fixture fx(guardOn());
     const std::string secret = "It's a Secret to Everybody";
     auto out = fx.ctlOk({"sign", "--scheme", "github", "--secret", secret}, std::string("Hello, World!"));
     CHECK(out == "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n");
@@ -534,10 +432,10 @@ TEST_CASE("signing: a github target is delivered with X-Hub-Signature-256 that t
 {
     const std::string secret = "gh-secret-for-the-test";
     Receiver rx({"--secret", secret, "--scheme", "github"});
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.addTarget("gh", rx.url("/gh"), {"--scheme", "github", "--secret", secret, "--max-attempts", "1"});
     CHECK(json::parse(fx.ctlOk({"--json", "target", "show", "gh"}))["signature_scheme"] == "github");
-    const int64_t id = fx.send("gh", R"({"n":1})");
+    const int64_t id = fx.send("gh", "sec.test", R"({"n":1})");
     fx.drain({"--allow-private-networks"});
     CHECK(fx.show(id)["status"] == "delivered");
     json reqs = rx.requests();
@@ -549,7 +447,7 @@ TEST_CASE("signing: a github target is delivered with X-Hub-Signature-256 that t
 
     // Back to standard: the receiver (github) now refuses it, so the scheme is applied.
     fx.ctlOk({"target", "update", "gh", "--scheme", "standard"});
-    const int64_t id2 = fx.send("gh", R"({"n":2})");
+    const int64_t id2 = fx.send("gh", "sec.test", R"({"n":2})");
     fx.drain({"--allow-private-networks"});
     CHECK(fx.show(id2)["status"] == "dead_letter");
     CHECK(fx.ctl({"target", "update", "gh", "--scheme", "hmac"}).exitCode == 2);
@@ -559,11 +457,10 @@ TEST_CASE("signing: a github target is delivered with X-Hub-Signature-256 that t
 
 TEST_CASE("signing: the schema refuses an unknown signature scheme")
 {
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.ctlOk({"target", "add", "s", "--url", "http://example.com/"});
-    SQLite::Database conn(fx.db(), SQLite::OPEN_READWRITE);
-    CHECK_THROWS(conn.exec("UPDATE targets SET signature_scheme = 'md5' WHERE id = 's'"));
-    CHECK(conn.execAndGet("SELECT signature_scheme FROM targets WHERE id = 's'").getString() == "standard");
+    CHECK_THROWS(fx.sqlExec("UPDATE targets SET signature_scheme = 'md5' WHERE id = 's'"));
+    CHECK(fx.sqlText("SELECT signature_scheme FROM targets WHERE id = 's'") == "standard");
 }
 
 // ---------------------------------------------------------------------------
@@ -653,16 +550,16 @@ TEST_CASE("rotation: both secrets sign inside the window, only the new one after
 TEST_CASE("rotation: live, a delivery in the window carries both signatures and one after it carries one")
 {
     Receiver rx;
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.addTarget("rot", rx.url("/rot"), {"--secret", "old-secret-0123456789"});
     // Long enough for a sanitizer build to send inside it; waited out below.
     fx.ctlOk({"target", "rotate-secret", "rot", "--secret", "new-secret-9876543210", "--overlap", "5s"});
     const int64_t expiresAt = fx.sqlInt("SELECT previous_secret_expires_at FROM targets WHERE id = 'rot'");
-    fx.send("rot", R"({"in":"window"})");
+    fx.send("rot", "sec.test", R"({"in":"window"})");
     fx.drain({"--allow-private-networks"});
     while (SystemClock::instance().nowMs() <= expiresAt + 100)
         std::this_thread::sleep_for(50ms);
-    fx.send("rot", R"({"in":"after"})");
+    fx.send("rot", "sec.test", R"({"in":"after"})");
     fx.drain({"--allow-private-networks"});
 
     json reqs = rx.requests();
@@ -693,7 +590,7 @@ TEST_CASE("secrets: webhookd at debug level never logs a secret, whatever fails"
     const std::string secret = "s3cr3t-VALUE-that-must-not-leak";
     const std::string previous = "pr3vious-VALUE-that-must-not-leak";
     Receiver rx({"--script", "/fail=500", "--script", "/reject=401"});
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.addTarget("failing", rx.url("/fail"), {"--secret", previous, "--max-attempts", "2"});
     fx.ctlOk({"target", "rotate-secret", "failing", "--secret", secret});
     fx.addTarget("rejecting", rx.url("/reject"), {"--secret", secret});
@@ -709,17 +606,15 @@ TEST_CASE("secrets: webhookd at debug level never logs a secret, whatever fails"
     CHECK_FALSE(contains(err, previous));
     CHECK_FALSE(contains(err, "VALUE-that-must-not-leak"));
     // Nor in what was recorded about the attempts.
-    SQLite::Database conn(fx.db(), SQLite::OPEN_READONLY);
-    SQLite::Statement q(conn, "SELECT coalesce(error_message, '') || coalesce(response_excerpt, '') FROM attempts"
-                              " UNION ALL SELECT coalesce(last_error, '') FROM deliveries"
-                              " UNION ALL SELECT reason FROM dead_letters");
-    while (q.executeStep())
-        CHECK_FALSE(contains(q.getColumn(0).getString(), "VALUE-that-must-not-leak"));
+    for (const auto& row : fx.sqlRows("SELECT coalesce(error_message, '') || coalesce(response_excerpt, '') FROM attempts"
+                                      " UNION ALL SELECT coalesce(last_error, '') FROM deliveries"
+                                      " UNION ALL SELECT reason FROM dead_letters"))
+        CHECK_FALSE(contains(row.at(0), "VALUE-that-must-not-leak"));
 }
 
 TEST_CASE("secrets: webhookctl error messages never echo a bad secret")
 {
-    Fixture fx;
+    Fixture fx(guardOn());
     const std::string bad = "whsec_!!not*base64*SECRETVALUE!!";
     fx.ctlOk({"target", "add", "t", "--url", "http://example.com/", "--secret", "good-secret-value"});
     std::vector<std::vector<std::string>> commands = {
@@ -753,7 +648,7 @@ TEST_CASE("secrets: webhookctl error messages never echo a bad secret")
 
 TEST_CASE("secrets: credentials in a target's URL and auth headers are masked in listings unless --show-secret")
 {
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.ctlOk({"target", "add", "c", "--url", "https://hook:URLPASSWORD@example.com/in", "--header",
               "Authorization: Bearer HEADERTOKEN", "--header", "X-Api-Key: APIKEYVALUE", "--header", "X-Team: visible-team"});
     for (std::vector<std::string> args : {std::vector<std::string>{"target", "list"},
@@ -784,7 +679,7 @@ TEST_CASE("secrets: the database and its -wal and -shm files are mode 0600")
 {
     const mode_t old = ::umask(022);
     Receiver rx;
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.addTarget("m", rx.url("/m"));
     fx.send("m");
     Process worker = fx.startWorker({"--allow-private-networks"});
@@ -826,7 +721,7 @@ int64_t peakRssKiB(pid_t pid)
 TEST_CASE("limits: a receiver streaming a gigabyte costs one too_large attempt, not the worker's memory")
 {
     Receiver rx({"--script", "/huge=big=1073741824", "--script", "/fits=big=500000"});
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.addTarget("huge", rx.url("/huge"), {"--max-attempts", "1", "--timeout", "20s"});
     fx.addTarget("fits", rx.url("/fits"), {"--max-attempts", "1"});
     const int64_t huge = fx.send("huge");
@@ -854,7 +749,7 @@ TEST_CASE("limits: a receiver streaming a gigabyte costs one too_large attempt, 
 TEST_CASE("limits: --max-response-bytes sets the read limit")
 {
     Receiver rx({"--script", "/four=big=4096", "--script", "/one=big=900"});
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.addTarget("four", rx.url("/four"), {"--max-attempts", "1"});
     fx.addTarget("one", rx.url("/one"), {"--max-attempts", "1"});
     const int64_t four = fx.send("four");
@@ -869,7 +764,7 @@ TEST_CASE("limits: --max-response-bytes sets the read limit")
 TEST_CASE("limits: a receiver trickling its answer holds a slot no longer than the target's timeout")
 {
     Receiver rx({"--script", "/trickle=slow=8000"});
-    Fixture fx;
+    Fixture fx(guardOn());
     fx.addTarget("trickle", rx.url("/trickle"), {"--max-attempts", "1", "--timeout", "1s"});
     const int64_t id = fx.send("trickle");
     const auto started = std::chrono::steady_clock::now();
@@ -884,7 +779,7 @@ TEST_CASE("limits: a receiver trickling its answer holds a slot no longer than t
 
 TEST_CASE("limits: custom headers, payloads and nesting are bounded")
 {
-    Fixture fx;
+    Fixture fx(guardOn());
     std::vector<std::string> args = {"target", "add", "many", "--url", "http://example.com/"};
     for (int i = 0; i < 33; ++i)
         args.insert(args.end(), {"--header", "X-H" + std::to_string(i) + ":v"});
