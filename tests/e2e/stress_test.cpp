@@ -38,6 +38,7 @@
 #include "storage/events.h"
 #include "storage/queue.h"
 #include "storage/targets.h"
+#include "support/fixture.h"
 #include "support/print.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -51,141 +52,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using Steady = std::chrono::steady_clock;
-
-bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
-               std::chrono::milliseconds step = 20ms)
+// The invariants that must hold however the file was treated.
+void checkConsistent(const Fixture& fx)
 {
-    const auto deadline = Steady::now() + timeout;
-    for (;;) {
-        if (done())
-            return true;
-        if (Steady::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(step);
-    }
+    CHECK(fx.sqlText("PRAGMA integrity_check") == "ok");
+    CHECK(fx.sqlInt("SELECT count(*) FROM pragma_foreign_key_check") == 0);
+    CHECK(fx.sqlInt("SELECT count(*) FROM attempts a WHERE NOT EXISTS"
+                    " (SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id)") == 0);
+    CHECK(fx.sqlInt("SELECT count(*) FROM deliveries d WHERE attempt_count !="
+                    " (SELECT count(*) FROM attempts a WHERE a.delivery_id = d.id)") == 0);
+    CHECK(fx.sqlInt("SELECT count(*) FROM deliveries WHERE event_id NOT IN (SELECT id FROM events)") == 0);
 }
-
-template <typename R>
-std::string why(const R& result)
-{
-    return result.has_value() ? std::string() : result.error().message();
-}
-
-std::vector<std::string> lines(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty())
-            out.push_back(line);
-    return out;
-}
-
-// One sentence: a single non-empty line.
-bool oneSentence(const std::string& err)
-{
-    return lines(err).size() == 1;
-}
-
-std::string readFile(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// A database file with the CLI and the worker pointed at it.
-class Fixture {
-public:
-    // A database in a fresh TempDir, or at db (whose folder the caller owns).
-    explicit Fixture(std::optional<std::string> db = {}) : db_(db ? *db : holder_.file("webhooks.db"))
-    {
-        ctlOk({"init"});
-    }
-
-    const std::string& db() const { return db_; }
-
-    RunResult ctl(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const
-    {
-        std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKCTL"), "--db", db_};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return run(argv, std::move(stdinText));
-    }
-
-    std::string ctlOk(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const
-    {
-        auto r = ctl(args, std::move(stdinText));
-        INFO("webhookctl " << (args.empty() ? "" : args[0]) << " stderr: " << r.err);
-        REQUIRE(r.exitCode == 0);
-        return r.out;
-    }
-
-    std::vector<int64_t> sendBatch(const std::string& target, int count, const std::string& type = "stress.event") const
-    {
-        std::string ndjson;
-        for (int i = 0; i < count; ++i)
-            ndjson += json{{"type", type}, {"data", {{"n", i}}}, {"targets", {target}}}.dump() + "\n";
-        std::vector<int64_t> ids;
-        for (const auto& line : lines(ctlOk({"send", "--batch", "-"}, ndjson)))
-            ids.push_back(std::stoll(line));
-        REQUIRE(ids.size() == static_cast<size_t>(count));
-        return ids;
-    }
-
-    Process startWorker(std::vector<std::string> extra = {}) const
-    {
-        std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKD"), "--db", db_, "--allow-private-networks",
-                                         "--log-format", "json", "--poll-interval", "100ms"};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        return Process::start(argv);
-    }
-
-    void drain(std::chrono::milliseconds limit = 60s) const
-    {
-        Process p = startWorker({"--drain", "--lease", "1s"});
-        auto code = p.waitFor(limit);
-        if (!code)
-            p.kill(SIGKILL);
-        INFO("webhookd stderr: " << p.stderrText());
-        REQUIRE_MESSAGE(code.has_value(), "webhookd --drain did not finish in time");
-        REQUIRE(*code == 0);
-    }
-
-    int64_t sqlInt(const std::string& query) const
-    {
-        SQLite::Database conn(db_, SQLite::OPEN_READONLY);
-        conn.exec("PRAGMA busy_timeout = 5000");
-        return conn.execAndGet(query).getInt64();
-    }
-
-    std::string sqlText(const std::string& query) const
-    {
-        SQLite::Database conn(db_, SQLite::OPEN_READONLY);
-        conn.exec("PRAGMA busy_timeout = 5000");
-        return conn.execAndGet(query).getString();
-    }
-
-    int64_t countStatus(const std::string& status) const
-    {
-        return sqlInt("SELECT count(*) FROM deliveries WHERE status = '" + status + "'");
-    }
-
-    // The invariants that must hold however the file was treated.
-    void checkConsistent() const
-    {
-        CHECK(sqlText("PRAGMA integrity_check") == "ok");
-        CHECK(sqlInt("SELECT count(*) FROM pragma_foreign_key_check") == 0);
-        CHECK(sqlInt("SELECT count(*) FROM attempts a WHERE NOT EXISTS"
-                     " (SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id)") == 0);
-        CHECK(sqlInt("SELECT count(*) FROM deliveries d WHERE attempt_count !="
-                     " (SELECT count(*) FROM attempts a WHERE a.delivery_id = d.id)") == 0);
-        CHECK(sqlInt("SELECT count(*) FROM deliveries WHERE event_id NOT IN (SELECT id FROM events)") == 0);
-    }
-
-private:
-    TempDir holder_;
-    std::string db_;
-};
 
 // A small tmpfs mounted under a TempDir, unmounted (lazily) at the end.
 class SmallFs {
@@ -234,8 +111,6 @@ int64_t fillUp(const std::string& path)
     return written;
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 } // namespace
 
 TEST_CASE("stress: another process holds the write lock for seconds; the worker waits and carries on")
@@ -253,6 +128,7 @@ TEST_CASE("stress: another process holds the write lock for seconds; the worker 
 
     int64_t lockedForMs = 0;
     {
+        // SQLite-specific: another process holding the file's write lock.
         SQLite::Database locker(fx.db(), SQLite::OPEN_READWRITE);
         locker.exec("PRAGMA busy_timeout = 5000");
         const auto t0 = Steady::now();
@@ -289,7 +165,7 @@ TEST_CASE("stress: another process holds the write lock for seconds; the worker 
     for (int64_t id : first)
         CHECK(fx.sqlInt("SELECT attempt_count FROM deliveries WHERE id = " + std::to_string(id)) == 1);
     CHECK(rx.stats()["by_path"]["/held"] == 4);
-    fx.checkConsistent();
+    checkConsistent(fx);
 }
 
 TEST_CASE("stress: a full disk fails writes cleanly; the worker backs off and resumes when space returns")
@@ -301,12 +177,12 @@ TEST_CASE("stress: a full disk fails writes cleanly; the worker backs off and re
         return;
     }
     Receiver rx;
-    Fixture fx(small->file("webhooks.db"));
+    Fixture fx({.dbPath = small->file("webhooks.db")});
     fx.ctlOk({"target", "add", "full", "--url", rx.url("/full"), "--initial-delay", "100ms", "--max-delay", "500ms"});
     fx.sendBatch("full", 10);
 
-    // A connection kept open keeps the -shm file mapped and sized for the
-    // worker; the WAL is emptied so that every write needs new space.
+    // SQLite-specific: a connection kept open keeps the -shm file mapped and
+    // sized for the worker; the WAL is emptied so that every write needs new space.
     SQLite::Database keeper(fx.db(), SQLite::OPEN_READWRITE);
     keeper.exec("PRAGMA busy_timeout = 5000");
     keeper.execAndGet("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -343,7 +219,7 @@ TEST_CASE("stress: a full disk fails writes cleanly; the worker backs off and re
     // Requests whose answers could not be recorded may be sent again
     // (at-least-once), but every delivery was recorded exactly once.
     CHECK(rx.stats()["requests"].get<int>() >= 10);
-    fx.checkConsistent();
+    checkConsistent(fx);
 }
 
 TEST_CASE("stress: a read-only database file is refused by webhookd with one sentence and left as it was")
@@ -355,7 +231,7 @@ TEST_CASE("stress: a read-only database file is refused by webhookd with one sen
         return;
     }
     {
-        Fixture fx(small->file("webhooks.db"));
+        Fixture fx({.dbPath = small->file("webhooks.db")});
         fx.ctlOk({"target", "add", "ro", "--url", "http://127.0.0.1:9/ro"});
         fx.sendBatch("ro", 3);
     }
@@ -392,11 +268,11 @@ TEST_CASE("stress: the WAL deleted or torn while webhookd is stopped; the databa
         Fixture fx;
         fx.ctlOk({"target", "add", "w", "--url", rx.url("/w")});
         fx.sendBatch("w", 5);
-        fx.drain();
+        fx.drain({"--lease", "1s"});
         fs::remove(fx.db() + "-wal");
         fs::remove(fx.db() + "-shm");
         CHECK(fx.countStatus("delivered") == 5);
-        fx.checkConsistent();
+        checkConsistent(fx);
     }
 
     for (const bool truncate : {false, true}) {
@@ -419,7 +295,7 @@ TEST_CASE("stress: the WAL deleted or torn while webhookd is stopped; the databa
         else
             fs::remove(fx.db() + "-wal");
 
-        fx.checkConsistent();
+        checkConsistent(fx);
         const int64_t events = fx.sqlInt("SELECT count(*) FROM events");
         CHECK(events >= 5);                              // what reached the database file survives
         CHECK(events <= 105);
@@ -431,9 +307,9 @@ TEST_CASE("stress: the WAL deleted or torn while webhookd is stopped; the databa
         // And it works: new events go in, everything is delivered.
         fx.ctlOk({"target", "enable", "w"});
         fx.sendBatch("w", 3, "after.recovery");
-        fx.drain();
+        fx.drain({"--lease", "1s"});
         CHECK(fx.countStatus("delivered") == events + 3);
-        fx.checkConsistent();
+        checkConsistent(fx);
     }
 }
 
@@ -441,6 +317,7 @@ TEST_CASE("stress: a database written by a newer schema version is refused by we
 {
     Fixture fx;
     {
+        // SQLite-specific: the schema version is the file's user_version.
         SQLite::Database conn(fx.db(), SQLite::OPEN_READWRITE);
         conn.exec("PRAGMA user_version = " + std::to_string(Database::latestSchemaVersion() + 5));
     }
