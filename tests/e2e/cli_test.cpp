@@ -23,15 +23,14 @@
 #include <vector>
 
 #include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 #include <nlohmann/json.hpp>
 
+#include "support/fixture.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
 using nlohmann::json;
-using webhookd::test::RunResult;
-using webhookd::test::TempDir;
+using namespace webhookd::test;
 
 namespace {
 
@@ -42,198 +41,42 @@ const std::string kVectorTimestamp = "1614265330";
 const std::string kVectorBody = R"({"test": 2432232314})";
 const std::string kVectorSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 
-std::string ctl() { return webhookd::test::binary("WEBHOOKD_BIN_WEBHOOKCTL"); }
+std::string ctl() { return binary("WEBHOOKD_BIN_WEBHOOKCTL"); }
 
-std::vector<std::string> lines(const std::string& text)
+// Moves a delivery to the dead-letter queue the way the worker would.
+void deadLetter(const Fixture& cli, int64_t id, const std::string& reason = "HTTP 410 from the receiver",
+                int64_t movedAt = wallClockMs())
 {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        out.push_back(line);
-    return out;
+    const std::string sid = std::to_string(id);
+    cli.sqlExec("UPDATE deliveries SET status = 'dead_letter', attempt_count = 1, last_status_code = 410, "
+                "last_error = 'HTTP 410', completed_at = " + std::to_string(movedAt) + " WHERE id = " + sid + ";"
+                "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type, error_message)"
+                " VALUES (" + sid + ", 1, " + std::to_string(movedAt - 50) + ", 42, 410, 'http_status', 'HTTP 410');"
+                "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (" + sid + ", '" + reason + "', " +
+                std::to_string(movedAt) + ");");
 }
 
-bool startsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-std::string describe(const std::vector<std::string>& args, const RunResult& r)
+// A failure: the given exit code, nothing on stdout, one sentence on
+// stderr (when strict), and the database exactly as it was.
+RunResult fails(const Fixture& cli, const std::vector<std::string>& args, int code = 1,
+                std::optional<std::string> stdinText = {}, bool strict = true)
 {
-    std::string cmd = "webhookctl";
-    for (const auto& a : args)
-        cmd += " '" + a + "'";
-    return cmd + "\n  exit " + std::to_string(r.exitCode) + "\n  stdout: " + r.out + "\n  stderr: " + r.err;
+    const std::string before = cli.snapshot();
+    auto r = cli.ctl(args, std::move(stdinText));
+    INFO(describe(args, r));
+    CHECK(r.exitCode == code);
+    CHECK(r.out.empty());
+    if (strict)
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
+    else
+        CHECK(startsWith(r.err, "webhookctl: "));
+    CHECK(cli.snapshot() == before);
+    return r;
 }
 
-std::string readFile(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+json deliveryJson(const Fixture& cli, int64_t id) { return cli.ctlJson({"delivery", "show", std::to_string(id)}); }
 
-void writeFile(const std::string& path, const std::string& text)
-{
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-}
-
-int64_t nowMs()
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-// stderr holds exactly one line: "webhookctl: <a sentence>."
-void checkOneSentence(const RunResult& r)
-{
-    const auto ls = lines(r.err);
-    CHECK_MESSAGE(ls.size() == 1, "stderr was: " << r.err);
-    CHECK_MESSAGE((!r.err.empty() && r.err.back() == '\n'), "stderr was: " << r.err);
-    if (!ls.empty()) {
-        CHECK_MESSAGE(startsWith(ls[0], "webhookctl: "), "stderr was: " << r.err);
-        CHECK_MESSAGE((ls[0].size() > 13 && ls[0].back() == '.'), "stderr was: " << r.err);
-    }
-}
-
-// A fresh database in a temporary folder (created with `webhookctl init`
-// unless asked not to), plus ways to look at its rows behind the CLI's back.
-struct Cli {
-    TempDir dir;
-    std::string db = dir.file("webhooks.db");
-
-    explicit Cli(bool init = true)
-    {
-        if (init)
-            ok({"init"});
-    }
-
-    RunResult run(const std::vector<std::string>& args, std::optional<std::string> stdinText = {},
-                  std::map<std::string, std::string> env = {}) const
-    {
-        std::vector<std::string> argv{ctl(), "--db", db};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return webhookd::test::run(argv, std::move(stdinText), std::move(env));
-    }
-
-    RunResult ok(const std::vector<std::string>& args, std::optional<std::string> stdinText = {}) const
-    {
-        auto r = run(args, std::move(stdinText));
-        REQUIRE_MESSAGE(r.exitCode == 0, describe(args, r));
-        return r;
-    }
-
-    json okJson(std::vector<std::string> args) const
-    {
-        args.push_back("--json");
-        auto r = ok(args);
-        json j = json::parse(r.out, nullptr, false);
-        REQUIRE_MESSAGE(!j.is_discarded(), describe(args, r));
-        return j;
-    }
-
-    // `send ...`, returning the delivery ids it printed.
-    std::vector<int64_t> send(std::vector<std::string> args, std::optional<std::string> stdinText = {}) const
-    {
-        args.insert(args.begin(), "send");
-        auto r = ok(args, std::move(stdinText));
-        std::vector<int64_t> ids;
-        for (const auto& l : lines(r.out)) {
-            REQUIRE_MESSAGE((!l.empty() && l.find_first_not_of("0123456789") == std::string::npos),
-                            "not a delivery id: '" << l << "'\n" << describe(args, r));
-            ids.push_back(std::stoll(l));
-        }
-        return ids;
-    }
-
-    void addTarget(const std::string& id, std::vector<std::string> extra = {}) const
-    {
-        std::vector<std::string> args{"target", "add", id, "--url", "http://example.com/" + id};
-        args.insert(args.end(), extra.begin(), extra.end());
-        ok(args);
-    }
-
-    // Every row of every table, as text: equal snapshots mean nothing changed.
-    std::string snapshot() const
-    {
-        SQLite::Database raw(db, SQLite::OPEN_READONLY);
-        std::string out = "user_version=" + raw.execAndGet("PRAGMA user_version").getString() + "\n";
-        std::vector<std::string> tables;
-        SQLite::Statement names(raw, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                                     " ORDER BY name");
-        while (names.executeStep())
-            tables.push_back(names.getColumn(0).getString());
-        for (const auto& t : tables) {
-            SQLite::Statement all(raw, "SELECT * FROM \"" + t + "\"");
-            std::vector<std::string> rows;
-            while (all.executeStep()) {
-                std::string row;
-                for (int i = 0; i < all.getColumnCount(); ++i) {
-                    auto c = all.getColumn(i);
-                    row += (c.isNull() ? std::string("NULL") : "'" + c.getString() + "'") + "|";
-                }
-                rows.push_back(row);
-            }
-            std::sort(rows.begin(), rows.end());
-            out += "[" + t + "] " + std::to_string(rows.size()) + " rows\n";
-            for (const auto& r : rows)
-                out += r + "\n";
-        }
-        return out;
-    }
-
-    int64_t count(const std::string& table) const
-    {
-        SQLite::Database raw(db, SQLite::OPEN_READONLY);
-        return raw.execAndGet("SELECT count(*) FROM " + table).getInt64();
-    }
-
-    std::string text(const std::string& query) const
-    {
-        SQLite::Database raw(db, SQLite::OPEN_READONLY);
-        return raw.execAndGet(query).getString();
-    }
-
-    void exec(const std::string& sql) const
-    {
-        SQLite::Database raw(db, SQLite::OPEN_READWRITE, 5000);
-        raw.exec(sql);
-    }
-
-    // Moves a delivery to the dead-letter queue the way the worker would.
-    void deadLetter(int64_t id, const std::string& reason = "HTTP 410 from the receiver", int64_t movedAt = nowMs()) const
-    {
-        const std::string sid = std::to_string(id);
-        exec("UPDATE deliveries SET status = 'dead_letter', attempt_count = 1, last_status_code = 410, "
-             "last_error = 'HTTP 410', completed_at = " + std::to_string(movedAt) + " WHERE id = " + sid + ";"
-             "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type, error_message)"
-             " VALUES (" + sid + ", 1, " + std::to_string(movedAt - 50) + ", 42, 410, 'http_status', 'HTTP 410');"
-             "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (" + sid + ", '" + reason + "', " +
-             std::to_string(movedAt) + ");");
-    }
-
-    // A failure: the given exit code, nothing on stdout, one sentence on
-    // stderr (when strict), and the database exactly as it was.
-    RunResult fails(const std::vector<std::string>& args, int code = 1, std::optional<std::string> stdinText = {},
-                    bool strict = true) const
-    {
-        const std::string before = snapshot();
-        auto r = run(args, std::move(stdinText));
-        INFO(describe(args, r));
-        CHECK(r.exitCode == code);
-        CHECK(r.out.empty());
-        if (strict)
-            checkOneSentence(r);
-        else
-            CHECK(startsWith(r.err, "webhookctl: "));
-        CHECK(snapshot() == before);
-        return r;
-    }
-};
-
-json deliveryJson(const Cli& cli, int64_t id) { return cli.okJson({"delivery", "show", std::to_string(id)}); }
-
-std::set<std::string> targetsOf(const Cli& cli, const std::vector<int64_t>& ids)
+std::set<std::string> targetsOf(const Fixture& cli, const std::vector<int64_t>& ids)
 {
     std::set<std::string> out;
     for (int64_t id : ids)
@@ -276,63 +119,63 @@ std::vector<std::string> verifyArgs(const std::vector<std::string>& secrets, con
 
 TEST_CASE("cli: init creates the database and running it again is fine")
 {
-    Cli cli(false);
-    auto first = cli.ok({"init"});
-    CHECK(std::filesystem::exists(cli.db));
-    CHECK(contains(first.out, "ready"));
-    cli.addTarget("a");
+    Fixture cli({.init = false});
+    const std::string first = cli.ctlOk({"init"});
+    CHECK(std::filesystem::exists(cli.db()));
+    CHECK(contains(first, "ready"));
+    cli.addTarget("a", "http://example.com/a");
     const std::string before = cli.snapshot();
-    auto again = cli.ok({"init"});
-    CHECK(contains(again.out, "ready"));
+    const std::string again = cli.ctlOk({"init"});
+    CHECK(contains(again, "ready"));
     CHECK(cli.snapshot() == before);
-    auto j = cli.okJson({"init"});
+    auto j = cli.ctlJson({"init"});
     CHECK(j["schema_version"].get<int>() >= 1);
-    CHECK(j["path"] == cli.db);
+    CHECK(j["path"] == cli.db());
 }
 
 // ---------------------------------------------------------------- targets
 
 TEST_CASE("cli: target add prints a generated secret once and target list masks it unless --show-secret")
 {
-    Cli cli;
-    auto r = cli.ok({"target", "add", "a", "--url", "http://example.com/hook", "--name", "Team A"});
+    Fixture cli;
+    const std::string r = cli.ctlOk({"target", "add", "a", "--url", "http://example.com/hook", "--name", "Team A"});
     std::string secret;
-    for (const auto& l : lines(r.out))
+    for (const auto& l : allLines(r))
         if (startsWith(l, "secret: "))
             secret = l.substr(8);
-    REQUIRE_MESSAGE(!secret.empty(), r.out);
+    REQUIRE_MESSAGE(!secret.empty(), r);
     CHECK(looksLikeGeneratedSecret(secret));
-    CHECK(cli.text("SELECT secret FROM targets WHERE id = 'a'") == secret);
+    CHECK(cli.sqlText("SELECT secret FROM targets WHERE id = 'a'") == secret);
 
-    auto list = cli.ok({"target", "list"});
-    CHECK(contains(list.out, "a"));
-    CHECK(contains(list.out, "http://example.com/hook"));
-    CHECK_FALSE(contains(list.out, secret));
-    auto show = cli.ok({"target", "show", "a"});
-    CHECK_FALSE(contains(show.out, secret));
+    const std::string list = cli.ctlOk({"target", "list"});
+    CHECK(contains(list, "a"));
+    CHECK(contains(list, "http://example.com/hook"));
+    CHECK_FALSE(contains(list, secret));
+    const std::string show = cli.ctlOk({"target", "show", "a"});
+    CHECK_FALSE(contains(show, secret));
 
-    auto listJson = cli.okJson({"target", "list"});
+    auto listJson = cli.ctlJson({"target", "list"});
     REQUIRE(listJson.is_array());
     REQUIRE(listJson.size() == 1);
     CHECK(listJson[0]["id"] == "a");
     CHECK(listJson[0]["secret"] != secret);
 
-    CHECK(contains(cli.ok({"target", "list", "--show-secret"}).out, secret));
-    auto shown = cli.okJson({"target", "list", "--show-secret"});
+    CHECK(contains(cli.ctlOk({"target", "list", "--show-secret"}), secret));
+    auto shown = cli.ctlJson({"target", "list", "--show-secret"});
     CHECK(shown[0]["secret"] == secret);
-    CHECK(cli.okJson({"target", "show", "a", "--show-secret"})["secret"] == secret);
+    CHECK(cli.ctlJson({"target", "show", "a", "--show-secret"})["secret"] == secret);
 }
 
 TEST_CASE("cli: target add with a given secret does not echo it, and --json forms parse")
 {
-    Cli cli;
-    auto r = cli.ok({"target", "add", "a", "--url", "https://example.com/h", "--secret", kVectorSecret});
-    CHECK_FALSE(contains(r.out, kVectorSecret));
+    Fixture cli;
+    const std::string r = cli.ctlOk({"target", "add", "a", "--url", "https://example.com/h", "--secret", kVectorSecret});
+    CHECK_FALSE(contains(r, kVectorSecret));
 
-    auto j = cli.okJson({"target", "add", "b", "--url", "https://example.com/b", "--secret", "plain-secret-b",
-                         "--events", "order.*,user.created", "--header", "X-Team: billing", "--timeout", "10s",
-                         "--max-attempts", "7", "--initial-delay", "2s", "--max-delay", "5m", "--backoff", "3",
-                         "--jitter", "0.2", "--rate", "5", "--burst", "10", "--metadata", "owner=ops", "--disabled"});
+    auto j = cli.ctlJson({"target", "add", "b", "--url", "https://example.com/b", "--secret", "plain-secret-b",
+                          "--events", "order.*,user.created", "--header", "X-Team: billing", "--timeout", "10s",
+                          "--max-attempts", "7", "--initial-delay", "2s", "--max-delay", "5m", "--backoff", "3",
+                          "--jitter", "0.2", "--rate", "5", "--burst", "10", "--metadata", "owner=ops", "--disabled"});
     CHECK_FALSE(j.dump().find("plain-secret-b") != std::string::npos);
     CHECK(j["id"] == "b");
     CHECK(j["url"] == "https://example.com/b");
@@ -350,21 +193,21 @@ TEST_CASE("cli: target add with a given secret does not echo it, and --json form
     CHECK(j["rate_limit_enabled"] == true);
     CHECK(j["metadata"]["owner"] == "ops");
 
-    auto show = cli.okJson({"target", "show", "b"});
+    auto show = cli.ctlJson({"target", "show", "b"});
     CHECK(show["event_filters"] == j["event_filters"]);
     CHECK(show["secret"] != "plain-secret-b");
-    auto list = cli.okJson({"target", "list"});
+    auto list = cli.ctlJson({"target", "list"});
     CHECK(list.size() == 2);
 }
 
 TEST_CASE("cli: target update changes only the flags given and moves updated_at")
 {
-    Cli cli;
-    cli.addTarget("a", {"--name", "Old", "--events", "order.*", "--max-attempts", "3"});
-    const auto before = cli.okJson({"target", "show", "a"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a", {"--name", "Old", "--events", "order.*", "--max-attempts", "3"});
+    const auto before = cli.ctlJson({"target", "show", "a"});
     usleep(5000);
-    auto j = cli.okJson({"target", "update", "a", "--name", "New", "--url", "https://example.org/new", "--header",
-                         "X-A: 1"});
+    auto j = cli.ctlJson({"target", "update", "a", "--name", "New", "--url", "https://example.org/new", "--header",
+                          "X-A: 1"});
     CHECK(j["name"] == "New");
     CHECK(j["url"] == "https://example.org/new");
     CHECK(j["headers"]["X-A"] == "1");
@@ -372,118 +215,118 @@ TEST_CASE("cli: target update changes only the flags given and moves updated_at"
     CHECK(j["max_attempts"] == 3);
     CHECK(j["updated_at"].get<int64_t>() > before["updated_at"].get<int64_t>());
     CHECK(j["created_at"] == before["created_at"]);
-    CHECK(cli.okJson({"target", "show", "a"})["url"] == "https://example.org/new");
+    CHECK(cli.ctlJson({"target", "show", "a"})["url"] == "https://example.org/new");
 
-    auto human = cli.ok({"target", "update", "a", "--events", "*"});
-    CHECK(contains(human.out, "updated target a"));
-    CHECK(cli.okJson({"target", "show", "a"})["event_filters"] == json::array({"*"}));
+    const std::string human = cli.ctlOk({"target", "update", "a", "--events", "*"});
+    CHECK(contains(human, "updated target a"));
+    CHECK(cli.ctlJson({"target", "show", "a"})["event_filters"] == json::array({"*"}));
 }
 
 TEST_CASE("cli: target disable and enable switch whether new events fan out to the target")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.addTarget("b");
-    CHECK(contains(cli.ok({"target", "disable", "b"}).out, "disabled target b"));
-    CHECK(cli.okJson({"target", "show", "b"})["enabled"] == false);
-    CHECK(targetsOf(cli, cli.send({"x.happened"})) == std::set<std::string>{"a"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.addTarget("b", "http://example.com/b");
+    CHECK(contains(cli.ctlOk({"target", "disable", "b"}), "disabled target b"));
+    CHECK(cli.ctlJson({"target", "show", "b"})["enabled"] == false);
+    CHECK(targetsOf(cli, cli.sendIds({"x.happened"})) == std::set<std::string>{"a"});
 
-    CHECK(cli.okJson({"target", "enable", "b"})["enabled"] == true);
-    CHECK(targetsOf(cli, cli.send({"x.happened"})) == std::set<std::string>{"a", "b"});
+    CHECK(cli.ctlJson({"target", "enable", "b"})["enabled"] == true);
+    CHECK(targetsOf(cli, cli.sendIds({"x.happened"})) == std::set<std::string>{"a", "b"});
 
-    cli.ok({"target", "update", "b", "--disabled"});
-    CHECK(cli.okJson({"target", "show", "b"})["enabled"] == false);
-    cli.ok({"target", "update", "b", "--enabled"});
-    CHECK(cli.okJson({"target", "show", "b"})["enabled"] == true);
+    cli.ctlOk({"target", "update", "b", "--disabled"});
+    CHECK(cli.ctlJson({"target", "show", "b"})["enabled"] == false);
+    cli.ctlOk({"target", "update", "b", "--enabled"});
+    CHECK(cli.ctlJson({"target", "show", "b"})["enabled"] == true);
 }
 
 TEST_CASE("cli: target remove deletes the target with its deliveries")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.addTarget("b");
-    cli.send({"x"});
-    cli.send({"y"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.addTarget("b", "http://example.com/b");
+    cli.sendIds({"x"});
+    cli.sendIds({"y"});
     REQUIRE(cli.count("deliveries") == 4);
-    auto j = cli.okJson({"target", "remove", "b"});
+    auto j = cli.ctlJson({"target", "remove", "b"});
     CHECK(j["id"] == "b");
     CHECK(j["deliveries_removed"] == 2);
     CHECK(cli.count("targets") == 1);
     CHECK(cli.count("deliveries") == 2);
     CHECK(cli.count("deliveries WHERE target_id = 'b'") == 0);
-    cli.fails({"target", "show", "b"});
-    auto human = cli.ok({"target", "remove", "a"});
-    CHECK(contains(human.out, "removed target a"));
-    CHECK(cli.okJson({"target", "list"}).empty());
+    fails(cli, {"target", "show", "b"});
+    const std::string human = cli.ctlOk({"target", "remove", "a"});
+    CHECK(contains(human, "removed target a"));
+    CHECK(cli.ctlJson({"target", "list"}).empty());
 }
 
 TEST_CASE("cli: target rotate-secret generates and prints a new secret once, or takes the one given")
 {
-    Cli cli;
-    cli.addTarget("a", {"--secret", kVectorSecret});
-    auto r = cli.ok({"target", "rotate-secret", "a"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a", {"--secret", kVectorSecret});
+    const std::string r = cli.ctlOk({"target", "rotate-secret", "a"});
     std::string secret;
     int shown = 0;
-    for (const auto& l : lines(r.out))
+    for (const auto& l : allLines(r))
         if (startsWith(l, "secret: ")) {
             secret = l.substr(8);
             ++shown;
         }
     CHECK(shown == 1);
     CHECK(looksLikeGeneratedSecret(secret));
-    CHECK(cli.text("SELECT secret FROM targets WHERE id = 'a'") == secret);
-    CHECK(cli.text("SELECT previous_secret FROM targets WHERE id = 'a'") == kVectorSecret);
-    auto show = cli.okJson({"target", "show", "a", "--show-secret"});
+    CHECK(cli.sqlText("SELECT secret FROM targets WHERE id = 'a'") == secret);
+    CHECK(cli.sqlText("SELECT previous_secret FROM targets WHERE id = 'a'") == kVectorSecret);
+    auto show = cli.ctlJson({"target", "show", "a", "--show-secret"});
     CHECK(show["secret"] == secret);
     CHECK(show["previous_secret"] == kVectorSecret);
-    CHECK(show["previous_secret_expires_at"].get<int64_t>() > nowMs());
+    CHECK(show["previous_secret_expires_at"].get<int64_t>() > wallClockMs());
 
-    auto j = cli.okJson({"target", "rotate-secret", "a", "--overlap", "1h"});
+    auto j = cli.ctlJson({"target", "rotate-secret", "a", "--overlap", "1h"});
     REQUIRE(j.contains("secret"));
     CHECK(looksLikeGeneratedSecret(j["secret"].get<std::string>()));
     CHECK(j["secret"] != secret);
     const int64_t until = j["previous_secret_expires_at"].get<int64_t>();
-    CHECK(until > nowMs() + 50 * 60 * 1000);
-    CHECK(until <= nowMs() + 60 * 60 * 1000);
+    CHECK(until > wallClockMs() + 50 * 60 * 1000);
+    CHECK(until <= wallClockMs() + 60 * 60 * 1000);
 
-    auto given = cli.ok({"target", "rotate-secret", "a", "--secret", "my-own-secret"});
-    CHECK_FALSE(contains(given.out, "my-own-secret"));
-    CHECK(cli.text("SELECT secret FROM targets WHERE id = 'a'") == "my-own-secret");
+    const std::string given = cli.ctlOk({"target", "rotate-secret", "a", "--secret", "my-own-secret"});
+    CHECK_FALSE(contains(given, "my-own-secret"));
+    CHECK(cli.sqlText("SELECT secret FROM targets WHERE id = 'a'") == "my-own-secret");
 }
 
 // ---------------------------------------------------------------- send
 
 TEST_CASE("cli: send without --target fans out to every matching enabled target")
 {
-    Cli cli;
-    cli.addTarget("all");
-    cli.addTarget("orders", {"--events", "order.*"});
-    cli.addTarget("exact", {"--events", "user.created"});
-    cli.addTarget("off", {"--disabled"});
-    auto ids = cli.send({"order.created", "--data", R"({"order": 1})"});
+    Fixture cli;
+    cli.addTarget("all", "http://example.com/all");
+    cli.addTarget("orders", "http://example.com/orders", {"--events", "order.*"});
+    cli.addTarget("exact", "http://example.com/exact", {"--events", "user.created"});
+    cli.addTarget("off", "http://example.com/off", {"--disabled"});
+    auto ids = cli.sendIds({"order.created", "--data", R"({"order": 1})"});
     CHECK(ids.size() == 2);
     CHECK(targetsOf(cli, ids) == std::set<std::string>{"all", "orders"});
-    CHECK(targetsOf(cli, cli.send({"user.created"})) == std::set<std::string>{"all", "exact"});
-    CHECK(targetsOf(cli, cli.send({"user.deleted"})) == std::set<std::string>{"all"});
+    CHECK(targetsOf(cli, cli.sendIds({"user.created"})) == std::set<std::string>{"all", "exact"});
+    CHECK(targetsOf(cli, cli.sendIds({"user.deleted"})) == std::set<std::string>{"all"});
     CHECK(cli.count("events") == 3);
     CHECK(cli.count("deliveries") == 5);
 }
 
 TEST_CASE("cli: send --target delivers only to the targets named, ignoring their filters")
 {
-    Cli cli;
-    cli.addTarget("all");
-    cli.addTarget("orders", {"--events", "order.*"});
-    cli.addTarget("exact", {"--events", "user.created"});
-    auto one = cli.send({"order.created", "--target", "exact"});
+    Fixture cli;
+    cli.addTarget("all", "http://example.com/all");
+    cli.addTarget("orders", "http://example.com/orders", {"--events", "order.*"});
+    cli.addTarget("exact", "http://example.com/exact", {"--events", "user.created"});
+    auto one = cli.sendIds({"order.created", "--target", "exact"});
     CHECK(one.size() == 1);
     CHECK(targetsOf(cli, one) == std::set<std::string>{"exact"});
-    auto two = cli.send({"misc", "--target", "orders", "--target", "exact", "--priority", "7"});
+    auto two = cli.sendIds({"misc", "--target", "orders", "--target", "exact", "--priority", "7"});
     CHECK(two.size() == 2);
     CHECK(targetsOf(cli, two) == std::set<std::string>{"orders", "exact"});
     CHECK(deliveryJson(cli, two[0])["priority"] == 7);
 
-    auto j = cli.okJson({"send", "misc", "--target", "all"});
+    auto j = cli.ctlJson({"send", "misc", "--target", "all"});
     CHECK(j["delivery_ids"].size() == 1);
     CHECK(j["target_ids"] == json::array({"all"}));
     CHECK(startsWith(j["event_uid"].get<std::string>(), "msg_"));
@@ -491,13 +334,13 @@ TEST_CASE("cli: send --target delivers only to the targets named, ignoring their
 
 TEST_CASE("cli: send of an event matching no target stores it, notes it on stderr and exits 0")
 {
-    Cli cli;
-    cli.addTarget("orders", {"--events", "order.*"});
-    auto r = cli.run({"send", "user.created"});
+    Fixture cli;
+    cli.addTarget("orders", "http://example.com/orders", {"--events", "order.*"});
+    auto r = cli.ctl({"send", "user.created"});
     INFO(describe({"send", "user.created"}, r));
     CHECK(r.exitCode == 0);
     CHECK(r.out.empty());
-    checkOneSentence(r);
+    CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
     CHECK(contains(r.err, "no target"));
     CHECK(cli.count("events") == 1);
     CHECK(cli.count("deliveries") == 0);
@@ -505,35 +348,35 @@ TEST_CASE("cli: send of an event matching no target stores it, notes it on stder
 
 TEST_CASE("cli: send with a repeated idempotency key prints the original delivery ids and exits 0")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.addTarget("b");
-    auto first = cli.send({"order.created", "--idempotency-key", "order-42", "--data", R"({"n": 1})"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.addTarget("b", "http://example.com/b");
+    auto first = cli.sendIds({"order.created", "--idempotency-key", "order-42", "--data", R"({"n": 1})"});
     REQUIRE(first.size() == 2);
     const std::string before = cli.snapshot();
-    auto r = cli.run({"send", "order.created", "--idempotency-key", "order-42", "--data", R"({"n": 2})"});
+    auto r = cli.ctl({"send", "order.created", "--idempotency-key", "order-42", "--data", R"({"n": 2})"});
     CHECK(r.exitCode == 0);
     std::vector<int64_t> again;
-    for (const auto& l : lines(r.out))
+    for (const auto& l : allLines(r.out))
         again.push_back(std::stoll(l));
     CHECK(again == first);
     CHECK(cli.snapshot() == before);
     CHECK(cli.count("events") == 1);
     // Another key is another event.
-    CHECK(cli.send({"order.created", "--idempotency-key", "order-43"}).size() == 2);
+    CHECK(cli.sendIds({"order.created", "--idempotency-key", "order-43"}).size() == 2);
 }
 
 TEST_CASE("cli: send reads the payload from --data JSON, @FILE and standard input")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.send({"inline", "--data", R"({"a": [1, 2, 3]})"});
-    writeFile(cli.dir.file("payload.json"), R"({"from": "file", "n": 5})");
-    cli.send({"file", "--data", "@" + cli.dir.file("payload.json")});
-    cli.send({"stdin", "--data", "-"}, std::string(R"({"from": "stdin"})"));
-    cli.send({"default"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.sendIds({"inline", "--data", R"({"a": [1, 2, 3]})"});
+    writeFile(cli.dir().file("payload.json"), R"({"from": "file", "n": 5})");
+    cli.sendIds({"file", "--data", "@" + cli.dir().file("payload.json")});
+    cli.sendIds({"stdin", "--data", "-"}, std::string(R"({"from": "stdin"})"));
+    cli.sendIds({"default"});
     auto payload = [&](const std::string& type) {
-        return json::parse(cli.text("SELECT payload FROM events WHERE type = '" + type + "'"));
+        return json::parse(cli.sqlText("SELECT payload FROM events WHERE type = '" + type + "'"));
     };
     CHECK(payload("inline") == json::parse(R"({"a": [1, 2, 3]})"));
     CHECK(payload("file") == json::parse(R"({"from": "file", "n": 5})"));
@@ -543,107 +386,107 @@ TEST_CASE("cli: send reads the payload from --data JSON, @FILE and standard inpu
 
 TEST_CASE("cli: send accepts a payload of exactly the default 1 MiB limit")
 {
-    Cli cli;
-    cli.addTarget("a");
-    writeFile(cli.dir.file("max.json"), "\"" + std::string(1024 * 1024 - 2, 'a') + "\"");
-    CHECK(cli.send({"big", "--data", "@" + cli.dir.file("max.json")}).size() == 1);
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    writeFile(cli.dir().file("max.json"), "\"" + std::string(1024 * 1024 - 2, 'a') + "\"");
+    CHECK(cli.sendIds({"big", "--data", "@" + cli.dir().file("max.json")}).size() == 1);
 }
 
 // ---------------------------------------------------------------- send --batch
 
 TEST_CASE("cli: send --batch records NDJSON from standard input, skipping blank lines, and prints the ids")
 {
-    Cli cli;
-    cli.addTarget("all");
-    cli.addTarget("orders", {"--events", "order.*"});
+    Fixture cli;
+    cli.addTarget("all", "http://example.com/all");
+    cli.addTarget("orders", "http://example.com/orders", {"--events", "order.*"});
     const std::string ndjson = "{\"type\": \"order.created\", \"data\": {\"n\": 1}}\n"
                                "\n"
                                "   \n"
                                "{\"type\": \"user.created\", \"data\": {\"n\": 2}, \"priority\": 5}\r\n"
                                "{\"type\": \"misc\", \"targets\": [\"orders\"], \"idempotency_key\": \"k1\"}";
-    auto ids = cli.send({"--batch"}, ndjson);
+    auto ids = cli.sendIds({"--batch"}, ndjson);
     CHECK(ids.size() == 4);
     CHECK(std::set<int64_t>(ids.begin(), ids.end()).size() == 4);
     CHECK(cli.count("events") == 3);
     CHECK(cli.count("deliveries") == 4);
     CHECK(cli.count("deliveries WHERE priority = 5") == 1);
-    CHECK(cli.text("SELECT target_id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.type = 'misc'") ==
+    CHECK(cli.sqlText("SELECT target_id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.type = 'misc'") ==
           "orders");
 
     // A key seen before prints the original delivery ids.
-    auto keyed = cli.send({"order.paid", "--idempotency-key", "k2"});
+    auto keyed = cli.sendIds({"order.paid", "--idempotency-key", "k2"});
     REQUIRE(keyed.size() == 2);
     const int64_t events = cli.count("events");
-    CHECK(cli.send({"--batch"}, std::string("{\"type\": \"order.paid\", \"idempotency_key\": \"k2\"}\n")) == keyed);
+    CHECK(cli.sendIds({"--batch"}, std::string("{\"type\": \"order.paid\", \"idempotency_key\": \"k2\"}\n")) == keyed);
     CHECK(cli.count("events") == events);
-    cli.exec("DELETE FROM deliveries WHERE event_id IN (SELECT id FROM events WHERE idempotency_key = 'k2');"
-             "DELETE FROM events WHERE idempotency_key = 'k2'");
+    cli.sqlExec("DELETE FROM deliveries WHERE event_id IN (SELECT id FROM events WHERE idempotency_key = 'k2');"
+                "DELETE FROM events WHERE idempotency_key = 'k2'");
 
     // "-" names standard input too.
-    CHECK(cli.send({"--batch", "-"}, std::string("{\"type\": \"a\"}\n{\"type\": \"b\"}\n")).size() == 2); // only "all" matches
+    CHECK(cli.sendIds({"--batch", "-"}, std::string("{\"type\": \"a\"}\n{\"type\": \"b\"}\n")).size() == 2); // only "all" matches
     CHECK(cli.count("events") == 5);
 }
 
 TEST_CASE("cli: send --batch FILE records NDJSON from the file")
 {
-    Cli cli;
-    cli.addTarget("all");
-    writeFile(cli.dir.file("events.ndjson"), "{\"type\": \"a\", \"data\": [1]}\n\n{\"type\": \"b\"}\n");
-    auto ids = cli.send({"--batch", cli.dir.file("events.ndjson")});
+    Fixture cli;
+    cli.addTarget("all", "http://example.com/all");
+    writeFile(cli.dir().file("events.ndjson"), "{\"type\": \"a\", \"data\": [1]}\n\n{\"type\": \"b\"}\n");
+    auto ids = cli.sendIds({"--batch", cli.dir().file("events.ndjson")});
     CHECK(ids.size() == 2);
     CHECK(cli.count("events") == 2);
 }
 
 TEST_CASE("cli: send --batch is all-or-nothing and names the bad line")
 {
-    Cli cli;
-    cli.addTarget("all");
-    cli.send({"before"});
+    Fixture cli;
+    cli.addTarget("all", "http://example.com/all");
+    cli.sendIds({"before"});
     const std::string good = "{\"type\": \"a\"}\n{\"type\": \"b\"}\n";
 
     SUBCASE("malformed JSON on line 3")
     {
-        auto r = cli.fails({"send", "--batch"}, 1, good + "{\"type\": \"c\",\n{\"type\": \"d\"}\n");
+        auto r = fails(cli, {"send", "--batch"}, 1, good + "{\"type\": \"c\",\n{\"type\": \"d\"}\n");
         CHECK(contains(r.err, "line 3"));
     }
     SUBCASE("a line that is not an object")
     {
-        auto r = cli.fails({"send", "--batch"}, 1, good + "[1, 2]\n");
+        auto r = fails(cli, {"send", "--batch"}, 1, good + "[1, 2]\n");
         CHECK(contains(r.err, "line 3"));
     }
     SUBCASE("a bad event type on line 3")
     {
-        auto r = cli.fails({"send", "--batch"}, 1, good + "{\"type\": \"bad type\"}\n");
+        auto r = fails(cli, {"send", "--batch"}, 1, good + "{\"type\": \"bad type\"}\n");
         CHECK(contains(r.err, "line 3"));
     }
     SUBCASE("an unknown target on line 3, after a blank line")
     {
-        auto r = cli.fails({"send", "--batch"}, 1, "{\"type\": \"a\"}\n\n{\"type\": \"b\", \"targets\": [\"nope\"]}\n");
+        auto r = fails(cli, {"send", "--batch"}, 1, "{\"type\": \"a\"}\n\n{\"type\": \"b\", \"targets\": [\"nope\"]}\n");
         CHECK(contains(r.err, "line 3"));
     }
     SUBCASE("a missing type on line 3")
     {
-        auto r = cli.fails({"send", "--batch"}, 1, good + "{\"data\": {}}\n");
+        auto r = fails(cli, {"send", "--batch"}, 1, good + "{\"data\": {}}\n");
         CHECK(contains(r.err, "line 3"));
     }
     SUBCASE("a priority out of range on line 3")
     {
-        auto r = cli.fails({"send", "--batch"}, 1, good + "{\"type\": \"c\", \"priority\": 5000}\n");
+        auto r = fails(cli, {"send", "--batch"}, 1, good + "{\"type\": \"c\", \"priority\": 5000}\n");
         CHECK(contains(r.err, "line 3"));
     }
     SUBCASE("an oversized payload on line 3")
     {
-        auto r = cli.fails({"--max-payload", "100", "send", "--batch"}, 1,
-                           good + "{\"type\": \"c\", \"data\": \"" + std::string(200, 'x') + "\"}\n");
+        auto r = fails(cli, {"--max-payload", "100", "send", "--batch"}, 1,
+                             good + "{\"type\": \"c\", \"data\": \"" + std::string(200, 'x') + "\"}\n");
         CHECK(contains(r.err, "line 3"));
     }
     SUBCASE("a batch file that does not exist")
     {
-        cli.fails({"send", "--batch", cli.dir.file("missing.ndjson")}, 1);
+        fails(cli, {"send", "--batch", cli.dir().file("missing.ndjson")}, 1);
     }
     SUBCASE("an empty batch")
     {
-        cli.fails({"send", "--batch"}, 1, std::string("\n\n"));
+        fails(cli, {"send", "--batch"}, 1, std::string("\n\n"));
     }
     CHECK(cli.count("events") == 1);
     CHECK(cli.count("deliveries") == 1);
@@ -653,54 +496,54 @@ TEST_CASE("cli: send --batch is all-or-nothing and names the bad line")
 
 TEST_CASE("cli: delivery list filters by status, target, type, age and limit, newest first")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.addTarget("b", {"--events", "order.*"});
-    auto o1 = cli.send({"order.created"});   // a, b
-    auto u1 = cli.send({"user.created"});    // a
-    auto o2 = cli.send({"order.shipped"});   // a, b
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.addTarget("b", "http://example.com/b", {"--events", "order.*"});
+    auto o1 = cli.sendIds({"order.created"});   // a, b
+    auto u1 = cli.sendIds({"user.created"});    // a
+    auto o2 = cli.sendIds({"order.shipped"});   // a, b
     REQUIRE(o1.size() == 2);
     REQUIRE(u1.size() == 1);
     REQUIRE(o2.size() == 2);
-    cli.exec("UPDATE deliveries SET status = 'delivered', attempt_count = 1, completed_at = updated_at WHERE id = " +
-             std::to_string(o1[0]));
+    cli.sqlExec("UPDATE deliveries SET status = 'delivered', attempt_count = 1, completed_at = updated_at WHERE id = " +
+                std::to_string(o1[0]));
     // Two days old.
-    const int64_t old = nowMs() - 2 * 24 * 3600 * 1000LL;
-    cli.exec("UPDATE deliveries SET created_at = " + std::to_string(old) + " WHERE id IN (" + std::to_string(o1[0]) +
-             ", " + std::to_string(o1[1]) + ")");
+    const int64_t old = wallClockMs() - 2 * 24 * 3600 * 1000LL;
+    cli.sqlExec("UPDATE deliveries SET created_at = " + std::to_string(old) + " WHERE id IN (" + std::to_string(o1[0]) +
+                ", " + std::to_string(o1[1]) + ")");
 
-    auto all = cli.okJson({"delivery", "list"});
+    auto all = cli.ctlJson({"delivery", "list"});
     REQUIRE(all.size() == 5);
     std::vector<int64_t> order;
     for (const auto& d : all)
         order.push_back(d["id"].get<int64_t>());
     CHECK(std::is_sorted(order.rbegin(), order.rend()));
 
-    CHECK(idsOf(cli.okJson({"delivery", "list", "--status", "delivered"})) == std::set<int64_t>{o1[0]});
-    CHECK(cli.okJson({"delivery", "list", "--status", "pending"}).size() == 4);
-    CHECK(cli.okJson({"delivery", "list", "--target", "b"}).size() == 2);
-    for (const auto& d : cli.okJson({"delivery", "list", "--target", "b"}))
+    CHECK(idsOf(cli.ctlJson({"delivery", "list", "--status", "delivered"})) == std::set<int64_t>{o1[0]});
+    CHECK(cli.ctlJson({"delivery", "list", "--status", "pending"}).size() == 4);
+    CHECK(cli.ctlJson({"delivery", "list", "--target", "b"}).size() == 2);
+    for (const auto& d : cli.ctlJson({"delivery", "list", "--target", "b"}))
         CHECK(d["target_id"] == "b");
-    CHECK(idsOf(cli.okJson({"delivery", "list", "--type", "user.created"})) == std::set<int64_t>{u1[0]});
-    CHECK(idsOf(cli.okJson({"delivery", "list", "--since", "1d"})) ==
+    CHECK(idsOf(cli.ctlJson({"delivery", "list", "--type", "user.created"})) == std::set<int64_t>{u1[0]});
+    CHECK(idsOf(cli.ctlJson({"delivery", "list", "--since", "1d"})) ==
           std::set<int64_t>{u1[0], o2[0], o2[1]});
-    CHECK(cli.okJson({"delivery", "list", "--since", "3d"}).size() == 5);
-    auto limited = cli.okJson({"delivery", "list", "--limit", "2"});
+    CHECK(cli.ctlJson({"delivery", "list", "--since", "3d"}).size() == 5);
+    auto limited = cli.ctlJson({"delivery", "list", "--limit", "2"});
     CHECK(limited.size() == 2);
     CHECK(idsOf(limited) == std::set<int64_t>{order[0], order[1]});
-    CHECK(cli.okJson({"delivery", "list", "--target", "a", "--type", "order.shipped"}).size() == 1);
-    CHECK(cli.okJson({"delivery", "list", "--status", "dead_letter"}).empty());
+    CHECK(cli.ctlJson({"delivery", "list", "--target", "a", "--type", "order.shipped"}).size() == 1);
+    CHECK(cli.ctlJson({"delivery", "list", "--status", "dead_letter"}).empty());
 
-    auto human = cli.ok({"delivery", "list", "--target", "b"});
-    CHECK(lines(human.out).size() == 3); // header + 2 rows
+    const std::string human = cli.ctlOk({"delivery", "list", "--target", "b"});
+    CHECK(allLines(human).size() == 3); // header + 2 rows
 }
 
 TEST_CASE("cli: delivery list --json carries every contract field")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto ids = cli.send({"order.created", "--priority", "3"});
-    auto list = cli.okJson({"delivery", "list"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto ids = cli.sendIds({"order.created", "--priority", "3"});
+    auto list = cli.ctlJson({"delivery", "list"});
     REQUIRE(list.size() == 1);
     const auto& d = list[0];
     for (const char* field : {"id", "event_id", "event_uid", "type", "target_id", "status", "priority", "attempt_count",
@@ -716,20 +559,20 @@ TEST_CASE("cli: delivery list --json carries every contract field")
     CHECK(d["last_status_code"].is_null());
     CHECK(d["completed_at"].is_null());
     CHECK(startsWith(d["event_uid"].get<std::string>(), "msg_"));
-    CHECK(d["event_uid"].get<std::string>() == cli.text("SELECT uid FROM events"));
+    CHECK(d["event_uid"].get<std::string>() == cli.sqlText("SELECT uid FROM events"));
 }
 
 TEST_CASE("cli: delivery show --json lists the attempts")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto id = cli.send({"order.created"}).at(0);
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto id = cli.sendIds({"order.created"}).at(0);
     CHECK(deliveryJson(cli, id)["attempts"] == json::array());
-    cli.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type, error_message)"
-             " VALUES (" + std::to_string(id) + ", 1, 1000, 120, 503, 'http_status', 'HTTP 503'), (" +
-             std::to_string(id) + ", 2, 2000, 30, NULL, 'timeout', 'timed out');"
-             "UPDATE deliveries SET status = 'failed', attempt_count = 2, last_error = 'timed out' WHERE id = " +
-             std::to_string(id));
+    cli.sqlExec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type, error_message)"
+                " VALUES (" + std::to_string(id) + ", 1, 1000, 120, 503, 'http_status', 'HTTP 503'), (" +
+                std::to_string(id) + ", 2, 2000, 30, NULL, 'timeout', 'timed out');"
+                "UPDATE deliveries SET status = 'failed', attempt_count = 2, last_error = 'timed out' WHERE id = " +
+                std::to_string(id));
     auto d = deliveryJson(cli, id);
     CHECK(d["status"] == "failed");
     CHECK(d["attempt_count"] == 2);
@@ -746,106 +589,106 @@ TEST_CASE("cli: delivery show --json lists the attempts")
     CHECK(d["attempts"][1]["status_code"].is_null());
     CHECK(d["attempts"][1]["error_message"] == "timed out");
 
-    auto human = cli.ok({"delivery", "show", std::to_string(id)});
-    CHECK(contains(human.out, "HTTP 503"));
-    CHECK(contains(human.out, "timed out"));
+    const std::string human = cli.ctlOk({"delivery", "show", std::to_string(id)});
+    CHECK(contains(human, "HTTP 503"));
+    CHECK(contains(human, "timed out"));
 }
 
 // ---------------------------------------------------------------- dead-letter queue
 
 TEST_CASE("cli: dlq list shows dead letters and dlq retry returns them to pending with their attempts kept")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.addTarget("b");
-    auto ids = cli.send({"order.created"});
-    auto more = cli.send({"user.created"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.addTarget("b", "http://example.com/b");
+    auto ids = cli.sendIds({"order.created"});
+    auto more = cli.sendIds({"user.created"});
     REQUIRE(ids.size() == 2);
-    cli.deadLetter(ids[0], "HTTP 410 from the receiver");
-    cli.deadLetter(more[1], "blocked address");
+    deadLetter(cli, ids[0], "HTTP 410 from the receiver");
+    deadLetter(cli, more[1], "blocked address");
 
-    auto dlq = cli.okJson({"dlq", "list"});
+    auto dlq = cli.ctlJson({"dlq", "list"});
     CHECK(idsOf(dlq) == std::set<int64_t>{ids[0], more[1]});
     for (const auto& d : dlq)
         CHECK(d["status"] == "dead_letter");
-    CHECK(contains(cli.ok({"dlq", "list"}).out, "HTTP 410 from the receiver"));
+    CHECK(contains(cli.ctlOk({"dlq", "list"}), "HTTP 410 from the receiver"));
 
-    auto r = cli.ok({"dlq", "retry", std::to_string(ids[0])});
-    CHECK(contains(r.out, "1"));
+    const std::string r = cli.ctlOk({"dlq", "retry", std::to_string(ids[0])});
+    CHECK(contains(r, "1"));
     auto d = deliveryJson(cli, ids[0]);
     CHECK(d["status"] == "pending");
     CHECK(d["attempts"].size() == 1);
-    CHECK(idsOf(cli.okJson({"dlq", "list"})) == std::set<int64_t>{more[1]});
+    CHECK(idsOf(cli.ctlJson({"dlq", "list"})) == std::set<int64_t>{more[1]});
 
-    CHECK(cli.okJson({"dlq", "retry", "--all"})["retried"] == 1);
+    CHECK(cli.ctlJson({"dlq", "retry", "--all"})["retried"] == 1);
     CHECK(deliveryJson(cli, more[1])["status"] == "pending");
-    CHECK(cli.okJson({"dlq", "list"}).empty());
+    CHECK(cli.ctlJson({"dlq", "list"}).empty());
 }
 
 TEST_CASE("cli: dlq retry --all --target retries only that target's dead letters")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.addTarget("b");
-    auto ids = cli.send({"x"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.addTarget("b", "http://example.com/b");
+    auto ids = cli.sendIds({"x"});
     for (auto id : ids)
-        cli.deadLetter(id);
-    auto j = cli.okJson({"dlq", "retry", "--all", "--target", "b"});
+        deadLetter(cli, id);
+    auto j = cli.ctlJson({"dlq", "retry", "--all", "--target", "b"});
     CHECK(j["retried"] == 1);
-    auto left = cli.okJson({"dlq", "list"});
+    auto left = cli.ctlJson({"dlq", "list"});
     REQUIRE(left.size() == 1);
     CHECK(left[0]["target_id"] == "a");
-    CHECK(cli.okJson({"dlq", "list", "--target", "a"}).size() == 1);
-    CHECK(cli.okJson({"dlq", "list", "--target", "b"}).empty());
+    CHECK(cli.ctlJson({"dlq", "list", "--target", "a"}).size() == 1);
+    CHECK(cli.ctlJson({"dlq", "list", "--target", "b"}).empty());
 }
 
 TEST_CASE("cli: dlq retry of several ids where one is not a dead letter changes nothing")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto dead = cli.send({"x"}).at(0);
-    auto pending = cli.send({"y"}).at(0);
-    cli.deadLetter(dead);
-    cli.fails({"dlq", "retry", std::to_string(dead), std::to_string(pending)});
-    cli.fails({"dlq", "retry", std::to_string(dead), "999"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto dead = cli.sendIds({"x"}).at(0);
+    auto pending = cli.sendIds({"y"}).at(0);
+    deadLetter(cli, dead);
+    fails(cli, {"dlq", "retry", std::to_string(dead), std::to_string(pending)});
+    fails(cli, {"dlq", "retry", std::to_string(dead), "999"});
     CHECK(deliveryJson(cli, dead)["status"] == "dead_letter");
 }
 
 TEST_CASE("cli: dlq purge deletes only dead letters older than --older-than")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto oldId = cli.send({"old"}).at(0);
-    auto newId = cli.send({"new"}).at(0);
-    auto keep = cli.send({"pending"}).at(0);
-    cli.deadLetter(oldId, "gone", nowMs() - 10 * 24 * 3600 * 1000LL);
-    cli.deadLetter(newId, "gone");
-    CHECK(cli.okJson({"dlq", "purge", "--older-than", "7d"})["purged"] == 1);
-    CHECK(idsOf(cli.okJson({"dlq", "list"})) == std::set<int64_t>{newId});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto oldId = cli.sendIds({"old"}).at(0);
+    auto newId = cli.sendIds({"new"}).at(0);
+    auto keep = cli.sendIds({"pending"}).at(0);
+    deadLetter(cli, oldId, "gone", wallClockMs() - 10 * 24 * 3600 * 1000LL);
+    deadLetter(cli, newId, "gone");
+    CHECK(cli.ctlJson({"dlq", "purge", "--older-than", "7d"})["purged"] == 1);
+    CHECK(idsOf(cli.ctlJson({"dlq", "list"})) == std::set<int64_t>{newId});
     CHECK(cli.count("deliveries WHERE id = " + std::to_string(oldId)) == 0);
     CHECK(cli.count("deliveries WHERE id = " + std::to_string(keep)) == 1);
-    auto human = cli.ok({"dlq", "purge", "--older-than", "7d"});
-    CHECK(contains(human.out, "purged 0"));
+    const std::string human = cli.ctlOk({"dlq", "purge", "--older-than", "7d"});
+    CHECK(contains(human, "purged 0"));
 }
 
 // ---------------------------------------------------------------- stats
 
 TEST_CASE("cli: stats --json carries the original fields in snake_case")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.addTarget("b", {"--events", "order.*"});
-    auto o = cli.send({"order.created"});  // a, b
-    auto u = cli.send({"user.created"});   // a
-    auto o2 = cli.send({"order.paid"});    // a, b
-    cli.exec("UPDATE deliveries SET status = 'delivered', attempt_count = 1, completed_at = updated_at WHERE id = " +
-             std::to_string(o[0]) + ";"
-             "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
-             std::to_string(o[0]) + ", 1, 1000, 100, 200);"
-             "UPDATE deliveries SET status = 'failed', attempt_count = 1 WHERE id = " + std::to_string(o[1]));
-    cli.deadLetter(u[0]);
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.addTarget("b", "http://example.com/b", {"--events", "order.*"});
+    auto o = cli.sendIds({"order.created"});  // a, b
+    auto u = cli.sendIds({"user.created"});   // a
+    auto o2 = cli.sendIds({"order.paid"});    // a, b
+    cli.sqlExec("UPDATE deliveries SET status = 'delivered', attempt_count = 1, completed_at = updated_at WHERE id = " +
+                std::to_string(o[0]) + ";"
+                "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
+                std::to_string(o[0]) + ", 1, 1000, 100, 200);"
+                "UPDATE deliveries SET status = 'failed', attempt_count = 1 WHERE id = " + std::to_string(o[1]));
+    deadLetter(cli, u[0]);
 
-    auto s = cli.okJson({"stats"});
+    auto s = cli.ctlJson({"stats"});
     for (const char* field : {"total_deliveries", "successful_deliveries", "failed_deliveries", "dead_letter_deliveries",
                               "average_response_time_ms", "success_rate", "by_event_type", "by_target"})
         CHECK_MESSAGE(s.contains(field), "missing " << field << " in " << s.dump());
@@ -865,19 +708,19 @@ TEST_CASE("cli: stats --json carries the original fields in snake_case")
     CHECK(s["by_target"]["b"]["total"] == 2);
 
     // --since counts deliveries created in the window.
-    cli.exec("UPDATE deliveries SET created_at = " + std::to_string(nowMs() - 2 * 24 * 3600 * 1000LL) +
-             " WHERE id IN (" + std::to_string(o2[0]) + ", " + std::to_string(o2[1]) + ")");
-    CHECK(cli.okJson({"stats", "--since", "1d"})["total_deliveries"] == 3);
-    CHECK(cli.okJson({"stats", "--since", "3d"})["total_deliveries"] == 5);
+    cli.sqlExec("UPDATE deliveries SET created_at = " + std::to_string(wallClockMs() - 2 * 24 * 3600 * 1000LL) +
+                " WHERE id IN (" + std::to_string(o2[0]) + ", " + std::to_string(o2[1]) + ")");
+    CHECK(cli.ctlJson({"stats", "--since", "1d"})["total_deliveries"] == 3);
+    CHECK(cli.ctlJson({"stats", "--since", "3d"})["total_deliveries"] == 5);
 
-    auto human = cli.ok({"stats"});
-    CHECK(contains(human.out, "success rate"));
+    const std::string human = cli.ctlOk({"stats"});
+    CHECK(contains(human, "success rate"));
 }
 
 TEST_CASE("cli: stats of an empty database is all zeros")
 {
-    Cli cli;
-    auto s = cli.okJson({"stats"});
+    Fixture cli;
+    auto s = cli.ctlJson({"stats"});
     CHECK(s["total_deliveries"] == 0);
     CHECK(s["success_rate"].is_number());
     CHECK(s["by_event_type"].empty());
@@ -889,26 +732,25 @@ TEST_CASE("cli: stats of an empty database is all zeros")
 // count old finished deliveries to target, made in one INSERT each: events
 // 'bulk.N', deliveries in status, completed completedAt, one attempt each,
 // and dead_letters rows for dead letters. Returns the delivery ids.
-std::vector<int64_t> bulk(const Cli& cli, int count, const std::string& target, const std::string& status,
+std::vector<int64_t> bulk(const Fixture& cli, int count, const std::string& target, const std::string& status,
                           int64_t completedAt)
 {
-    SQLite::Database raw(cli.db, SQLite::OPEN_READWRITE, 5000);
-    const int64_t base = raw.execAndGet("SELECT coalesce(max(id), 0) FROM events").getInt64();
-    const int64_t dbase = raw.execAndGet("SELECT coalesce(max(id), 0) FROM deliveries").getInt64();
+    const int64_t base = cli.sqlInt("SELECT coalesce(max(id), 0) FROM events");
+    const int64_t dbase = cli.sqlInt("SELECT coalesce(max(id), 0) FROM deliveries");
     const std::string n = std::to_string(count), b = std::to_string(base), d = std::to_string(dbase),
                       at = std::to_string(completedAt);
     const std::string series = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " + n + ") ";
-    raw.exec("BEGIN;" + series + "INSERT INTO events (id, uid, type, payload, created_at) SELECT " + b +
-             " + i, 'msg_bulk' || (" + b + " + i), 'bulk.event', '{}', " + at + " - 1000 FROM c;" + series +
-             "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count, next_attempt_at, created_at,"
-             " updated_at, completed_at) SELECT " + d + " + i, " + b + " + i, '" + target + "', '" + status +
-             "', 1, " + at + ", " + at + " - 1000, " + at + ", " + at + " FROM c;" + series +
-             "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) SELECT " + d +
-             " + i, 1, " + at + " - 100, 100, " + (status == "delivered" ? "200" : "410") + " FROM c;" +
-             (status == "dead_letter" ? series + "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT " +
-                                            d + " + i, 'HTTP 410', " + at + " FROM c;"
-                                      : std::string()) +
-             "COMMIT;");
+    cli.sqlExec("BEGIN;" + series + "INSERT INTO events (id, uid, type, payload, created_at) SELECT " + b +
+                " + i, 'msg_bulk' || (" + b + " + i), 'bulk.event', '{}', " + at + " - 1000 FROM c;" + series +
+                "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count, next_attempt_at, created_at,"
+                " updated_at, completed_at) SELECT " + d + " + i, " + b + " + i, '" + target + "', '" + status +
+                "', 1, " + at + ", " + at + " - 1000, " + at + ", " + at + " FROM c;" + series +
+                "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) SELECT " + d +
+                " + i, 1, " + at + " - 100, 100, " + (status == "delivered" ? "200" : "410") + " FROM c;" +
+                (status == "dead_letter" ? series + "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT " +
+                                               d + " + i, 'HTTP 410', " + at + " FROM c;"
+                                         : std::string()) +
+                "COMMIT;");
     std::vector<int64_t> ids;
     for (int i = 1; i <= count; ++i)
         ids.push_back(dbase + i);
@@ -919,24 +761,24 @@ constexpr int64_t kDayMs = 24 * 3600 * 1000LL;
 
 TEST_CASE("cli: stats --json adds latency percentiles, time to deliver, queue depth and the oldest due age")
 {
-    Cli cli;
-    cli.addTarget("a");
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
     std::vector<int64_t> ids;
     for (int i = 0; i < 4; ++i)
-        ids.push_back(cli.send({"order.paid"}).at(0));
-    const int64_t now = nowMs();
+        ids.push_back(cli.sendIds({"order.paid"}).at(0));
+    const int64_t now = wallClockMs();
     // Attempts of 40, 10, 20, 30 ms; the first two deliveries delivered 2 s and 4 s after creation.
     for (size_t i = 0; i < 4; ++i)
-        cli.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
-                 std::to_string(ids[i]) + ", 1, 0, " + std::to_string(i == 0 ? 40 : i * 10) + ", 200)");
-    cli.exec("UPDATE deliveries SET status = 'delivered', completed_at = created_at + 2000 WHERE id = " +
-             std::to_string(ids[0]) + "; UPDATE deliveries SET status = 'delivered', completed_at = created_at + 4000"
-             " WHERE id = " + std::to_string(ids[1]) + "; UPDATE deliveries SET status = 'failed', next_attempt_at = " +
-             std::to_string(now - 60'000) + " WHERE id = " + std::to_string(ids[2]) +
-             "; UPDATE deliveries SET next_attempt_at = " + std::to_string(now + 3'600'000) + " WHERE id = " +
-             std::to_string(ids[3]));
+        cli.sqlExec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
+                    std::to_string(ids[i]) + ", 1, 0, " + std::to_string(i == 0 ? 40 : i * 10) + ", 200)");
+    cli.sqlExec("UPDATE deliveries SET status = 'delivered', completed_at = created_at + 2000 WHERE id = " +
+                std::to_string(ids[0]) + "; UPDATE deliveries SET status = 'delivered', completed_at = created_at + 4000"
+                " WHERE id = " + std::to_string(ids[1]) + "; UPDATE deliveries SET status = 'failed', next_attempt_at = " +
+                std::to_string(now - 60'000) + " WHERE id = " + std::to_string(ids[2]) +
+                "; UPDATE deliveries SET next_attempt_at = " + std::to_string(now + 3'600'000) + " WHERE id = " +
+                std::to_string(ids[3]));
 
-    auto s = cli.okJson({"stats"});
+    auto s = cli.ctlJson({"stats"});
     for (const char* field : {"total_deliveries", "successful_deliveries", "failed_deliveries", "dead_letter_deliveries",
                               "average_response_time_ms", "success_rate", "by_event_type", "by_target",
                               "attempt_latency_ms", "time_to_deliver_ms", "queue_depth", "oldest_due_age_ms"})
@@ -949,57 +791,57 @@ TEST_CASE("cli: stats --json adds latency percentiles, time to deliver, queue de
     CHECK(s["oldest_due_age_ms"].get<int64_t>() >= 60'000);
     CHECK(s["oldest_due_age_ms"].get<int64_t>() < 120'000);
 
-    auto human = cli.ok({"stats"});
-    CHECK(contains(human.out, "attempt latency   p50 20 ms  p95 40 ms  p99 40 ms"));
-    CHECK(contains(human.out, "time to deliver   p50 2000 ms  p95 4000 ms"));
-    CHECK(contains(human.out, "pending 1  in progress 0  failed 1  rate limited 0  delivered 2  dead letter 0"));
-    CHECK(contains(human.out, "oldest due        due for 1m "));
+    const std::string human = cli.ctlOk({"stats"});
+    CHECK(contains(human, "attempt latency   p50 20 ms  p95 40 ms  p99 40 ms"));
+    CHECK(contains(human, "time to deliver   p50 2000 ms  p95 4000 ms"));
+    CHECK(contains(human, "pending 1  in progress 0  failed 1  rate limited 0  delivered 2  dead letter 0"));
+    CHECK(contains(human, "oldest due        due for 1m "));
 
-    cli.exec("UPDATE deliveries SET next_attempt_at = " + std::to_string(now + 3'600'000));
-    auto idle = cli.okJson({"stats"});
+    cli.sqlExec("UPDATE deliveries SET next_attempt_at = " + std::to_string(now + 3'600'000));
+    auto idle = cli.ctlJson({"stats"});
     CHECK(idle["oldest_due_age_ms"].is_null());
-    CHECK(contains(cli.ok({"stats"}).out, "nothing is due"));
+    CHECK(contains(cli.ctlOk({"stats"}), "nothing is due"));
 }
 
 TEST_CASE("cli: stats --target and --type narrow the figures, and an unknown target is one sentence")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.addTarget("b", {"--events", "order.*"});
-    cli.send({"order.paid"});   // a, b
-    cli.send({"user.created"}); // a
-    auto b = cli.okJson({"stats", "--target", "b"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.addTarget("b", "http://example.com/b", {"--events", "order.*"});
+    cli.sendIds({"order.paid"});   // a, b
+    cli.sendIds({"user.created"}); // a
+    auto b = cli.ctlJson({"stats", "--target", "b"});
     CHECK(b["total_deliveries"] == 1);
     CHECK(b["by_target"].size() == 1);
     CHECK(b["queue_depth"]["pending"] == 1);
-    auto user = cli.okJson({"stats", "--type", "user.created"});
+    auto user = cli.ctlJson({"stats", "--type", "user.created"});
     CHECK(user["total_deliveries"] == 1);
     CHECK(user["by_event_type"].contains("user.created"));
-    CHECK(cli.okJson({"stats", "--type", "user.created", "--target", "b"})["total_deliveries"] == 0);
-    CHECK(cli.okJson({"stats", "--type", "order.paid", "--target", "a", "--since", "1h"})["total_deliveries"] == 1);
-    auto r = cli.fails({"stats", "--target", "ghost"}, 1);
+    CHECK(cli.ctlJson({"stats", "--type", "user.created", "--target", "b"})["total_deliveries"] == 0);
+    CHECK(cli.ctlJson({"stats", "--type", "order.paid", "--target", "a", "--since", "1h"})["total_deliveries"] == 1);
+    auto r = fails(cli, {"stats", "--target", "ghost"}, 1);
     CHECK(contains(r.err, "ghost"));
 }
 
 TEST_CASE("cli: purge deletes finished deliveries completed before --older-than with their attempts and events")
 {
-    Cli cli;
-    cli.addTarget("a");
-    const int64_t old = nowMs() - 40 * kDayMs;
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    const int64_t old = wallClockMs() - 40 * kDayMs;
     auto oldDone = bulk(cli, 30, "a", "delivered", old);
     auto oldDead = bulk(cli, 20, "a", "dead_letter", old);
-    auto recent = bulk(cli, 10, "a", "delivered", nowMs() - kDayMs);
-    auto waiting = cli.send({"still.waiting"});
+    auto recent = bulk(cli, 10, "a", "delivered", wallClockMs() - kDayMs);
+    auto waiting = cli.sendIds({"still.waiting"});
 
     SUBCASE("everything finished, in small batches")
     {
-        auto j = cli.okJson({"purge", "--older-than", "30d", "--batch", "7"});
+        auto j = cli.ctlJson({"purge", "--older-than", "30d", "--batch", "7"});
         CHECK(j["deliveries"] == 50);
         CHECK(j["attempts"] == 50);
         CHECK(j["events"] == 50);
         CHECK(j["incremental_vacuum"] == true);
         CHECK(j["pages_freed"].get<int64_t>() >= 0);
-        CHECK(std::abs(j["completed_before"].get<int64_t>() - (nowMs() - 30 * kDayMs)) < 60'000);
+        CHECK(std::abs(j["completed_before"].get<int64_t>() - (wallClockMs() - 30 * kDayMs)) < 60'000);
         CHECK(cli.count("deliveries") == 11);
         CHECK(cli.count("attempts") == 10);
         CHECK(cli.count("dead_letters") == 0);
@@ -1009,8 +851,9 @@ TEST_CASE("cli: purge deletes finished deliveries completed before --older-than 
     }
     SUBCASE("only dead letters, with a one-line summary and nothing on stderr")
     {
-        auto r = cli.ok({"purge", "--older-than", "30d", "--status", "dead_letter"});
-        CHECK(lines(r.out).size() == 1);
+        auto r = cli.ctl({"purge", "--older-than", "30d", "--status", "dead_letter"});
+        REQUIRE_MESSAGE(r.exitCode == 0, describe({"purge", "--older-than", "30d", "--status", "dead_letter"}, r));
+        CHECK(allLines(r.out).size() == 1);
         CHECK(startsWith(r.out, "purged 20 deliveries (20 attempts, 20 events) completed before "));
         CHECK(contains(r.out, "free pages given back"));
         CHECK(r.err.empty());
@@ -1019,17 +862,17 @@ TEST_CASE("cli: purge deletes finished deliveries completed before --older-than 
     }
     SUBCASE("only delivered ones")
     {
-        CHECK(cli.okJson({"purge", "--older-than", "30d", "--status", "delivered"})["deliveries"] == 30);
+        CHECK(cli.ctlJson({"purge", "--older-than", "30d", "--status", "delivered"})["deliveries"] == 30);
         CHECK(cli.count("deliveries WHERE status = 'dead_letter'") == 20);
-        CHECK(idsOf(cli.okJson({"dlq", "list", "--limit", "100"})).size() == 20);
+        CHECK(idsOf(cli.ctlJson({"dlq", "list", "--limit", "100"})).size() == 20);
     }
     SUBCASE("bad flags are usage errors that change nothing")
     {
-        cli.fails({"purge", "--older-than", "soon"}, 2);
-        cli.fails({"purge", "--older-than", "-3d"}, 2);
-        cli.fails({"purge"}, 2);
-        cli.fails({"purge", "--older-than", "30d", "--status", "failed"}, 2);
-        cli.fails({"purge", "--older-than", "30d", "--batch", "0"}, 2);
+        fails(cli, {"purge", "--older-than", "soon"}, 2);
+        fails(cli, {"purge", "--older-than", "-3d"}, 2);
+        fails(cli, {"purge"}, 2);
+        fails(cli, {"purge", "--older-than", "30d", "--status", "failed"}, 2);
+        fails(cli, {"purge", "--older-than", "30d", "--batch", "0"}, 2);
         CHECK(cli.count("deliveries") == 61);
     }
     (void)oldDone;
@@ -1038,61 +881,63 @@ TEST_CASE("cli: purge deletes finished deliveries completed before --older-than 
 
 TEST_CASE("cli: purge --vacuum rebuilds an old database without auto-vacuum and switches it to incremental")
 {
-    Cli cli;
-    cli.addTarget("a");
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
     {
-        SQLite::Database raw(cli.db, SQLite::OPEN_READWRITE, 5000);
+        // SQLite-specific: a file made before auto-vacuum was switched on.
+        SQLite::Database raw(cli.db(), SQLite::OPEN_READWRITE, 5000);
         raw.exec("PRAGMA auto_vacuum = NONE; VACUUM;");
     }
-    bulk(cli, 2000, "a", "delivered", nowMs() - 40 * kDayMs);
-    auto plain = cli.ok({"purge", "--older-than", "30d", "--status", "dead_letter"});
-    CHECK(contains(plain.out, "the file keeps its size"));
-    auto j = cli.okJson({"purge", "--older-than", "30d", "--vacuum"});
+    bulk(cli, 2000, "a", "delivered", wallClockMs() - 40 * kDayMs);
+    const std::string plain = cli.ctlOk({"purge", "--older-than", "30d", "--status", "dead_letter"});
+    CHECK(contains(plain, "the file keeps its size"));
+    auto j = cli.ctlJson({"purge", "--older-than", "30d", "--vacuum"});
     CHECK(j["deliveries"] == 2000);
     CHECK(j["incremental_vacuum"] == false);
     CHECK(j["vacuum"]["switched_to_incremental"] == true);
     CHECK(j["vacuum"]["pages_after"].get<int64_t>() < j["vacuum"]["pages_before"].get<int64_t>());
-    CHECK(cli.text("PRAGMA auto_vacuum") == "2");
-    CHECK(cli.text("PRAGMA freelist_count") == "0");
-    CHECK(cli.okJson({"purge", "--older-than", "30d"})["incremental_vacuum"] == true);
+    CHECK(cli.sqlText("PRAGMA auto_vacuum") == "2");
+    CHECK(cli.sqlText("PRAGMA freelist_count") == "0");
+    CHECK(cli.ctlJson({"purge", "--older-than", "30d"})["incremental_vacuum"] == true);
 }
 
 TEST_CASE("cli: dlq retry --all selects by --type and --since, and --json says what changed")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto x = cli.send({"x"}).at(0);
-    auto y = cli.send({"y"}).at(0);
-    auto xOld = cli.send({"x"}).at(0);
-    cli.deadLetter(x);
-    cli.deadLetter(y);
-    cli.deadLetter(xOld, "gone", nowMs() - 3 * kDayMs);
-    auto j = cli.okJson({"dlq", "retry", "--all", "--type", "x", "--since", "1d"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto x = cli.sendIds({"x"}).at(0);
+    auto y = cli.sendIds({"y"}).at(0);
+    auto xOld = cli.sendIds({"x"}).at(0);
+    deadLetter(cli, x);
+    deadLetter(cli, y);
+    deadLetter(cli, xOld, "gone", wallClockMs() - 3 * kDayMs);
+    auto j = cli.ctlJson({"dlq", "retry", "--all", "--type", "x", "--since", "1d"});
     CHECK(j["retried"] == 1);
     CHECK(j["deliveries"] == json::array({json{{"id", x}, {"previous_status", "dead_letter"}}}));
-    CHECK(idsOf(cli.okJson({"dlq", "list"})) == std::set<int64_t>{y, xOld});
-    CHECK(cli.okJson({"dlq", "retry", "--all", "--type", "x"})["retried"] == 1);
-    CHECK(idsOf(cli.okJson({"dlq", "list"})) == std::set<int64_t>{y});
-    auto human = cli.ok({"dlq", "retry", "--all", "--since", "1d"});
+    CHECK(idsOf(cli.ctlJson({"dlq", "list"})) == std::set<int64_t>{y, xOld});
+    CHECK(cli.ctlJson({"dlq", "retry", "--all", "--type", "x"})["retried"] == 1);
+    CHECK(idsOf(cli.ctlJson({"dlq", "list"})) == std::set<int64_t>{y});
+    auto human = cli.ctl({"dlq", "retry", "--all", "--since", "1d"});
+    REQUIRE_MESSAGE(human.exitCode == 0, describe({"dlq", "retry", "--all", "--since", "1d"}, human));
     CHECK(human.out == "returned 1 dead letter to pending\n");
     CHECK(human.err.empty());
-    cli.fails({"dlq", "retry", "--type", "x"}, 2, {}, false);
-    cli.fails({"dlq", "retry", std::to_string(y), "--since", "1d"}, 2, {}, false);
-    cli.fails({"dlq", "retry", "--all", "--since", "5q"}, 2);
+    fails(cli, {"dlq", "retry", "--type", "x"}, 2, {}, false);
+    fails(cli, {"dlq", "retry", std::to_string(y), "--since", "1d"}, 2, {}, false);
+    fails(cli, {"dlq", "retry", "--all", "--since", "5q"}, 2);
 }
 
 TEST_CASE("cli: delivery resend requeues delivered and dead-lettered deliveries, keeping their attempts")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto done = cli.send({"x"}).at(0);
-    auto dead = cli.send({"x"}).at(0);
-    cli.exec("UPDATE deliveries SET status = 'delivered', attempt_count = 2, completed_at = " + std::to_string(nowMs()) +
-             " WHERE id = " + std::to_string(done) +
-             "; INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
-             std::to_string(done) + ", 1, 0, 5, 503), (" + std::to_string(done) + ", 2, 0, 5, 200)");
-    cli.deadLetter(dead);
-    auto j = cli.okJson({"delivery", "resend", std::to_string(done), std::to_string(dead)});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto done = cli.sendIds({"x"}).at(0);
+    auto dead = cli.sendIds({"x"}).at(0);
+    cli.sqlExec("UPDATE deliveries SET status = 'delivered', attempt_count = 2, completed_at = " + std::to_string(wallClockMs()) +
+                " WHERE id = " + std::to_string(done) +
+                "; INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
+                std::to_string(done) + ", 1, 0, 5, 503), (" + std::to_string(done) + ", 2, 0, 5, 200)");
+    deadLetter(cli, dead);
+    auto j = cli.ctlJson({"delivery", "resend", std::to_string(done), std::to_string(dead)});
     CHECK(j["resent"] == 2);
     CHECK(j["deliveries"] == json::array({json{{"id", done}, {"previous_status", "delivered"}},
                                           json{{"id", dead}, {"previous_status", "dead_letter"}}}));
@@ -1101,73 +946,74 @@ TEST_CASE("cli: delivery resend requeues delivered and dead-lettered deliveries,
     CHECK(d["attempt_count"] == 2);
     CHECK(d["completed_at"].is_null());
     CHECK(d["attempts"].size() == 2);
-    CHECK(cli.text("SELECT retry_base FROM deliveries WHERE id = " + std::to_string(done)) == "2");
+    CHECK(cli.sqlText("SELECT retry_base FROM deliveries WHERE id = " + std::to_string(done)) == "2");
     CHECK(deliveryJson(cli, dead)["status"] == "pending");
-    CHECK(cli.text("SELECT retried_at IS NOT NULL FROM dead_letters WHERE delivery_id = " + std::to_string(dead)) == "1");
-    CHECK(cli.okJson({"dlq", "list"}).empty());
+    CHECK(cli.sqlText("SELECT retried_at IS NOT NULL FROM dead_letters WHERE delivery_id = " + std::to_string(dead)) == "1");
+    CHECK(cli.ctlJson({"dlq", "list"}).empty());
 
-    cli.exec("UPDATE deliveries SET status = 'delivered' WHERE id = " + std::to_string(done));
-    auto human = cli.ok({"delivery", "resend", std::to_string(done)});
-    CHECK(human.out == "resent 1 delivery (pending now, with a fresh attempt budget)\n");
+    cli.sqlExec("UPDATE deliveries SET status = 'delivered' WHERE id = " + std::to_string(done));
+    const std::string human = cli.ctlOk({"delivery", "resend", std::to_string(done)});
+    CHECK(human == "resent 1 delivery (pending now, with a fresh attempt budget)\n");
 }
 
 TEST_CASE("cli: delivery resend refuses an unfinished or unknown delivery with one sentence and changes nothing")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto done = cli.send({"x"}).at(0);
-    auto waiting = cli.send({"x"}).at(0);
-    cli.exec("UPDATE deliveries SET status = 'delivered', completed_at = 1 WHERE id = " + std::to_string(done));
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto done = cli.sendIds({"x"}).at(0);
+    auto waiting = cli.sendIds({"x"}).at(0);
+    cli.sqlExec("UPDATE deliveries SET status = 'delivered', completed_at = 1 WHERE id = " + std::to_string(done));
     for (const char* status : {"pending", "failed", "rate_limited", "in_progress"}) {
         CAPTURE(status);
-        cli.exec("UPDATE deliveries SET status = '" + std::string(status) + "' WHERE id = " + std::to_string(waiting));
-        auto r = cli.fails({"delivery", "resend", std::to_string(done), std::to_string(waiting)});
+        cli.sqlExec("UPDATE deliveries SET status = '" + std::string(status) + "' WHERE id = " + std::to_string(waiting));
+        auto r = fails(cli, {"delivery", "resend", std::to_string(done), std::to_string(waiting)});
         CHECK(contains(r.err, std::to_string(waiting)));
         CHECK(contains(r.err, status));
     }
-    auto r = cli.fails({"delivery", "resend", std::to_string(done), "999"});
+    auto r = fails(cli, {"delivery", "resend", std::to_string(done), "999"});
     CHECK(contains(r.err, "999"));
-    cli.fails({"delivery", "resend"}, 2);
+    fails(cli, {"delivery", "resend"}, 2);
     CHECK(deliveryJson(cli, done)["status"] == "delivered");
 }
 
 TEST_CASE("cli: dlq retry --all and delivery resend take thousands of rows in batches")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto ids = bulk(cli, 2500, "a", "dead_letter", nowMs() - kDayMs);
-    auto j = cli.okJson({"dlq", "retry", "--all"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto ids = bulk(cli, 2500, "a", "dead_letter", wallClockMs() - kDayMs);
+    auto j = cli.ctlJson({"dlq", "retry", "--all"});
     CHECK(j["retried"] == 2500);
     CHECK(j["deliveries"].size() == 2500);
     CHECK(cli.count("deliveries WHERE status = 'pending' AND retry_base = 1") == 2500);
     CHECK(cli.count("dead_letters WHERE retried_at IS NULL") == 0);
 
-    cli.exec("UPDATE deliveries SET status = 'delivered', completed_at = 1");
+    cli.sqlExec("UPDATE deliveries SET status = 'delivered', completed_at = 1");
     std::vector<std::string> args{"delivery", "resend"};
     for (int64_t id : ids)
         args.push_back(std::to_string(id));
-    auto r = cli.okJson(args);
+    auto r = cli.ctlJson(args);
     CHECK(r["resent"] == 2500);
     CHECK(cli.count("deliveries WHERE status = 'pending' AND completed_at IS NULL") == 2500);
     CHECK(cli.count("attempts") == 2500);
 }
 
 // `script` runs the command on a pseudo-terminal, as a person would.
-std::optional<RunResult> runOnTerminal(const Cli& cli, const std::string& args)
+std::optional<RunResult> runOnTerminal(const Fixture& cli, const std::string& args)
 {
     if (!std::filesystem::exists("/usr/bin/script"))
         return std::nullopt;
-    return webhookd::test::run({"/usr/bin/script", "-qec", ctl() + " --db '" + cli.db + "' " + args, "/dev/null"});
+    return webhookd::test::run({"/usr/bin/script", "-qec", ctl() + " --db '" + cli.db() + "' " + args, "/dev/null"});
 }
 
 TEST_CASE("cli: purge, dlq retry and delivery resend show progress only on a terminal")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto ids = bulk(cli, 2500, "a", "dead_letter", nowMs() - 40 * kDayMs);
-    auto piped = cli.ok({"dlq", "retry", "--all"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto ids = bulk(cli, 2500, "a", "dead_letter", wallClockMs() - 40 * kDayMs);
+    auto piped = cli.ctl({"dlq", "retry", "--all"});
+    REQUIRE_MESSAGE(piped.exitCode == 0, describe({"dlq", "retry", "--all"}, piped));
     CHECK(piped.err.empty());
-    cli.exec("UPDATE deliveries SET status = 'dead_letter'; UPDATE dead_letters SET retried_at = NULL");
+    cli.sqlExec("UPDATE deliveries SET status = 'dead_letter'; UPDATE dead_letters SET retried_at = NULL");
     auto tty = runOnTerminal(cli, "dlq retry --all");
     if (!tty) {
         MESSAGE("skipped the terminal half: /usr/bin/script is not installed");
@@ -1181,7 +1027,7 @@ TEST_CASE("cli: purge, dlq retry and delivery resend show progress only on a ter
     REQUIRE(resend);
     CHECK(resend->exitCode == 1); // pending now: refused
     CHECK(contains(resend->out, "is still pending"));
-    cli.exec("UPDATE deliveries SET status = 'delivered', completed_at = 1");
+    cli.sqlExec("UPDATE deliveries SET status = 'delivered', completed_at = 1");
     auto purge = runOnTerminal(cli, "purge --older-than 1d --batch 1000");
     REQUIRE(purge);
     CHECK_MESSAGE(purge->exitCode == 0, purge->out);
@@ -1195,44 +1041,44 @@ TEST_CASE("cli: purge, dlq retry and delivery resend show progress only on a ter
 
 TEST_CASE("cli: --db and --json are accepted anywhere on the line")
 {
-    Cli cli;
-    cli.addTarget("a");
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
     auto ok = [](std::vector<std::string> argv) {
         argv.insert(argv.begin(), ctl());
         auto r = webhookd::test::run(argv);
         REQUIRE_MESSAGE(r.exitCode == 0, describe(argv, r));
         return r;
     };
-    CHECK(contains(ok({"--db", cli.db, "target", "list"}).out, "example.com/a"));
-    CHECK(contains(ok({"target", "--db", cli.db, "list"}).out, "example.com/a"));
-    CHECK(contains(ok({"target", "list", "--db", cli.db}).out, "example.com/a"));
-    CHECK(lines(ok({"send", "x", "--data", "{}", "--db", cli.db}).out).size() == 1);
-    CHECK(lines(ok({"send", "--db", cli.db, "y"}).out).size() == 1);
-    CHECK(json::parse(ok({"--json", "delivery", "list", "--db", cli.db}).out).size() == 2);
-    CHECK(json::parse(ok({"delivery", "--json", "list", "--db", cli.db}).out).size() == 2);
-    CHECK(json::parse(ok({"--db", cli.db, "delivery", "list", "--json"}).out).size() == 2);
+    CHECK(contains(ok({"--db", cli.db(), "target", "list"}).out, "example.com/a"));
+    CHECK(contains(ok({"target", "--db", cli.db(), "list"}).out, "example.com/a"));
+    CHECK(contains(ok({"target", "list", "--db", cli.db()}).out, "example.com/a"));
+    CHECK(allLines(ok({"send", "x", "--data", "{}", "--db", cli.db()}).out).size() == 1);
+    CHECK(allLines(ok({"send", "--db", cli.db(), "y"}).out).size() == 1);
+    CHECK(json::parse(ok({"--json", "delivery", "list", "--db", cli.db()}).out).size() == 2);
+    CHECK(json::parse(ok({"delivery", "--json", "list", "--db", cli.db()}).out).size() == 2);
+    CHECK(json::parse(ok({"--db", cli.db(), "delivery", "list", "--json"}).out).size() == 2);
 }
 
 TEST_CASE("cli: WEBHOOKD_DB names the database when --db is not given, and --db wins over it")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto r = webhookd::test::run({ctl(), "target", "list"}, {}, {{"WEBHOOKD_DB", cli.db}});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto r = webhookd::test::run({ctl(), "target", "list"}, {}, {{"WEBHOOKD_DB", cli.db()}});
     CHECK_MESSAGE(r.exitCode == 0, r.err);
     CHECK(contains(r.out, "example.com/a"));
-    r = webhookd::test::run({ctl(), "send", "x"}, {}, {{"WEBHOOKD_DB", cli.db}});
+    r = webhookd::test::run({ctl(), "send", "x"}, {}, {{"WEBHOOKD_DB", cli.db()}});
     CHECK(r.exitCode == 0);
     CHECK(cli.count("events") == 1);
 
-    r = webhookd::test::run({ctl(), "--db", cli.db, "target", "list"}, {}, {{"WEBHOOKD_DB", cli.dir.file("other.db")}});
+    r = webhookd::test::run({ctl(), "--db", cli.db(), "target", "list"}, {}, {{"WEBHOOKD_DB", cli.dir().file("other.db")}});
     CHECK_MESSAGE(r.exitCode == 0, r.err);
     CHECK(contains(r.out, "example.com/a"));
-    CHECK_FALSE(std::filesystem::exists(cli.dir.file("other.db")));
+    CHECK_FALSE(std::filesystem::exists(cli.dir().file("other.db")));
 
     // init through the variable creates the file it names.
-    r = webhookd::test::run({ctl(), "init"}, {}, {{"WEBHOOKD_DB", cli.dir.file("fresh.db")}});
+    r = webhookd::test::run({ctl(), "init"}, {}, {{"WEBHOOKD_DB", cli.dir().file("fresh.db")}});
     CHECK(r.exitCode == 0);
-    CHECK(std::filesystem::exists(cli.dir.file("fresh.db")));
+    CHECK(std::filesystem::exists(cli.dir().file("fresh.db")));
 }
 
 // ---------------------------------------------------------------- secrets, sign, verify
@@ -1243,14 +1089,14 @@ TEST_CASE("cli: secret generate prints whsec_ and the base64 of 32 random bytes,
     auto b = webhookd::test::run({ctl(), "secret", "generate"});
     REQUIRE(a.exitCode == 0);
     REQUIRE(b.exitCode == 0);
-    const auto la = lines(a.out);
+    const auto la = allLines(a.out);
     REQUIRE(la.size() == 1);
     CHECK(looksLikeGeneratedSecret(la[0]));
     CHECK(a.out != b.out);
 
     auto h = webhookd::test::run({ctl(), "secret", "generate", "--hex"});
     REQUIRE(h.exitCode == 0);
-    const auto lh = lines(h.out);
+    const auto lh = allLines(h.out);
     REQUIRE(lh.size() == 1);
     CHECK(lh[0].size() == 64);
     CHECK(lh[0].find_first_not_of("0123456789abcdef") == std::string::npos);
@@ -1261,7 +1107,7 @@ TEST_CASE("cli: sign prints the three Standard Webhooks headers of the specifica
     auto r = webhookd::test::run(
         {ctl(), "sign", "--secret", kVectorSecret, "--id", kVectorId, "--timestamp", kVectorTimestamp}, kVectorBody);
     REQUIRE_MESSAGE(r.exitCode == 0, r.err);
-    const auto ls = lines(r.out);
+    const auto ls = allLines(r.out);
     REQUIRE(ls.size() == 3);
     CHECK(ls[0] == "webhook-id: " + kVectorId);
     CHECK(ls[1] == "webhook-timestamp: " + kVectorTimestamp);
@@ -1279,7 +1125,7 @@ TEST_CASE("cli: verify accepts the test vector within the tolerance and rejects 
         auto r = webhookd::test::run(verifyArgs({kVectorSecret}, kVectorTimestamp, {"--tolerance", "100000d"}),
                                      R"({"test": 2432232315})");
         CHECK(r.exitCode == 1);
-        checkOneSentence(r);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
     }
     SUBCASE("a wrong secret")
     {
@@ -1287,19 +1133,19 @@ TEST_CASE("cli: verify accepts the test vector within the tolerance and rejects 
             verifyArgs({"whsec_AAAA9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, kVectorTimestamp, {"--tolerance", "100000d"}),
             kVectorBody);
         CHECK(r.exitCode == 1);
-        checkOneSentence(r);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
     }
     SUBCASE("a tampered timestamp")
     {
         auto r = webhookd::test::run(verifyArgs({kVectorSecret}, "1614265331", {"--tolerance", "100000d"}), kVectorBody);
         CHECK(r.exitCode == 1);
-        checkOneSentence(r);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
     }
     SUBCASE("an old timestamp at the default tolerance")
     {
         auto r = webhookd::test::run(verifyArgs({kVectorSecret}, kVectorTimestamp), kVectorBody);
         CHECK(r.exitCode == 1);
-        checkOneSentence(r);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
         CHECK(contains(r.err, "tolerance"));
     }
     SUBCASE("two secrets where the second matches")
@@ -1317,7 +1163,7 @@ TEST_CASE("cli: verify accepts what sign produced just now at the default tolera
     auto s = webhookd::test::run({ctl(), "sign", "--secret", "plain-secret"}, body);
     REQUIRE(s.exitCode == 0);
     std::map<std::string, std::string> h;
-    for (const auto& l : lines(s.out)) {
+    for (const auto& l : allLines(s.out)) {
         auto colon = l.find(": ");
         REQUIRE(colon != std::string::npos);
         h[l.substr(0, colon)] = l.substr(colon + 2);
@@ -1333,20 +1179,20 @@ TEST_CASE("cli: verify accepts what sign produced just now at the default tolera
 
 TEST_CASE("cli: a malformed JSON payload is refused and nothing is recorded")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.fails({"send", "x", "--data", "{bad"});
-    cli.fails({"send", "x", "--data", ""});
-    cli.fails({"send", "x", "--data", "-"}, 1, std::string("not json"));
-    writeFile(cli.dir.file("bad.json"), "{\"a\": ");
-    cli.fails({"send", "x", "--data", "@" + cli.dir.file("bad.json")});
-    cli.fails({"send", "x", "--data", "@" + cli.dir.file("missing.json")});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    fails(cli, {"send", "x", "--data", "{bad"});
+    fails(cli, {"send", "x", "--data", ""});
+    fails(cli, {"send", "x", "--data", "-"}, 1, std::string("not json"));
+    writeFile(cli.dir().file("bad.json"), "{\"a\": ");
+    fails(cli, {"send", "x", "--data", "@" + cli.dir().file("bad.json")});
+    fails(cli, {"send", "x", "--data", "@" + cli.dir().file("missing.json")});
 }
 
 TEST_CASE("cli: an unknown target id is refused by show, update, remove, enable, disable, rotate-secret and send")
 {
-    Cli cli;
-    cli.addTarget("a");
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
     for (std::vector<std::string> args : {std::vector<std::string>{"target", "show", "nope"},
                                           {"target", "update", "nope", "--name", "x"},
                                           {"target", "remove", "nope"},
@@ -1356,19 +1202,19 @@ TEST_CASE("cli: an unknown target id is refused by show, update, remove, enable,
                                           {"send", "x", "--target", "nope"},
                                           {"send", "x", "--target", "a", "--target", "nope"},
                                           {"dlq", "retry", "--all", "--target", "nope"}}) {
-        auto r = cli.fails(args);
+        auto r = fails(cli, args);
         CHECK(contains(r.err, "nope"));
     }
 }
 
 TEST_CASE("cli: other bad send, list, sign and verify input is refused with one sentence")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.fails({"send", "x", "--idempotency-key", ""});
-    cli.fails({"send", "x", "--idempotency-key", std::string(256, 'k')});
-    cli.fails({"target", "add", "b", "--url", "http://example.com/" + std::string(2100, 'a')});
-    CHECK(contains(cli.fails({"delivery", "list", "--status", "bogus"}).err, "bogus"));
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    fails(cli, {"send", "x", "--idempotency-key", ""});
+    fails(cli, {"send", "x", "--idempotency-key", std::string(256, 'k')});
+    fails(cli, {"target", "add", "b", "--url", "http://example.com/" + std::string(2100, 'a')});
+    CHECK(contains(fails(cli, {"delivery", "list", "--status", "bogus"}).err, "bogus"));
     for (auto args : {std::vector<std::string>{ctl(), "sign", "--secret", "s", "--timestamp", "abc"},
                       {ctl(), "sign", "--secret", "whsec_!!!", "--timestamp", "1"},
                       {ctl(), "sign", "--secret", "s", "--id", "has.dot", "--timestamp", "1"},
@@ -1379,50 +1225,50 @@ TEST_CASE("cli: other bad send, list, sign and verify input is refused with one 
         INFO(describe(args, r));
         CHECK(r.exitCode == 1);
         CHECK(r.out.empty());
-        checkOneSentence(r);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
     }
 }
 
 TEST_CASE("cli: an unknown delivery id is refused by delivery show and dlq retry")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.send({"x"});
-    CHECK(contains(cli.fails({"delivery", "show", "999"}).err, "999"));
-    CHECK(contains(cli.fails({"dlq", "retry", "999"}).err, "999"));
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    cli.sendIds({"x"});
+    CHECK(contains(fails(cli, {"delivery", "show", "999"}).err, "999"));
+    CHECK(contains(fails(cli, {"dlq", "retry", "999"}).err, "999"));
 }
 
 TEST_CASE("cli: bad URLs are refused by target add and target update")
 {
-    Cli cli;
-    cli.addTarget("a");
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
     for (const std::string url : {"ftp://example.com/x", "http://", "https://", "http:///path", "http://exa mple.com/",
                                   "http://example.com/a b", "example.com/hook", ""}) {
         CAPTURE(url);
-        cli.fails({"target", "add", "b", "--url", url});
-        cli.fails({"target", "update", "a", "--url", url});
+        fails(cli, {"target", "add", "b", "--url", url});
+        fails(cli, {"target", "update", "a", "--url", url});
     }
-    cli.fails({"target", "add", "b"}); // no --url at all
+    fails(cli, {"target", "add", "b"}); // no --url at all
     CHECK(cli.count("targets") == 1);
 }
 
 TEST_CASE("cli: other bad target settings are refused and change nothing")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.fails({"target", "add", "a", "--url", "http://example.com/dup"});
-    cli.fails({"target", "add", "bad id", "--url", "http://example.com/"});
-    cli.fails({"target", "add", "b", "--url", "http://example.com/", "--max-attempts", "0"});
-    cli.fails({"target", "add", "b", "--url", "http://example.com/", "--jitter", "2"});
-    cli.fails({"target", "add", "b", "--url", "http://example.com/", "--header", "no-colon"});
-    cli.fails({"target", "add", "b", "--url", "http://example.com/", "--metadata", "no-equals"});
-    cli.fails({"target", "update", "a", "--max-attempts", "0"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    fails(cli, {"target", "add", "a", "--url", "http://example.com/dup"});
+    fails(cli, {"target", "add", "bad id", "--url", "http://example.com/"});
+    fails(cli, {"target", "add", "b", "--url", "http://example.com/", "--max-attempts", "0"});
+    fails(cli, {"target", "add", "b", "--url", "http://example.com/", "--jitter", "2"});
+    fails(cli, {"target", "add", "b", "--url", "http://example.com/", "--header", "no-colon"});
+    fails(cli, {"target", "add", "b", "--url", "http://example.com/", "--metadata", "no-equals"});
+    fails(cli, {"target", "update", "a", "--max-attempts", "0"});
 }
 
 TEST_CASE("cli: bad durations are usage errors")
 {
-    Cli cli;
-    cli.addTarget("a");
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
     for (std::vector<std::string> args : {std::vector<std::string>{"target", "add", "b", "--url", "http://e.com/", "--timeout", "5q"},
                                           {"target", "update", "a", "--initial-delay", "5q"},
                                           {"target", "update", "a", "--max-delay", "soon"},
@@ -1435,7 +1281,7 @@ TEST_CASE("cli: bad durations are usage errors")
                                           {"purge", "--older-than", "-1d"},
                                           {"dlq", "retry", "--all", "--since", "5q"},
                                           {"--busy-timeout", "5q", "send", "x"}})
-        cli.fails(args, 2, {}, /*strict=*/false);
+        fails(cli, args, 2, {}, /*strict=*/false);
     auto r = webhookd::test::run({ctl(), "verify", "--secret", kVectorSecret, "--id", kVectorId, "--timestamp",
                                   kVectorTimestamp, "--signature", kVectorSignature, "--tolerance", "5q"},
                                  kVectorBody);
@@ -1444,27 +1290,27 @@ TEST_CASE("cli: bad durations are usage errors")
 
 TEST_CASE("cli: other usage errors exit 2 and change nothing")
 {
-    Cli cli;
-    cli.addTarget("a");
-    auto id = cli.send({"x"}).at(0);
-    cli.fails({"send", "x", "--bogus"}, 2, {}, false);
-    cli.fails({"--bogus", "target", "list"}, 2, {}, false);
-    cli.fails({"frobnicate"}, 2, {}, false);
-    cli.fails({}, 2, {}, false);
-    cli.fails({"target"}, 2, {}, false);
-    cli.fails({"target", "add"}, 2, {}, false);
-    cli.fails({"target", "show"}, 2, {}, false);
-    cli.fails({"delivery", "show"}, 2, {}, false);
-    cli.fails({"delivery", "show", "abc"}, 2, {}, false);
-    cli.fails({"dlq", "purge"}, 2, {}, false);
-    cli.fails({"dlq", "retry", std::to_string(id), "--all"}, 2, {}, false);
-    cli.fails({"delivery", "list", "--limit", "0"}, 2, {}, false);
-    cli.fails({"--max-payload", "0", "send", "x"}, 2, {}, false);
-    cli.fails({"send", "x", "--priority", "high"}, 2, {}, false);
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    auto id = cli.sendIds({"x"}).at(0);
+    fails(cli, {"send", "x", "--bogus"}, 2, {}, false);
+    fails(cli, {"--bogus", "target", "list"}, 2, {}, false);
+    fails(cli, {"frobnicate"}, 2, {}, false);
+    fails(cli, {}, 2, {}, false);
+    fails(cli, {"target"}, 2, {}, false);
+    fails(cli, {"target", "add"}, 2, {}, false);
+    fails(cli, {"target", "show"}, 2, {}, false);
+    fails(cli, {"delivery", "show"}, 2, {}, false);
+    fails(cli, {"delivery", "show", "abc"}, 2, {}, false);
+    fails(cli, {"dlq", "purge"}, 2, {}, false);
+    fails(cli, {"dlq", "retry", std::to_string(id), "--all"}, 2, {}, false);
+    fails(cli, {"delivery", "list", "--limit", "0"}, 2, {}, false);
+    fails(cli, {"--max-payload", "0", "send", "x"}, 2, {}, false);
+    fails(cli, {"send", "x", "--priority", "high"}, 2, {}, false);
     // These are webhookctl's own usage checks.
-    cli.fails({"send"}, 2);
-    cli.fails({"dlq", "retry"}, 2);
-    cli.fails({"send", "x", "--batch"}, 2, std::string("{\"type\": \"a\"}\n"));
+    fails(cli, {"send"}, 2);
+    fails(cli, {"dlq", "retry"}, 2);
+    fails(cli, {"send", "x", "--batch"}, 2, std::string("{\"type\": \"a\"}\n"));
     auto v = webhookd::test::run({ctl(), "verify", "--id", kVectorId, "--timestamp", kVectorTimestamp, "--signature",
                                   kVectorSignature},
                                  kVectorBody);
@@ -1476,61 +1322,61 @@ TEST_CASE("cli: other usage errors exit 2 and change nothing")
 // Usage errors CLI11 detects come out as one sentence too.
 TEST_CASE("cli: a usage error is reported as exactly one sentence on stderr")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.fails({"send", "x", "--bogus"}, 2);
-    cli.fails({"target", "add"}, 2);
-    cli.fails({"dlq", "purge"}, 2);
-    cli.fails({"target", "add", "b", "--url", "http://e.com/", "--timeout", "5q"}, 2);
-    cli.fails({"delivery", "list", "--since", "5q"}, 2);
-    cli.fails({"stats", "--since", "5q"}, 2);
-    cli.fails({"purge", "--older-than", "5q"}, 2);
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    fails(cli, {"send", "x", "--bogus"}, 2);
+    fails(cli, {"target", "add"}, 2);
+    fails(cli, {"dlq", "purge"}, 2);
+    fails(cli, {"target", "add", "b", "--url", "http://e.com/", "--timeout", "5q"}, 2);
+    fails(cli, {"delivery", "list", "--since", "5q"}, 2);
+    fails(cli, {"stats", "--since", "5q"}, 2);
+    fails(cli, {"purge", "--older-than", "5q"}, 2);
 }
 
 TEST_CASE("cli: oversized payloads are refused")
 {
-    Cli cli;
-    cli.addTarget("a");
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
     const std::string p200 = "{\"a\": \"" + std::string(191, 'x') + "\"}";
     REQUIRE(p200.size() == 200);
-    auto r = cli.fails({"--max-payload", "100", "send", "x", "--data", p200});
+    auto r = fails(cli, {"--max-payload", "100", "send", "x", "--data", p200});
     CHECK(contains(r.err, "100"));
-    CHECK(cli.send({"--max-payload", "200", "x", "--data", p200}).size() == 1);
+    CHECK(cli.sendIds({"--max-payload", "200", "x", "--data", p200}).size() == 1);
 
-    writeFile(cli.dir.file("big.json"), "\"" + std::string(1024 * 1024 - 1, 'a') + "\"");
-    REQUIRE(std::filesystem::file_size(cli.dir.file("big.json")) == 1024 * 1024 + 1);
-    cli.fails({"send", "x", "--data", "@" + cli.dir.file("big.json")});
-    cli.fails({"send", "x", "--data", "-"}, 1, readFile(cli.dir.file("big.json")));
+    writeFile(cli.dir().file("big.json"), "\"" + std::string(1024 * 1024 - 1, 'a') + "\"");
+    REQUIRE(std::filesystem::file_size(cli.dir().file("big.json")) == 1024 * 1024 + 1);
+    fails(cli, {"send", "x", "--data", "@" + cli.dir().file("big.json")});
+    fails(cli, {"send", "x", "--data", "-"}, 1, readFile(cli.dir().file("big.json")));
 }
 
 TEST_CASE("cli: custom headers with CR or LF in the value, or reserved names, are refused")
 {
-    Cli cli;
-    cli.addTarget("a", {"--header", "X-Ok: yes"});
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a", {"--header", "X-Ok: yes"});
     for (const std::string header : {"X-A: b\r\nX-Injected: 1", "X-A: b\nc", "X-A: b\rc", "Content-Type: text/plain",
                                      "content-length: 5", "Host: evil.example", "User-Agent: me",
                                      "webhook-signature: v1,abc", "webhook-id: msg_1", "Transfer-Encoding: chunked",
                                      "Bad Name: x"}) {
         CAPTURE(header);
-        cli.fails({"target", "add", "b", "--url", "http://example.com/", "--header", header});
-        cli.fails({"target", "update", "a", "--header", header});
+        fails(cli, {"target", "add", "b", "--url", "http://example.com/", "--header", header});
+        fails(cli, {"target", "update", "a", "--header", header});
     }
-    CHECK(cli.okJson({"target", "show", "a"})["headers"] == json{{"X-Ok", "yes"}});
+    CHECK(cli.ctlJson({"target", "show", "a"})["headers"] == json{{"X-Ok", "yes"}});
 }
 
 TEST_CASE("cli: bad event types and priorities out of range are refused")
 {
-    Cli cli;
-    cli.addTarget("a");
-    cli.fails({"send", "bad type"});
-    cli.fails({"send", "bad/type"});
-    cli.fails({"send", "x", "--priority", "1001"});
-    cli.fails({"send", "x", "--priority", "-1001"});
-    auto empty = cli.fails({"send", ""}, 2);
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    fails(cli, {"send", "bad type"});
+    fails(cli, {"send", "bad/type"});
+    fails(cli, {"send", "x", "--priority", "1001"});
+    fails(cli, {"send", "x", "--priority", "-1001"});
+    auto empty = fails(cli, {"send", ""}, 2);
     CHECK(contains(empty.err, "TYPE"));
     // The extremes are fine.
-    CHECK(cli.send({"x", "--priority", "1000"}).size() == 1);
-    CHECK(cli.send({"x", "--priority", "-1000"}).size() == 1);
+    CHECK(cli.sendIds({"x", "--priority", "1000"}).size() == 1);
+    CHECK(cli.sendIds({"x", "--priority", "-1000"}).size() == 1);
 }
 
 TEST_CASE("cli: commands other than init refuse a database that does not exist and do not create it")
@@ -1548,7 +1394,7 @@ TEST_CASE("cli: commands other than init refuse a database that does not exist a
         auto r = webhookd::test::run(argv);
         INFO(describe(argv, r));
         CHECK(r.exitCode == 1);
-        checkOneSentence(r);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
         CHECK(contains(r.err, "webhookctl init"));
         CHECK_FALSE(std::filesystem::exists(missing));
     }
@@ -1568,10 +1414,10 @@ TEST_CASE("cli: a file that is not a database is refused and left alone")
         auto r = webhookd::test::run(argv);
         INFO(describe(argv, r));
         CHECK(r.exitCode == 1);
-        checkOneSentence(r);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
         CHECK(readFile(junk) == "this is not a database, just some text\n");
     }
-    // A SQLite database that is not webhookd's.
+    // SQLite-specific: a SQLite database that is not webhookd's.
     const std::string other = dir.file("other.db");
     {
         SQLite::Database raw(other, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
@@ -1579,39 +1425,40 @@ TEST_CASE("cli: a file that is not a database is refused and left alone")
     }
     auto r = webhookd::test::run({ctl(), "--db", other, "send", "x"});
     CHECK(r.exitCode == 1);
-    checkOneSentence(r);
+    CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
     SQLite::Database raw(other, SQLite::OPEN_READONLY);
     CHECK(raw.execAndGet("SELECT count(*) FROM sqlite_master").getInt() == 1);
 }
 
 TEST_CASE("cli: a locked database is waited for up to --busy-timeout, then refused with nothing written")
 {
-    Cli cli;
-    cli.addTarget("a");
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
     const std::string before = cli.snapshot();
     {
-        SQLite::Database lock(cli.db, SQLite::OPEN_READWRITE);
+        // SQLite-specific: another connection holding the file's write lock.
+        SQLite::Database lock(cli.db(), SQLite::OPEN_READWRITE);
         lock.exec("BEGIN IMMEDIATE");
         const auto start = std::chrono::steady_clock::now();
-        auto r = cli.run({"--busy-timeout", "300ms", "send", "x"});
+        auto r = cli.ctl({"--busy-timeout", "300ms", "send", "x"});
         const auto took = std::chrono::steady_clock::now() - start;
         INFO(describe({"--busy-timeout", "300ms", "send", "x"}, r));
         CHECK(r.exitCode == 1);
         CHECK(r.out.empty());
-        checkOneSentence(r);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
         CHECK(contains(r.err, "locked"));
         CHECK(took >= std::chrono::milliseconds(250));
         CHECK(took < std::chrono::seconds(4)); // not the 5 s default
 
         // Reads still work beside the writer (WAL).
-        auto list = cli.run({"--busy-timeout", "300ms", "target", "list"});
+        auto list = cli.ctl({"--busy-timeout", "300ms", "target", "list"});
         CHECK_MESSAGE(list.exitCode == 0, list.err);
         lock.exec("ROLLBACK");
     }
     CHECK(cli.snapshot() == before);
-    auto ok = cli.run({"--busy-timeout", "300ms", "send", "x"});
+    auto ok = cli.ctl({"--busy-timeout", "300ms", "send", "x"});
     CHECK_MESSAGE(ok.exitCode == 0, ok.err);
-    CHECK(lines(ok.out).size() == 1);
+    CHECK(allLines(ok.out).size() == 1);
     CHECK(cli.count("events") == 1);
 }
 
@@ -1630,32 +1477,33 @@ std::optional<RunResult> runAsNobody(const std::string& db, const std::vector<st
 
 // A database file its user may read but not write, in a folder they may or
 // may not write (SQLite wants to create the -shm file of a WAL database).
-void checkReadOnly(Cli& cli, bool folderWritable)
+void checkReadOnly(const Fixture& cli, bool folderWritable)
 {
     using std::filesystem::perms;
     using std::filesystem::perm_options;
-    cli.addTarget("a");
-    cli.send({"x"});
+    cli.addTarget("a", "http://example.com/a");
+    cli.sendIds({"x"});
     const std::string before = cli.snapshot();
     {
-        // Checkpoint, so that the last connection to close removes -wal and -shm.
-        SQLite::Database raw(cli.db, SQLite::OPEN_READWRITE);
+        // SQLite-specific: checkpoint, so that the last connection to close
+        // removes -wal and -shm.
+        SQLite::Database raw(cli.db(), SQLite::OPEN_READWRITE);
         raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     }
     const perms readable = perms::owner_read | perms::group_read | perms::others_read;
     const perms traversable = perms::owner_exec | perms::group_exec | perms::others_exec;
     std::function<RunResult(const std::vector<std::string>&)> run;
     if (geteuid() != 0) {
-        std::filesystem::permissions(cli.db, readable, perm_options::replace);
-        std::filesystem::permissions(cli.dir.path(), folderWritable ? perms::owner_all : perms::owner_read | perms::owner_exec,
+        std::filesystem::permissions(cli.db(), readable, perm_options::replace);
+        std::filesystem::permissions(cli.dir().path(), folderWritable ? perms::owner_all : perms::owner_read | perms::owner_exec,
                                      perm_options::replace);
-        run = [&](const std::vector<std::string>& args) { return cli.run(args); };
-    } else if (runAsNobody(cli.db, {"secret", "generate"})) {
+        run = [&](const std::vector<std::string>& args) { return cli.ctl(args); };
+    } else if (runAsNobody(cli.db(), {"secret", "generate"})) {
         // root may write any file, so the CLI runs as "nobody" instead.
-        std::filesystem::permissions(cli.db, readable | perms::owner_write, perm_options::replace);
-        std::filesystem::permissions(cli.dir.path(), folderWritable ? perms::all : readable | traversable | perms::owner_write,
+        std::filesystem::permissions(cli.db(), readable | perms::owner_write, perm_options::replace);
+        std::filesystem::permissions(cli.dir().path(), folderWritable ? perms::all : readable | traversable | perms::owner_write,
                                      perm_options::replace);
-        run = [&](const std::vector<std::string>& args) { return *runAsNobody(cli.db, args); };
+        run = [&](const std::vector<std::string>& args) { return *runAsNobody(cli.db(), args); };
     } else {
         MESSAGE("skipped: the tests run as root, who may write any file, and setpriv is not available to drop "
                 "privileges, so a read-only database cannot be made here");
@@ -1663,7 +1511,7 @@ void checkReadOnly(Cli& cli, bool folderWritable)
     }
     auto list = run({"delivery", "list"});
     CHECK_MESSAGE(list.exitCode == 0, list.err);
-    CHECK(lines(list.out).size() == 2);
+    CHECK(allLines(list.out).size() == 2);
     auto targets = run({"target", "list", "--json"});
     CHECK_MESSAGE(targets.exitCode == 0, targets.err);
     auto stats = run({"stats"});
@@ -1671,18 +1519,18 @@ void checkReadOnly(Cli& cli, bool folderWritable)
     auto send = run({"send", "y"});
     CHECK(send.exitCode == 1);
     CHECK(send.out.empty());
-    checkOneSentence(send);
+    CHECK_MESSAGE(oneSentence(send.err, "webhookctl"), "stderr was: " << send.err);
     CHECK(contains(send.err, "read-only"));
     auto add = run({"target", "add", "b", "--url", "http://example.com/b"});
     CHECK(add.exitCode == 1);
-    std::filesystem::permissions(cli.dir.path(), perms::owner_all, perm_options::replace);
-    std::filesystem::permissions(cli.db, perms::owner_read | perms::owner_write, perm_options::replace);
+    std::filesystem::permissions(cli.dir().path(), perms::owner_all, perm_options::replace);
+    std::filesystem::permissions(cli.db(), perms::owner_read | perms::owner_write, perm_options::replace);
     CHECK(cli.snapshot() == before);
 }
 
 TEST_CASE("cli: a read-only database still serves reads and refuses writes")
 {
-    Cli cli;
+    Fixture cli;
     checkReadOnly(cli, true); // the folder is writable: SQLite can make its -shm file
 }
 
@@ -1690,7 +1538,7 @@ TEST_CASE("cli: a read-only database still serves reads and refuses writes")
 // so the database is read as immutable (it has no -wal left to miss).
 TEST_CASE("cli: a read-only database in a read-only folder still serves reads")
 {
-    Cli cli;
+    Fixture cli;
     checkReadOnly(cli, false);
 }
 
