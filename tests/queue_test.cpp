@@ -16,57 +16,13 @@
 #include "storage/sqlite/queue_sql.h"
 #include "storage/targets.h"
 #include "support/print.h"
+#include "support/store_fixture.h"
 #include "support/temp_dir.h"
 
 using namespace webhookd;
+using test::StoreFixture;
 
 namespace {
-
-struct Fixture {
-    test::TempDir dir;
-    std::string path = dir.file("webhooks.db");
-    FakeClock clock;
-    Database db = open(path);
-    SQLite::Database raw{path, SQLite::OPEN_READWRITE, 5000};
-
-    static Database open(const std::string& p)
-    {
-        OpenOptions o;
-        o.create = true;
-        auto db = Database::open(p, o);
-        REQUIRE_MESSAGE(db, db.error().toString());
-        return std::move(*db);
-    }
-
-    void target(const std::string& id, TargetSpec spec = {})
-    {
-        if (!spec.url)
-            spec.url = "http://127.0.0.1:9/" + id;
-        auto t = addTarget(db, id, spec, clock);
-        REQUIRE_MESSAGE(t, t.error().toString());
-    }
-
-    int64_t send(const std::string& target, int priority = 0)
-    {
-        EventInput e;
-        e.type = "thing.happened";
-        e.priority = priority;
-        e.targets = {target};
-        auto r = sendEvent(db, e, clock);
-        REQUIRE_MESSAGE(r, r.error().toString());
-        return r->deliveryIds.at(0);
-    }
-
-    std::string status(int64_t id)
-    {
-        SQLite::Statement q(raw, "SELECT status FROM deliveries WHERE id = ?");
-        q.bind(1, id);
-        REQUIRE(q.executeStep());
-        return q.getColumn(0).getString();
-    }
-
-    int64_t count(const std::string& sql) { return raw.execAndGet(sql).getInt64(); }
-};
 
 std::vector<int64_t> ids(const ClaimResult& r)
 {
@@ -107,14 +63,14 @@ std::string plan(SQLite::Database& db, const std::string& sql)
 
 TEST_CASE("queue: claims take priority first, then the oldest due, up to the limit")
 {
-    Fixture f;
-    f.target("a");
-    const int64_t low = f.send("a", 0);
+    StoreFixture f;
+    f.addTarget("a");
+    const int64_t low = f.sendTo("a", 0);
     f.clock.advance(10);
-    const int64_t highLate = f.send("a", 5);
+    const int64_t highLate = f.sendTo("a", 5);
     f.clock.advance(10);
-    const int64_t highLater = f.send("a", 5);
-    const int64_t mid = f.send("a", 1);
+    const int64_t highLater = f.sendTo("a", 5);
+    const int64_t mid = f.sendTo("a", 1);
     Queue q(f.db, "w1");
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 3);
     REQUIRE(r);
@@ -129,13 +85,13 @@ TEST_CASE("queue: claims take priority first, then the oldest due, up to the lim
 
 TEST_CASE("queue: a lease lasts at least the target's timeout plus a margin")
 {
-    Fixture f;
+    StoreFixture f;
     TargetSpec slow;
     slow.timeoutMs = 120'000;
-    f.target("slow", slow);
-    f.target("fast");
-    const int64_t s = f.send("slow");
-    const int64_t q1 = f.send("fast");
+    f.addTarget("slow", slow);
+    f.addTarget("fast");
+    const int64_t s = f.sendTo("slow");
+    const int64_t q1 = f.sendTo("fast");
     Queue q(f.db, "w1");
     const int64_t now = f.clock.nowMs();
     REQUIRE(q.claim(now, 60'000, 30'000, 10));
@@ -151,16 +107,16 @@ TEST_CASE("queue: a lease lasts at least the target's timeout plus a margin")
 
 TEST_CASE("queue: rows not yet due, and rows of disabled targets, are not claimed")
 {
-    Fixture f;
-    f.target("on");
+    StoreFixture f;
+    f.addTarget("on");
     TargetSpec off;
     off.enabled = false;
-    f.target("off", off);
-    const int64_t later = f.send("on", 9);
+    f.addTarget("off", off);
+    const int64_t later = f.sendTo("on", 9);
     f.raw.exec("UPDATE deliveries SET next_attempt_at = next_attempt_at + 5000, status = 'failed' WHERE id = " +
                std::to_string(later));
-    const int64_t parked = f.send("off", 9);
-    const int64_t due = f.send("on", 0);
+    const int64_t parked = f.sendTo("off", 9);
+    const int64_t due = f.sendTo("on", 0);
     Queue q(f.db, "w1");
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 10);
     REQUIRE(r);
@@ -186,11 +142,11 @@ TEST_CASE("queue: rows not yet due, and rows of disabled targets, are not claime
 
 TEST_CASE("queue: two workers on one file never claim the same delivery")
 {
-    Fixture f;
-    f.target("a");
+    StoreFixture f;
+    f.addTarget("a");
     for (int i = 0; i < 50; ++i)
-        f.send("a");
-    Database other = Fixture::open(f.path);
+        f.sendTo("a");
+    Database other = test::openNew(f.path);
     Queue q1(f.db, "w1");
     Queue q2(other, "w2");
     std::set<int64_t> seen;
@@ -208,9 +164,9 @@ TEST_CASE("queue: two workers on one file never claim the same delivery")
 
 TEST_CASE("queue: an expired lease returns to pending and is claimed again; release records no attempt")
 {
-    Fixture f;
-    f.target("a");
-    const int64_t id = f.send("a");
+    StoreFixture f;
+    f.addTarget("a");
+    const int64_t id = f.sendTo("a");
     Queue q1(f.db, "w1");
     REQUIRE(q1.claim(f.clock.nowMs(), 1000, 100, 10)->claimed.size() == 1);
     Queue q2(f.db, "w2");
@@ -239,9 +195,9 @@ TEST_CASE("queue: an expired lease returns to pending and is claimed again; rele
 
 TEST_CASE("queue: completions record the attempt, the status and the dead letter together")
 {
-    Fixture f;
-    f.target("a");
-    const int64_t d1 = f.send("a"), d2 = f.send("a"), d3 = f.send("a");
+    StoreFixture f;
+    f.addTarget("a");
+    const int64_t d1 = f.sendTo("a"), d2 = f.sendTo("a"), d3 = f.sendTo("a");
     Queue q(f.db, "w1");
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 10);
     REQUIRE(r->claimed.size() == 3);
@@ -272,14 +228,14 @@ TEST_CASE("queue: completions record the attempt, the status and the dead letter
 
 TEST_CASE("queue: the token bucket defers what it cannot pay for, spread out, and survives a restart")
 {
-    Fixture f;
+    StoreFixture f;
     TargetSpec limited;
     limited.ratePerSecond = 2.0;
     limited.burst = 2;
-    f.target("slow", limited);
+    f.addTarget("slow", limited);
     std::vector<int64_t> all;
     for (int i = 0; i < 5; ++i)
-        all.push_back(f.send("slow"));
+        all.push_back(f.sendTo("slow"));
     const int64_t now = f.clock.nowMs();
     {
         Queue q(f.db, "w1");
@@ -298,7 +254,7 @@ TEST_CASE("queue: the token bucket defers what it cannot pay for, spread out, an
     CHECK(f.count("SELECT sum(attempt_count) FROM deliveries") == 0);
 
     // A new worker (a restart) sees the spent bucket in the database.
-    Database again = Fixture::open(f.path);
+    Database again = test::openNew(f.path);
     Queue q2(again, "w2");
     CHECK(q2.claim(now + 499, 60'000, 30'000, 10)->claimed.empty());
     auto one = q2.claim(now + 500, 60'000, 30'000, 10);
@@ -308,11 +264,11 @@ TEST_CASE("queue: the token bucket defers what it cannot pay for, spread out, an
 
 TEST_CASE("queue: every claim query is an index seek, never a scan of deliveries")
 {
-    Fixture f;
-    f.target("a");
+    StoreFixture f;
+    f.addTarget("a");
     // Enough rows, and statistics, that the planner's choice is the real one.
     for (int i = 0; i < 300; ++i)
-        f.send("a", i % 7);
+        f.sendTo("a", i % 7);
     f.raw.exec("ANALYZE");
     namespace qs = detail::queue_sql;
     for (const std::string& sql : {qs::reclaim(), qs::nextPriority(), qs::dueAtPriority(), qs::firstAtPriority(),
@@ -330,8 +286,8 @@ TEST_CASE("queue: every claim query is an index seek, never a scan of deliveries
 
 TEST_CASE("queue: thousands of high-priority retries not yet due do not hide a due row")
 {
-    Fixture f;
-    f.target("a");
+    StoreFixture f;
+    f.addTarget("a");
     std::vector<EventInput> storm(5000);
     for (auto& e : storm) {
         e.type = "storm";
@@ -340,7 +296,7 @@ TEST_CASE("queue: thousands of high-priority retries not yet due do not hide a d
     }
     REQUIRE(sendBatch(f.db, storm, f.clock));
     f.raw.exec("UPDATE deliveries SET status = 'failed', next_attempt_at = next_attempt_at + 60000");
-    const int64_t due = f.send("a", 0);
+    const int64_t due = f.sendTo("a", 0);
     Queue q(f.db, "w1");
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 10);
     REQUIRE(r);
@@ -354,16 +310,16 @@ TEST_CASE("queue: thousands of high-priority retries not yet due do not hide a d
 
 TEST_CASE("queue: a backlog of a disabled or paused target does not hide another target's rows")
 {
-    Fixture f;
-    f.target("off");
-    f.target("paused");
-    f.target("live");
+    StoreFixture f;
+    f.addTarget("off");
+    f.addTarget("paused");
+    f.addTarget("live");
     for (int i = 0; i < 300; ++i) {
-        f.send("off");
-        f.send("paused");
+        f.sendTo("off");
+        f.sendTo("paused");
     }
     f.clock.advance(10);
-    const int64_t live = f.send("live");
+    const int64_t live = f.sendTo("live");
     REQUIRE(setTargetEnabled(f.db, "off", false, f.clock));
     f.raw.exec("UPDATE targets SET paused_until = " + std::to_string(f.clock.nowMs() + 60'000) + " WHERE id = 'paused'");
     Queue q(f.db, "w1");
@@ -374,10 +330,10 @@ TEST_CASE("queue: a backlog of a disabled or paused target does not hide another
 
 TEST_CASE("queue: the breaker pauses after N failures, claims one probe after the cool-down, resumes on success")
 {
-    Fixture f;
-    f.target("b");
+    StoreFixture f;
+    f.addTarget("b");
     for (int i = 0; i < 6; ++i)
-        f.send("b");
+        f.sendTo("b");
     Queue q(f.db, "w1");
     q.setBreaker({2, 1000});
     auto first = q.claim(f.clock.nowMs(), 60'000, 30'000, 2);
@@ -412,9 +368,9 @@ TEST_CASE("queue: the breaker pauses after N failures, claims one probe after th
 
 TEST_CASE("queue: a rolled-back transaction reports no target events")
 {
-    Fixture f;
-    f.target("g");
-    f.send("g");
+    StoreFixture f;
+    f.addTarget("g");
+    f.sendTo("g");
     Queue q(f.db, "w1");
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 1);
     REQUIRE(r);

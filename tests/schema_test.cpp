@@ -16,31 +16,17 @@
 #include "core/duration.h"
 #include "storage/database.h"
 #include "storage/sqlite/queue_sql.h"
+#include "support/store_fixture.h"
 #include "support/temp_dir.h"
 
 using namespace webhookd;
+using test::StoreFixture;
+using test::StoreOptions;
 
 namespace {
 
-// A fresh webhookd database, and a plain SQLiteCpp connection to it for
-// inspecting what the migrations produced.
-struct Fixture {
-    test::TempDir dir;
-    std::string path = dir.file("webhooks.db");
-    SQLite::Database sql;
-
-    Fixture() : sql(create(path), SQLite::OPEN_READWRITE) { sql.exec("PRAGMA foreign_keys = ON"); }
-
-    static const std::string& create(const std::string& path)
-    {
-        OpenOptions options;
-        options.create = true;
-        auto db = Database::open(path, options);
-        if (!db)
-            FAIL("could not create the database: " << db.error().toString());
-        return path;
-    }
-};
+// Foreign keys enforced on the plain connection too, as on the library's own.
+const StoreOptions kForeignKeys{.rawForeignKeys = true};
 
 std::string readSchemaFile()
 {
@@ -92,10 +78,10 @@ void seed(SQLite::Database& sql)
 
 TEST_CASE("schema: a new database has exactly the schema in schema/schema.sql")
 {
-    Fixture f;
+    StoreFixture f(kForeignKeys);
     // tools/update-schema.sh prints this query with the sqlite3 shell, which
     // ends every row with a newline of its own.
-    SQLite::Statement q(f.sql, "SELECT sql || ';' || char(10) FROM sqlite_schema WHERE sql IS NOT NULL"
+    SQLite::Statement q(f.raw, "SELECT sql || ';' || char(10) FROM sqlite_schema WHERE sql IS NOT NULL"
                                " ORDER BY rowid");
     std::string actual;
     while (q.executeStep())
@@ -117,16 +103,16 @@ TEST_CASE("schema: a new database has exactly the schema in schema/schema.sql")
 
 TEST_CASE("schema: the claim index is partial and ordered as the claim query sorts")
 {
-    Fixture f;
+    StoreFixture f(kForeignKeys);
     SUBCASE("it is partial")
     {
-        SQLite::Statement list(f.sql, "SELECT partial FROM pragma_index_list('deliveries') WHERE name = 'deliveries_due'");
+        SQLite::Statement list(f.raw, "SELECT partial FROM pragma_index_list('deliveries') WHERE name = 'deliveries_due'");
         REQUIRE(list.executeStep());
         CHECK(list.getColumn(0).getInt() == 1);
     }
     SUBCASE("its key columns are priority DESC, next_attempt_at ASC")
     {
-        SQLite::Statement info(f.sql, "SELECT name, desc FROM pragma_index_xinfo('deliveries_due') WHERE key = 1"
+        SQLite::Statement info(f.raw, "SELECT name, desc FROM pragma_index_xinfo('deliveries_due') WHERE key = 1"
                                       " ORDER BY seqno");
         std::vector<std::pair<std::string, int>> columns;
         while (info.executeStep())
@@ -139,7 +125,7 @@ TEST_CASE("schema: the claim index is partial and ordered as the claim query sor
     }
     SUBCASE("it covers exactly the claimable states")
     {
-        SQLite::Statement sql(f.sql, "SELECT sql FROM sqlite_schema WHERE name = 'deliveries_due'");
+        SQLite::Statement sql(f.raw, "SELECT sql FROM sqlite_schema WHERE name = 'deliveries_due'");
         REQUIRE(sql.executeStep());
         const std::string text = sql.getColumn(0).getString();
         CHECK(text.find("WHERE (status = 'pending' OR status = 'failed' OR status = 'rate_limited')") !=
@@ -181,10 +167,10 @@ std::string schemaSql(SQLite::Database& sql, const std::string& object)
 
 TEST_CASE("schema: the migrations spell the statuses exactly as DeliveryStatus names them")
 {
-    Fixture f;
+    StoreFixture f(kForeignKeys);
     SUBCASE("the CHECK on deliveries.status admits every status and nothing else")
     {
-        std::string table = schemaSql(f.sql, "deliveries");
+        std::string table = schemaSql(f.raw, "deliveries");
         const size_t check = table.find("CHECK (status = ");
         REQUIRE(check != std::string::npos);
         table = table.substr(check, table.find(')', check) - check);
@@ -196,13 +182,13 @@ TEST_CASE("schema: the migrations spell the statuses exactly as DeliveryStatus n
     }
     SUBCASE("deliveries_due covers the claimable set, word for word as the claim query spells it")
     {
-        const std::string index = schemaSql(f.sql, "deliveries_due");
+        const std::string index = schemaSql(f.raw, "deliveries_due");
         CHECK(spelledStatuses(index) == names(status_set::kClaimable));
         CHECK(index.find("WHERE " + detail::queue_sql::claimable()) != std::string::npos);
     }
     SUBCASE("deliveries_leased covers the leased status only")
     {
-        CHECK(spelledStatuses(schemaSql(f.sql, "deliveries_leased")) == names(std::array{DeliveryStatus::InProgress}));
+        CHECK(spelledStatuses(schemaSql(f.raw, "deliveries_leased")) == names(std::array{DeliveryStatus::InProgress}));
     }
     SUBCASE("every name parses back to its status")
     {
@@ -213,12 +199,12 @@ TEST_CASE("schema: the migrations spell the statuses exactly as DeliveryStatus n
 
 TEST_CASE("schema: the claim query walks deliveries_due without a scan or a sort")
 {
-    Fixture f;
+    StoreFixture f(kForeignKeys);
     // The claim's own query (storage/sqlite/queue_sql.h), with its parameters bound
     // by the planner as unknowns.
     const std::string query = webhookd::detail::queue_sql::dueAtPriority();
     auto check = [&] {
-        const auto plan = queryPlan(f.sql, query);
+        const auto plan = queryPlan(f.raw, query);
         std::string text;
         for (const auto& line : plan)
             text += line + "\n";
@@ -230,28 +216,28 @@ TEST_CASE("schema: the claim query walks deliveries_due without a scan or a sort
     SUBCASE("on an empty table") { check(); }
     SUBCASE("with statistics from a large mixed table")
     {
-        seed(f.sql);
-        f.sql.exec("BEGIN");
-        f.sql.exec("WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+        seed(f.raw);
+        f.raw.exec("BEGIN");
+        f.raw.exec("WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
                    " INSERT INTO events (id, uid, type, payload, created_at)"
                    " SELECT i, 'msg_' || i, 'cost.alert', '{}', i FROM n");
-        f.sql.exec("WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+        f.raw.exec("WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
                    " INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at, created_at,"
                    " updated_at) SELECT i, 't1', CASE i % 3 WHEN 0 THEN 'delivered' WHEN 1 THEN 'failed'"
                    " ELSE 'pending' END, i % 7, i * 10, i, i FROM n");
-        f.sql.exec("COMMIT");
-        f.sql.exec("ANALYZE");
+        f.raw.exec("COMMIT");
+        f.raw.exec("ANALYZE");
         check();
     }
 }
 
 TEST_CASE("schema: the views show times as ISO-8601 text ending in Z")
 {
-    Fixture f;
-    seed(f.sql);
+    StoreFixture f(kForeignKeys);
+    seed(f.raw);
     SUBCASE("delivery_history")
     {
-        SQLite::Statement q(f.sql, "SELECT created_at, next_attempt_at, updated_at, completed_at, event_uid,"
+        SQLite::Statement q(f.raw, "SELECT created_at, next_attempt_at, updated_at, completed_at, event_uid,"
                                    " event_type, target_id, status FROM delivery_history");
         REQUIRE(q.executeStep());
         CHECK(q.getColumn(0).getString() == isoTime(1614265330123));
@@ -266,7 +252,7 @@ TEST_CASE("schema: the views show times as ISO-8601 text ending in Z")
     }
     SUBCASE("attempt_log")
     {
-        SQLite::Statement q(f.sql, "SELECT started_at, duration_ms, status_code, target_id, event_type"
+        SQLite::Statement q(f.raw, "SELECT started_at, duration_ms, status_code, target_id, event_type"
                                    " FROM attempt_log");
         REQUIRE(q.executeStep());
         CHECK(q.getColumn(0).getString() == "2021-02-25T15:02:11.007Z");
@@ -277,8 +263,8 @@ TEST_CASE("schema: the views show times as ISO-8601 text ending in Z")
     }
     SUBCASE("a delivery still in flight has no completion time")
     {
-        f.sql.exec("UPDATE deliveries SET completed_at = NULL");
-        SQLite::Statement q(f.sql, "SELECT completed_at FROM delivery_history");
+        f.raw.exec("UPDATE deliveries SET completed_at = NULL");
+        SQLite::Statement q(f.raw, "SELECT completed_at FROM delivery_history");
         REQUIRE(q.executeStep());
         CHECK(q.getColumn(0).isNull());
     }
@@ -286,11 +272,11 @@ TEST_CASE("schema: the views show times as ISO-8601 text ending in Z")
 
 TEST_CASE("schema: the view times agree with isoTime for every millisecond")
 {
-    Fixture f;
-    seed(f.sql);
+    StoreFixture f(kForeignKeys);
+    seed(f.raw);
     // strftime works on a floating-point day number; make sure no millisecond
     // is rounded to its neighbour.
-    SQLite::Statement q(f.sql, "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ? / 1000.0, 'unixepoch')");
+    SQLite::Statement q(f.raw, "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ? / 1000.0, 'unixepoch')");
     int mismatches = 0;
     for (int64_t ms = 1'700'000'000'000; ms < 1'700'000'001'000; ++ms) {
         q.reset();
@@ -304,33 +290,33 @@ TEST_CASE("schema: the view times agree with isoTime for every millisecond")
 
 TEST_CASE("schema: CHECK constraints refuse a bad status and invalid JSON")
 {
-    Fixture f;
-    seed(f.sql);
+    StoreFixture f(kForeignKeys);
+    seed(f.raw);
     SUBCASE("status")
     {
-        CHECK_THROWS_AS(f.sql.exec("UPDATE deliveries SET status = 'lost' WHERE id = 1"), SQLite::Exception);
-        SQLite::Statement q(f.sql, "SELECT status FROM deliveries WHERE id = 1");
+        CHECK_THROWS_AS(f.raw.exec("UPDATE deliveries SET status = 'lost' WHERE id = 1"), SQLite::Exception);
+        SQLite::Statement q(f.raw, "SELECT status FROM deliveries WHERE id = 1");
         REQUIRE(q.executeStep());
         CHECK(q.getColumn(0).getString() == "pending");
-        f.sql.exec("UPDATE deliveries SET status = 'dead_letter' WHERE id = 1");
+        f.raw.exec("UPDATE deliveries SET status = 'dead_letter' WHERE id = 1");
     }
     SUBCASE("payload")
     {
-        CHECK_THROWS_AS(f.sql.exec("INSERT INTO events (uid, type, payload, created_at)"
+        CHECK_THROWS_AS(f.raw.exec("INSERT INTO events (uid, type, payload, created_at)"
                                    " VALUES ('msg_02', 'a', '{not json', 0)"),
                         SQLite::Exception);
-        CHECK(f.sql.execAndGet("SELECT count(*) FROM events").getInt() == 1);
-        f.sql.exec("INSERT INTO events (uid, type, payload, created_at) VALUES ('msg_02', 'a', '[1]', 0)");
+        CHECK(f.raw.execAndGet("SELECT count(*) FROM events").getInt() == 1);
+        f.raw.exec("INSERT INTO events (uid, type, payload, created_at) VALUES ('msg_02', 'a', '[1]', 0)");
     }
     SUBCASE("uppercase URL schemes")
     {
-        CHECK_THROWS_AS(f.sql.exec("INSERT INTO targets (id, url, secret, created_at, updated_at)"
+        CHECK_THROWS_AS(f.raw.exec("INSERT INTO targets (id, url, secret, created_at, updated_at)"
                                    " VALUES ('t2', 'HTTP://x', 's', 0, 0)"),
                         SQLite::Exception);
     }
     SUBCASE("uids with dots")
     {
-        CHECK_THROWS_AS(f.sql.exec("INSERT INTO events (uid, type, payload, created_at)"
+        CHECK_THROWS_AS(f.raw.exec("INSERT INTO events (uid, type, payload, created_at)"
                                    " VALUES ('msg_a.b', 'a', '{}', 0)"),
                         SQLite::Exception);
     }

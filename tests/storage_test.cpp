@@ -30,87 +30,15 @@
 #include "storage/sqlite/outbox.h"
 #include "storage/targets.h"
 #include "support/print.h"
+#include "support/store_fixture.h"
 #include "support/temp_dir.h"
 
 using namespace webhookd;
+using test::StoreFixture;
+using test::filteredBy;
+using test::openNew;
 
 namespace {
-
-Database openNew(const std::string& path)
-{
-    OpenOptions options;
-    options.create = true;
-    auto db = Database::open(path, options);
-    if (!db)
-        FAIL("could not create the database: " << db.error().toString());
-    return std::move(*db);
-}
-
-// A fresh database, a fake clock, and a second, plain connection to the same
-// file for looking at (and tampering with) rows behind the library's back.
-struct Fixture {
-    test::TempDir dir;
-    std::string path = dir.file("webhooks.db");
-    FakeClock clock;
-    Database db = openNew(path);
-    SQLite::Database raw{path, SQLite::OPEN_READWRITE, 5000};
-
-    int64_t count(const std::string& query) { return raw.execAndGet(query).getInt64(); }
-    int64_t rows(const std::string& table) { return count("SELECT count(*) FROM " + table); }
-    std::string text(const std::string& query) { return raw.execAndGet(query).getString(); }
-
-    Target addTarget(const std::string& id, std::vector<std::string> filters = {}, bool enabled = true)
-    {
-        TargetSpec spec;
-        spec.url = "http://127.0.0.1:9/" + id;
-        spec.eventFilters = std::move(filters);
-        spec.enabled = enabled;
-        auto t = webhookd::addTarget(db, id, spec, clock);
-        REQUIRE_MESSAGE(t, t.error().toString());
-        return *t;
-    }
-
-    SendResult send(const std::string& type, std::vector<std::string> targets = {}, int priority = 0)
-    {
-        EventInput e;
-        e.type = type;
-        e.payload = R"({"n": 1})";
-        e.targets = std::move(targets);
-        e.priority = priority;
-        auto r = sendEvent(db, e, clock);
-        REQUIRE_MESSAGE(r, r.error().toString());
-        return *r;
-    }
-
-    // What the worker does when it gives up, written directly in SQL.
-    void deadLetter(int64_t deliveryId, const std::string& reason, int attempts = 3)
-    {
-        const std::string id = std::to_string(deliveryId);
-        const std::string now = std::to_string(clock.nowMs());
-        SQLite::Transaction tx(raw);
-        raw.exec("UPDATE deliveries SET status = 'dead_letter', attempt_count = " + std::to_string(attempts) +
-                 ", completed_at = " + now + ", updated_at = " + now + " WHERE id = " + id);
-        for (int n = 1; n <= attempts; ++n)
-            raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
-                     " VALUES (" + id + ", " + std::to_string(n) + ", " + now + ", 10, 500)");
-        SQLite::Statement dl(raw, "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?, ?, ?)");
-        dl.bind(1, deliveryId);
-        dl.bind(2, reason);
-        dl.bind(3, clock.nowMs());
-        dl.exec();
-        tx.commit();
-    }
-
-    void setStatus(int64_t deliveryId, const std::string& status)
-    {
-        raw.exec("UPDATE deliveries SET status = '" + status + "' WHERE id = " + std::to_string(deliveryId));
-    }
-
-    std::string status(int64_t deliveryId)
-    {
-        return text("SELECT status FROM deliveries WHERE id = " + std::to_string(deliveryId));
-    }
-};
 
 // What `dlq purge` does: dead letters moved (completed) before the cutoff.
 Result<PurgeResult> purgeDeadLetters(Database& db, int64_t cutoff)
@@ -148,7 +76,7 @@ std::vector<int64_t> ids(const std::vector<Delivery>& ds)
 // attempt carrying payloadBytes of response excerpt (and as much payload), and
 // a dead_letters row for dead letters. One transaction of INSERT … SELECT, so
 // large histories are quick to make. Returns the delivery ids, ascending.
-std::vector<int64_t> bulk(Fixture& f, int n, const std::string& target, const std::string& status,
+std::vector<int64_t> bulk(StoreFixture& f, int n, const std::string& target, const std::string& status,
                           std::optional<int64_t> completedAt, int payloadBytes = 8)
 {
     auto& raw = f.raw;
@@ -201,7 +129,7 @@ std::vector<int64_t> bulk(Fixture& f, int n, const std::string& target, const st
 }
 
 // Marks a delivery delivered at completedAt after `attempts` attempts.
-void markDelivered(Fixture& f, int64_t id, int64_t completedAt, int attempts = 1)
+void markDelivered(StoreFixture& f, int64_t id, int64_t completedAt, int attempts = 1)
 {
     const std::string sid = std::to_string(id);
     f.raw.exec("UPDATE deliveries SET status = 'delivered', attempt_count = " + std::to_string(attempts) +
@@ -212,7 +140,7 @@ void markDelivered(Fixture& f, int64_t id, int64_t completedAt, int attempts = 1
                    (n == attempts ? "200" : "503") + ")");
 }
 
-std::string column(Fixture& f, const std::string& col, int64_t deliveryId)
+std::string column(StoreFixture& f, const std::string& col, int64_t deliveryId)
 {
     SQLite::Statement q(f.raw, "SELECT " + col + " FROM deliveries WHERE id = ?");
     q.bind(1, deliveryId);
@@ -372,7 +300,7 @@ TEST_CASE("storage: a file the process may not write opens read-only")
 
 TEST_CASE("storage: adding a target stores it with a generated whsec_ secret")
 {
-    Fixture f;
+    StoreFixture f;
     TargetSpec spec;
     spec.url = "https://example.com/hook";
     spec.name = "Example";
@@ -406,7 +334,7 @@ TEST_CASE("storage: adding a target stores it with a generated whsec_ secret")
 
 TEST_CASE("storage: a duplicate target id is a Conflict")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     TargetSpec spec;
     spec.url = "http://other/";
@@ -419,7 +347,7 @@ TEST_CASE("storage: a duplicate target id is a Conflict")
 
 TEST_CASE("storage: a target breaking a rule is Invalid and nothing is stored")
 {
-    Fixture f;
+    StoreFixture f;
     TargetSpec spec;
     spec.url = "http://example.com/";
     std::string id = "good";
@@ -444,7 +372,7 @@ TEST_CASE("storage: a target breaking a rule is Invalid and nothing is stored")
 
 TEST_CASE("storage: updating a target changes only the given fields")
 {
-    Fixture f;
+    StoreFixture f;
     TargetSpec spec;
     spec.url = "http://example.com/a";
     spec.name = "A";
@@ -487,7 +415,7 @@ TEST_CASE("storage: updating a target changes only the given fields")
 
 TEST_CASE("storage: operations on an unknown target are NotFound")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     TargetSpec spec;
     spec.name = "x";
@@ -501,7 +429,7 @@ TEST_CASE("storage: operations on an unknown target are NotFound")
 
 TEST_CASE("storage: targets can be disabled and enabled again")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     auto off = setTargetEnabled(f.db, "a", false, f.clock);
     REQUIRE(off);
@@ -519,9 +447,9 @@ TEST_CASE("storage: targets can be disabled and enabled again")
 
 TEST_CASE("storage: removing a target removes its deliveries, their attempts, and events left without deliveries")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
-    f.addTarget("b", {"shared"});
+    f.addTarget("b", filteredBy({"shared"}));
     const auto shared = f.send("shared");     // to a and b
     const auto onlyA = f.send("only.a");      // to a
     const auto onlyB = f.send("x", {"b"});    // to b
@@ -549,7 +477,7 @@ TEST_CASE("storage: removing a target removes its deliveries, their attempts, an
 
 TEST_CASE("storage: a rotated secret signs beside the old one until the window ends")
 {
-    Fixture f;
+    StoreFixture f;
     const Target before = f.addTarget("a");
     const int64_t hour = 3'600'000;
     auto secret = rotateSecret(f.db, "a", std::nullopt, hour, f.clock);
@@ -584,12 +512,12 @@ TEST_CASE("storage: a rotated secret signs beside the old one until the window e
 
 TEST_CASE("storage: an event fans out to the enabled targets whose filters match")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("all");
-    f.addTarget("costs", {"cost.*"});
-    f.addTarget("other", {"optimization.*"});
-    f.addTarget("off", {}, false);
-    f.addTarget("exact", {"cost.alert"});
+    f.addTarget("costs", filteredBy({"cost.*"}));
+    f.addTarget("other", filteredBy({"optimization.*"}));
+    f.addTarget("off", filteredBy({}, false));
+    f.addTarget("exact", filteredBy({"cost.alert"}));
     auto r = f.send("cost.alert", {}, 7);
     std::vector<std::string> targets = r.targetIds;
     std::sort(targets.begin(), targets.end());
@@ -607,8 +535,8 @@ TEST_CASE("storage: an event fans out to the enabled targets whose filters match
 
 TEST_CASE("storage: explicit targets override the filters")
 {
-    Fixture f;
-    f.addTarget("a", {"other.*"});
+    StoreFixture f;
+    f.addTarget("a", filteredBy({"other.*"}));
     f.addTarget("b");
     auto r = f.send("cost.alert", {"a"});
     CHECK(r.targetIds == std::vector<std::string>{"a"});
@@ -630,8 +558,8 @@ TEST_CASE("storage: explicit targets override the filters")
 
 TEST_CASE("storage: an event matching no target is stored with no deliveries")
 {
-    Fixture f;
-    f.addTarget("a", {"cost.*"});
+    StoreFixture f;
+    f.addTarget("a", filteredBy({"cost.*"}));
     auto r = f.send("optimization.done");
     CHECK(r.deliveryIds.empty());
     CHECK(r.eventId > 0);
@@ -641,7 +569,7 @@ TEST_CASE("storage: an event matching no target is stored with no deliveries")
 
 TEST_CASE("storage: a repeated idempotency key returns the original event")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     f.addTarget("b");
     EventInput e;
@@ -666,7 +594,7 @@ TEST_CASE("storage: a repeated idempotency key returns the original event")
 
 TEST_CASE("storage: an invalid event is refused and nothing is written")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     EventInput e;
     e.type = "cost.alert";
@@ -695,7 +623,7 @@ TEST_CASE("storage: an invalid event is refused and nothing is written")
 
 TEST_CASE("storage: the priority limits themselves are accepted")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     f.send("a", {}, kMaxPriority);
     f.send("b", {}, kMinPriority);
@@ -705,9 +633,9 @@ TEST_CASE("storage: the priority limits themselves are accepted")
 
 TEST_CASE("storage: a batch goes in whole or not at all")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
-    f.addTarget("b", {"cost.*"});
+    f.addTarget("b", filteredBy({"cost.*"}));
     std::vector<EventInput> batch(3);
     batch[0].type = "cost.alert";
     batch[1].type = "other";
@@ -749,7 +677,7 @@ TEST_CASE("storage: a batch goes in whole or not at all")
 
 TEST_CASE("storage: getDelivery returns the delivery with its attempts, or NotFound")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     auto r = f.send("cost.alert");
     REQUIRE(r.deliveryIds.size() == 1);
@@ -781,7 +709,7 @@ TEST_CASE("storage: getDelivery returns the delivery with its attempts, or NotFo
 
 TEST_CASE("storage: listDeliveries filters by status, target, type and time, newest first")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     f.addTarget("b");
     const int64_t t0 = f.clock.nowMs();
@@ -856,7 +784,7 @@ TEST_CASE("storage: listDeliveries filters by status, target, type and time, new
 
 TEST_CASE("storage: a dead letter is listed with its reason and can be retried")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     auto e1 = f.send("cost.alert");
     auto e2 = f.send("cost.alert");
@@ -907,7 +835,7 @@ TEST_CASE("storage: a dead letter is listed with its reason and can be retried")
 
 TEST_CASE("storage: retrying dead letters is all or nothing")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     auto e1 = f.send("cost.alert");
     auto e2 = f.send("cost.alert");
@@ -941,7 +869,7 @@ TEST_CASE("storage: retrying dead letters is all or nothing")
 
 TEST_CASE("storage: retrying every dead letter of one target leaves the others")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     f.addTarget("b");
     auto e = f.send("cost.alert");
@@ -959,7 +887,7 @@ TEST_CASE("storage: retrying every dead letter of one target leaves the others")
 
 TEST_CASE("storage: purging dead letters removes those moved before the cutoff")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     auto old = f.send("old");
     auto recent = f.send("recent");
@@ -989,7 +917,7 @@ TEST_CASE("storage: purging dead letters removes those moved before the cutoff")
 
 TEST_CASE("redrive: resending finished deliveries starts a new attempt series with a fresh budget")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     const int64_t done = f.send("order.paid").deliveryIds[0];
     const int64_t dead = f.send("order.paid").deliveryIds[0];
@@ -1034,7 +962,7 @@ TEST_CASE("redrive: resending finished deliveries starts a new attempt series wi
 
 TEST_CASE("redrive: resend refuses unfinished and unknown deliveries and changes nothing")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     const int64_t done = f.send("x").deliveryIds[0];
     markDelivered(f, done, f.clock.nowMs());
@@ -1064,7 +992,7 @@ TEST_CASE("redrive: resend refuses unfinished and unknown deliveries and changes
 
 TEST_CASE("redrive: many ids go in batches of their own transactions, with progress, each id once")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     const auto dead = bulk(f, 25, "a", "dead_letter", f.clock.nowMs());
     std::vector<int64_t> ids = dead;
@@ -1094,7 +1022,7 @@ TEST_CASE("redrive: many ids go in batches of their own transactions, with progr
 
 TEST_CASE("redrive: retrying all dead letters selects by type, target and when they moved")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     f.addTarget("b");
     const int64_t t0 = f.clock.nowMs();
@@ -1143,9 +1071,9 @@ TEST_CASE("redrive: retrying all dead letters selects by type, target and when t
 TEST_CASE("retention: purge deletes finished deliveries completed before the cutoff, their attempts, dead letters "
           "and orphaned events")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
-    f.addTarget("b", {"shared.*"});
+    f.addTarget("b", filteredBy({"shared.*"}));
     const int64_t cutoff = f.clock.nowMs();
     auto shared = f.send("shared.thing");           // a and b
     auto oldDone = f.send("done.old", {"a"});
@@ -1219,7 +1147,7 @@ TEST_CASE("retention: purge deletes finished deliveries completed before the cut
 
 TEST_CASE("retention: purge works in batches, returns when told to stop or after maxBatches, and resumes")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     const auto ids = bulk(f, 25, "a", "delivered", f.clock.nowMs() - 1000);
     PurgeOptions o;
@@ -1269,7 +1197,7 @@ TEST_CASE("retention: purge works in batches, returns when told to stop or after
 
 TEST_CASE("retention: a purge gives the space back on an incrementally vacuumed database")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     REQUIRE(f.count("PRAGMA auto_vacuum") == 2);
     bulk(f, 3000, "a", "delivered", f.clock.nowMs() - 1000, 2000);
@@ -1296,7 +1224,7 @@ TEST_CASE("retention: a purge gives the space back on an incrementally vacuumed 
 
 TEST_CASE("retention: an old database without auto-vacuum keeps its size until vacuumDatabase switches it")
 {
-    Fixture f;
+    StoreFixture f;
     f.raw.exec("PRAGMA auto_vacuum = NONE");
     f.raw.exec("VACUUM");
     REQUIRE(f.count("PRAGMA auto_vacuum") == 0);
@@ -1332,9 +1260,9 @@ TEST_CASE("retention: an old database without auto-vacuum keeps its size until v
 
 TEST_CASE("storage: statistics count deliveries by status, type and target")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
-    f.addTarget("b", {"cost.*"});
+    f.addTarget("b", filteredBy({"cost.*"}));
     auto e1 = f.send("cost.alert");        // a, b
     auto e2 = f.send("cost.alert");        // a, b
     auto e3 = f.send("optimization.done"); // a
@@ -1375,7 +1303,7 @@ TEST_CASE("storage: statistics count deliveries by status, type and target")
 
 TEST_CASE("storage: statistics of an empty window are zero, and since limits the window")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     auto empty = statistics(f.db, {}, f.clock);
     REQUIRE(empty);
@@ -1409,7 +1337,7 @@ TEST_CASE("storage: statistics of an empty window are zero, and since limits the
 
 TEST_CASE("statistics: latency percentiles are nearest-rank over every attempt, times to deliver over delivered ones")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     std::vector<int64_t> ids;
     for (int i = 0; i < 20; ++i)
@@ -1467,7 +1395,7 @@ TEST_CASE("statistics: latency percentiles are nearest-rank over every attempt, 
 TEST_CASE("statistics: queue depth names all six statuses, and the oldest due age counts only due claimable rows "
           "of enabled targets")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     f.addTarget("off");
     const int64_t now = f.clock.nowMs();
@@ -1527,9 +1455,9 @@ TEST_CASE("statistics: queue depth names all six statuses, and the oldest due ag
 
 TEST_CASE("statistics: the target, type and since filters narrow every figure, and an unknown target is NotFound")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
-    f.addTarget("b", {"order.*"});
+    f.addTarget("b", filteredBy({"order.*"}));
     auto attempt = [&](int64_t id, int ms) {
         f.raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
                    std::to_string(id) + ", 1, 0, " + std::to_string(ms) + ", 200)");
@@ -1588,7 +1516,7 @@ TEST_CASE("statistics: the target, type and since filters narrow every figure, a
 
 TEST_CASE("storage: sendInTransaction commits and rolls back with the caller's own writes")
 {
-    Fixture f;
+    StoreFixture f;
     f.addTarget("a");
     SQLite::Database app(f.path, SQLite::OPEN_READWRITE, 5000);
     app.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL)");
