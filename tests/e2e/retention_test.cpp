@@ -77,9 +77,9 @@ void writeHistory(const Fixture& fx, int64_t now)
 std::string keptRows(const Fixture& fx, int64_t cutoff)
 {
     return fx.sqlText("SELECT count(*) || ':' || total(id * 7 + attempt_count * 3 + coalesce(completed_at, 1) % 1000)"
-                     " || ':' || group_concat(DISTINCT status) FROM (SELECT * FROM deliveries WHERE target_id <> 'live'"
-                     " AND NOT ((status = 'delivered' OR status = 'dead_letter') AND completed_at < " +
-                     std::to_string(cutoff) + ") ORDER BY id)");
+                      " || ':' || group_concat(DISTINCT status) FROM (SELECT * FROM deliveries WHERE target_id <> 'live'"
+                      " AND NOT ((status = 'delivered' OR status = 'dead_letter') AND completed_at < " +
+                      std::to_string(cutoff) + ") ORDER BY id)");
 }
 
 } // namespace
@@ -105,7 +105,7 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
                                 std::to_string(cutoff);
     REQUIRE(fx.sqlInt("SELECT count(*) FROM deliveries WHERE " + oldCond) == oldFinished);
     REQUIRE(fx.sqlInt("SELECT count(*) FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE " + oldCond +
-                     ")") == oldAttempts);
+                      ")") == oldAttempts);
     const int64_t deliveriesBefore = fx.sqlInt("SELECT count(*) FROM deliveries");
     const int64_t attemptsBefore = fx.sqlInt("SELECT count(*) FROM attempts");
     const int64_t eventsBefore = fx.sqlInt("SELECT count(*) FROM events");
@@ -131,7 +131,7 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
     };
     sendBatch();
     REQUIRE(waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
-                                            " AND status = 'delivered'") == 20; },
+                                             " AND status = 'delivered'") == 20; },
                       30s));
     std::thread sender([&] {
         while (!stopSending) {
@@ -160,17 +160,17 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
     CHECK(sendFailures == 0);
     const int64_t live = static_cast<int64_t>(liveIds.size());
     const bool drained = waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
-                                                         " AND status = 'delivered'") == live; },
+                                                          " AND status = 'delivered'") == live; },
                                    60s);
     CHECK_MESSAGE(drained, "delivered " << fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
-                                                    " AND status = 'delivered'") << " of " << live);
+                                                     " AND status = 'delivered'") << " of " << live);
     worker.kill(SIGTERM);
     CHECK(worker.wait() == 0);
     INFO("webhookd stderr: " << worker.stderrText());
     CHECK(worker.stderrText().find("storage failure") == std::string::npos);
     // It was not stalled while the purge ran: deliveries completed during it.
     CHECK(fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live' AND completed_at BETWEEN " +
-                   std::to_string(purgeStartMs) + " AND " + std::to_string(purgeEndMs)) > 0);
+                    std::to_string(purgeStartMs) + " AND " + std::to_string(purgeEndMs)) > 0);
     std::set<std::string> received;
     for (const auto& r : rx.requests())
         received.insert(r["webhook_id"].get<std::string>());
@@ -190,13 +190,13 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
     CHECK(fx.sqlInt("SELECT count(*) FROM deliveries WHERE " + oldCond) == 0);
     CHECK(fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id <> 'live'") == deliveriesBefore - oldFinished);
     CHECK(fx.sqlInt("SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
-                   " WHERE d.target_id <> 'live'") == attemptsBefore - oldAttempts);
+                    " WHERE d.target_id <> 'live'") == attemptsBefore - oldAttempts);
     CHECK(fx.sqlInt("SELECT count(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)") == 0);
     CHECK(fx.sqlInt("SELECT count(*) FROM dead_letters") == (kHistory - kOldUpTo) / 10 * 2);
     CHECK(keptRows(fx, cutoff) == keptBefore);
     // Events: the orphans went; those still referenced, and those that never had a delivery, stayed.
     CHECK(fx.sqlInt("SELECT count(*) FROM events e WHERE e.type = 'history.event'"
-                   " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = e.id)") == 0);
+                    " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = e.id)") == 0);
     CHECK(fx.sqlInt("SELECT count(*) FROM events WHERE id % 100 = 0 AND id <= " + std::to_string(kOldUpTo)) ==
           sharedEvents);
     CHECK(fx.sqlInt("SELECT count(*) FROM events WHERE type = 'lonely.event'") == 10);
