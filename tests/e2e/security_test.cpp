@@ -31,6 +31,7 @@
 #include "storage/targets.h"
 #include "support/fixture.h"
 #include "support/process.h"
+#include "support/store_fixture.h"
 #include "support/temp_dir.h"
 #include "worker/request.h"
 
@@ -500,20 +501,17 @@ Status verifyWith(const HttpRequest& r, const std::string& secret, int64_t nowMs
 
 TEST_CASE("rotation: both secrets sign inside the window, only the new one after it")
 {
-    TempDir dir;
-    FakeClock clock;
-    OpenOptions open;
-    open.create = true;
-    auto db = Database::open(dir.file("rot.db"), open);
-    REQUIRE(db.has_value());
+    StoreFixture store;
+    FakeClock& clock = store.clock;
+    Database& db = store.db;
     TargetSpec spec;
     spec.url = "https://example.com/hook";
     spec.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    REQUIRE(addTarget(*db, "rot", spec, clock).has_value());
-    auto rotated = rotateSecret(*db, "rot", std::string("new-secret-raw-bytes"), 1000, clock);
+    REQUIRE(addTarget(db, "rot", spec, clock).has_value());
+    auto rotated = rotateSecret(db, "rot", std::string("new-secret-raw-bytes"), 1000, clock);
     REQUIRE(rotated.has_value());
 
-    auto target = std::make_shared<Target>(*getTarget(*db, "rot"));
+    auto target = std::make_shared<Target>(*getTarget(db, "rot"));
     CHECK(target->previousSecretExpiresAt == clock.nowMs() + 1000);
 
     SUBCASE("inside the window")

@@ -41,6 +41,7 @@
 #include "support/fixture.h"
 #include "support/print.h"
 #include "support/process.h"
+#include "support/store_fixture.h"
 #include "support/temp_dir.h"
 #include "worker/worker.h"
 
@@ -373,16 +374,7 @@ constexpr int64_t kHour = 3'600'000;
 struct InProcess {
     TempDir dir;
     std::string path = dir.file("clock.db");
-    std::optional<Database> db;
-
-    InProcess()
-    {
-        OpenOptions open;
-        open.create = true;
-        auto d = Database::open(path, open);
-        REQUIRE_MESSAGE(d.has_value(), why(d));
-        db.emplace(std::move(*d));
-    }
+    Database db = openNew(path);
 
     void addTarget(const std::string& id, const std::string& url, const Clock& clock, int64_t initialDelayMs = 1000,
                    bool enabled = true)
@@ -394,7 +386,7 @@ struct InProcess {
         spec.jitterFactor = 0.0;
         spec.timeoutMs = 5000;
         spec.enabled = enabled;
-        auto t = webhookd::addTarget(*db, id, spec, clock);
+        auto t = webhookd::addTarget(db, id, spec, clock);
         REQUIRE_MESSAGE(t.has_value(), why(t));
     }
 
@@ -403,14 +395,14 @@ struct InProcess {
         EventInput e;
         e.type = "clock.test";
         e.targets = {target};
-        auto r = sendEvent(*db, e, clock);
+        auto r = sendEvent(db, e, clock);
         REQUIRE_MESSAGE(r.has_value(), why(r));
         return r->deliveryIds.at(0);
     }
 
     Delivery get(int64_t id)
     {
-        auto d = getDelivery(*db, id);
+        auto d = getDelivery(db, id);
         REQUIRE_MESSAGE(d.has_value(), why(d));
         return *d;
     }
@@ -476,7 +468,7 @@ TEST_CASE("clock: the wall clock jumping back an hour stalls neither retries nor
     const int64_t dueBefore = p.get(retryId).nextAttemptAt;
 
     clock.jumpWall(-kHour);
-    auto enabled = setTargetEnabled(*p.db, "held", true, clock);
+    auto enabled = setTargetEnabled(p.db, "held", true, clock);
     REQUIRE_MESSAGE(enabled.has_value(), why(enabled));
 
     const bool done = waitUntil(
@@ -552,7 +544,7 @@ TEST_CASE("clock: two workers seeing the same jump move the schedule once")
     }
     auto second = Database::open(p.path);
     REQUIRE(second.has_value());
-    Queue q1(*p.db, "w1");
+    Queue q1(p.db, "w1");
     Queue q2(*second, "w2");
 
     SUBCASE("back")

@@ -33,6 +33,7 @@
 #include "support/print.h"
 #include "support/fixture.h"
 #include "support/process.h"
+#include "support/store_fixture.h"
 #include "support/temp_dir.h"
 #include "worker/worker.h"
 
@@ -494,20 +495,17 @@ TEST_CASE("worker: the Worker class runs in-process on a thread and stops when a
     const std::string path = dir.file("inproc.db");
     int64_t deliveryId = 0;
     {
-        OpenOptions open;
-        open.create = true;
-        auto db = Database::open(path, open);
-        REQUIRE_MESSAGE(db.has_value(), why(db));
+        Database db = openNew(path);
         TargetSpec spec;
         spec.url = rx.url("/inproc");
         spec.initialDelayMs = 50;
         spec.maxDelayMs = 200;
-        auto target = addTarget(*db, "inproc", spec, SystemClock::instance());
+        auto target = addTarget(db, "inproc", spec, SystemClock::instance());
         REQUIRE_MESSAGE(target.has_value(), why(target));
         EventInput event;
         event.type = "inproc.test";
         event.payload = R"({"hello":"world"})";
-        auto sent = sendEvent(*db, event, SystemClock::instance());
+        auto sent = sendEvent(db, event, SystemClock::instance());
         REQUIRE_MESSAGE(sent.has_value(), why(sent));
         REQUIRE(sent->deliveryIds.size() == 1);
         deliveryId = sent->deliveryIds[0];
