@@ -33,10 +33,7 @@ TEST_CASE("core: parseDuration rejects malformed text as Invalid")
 
 TEST_CASE("core: parseDuration rejects a value that overflows")
 {
-    SUBCASE("the number itself does not fit")
-    {
-        CHECK_FALSE(parseDuration("99999999999999999999ms"));
-    }
+    SUBCASE("the number itself does not fit") { CHECK_FALSE(parseDuration("99999999999999999999ms")); }
     SUBCASE("the number fits but the milliseconds do not")
     {
         CHECK_FALSE(parseDuration("9223372036854775807s"));
@@ -185,10 +182,10 @@ TEST_CASE("core: validateUrl refuses other schemes, missing hosts and unsafe cha
     }
     SUBCASE("characters")
     {
-        for (std::string url : {std::string("http://exa mple.com"), std::string("http://x/a b"),
-                                std::string("http://x/\r\nHost: y"), std::string("http://x/\n"),
-                                std::string("http://x/\t"), std::string("http://x/\x7f"),
-                                std::string("http://x/\0", 10)}) {
+        for (std::string url :
+             {std::string("http://exa mple.com"), std::string("http://x/a b"), std::string("http://x/\r\nHost: y"),
+              std::string("http://x/\n"), std::string("http://x/\t"), std::string("http://x/\x7f"),
+              std::string("http://x/\0", 10)}) {
             CAPTURE(url);
             CHECK_FALSE(validateUrl(url));
         }
@@ -212,8 +209,8 @@ TEST_CASE("core: validateUrl refuses other schemes, missing hosts and unsafe cha
 
 TEST_CASE("core: validateHeader refuses names webhookd sets, in any case")
 {
-    for (const char* name : {"Content-Type", "content-length", "HOST", "Transfer-Encoding", "User-Agent",
-                             "connection", "webhook-id", "Webhook-Signature", "WEBHOOK-TIMESTAMP", "webhook-custom"}) {
+    for (const char* name : {"Content-Type", "content-length", "HOST", "Transfer-Encoding", "User-Agent", "connection",
+                             "webhook-id", "Webhook-Signature", "WEBHOOK-TIMESTAMP", "webhook-custom"}) {
         CAPTURE(name);
         auto r = validateHeader(name, "v");
         REQUIRE_FALSE(r);
@@ -298,8 +295,5 @@ TEST_CASE("core: FakeClock moves only when told to")
         CHECK(clock.nowMs() == -3750);
         CHECK(clock.monotonicMs() == 250);
     }
-    SUBCASE("the default start is a fixed instant")
-    {
-        CHECK(FakeClock().nowMs() == 1'700'000'000'000);
-    }
+    SUBCASE("the default start is a fixed instant") { CHECK(FakeClock().nowMs() == 1'700'000'000'000); }
 }

@@ -202,7 +202,8 @@ TEST_CASE("queue: completions record the attempt, the status and the dead letter
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 10);
     REQUIRE(r->claimed.size() == 3);
     const int64_t now = f.clock.nowMs();
-    REQUIRE(q.complete({completion(r->claimed[0], DeliveryStatus::Delivered, 204), completion(r->claimed[1], DeliveryStatus::Failed, 503, now + 777),
+    REQUIRE(q.complete({completion(r->claimed[0], DeliveryStatus::Delivered, 204),
+                        completion(r->claimed[1], DeliveryStatus::Failed, 503, now + 777),
                         completion(r->claimed[2], DeliveryStatus::DeadLetter, 404)},
                        now));
     CHECK(f.status(d1) == "delivered");
@@ -244,8 +245,9 @@ TEST_CASE("queue: the token bucket defers what it cannot pay for, spread out, an
         CHECK(r->claimed.size() == 2);
         CHECK(r->rateLimited == 3);
     }
-    SQLite::Statement deferred(f.raw, "SELECT next_attempt_at - ? FROM deliveries WHERE status = 'rate_limited'"
-                                      " ORDER BY next_attempt_at");
+    SQLite::Statement deferred(f.raw,
+                               "SELECT next_attempt_at - ? FROM deliveries WHERE status = 'rate_limited'"
+                               " ORDER BY next_attempt_at");
     deferred.bind(1, now);
     std::vector<int64_t> waits;
     while (deferred.executeStep())
@@ -271,8 +273,8 @@ TEST_CASE("queue: every claim query is an index seek, never a scan of deliveries
         f.sendTo("a", i % 7);
     f.raw.exec("ANALYZE");
     namespace qs = detail::queue_sql;
-    for (const std::string& sql : {qs::reclaim(), qs::nextPriority(), qs::dueAtPriority(), qs::firstAtPriority(),
-                                   qs::firstLease()}) {
+    for (const std::string& sql :
+         {qs::reclaim(), qs::nextPriority(), qs::dueAtPriority(), qs::firstAtPriority(), qs::firstLease()}) {
         CAPTURE(sql);
         const std::string p = plan(f.raw, sql);
         CAPTURE(p);
@@ -321,7 +323,8 @@ TEST_CASE("queue: a backlog of a disabled or paused target does not hide another
     f.clock.advance(10);
     const int64_t live = f.sendTo("live");
     REQUIRE(setTargetEnabled(f.db, "off", false, f.clock));
-    f.raw.exec("UPDATE targets SET paused_until = " + std::to_string(f.clock.nowMs() + 60'000) + " WHERE id = 'paused'");
+    f.raw.exec("UPDATE targets SET paused_until = " + std::to_string(f.clock.nowMs() + 60'000) +
+               " WHERE id = 'paused'");
     Queue q(f.db, "w1");
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 1);
     REQUIRE(r);

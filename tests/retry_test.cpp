@@ -155,8 +155,8 @@ TEST_CASE("retry: 408, 429 and 5xx responses are retried")
 
 TEST_CASE("retry: transport failures are retried")
 {
-    for (TransportError e : {TransportError::Timeout, TransportError::Connect, TransportError::Dns,
-                             TransportError::Tls, TransportError::Other}) {
+    for (TransportError e : {TransportError::Timeout, TransportError::Connect, TransportError::Dns, TransportError::Tls,
+                             TransportError::Other}) {
         CAPTURE(transportErrorName(e));
         CHECK(verdictName(classify(transport(e))) == std::string("retry"));
     }
@@ -238,10 +238,7 @@ TEST_CASE("retry: nextAttemptDelay treats Retry-After as a floor")
         CHECK(nextAttemptDelay(p, 2, 0.5, std::nullopt, hour) == 2000);
         CHECK(nextAttemptDelay(p, 2, 0.0, std::nullopt, hour) == 1800);
     }
-    SUBCASE("a longer Retry-After wins")
-    {
-        CHECK(nextAttemptDelay(p, 1, 0.5, 30'000, hour) == 30'000);
-    }
+    SUBCASE("a longer Retry-After wins") { CHECK(nextAttemptDelay(p, 1, 0.5, 30'000, hour) == 30'000); }
     SUBCASE("a shorter Retry-After does not shorten the backoff")
     {
         CHECK(nextAttemptDelay(p, 4, 0.5, 1000, hour) == 8000);

@@ -81,8 +81,9 @@ TEST_CASE("schema: a new database has exactly the schema in schema/schema.sql")
     StoreFixture f(kForeignKeys);
     // tools/update-schema.sh prints this query with the sqlite3 shell, which
     // ends every row with a newline of its own.
-    SQLite::Statement q(f.raw, "SELECT sql || ';' || char(10) FROM sqlite_schema WHERE sql IS NOT NULL"
-                               " ORDER BY rowid");
+    SQLite::Statement q(f.raw,
+                        "SELECT sql || ';' || char(10) FROM sqlite_schema WHERE sql IS NOT NULL"
+                        " ORDER BY rowid");
     std::string actual;
     while (q.executeStep())
         actual += q.getColumn(0).getString() + "\n";
@@ -95,8 +96,10 @@ TEST_CASE("schema: a new database has exactly the schema in schema/schema.sql")
             ++i;
         const size_t from = i < 80 ? 0 : i - 80;
         FAIL_CHECK("the schema differs from schema/schema.sql at byte " << i << "; run tools/update-schema.sh"
-                   << "\n--- database:\n" << actual.substr(from, 200) << "\n--- schema.sql:\n"
-                   << expected.substr(from, 200));
+                                                                        << "\n--- database:\n"
+                                                                        << actual.substr(from, 200)
+                                                                        << "\n--- schema.sql:\n"
+                                                                        << expected.substr(from, 200));
     }
     CHECK(actual == expected);
 }
@@ -106,14 +109,16 @@ TEST_CASE("schema: the claim index is partial and ordered as the claim query sor
     StoreFixture f(kForeignKeys);
     SUBCASE("it is partial")
     {
-        SQLite::Statement list(f.raw, "SELECT partial FROM pragma_index_list('deliveries') WHERE name = 'deliveries_due'");
+        SQLite::Statement list(f.raw,
+                               "SELECT partial FROM pragma_index_list('deliveries') WHERE name = 'deliveries_due'");
         REQUIRE(list.executeStep());
         CHECK(list.getColumn(0).getInt() == 1);
     }
     SUBCASE("its key columns are priority DESC, next_attempt_at ASC")
     {
-        SQLite::Statement info(f.raw, "SELECT name, desc FROM pragma_index_xinfo('deliveries_due') WHERE key = 1"
-                                      " ORDER BY seqno");
+        SQLite::Statement info(f.raw,
+                               "SELECT name, desc FROM pragma_index_xinfo('deliveries_due') WHERE key = 1"
+                               " ORDER BY seqno");
         std::vector<std::pair<std::string, int>> columns;
         while (info.executeStep())
             columns.emplace_back(info.getColumn(0).getString(), info.getColumn(1).getInt());
@@ -237,8 +242,9 @@ TEST_CASE("schema: the views show times as ISO-8601 text ending in Z")
     seed(f.raw);
     SUBCASE("delivery_history")
     {
-        SQLite::Statement q(f.raw, "SELECT created_at, next_attempt_at, updated_at, completed_at, event_uid,"
-                                   " event_type, target_id, status FROM delivery_history");
+        SQLite::Statement q(f.raw,
+                            "SELECT created_at, next_attempt_at, updated_at, completed_at, event_uid,"
+                            " event_type, target_id, status FROM delivery_history");
         REQUIRE(q.executeStep());
         CHECK(q.getColumn(0).getString() == isoTime(1614265330123));
         CHECK(q.getColumn(1).getString() == isoTime(1614265330999));
@@ -252,8 +258,9 @@ TEST_CASE("schema: the views show times as ISO-8601 text ending in Z")
     }
     SUBCASE("attempt_log")
     {
-        SQLite::Statement q(f.raw, "SELECT started_at, duration_ms, status_code, target_id, event_type"
-                                   " FROM attempt_log");
+        SQLite::Statement q(f.raw,
+                            "SELECT started_at, duration_ms, status_code, target_id, event_type"
+                            " FROM attempt_log");
         REQUIRE(q.executeStep());
         CHECK(q.getColumn(0).getString() == "2021-02-25T15:02:11.007Z");
         CHECK(q.getColumn(1).getInt() == 12);

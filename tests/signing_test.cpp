@@ -20,8 +20,8 @@ struct Vector {
 
 // From the Standard Webhooks specification and its reference libraries.
 const Vector kVectors[] = {
-    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
-     R"({"test": 2432232314})", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
+    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, R"({"test": 2432232314})",
+     "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
     {"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553,
      R"({"email":"test@example.com","username":"test_user"})", "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="},
 };
@@ -43,7 +43,7 @@ int64_t atMs(int64_t seconds) { return seconds * 1000; }
 bool isBase64Char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-           c == '=';
+        c == '=';
 }
 
 } // namespace
@@ -81,9 +81,12 @@ TEST_CASE("signing: hmacSha256 matches RFC 4231 test case 2")
 
 TEST_CASE("signing: base64 encodes the RFC 4648 examples and decodes them back")
 {
-    const std::pair<std::string, std::string> cases[] = {{"", ""},         {"f", "Zg=="},
-                                                         {"fo", "Zm8="},   {"foo", "Zm9v"},
-                                                         {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+    const std::pair<std::string, std::string> cases[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
                                                          {"foobar", "Zm9vYmFy"}};
     for (const auto& [plain, encoded] : cases) {
         CAPTURE(plain);
@@ -109,8 +112,8 @@ TEST_CASE("signing: base64 encodes the RFC 4648 examples and decodes them back")
 
 TEST_CASE("signing: base64Decode refuses what is not padded standard base64")
 {
-    for (const char* text : {"Zg", "Zg=", "Zm9", "Zm9v!", "Zm-_", "Zm 9v", "Zm9v\n", "Zg=a", "Z===", "=Zg=",
-                             "Zg==Zg==", "Zm9v====", "\xff\xff\xff\xff"}) {
+    for (const char* text : {"Zg", "Zg=", "Zm9", "Zm9v!", "Zm-_", "Zm 9v", "Zm9v\n", "Zg=a",
+                             "Z===", "=Zg=", "Zg==Zg==", "Zm9v====", "\xff\xff\xff\xff"}) {
         CAPTURE(text);
         auto r = base64Decode(text);
         REQUIRE_FALSE(r);
@@ -225,8 +228,8 @@ TEST_CASE("signing: verifyStandard rejects a wrong secret and accepts any matchi
     }
     SUBCASE("the second of several secrets matches")
     {
-        CHECK(verifyStandard(request(v1, {kVectors[1].secret, "raw-secret", v1.secret}), v1.payload,
-                             atMs(v1.timestamp)));
+        CHECK(
+            verifyStandard(request(v1, {kVectors[1].secret, "raw-secret", v1.secret}), v1.payload, atMs(v1.timestamp)));
     }
     SUBCASE("raw secrets sign with their bytes")
     {

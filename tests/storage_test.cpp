@@ -25,18 +25,18 @@
 #include "storage/queue.h"
 #include "storage/redrive.h"
 #include "storage/retention.h"
-#include "storage/stats.h"
 #include "storage/sqlite/connection.h"
 #include "storage/sqlite/outbox.h"
+#include "storage/stats.h"
 #include "storage/targets.h"
 #include "support/print.h"
 #include "support/store_fixture.h"
 #include "support/temp_dir.h"
 
 using namespace webhookd;
-using test::StoreFixture;
 using test::filteredBy;
 using test::openNew;
+using test::StoreFixture;
 
 namespace {
 
@@ -85,40 +85,54 @@ std::vector<int64_t> bulk(StoreFixture& f, int n, const std::string& target, con
     const int64_t now = f.clock.nowMs();
     SQLite::Transaction tx(raw);
     const std::string series = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < :n) ";
-    SQLite::Statement ev(raw, series + "INSERT INTO events (id, uid, type, payload, created_at)"
-                                       " SELECT :base + i, 'msg_bulk' || (:base + i), 'bulk.event',"
-                                       " json_object('pad', hex(zeroblob(:half))), :now FROM c");
+    SQLite::Statement ev(raw,
+                         series +
+                             "INSERT INTO events (id, uid, type, payload, created_at)"
+                             " SELECT :base + i, 'msg_bulk' || (:base + i), 'bulk.event',"
+                             " json_object('pad', hex(zeroblob(:half))), :now FROM c");
     ev.bind(":n", n);
     ev.bind(":base", eventBase);
     ev.bind(":half", payloadBytes / 2);
     ev.bind(":now", now);
     ev.exec();
-    SQLite::Statement d(raw, series + "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count,"
-                                      " next_attempt_at, created_at, updated_at, completed_at)"
-                                      " SELECT :dbase + i, :base + i, :target, :status, 1, :now, :now, :now, :done"
-                                      " FROM c");
+    SQLite::Statement d(raw,
+                        series +
+                            "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count,"
+                            " next_attempt_at, created_at, updated_at, completed_at)"
+                            " SELECT :dbase + i, :base + i, :target, :status, 1, :now, :now, :now, :done"
+                            " FROM c");
     d.bind(":n", n);
     d.bind(":dbase", deliveryBase);
     d.bind(":base", eventBase);
     d.bind(":target", target);
     d.bind(":status", status);
     d.bind(":now", now);
-    if (completedAt) d.bind(":done", *completedAt); else d.bind(":done");
+    if (completedAt)
+        d.bind(":done", *completedAt);
+    else
+        d.bind(":done");
     d.exec();
-    SQLite::Statement a(raw, series + "INSERT INTO attempts (delivery_id, number, started_at, duration_ms,"
-                                      " status_code, response_excerpt)"
-                                      " SELECT :dbase + i, 1, :now, 5, 200, hex(zeroblob(:half)) FROM c");
+    SQLite::Statement a(raw,
+                        series +
+                            "INSERT INTO attempts (delivery_id, number, started_at, duration_ms,"
+                            " status_code, response_excerpt)"
+                            " SELECT :dbase + i, 1, :now, 5, 200, hex(zeroblob(:half)) FROM c");
     a.bind(":n", n);
     a.bind(":dbase", deliveryBase);
     a.bind(":now", now);
     a.bind(":half", payloadBytes / 2);
     a.exec();
     if (status == "dead_letter") {
-        SQLite::Statement dl(raw, series + "INSERT INTO dead_letters (delivery_id, reason, moved_at)"
-                                           " SELECT :dbase + i, 'HTTP 410', :done FROM c");
+        SQLite::Statement dl(raw,
+                             series +
+                                 "INSERT INTO dead_letters (delivery_id, reason, moved_at)"
+                                 " SELECT :dbase + i, 'HTTP 410', :done FROM c");
         dl.bind(":n", n);
         dl.bind(":dbase", deliveryBase);
-        if (completedAt) dl.bind(":done", *completedAt); else dl.bind(":done", now);
+        if (completedAt)
+            dl.bind(":done", *completedAt);
+        else
+            dl.bind(":done", now);
         dl.exec();
     }
     tx.commit();
@@ -167,7 +181,7 @@ TEST_CASE("storage: create makes a private WAL database with foreign keys on")
     test::TempDir dir;
     const std::string path = dir.file("webhooks.db");
     Database db = openNew(path);
-    struct stat st {};
+    struct stat st { };
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
     CHECK(detail::sql(db).execAndGet("PRAGMA journal_mode").getString() == "wal");
@@ -282,7 +296,9 @@ TEST_CASE("storage: a file the process may not write opens read-only")
     }
     test::TempDir dir;
     const std::string path = dir.file("webhooks.db");
-    { Database db = openNew(path); }
+    {
+        Database db = openNew(path);
+    }
     REQUIRE(::chmod(path.c_str(), 0400) == 0);
     auto db = Database::open(path);
     REQUIRE(db);
@@ -450,9 +466,9 @@ TEST_CASE("storage: removing a target removes its deliveries, their attempts, an
     StoreFixture f;
     f.addTarget("a");
     f.addTarget("b", filteredBy({"shared"}));
-    const auto shared = f.send("shared");     // to a and b
-    const auto onlyA = f.send("only.a");      // to a
-    const auto onlyB = f.send("x", {"b"});    // to b
+    const auto shared = f.send("shared");  // to a and b
+    const auto onlyA = f.send("only.a");   // to a
+    const auto onlyB = f.send("x", {"b"}); // to b
     REQUIRE(shared.deliveryIds.size() == 2);
     REQUIRE(onlyA.deliveryIds.size() == 1);
     // An event that never had a delivery is not an orphan of this removal.
@@ -528,7 +544,8 @@ TEST_CASE("storage: an event fans out to the enabled targets whose filters match
     CHECK(f.rows("events") == 1);
     CHECK(f.rows("deliveries") == 3);
     CHECK(f.count("SELECT count(*) FROM deliveries WHERE status = 'pending' AND priority = 7"
-                  " AND next_attempt_at = " + std::to_string(f.clock.nowMs())) == 3);
+                  " AND next_attempt_at = " +
+                  std::to_string(f.clock.nowMs())) == 3);
     CHECK(f.text("SELECT payload FROM events") == R"({"n": 1})");
     CHECK(f.text("SELECT uid FROM events") == r.uid);
 }
@@ -683,8 +700,11 @@ TEST_CASE("storage: getDelivery returns the delivery with its attempts, or NotFo
     REQUIRE(r.deliveryIds.size() == 1);
     const int64_t id = r.deliveryIds[0];
     f.raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
-               " error_message, retry_after_ms) VALUES (" + std::to_string(id) + ", 2, 20, 7, NULL, 'timeout',"
-               " 'timed out', NULL), (" + std::to_string(id) + ", 1, 10, 5, 503, NULL, NULL, 30000)");
+               " error_message, retry_after_ms) VALUES (" +
+               std::to_string(id) +
+               ", 2, 20, 7, NULL, 'timeout',"
+               " 'timed out', NULL), (" +
+               std::to_string(id) + ", 1, 10, 5, 503, NULL, NULL, 30000)");
     auto d = getDelivery(f.db, id);
     REQUIRE(d);
     CHECK(d->id == id);
@@ -713,7 +733,7 @@ TEST_CASE("storage: listDeliveries filters by status, target, type and time, new
     f.addTarget("a");
     f.addTarget("b");
     const int64_t t0 = f.clock.nowMs();
-    auto e1 = f.send("cost.alert");        // a, b at t0
+    auto e1 = f.send("cost.alert"); // a, b at t0
     f.clock.advance(1000);
     auto e2 = f.send("optimization.done"); // a, b at t0 + 1000
     f.clock.advance(1000);
@@ -809,8 +829,7 @@ TEST_CASE("storage: a dead letter is listed with its reason and can be retried")
     CHECK(f.count("SELECT attempt_count FROM deliveries WHERE id = " + std::to_string(id)) == 4);
     CHECK(f.count("SELECT next_attempt_at FROM deliveries WHERE id = " + std::to_string(id)) == f.clock.nowMs());
     CHECK(f.count("SELECT completed_at IS NULL FROM deliveries WHERE id = " + std::to_string(id)) == 1);
-    CHECK(f.count("SELECT retried_at FROM dead_letters WHERE delivery_id = " + std::to_string(id)) ==
-          f.clock.nowMs());
+    CHECK(f.count("SELECT retried_at FROM dead_letters WHERE delivery_id = " + std::to_string(id)) == f.clock.nowMs());
     CHECK(f.count("SELECT count(*) FROM attempts WHERE delivery_id = " + std::to_string(id)) == 4);
     CHECK(listDeadLetters(f.db, {}).value().empty());
 
@@ -856,10 +875,7 @@ TEST_CASE("storage: retrying dead letters is all or nothing")
         REQUIRE_FALSE(r);
         CHECK(r.error().is(Error::Kind::NotFound));
     }
-    SUBCASE("no ids")
-    {
-        CHECK(retryDeadLetters(f.db, {}, f.clock).error().is(Error::Kind::Invalid));
-    }
+    SUBCASE("no ids") { CHECK(retryDeadLetters(f.db, {}, f.clock).error().is(Error::Kind::Invalid)); }
     CHECK(f.status(dead) == "dead_letter");
     CHECK(f.status(alive) == "pending");
     CHECK(f.count("SELECT retry_base FROM deliveries WHERE id = " + std::to_string(dead)) == 0);
@@ -1075,7 +1091,7 @@ TEST_CASE("retention: purge deletes finished deliveries completed before the cut
     f.addTarget("a");
     f.addTarget("b", filteredBy({"shared.*"}));
     const int64_t cutoff = f.clock.nowMs();
-    auto shared = f.send("shared.thing");           // a and b
+    auto shared = f.send("shared.thing"); // a and b
     auto oldDone = f.send("done.old", {"a"});
     auto oldDead = f.send("dead.old", {"a"});
     auto atCutoff = f.send("done.cutoff", {"a"});
@@ -1105,8 +1121,8 @@ TEST_CASE("retention: purge deletes finished deliveries completed before the cut
         CHECK(r->attempts == 2 + 3 + 2);
         CHECK(r->events == 2);
         CHECK(r->finished);
-        CHECK(f.count("SELECT count(*) FROM deliveries WHERE id IN (" + std::to_string(shared.deliveryIds[sharedA]) + ", " +
-                      std::to_string(oldDone.deliveryIds[0]) + ", " + std::to_string(oldDead.deliveryIds[0]) +
+        CHECK(f.count("SELECT count(*) FROM deliveries WHERE id IN (" + std::to_string(shared.deliveryIds[sharedA]) +
+                      ", " + std::to_string(oldDone.deliveryIds[0]) + ", " + std::to_string(oldDead.deliveryIds[0]) +
                       ")") == 0);
         CHECK(f.rows("deliveries") == 5);
         CHECK(f.rows("dead_letters") == 0);
@@ -1275,9 +1291,11 @@ TEST_CASE("storage: statistics count deliveries by status, type and target")
     f.deadLetter(e4.deliveryIds[0], "HTTP 404", 1); // one attempt of 10 ms with a 500
     const std::string d1 = std::to_string(e1.deliveryIds[0]);
     f.raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES"
-               " (" + d1 + ", 1, 0, 110, 200), (" + d1 + ", 2, 0, 60, 503)");
+               " (" +
+               d1 + ", 1, 0, 110, 200), (" + d1 + ", 2, 0, 60, 503)");
     f.raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type)"
-               " VALUES (" + std::to_string(e2.deliveryIds[1]) + ", 1, 0, 30000, NULL, 'timeout')");
+               " VALUES (" +
+               std::to_string(e2.deliveryIds[1]) + ", 1, 0, 30000, NULL, 'timeout')");
 
     auto s = statistics(f.db, {}, f.clock);
     REQUIRE(s);
@@ -1349,8 +1367,8 @@ TEST_CASE("statistics: latency percentiles are nearest-rank over every attempt, 
                    (k == 20 ? "NULL" : "200") + ")");
     const int64_t created = f.clock.nowMs();
     for (int k = 1; k <= 10; ++k) // times to deliver 1 s … 10 s
-        f.raw.exec("UPDATE deliveries SET status = 'delivered', completed_at = " +
-                   std::to_string(created + k * 1000) + " WHERE id = " + std::to_string(ids[static_cast<size_t>(k - 1)]));
+        f.raw.exec("UPDATE deliveries SET status = 'delivered', completed_at = " + std::to_string(created + k * 1000) +
+                   " WHERE id = " + std::to_string(ids[static_cast<size_t>(k - 1)]));
     // A dead letter and a delivered row without completed_at count for neither.
     f.raw.exec("UPDATE deliveries SET status = 'dead_letter', completed_at = " + std::to_string(created + 999'000) +
                " WHERE id = " + std::to_string(ids[10]));
@@ -1363,8 +1381,8 @@ TEST_CASE("statistics: latency percentiles are nearest-rank over every attempt, 
     CHECK(s->attemptLatencyMs.p95 == 190);
     CHECK(s->attemptLatencyMs.p99 == 200);
     // The same ranks read with ORDER BY … LIMIT 1 OFFSET rank - 1.
-    for (auto [rank, value] : {std::pair{10, s->attemptLatencyMs.p50}, {19, s->attemptLatencyMs.p95},
-                               {20, s->attemptLatencyMs.p99}})
+    for (auto [rank, value] :
+         {std::pair{10, s->attemptLatencyMs.p50}, {19, s->attemptLatencyMs.p95}, {20, s->attemptLatencyMs.p99}})
         CHECK(f.count("SELECT duration_ms FROM attempts ORDER BY duration_ms LIMIT 1 OFFSET " +
                       std::to_string(rank - 1)) == value);
     CHECK(s->averageResponseTimeMs == doctest::Approx(100.0)); // 10 … 190 ms: the timeout is not a response
@@ -1401,14 +1419,14 @@ TEST_CASE("statistics: queue depth names all six statuses, and the oldest due ag
     const int64_t now = f.clock.nowMs();
     auto at = [&](const std::string& status, int64_t nextAttemptAt, const std::string& target = "a") {
         const int64_t id = f.send("x", {target}).deliveryIds[0];
-        f.raw.exec("UPDATE deliveries SET status = '" + status + "', next_attempt_at = " +
-                   std::to_string(nextAttemptAt) + " WHERE id = " + std::to_string(id));
+        f.raw.exec("UPDATE deliveries SET status = '" + status +
+                   "', next_attempt_at = " + std::to_string(nextAttemptAt) + " WHERE id = " + std::to_string(id));
         return id;
     };
     at("pending", now - 5000);
     const int64_t failed = at("failed", now - 8000);
-    at("rate_limited", now + 10'000);          // not due yet
-    at("in_progress", now - 50'000);           // not claimable
+    at("rate_limited", now + 10'000); // not due yet
+    at("in_progress", now - 50'000);  // not claimable
     at("delivered", now - 60'000);
     at("dead_letter", now - 70'000);
     at("pending", now - 90'000, "off");
@@ -1416,12 +1434,13 @@ TEST_CASE("statistics: queue depth names all six statuses, and the oldest due ag
 
     auto s = statistics(f.db, {}, f.clock);
     REQUIRE_MESSAGE(s, s.error().toString());
-    CHECK(s->queueDepth == std::map<DeliveryStatus, int64_t>{{DeliveryStatus::Pending, 2},
-                                                             {DeliveryStatus::InProgress, 1},
-                                                             {DeliveryStatus::Failed, 1},
-                                                             {DeliveryStatus::RateLimited, 1},
-                                                             {DeliveryStatus::Delivered, 1},
-                                                             {DeliveryStatus::DeadLetter, 1}});
+    CHECK(s->queueDepth ==
+          std::map<DeliveryStatus, int64_t>{{DeliveryStatus::Pending, 2},
+                                            {DeliveryStatus::InProgress, 1},
+                                            {DeliveryStatus::Failed, 1},
+                                            {DeliveryStatus::RateLimited, 1},
+                                            {DeliveryStatus::Delivered, 1},
+                                            {DeliveryStatus::DeadLetter, 1}});
     CHECK(s->oldestDueAgeMs == 8000);
     f.clock.advance(1000);
     CHECK(statistics(f.db, {}, f.clock)->oldestDueAgeMs == 9000);
@@ -1461,13 +1480,13 @@ TEST_CASE("statistics: the target, type and since filters narrow every figure, a
     auto attempt = [&](int64_t id, int ms) {
         f.raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
                    std::to_string(id) + ", 1, 0, " + std::to_string(ms) + ", 200)");
-        f.raw.exec("UPDATE deliveries SET status = 'delivered', completed_at = created_at + " + std::to_string(ms * 10) +
-                   " WHERE id = " + std::to_string(id));
+        f.raw.exec("UPDATE deliveries SET status = 'delivered', completed_at = created_at + " +
+                   std::to_string(ms * 10) + " WHERE id = " + std::to_string(id));
     };
-    auto order = f.send("order.paid");   // a, b
-    auto user = f.send("user.created");  // a
+    auto order = f.send("order.paid");  // a, b
+    auto user = f.send("user.created"); // a
     f.clock.advance(60'000);
-    auto late = f.send("order.paid");    // a, b
+    auto late = f.send("order.paid"); // a, b
     for (size_t i = 0; i < 2; ++i) {
         attempt(order.deliveryIds[i], order.targetIds[i] == "a" ? 10 : 20);
         attempt(late.deliveryIds[i], late.targetIds[i] == "a" ? 30 : 40);

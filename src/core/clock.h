@@ -28,10 +28,17 @@ public:
 // A clock that moves only when told to. Thread-safe.
 class FakeClock final : public Clock {
 public:
-    explicit FakeClock(int64_t startMs = 1'700'000'000'000) : wall_(startMs), mono_(0) {}
+    explicit FakeClock(int64_t startMs = 1'700'000'000'000)
+        : wall_(startMs),
+          mono_(0)
+    { }
     int64_t nowMs() const override { return wall_.load(); }
     int64_t monotonicMs() const override { return mono_.load(); }
-    void advance(int64_t ms) { wall_ += ms; mono_ += ms; }
+    void advance(int64_t ms)
+    {
+        wall_ += ms;
+        mono_ += ms;
+    }
     // Moves only the wall clock, as an NTP step or a manual change would.
     void jumpWall(int64_t ms) { wall_ += ms; }
 

@@ -12,7 +12,8 @@ Result<int64_t> parseDuration(std::string_view text)
     int64_t value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || end == text.data() || value < 0)
-        return fail(Error::invalid("'" + shown + "' is not a duration; use a whole number and a unit, like 250ms, 30s, 5m, 2h or 7d"));
+        return fail(Error::invalid(
+            "'" + shown + "' is not a duration; use a whole number and a unit, like 250ms, 30s, 5m, 2h or 7d"));
     std::string_view unit(end, text.data() + text.size() - end);
     int64_t scale = 0;
     if (unit == "ms")
@@ -26,7 +27,8 @@ Result<int64_t> parseDuration(std::string_view text)
     else if (unit == "d")
         scale = 86'400'000;
     else
-        return fail(Error::invalid("'" + shown + "' is not a duration; use a whole number and a unit, like 250ms, 30s, 5m, 2h or 7d"));
+        return fail(Error::invalid(
+            "'" + shown + "' is not a duration; use a whole number and a unit, like 250ms, 30s, 5m, 2h or 7d"));
     if (value > std::numeric_limits<int64_t>::max() / scale)
         return fail(Error::invalid("duration '" + shown + "' is too large"));
     return value * scale;
@@ -34,7 +36,10 @@ Result<int64_t> parseDuration(std::string_view text)
 
 std::string formatDuration(int64_t ms)
 {
-    struct Unit { int64_t scale; const char* name; };
+    struct Unit {
+        int64_t scale;
+        const char* name;
+    };
     static constexpr Unit units[] = {{86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
     if (ms != 0)
         for (const auto& u : units)
@@ -55,8 +60,8 @@ std::string isoTime(int64_t epochMs)
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
     return buf;
 }
 

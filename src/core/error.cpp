@@ -19,9 +19,6 @@ std::string_view kindName(Error::Kind kind)
     return "unknown";
 }
 
-std::string Error::toString() const
-{
-    return std::string(kindName(kind_)) + ": " + message_;
-}
+std::string Error::toString() const { return std::string(kindName(kind_)) + ": " + message_; }
 
 } // namespace webhookd

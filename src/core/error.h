@@ -13,19 +13,22 @@ namespace webhookd {
 class Error {
 public:
     enum class Kind {
-        NotFound,    // the named thing does not exist
-        Invalid,     // the input is malformed or breaks a rule; nothing was changed
-        Conflict,    // the input is valid but clashes with what is stored
-        Busy,        // the database stayed locked past the busy timeout
-        ReadOnly,    // the database cannot be written
-        Storage,     // any other database failure (disk full, I/O, corruption)
-        Network,     // a transport failure
-        Timeout,     // an operation ran out of time
-        Signing,     // a signature did not verify
-        Internal,    // a bug
+        NotFound, // the named thing does not exist
+        Invalid,  // the input is malformed or breaks a rule; nothing was changed
+        Conflict, // the input is valid but clashes with what is stored
+        Busy,     // the database stayed locked past the busy timeout
+        ReadOnly, // the database cannot be written
+        Storage,  // any other database failure (disk full, I/O, corruption)
+        Network,  // a transport failure
+        Timeout,  // an operation ran out of time
+        Signing,  // a signature did not verify
+        Internal, // a bug
     };
 
-    Error(Kind kind, std::string message) : kind_(kind), message_(std::move(message)) {}
+    Error(Kind kind, std::string message)
+        : kind_(kind),
+          message_(std::move(message))
+    { }
 
     static Error notFound(std::string m) { return {Kind::NotFound, std::move(m)}; }
     static Error invalid(std::string m) { return {Kind::Invalid, std::move(m)}; }

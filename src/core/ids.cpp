@@ -53,7 +53,7 @@ namespace {
 bool isSlugChar(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-           c == '-';
+        c == '-';
 }
 
 Status validateSlug(std::string_view text, size_t maxLen, const char* what)

@@ -105,9 +105,11 @@ void Log::write(LogLevel level, std::string_view message, const Fields& fields)
 
 bool parseLogLevel(std::string_view text, LogLevel& out)
 {
-    static constexpr std::pair<std::string_view, LogLevel> kNames[] = {
-        {"debug", LogLevel::Debug}, {"info", LogLevel::Info}, {"warn", LogLevel::Warn},
-        {"error", LogLevel::Error}, {"off", LogLevel::Off}};
+    static constexpr std::pair<std::string_view, LogLevel> kNames[] = {{"debug", LogLevel::Debug},
+                                                                       {"info", LogLevel::Info},
+                                                                       {"warn", LogLevel::Warn},
+                                                                       {"error", LogLevel::Error},
+                                                                       {"off", LogLevel::Off}};
     for (const auto& [name, level] : kNames)
         if (text == name) {
             out = level;

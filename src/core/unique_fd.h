@@ -12,8 +12,12 @@ namespace webhookd {
 class UniqueFd {
 public:
     UniqueFd() = default;
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    explicit UniqueFd(int fd)
+        : fd_(fd)
+    { }
+    UniqueFd(UniqueFd&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1))
+    { }
     UniqueFd& operator=(UniqueFd&& other) noexcept
     {
         if (this != &other)

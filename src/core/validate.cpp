@@ -52,7 +52,8 @@ Status validateUrl(std::string_view url)
     } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
         std::string_view port = host.substr(colon + 1);
         host = host.substr(0, colon);
-        if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        if (port.empty() || port.size() > 5 ||
+            !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
             std::stoi(std::string(port)) > 65535 || std::stoi(std::string(port)) == 0)
             return fail(Error::invalid("the URL '" + redactUrl(url) + "' has an invalid port"));
     }
@@ -82,9 +83,10 @@ Status validateHeader(std::string_view name, std::string_view value, const Limit
                                        "' may only contain letters, digits and !#$%&'*+-.^_`|~"));
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    static constexpr std::string_view kReserved[] = {"content-type", "content-length", "host", "transfer-encoding",
-                                                     "user-agent", "connection", "expect", "te", "upgrade",
-                                                     "x-hub-signature", "x-hub-signature-256"};
+    static constexpr std::string_view kReserved[] = {
+        "content-type",       "content-length", "host", "transfer-encoding", "user-agent",
+        "connection",         "expect",         "te",   "upgrade",           "x-hub-signature",
+        "x-hub-signature-256"};
     if (std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved) ||
         lower.rfind("webhook-", 0) == 0)
         return fail(Error::invalid("the header '" + std::string(name) + "' is set by webhookd and cannot be replaced"));

@@ -111,7 +111,7 @@ std::optional<std::string> AddressGuard::checkMapped(const unsigned char (&addr)
     static const unsigned char kNat64[12] = {0, 0x64, 0xff, 0x9b};
     unsigned char inner[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     const bool embeds = std::memcmp(addr, kCompat, 12) == 0 || std::memcmp(addr, kTranslated, 12) == 0 ||
-                        std::memcmp(addr, kNat64, 12) == 0;
+        std::memcmp(addr, kNat64, 12) == 0;
     if (embeds)
         std::memcpy(inner + 12, addr + 12, 4);
     for (const auto& c : allowed_)

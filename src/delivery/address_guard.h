@@ -26,9 +26,9 @@ struct Cidr {
 class AddressGuard {
 public:
     explicit AddressGuard(bool allowPrivate = false, std::vector<Cidr> allowed = {})
-        : allowPrivate_(allowPrivate), allowed_(std::move(allowed))
-    {
-    }
+        : allowPrivate_(allowPrivate),
+          allowed_(std::move(allowed))
+    { }
 
     // nullopt when the connection may go ahead; otherwise why not, e.g.
     // "127.0.0.1 is a loopback address".

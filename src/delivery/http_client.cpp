@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <optional>
 #include <stdexcept>
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -46,10 +46,7 @@ struct SetupError {
     const char* option = nullptr;
 
     explicit operator bool() const { return rc != CURLE_OK; }
-    std::string message() const
-    {
-        return std::string("libcurl refused ") + option + ": " + curl_easy_strerror(rc);
-    }
+    std::string message() const { return std::string("libcurl refused ") + option + ": " + curl_easy_strerror(rc); }
 };
 
 template <typename T>
@@ -123,9 +120,9 @@ struct HttpClient::Impl {
     std::vector<std::unique_ptr<Transfer>> active;
     std::vector<HttpResult> failedAtStart; // transfers libcurl refused to set up; out of the next poll()
 
-    UniqueFd wakeRead;  // self-pipe: wakeup() writes, poll() watches
+    UniqueFd wakeRead; // self-pipe: wakeup() writes, poll() watches
     UniqueFd wakeWrite;
-    UniqueFd epoll;     // the sockets curl asks us to watch, and the pipe
+    UniqueFd epoll;           // the sockets curl asks us to watch, and the pipe
     int64_t timerAtMono = -1; // when curl wants socket_action(TIMEOUT); -1: never
     bool caProbed = false;    // curl's built-in CA file and folder, read once
     std::string defaultCaInfo, defaultCaPath;
@@ -141,7 +138,10 @@ struct HttpClient::Impl {
                         error);
     }
 
-    Impl(HttpOptions o, const Clock& c) : options(std::move(o)), clock(c) {}
+    Impl(HttpOptions o, const Clock& c)
+        : options(std::move(o)),
+          clock(c)
+    { }
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
 
@@ -225,7 +225,8 @@ struct HttpClient::Impl {
                 continue;
             CURL* easy = msg->easy_handle;
             const CURLcode rc = msg->data.result;
-            auto it = std::find_if(active.begin(), active.end(), [easy](const auto& p) { return p->easy.get() == easy; });
+            auto it =
+                std::find_if(active.begin(), active.end(), [easy](const auto& p) { return p->easy.get() == easy; });
             remove(easy);
             if (it == active.end())
                 continue; // not ours: cannot happen, and nothing to report it to
@@ -352,12 +353,11 @@ struct HttpClient::Impl {
     }
 };
 
-HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpClient::HttpClient(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl))
+{ }
 
-HttpClient::~HttpClient()
-{
-    abortAll();
-}
+HttpClient::~HttpClient() { abortAll(); }
 
 Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpOptions options, const Clock& clock)
 {
@@ -419,8 +419,8 @@ void HttpClient::start(HttpRequest request)
         WEBHOOKD_SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->request.body.size()), error);
         WEBHOOKD_SETOPT(e, CURLOPT_HTTPHEADER, t->headers.get(), error);
         WEBHOOKD_SETOPT(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->request.timeoutMs), error);
-        WEBHOOKD_SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<int64_t>(t->request.timeoutMs, 10'000)),
-                        error);
+        WEBHOOKD_SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS,
+                        static_cast<long>(std::min<int64_t>(t->request.timeoutMs, 10'000)), error);
         WEBHOOKD_SETOPT(e, CURLOPT_WRITEDATA, t.get(), error);
         WEBHOOKD_SETOPT(e, CURLOPT_HEADERDATA, t.get(), error);
         WEBHOOKD_SETOPT(e, CURLOPT_OPENSOCKETDATA, t.get(), error);
@@ -469,8 +469,7 @@ void HttpClient::poll(int timeoutMs, std::vector<HttpResult>& done)
         const int fd = events[i].data.fd;
         if (fd == m.wakeRead.get()) {
             char buf[64];
-            while (::read(m.wakeRead.get(), buf, sizeof buf) > 0) {
-            }
+            while (::read(m.wakeRead.get(), buf, sizeof buf) > 0) { }
             continue;
         }
         int flags = 0;

@@ -13,21 +13,21 @@
 namespace webhookd {
 
 struct HttpRequest {
-    uint64_t tag = 0;          // the caller's handle, returned with the outcome
+    uint64_t tag = 0; // the caller's handle, returned with the outcome
     std::string url;
     std::string body;
     std::vector<std::string> headers; // "Name: value" lines, already validated
     int64_t timeoutMs = 30'000;
-    std::string caBundle;      // PEM file trusted for TLS; empty: HttpOptions::caBundle
+    std::string caBundle; // PEM file trusted for TLS; empty: HttpOptions::caBundle
 };
 
 struct HttpOptions {
     AddressGuard guard;
-    size_t excerptBytes = 16 * 1024;        // response bytes kept
-    size_t maxResponseBytes = 1024 * 1024;  // response bytes read before giving up
-    long maxConnectionsPerHost = 0;         // 0: no limit
+    size_t excerptBytes = 16 * 1024;       // response bytes kept
+    size_t maxResponseBytes = 1024 * 1024; // response bytes read before giving up
+    long maxConnectionsPerHost = 0;        // 0: no limit
     bool httpsOnly = false;
-    std::string caBundle;                   // PEM file trusted for TLS; empty: the system's
+    std::string caBundle; // PEM file trusted for TLS; empty: the system's
 };
 
 struct HttpResult {

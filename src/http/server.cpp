@@ -58,9 +58,10 @@ bool waitFor(int fd, short events, int64_t timeoutMs)
 class DeadlineStream final : public httplib::Stream {
 public:
     DeadlineStream(int sock, int64_t ioTimeoutMs, int64_t deadlineMono)
-        : sock_(sock), ioTimeoutMs_(ioTimeoutMs), deadline_(deadlineMono)
-    {
-    }
+        : sock_(sock),
+          ioTimeoutMs_(ioTimeoutMs),
+          deadline_(deadlineMono)
+    { }
 
     bool is_readable() const override { return waitFor(sock_, POLLIN, wait()); }
     bool is_writable() const override { return waitFor(sock_, POLLOUT, wait()); }
@@ -168,7 +169,9 @@ std::optional<std::string> Request::pathParam(std::string_view name) const { ret
 // process_request is protected for the purpose.)
 class DeadlineServer final : public httplib::Server {
 public:
-    explicit DeadlineServer(const ServerOptions& o) : o_(o) {}
+    explicit DeadlineServer(const ServerOptions& o)
+        : o_(o)
+    { }
 
 private:
     bool process_and_close_socket(socket_t sock) override
@@ -199,7 +202,9 @@ struct Server::Impl {
     int port = 0;
     bool started = false;
 
-    explicit Impl(ServerOptions o) : opt(std::move(o)) {}
+    explicit Impl(ServerOptions o)
+        : opt(std::move(o))
+    { }
 
     void writeError(int status, const std::string& detail, httplib::Response& res) const
     {
@@ -286,7 +291,9 @@ struct Server::Impl {
     }
 };
 
-Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::Server(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl))
+{ }
 
 Server::~Server() { stop(); }
 

@@ -21,13 +21,13 @@ namespace webhookd::http {
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
-    std::string method;      // GET, POST, … as sent (HEAD is answered as GET)
-    std::string path;        // without the query
+    std::string method; // GET, POST, … as sent (HEAD is answered as GET)
+    std::string path;   // without the query
     std::string body;
     std::string remoteAddr;
-    Fields query;            // decoded, in order
-    Fields headers;          // as sent
-    Fields pathParams;       // {name} segments of the matched pattern
+    Fields query;      // decoded, in order
+    Fields headers;    // as sent
+    Fields pathParams; // {name} segments of the matched pattern
 
     // Case-insensitive; the first one given.
     std::optional<std::string> header(std::string_view name) const;
@@ -82,8 +82,8 @@ public:
     void route(std::string method, std::string pattern, Handler handler);
 
     void start();
-    void stop();          // waits for requests in progress; idempotent
-    int port() const;     // as bound
+    void stop();                 // waits for requests in progress; idempotent
+    int port() const;            // as bound
     std::string address() const; // host:port as bound
 
 private:

@@ -36,7 +36,7 @@ BreakerTransition nextBreakerState(const BreakerState& before, const AttemptRun&
     t.opened = before.pausedUntil == 0 && after.pausedUntil != 0;
     t.resumed = before.pausedUntil != 0 && after.pausedUntil == 0;
     t.changed = after.consecutiveFailures != before.consecutiveFailures || after.pausedUntil != before.pausedUntil ||
-                after.enabled != before.enabled;
+        after.enabled != before.enabled;
     return t;
 }
 

@@ -27,8 +27,8 @@ struct BreakerState {
 
 // One target's finished attempts of a batch, in the order they finished.
 struct AttemptRun {
-    int tailFailures = 0;               // failures since the last success in the batch
-    bool succeeded = false;             // one of them delivered
+    int tailFailures = 0;                // failures since the last success in the batch
+    bool succeeded = false;              // one of them delivered
     std::optional<int64_t> goneDelivery; // the first that answered 410 Gone
 
     void add(bool delivered, int statusCode, int64_t deliveryId);
@@ -36,11 +36,11 @@ struct AttemptRun {
 
 struct BreakerTransition {
     BreakerState after;
-    bool changed = false;               // after differs from before
-    bool opened = false;                // closed before, open after
-    bool resumed = false;               // open before, closed after
-    std::string pausedReason;           // when opened
-    std::string disabledReason;         // when a 410 Gone disabled the target
+    bool changed = false;       // after differs from before
+    bool opened = false;        // closed before, open after
+    bool resumed = false;       // open before, closed after
+    std::string pausedReason;   // when opened
+    std::string disabledReason; // when a 410 Gone disabled the target
 };
 
 // The new state after a run. The breaker opens (or a failed probe pushes the

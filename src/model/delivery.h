@@ -38,14 +38,14 @@ struct Delivery {
     int64_t updatedAt = 0;
     std::optional<int64_t> completedAt;
     std::optional<std::string> deadLetterReason;
-    std::vector<Attempt> attempts;           // filled by getDelivery only
+    std::vector<Attempt> attempts; // filled by getDelivery only
 };
 
 struct DeliveryFilter {
     std::optional<DeliveryStatus> status;
     std::optional<std::string> targetId;
     std::optional<std::string> type;
-    std::optional<int64_t> createdSince;     // epoch ms
+    std::optional<int64_t> createdSince; // epoch ms
     int limit = 100;
 };
 

@@ -30,14 +30,14 @@ std::optional<DeliveryStatus> parseDeliveryStatus(std::string_view name);
 namespace status_set {
 
 // Every status, in the order listings show them.
-inline constexpr std::array kAll = {DeliveryStatus::Pending,   DeliveryStatus::InProgress, DeliveryStatus::Failed,
-                                    DeliveryStatus::RateLimited, DeliveryStatus::Delivered, DeliveryStatus::DeadLetter};
+inline constexpr std::array kAll = {DeliveryStatus::Pending,   DeliveryStatus::InProgress,
+                                    DeliveryStatus::Failed,    DeliveryStatus::RateLimited,
+                                    DeliveryStatus::Delivered, DeliveryStatus::DeadLetter};
 // What a claim may take once due: the deliveries_due index covers exactly these.
-inline constexpr std::array kClaimable = {DeliveryStatus::Pending, DeliveryStatus::Failed,
-                                          DeliveryStatus::RateLimited};
+inline constexpr std::array kClaimable = {DeliveryStatus::Pending, DeliveryStatus::Failed, DeliveryStatus::RateLimited};
 // Not yet delivered or dead-lettered: the claimable ones and those in flight.
-inline constexpr std::array kUnfinished = {DeliveryStatus::Pending, DeliveryStatus::Failed,
-                                           DeliveryStatus::RateLimited, DeliveryStatus::InProgress};
+inline constexpr std::array kUnfinished = {DeliveryStatus::Pending, DeliveryStatus::Failed, DeliveryStatus::RateLimited,
+                                           DeliveryStatus::InProgress};
 // Finished for good (until a person redrives them): what purge deletes and
 // delivery resend takes.
 inline constexpr std::array kFinished = {DeliveryStatus::Delivered, DeliveryStatus::DeadLetter};

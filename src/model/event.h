@@ -15,9 +15,9 @@ constexpr int kMaxPriority = 1000;
 
 struct EventInput {
     std::string type;
-    std::string payload = "{}";              // JSON text, stored as given
+    std::string payload = "{}"; // JSON text, stored as given
     int priority = 0;
-    std::vector<std::string> targets;        // empty: fan out by filters
+    std::vector<std::string> targets; // empty: fan out by filters
     std::optional<std::string> idempotencyKey;
 };
 
@@ -25,8 +25,8 @@ struct SendResult {
     int64_t eventId = 0;
     std::string uid;
     std::vector<int64_t> deliveryIds;
-    std::vector<std::string> targetIds;      // parallel to deliveryIds
-    bool duplicate = false;                  // the idempotency key was seen before
+    std::vector<std::string> targetIds; // parallel to deliveryIds
+    bool duplicate = false;             // the idempotency key was seen before
 };
 
 } // namespace webhookd

@@ -16,7 +16,7 @@ struct Counts {
     int64_t delivered = 0;
     int64_t failed = 0;
     int64_t deadLetter = 0;
-    int64_t pending = 0;     // pending + rate_limited + in_progress
+    int64_t pending = 0; // pending + rate_limited + in_progress
 
     void add(DeliveryStatus status, int64_t n = 1);
 };
@@ -31,11 +31,11 @@ struct Percentiles {
 struct Stats {
     Counts all;
     double averageResponseTimeMs = 0;
-    double successRate = 0;  // delivered / (delivered + dead_letter); 0 when neither
+    double successRate = 0; // delivered / (delivered + dead_letter); 0 when neither
     std::map<std::string, Counts> byEventType;
     std::map<std::string, Counts> byTarget;
-    Percentiles attemptLatencyMs;   // duration_ms of every attempt
-    Percentiles timeToDeliverMs;    // completed_at - created_at of delivered ones
+    Percentiles attemptLatencyMs;                 // duration_ms of every attempt
+    Percentiles timeToDeliverMs;                  // completed_at - created_at of delivered ones
     std::map<DeliveryStatus, int64_t> queueDepth; // every status, 0 included
     std::optional<int64_t> oldestDueAgeMs;        // now - next_attempt_at of the longest-due claimable one
 };

@@ -26,14 +26,14 @@ struct Target {
     bool enabled = true;
     std::vector<std::string> eventFilters; // empty: every event
     HeaderList headers;
-    std::optional<int64_t> timeoutMs;      // nullopt: the worker's default
+    std::optional<int64_t> timeoutMs; // nullopt: the worker's default
     RetryPolicy retry;
     std::optional<double> ratePerSecond;
     std::optional<int> burst;
     bool rateLimitEnabled = false;
     std::map<std::string, std::string> metadata;
     SignatureScheme signatureScheme = SignatureScheme::Standard;
-    std::optional<std::string> caBundle;   // PEM file; nullopt: the worker's CA bundle
+    std::optional<std::string> caBundle; // PEM file; nullopt: the worker's CA bundle
     // Written by the worker. The circuit breaker: failed attempts in a row,
     // and while it is open, until when no delivery is claimed (one probe
     // after that). disabledReason: why the worker disabled it (410 Gone).
@@ -66,7 +66,7 @@ struct TargetSpec {
     std::optional<std::map<std::string, std::string>> metadata;
     std::optional<bool> enabled;
     std::optional<SignatureScheme> signatureScheme;
-    std::optional<std::string> caBundle;     // an empty string clears it
+    std::optional<std::string> caBundle; // an empty string clears it
 };
 
 } // namespace webhookd

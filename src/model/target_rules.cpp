@@ -22,8 +22,8 @@ Status validateTarget(const Target& t, const Limits& limits)
         if (auto s = validatePattern(p); !s)
             return s;
     if (t.headers.size() > limits.maxHeaders)
-        return fail(Error::invalid("a target may have at most " + std::to_string(limits.maxHeaders) +
-                                   " custom headers"));
+        return fail(
+            Error::invalid("a target may have at most " + std::to_string(limits.maxHeaders) + " custom headers"));
     for (const auto& [k, v] : t.headers)
         if (auto s = validateHeader(k, v, limits); !s)
             return s;
@@ -61,26 +61,42 @@ Status validateTarget(const Target& t, const Limits& limits)
 
 void applySpec(Target& t, const TargetSpec& s)
 {
-    if (s.name) t.name = *s.name;
-    if (s.url) t.url = *s.url;
-    if (s.secret) t.secret = *s.secret;
-    if (s.eventFilters) t.eventFilters = *s.eventFilters;
-    if (s.headers) t.headers = *s.headers;
-    if (s.timeoutMs) t.timeoutMs = *s.timeoutMs;
-    if (s.maxAttempts) t.retry.maxAttempts = *s.maxAttempts;
-    if (s.initialDelayMs) t.retry.initialDelayMs = *s.initialDelayMs;
-    if (s.maxDelayMs) t.retry.maxDelayMs = *s.maxDelayMs;
-    if (s.backoffMultiplier) t.retry.multiplier = *s.backoffMultiplier;
-    if (s.jitterFactor) t.retry.jitter = *s.jitterFactor;
+    if (s.name)
+        t.name = *s.name;
+    if (s.url)
+        t.url = *s.url;
+    if (s.secret)
+        t.secret = *s.secret;
+    if (s.eventFilters)
+        t.eventFilters = *s.eventFilters;
+    if (s.headers)
+        t.headers = *s.headers;
+    if (s.timeoutMs)
+        t.timeoutMs = *s.timeoutMs;
+    if (s.maxAttempts)
+        t.retry.maxAttempts = *s.maxAttempts;
+    if (s.initialDelayMs)
+        t.retry.initialDelayMs = *s.initialDelayMs;
+    if (s.maxDelayMs)
+        t.retry.maxDelayMs = *s.maxDelayMs;
+    if (s.backoffMultiplier)
+        t.retry.multiplier = *s.backoffMultiplier;
+    if (s.jitterFactor)
+        t.retry.jitter = *s.jitterFactor;
     if (s.ratePerSecond) {
         t.ratePerSecond = *s.ratePerSecond;
         t.rateLimitEnabled = true; // giving a rate turns limiting on, unless the spec says otherwise below
     }
-    if (s.burst) t.burst = *s.burst;
-    if (s.rateLimitEnabled) t.rateLimitEnabled = *s.rateLimitEnabled;
-    if (s.metadata) t.metadata = *s.metadata;
-    if (s.enabled) t.enabled = *s.enabled;
-    if (s.signatureScheme) t.signatureScheme = *s.signatureScheme;
+    if (s.burst)
+        t.burst = *s.burst;
+    if (s.rateLimitEnabled)
+        t.rateLimitEnabled = *s.rateLimitEnabled;
+    if (s.metadata)
+        t.metadata = *s.metadata;
+    if (s.enabled)
+        t.enabled = *s.enabled;
+    if (s.signatureScheme)
+        t.signatureScheme = *s.signatureScheme;
     if (s.caBundle) {
         if (s.caBundle->empty())
             t.caBundle.reset();

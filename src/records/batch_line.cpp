@@ -12,8 +12,8 @@ Result<EventInput> parseBatchLine(std::string_view line)
     // Checked before parsing: the parsed value is dumped back to text, and
     // dump() recurses once per level.
     if (const Limits limits; jsonDepth(line) > limits.maxJsonDepth + 1)
-        return fail(Error::invalid("nests arrays and objects deeper than " + std::to_string(limits.maxJsonDepth) +
-                                   " levels"));
+        return fail(
+            Error::invalid("nests arrays and objects deeper than " + std::to_string(limits.maxJsonDepth) + " levels"));
     json j = json::parse(line.begin(), line.end(), nullptr, false);
     if (j.is_discarded())
         return fail(Error::invalid("not valid JSON"));

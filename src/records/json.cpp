@@ -119,8 +119,11 @@ json targetJson(const Target& t, bool showSecret)
 
 json sendResultJson(const SendResult& r)
 {
-    return {{"event_id", r.eventId}, {"event_uid", r.uid}, {"delivery_ids", r.deliveryIds},
-            {"target_ids", r.targetIds}, {"duplicate", r.duplicate}};
+    return {{"event_id", r.eventId},
+            {"event_uid", r.uid},
+            {"delivery_ids", r.deliveryIds},
+            {"target_ids", r.targetIds},
+            {"duplicate", r.duplicate}};
 }
 
 json statsJson(const Stats& s)
@@ -143,7 +146,8 @@ json statsJson(const Stats& s)
         {"by_event_type", byType},
         {"by_target", byTarget},
         {"attempt_latency_ms",
-         {{"p50", orNull(s.attemptLatencyMs.p50)}, {"p95", orNull(s.attemptLatencyMs.p95)},
+         {{"p50", orNull(s.attemptLatencyMs.p50)},
+          {"p95", orNull(s.attemptLatencyMs.p95)},
           {"p99", orNull(s.attemptLatencyMs.p99)}}},
         {"time_to_deliver_ms", {{"p50", orNull(s.timeToDeliverMs.p50)}, {"p95", orNull(s.timeToDeliverMs.p95)}}},
         {"queue_depth", depth},

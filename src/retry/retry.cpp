@@ -39,7 +39,8 @@ std::optional<int64_t> parseRetryAfter(std::string_view value, int64_t nowMs)
 {
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
         value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r' || value.back() == '\n'))
+    while (!value.empty() &&
+           (value.back() == ' ' || value.back() == '\t' || value.back() == '\r' || value.back() == '\n'))
         value.remove_suffix(1);
     if (value.empty())
         return std::nullopt;

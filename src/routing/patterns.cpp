@@ -43,8 +43,8 @@ Status validatePattern(std::string_view pattern)
     if (pattern.size() > 200)
         return fail(Error::invalid("event pattern is longer than 200 characters"));
     for (char c : pattern) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                  c == '.' || c == '-' || c == '*';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+            c == '-' || c == '*';
         if (!ok)
             return fail(Error::invalid("event pattern '" + std::string(pattern) +
                                        "' may only contain letters, digits, '_', '.', '-' and '*'"));

@@ -73,7 +73,7 @@ Result<std::string> base64Decode(std::string_view text)
     for (size_t i = 0; i < text.size(); ++i) {
         char c = text[i];
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-                  (c == '=' && i + 2 >= text.size());
+            (c == '=' && i + 2 >= text.size());
         if (!ok)
             return bad();
     }
@@ -237,8 +237,8 @@ Status verifyStandard(const VerifyRequest& request, std::string_view body, int64
         return fail(Error::signing("the timestamp '" + t + "' is not a whole number of seconds"));
     const int64_t skew = nowMs / 1000 - ts;
     if (skew > request.toleranceMs / 1000 || -skew > request.toleranceMs / 1000)
-        return fail(Error::signing("the timestamp is outside the tolerance of " + std::to_string(request.toleranceMs / 1000) +
-                                   " seconds"));
+        return fail(Error::signing("the timestamp is outside the tolerance of " +
+                                   std::to_string(request.toleranceMs / 1000) + " seconds"));
     if (request.secrets.empty())
         return fail(Error::invalid("no secret was given to verify with"));
     std::vector<std::string> expected;

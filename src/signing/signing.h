@@ -54,8 +54,8 @@ std::string signGithub(std::string_view secret, std::string_view body);
 struct VerifyRequest {
     std::vector<std::string> secrets; // as given by the user (whsec_… or raw)
     std::string id;
-    std::string timestamp;            // the webhook-timestamp header, Unix seconds
-    std::string signatureHeader;      // the webhook-signature header
+    std::string timestamp;       // the webhook-timestamp header, Unix seconds
+    std::string signatureHeader; // the webhook-signature header
     int64_t toleranceMs = 5 * 60 * 1000;
 };
 

@@ -15,9 +15,9 @@ namespace webhookd {
 enum class Durability { Full, Normal };
 
 struct OpenOptions {
-    bool create = false;       // create the store (a file with mode 0600) when missing
-    bool migrate = true;       // apply pending migrations (needs a writable store)
-    int busyTimeoutMs = 5000;  // how long a locked store is waited for
+    bool create = false;      // create the store (a file with mode 0600) when missing
+    bool migrate = true;      // apply pending migrations (needs a writable store)
+    int busyTimeoutMs = 5000; // how long a locked store is waited for
     Durability durability = Durability::Full;
 };
 

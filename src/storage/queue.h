@@ -20,8 +20,8 @@ class Database;
 // A delivery this worker holds a lease on, with what sending it needs.
 struct ClaimedDelivery {
     int64_t id = 0;
-    int attemptNumber = 0;  // the number the coming attempt will get
-    int attemptsUsed = 0;   // attempts spent since the budget was last refreshed
+    int attemptNumber = 0; // the number the coming attempt will get
+    int attemptsUsed = 0;  // attempts spent since the budget was last refreshed
     std::string eventUid;
     std::string type;
     std::string payload;
@@ -36,9 +36,9 @@ struct Completion {
     int attemptNumber = 0;
     Outcome outcome;
     DeliveryStatus status = DeliveryStatus::Failed; // Delivered, Failed or DeadLetter
-    int64_t nextAttemptAt = 0;     // for failed
-    std::string lastError;         // empty when delivered
-    std::string deadLetterReason;  // for dead_letter
+    int64_t nextAttemptAt = 0;                      // for failed
+    std::string lastError;                          // empty when delivered
+    std::string deadLetterReason;                   // for dead_letter
 };
 
 // A change the worker made to a target while recording attempts.
@@ -50,8 +50,8 @@ struct TargetEvent {
 
 struct ClaimResult {
     std::vector<ClaimedDelivery> claimed;
-    int64_t reclaimed = 0;    // expired leases returned to pending
-    int64_t rateLimited = 0;  // deferred for want of a token
+    int64_t reclaimed = 0;   // expired leases returned to pending
+    int64_t rateLimited = 0; // deferred for want of a token
 };
 
 // The worker's side of the deliveries table: claim, complete, release. Keeps
@@ -124,7 +124,8 @@ private:
     void updateBreakersLocked(const std::vector<Completion>& completions, int64_t nowMs);
     // Run the body in one BEGIN IMMEDIATE transaction; target events it
     // produced count only once it commits.
-    template <typename Body> auto transaction(const char* what, Body body);
+    template <typename Body>
+    auto transaction(const char* what, Body body);
 
     struct Statements;
     Database& db_; // must outlive the Queue

@@ -27,7 +27,7 @@ struct Requeued {
 };
 
 struct RedriveOptions {
-    int batchSize = 1000;         // deliveries per transaction, at least 1
+    int batchSize = 1000;                                      // deliveries per transaction, at least 1
     std::function<void(int64_t done, int64_t total)> progress; // after every batch
 };
 

@@ -14,24 +14,24 @@ class Database;
 enum class PurgeStatuses { Delivered, DeadLetter, Both };
 
 struct PurgeOptions {
-    int64_t completedBeforeMs = 0;     // deletes deliveries with completed_at before this (epoch ms)
+    int64_t completedBeforeMs = 0; // deletes deliveries with completed_at before this (epoch ms)
     PurgeStatuses statuses = PurgeStatuses::Both;
-    int batchSize = 1000;              // deliveries per transaction, at least 1
-    int64_t startAfterId = 0;          // resume: only delivery ids above this
-    int64_t maxBatches = 0;            // return after this many batches (0: no limit)
+    int batchSize = 1000;                    // deliveries per transaction, at least 1
+    int64_t startAfterId = 0;                // resume: only delivery ids above this
+    int64_t maxBatches = 0;                  // return after this many batches (0: no limit)
     const std::atomic<bool>* stop = nullptr; // when set and true, returns before the next batch
-    bool incrementalVacuum = true;     // then return free pages to the file system (auto_vacuum INCREMENTAL only)
+    bool incrementalVacuum = true;           // then return free pages to the file system (auto_vacuum INCREMENTAL only)
 };
 
 struct PurgeResult {
-    int64_t deliveries = 0;            // deleted, with their attempts and dead_letters rows
+    int64_t deliveries = 0; // deleted, with their attempts and dead_letters rows
     int64_t attempts = 0;
-    int64_t events = 0;                // left with no delivery by the purge, so deleted too
+    int64_t events = 0; // left with no delivery by the purge, so deleted too
     int64_t batches = 0;
-    int64_t lastId = 0;                // the highest delivery id examined: pass it as startAfterId to resume
-    bool finished = false;             // false when stop or maxBatches ended it early
-    int64_t pagesFreed = 0;            // pages the incremental vacuum gave back
-    bool incremental = false;          // the file has auto_vacuum = INCREMENTAL (else it keeps its size)
+    int64_t lastId = 0;       // the highest delivery id examined: pass it as startAfterId to resume
+    bool finished = false;    // false when stop or maxBatches ended it early
+    int64_t pagesFreed = 0;   // pages the incremental vacuum gave back
+    bool incremental = false; // the file has auto_vacuum = INCREMENTAL (else it keeps its size)
 };
 
 // Called after every batch and vacuum step with the totals so far.

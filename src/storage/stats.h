@@ -16,7 +16,7 @@ class Database;
 struct StatsFilter {
     std::optional<int64_t> createdSince; // created_at >= this (epoch ms)
     std::optional<std::string> targetId;
-    std::optional<std::string> type;     // the event type, exactly
+    std::optional<std::string> type; // the event type, exactly
 };
 
 // Statistics over the deliveries the filter selects, all read in one

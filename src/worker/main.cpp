@@ -74,7 +74,8 @@ int main(int argc, char** argv)
                  "rate-limits per target and records every attempt. SIGTERM/SIGINT stop it gracefully.",
                  "webhookd");
     app.add_option("--db", opt.database, "Database file (default $WEBHOOKD_DB, else ./webhooks.db)");
-    app.add_option("--concurrency", opt.concurrency, "Transfers in flight at most (env WEBHOOK_MAX_CONCURRENT, default 10)")
+    app.add_option("--concurrency", opt.concurrency,
+                   "Transfers in flight at most (env WEBHOOK_MAX_CONCURRENT, default 10)")
         ->check(CLI::Range(1, 10'000));
     app.add_option("--poll-interval", pollInterval, "Longest idle sleep (env WEBHOOK_QUEUE_INTERVAL, default 1000ms)")
         ->check(durationValidator());
@@ -95,8 +96,7 @@ int main(int argc, char** argv)
     app.add_option("--max-response-bytes", opt.maxResponseBytes,
                    "Response bytes read before an attempt fails as too_large (default 1048576)")
         ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
-    app.add_flag("--drain", opt.drain,
-                 "Exit 0 once every delivery of an enabled target is delivered or dead-lettered");
+    app.add_flag("--drain", opt.drain, "Exit 0 once every delivery of an enabled target is delivered or dead-lettered");
     app.add_option("--shutdown-grace", grace, "On SIGTERM/SIGINT, how long in-flight requests may finish")
         ->check(durationValidator())
         ->capture_default_str();
@@ -128,7 +128,9 @@ int main(int argc, char** argv)
                    "Delete delivered and dead-lettered deliveries finished longer ago than this (default: keep all)")
         ->check(durationValidator());
     app.add_flag("--log-payloads", opt.logPayloads, "Include event payloads in failure and dead-letter log lines");
-    app.add_option("--log-format", logFormat, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+    app.add_option("--log-format", logFormat, "text or json")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
     app.add_option("--log-level", logLevel, "debug, info, warn, error or off")
         ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
         ->capture_default_str();
@@ -187,7 +189,7 @@ int main(int argc, char** argv)
     Log::configure(level, logFormat == "json" ? LogFormat::Json : LogFormat::Text);
 
     try {
-        struct sigaction sa {};
+        struct sigaction sa { };
         sa.sa_handler = onSignal;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, nullptr);

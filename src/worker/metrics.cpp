@@ -9,9 +9,9 @@
 namespace webhookd {
 
 WorkerMetrics::WorkerMetrics(int64_t healthWindowMs)
-    : windowMs_(std::max<int64_t>(healthWindowMs, kSlots)), slotMs_(windowMs_ / static_cast<int64_t>(kSlots))
-{
-}
+    : windowMs_(std::max<int64_t>(healthWindowMs, kSlots)),
+      slotMs_(windowMs_ / static_cast<int64_t>(kSlots))
+{ }
 
 std::string WorkerMetrics::outcomeLabel(const Outcome& outcome, bool success)
 {
@@ -27,7 +27,8 @@ std::string WorkerMetrics::outcomeLabel(const Outcome& outcome, bool success)
 void WorkerMetrics::recordAttempt(const Outcome& outcome, bool success, int64_t nowMs)
 {
     const double seconds = static_cast<double>(outcome.durationMs) / 1000.0;
-    const size_t bucket = static_cast<size_t>(std::lower_bound(kBuckets.begin(), kBuckets.end(), seconds) - kBuckets.begin());
+    const size_t bucket =
+        static_cast<size_t>(std::lower_bound(kBuckets.begin(), kBuckets.end(), seconds) - kBuckets.begin());
     std::string label = outcomeLabel(outcome, success);
     const int64_t index = nowMs / slotMs_;
 
@@ -161,10 +162,13 @@ std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& 
     counter("webhookd_retries_scheduled_total", "Failed attempts after which a retry was scheduled.", c.retried);
     counter("webhookd_dead_lettered_total", "Deliveries this worker moved to the dead-letter queue.", c.deadLettered);
     counter("webhookd_claimed_total", "Deliveries this worker claimed.", c.claimed);
-    counter("webhookd_breaker_trips_total", "Times this worker paused a target (circuit breaker opened).", c.breakerTrips);
+    counter("webhookd_breaker_trips_total", "Times this worker paused a target (circuit breaker opened).",
+            c.breakerTrips);
     counter("webhookd_breaker_resumes_total", "Times a probe succeeded and resumed a paused target.", c.breakerResumes);
-    counter("webhookd_targets_gone_total", "Targets this worker disabled because they answered 410 Gone.", c.targetsGone);
-    counter("webhookd_storage_failures_total", "Database operations that failed (and were retried).", c.storageFailures);
+    counter("webhookd_targets_gone_total", "Targets this worker disabled because they answered 410 Gone.",
+            c.targetsGone);
+    counter("webhookd_storage_failures_total", "Database operations that failed (and were retried).",
+            c.storageFailures);
     w.family("webhookd_in_flight", "gauge", "HTTP transfers in flight.");
     w.sample("webhookd_in_flight", "", static_cast<double>(c.inFlight.load()));
     w.family("webhookd_last_tick_timestamp_seconds", "gauge", "When the delivery loop last turned (Unix time).");

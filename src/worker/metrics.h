@@ -24,7 +24,7 @@ struct WorkerCounters {
     std::atomic<int64_t> lastTickMs{0};   // wall clock of the loop's last turn
     std::atomic<int64_t> breakerTrips{0}; // targets this worker paused
     std::atomic<int64_t> breakerResumes{0};
-    std::atomic<int64_t> targetsGone{0};  // targets disabled on 410 Gone
+    std::atomic<int64_t> targetsGone{0}; // targets disabled on 410 Gone
     std::atomic<int64_t> storageFailures{0};
 };
 
@@ -50,8 +50,7 @@ public:
     int64_t healthWindowMs() const { return windowMs_; }
 
     // Upper bounds, in seconds, of the latency histogram's buckets.
-    static constexpr std::array<double, 12> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                        0.5,   1,    2.5,   5,    10,  30};
+    static constexpr std::array<double, 12> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     struct Histogram {
         std::array<int64_t, kBuckets.size()> buckets{}; // not cumulative
         int64_t count = 0;

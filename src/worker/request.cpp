@@ -1,8 +1,8 @@
 #include "worker/request.h"
 
 #include "core/duration.h"
-#include "signing/signing.h"
 #include "model/target_rules.h"
+#include "signing/signing.h"
 
 namespace webhookd {
 

@@ -35,7 +35,10 @@ struct StatusServer::Impl {
     int64_t snapshotAt = 0;
     std::string dbError;
 
-    Impl(StatusServerOptions o, const Worker& w) : opt(std::move(o)), worker(w) {}
+    Impl(StatusServerOptions o, const Worker& w)
+        : opt(std::move(o)),
+          worker(w)
+    { }
 
     // Opens the read connection if it is not open; false (and dbError) when
     // the file cannot be opened. Holds: mutex.
@@ -84,8 +87,8 @@ struct StatusServer::Impl {
         const bool loopOk = tickAge <= opt.stallMs;
         const auto snap = readSnapshot(now);
         const auto window = worker.metrics().recent(now);
-        const double rate = window.attempts == 0 ? 1.0
-                                                 : static_cast<double>(window.successes) / static_cast<double>(window.attempts);
+        const double rate =
+            window.attempts == 0 ? 1.0 : static_cast<double>(window.successes) / static_cast<double>(window.attempts);
         const bool rateOk = window.attempts < kMinAttemptsForRate || rate >= opt.healthyRate;
         const bool healthy = loopOk && snap.has_value() && rateOk;
 
@@ -118,7 +121,8 @@ struct StatusServer::Impl {
                 d = d.get<int64_t>() + n;
             }
             body["queue_depth"] = depth;
-            body["oldest_due_age_ms"] = snap->oldestDueAt ? json(std::max<int64_t>(0, now - *snap->oldestDueAt)) : json(nullptr);
+            body["oldest_due_age_ms"] =
+                snap->oldestDueAt ? json(std::max<int64_t>(0, now - *snap->oldestDueAt)) : json(nullptr);
             json paused = json::array(), disabled = json::array();
             for (const auto& t : snap->targets) {
                 if (!t.enabled)
@@ -157,7 +161,9 @@ struct StatusServer::Impl {
     }
 };
 
-StatusServer::StatusServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StatusServer::StatusServer(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl))
+{ }
 
 StatusServer::~StatusServer() { stop(); }
 

@@ -12,10 +12,10 @@ class Worker;
 
 struct StatusServerOptions {
     std::string host = "127.0.0.1";
-    int port = 9464;                   // 0: any free port
-    std::string database;              // the store's locator, opened read-only
-    double healthyRate = 0.9;          // /healthz degrades below this success rate
-    int64_t stallMs = 30'000;          // /healthz degrades when the loop has not turned for this long
+    int port = 9464;          // 0: any free port
+    std::string database;     // the store's locator, opened read-only
+    double healthyRate = 0.9; // /healthz degrades below this success rate
+    int64_t stallMs = 30'000; // /healthz degrades when the loop has not turned for this long
 };
 
 // webhookd's status endpoint: GET /healthz (200 healthy or 503 degraded,

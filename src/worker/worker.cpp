@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <cstdlib>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -29,7 +29,8 @@ std::string defaultWorkerId()
     gethostname(host, sizeof host - 1);
     unsigned char r[3];
     randomBytes(r, sizeof r);
-    return std::string(host) + ":" + std::to_string(getpid()) + ":" + hexEncode(std::string_view(reinterpret_cast<char*>(r), 3));
+    return std::string(host) + ":" + std::to_string(getpid()) + ":" +
+        hexEncode(std::string_view(reinterpret_cast<char*>(r), 3));
 }
 
 // Completions wait at most this long for company before they are committed.
@@ -49,7 +50,9 @@ constexpr int64_t kRetentionMaxIntervalMs = 300'000;
 // loop waits at most one batch for the write lock.
 class RetentionThread {
 public:
-    RetentionThread(const WorkerOptions& opt, const Clock& clock) : opt_(opt), clock_(clock)
+    RetentionThread(const WorkerOptions& opt, const Clock& clock)
+        : opt_(opt),
+          clock_(clock)
     {
         thread_ = std::thread([this] { loop(); });
     }
@@ -97,8 +100,10 @@ private:
             Log::error("retention: purge failed; it continues next time", {{"error", r.error().message()}});
         else if (r->deliveries > 0)
             Log::info("retention: deleted finished deliveries",
-                      {{"deliveries", std::to_string(r->deliveries)}, {"attempts", std::to_string(r->attempts)},
-                       {"events", std::to_string(r->events)}, {"pages_freed", std::to_string(r->pagesFreed)},
+                      {{"deliveries", std::to_string(r->deliveries)},
+                       {"attempts", std::to_string(r->attempts)},
+                       {"events", std::to_string(r->events)},
+                       {"pages_freed", std::to_string(r->pagesFreed)},
                        {"older_than", formatDuration(opt_.retentionMs)}});
     }
 
@@ -123,13 +128,13 @@ struct Worker::Impl {
     std::atomic<bool> stopping{false};
 
     std::unordered_map<uint64_t, ClaimedDelivery> inflight;
-    std::vector<Completion> unrecorded;   // finished, not yet committed
+    std::vector<Completion> unrecorded; // finished, not yet committed
     int64_t firstUnrecordedMono = 0;
     std::vector<HttpResult> done;
 
-    int64_t nextClaimAt = 0;              // wall ms; claiming before then finds nothing
+    int64_t nextClaimAt = 0; // wall ms; claiming before then finds nothing
     uint64_t lastChangeToken = 0;
-    int64_t storagePauseUntilMono = 0;    // backing off after a storage failure
+    int64_t storagePauseUntilMono = 0; // backing off after a storage failure
     int64_t storageFailures = 0;
     int64_t nextProgressMono = 0;
 
@@ -137,7 +142,11 @@ struct Worker::Impl {
     std::uniform_real_distribution<double> unit{0.0, 1.0};
 
     Impl(WorkerOptions o, const Clock& c, Database d)
-        : opt(std::move(o)), clock(c), db(std::move(d)), queue(db, opt.workerId), metrics(opt.healthWindowMs)
+        : opt(std::move(o)),
+          clock(c),
+          db(std::move(d)),
+          queue(db, opt.workerId),
+          metrics(opt.healthWindowMs)
     {
         queue.setBreaker(opt.breaker);
     }
@@ -230,17 +239,23 @@ struct Worker::Impl {
                 c.nextAttemptAt = dec.nextAttemptAt;
                 ++counters.retried;
                 Log::info("attempt failed; retry scheduled",
-                          withPayload(d, {{"delivery", std::to_string(d.id)}, {"target", d.target->id},
-                                          {"attempt", std::to_string(d.attemptNumber)}, {"error", dec.lastError},
-                                          {"next_attempt_at", isoTime(dec.nextAttemptAt)}}));
+                          withPayload(d,
+                                      {{"delivery", std::to_string(d.id)},
+                                       {"target", d.target->id},
+                                       {"attempt", std::to_string(d.attemptNumber)},
+                                       {"error", dec.lastError},
+                                       {"next_attempt_at", isoTime(dec.nextAttemptAt)}}));
                 break;
             case Verdict::DeadLetter:
                 c.status = DeliveryStatus::DeadLetter;
                 c.deadLetterReason = dec.deadLetterReason;
                 ++counters.deadLettered;
                 Log::warn("moved to the dead-letter queue",
-                          withPayload(d, {{"delivery", std::to_string(d.id)}, {"target", d.target->id},
-                                          {"attempt", std::to_string(d.attemptNumber)}, {"reason", dec.deadLetterReason}}));
+                          withPayload(d,
+                                      {{"delivery", std::to_string(d.id)},
+                                       {"target", d.target->id},
+                                       {"attempt", std::to_string(d.attemptNumber)},
+                                       {"reason", dec.deadLetterReason}}));
                 break;
             }
             if (unrecorded.empty())
@@ -278,7 +293,8 @@ struct Worker::Impl {
             case TargetEvent::Kind::Paused:
                 ++counters.breakerTrips;
                 Log::warn("target paused by the circuit breaker",
-                          {{"target", e.targetId}, {"reason", e.reason},
+                          {{"target", e.targetId},
+                           {"reason", e.reason},
                            {"probe_in", formatDuration(opt.breaker.cooldownMs)}});
                 break;
             case TargetEvent::Kind::Resumed:
@@ -307,7 +323,7 @@ struct Worker::Impl {
     // (this worker's own too) would look expired. So a jump moves the stored
     // schedule by the jump (Queue::shiftSchedule), and with it the retry
     // times not yet recorded, and the next claim is looked for at once.
-    int64_t wallOffset = 0;               // nowMs - monotonicMs at the last tick
+    int64_t wallOffset = 0; // nowMs - monotonicMs at the last tick
     bool wallOffsetKnown = false;
 
     void detectClockJump(int64_t now)
@@ -328,7 +344,8 @@ struct Worker::Impl {
             if (c.status == DeliveryStatus::Failed)
                 c.nextAttemptAt += delta;
         Log::warn("the wall clock jumped; scheduled deliveries and leases moved with it",
-                  {{"jump", (delta < 0 ? "-" : "+") + formatDuration(std::abs(delta))}, {"deliveries", std::to_string(*moved)}});
+                  {{"jump", (delta < 0 ? "-" : "+") + formatDuration(std::abs(delta))},
+                   {"deliveries", std::to_string(*moved)}});
         wallOffset = offset;
         nextClaimAt = 0;
     }
@@ -342,11 +359,12 @@ struct Worker::Impl {
         nextProgressMono = mono + (opt.drain && isatty(STDERR_FILENO) ? 1000 : 10'000);
         if (first)
             return;
-        Log::info("progress", {{"attempts", std::to_string(counters.attempts.load())},
-                               {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count
-                               {"retried", std::to_string(counters.retried.load())},
-                               {"dead_lettered", std::to_string(counters.deadLettered.load())},
-                               {"in_flight", std::to_string(inflight.size())}});
+        Log::info("progress",
+                  {{"attempts", std::to_string(counters.attempts.load())},
+                   {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count
+                   {"retried", std::to_string(counters.retried.load())},
+                   {"dead_lettered", std::to_string(counters.deadLettered.load())},
+                   {"in_flight", std::to_string(inflight.size())}});
     }
 
     // Stop claiming; give in-flight transfers the grace period; release the
@@ -382,20 +400,27 @@ struct Worker::Impl {
     Status run()
     {
         Log::info("webhookd started",
-                  {{"worker", opt.workerId}, {"db", opt.database}, {"concurrency", std::to_string(opt.concurrency)},
+                  {{"worker", opt.workerId},
+                   {"db", opt.database},
+                   {"concurrency", std::to_string(opt.concurrency)},
                    {"poll_interval", formatDuration(opt.pollIntervalMs)},
-                   {"default_timeout", formatDuration(opt.defaultTimeoutMs)}, {"lease", formatDuration(opt.leaseMs)},
-                   {"user_agent", opt.userAgent}, {"private_networks", opt.allowPrivateNetworks ? "allowed" : "blocked"},
+                   {"default_timeout", formatDuration(opt.defaultTimeoutMs)},
+                   {"lease", formatDuration(opt.leaseMs)},
+                   {"user_agent", opt.userAgent},
+                   {"private_networks", opt.allowPrivateNetworks ? "allowed" : "blocked"},
                    {"allowed_networks", std::to_string(opt.allowedNetworks.size())},
-                   {"https_only", opt.httpsOnly ? "yes" : "no"}, {"ca_bundle", opt.caBundle.empty() ? "system" : opt.caBundle},
+                   {"https_only", opt.httpsOnly ? "yes" : "no"},
+                   {"ca_bundle", opt.caBundle.empty() ? "system" : opt.caBundle},
                    {"max_response_bytes", std::to_string(opt.maxResponseBytes)},
                    {"retry_after_cap", formatDuration(opt.retryAfterCapMs)},
                    {"shutdown_grace", formatDuration(opt.shutdownGraceMs)},
-                   {"breaker", opt.breaker.failures > 0 ? std::to_string(opt.breaker.failures) + " failures, " +
-                                                              formatDuration(opt.breaker.cooldownMs) + " cool-down"
-                                                        : "off"},
+                   {"breaker",
+                    opt.breaker.failures > 0 ? std::to_string(opt.breaker.failures) + " failures, " +
+                            formatDuration(opt.breaker.cooldownMs) + " cool-down"
+                                             : "off"},
                    {"retention", opt.retentionMs > 0 ? formatDuration(opt.retentionMs) : "off"},
-                   {"log_payloads", opt.logPayloads ? "yes" : "no"}, {"drain", opt.drain ? "yes" : "no"}});
+                   {"log_payloads", opt.logPayloads ? "yes" : "no"},
+                   {"drain", opt.drain ? "yes" : "no"}});
         lastChangeToken = queue.changeToken();
         std::optional<RetentionThread> retention;
         if (opt.retentionMs > 0)
@@ -408,7 +433,7 @@ struct Worker::Impl {
 
             const bool slots = static_cast<int>(inflight.size()) < opt.concurrency;
             const bool refill = inflight.empty() ||
-                                opt.concurrency - static_cast<int>(inflight.size()) >= std::max(1, opt.concurrency / 4);
+                opt.concurrency - static_cast<int>(inflight.size()) >= std::max(1, opt.concurrency / 4);
             if (slots && refill && now >= nextClaimAt && !storagePaused())
                 claim(now);
 
@@ -441,15 +466,19 @@ struct Worker::Impl {
             }
         }
         shutdown();
-        Log::info("webhookd stopped", {{"worker", opt.workerId},
-                                       {"attempts", std::to_string(counters.attempts.load())},
-                                       {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count // not a status: a count
-                                       {"dead_lettered", std::to_string(counters.deadLettered.load())}});
+        Log::info(
+            "webhookd stopped",
+            {{"worker", opt.workerId},
+             {"attempts", std::to_string(counters.attempts.load())},
+             {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count // not a status: a count
+             {"dead_lettered", std::to_string(counters.deadLettered.load())}});
         return {};
     }
 };
 
-Worker::Worker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Worker::Worker(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl))
+{ }
 Worker::~Worker() = default;
 
 Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Clock& clock)
@@ -463,7 +492,8 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
     if (options.userAgent.find_first_of("\r\n") != std::string::npos)
         return fail(Error::invalid("the user agent must not contain line breaks"));
     if (options.breaker.failures < 0 || options.breaker.cooldownMs < 1)
-        return fail(Error::invalid("the breaker needs a failure count of 0 (off) or more and a cool-down of at least 1ms"));
+        return fail(
+            Error::invalid("the breaker needs a failure count of 0 (off) or more and a cool-down of at least 1ms"));
     if (options.workerId.empty())
         options.workerId = defaultWorkerId();
     OpenOptions open;
@@ -475,7 +505,8 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
     if (!db)
         return fail(db.error());
     if (db->readOnly())
-        return fail(Error::readOnly("the database " + options.database + " is read-only; webhookd needs to write to it"));
+        return fail(
+            Error::readOnly("the database " + options.database + " is read-only; webhookd needs to write to it"));
     HttpOptions http;
     http.guard = AddressGuard(options.allowPrivateNetworks, options.allowedNetworks);
     http.httpsOnly = options.httpsOnly;

@@ -21,21 +21,21 @@ struct WorkerOptions {
     int64_t pollIntervalMs = 1000;          // longest sleep when idle
     int64_t defaultTimeoutMs = 30'000;      // for targets without their own
     std::string userAgent = "webhookd/0.1";
-    int64_t leaseMs = 60'000;               // at least; see DESIGN.md
-    int64_t retryAfterCapMs = 3'600'000;    // Retry-After is honoured up to this
-    int64_t shutdownGraceMs = 10'000;       // in-flight transfers get this long
+    int64_t leaseMs = 60'000;            // at least; see DESIGN.md
+    int64_t retryAfterCapMs = 3'600'000; // Retry-After is honoured up to this
+    int64_t shutdownGraceMs = 10'000;    // in-flight transfers get this long
     bool allowPrivateNetworks = false;
     std::vector<Cidr> allowedNetworks;
     bool httpsOnly = false;
-    std::string caBundle;                   // PEM file trusted for TLS; empty: the system's
-    size_t maxResponseBytes = 1024 * 1024;  // response bytes read before an attempt fails as too_large
-    bool drain = false;                     // exit once nothing is outstanding
+    std::string caBundle;                  // PEM file trusted for TLS; empty: the system's
+    size_t maxResponseBytes = 1024 * 1024; // response bytes read before an attempt fails as too_large
+    bool drain = false;                    // exit once nothing is outstanding
     int busyTimeoutMs = 5000;
-    std::string workerId;                   // default: host:pid:random
-    BreakerPolicy breaker;                  // pause a target after this many failures in a row
-    int64_t healthWindowMs = 300'000;       // the success rate /healthz judges covers this long
-    bool logPayloads = false;               // failures and dead letters log the event's payload
-    int64_t retentionMs = 0;                // delete finished deliveries older than this (0: keep all)
+    std::string workerId;             // default: host:pid:random
+    BreakerPolicy breaker;            // pause a target after this many failures in a row
+    int64_t healthWindowMs = 300'000; // the success rate /healthz judges covers this long
+    bool logPayloads = false;         // failures and dead letters log the event's payload
+    int64_t retentionMs = 0;          // delete finished deliveries older than this (0: keep all)
 };
 
 // The delivery loop: claims due deliveries, sends them through one libcurl

@@ -48,12 +48,17 @@ void deadLetter(const Fixture& cli, int64_t id, const std::string& reason = "HTT
                 int64_t movedAt = wallClockMs())
 {
     const std::string sid = std::to_string(id);
-    cli.sqlExec("UPDATE deliveries SET status = 'dead_letter', attempt_count = 1, last_status_code = 410, "
-                "last_error = 'HTTP 410', completed_at = " + std::to_string(movedAt) + " WHERE id = " + sid + ";"
-                "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type, error_message)"
-                " VALUES (" + sid + ", 1, " + std::to_string(movedAt - 50) + ", 42, 410, 'http_status', 'HTTP 410');"
-                "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (" + sid + ", '" + reason + "', " +
-                std::to_string(movedAt) + ");");
+    cli.sqlExec(
+        "UPDATE deliveries SET status = 'dead_letter', attempt_count = 1, last_status_code = 410, "
+        "last_error = 'HTTP 410', completed_at = " +
+        std::to_string(movedAt) + " WHERE id = " + sid +
+        ";"
+        "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type, error_message)"
+        " VALUES (" +
+        sid + ", 1, " + std::to_string(movedAt - 50) +
+        ", 42, 410, 'http_status', 'HTTP 410');"
+        "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (" +
+        sid + ", '" + reason + "', " + std::to_string(movedAt) + ");");
 }
 
 // A failure: the given exit code, nothing on stdout, one sentence on
@@ -99,7 +104,7 @@ bool looksLikeGeneratedSecret(const std::string& s)
         return false;
     const std::string b64 = s.substr(6, 43);
     return b64.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") ==
-           std::string::npos;
+        std::string::npos;
 }
 
 std::vector<std::string> verifyArgs(const std::vector<std::string>& secrets, const std::string& timestamp,
@@ -169,13 +174,40 @@ TEST_CASE("cli: target add prints a generated secret once and target list masks 
 TEST_CASE("cli: target add with a given secret does not echo it, and --json forms parse")
 {
     Fixture cli;
-    const std::string r = cli.ctlOk({"target", "add", "a", "--url", "https://example.com/h", "--secret", kVectorSecret});
+    const std::string r =
+        cli.ctlOk({"target", "add", "a", "--url", "https://example.com/h", "--secret", kVectorSecret});
     CHECK_FALSE(contains(r, kVectorSecret));
 
-    auto j = cli.ctlJson({"target", "add", "b", "--url", "https://example.com/b", "--secret", "plain-secret-b",
-                          "--events", "order.*,user.created", "--header", "X-Team: billing", "--timeout", "10s",
-                          "--max-attempts", "7", "--initial-delay", "2s", "--max-delay", "5m", "--backoff", "3",
-                          "--jitter", "0.2", "--rate", "5", "--burst", "10", "--metadata", "owner=ops", "--disabled"});
+    auto j = cli.ctlJson({"target",
+                          "add",
+                          "b",
+                          "--url",
+                          "https://example.com/b",
+                          "--secret",
+                          "plain-secret-b",
+                          "--events",
+                          "order.*,user.created",
+                          "--header",
+                          "X-Team: billing",
+                          "--timeout",
+                          "10s",
+                          "--max-attempts",
+                          "7",
+                          "--initial-delay",
+                          "2s",
+                          "--max-delay",
+                          "5m",
+                          "--backoff",
+                          "3",
+                          "--jitter",
+                          "0.2",
+                          "--rate",
+                          "5",
+                          "--burst",
+                          "10",
+                          "--metadata",
+                          "owner=ops",
+                          "--disabled"});
     CHECK_FALSE(j.dump().find("plain-secret-b") != std::string::npos);
     CHECK(j["id"] == "b");
     CHECK(j["url"] == "https://example.com/b");
@@ -206,8 +238,8 @@ TEST_CASE("cli: target update changes only the flags given and moves updated_at"
     cli.addTarget("a", "http://example.com/a", {"--name", "Old", "--events", "order.*", "--max-attempts", "3"});
     const auto before = cli.ctlJson({"target", "show", "a"});
     usleep(5000);
-    auto j = cli.ctlJson({"target", "update", "a", "--name", "New", "--url", "https://example.org/new", "--header",
-                          "X-A: 1"});
+    auto j = cli.ctlJson(
+        {"target", "update", "a", "--name", "New", "--url", "https://example.org/new", "--header", "X-A: 1"});
     CHECK(j["name"] == "New");
     CHECK(j["url"] == "https://example.org/new");
     CHECK(j["headers"]["X-A"] == "1");
@@ -423,7 +455,8 @@ TEST_CASE("cli: send --batch records NDJSON from standard input, skipping blank 
                 "DELETE FROM events WHERE idempotency_key = 'k2'");
 
     // "-" names standard input too.
-    CHECK(cli.sendIds({"--batch", "-"}, std::string("{\"type\": \"a\"}\n{\"type\": \"b\"}\n")).size() == 2); // only "all" matches
+    CHECK(cli.sendIds({"--batch", "-"}, std::string("{\"type\": \"a\"}\n{\"type\": \"b\"}\n")).size() ==
+          2); // only "all" matches
     CHECK(cli.count("events") == 5);
 }
 
@@ -461,7 +494,8 @@ TEST_CASE("cli: send --batch is all-or-nothing and names the bad line")
     }
     SUBCASE("an unknown target on line 3, after a blank line")
     {
-        auto r = fails(cli, {"send", "--batch"}, 1, "{\"type\": \"a\"}\n\n{\"type\": \"b\", \"targets\": [\"nope\"]}\n");
+        auto r =
+            fails(cli, {"send", "--batch"}, 1, "{\"type\": \"a\"}\n\n{\"type\": \"b\", \"targets\": [\"nope\"]}\n");
         CHECK(contains(r.err, "line 3"));
     }
     SUBCASE("a missing type on line 3")
@@ -477,17 +511,14 @@ TEST_CASE("cli: send --batch is all-or-nothing and names the bad line")
     SUBCASE("an oversized payload on line 3")
     {
         auto r = fails(cli, {"--max-payload", "100", "send", "--batch"}, 1,
-                             good + "{\"type\": \"c\", \"data\": \"" + std::string(200, 'x') + "\"}\n");
+                       good + "{\"type\": \"c\", \"data\": \"" + std::string(200, 'x') + "\"}\n");
         CHECK(contains(r.err, "line 3"));
     }
     SUBCASE("a batch file that does not exist")
     {
         fails(cli, {"send", "--batch", cli.dir().file("missing.ndjson")}, 1);
     }
-    SUBCASE("an empty batch")
-    {
-        fails(cli, {"send", "--batch"}, 1, std::string("\n\n"));
-    }
+    SUBCASE("an empty batch") { fails(cli, {"send", "--batch"}, 1, std::string("\n\n")); }
     CHECK(cli.count("events") == 1);
     CHECK(cli.count("deliveries") == 1);
 }
@@ -499,9 +530,9 @@ TEST_CASE("cli: delivery list filters by status, target, type, age and limit, ne
     Fixture cli;
     cli.addTarget("a", "http://example.com/a");
     cli.addTarget("b", "http://example.com/b", {"--events", "order.*"});
-    auto o1 = cli.sendIds({"order.created"});   // a, b
-    auto u1 = cli.sendIds({"user.created"});    // a
-    auto o2 = cli.sendIds({"order.shipped"});   // a, b
+    auto o1 = cli.sendIds({"order.created"}); // a, b
+    auto u1 = cli.sendIds({"user.created"});  // a
+    auto o2 = cli.sendIds({"order.shipped"}); // a, b
     REQUIRE(o1.size() == 2);
     REQUIRE(u1.size() == 1);
     REQUIRE(o2.size() == 2);
@@ -525,8 +556,7 @@ TEST_CASE("cli: delivery list filters by status, target, type, age and limit, ne
     for (const auto& d : cli.ctlJson({"delivery", "list", "--target", "b"}))
         CHECK(d["target_id"] == "b");
     CHECK(idsOf(cli.ctlJson({"delivery", "list", "--type", "user.created"})) == std::set<int64_t>{u1[0]});
-    CHECK(idsOf(cli.ctlJson({"delivery", "list", "--since", "1d"})) ==
-          std::set<int64_t>{u1[0], o2[0], o2[1]});
+    CHECK(idsOf(cli.ctlJson({"delivery", "list", "--since", "1d"})) == std::set<int64_t>{u1[0], o2[0], o2[1]});
     CHECK(cli.ctlJson({"delivery", "list", "--since", "3d"}).size() == 5);
     auto limited = cli.ctlJson({"delivery", "list", "--limit", "2"});
     CHECK(limited.size() == 2);
@@ -546,9 +576,9 @@ TEST_CASE("cli: delivery list --json carries every contract field")
     auto list = cli.ctlJson({"delivery", "list"});
     REQUIRE(list.size() == 1);
     const auto& d = list[0];
-    for (const char* field : {"id", "event_id", "event_uid", "type", "target_id", "status", "priority", "attempt_count",
-                              "next_attempt_at", "last_status_code", "last_error", "created_at", "updated_at",
-                              "completed_at"})
+    for (const char* field :
+         {"id", "event_id", "event_uid", "type", "target_id", "status", "priority", "attempt_count", "next_attempt_at",
+          "last_status_code", "last_error", "created_at", "updated_at", "completed_at"})
         CHECK_MESSAGE(d.contains(field), "missing " << field << " in " << d.dump());
     CHECK(d["id"] == ids[0]);
     CHECK(d["type"] == "order.created");
@@ -568,11 +598,13 @@ TEST_CASE("cli: delivery show --json lists the attempts")
     cli.addTarget("a", "http://example.com/a");
     auto id = cli.sendIds({"order.created"}).at(0);
     CHECK(deliveryJson(cli, id)["attempts"] == json::array());
-    cli.sqlExec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type, error_message)"
-                " VALUES (" + std::to_string(id) + ", 1, 1000, 120, 503, 'http_status', 'HTTP 503'), (" +
-                std::to_string(id) + ", 2, 2000, 30, NULL, 'timeout', 'timed out');"
-                "UPDATE deliveries SET status = 'failed', attempt_count = 2, last_error = 'timed out' WHERE id = " +
-                std::to_string(id));
+    cli.sqlExec(
+        "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type, error_message)"
+        " VALUES (" +
+        std::to_string(id) + ", 1, 1000, 120, 503, 'http_status', 'HTTP 503'), (" + std::to_string(id) +
+        ", 2, 2000, 30, NULL, 'timeout', 'timed out');"
+        "UPDATE deliveries SET status = 'failed', attempt_count = 2, last_error = 'timed out' WHERE id = " +
+        std::to_string(id));
     auto d = deliveryJson(cli, id);
     CHECK(d["status"] == "failed");
     CHECK(d["attempt_count"] == 2);
@@ -678,19 +710,23 @@ TEST_CASE("cli: stats --json carries the original fields in snake_case")
     Fixture cli;
     cli.addTarget("a", "http://example.com/a");
     cli.addTarget("b", "http://example.com/b", {"--events", "order.*"});
-    auto o = cli.sendIds({"order.created"});  // a, b
-    auto u = cli.sendIds({"user.created"});   // a
-    auto o2 = cli.sendIds({"order.paid"});    // a, b
+    auto o = cli.sendIds({"order.created"}); // a, b
+    auto u = cli.sendIds({"user.created"});  // a
+    auto o2 = cli.sendIds({"order.paid"});   // a, b
     cli.sqlExec("UPDATE deliveries SET status = 'delivered', attempt_count = 1, completed_at = updated_at WHERE id = " +
-                std::to_string(o[0]) + ";"
+                std::to_string(o[0]) +
+                ";"
                 "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
-                std::to_string(o[0]) + ", 1, 1000, 100, 200);"
-                "UPDATE deliveries SET status = 'failed', attempt_count = 1 WHERE id = " + std::to_string(o[1]));
+                std::to_string(o[0]) +
+                ", 1, 1000, 100, 200);"
+                "UPDATE deliveries SET status = 'failed', attempt_count = 1 WHERE id = " +
+                std::to_string(o[1]));
     deadLetter(cli, u[0]);
 
     auto s = cli.ctlJson({"stats"});
-    for (const char* field : {"total_deliveries", "successful_deliveries", "failed_deliveries", "dead_letter_deliveries",
-                              "average_response_time_ms", "success_rate", "by_event_type", "by_target"})
+    for (const char* field :
+         {"total_deliveries", "successful_deliveries", "failed_deliveries", "dead_letter_deliveries",
+          "average_response_time_ms", "success_rate", "by_event_type", "by_target"})
         CHECK_MESSAGE(s.contains(field), "missing " << field << " in " << s.dump());
     CHECK(s["total_deliveries"] == 5);
     CHECK(s["successful_deliveries"] == 1);
@@ -743,12 +779,13 @@ std::vector<int64_t> bulk(const Fixture& cli, int count, const std::string& targ
     cli.sqlExec("BEGIN;" + series + "INSERT INTO events (id, uid, type, payload, created_at) SELECT " + b +
                 " + i, 'msg_bulk' || (" + b + " + i), 'bulk.event', '{}', " + at + " - 1000 FROM c;" + series +
                 "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count, next_attempt_at, created_at,"
-                " updated_at, completed_at) SELECT " + d + " + i, " + b + " + i, '" + target + "', '" + status +
-                "', 1, " + at + ", " + at + " - 1000, " + at + ", " + at + " FROM c;" + series +
+                " updated_at, completed_at) SELECT " +
+                d + " + i, " + b + " + i, '" + target + "', '" + status + "', 1, " + at + ", " + at + " - 1000, " + at +
+                ", " + at + " FROM c;" + series +
                 "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) SELECT " + d +
                 " + i, 1, " + at + " - 100, 100, " + (status == "delivered" ? "200" : "410") + " FROM c;" +
                 (status == "dead_letter" ? series + "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT " +
-                                               d + " + i, 'HTTP 410', " + at + " FROM c;"
+                         d + " + i, 'HTTP 410', " + at + " FROM c;"
                                          : std::string()) +
                 "COMMIT;");
     std::vector<int64_t> ids;
@@ -772,21 +809,29 @@ TEST_CASE("cli: stats --json adds latency percentiles, time to deliver, queue de
         cli.sqlExec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
                     std::to_string(ids[i]) + ", 1, 0, " + std::to_string(i == 0 ? 40 : i * 10) + ", 200)");
     cli.sqlExec("UPDATE deliveries SET status = 'delivered', completed_at = created_at + 2000 WHERE id = " +
-                std::to_string(ids[0]) + "; UPDATE deliveries SET status = 'delivered', completed_at = created_at + 4000"
-                " WHERE id = " + std::to_string(ids[1]) + "; UPDATE deliveries SET status = 'failed', next_attempt_at = " +
+                std::to_string(ids[0]) +
+                "; UPDATE deliveries SET status = 'delivered', completed_at = created_at + 4000"
+                " WHERE id = " +
+                std::to_string(ids[1]) + "; UPDATE deliveries SET status = 'failed', next_attempt_at = " +
                 std::to_string(now - 60'000) + " WHERE id = " + std::to_string(ids[2]) +
-                "; UPDATE deliveries SET next_attempt_at = " + std::to_string(now + 3'600'000) + " WHERE id = " +
-                std::to_string(ids[3]));
+                "; UPDATE deliveries SET next_attempt_at = " + std::to_string(now + 3'600'000) +
+                " WHERE id = " + std::to_string(ids[3]));
 
     auto s = cli.ctlJson({"stats"});
-    for (const char* field : {"total_deliveries", "successful_deliveries", "failed_deliveries", "dead_letter_deliveries",
-                              "average_response_time_ms", "success_rate", "by_event_type", "by_target",
-                              "attempt_latency_ms", "time_to_deliver_ms", "queue_depth", "oldest_due_age_ms"})
+    for (const char* field :
+         {"total_deliveries", "successful_deliveries", "failed_deliveries", "dead_letter_deliveries",
+          "average_response_time_ms", "success_rate", "by_event_type", "by_target", "attempt_latency_ms",
+          "time_to_deliver_ms", "queue_depth", "oldest_due_age_ms"})
         CHECK_MESSAGE(s.contains(field), "missing " << field << " in " << s.dump());
     CHECK(s["attempt_latency_ms"] == json{{"p50", 20}, {"p95", 40}, {"p99", 40}});
     CHECK(s["time_to_deliver_ms"] == json{{"p50", 2000}, {"p95", 4000}});
-    CHECK(s["queue_depth"] == json{{"pending", 1}, {"in_progress", 0}, {"failed", 1}, {"rate_limited", 0},
-                                   {"delivered", 2}, {"dead_letter", 0}});
+    CHECK(s["queue_depth"] ==
+          json{{"pending", 1},
+               {"in_progress", 0},
+               {"failed", 1},
+               {"rate_limited", 0},
+               {"delivered", 2},
+               {"dead_letter", 0}});
     // The failed one has been due for a minute (plus the time webhookctl took to start).
     CHECK(s["oldest_due_age_ms"].get<int64_t>() >= 60'000);
     CHECK(s["oldest_due_age_ms"].get<int64_t>() < 120'000);
@@ -932,15 +977,16 @@ TEST_CASE("cli: delivery resend requeues delivered and dead-lettered deliveries,
     cli.addTarget("a", "http://example.com/a");
     auto done = cli.sendIds({"x"}).at(0);
     auto dead = cli.sendIds({"x"}).at(0);
-    cli.sqlExec("UPDATE deliveries SET status = 'delivered', attempt_count = 2, completed_at = " + std::to_string(wallClockMs()) +
-                " WHERE id = " + std::to_string(done) +
+    cli.sqlExec("UPDATE deliveries SET status = 'delivered', attempt_count = 2, completed_at = " +
+                std::to_string(wallClockMs()) + " WHERE id = " + std::to_string(done) +
                 "; INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" +
                 std::to_string(done) + ", 1, 0, 5, 503), (" + std::to_string(done) + ", 2, 0, 5, 200)");
     deadLetter(cli, dead);
     auto j = cli.ctlJson({"delivery", "resend", std::to_string(done), std::to_string(dead)});
     CHECK(j["resent"] == 2);
-    CHECK(j["deliveries"] == json::array({json{{"id", done}, {"previous_status", "delivered"}},
-                                          json{{"id", dead}, {"previous_status", "dead_letter"}}}));
+    CHECK(j["deliveries"] ==
+          json::array({json{{"id", done}, {"previous_status", "delivered"}},
+                       json{{"id", dead}, {"previous_status", "dead_letter"}}}));
     auto d = deliveryJson(cli, done);
     CHECK(d["status"] == "pending");
     CHECK(d["attempt_count"] == 2);
@@ -948,7 +994,8 @@ TEST_CASE("cli: delivery resend requeues delivered and dead-lettered deliveries,
     CHECK(d["attempts"].size() == 2);
     CHECK(cli.sqlText("SELECT retry_base FROM deliveries WHERE id = " + std::to_string(done)) == "2");
     CHECK(deliveryJson(cli, dead)["status"] == "pending");
-    CHECK(cli.sqlText("SELECT retried_at IS NOT NULL FROM dead_letters WHERE delivery_id = " + std::to_string(dead)) == "1");
+    CHECK(cli.sqlText("SELECT retried_at IS NOT NULL FROM dead_letters WHERE delivery_id = " + std::to_string(dead)) ==
+          "1");
     CHECK(cli.ctlJson({"dlq", "list"}).empty());
 
     cli.sqlExec("UPDATE deliveries SET status = 'delivered' WHERE id = " + std::to_string(done));
@@ -965,7 +1012,8 @@ TEST_CASE("cli: delivery resend refuses an unfinished or unknown delivery with o
     cli.sqlExec("UPDATE deliveries SET status = 'delivered', completed_at = 1 WHERE id = " + std::to_string(done));
     for (const char* status : {"pending", "failed", "rate_limited", "in_progress"}) {
         CAPTURE(status);
-        cli.sqlExec("UPDATE deliveries SET status = '" + std::string(status) + "' WHERE id = " + std::to_string(waiting));
+        cli.sqlExec("UPDATE deliveries SET status = '" + std::string(status) +
+                    "' WHERE id = " + std::to_string(waiting));
         auto r = fails(cli, {"delivery", "resend", std::to_string(done), std::to_string(waiting)});
         CHECK(contains(r.err, std::to_string(waiting)));
         CHECK(contains(r.err, status));
@@ -1070,7 +1118,8 @@ TEST_CASE("cli: WEBHOOKD_DB names the database when --db is not given, and --db 
     CHECK(r.exitCode == 0);
     CHECK(cli.count("events") == 1);
 
-    r = webhookd::test::run({ctl(), "--db", cli.db(), "target", "list"}, {}, {{"WEBHOOKD_DB", cli.dir().file("other.db")}});
+    r = webhookd::test::run({ctl(), "--db", cli.db(), "target", "list"}, {},
+                            {{"WEBHOOKD_DB", cli.dir().file("other.db")}});
     CHECK_MESSAGE(r.exitCode == 0, r.err);
     CHECK(contains(r.out, "example.com/a"));
     CHECK_FALSE(std::filesystem::exists(cli.dir().file("other.db")));
@@ -1114,10 +1163,11 @@ TEST_CASE("cli: sign prints the three Standard Webhooks headers of the specifica
     CHECK(ls[2] == "webhook-signature: " + kVectorSignature);
 }
 
-TEST_CASE("cli: verify accepts the test vector within the tolerance and rejects tampering, wrong secrets and old timestamps")
+TEST_CASE(
+    "cli: verify accepts the test vector within the tolerance and rejects tampering, wrong secrets and old timestamps")
 {
-    auto valid = webhookd::test::run(verifyArgs({kVectorSecret}, kVectorTimestamp, {"--tolerance", "100000d"}),
-                                     kVectorBody);
+    auto valid =
+        webhookd::test::run(verifyArgs({kVectorSecret}, kVectorTimestamp, {"--tolerance", "100000d"}), kVectorBody);
     CHECK_MESSAGE(valid.exitCode == 0, valid.err);
 
     SUBCASE("a tampered body")
@@ -1137,7 +1187,8 @@ TEST_CASE("cli: verify accepts the test vector within the tolerance and rejects 
     }
     SUBCASE("a tampered timestamp")
     {
-        auto r = webhookd::test::run(verifyArgs({kVectorSecret}, "1614265331", {"--tolerance", "100000d"}), kVectorBody);
+        auto r =
+            webhookd::test::run(verifyArgs({kVectorSecret}, "1614265331", {"--tolerance", "100000d"}), kVectorBody);
         CHECK(r.exitCode == 1);
         CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), "stderr was: " << r.err);
     }
@@ -1269,18 +1320,19 @@ TEST_CASE("cli: bad durations are usage errors")
 {
     Fixture cli;
     cli.addTarget("a", "http://example.com/a");
-    for (std::vector<std::string> args : {std::vector<std::string>{"target", "add", "b", "--url", "http://e.com/", "--timeout", "5q"},
-                                          {"target", "update", "a", "--initial-delay", "5q"},
-                                          {"target", "update", "a", "--max-delay", "soon"},
-                                          {"target", "rotate-secret", "a", "--overlap", "5q"},
-                                          {"delivery", "list", "--since", "5q"},
-                                          {"dlq", "purge", "--older-than", "5q"},
-                                          {"dlq", "purge", "--older-than", "-1d"},
-                                          {"stats", "--since", "5q"},
-                                          {"purge", "--older-than", "5q"},
-                                          {"purge", "--older-than", "-1d"},
-                                          {"dlq", "retry", "--all", "--since", "5q"},
-                                          {"--busy-timeout", "5q", "send", "x"}})
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"target", "add", "b", "--url", "http://e.com/", "--timeout", "5q"},
+          {"target", "update", "a", "--initial-delay", "5q"},
+          {"target", "update", "a", "--max-delay", "soon"},
+          {"target", "rotate-secret", "a", "--overlap", "5q"},
+          {"delivery", "list", "--since", "5q"},
+          {"dlq", "purge", "--older-than", "5q"},
+          {"dlq", "purge", "--older-than", "-1d"},
+          {"stats", "--since", "5q"},
+          {"purge", "--older-than", "5q"},
+          {"purge", "--older-than", "-1d"},
+          {"dlq", "retry", "--all", "--since", "5q"},
+          {"--busy-timeout", "5q", "send", "x"}})
         fails(cli, args, 2, {}, /*strict=*/false);
     auto r = webhookd::test::run({ctl(), "verify", "--secret", kVectorSecret, "--id", kVectorId, "--timestamp",
                                   kVectorTimestamp, "--signature", kVectorSignature, "--tolerance", "5q"},
@@ -1311,9 +1363,9 @@ TEST_CASE("cli: other usage errors exit 2 and change nothing")
     fails(cli, {"send"}, 2);
     fails(cli, {"dlq", "retry"}, 2);
     fails(cli, {"send", "x", "--batch"}, 2, std::string("{\"type\": \"a\"}\n"));
-    auto v = webhookd::test::run({ctl(), "verify", "--id", kVectorId, "--timestamp", kVectorTimestamp, "--signature",
-                                  kVectorSignature},
-                                 kVectorBody);
+    auto v = webhookd::test::run(
+        {ctl(), "verify", "--id", kVectorId, "--timestamp", kVectorTimestamp, "--signature", kVectorSignature},
+        kVectorBody);
     CHECK(v.exitCode == 2);
     auto s = webhookd::test::run({ctl(), "sign", "--id", kVectorId}, kVectorBody);
     CHECK(s.exitCode == 2);
@@ -1353,10 +1405,10 @@ TEST_CASE("cli: custom headers with CR or LF in the value, or reserved names, ar
 {
     Fixture cli;
     cli.addTarget("a", "http://example.com/a", {"--header", "X-Ok: yes"});
-    for (const std::string header : {"X-A: b\r\nX-Injected: 1", "X-A: b\nc", "X-A: b\rc", "Content-Type: text/plain",
-                                     "content-length: 5", "Host: evil.example", "User-Agent: me",
-                                     "webhook-signature: v1,abc", "webhook-id: msg_1", "Transfer-Encoding: chunked",
-                                     "Bad Name: x"}) {
+    for (const std::string header :
+         {"X-A: b\r\nX-Injected: 1", "X-A: b\nc", "X-A: b\rc", "Content-Type: text/plain", "content-length: 5",
+          "Host: evil.example", "User-Agent: me", "webhook-signature: v1,abc", "webhook-id: msg_1",
+          "Transfer-Encoding: chunked", "Bad Name: x"}) {
         CAPTURE(header);
         fails(cli, {"target", "add", "b", "--url", "http://example.com/", "--header", header});
         fails(cli, {"target", "update", "a", "--header", header});
@@ -1405,10 +1457,8 @@ TEST_CASE("cli: a file that is not a database is refused and left alone")
     TempDir dir;
     const std::string junk = dir.file("junk.db");
     writeFile(junk, "this is not a database, just some text\n");
-    for (std::vector<std::string> args : {std::vector<std::string>{"target", "list"},
-                                          {"send", "x"},
-                                          {"stats"},
-                                          {"init"}}) {
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"target", "list"}, {"send", "x"}, {"stats"}, {"init"}}) {
         std::vector<std::string> argv{ctl(), "--db", junk};
         argv.insert(argv.end(), args.begin(), args.end());
         auto r = webhookd::test::run(argv);
@@ -1469,8 +1519,8 @@ std::optional<RunResult> runAsNobody(const std::string& db, const std::vector<st
 {
     if (geteuid() != 0 || !std::filesystem::exists("/usr/bin/setpriv"))
         return std::nullopt;
-    std::vector<std::string> argv{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                  ctl(), "--db", db};
+    std::vector<std::string> argv{
+        "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ctl(), "--db", db};
     argv.insert(argv.end(), args.begin(), args.end());
     return webhookd::test::run(argv);
 }
@@ -1479,8 +1529,8 @@ std::optional<RunResult> runAsNobody(const std::string& db, const std::vector<st
 // may not write (SQLite wants to create the -shm file of a WAL database).
 void checkReadOnly(const Fixture& cli, bool folderWritable)
 {
-    using std::filesystem::perms;
     using std::filesystem::perm_options;
+    using std::filesystem::perms;
     cli.addTarget("a", "http://example.com/a");
     cli.sendIds({"x"});
     const std::string before = cli.snapshot();
@@ -1495,13 +1545,15 @@ void checkReadOnly(const Fixture& cli, bool folderWritable)
     std::function<RunResult(const std::vector<std::string>&)> run;
     if (geteuid() != 0) {
         std::filesystem::permissions(cli.db(), readable, perm_options::replace);
-        std::filesystem::permissions(cli.dir().path(), folderWritable ? perms::owner_all : perms::owner_read | perms::owner_exec,
+        std::filesystem::permissions(cli.dir().path(),
+                                     folderWritable ? perms::owner_all : perms::owner_read | perms::owner_exec,
                                      perm_options::replace);
         run = [&](const std::vector<std::string>& args) { return cli.ctl(args); };
     } else if (runAsNobody(cli.db(), {"secret", "generate"})) {
         // root may write any file, so the CLI runs as "nobody" instead.
         std::filesystem::permissions(cli.db(), readable | perms::owner_write, perm_options::replace);
-        std::filesystem::permissions(cli.dir().path(), folderWritable ? perms::all : readable | traversable | perms::owner_write,
+        std::filesystem::permissions(cli.dir().path(),
+                                     folderWritable ? perms::all : readable | traversable | perms::owner_write,
                                      perm_options::replace);
         run = [&](const std::vector<std::string>& args) { return *runAsNobody(cli.db(), args); };
     } else {

@@ -49,7 +49,10 @@ int statusPort(Process& worker)
     return port;
 }
 
-json targetJson(const Fixture& fx, const std::string& id) { return json::parse(fx.ctlOk({"--json", "target", "show", id})); }
+json targetJson(const Fixture& fx, const std::string& id)
+{
+    return json::parse(fx.ctlOk({"--json", "target", "show", id}));
+}
 
 // A strict reader of the Prometheus text format 0.0.4: every line a comment,
 // a HELP/TYPE line or a sample; names and labels well formed; each family
@@ -85,13 +88,16 @@ std::map<std::string, double> parsePrometheus(const std::string& text)
             REQUIRE_MESSAGE(std::regex_match(line, m, kSample), "not a valid sample line");
             const std::string name = m[1], labels = m[3], valueText = m[4];
             char* end = nullptr;
-            const double value = valueText == "+Inf" ? INFINITY : valueText == "-Inf" ? -INFINITY : std::strtod(valueText.c_str(), &end);
+            const double value = valueText == "+Inf" ? INFINITY
+                : valueText == "-Inf"                ? -INFINITY
+                                                     : std::strtod(valueText.c_str(), &end);
             REQUIRE_MESSAGE((valueText == "+Inf" || valueText == "-Inf" || valueText == "NaN" || (end && *end == '\0')),
                             "bad value");
             std::string family = name;
             std::string le;
             std::string rest;
-            for (auto it = std::sregex_iterator(labels.begin(), labels.end(), kLabel); it != std::sregex_iterator(); ++it) {
+            for (auto it = std::sregex_iterator(labels.begin(), labels.end(), kLabel); it != std::sregex_iterator();
+                 ++it) {
                 if ((*it)[1] == "le")
                     le = (*it)[2];
                 else
@@ -155,10 +161,11 @@ TEST_CASE("breaker: a failing target is paused, probed after the cool-down, and 
     for (int i = 0; i < 5; ++i)
         ids.push_back(fx.send("b"));
 
-    Process worker = fx.startWorker({"--concurrency", "1", "--breaker-failures", "3", "--breaker-cooldown", "2500ms",
-                                     "--listen", "127.0.0.1:0"});
+    Process worker = fx.startWorker(
+        {"--concurrency", "1", "--breaker-failures", "3", "--breaker-cooldown", "2500ms", "--listen", "127.0.0.1:0"});
     const int port = statusPort(worker);
-    REQUIRE_MESSAGE(waitUntil([&] { return !targetJson(fx, "b")["paused_until"].is_null(); }, 10s), worker.stderrText());
+    REQUIRE_MESSAGE(waitUntil([&] { return !targetJson(fx, "b")["paused_until"].is_null(); }, 10s),
+                    worker.stderrText());
     json paused = targetJson(fx, "b");
     CHECK(paused["consecutive_failures"] == 3);
     CHECK(paused["paused_reason"] == "3 failed attempts in a row");
@@ -425,7 +432,8 @@ TEST_CASE("retention: webhookd --retention deletes finished deliveries past it w
     fx.sqlExec("UPDATE deliveries SET completed_at = completed_at - 3 * 86400000 WHERE id IN (" +
                std::to_string(oldOne) + ", " + std::to_string(oldTwo) + ")");
     Process worker = fx.startWorker({"--retention", "1d", "--listen", "off"});
-    REQUIRE_MESSAGE(waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries") == 1; }, 10s), worker.stderrText());
+    REQUIRE_MESSAGE(waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries") == 1; }, 10s),
+                    worker.stderrText());
     // New work flows meanwhile.
     const int64_t fresh = fx.send("r");
     REQUIRE(waitUntil([&] { return fx.show(fresh)["status"] == "delivered"; }, 10s));

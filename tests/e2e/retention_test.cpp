@@ -48,38 +48,51 @@ void writeHistory(const Fixture& fx, int64_t now)
     const std::string series = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " + n + ") ";
     const std::string status = "CASE WHEN i % 10 <= 5 THEN 'delivered' WHEN i % 10 <= 7 THEN 'dead_letter'"
                                " WHEN i % 10 = 8 THEN 'failed' ELSE 'pending' END";
-    const std::string finishedAt = "CASE WHEN i % 10 >= 8 THEN NULL WHEN i <= " + oldUpTo + " THEN " + oldAt +
-                                   " ELSE " + recentAt + " END";
-    fx.sqlExec("BEGIN IMMEDIATE;" +
-               series + "INSERT INTO events (id, uid, type, payload, created_at)"
-                        " SELECT i, 'msg_history' || i, 'history.event', '{\"n\":' || i || '}', " + oldAt + " - 1000"
-                        " FROM c;" +
-               series + "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count, next_attempt_at,"
-                        " created_at, updated_at, completed_at)"
-                        " SELECT i, i, 'archive', " + status + ", CASE WHEN i % 10 IN (6, 7) THEN 2 ELSE 1 END, " +
-                        dueAt + ", " + oldAt + " - 1000, " + oldAt + ", " + finishedAt + " FROM c;" +
-               series + "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
-                        " SELECT i, 1, " + oldAt + ", i % 300, CASE WHEN i % 10 <= 5 THEN 200 ELSE 500 END FROM c;" +
-               series + "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
-                        " SELECT i, 2, " + oldAt + ", 20, 410 FROM c WHERE i % 10 IN (6, 7);" +
-               series + "INSERT INTO dead_letters (delivery_id, reason, moved_at)"
-                        " SELECT i, 'HTTP 410', " + finishedAt + " FROM c WHERE i % 10 IN (6, 7);" +
-               series + "INSERT INTO deliveries (event_id, target_id, status, next_attempt_at, created_at, updated_at)"
-                        " SELECT i, 'archive2', 'pending', " + dueAt + ", " + oldAt + ", " + oldAt +
-                        " FROM c WHERE i % 100 = 0 AND i <= " + oldUpTo + ";"
+    const std::string finishedAt =
+        "CASE WHEN i % 10 >= 8 THEN NULL WHEN i <= " + oldUpTo + " THEN " + oldAt + " ELSE " + recentAt + " END";
+    fx.sqlExec("BEGIN IMMEDIATE;" + series +
+               "INSERT INTO events (id, uid, type, payload, created_at)"
+               " SELECT i, 'msg_history' || i, 'history.event', '{\"n\":' || i || '}', " +
+               oldAt +
+               " - 1000"
+               " FROM c;" +
+               series +
+               "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count, next_attempt_at,"
+               " created_at, updated_at, completed_at)"
+               " SELECT i, i, 'archive', " +
+               status + ", CASE WHEN i % 10 IN (6, 7) THEN 2 ELSE 1 END, " + dueAt + ", " + oldAt + " - 1000, " +
+               oldAt + ", " + finishedAt + " FROM c;" + series +
+               "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
+               " SELECT i, 1, " +
+               oldAt + ", i % 300, CASE WHEN i % 10 <= 5 THEN 200 ELSE 500 END FROM c;" + series +
+               "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
+               " SELECT i, 2, " +
+               oldAt + ", 20, 410 FROM c WHERE i % 10 IN (6, 7);" + series +
+               "INSERT INTO dead_letters (delivery_id, reason, moved_at)"
+               " SELECT i, 'HTTP 410', " +
+               finishedAt + " FROM c WHERE i % 10 IN (6, 7);" + series +
+               "INSERT INTO deliveries (event_id, target_id, status, next_attempt_at, created_at, updated_at)"
+               " SELECT i, 'archive2', 'pending', " +
+               dueAt + ", " + oldAt + ", " + oldAt + " FROM c WHERE i % 100 = 0 AND i <= " + oldUpTo +
+               ";"
                "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 10)"
-               " INSERT INTO events (id, uid, type, payload, created_at) SELECT " + n + " + i, 'msg_lonely' || i,"
-               " 'lonely.event', '{}', " + oldAt + " FROM c;"
+               " INSERT INTO events (id, uid, type, payload, created_at) SELECT " +
+               n +
+               " + i, 'msg_lonely' || i,"
+               " 'lonely.event', '{}', " +
+               oldAt +
+               " FROM c;"
                "COMMIT");
 }
 
 // Everything about the rows a purge must keep, as one text.
 std::string keptRows(const Fixture& fx, int64_t cutoff)
 {
-    return fx.sqlText("SELECT count(*) || ':' || total(id * 7 + attempt_count * 3 + coalesce(completed_at, 1) % 1000)"
-                      " || ':' || group_concat(DISTINCT status) FROM (SELECT * FROM deliveries WHERE target_id <> 'live'"
-                      " AND NOT ((status = 'delivered' OR status = 'dead_letter') AND completed_at < " +
-                      std::to_string(cutoff) + ") ORDER BY id)");
+    return fx.sqlText(
+        "SELECT count(*) || ':' || total(id * 7 + attempt_count * 3 + coalesce(completed_at, 1) % 1000)"
+        " || ':' || group_concat(DISTINCT status) FROM (SELECT * FROM deliveries WHERE target_id <> 'live'"
+        " AND NOT ((status = 'delivered' OR status = 'dead_letter') AND completed_at < " +
+        std::to_string(cutoff) + ") ORDER BY id)");
 }
 
 } // namespace
@@ -101,8 +114,8 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
     const int64_t oldAttempts = kOldUpTo / 10 * (6 * 1 + 2 * 2); // delivered 1 attempt, dead letters 2
     const int64_t sharedEvents = kOldUpTo / 100;                 // still referenced from archive2
     // …and agreed by SQL before it runs.
-    const std::string oldCond = "(status = 'delivered' OR status = 'dead_letter') AND completed_at < " +
-                                std::to_string(cutoff);
+    const std::string oldCond =
+        "(status = 'delivered' OR status = 'dead_letter') AND completed_at < " + std::to_string(cutoff);
     REQUIRE(fx.sqlInt("SELECT count(*) FROM deliveries WHERE " + oldCond) == oldFinished);
     REQUIRE(fx.sqlInt("SELECT count(*) FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE " + oldCond +
                       ")") == oldAttempts);
@@ -130,9 +143,12 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
             liveIds.push_back(std::stoll(l));
     };
     sendBatch();
-    REQUIRE(waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
-                                             " AND status = 'delivered'") == 20; },
-                      30s));
+    REQUIRE(waitUntil(
+        [&] {
+            return fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
+                             " AND status = 'delivered'") == 20;
+        },
+        30s));
     std::thread sender([&] {
         while (!stopSending) {
             sendBatch();
@@ -159,11 +175,16 @@ TEST_CASE("retention: purging a 100k-delivery history beside a running webhookd 
     // The worker delivers everything sent before, during and after the purge.
     CHECK(sendFailures == 0);
     const int64_t live = static_cast<int64_t>(liveIds.size());
-    const bool drained = waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
-                                                          " AND status = 'delivered'") == live; },
-                                   60s);
-    CHECK_MESSAGE(drained, "delivered " << fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
-                                                     " AND status = 'delivered'") << " of " << live);
+    const bool drained = waitUntil(
+        [&] {
+            return fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
+                             " AND status = 'delivered'") == live;
+        },
+        60s);
+    CHECK_MESSAGE(drained,
+                  "delivered " << fx.sqlInt("SELECT count(*) FROM deliveries WHERE target_id = 'live'"
+                                            " AND status = 'delivered'")
+                               << " of " << live);
     worker.kill(SIGTERM);
     CHECK(worker.wait() == 0);
     INFO("webhookd stderr: " << worker.stderrText());

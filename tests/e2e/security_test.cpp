@@ -6,9 +6,9 @@
 // secret rotation, secrets kept out of logs and errors, file modes, and the
 // limits on what a receiver can make the worker read.
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -86,14 +86,30 @@ TEST_CASE("guard: every non-public IPv4 range is refused, with the reason")
 {
     const AddressGuard guard;
     const std::vector<std::pair<std::string, std::string>> blocked = {
-        {"0.0.0.0", "unspecified"},        {"0.1.2.3", "unspecified"},       {"10.0.0.1", "private"},
-        {"10.255.255.255", "private"},     {"100.64.0.1", "carrier-grade"},  {"100.127.255.254", "carrier-grade"},
-        {"127.0.0.1", "loopback"},         {"127.255.255.254", "loopback"},  {"169.254.169.254", "link-local"},
-        {"169.254.0.1", "link-local"},     {"172.16.0.1", "private"},        {"172.31.255.255", "private"},
-        {"192.0.0.8", "IETF"},             {"192.0.2.1", "documentation"},   {"192.88.99.1", "6to4"},
-        {"192.168.1.1", "private"},        {"198.18.0.1", "benchmarking"},   {"198.19.255.255", "benchmarking"},
-        {"198.51.100.7", "documentation"}, {"203.0.113.9", "documentation"}, {"224.0.0.1", "multicast"},
-        {"239.255.255.250", "multicast"},  {"240.0.0.1", "reserved"},        {"255.255.255.255", "broadcast"},
+        {"0.0.0.0", "unspecified"},
+        {"0.1.2.3", "unspecified"},
+        {"10.0.0.1", "private"},
+        {"10.255.255.255", "private"},
+        {"100.64.0.1", "carrier-grade"},
+        {"100.127.255.254", "carrier-grade"},
+        {"127.0.0.1", "loopback"},
+        {"127.255.255.254", "loopback"},
+        {"169.254.169.254", "link-local"},
+        {"169.254.0.1", "link-local"},
+        {"172.16.0.1", "private"},
+        {"172.31.255.255", "private"},
+        {"192.0.0.8", "IETF"},
+        {"192.0.2.1", "documentation"},
+        {"192.88.99.1", "6to4"},
+        {"192.168.1.1", "private"},
+        {"198.18.0.1", "benchmarking"},
+        {"198.19.255.255", "benchmarking"},
+        {"198.51.100.7", "documentation"},
+        {"203.0.113.9", "documentation"},
+        {"224.0.0.1", "multicast"},
+        {"239.255.255.250", "multicast"},
+        {"240.0.0.1", "reserved"},
+        {"255.255.255.255", "broadcast"},
     };
     for (const auto& [ip, why] : blocked) {
         CAPTURE(ip);
@@ -107,11 +123,27 @@ TEST_CASE("guard: every non-public IPv4 range is refused, with the reason")
 TEST_CASE("guard: the neighbours of blocked ranges and public addresses pass")
 {
     const AddressGuard guard;
-    for (const char* ip : {"1.1.1.1", "8.8.8.8", "9.255.255.255", "11.0.0.1", "100.63.255.255", "100.128.0.1",
-                           "126.255.255.255", "128.0.0.1", "169.253.255.255", "169.255.0.1", "172.15.255.255",
-                           "172.32.0.1", "192.167.255.255", "192.169.0.1", "198.17.255.255", "198.20.0.1",
-                           "223.255.255.255", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e",
-                           "::ffff:8.8.8.8", "64:ff9b::8.8.8.8"}) {
+    for (const char* ip : {"1.1.1.1",
+                           "8.8.8.8",
+                           "9.255.255.255",
+                           "11.0.0.1",
+                           "100.63.255.255",
+                           "100.128.0.1",
+                           "126.255.255.255",
+                           "128.0.0.1",
+                           "169.253.255.255",
+                           "169.255.0.1",
+                           "172.15.255.255",
+                           "172.32.0.1",
+                           "192.167.255.255",
+                           "192.169.0.1",
+                           "198.17.255.255",
+                           "198.20.0.1",
+                           "223.255.255.255",
+                           "2606:4700:4700::1111",
+                           "2a00:1450:4001:80b::200e",
+                           "::ffff:8.8.8.8",
+                           "64:ff9b::8.8.8.8"}) {
         CAPTURE(ip);
         CHECK_FALSE(guard.checkText(ip).has_value());
     }
@@ -121,11 +153,14 @@ TEST_CASE("guard: every non-public IPv6 range is refused, with the reason")
 {
     const AddressGuard guard;
     const std::vector<std::pair<std::string, std::string>> blocked = {
-        {"::", "unspecified"},           {"::1", "loopback"},          {"fc00::1", "unique-local"},
-        {"fd12:3456::1", "unique-local"}, {"fe80::1", "link-local"},   {"febf::1", "link-local"},
-        {"fec0::1", "site-local"},       {"ff02::1", "multicast"},     {"ff0e::1", "multicast"},
-        {"2001:db8::1", "documentation"}, {"3fff::1", "documentation"}, {"100::1", "discard"},
-        {"2001::1", "IETF"},             {"2002:7f00:1::1", "6to4"},   {"64:ff9b:1::1", "NAT64"},
+        {"::", "unspecified"},        {"::1", "loopback"},
+        {"fc00::1", "unique-local"},  {"fd12:3456::1", "unique-local"},
+        {"fe80::1", "link-local"},    {"febf::1", "link-local"},
+        {"fec0::1", "site-local"},    {"ff02::1", "multicast"},
+        {"ff0e::1", "multicast"},     {"2001:db8::1", "documentation"},
+        {"3fff::1", "documentation"}, {"100::1", "discard"},
+        {"2001::1", "IETF"},          {"2002:7f00:1::1", "6to4"},
+        {"64:ff9b:1::1", "NAT64"},
     };
     for (const auto& [ip, why] : blocked) {
         CAPTURE(ip);
@@ -139,11 +174,14 @@ TEST_CASE("guard: IPv4-mapped, -compatible, -translated and NAT64 forms are judg
 {
     const AddressGuard guard;
     const std::vector<std::pair<std::string, std::string>> blocked = {
-        {"::ffff:127.0.0.1", "loopback"},      {"::ffff:7f00:1", "loopback"},        {"::ffff:10.1.2.3", "private"},
-        {"::ffff:169.254.169.254", "link-local"}, {"::ffff:0.0.0.0", "unspecified"}, {"::ffff:100.64.0.1", "carrier"},
-        {"::127.0.0.1", "loopback"},           {"::10.0.0.1", "private"},            {"::0.0.0.2", "unspecified"},
-        {"::ffff:0:127.0.0.1", "loopback"},    {"::ffff:0:192.168.0.1", "private"},  {"64:ff9b::127.0.0.1", "loopback"},
-        {"64:ff9b::a9fe:a9fe", "link-local"},  {"64:ff9b::10.0.0.1", "private"},     {"::ffff:224.0.0.1", "multicast"},
+        {"::ffff:127.0.0.1", "loopback"},     {"::ffff:7f00:1", "loopback"},
+        {"::ffff:10.1.2.3", "private"},       {"::ffff:169.254.169.254", "link-local"},
+        {"::ffff:0.0.0.0", "unspecified"},    {"::ffff:100.64.0.1", "carrier"},
+        {"::127.0.0.1", "loopback"},          {"::10.0.0.1", "private"},
+        {"::0.0.0.2", "unspecified"},         {"::ffff:0:127.0.0.1", "loopback"},
+        {"::ffff:0:192.168.0.1", "private"},  {"64:ff9b::127.0.0.1", "loopback"},
+        {"64:ff9b::a9fe:a9fe", "link-local"}, {"64:ff9b::10.0.0.1", "private"},
+        {"::ffff:224.0.0.1", "multicast"},
     };
     for (const auto& [ip, why] : blocked) {
         CAPTURE(ip);
@@ -207,14 +245,10 @@ TEST_CASE("guard: no spelling of loopback reaches a live receiver unless its net
 
     Fixture fx(guardOn());
     std::vector<std::pair<std::string, std::string>> targets = {
-        {"dotted", "http://127.0.0.1:" + port + "/a"},
-        {"short", "http://127.1:" + port + "/a"},
-        {"hex", "http://0x7f000001:" + port + "/a"},
-        {"decimal", "http://2130706433:" + port + "/a"},
-        {"octal", "http://0177.0.0.1:" + port + "/a"},
-        {"mapped", "http://[::ffff:127.0.0.1]:" + port + "/a"},
-        {"unspecified", "http://0.0.0.0:" + port + "/a"},
-        {"localhost", "http://localhost:" + port + "/a"},
+        {"dotted", "http://127.0.0.1:" + port + "/a"},    {"short", "http://127.1:" + port + "/a"},
+        {"hex", "http://0x7f000001:" + port + "/a"},      {"decimal", "http://2130706433:" + port + "/a"},
+        {"octal", "http://0177.0.0.1:" + port + "/a"},    {"mapped", "http://[::ffff:127.0.0.1]:" + port + "/a"},
+        {"unspecified", "http://0.0.0.0:" + port + "/a"}, {"localhost", "http://localhost:" + port + "/a"},
     };
     if (rx6)
         targets.push_back({"v6loop", "http://[::1]:" + std::to_string(rx6->port()) + "/a"});
@@ -284,9 +318,9 @@ TEST_CASE("transport: a 301 or 302 is dead-lettered and its Location is not foll
 {
     Receiver rx0;
     const std::string landing = "http://127.0.0.1:" + std::to_string(rx0.port()) + "/landing";
-    Receiver rx({"--script", "/moved=301;location=/landing", "--script", "/found=302;location=" + landing,
-                 "--script", "/seeother=303;location=/landing", "--script", "/temp=307;location=/landing",
-                 "--script", "/perm=308;location=/landing"});
+    Receiver rx({"--script", "/moved=301;location=/landing", "--script", "/found=302;location=" + landing, "--script",
+                 "/seeother=303;location=/landing", "--script", "/temp=307;location=/landing", "--script",
+                 "/perm=308;location=/landing"});
     Fixture fx(guardOn());
     std::map<std::string, int64_t> ids;
     for (const char* path : {"/moved", "/found", "/seeother", "/temp", "/perm"}) {
@@ -418,8 +452,8 @@ TEST_CASE("signing: webhookctl sign and verify speak both schemes")
     const std::string sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
     CHECK(fx.ctl({"verify", "--scheme", "github", "--secret", secret, "--signature", sig}, std::string("Hello, World!"))
               .exitCode == 0);
-    auto bad = fx.ctl({"verify", "--scheme", "github", "--secret", secret, "--signature", sig},
-                      std::string("Hello, World?"));
+    auto bad =
+        fx.ctl({"verify", "--scheme", "github", "--secret", secret, "--signature", sig}, std::string("Hello, World?"));
     CHECK(bad.exitCode == 1);
     CHECK_FALSE(contains(bad.err, secret));
     // The standard scheme still needs --id and --timestamp.
@@ -452,8 +486,8 @@ TEST_CASE("signing: a github target is delivered with X-Hub-Signature-256 that t
     fx.drain({"--allow-private-networks"});
     CHECK(fx.show(id2)["status"] == "dead_letter");
     CHECK(fx.ctl({"target", "update", "gh", "--scheme", "hmac"}).exitCode == 2);
-    CHECK(fx.ctl({"target", "add", "h2", "--url", rx.url("/x"), "--header", "X-Hub-Signature-256:sha256=0"})
-              .exitCode == 1);
+    CHECK(fx.ctl({"target", "add", "h2", "--url", rx.url("/x"), "--header", "X-Hub-Signature-256:sha256=0"}).exitCode ==
+          1);
 }
 
 TEST_CASE("signing: the schema refuses an unknown signature scheme")
@@ -492,7 +526,9 @@ std::string headerValue(const HttpRequest& r, const std::string& name)
 
 Status verifyWith(const HttpRequest& r, const std::string& secret, int64_t nowMs)
 {
-    VerifyRequest v{{secret}, headerValue(r, "webhook-id"), headerValue(r, "webhook-timestamp"),
+    VerifyRequest v{{secret},
+                    headerValue(r, "webhook-id"),
+                    headerValue(r, "webhook-timestamp"),
                     headerValue(r, "webhook-signature")};
     return verifyStandard(v, r.body, nowMs);
 }
@@ -564,10 +600,9 @@ TEST_CASE("rotation: live, a delivery in the window carries both signatures and 
     REQUIRE(reqs.size() == 2);
     REQUIRE_MESSAGE(reqs[0]["time_ms"].get<int64_t>() < expiresAt, "the first delivery missed the 5 s window");
     auto verifies = [&](const json& r, const std::string& secret) {
-        return fx
-                   .ctl({"verify", "--secret", secret, "--id", r["webhook_id"], "--timestamp", r["webhook_timestamp"],
-                         "--signature", r["headers"]["webhook-signature"]},
-                        r["body"].get<std::string>())
+        return fx.ctl({"verify", "--secret", secret, "--id", r["webhook_id"], "--timestamp", r["webhook_timestamp"],
+                       "--signature", r["headers"]["webhook-signature"]},
+                      r["body"].get<std::string>())
                    .exitCode == 0;
     };
     const std::string inWindow = reqs[0]["headers"]["webhook-signature"];
@@ -604,9 +639,10 @@ TEST_CASE("secrets: webhookd at debug level never logs a secret, whatever fails"
     CHECK_FALSE(contains(err, previous));
     CHECK_FALSE(contains(err, "VALUE-that-must-not-leak"));
     // Nor in what was recorded about the attempts.
-    for (const auto& row : fx.sqlRows("SELECT coalesce(error_message, '') || coalesce(response_excerpt, '') FROM attempts"
-                                      " UNION ALL SELECT coalesce(last_error, '') FROM deliveries"
-                                      " UNION ALL SELECT reason FROM dead_letters"))
+    for (const auto& row :
+         fx.sqlRows("SELECT coalesce(error_message, '') || coalesce(response_excerpt, '') FROM attempts"
+                    " UNION ALL SELECT coalesce(last_error, '') FROM deliveries"
+                    " UNION ALL SELECT reason FROM dead_letters"))
         CHECK_FALSE(contains(row.at(0), "VALUE-that-must-not-leak"));
 }
 
@@ -634,10 +670,10 @@ TEST_CASE("secrets: webhookctl error messages never echo a bad secret")
         CHECK_FALSE(contains(r.err, "good-secret-value"));
     }
     // Masked unless asked for.
-    for (std::vector<std::string> args : {std::vector<std::string>{"target", "list"},
-                                          std::vector<std::string>{"target", "show", "t"},
-                                          std::vector<std::string>{"--json", "target", "list"},
-                                          std::vector<std::string>{"--json", "target", "show", "t"}}) {
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"target", "list"}, std::vector<std::string>{"target", "show", "t"},
+          std::vector<std::string>{"--json", "target", "list"},
+          std::vector<std::string>{"--json", "target", "show", "t"}}) {
         CHECK_FALSE(contains(fx.ctlOk(args), "good-secret-value"));
         args.push_back("--show-secret");
         CHECK(contains(fx.ctlOk(args), "good-secret-value"));
@@ -648,11 +684,12 @@ TEST_CASE("secrets: credentials in a target's URL and auth headers are masked in
 {
     Fixture fx(guardOn());
     fx.ctlOk({"target", "add", "c", "--url", "https://hook:URLPASSWORD@example.com/in", "--header",
-              "Authorization: Bearer HEADERTOKEN", "--header", "X-Api-Key: APIKEYVALUE", "--header", "X-Team: visible-team"});
-    for (std::vector<std::string> args : {std::vector<std::string>{"target", "list"},
-                                          std::vector<std::string>{"target", "show", "c"},
-                                          std::vector<std::string>{"--json", "target", "list"},
-                                          std::vector<std::string>{"--json", "target", "show", "c"}}) {
+              "Authorization: Bearer HEADERTOKEN", "--header", "X-Api-Key: APIKEYVALUE", "--header",
+              "X-Team: visible-team"});
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"target", "list"}, std::vector<std::string>{"target", "show", "c"},
+          std::vector<std::string>{"--json", "target", "list"},
+          std::vector<std::string>{"--json", "target", "show", "c"}}) {
         CAPTURE(args.back());
         std::string shown = fx.ctlOk(args);
         CHECK_FALSE(contains(shown, "URLPASSWORD"));
@@ -682,17 +719,17 @@ TEST_CASE("secrets: the database and its -wal and -shm files are mode 0600")
     fx.send("m");
     Process worker = fx.startWorker({"--allow-private-networks"});
     const std::string db = fx.db();
-    REQUIRE(waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries WHERE status = 'delivered'") == 1; },
-                      30s));
+    REQUIRE(
+        waitUntil([&] { return fx.sqlInt("SELECT count(*) FROM deliveries WHERE status = 'delivered'") == 1; }, 30s));
     for (const std::string& path : {db, db + "-wal", db + "-shm"}) {
         CAPTURE(path);
-        struct stat st {};
+        struct stat st { };
         REQUIRE(::stat(path.c_str(), &st) == 0);
         CHECK((st.st_mode & 0777) == 0600);
     }
     worker.kill(SIGTERM);
     CHECK(worker.wait() == 0);
-    struct stat st {};
+    struct stat st { };
     REQUIRE(::stat(db.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
     ::umask(old);

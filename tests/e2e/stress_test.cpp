@@ -77,7 +77,11 @@ public:
             return std::nullopt;
         return SmallFs(at);
     }
-    SmallFs(SmallFs&& o) noexcept : at_(std::move(o.at_)) { o.at_.clear(); }
+    SmallFs(SmallFs&& o) noexcept
+        : at_(std::move(o.at_))
+    {
+        o.at_.clear();
+    }
     ~SmallFs()
     {
         if (!at_.empty())
@@ -90,7 +94,9 @@ public:
     }
 
 private:
-    explicit SmallFs(std::string at) : at_(std::move(at)) {}
+    explicit SmallFs(std::string at)
+        : at_(std::move(at))
+    { }
     std::string at_;
 };
 
@@ -298,9 +304,9 @@ TEST_CASE("stress: the WAL deleted or torn while webhookd is stopped; the databa
 
         checkConsistent(fx);
         const int64_t events = fx.sqlInt("SELECT count(*) FROM events");
-        CHECK(events >= 5);                              // what reached the database file survives
+        CHECK(events >= 5); // what reached the database file survives
         CHECK(events <= 105);
-        CHECK(events % 20 == 5);                          // whole batches only: none is half there
+        CHECK(events % 20 == 5); // whole batches only: none is half there
         CHECK(fx.sqlInt("SELECT count(*) FROM deliveries") == events);
         if (!truncate)
             CHECK(events == 5);
@@ -345,7 +351,10 @@ namespace {
 // and the receiver see time pass, while tests may jump its wall time.
 class RunningClock {
 public:
-    RunningClock() : clock_(SystemClock::instance().nowMs()), thread_([this] { tick(); }) {}
+    RunningClock()
+        : clock_(SystemClock::instance().nowMs()),
+          thread_([this] { tick(); })
+    { }
     ~RunningClock()
     {
         stop_ = true;
@@ -475,7 +484,8 @@ TEST_CASE("clock: the wall clock jumping back an hour stalls neither retries nor
         [&] {
             if (p.get(retryId).status != DeliveryStatus::Delivered)
                 return false;
-            return std::all_of(held.begin(), held.end(), [&](int64_t id) { return p.get(id).status == DeliveryStatus::Delivered; });
+            return std::all_of(held.begin(), held.end(),
+                               [&](int64_t id) { return p.get(id).status == DeliveryStatus::Delivered; });
         },
         10s);
     worker.stop();
@@ -509,12 +519,20 @@ TEST_CASE("clock: the wall clock jumping forward an hour neither reclaims this w
     const int64_t laterId = p.send("later", clock);
 
     RunningWorker worker(p.path, clock);
-    REQUIRE(waitUntil([&] { return p.get(laterId).status == DeliveryStatus::Failed && p.get(slowId).status == DeliveryStatus::InProgress; },
-                      10s));
+    REQUIRE(waitUntil(
+        [&] {
+            return p.get(laterId).status == DeliveryStatus::Failed &&
+                p.get(slowId).status == DeliveryStatus::InProgress;
+        },
+        10s));
     clock.jumpWall(kHour); // the slow request is in flight, the retry 2.5 s away
 
     const bool done = waitUntil(
-        [&] { return p.get(slowId).status == DeliveryStatus::Delivered && p.get(laterId).status == DeliveryStatus::Delivered; }, 15s);
+        [&] {
+            return p.get(slowId).status == DeliveryStatus::Delivered &&
+                p.get(laterId).status == DeliveryStatus::Delivered;
+        },
+        15s);
     std::this_thread::sleep_for(300ms);
     worker.stop();
     CHECK(done);

@@ -30,8 +30,8 @@
 #include "storage/deliveries.h"
 #include "storage/events.h"
 #include "storage/targets.h"
-#include "support/print.h"
 #include "support/fixture.h"
+#include "support/print.h"
 #include "support/process.h"
 #include "support/store_fixture.h"
 #include "support/temp_dir.h"
@@ -48,7 +48,8 @@ std::vector<std::optional<int>> attemptCodes(const json& delivery)
 {
     std::vector<std::optional<int>> codes;
     for (const auto& a : delivery.at("attempts"))
-        codes.push_back(a.at("status_code").is_null() ? std::nullopt : std::optional<int>(a.at("status_code").get<int>()));
+        codes.push_back(a.at("status_code").is_null() ? std::nullopt
+                                                      : std::optional<int>(a.at("status_code").get<int>()));
     return codes;
 }
 

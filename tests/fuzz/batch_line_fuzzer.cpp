@@ -3,8 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "records/batch_line.h"
 #include "fuzz_input.h"
+#include "records/batch_line.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {

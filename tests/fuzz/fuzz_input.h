@@ -11,10 +11,7 @@
 
 namespace webhookd::fuzz {
 
-inline std::string_view text(const uint8_t* data, size_t size)
-{
-    return {reinterpret_cast<const char*>(data), size};
-}
+inline std::string_view text(const uint8_t* data, size_t size) { return {reinterpret_cast<const char*>(data), size}; }
 
 // The first n - 1 newline-separated fields, and the rest (newlines included)
 // as the last; missing fields are empty.

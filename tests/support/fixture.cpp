@@ -19,7 +19,8 @@ bool gives(const std::vector<std::string>& flags, const std::string& flag)
 } // namespace
 
 Fixture::Fixture(FixtureOptions options)
-    : options_(std::move(options)), db_(options_.dbPath ? *options_.dbPath : dir_.file("webhooks.db"))
+    : options_(std::move(options)),
+      db_(options_.dbPath ? *options_.dbPath : dir_.file("webhooks.db"))
 {
     if (options_.init)
         ctlOk({"init"});
@@ -75,7 +76,8 @@ std::vector<int64_t> Fixture::sendIds(std::vector<std::string> args, std::option
     std::vector<int64_t> ids;
     for (const auto& l : allLines(r.out)) {
         REQUIRE_MESSAGE((!l.empty() && l.find_first_not_of("0123456789") == std::string::npos),
-                        "not a delivery id: '" << l << "'\n" << describe(args, r));
+                        "not a delivery id: '" << l << "'\n"
+                                               << describe(args, r));
         ids.push_back(std::stoll(l));
     }
     return ids;
@@ -175,8 +177,9 @@ std::string Fixture::snapshot() const
     auto conn = sql();
     std::string out = "user_version=" + conn.execAndGet("PRAGMA user_version").getString() + "\n";
     std::vector<std::string> tables;
-    SQLite::Statement names(conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                                  " ORDER BY name");
+    SQLite::Statement names(conn,
+                            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                            " ORDER BY name");
     while (names.executeStep())
         tables.push_back(names.getColumn(0).getString());
     for (const auto& t : tables) {

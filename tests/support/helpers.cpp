@@ -78,7 +78,7 @@ bool oneSentence(const std::string& err, const std::string& program)
     const std::string prefix = program + ": ";
     const auto ls = allLines(err);
     return ls.size() == 1 && err.back() == '\n' && startsWith(ls[0], prefix) && ls[0].size() > prefix.size() + 1 &&
-           ls[0].back() == '.';
+        ls[0].back() == '.';
 }
 
 std::string describe(const std::vector<std::string>& args, const RunResult& r)

@@ -66,8 +66,7 @@ void feedStdin(int fd, std::string text)
     }
     ::close(fd);
     timespec zero{};
-    while (sigtimedwait(&pipeSet, nullptr, &zero) > 0) {
-    }
+    while (sigtimedwait(&pipeSet, nullptr, &zero) > 0) { }
 }
 
 } // namespace
@@ -154,8 +153,7 @@ struct Process::State {
         if (pid > 0 && !exitCode) {
             ::kill(pid, SIGKILL);
             int status = 0;
-            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) { }
         }
         if (wakeWrite >= 0) {
             char c = 1;
@@ -172,7 +170,9 @@ struct Process::State {
     }
 };
 
-Process::Process(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Process::Process(std::unique_ptr<State> state)
+    : state_(std::move(state))
+{ }
 Process::Process(Process&&) noexcept = default;
 Process& Process::operator=(Process&&) noexcept = default;
 Process::~Process() = default;
@@ -251,10 +251,7 @@ Process Process::start(std::vector<std::string> argv, std::map<std::string, std:
     return Process(std::move(state));
 }
 
-pid_t Process::pid() const
-{
-    return state_ ? state_->pid : -1;
-}
+pid_t Process::pid() const { return state_ ? state_->pid : -1; }
 
 void Process::kill(int signal)
 {
@@ -293,10 +290,7 @@ std::optional<int> Process::waitFor(std::chrono::milliseconds timeout)
     return *state_->exitCode;
 }
 
-bool Process::running()
-{
-    return state_ && !state_->reap();
-}
+bool Process::running() { return state_ && !state_->reap(); }
 
 std::string Process::stdoutText() const
 {
@@ -375,10 +369,7 @@ Receiver::~Receiver()
     }
 }
 
-std::string Receiver::url(const std::string& path) const
-{
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-}
+std::string Receiver::url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
 
 namespace {
 
@@ -391,8 +382,7 @@ nlohmann::json fetchJson(int port, const char* method, const char* path)
         throw std::runtime_error(std::string("the receiver did not answer ") + path + ": " +
                                  httplib::to_string(res.error()));
     if (res->status != 200)
-        throw std::runtime_error(std::string("the receiver answered ") + path + " with " +
-                                 std::to_string(res->status));
+        throw std::runtime_error(std::string("the receiver answered ") + path + " with " + std::to_string(res->status));
     return nlohmann::json::parse(res->body);
 }
 
@@ -409,20 +399,11 @@ HttpReply httpGet(const std::string& host, int port, const std::string& path)
     return {res->status, res->body, res->get_header_value("Content-Type")};
 }
 
-nlohmann::json Receiver::requests() const
-{
-    return fetchJson(port_, "GET", "/_requests");
-}
+nlohmann::json Receiver::requests() const { return fetchJson(port_, "GET", "/_requests"); }
 
-nlohmann::json Receiver::stats() const
-{
-    return fetchJson(port_, "GET", "/_stats");
-}
+nlohmann::json Receiver::stats() const { return fetchJson(port_, "GET", "/_stats"); }
 
-void Receiver::reset()
-{
-    fetchJson(port_, "POST", "/_reset");
-}
+void Receiver::reset() { fetchJson(port_, "POST", "/_reset"); }
 
 int Receiver::stop()
 {

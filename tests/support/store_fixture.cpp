@@ -92,7 +92,8 @@ void StoreFixture::deadLetter(int64_t deliveryId, const std::string& reason, int
              ", completed_at = " + now + ", updated_at = " + now + " WHERE id = " + id);
     for (int n = 1; n <= attempts; ++n)
         raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
-                 " VALUES (" + id + ", " + std::to_string(n) + ", " + now + ", 10, 500)");
+                 " VALUES (" +
+                 id + ", " + std::to_string(n) + ", " + now + ", 10, 500)");
     SQLite::Statement dl(raw, "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?, ?, ?)");
     dl.bind(1, deliveryId);
     dl.bind(2, reason);

@@ -86,18 +86,21 @@ void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueIn
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     const int64_t now = SystemClock::instance().nowMs();
     const int64_t base = db.execAndGet("SELECT coalesce(max(id), 0) FROM events").getInt64();
-    SQLite::Statement ev(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)"
-                             " INSERT INTO events (id, uid, type, payload, priority, created_at)"
-                             " SELECT ?2 + i, printf('msg_bench%012d', ?2 + i), 'bench.event',"
-                             " '{\"n\":' || (?2 + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}', ?3, ?4 FROM n");
+    SQLite::Statement ev(
+        db,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)"
+        " INSERT INTO events (id, uid, type, payload, priority, created_at)"
+        " SELECT ?2 + i, printf('msg_bench%012d', ?2 + i), 'bench.event',"
+        " '{\"n\":' || (?2 + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}', ?3, ?4 FROM n");
     ev.bind(1, n);
     ev.bind(2, base);
     ev.bind(3, priority);
     ev.bind(4, now);
     ev.exec();
-    SQLite::Statement dl(db, "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
-                             " created_at, updated_at) SELECT id, 'bench', ?1, ?2, ?3, ?4, ?4 FROM events"
-                             " WHERE id > ?5");
+    SQLite::Statement dl(db,
+                         "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
+                         " created_at, updated_at) SELECT id, 'bench', ?1, ?2, ?3, ?4, ?4 FROM events"
+                         " WHERE id > ?5");
     dl.bind(1, std::string(toString(status)));
     dl.bind(2, priority);
     dl.bind(3, now + dueInMs);
@@ -185,7 +188,8 @@ json rawHttp(const std::string& url, int concurrency, int count)
     HttpOptions options;
     options.guard = AddressGuard(true);
     auto client = must(HttpClient::create(std::move(options), SystemClock::instance()), "http client");
-    const std::string body = R"({"id":"msg_bench","type":"bench.event","timestamp":"2026-01-01T00:00:00.000Z","data":{"n":1}})";
+    const std::string body =
+        R"({"id":"msg_bench","type":"bench.event","timestamp":"2026-01-01T00:00:00.000Z","data":{"n":1}})";
     int started = 0, finished = 0, failed = 0;
     std::vector<HttpResult> done;
     auto t0 = std::chrono::steady_clock::now();
@@ -279,7 +283,9 @@ json latency(const std::string& path, const std::string& url, int count, int int
     if (lat.size() != sentAt.size())
         die("the receiver saw " + std::to_string(lat.size()) + " of " + std::to_string(sentAt.size()) + " events");
     std::sort(lat.begin(), lat.end());
-    auto pct = [&](double p) { return lat[std::min(lat.size() - 1, static_cast<size_t>(p * static_cast<double>(lat.size())))]; };
+    auto pct = [&](double p) {
+        return lat[std::min(lat.size() - 1, static_cast<size_t>(p * static_cast<double>(lat.size())))];
+    };
     return {{"p50_ms", pct(0.50)}, {"p99_ms", pct(0.99)}, {"max_ms", lat.back()}};
 }
 

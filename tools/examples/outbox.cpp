@@ -48,8 +48,7 @@ int main(int argc, char** argv)
             return 1; // the Transaction destructor rolls the order back too
         }
         if (failAfter) {
-            std::cout << "failing on purpose after recording order and event " << sent->uid
-                      << "; both roll back\n";
+            std::cout << "failing on purpose after recording order and event " << sent->uid << "; both roll back\n";
             return 1;
         }
         tx.commit();

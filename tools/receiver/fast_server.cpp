@@ -47,7 +47,8 @@ std::string_view header(std::string_view head, std::string_view name)
     while (pos != std::string_view::npos && pos + 2 < head.size()) {
         size_t start = pos + 2;
         size_t end = head.find("\r\n", start);
-        std::string_view line = head.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        std::string_view line =
+            head.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
         if (line.size() > name.size() && line[name.size()] == ':' &&
             strncasecmp(line.data(), name.data(), name.size()) == 0) {
             std::string_view v = line.substr(name.size() + 1);
@@ -62,13 +63,14 @@ std::string_view header(std::string_view head, std::string_view name)
 
 class FastServer {
 public:
-    FastServer(int status) : status_(status)
+    FastServer(int status)
+        : status_(status)
     {
         const char* reason = status == 200 ? "OK" : status == 204 ? "No Content" : "Status";
         const std::string body = status == 204 ? "" : "{\"ok\":true}";
-        reply_ = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Length: " +
-                 std::to_string(body.size()) + (body.empty() ? "" : "\r\nContent-Type: application/json") +
-                 "\r\n\r\n" + body;
+        reply_ = "HTTP/1.1 " + std::to_string(status) + " " + reason +
+            "\r\nContent-Length: " + std::to_string(body.size()) +
+            (body.empty() ? "" : "\r\nContent-Type: application/json") + "\r\n\r\n" + body;
     }
 
     int run(const std::string& host, int port)
@@ -200,8 +202,7 @@ private:
             consumed += headEnd + 4 + length;
             if (head.rfind("GET /_stats", 0) == 0)
                 c.out += json("{\"requests\":" + std::to_string(requests_) + ",\"distinct_ids\":" +
-                              std::to_string(ids_.size()) + ",\"duplicate_ids\":" +
-                              std::to_string(duplicates_) + "}");
+                              std::to_string(ids_.size()) + ",\"duplicate_ids\":" + std::to_string(duplicates_) + "}");
             else if (head.rfind("GET /_requests", 0) == 0)
                 c.out += json(recordsJson());
             else
@@ -233,7 +234,7 @@ private:
     static std::string json(const std::string& body)
     {
         return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-               "\r\n\r\n" + body;
+            "\r\n\r\n" + body;
     }
 
     int status_;

@@ -40,8 +40,8 @@
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/error.h"
-#include "signing/signing.h"
 #include "fast_server.h"
+#include "signing/signing.h"
 
 namespace webhookd {
 namespace {
@@ -112,7 +112,8 @@ Result<Step> parseStep(std::string_view text)
     } else {
         auto status = parseNumber(head, 100, 599);
         if (!status)
-            return fail(Error::invalid("step \"" + std::string(text) + "\" must start with a status from 100 to 599, "
+            return fail(Error::invalid("step \"" + std::string(text) +
+                                       "\" must start with a status from 100 to 599, "
                                        "drop or slow=MS"));
         step.status = static_cast<int>(*status);
     }
@@ -200,10 +201,7 @@ struct Record {
     std::string body;
 };
 
-json nullable(const std::string& text)
-{
-    return text.empty() ? json(nullptr) : json(text);
-}
+json nullable(const std::string& text) { return text.empty() ? json(nullptr) : json(text); }
 
 json toJson(const Record& r, bool withBody)
 {
@@ -245,7 +243,10 @@ struct Options {
 class Receiver {
 public:
     // logFile, if not null, must outlive the receiver.
-    Receiver(const Options& options, std::FILE* logFile) : options_(options), log_(logFile) {}
+    Receiver(const Options& options, std::FILE* logFile)
+        : options_(options),
+          log_(logFile)
+    { }
 
     void handleWebhook(const httplib::Request& req, httplib::Response& res);
     json requests() const;
@@ -297,8 +298,8 @@ void Receiver::finish(Record record)
     std::string human;
     if (!options_.quiet)
         human = isoTime(record.timeMs) + " " + record.method + " " + record.path + " " +
-                (record.status ? std::to_string(*record.status) : "drop") + " " +
-                (record.webhookId.empty() ? "-" : record.webhookId) + "\n";
+            (record.status ? std::to_string(*record.status) : "drop") + " " +
+            (record.webhookId.empty() ? "-" : record.webhookId) + "\n";
     if (!line.empty() || !human.empty()) {
         std::lock_guard lock(logMutex_);
         if (!line.empty()) {
@@ -392,8 +393,8 @@ void Receiver::handleWebhook(const httplib::Request& req, httplib::Response& res
         std::string lower = name;
         for (char& c : lower)
             c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        auto same = std::find_if(record.headers.begin(), record.headers.end(),
-                                 [&](const auto& h) { return h.first == lower; });
+        auto same =
+            std::find_if(record.headers.begin(), record.headers.end(), [&](const auto& h) { return h.first == lower; });
         if (same == record.headers.end())
             record.headers.emplace_back(std::move(lower), value);
         else
@@ -416,8 +417,8 @@ void Receiver::handleWebhook(const httplib::Request& req, httplib::Response& res
         VerifyRequest verify{options_.secrets, record.webhookId, record.webhookTimestamp,
                              req.get_header_value("webhook-signature")};
         Status verified = options_.scheme == "github"
-                              ? verifyGithub(options_.secrets, req.get_header_value("X-Hub-Signature-256"), req.body)
-                              : verifyStandard(verify, req.body, record.timeMs);
+            ? verifyGithub(options_.secrets, req.get_header_value("X-Hub-Signature-256"), req.body)
+            : verifyStandard(verify, req.body, record.timeMs);
         record.signatureValid = verified.has_value();
         if (!verified) {
             answer(401, json{{"ok", false}, {"error", verified.error().message()}}.dump());
@@ -506,10 +507,7 @@ json Receiver::stats() const
 {
     std::lock_guard lock(mutex_);
     return {
-        {"requests", requests_},
-        {"by_path", byPath_},
-        {"by_status", byStatus_},
-        {"distinct_ids", ids_.size()},
+        {"requests", requests_},          {"by_path", byPath_}, {"by_status", byStatus_}, {"distinct_ids", ids_.size()},
         {"duplicate_ids", duplicateIds_},
     };
 }
@@ -563,9 +561,11 @@ public:
 
     // server and busy must outlive the watcher; port is the one server listens on.
     SignalWatcher(httplib::Server& server, int port, const BusyConnections& busy)
-        : server_(server), port_(port), busy_(busy), thread_([this] { run(); })
-    {
-    }
+        : server_(server),
+          port_(port),
+          busy_(busy),
+          thread_([this] { run(); })
+    { }
 
     // Called by main once listening has ended, for whatever reason.
     void serverDone()
@@ -759,8 +759,8 @@ int run(int argc, char** argv)
     server.Options(".*", webhook);
 
     int port = options.port;
-    bool bound = port == 0 ? (port = server.bind_to_any_port(options.host)) > 0
-                           : server.bind_to_port(options.host, port);
+    bool bound =
+        port == 0 ? (port = server.bind_to_any_port(options.host)) > 0 : server.bind_to_port(options.host, port);
     if (!bound) {
         std::cerr << "webhook-receiver: cannot listen on " << options.host << ":" << options.port << ".\n";
         return 1;

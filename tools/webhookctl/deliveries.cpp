@@ -29,7 +29,8 @@ struct ListFlags {
         typeOpt = cmd->add_option("--type", type, "Only this event type");
         sinceOpt = cmd->add_option("--since", since, "Only deliveries created within this long ago")
                        ->check(durationValidator());
-        cmd->add_option("--limit", limit, "At most this many rows, newest first")->capture_default_str()
+        cmd->add_option("--limit", limit, "At most this many rows, newest first")
+            ->capture_default_str()
             ->check(CLI::Range(1, 1'000'000));
     }
 
@@ -41,9 +42,12 @@ struct ListFlags {
             if (!f.status)
                 return fail(Error::invalid("'" + status + "' is not a status; use " + std::string(allStatusNames())));
         }
-        if (targetOpt->count()) f.targetId = target;
-        if (typeOpt->count()) f.type = type;
-        if (sinceOpt->count()) f.createdSince = clock.nowMs() - durationMs(since);
+        if (targetOpt->count())
+            f.targetId = target;
+        if (typeOpt->count())
+            f.type = type;
+        if (sinceOpt->count())
+            f.createdSince = clock.nowMs() - durationMs(since);
         f.limit = limit;
         return f;
     }
@@ -62,8 +66,13 @@ int printList(const Context& ctx, const Result<std::vector<Delivery>>& list, boo
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& d : *list) {
-        std::vector<std::string> row = {std::to_string(d.id), d.type, d.targetId, std::string(toString(d.status)),
-                                        std::to_string(d.attemptCount), orDash(d.lastStatusCode), isoTime(d.createdAt)};
+        std::vector<std::string> row = {std::to_string(d.id),
+                                        d.type,
+                                        d.targetId,
+                                        std::string(toString(d.status)),
+                                        std::to_string(d.attemptCount),
+                                        orDash(d.lastStatusCode),
+                                        isoTime(d.createdAt)};
         row.push_back(withReason ? orDash(d.deadLetterReason) : orDash(d.lastError));
         rows.push_back(std::move(row));
     }
@@ -133,7 +142,10 @@ RedriveOptions redriveProgress(ProgressLine& line, const char* verb)
     return o;
 }
 
-std::string plural(size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); }
+std::string plural(size_t n, const char* one, const char* many)
+{
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
 
 } // namespace
 
@@ -186,8 +198,9 @@ void addDeliveryCommands(CLI::App& app, Context& ctx)
             line.done();
             if (!r)
                 return report(r.error());
-            return printRequeued(ctx, *r, "resent", "resent " + plural(r->size(), "delivery", "deliveries") +
-                                                        " (pending now, with a fresh attempt budget)");
+            return printRequeued(ctx, *r, "resent",
+                                 "resent " + plural(r->size(), "delivery", "deliveries") +
+                                     " (pending now, with a fresh attempt budget)");
         };
     });
 }
@@ -226,9 +239,10 @@ void addDlqCommands(CLI::App& app, Context& ctx)
     auto* allOpt = retry->add_flag("--all", rf->all, "Every dead letter (or those --target, --type, --since select)");
     rf->targetOpt = retry->add_option("--target", rf->target, "With --all: only this target's")->needs(allOpt);
     rf->typeOpt = retry->add_option("--type", rf->type, "With --all: only this event type")->needs(allOpt);
-    rf->sinceOpt = retry->add_option("--since", rf->since, "With --all: only those moved to the queue within this long ago")
-                       ->check(durationValidator())
-                       ->needs(allOpt);
+    rf->sinceOpt =
+        retry->add_option("--since", rf->since, "With --all: only those moved to the queue within this long ago")
+            ->check(durationValidator())
+            ->needs(allOpt);
     idsOpt->excludes(allOpt);
     retry->callback([&ctx, rf] {
         ctx.action = [&ctx, rf] {
@@ -244,9 +258,12 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             Result<std::vector<Requeued>> r;
             if (rf->all) {
                 DeadLetterSelection sel;
-                if (rf->targetOpt->count()) sel.targetId = rf->target;
-                if (rf->typeOpt->count()) sel.type = rf->type;
-                if (rf->sinceOpt->count()) sel.movedSince = ctx.clock().nowMs() - durationMs(rf->since);
+                if (rf->targetOpt->count())
+                    sel.targetId = rf->target;
+                if (rf->typeOpt->count())
+                    sel.type = rf->type;
+                if (rf->sinceOpt->count())
+                    sel.movedSince = ctx.clock().nowMs() - durationMs(rf->since);
                 r = retryAllDeadLetters(**db, sel, ctx.clock(), options);
             } else {
                 r = retryDeadLetters(**db, rf->ids, ctx.clock(), options);
@@ -274,7 +291,9 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             ProgressLine line;
             PurgeProgress progress;
             if (line.enabled())
-                progress = [&line](const PurgeResult& p) { line.show(fmt::format("purged {} dead letters", p.deliveries)); };
+                progress = [&line](const PurgeResult& p) {
+                    line.show(fmt::format("purged {} dead letters", p.deliveries));
+                };
             auto r = purgeTerminal(**db, options, progress);
             line.done();
             if (!r)
@@ -282,7 +301,8 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             if (ctx.json)
                 std::cout << nlohmann::json{{"purged", r->deliveries}}.dump() << '\n';
             else
-                std::cout << "purged " << plural(static_cast<size_t>(r->deliveries), "dead letter", "dead letters") << '\n';
+                std::cout << "purged " << plural(static_cast<size_t>(r->deliveries), "dead letter", "dead letters")
+                          << '\n';
             return kOk;
         };
     });

@@ -31,7 +31,9 @@ void printTable(const std::vector<std::string>& header, const std::vector<std::v
         line(row);
 }
 
-ProgressLine::ProgressLine() : tty_(isatty(STDERR_FILENO) != 0) {}
+ProgressLine::ProgressLine()
+    : tty_(isatty(STDERR_FILENO) != 0)
+{ }
 
 ProgressLine::~ProgressLine() { done(); }
 

@@ -19,14 +19,17 @@ void addPurgeCommand(CLI::App& app, Context& ctx)
         CLI::Option* statusOpt = nullptr;
     };
     auto f = std::make_shared<Flags>();
-    auto* cmd = app.add_subcommand("purge", "Delete delivered and dead-lettered deliveries finished longer ago than "
-                                            "--older-than, with their attempts and orphaned events");
-    cmd->add_option("--older-than", f->olderThan, "Age of completion, e.g. 30d")->required()
+    auto* cmd = app.add_subcommand("purge",
+                                   "Delete delivered and dead-lettered deliveries finished longer ago than "
+                                   "--older-than, with their attempts and orphaned events");
+    cmd->add_option("--older-than", f->olderThan, "Age of completion, e.g. 30d")
+        ->required()
         ->check(durationValidator());
     f->statusOpt = cmd->add_option("--status", f->status, "Only delivered, or only dead_letter (default both)")
                        ->check(CLI::IsMember({std::string(toString(DeliveryStatus::Delivered)),
                                               std::string(toString(DeliveryStatus::DeadLetter))}));
-    cmd->add_option("--batch", f->batch, "Deliveries deleted per transaction")->capture_default_str()
+    cmd->add_option("--batch", f->batch, "Deliveries deleted per transaction")
+        ->capture_default_str()
         ->check(CLI::Range(1, 100'000));
     cmd->add_flag("--vacuum", f->vacuum,
                   "Then rebuild the file (VACUUM), switching an old database to incremental auto-vacuum; "
@@ -40,8 +43,9 @@ void addPurgeCommand(CLI::App& app, Context& ctx)
             options.completedBeforeMs = ctx.clock().nowMs() - durationMs(f->olderThan);
             options.batchSize = f->batch;
             if (f->statusOpt->count())
-                options.statuses = parseDeliveryStatus(f->status) == DeliveryStatus::Delivered ? PurgeStatuses::Delivered
-                                                                                                : PurgeStatuses::DeadLetter;
+                options.statuses = parseDeliveryStatus(f->status) == DeliveryStatus::Delivered
+                    ? PurgeStatuses::Delivered
+                    : PurgeStatuses::DeadLetter;
             ProgressLine line;
             PurgeProgress progress;
             if (line.enabled())
@@ -59,17 +63,15 @@ void addPurgeCommand(CLI::App& app, Context& ctx)
                 auto v = vacuumDatabase(**db);
                 line.done();
                 if (!v)
-                    return report(Error(v.error().kind(), v.error().message() + " (the purge itself is done: " +
-                                                              std::to_string(r->deliveries) + " deliveries deleted)"));
+                    return report(Error(v.error().kind(),
+                                        v.error().message() + " (the purge itself is done: " +
+                                            std::to_string(r->deliveries) + " deliveries deleted)"));
                 vacuumed = *v;
             }
             if (ctx.json) {
-                nlohmann::json j = {{"deliveries", r->deliveries},
-                                    {"attempts", r->attempts},
-                                    {"events", r->events},
-                                    {"completed_before", options.completedBeforeMs},
-                                    {"pages_freed", r->pagesFreed},
-                                    {"incremental_vacuum", r->incremental}};
+                nlohmann::json j = {{"deliveries", r->deliveries},  {"attempts", r->attempts},
+                                    {"events", r->events},          {"completed_before", options.completedBeforeMs},
+                                    {"pages_freed", r->pagesFreed}, {"incremental_vacuum", r->incremental}};
                 if (vacuumed)
                     j["vacuum"] = {{"pages_before", vacuumed->pagesBefore},
                                    {"pages_after", vacuumed->pagesAfter},

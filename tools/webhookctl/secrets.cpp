@@ -25,7 +25,8 @@ void addSecretCommands(CLI::App& app, Context& ctx)
     auto* secret = app.add_subcommand("secret", "Generate signing secrets");
     secret->require_subcommand(1);
     auto hex = std::make_shared<bool>(false);
-    auto* generate = secret->add_subcommand("generate", "Print a new 256-bit secret from the OS CSPRNG (whsec_<base64>)");
+    auto* generate =
+        secret->add_subcommand("generate", "Print a new 256-bit secret from the OS CSPRNG (whsec_<base64>)");
     generate->add_flag("--hex", *hex, "Print 64 hex characters instead");
     generate->callback([&ctx, hex] {
         ctx.action = [&ctx, hex] {
@@ -71,12 +72,14 @@ void addSecretCommands(CLI::App& app, Context& ctx)
             if (!sf->timestamp.empty()) {
                 auto [end, ec] = std::from_chars(sf->timestamp.data(), sf->timestamp.data() + sf->timestamp.size(), ts);
                 if (ec != std::errc() || end != sf->timestamp.data() + sf->timestamp.size() || ts < 0)
-                    return report(Error::invalid("the timestamp '" + sf->timestamp + "' is not a whole number of seconds"));
+                    return report(
+                        Error::invalid("the timestamp '" + sf->timestamp + "' is not a whole number of seconds"));
             }
             const std::string body = readStdin();
             const std::string signature = signStandard(*key, id, ts, body);
             if (ctx.json)
-                std::cout << nlohmann::json{{"webhook-id", id}, {"webhook-timestamp", std::to_string(ts)},
+                std::cout << nlohmann::json{{"webhook-id", id},
+                                            {"webhook-timestamp", std::to_string(ts)},
                                             {"webhook-signature", signature}}
                                  .dump()
                           << '\n';
@@ -96,9 +99,10 @@ void addSecretCommands(CLI::App& app, Context& ctx)
     verify->add_option("--secret", vf->secrets, "Secret to try (repeatable, e.g. during a rotation)")->required();
     auto* idOpt = verify->add_option("--id", vf->id, "The webhook-id header (standard scheme)");
     auto* tsOpt = verify->add_option("--timestamp", vf->timestamp, "The webhook-timestamp header (standard scheme)");
-    verify->add_option("--signature", vf->signature,
-                       "The webhook-signature header (one or more v1,… separated by spaces), or with --scheme github "
-                       "the X-Hub-Signature-256 header (sha256=…)")
+    verify
+        ->add_option("--signature", vf->signature,
+                     "The webhook-signature header (one or more v1,… separated by spaces), or with --scheme github "
+                     "the X-Hub-Signature-256 header (sha256=…)")
         ->required();
     verify->add_option("--scheme", vf->scheme, "standard (Standard Webhooks) or github (X-Hub-Signature-256)")
         ->check(CLI::IsMember({"standard", "github"}))
@@ -111,7 +115,8 @@ void addSecretCommands(CLI::App& app, Context& ctx)
         ctx.action = [&ctx, vf, idOpt, tsOpt] {
             // --id and --timestamp are required by the standard scheme only.
             if (vf->scheme == "standard" && (idOpt->count() == 0 || tsOpt->count() == 0)) {
-                std::cerr << "webhookctl: " << usageSentence(idOpt->count() == 0 ? "--id is required" : "--timestamp is required")
+                std::cerr << "webhookctl: "
+                          << usageSentence(idOpt->count() == 0 ? "--id is required" : "--timestamp is required")
                           << '\n';
                 return kUsage;
             }
@@ -120,7 +125,8 @@ void addSecretCommands(CLI::App& app, Context& ctx)
                                              : verifyStandard(req, readStdin(), ctx.clock().nowMs());
             if (ctx.json)
                 std::cout << nlohmann::json{{"valid", ok.has_value()},
-                                            {"error", ok ? nlohmann::json(nullptr) : nlohmann::json(ok.error().message())}}
+                                            {"error",
+                                             ok ? nlohmann::json(nullptr) : nlohmann::json(ok.error().message())}}
                                  .dump()
                           << '\n';
             if (!ok)

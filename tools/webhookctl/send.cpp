@@ -160,9 +160,9 @@ void addSendCommand(CLI::App& app, Context& ctx)
     cmd->add_option("--target", f->targets, "Send only to this target (repeatable); skips filters");
     f->keyOpt = cmd->add_option("--idempotency-key", f->idempotencyKey,
                                 "A repeated key prints the original delivery ids instead of recording again");
-    f->batchOpt = cmd->add_option("--batch", f->batch,
-                                  "Record NDJSON events from FILE or - (standard input), all or none")
-                      ->expected(0, 1);
+    f->batchOpt =
+        cmd->add_option("--batch", f->batch, "Record NDJSON events from FILE or - (standard input), all or none")
+            ->expected(0, 1);
     cmd->callback([&ctx, f] {
         ctx.action = [&ctx, f] { return f->batchOpt->count() > 0 ? sendBatchFile(ctx, *f) : sendOne(ctx, *f); };
     });

@@ -10,13 +10,17 @@ namespace webhookd::cli {
 
 namespace {
 
-
 std::vector<std::string> countsRow(const std::string& name, const Counts& c)
 {
     const int64_t finished = c.delivered + c.deadLetter;
-    return {name, std::to_string(c.total), std::to_string(c.delivered), std::to_string(c.failed),
-            std::to_string(c.deadLetter), std::to_string(c.pending),
-            finished ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(c.delivered) / static_cast<double>(finished)) : "-"};
+    return {name,
+            std::to_string(c.total),
+            std::to_string(c.delivered),
+            std::to_string(c.failed),
+            std::to_string(c.deadLetter),
+            std::to_string(c.pending),
+            finished ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(c.delivered) / static_cast<double>(finished))
+                     : "-"};
 }
 
 std::string msText(const std::optional<int64_t>& ms) { return ms ? std::to_string(*ms) + " ms" : "-"; }
@@ -81,8 +85,9 @@ void addStatsCommand(CLI::App& app, Context& ctx)
         CLI::Option* typeOpt = nullptr;
     };
     auto f = std::make_shared<Flags>();
-    auto* cmd = app.add_subcommand("stats", "Delivery statistics: totals, success rate, latency percentiles, queue depth, "
-                                            "by event type and target");
+    auto* cmd = app.add_subcommand("stats",
+                                   "Delivery statistics: totals, success rate, latency percentiles, queue depth, "
+                                   "by event type and target");
     f->sinceOpt = cmd->add_option("--since", f->since, "Only deliveries created within this long ago")
                       ->check(durationValidator());
     f->targetOpt = cmd->add_option("--target", f->target, "Only this target's deliveries");

@@ -28,19 +28,27 @@ struct TargetFlags {
         cmd->add_option("ID", id, "Target id: letters, digits, '_', '.', '-'")->required();
         opts["url"] = cmd->add_option("--url", url, "Where deliveries are POSTed (http or https)");
         opts["name"] = cmd->add_option("--name", name, "A name for people");
-        opts["secret"] = cmd->add_option("--secret", secret, "Signing secret (whsec_<base64> or any string; generated if omitted)");
-        opts["events"] = cmd->add_option("--events", events, "Comma-separated event-type patterns, * wildcards (empty = all)");
-        opts["header"] = cmd->add_option("--header", headers, "Custom header NAME:VALUE (repeatable; replaces all on update)");
-        opts["timeout"] = cmd->add_option("--timeout", timeout, "Request timeout (default: the worker's)")->check(durationValidator());
-        opts["max-attempts"] = cmd->add_option("--max-attempts", maxAttempts, "Attempts before the dead-letter queue (default 5)");
-        opts["initial-delay"] = cmd->add_option("--initial-delay", initialDelay, "First retry delay (default 1s)")->check(durationValidator());
-        opts["max-delay"] = cmd->add_option("--max-delay", maxDelay, "Longest retry delay (default 60s)")->check(durationValidator());
+        opts["secret"] =
+            cmd->add_option("--secret", secret, "Signing secret (whsec_<base64> or any string; generated if omitted)");
+        opts["events"] =
+            cmd->add_option("--events", events, "Comma-separated event-type patterns, * wildcards (empty = all)");
+        opts["header"] =
+            cmd->add_option("--header", headers, "Custom header NAME:VALUE (repeatable; replaces all on update)");
+        opts["timeout"] = cmd->add_option("--timeout", timeout, "Request timeout (default: the worker's)")
+                              ->check(durationValidator());
+        opts["max-attempts"] =
+            cmd->add_option("--max-attempts", maxAttempts, "Attempts before the dead-letter queue (default 5)");
+        opts["initial-delay"] = cmd->add_option("--initial-delay", initialDelay, "First retry delay (default 1s)")
+                                    ->check(durationValidator());
+        opts["max-delay"] =
+            cmd->add_option("--max-delay", maxDelay, "Longest retry delay (default 60s)")->check(durationValidator());
         opts["backoff"] = cmd->add_option("--backoff", backoff, "Backoff multiplier (default 2)");
         opts["jitter"] = cmd->add_option("--jitter", jitter, "Jitter factor 0..1 (default 0.1)");
         opts["rate"] = cmd->add_option("--rate", rate, "Requests per second; turns rate limiting on");
         opts["burst"] = cmd->add_option("--burst", burst, "Token-bucket size (default: the rate, at least 1)");
         opts["no-rate-limit"] = cmd->add_flag("--no-rate-limit", noRateLimit, "Turn rate limiting off");
-        opts["metadata"] = cmd->add_option("--metadata", metadata, "KEY=VALUE kept with the target (repeatable; replaces all on update)");
+        opts["metadata"] = cmd->add_option("--metadata", metadata,
+                                           "KEY=VALUE kept with the target (repeatable; replaces all on update)");
         opts["disabled"] = cmd->add_flag("--disabled", disabled, "Store the target disabled");
         opts["scheme"] = cmd->add_option("--scheme", scheme, "Signature scheme: standard (default) or github")
                              ->check(CLI::IsMember({"standard", "github"}));
@@ -53,33 +61,48 @@ struct TargetFlags {
     Result<TargetSpec> spec() const
     {
         TargetSpec s;
-        if (given("url")) s.url = url;
-        if (given("name")) s.name = name;
-        if (given("secret")) s.secret = secret;
-        if (given("events")) s.eventFilters = parsePatternList(events);
+        if (given("url"))
+            s.url = url;
+        if (given("name"))
+            s.name = name;
+        if (given("secret"))
+            s.secret = secret;
+        if (given("events"))
+            s.eventFilters = parsePatternList(events);
         if (given("header")) {
             auto list = parseHeaderSpecs(headers);
             if (!list)
                 return fail(list.error());
             s.headers = std::move(*list);
         }
-        if (given("timeout")) s.timeoutMs = durationMs(timeout);
-        if (given("max-attempts")) s.maxAttempts = maxAttempts;
-        if (given("initial-delay")) s.initialDelayMs = durationMs(initialDelay);
-        if (given("max-delay")) s.maxDelayMs = durationMs(maxDelay);
-        if (given("backoff")) s.backoffMultiplier = backoff;
-        if (given("jitter")) s.jitterFactor = jitter;
-        if (given("rate")) s.ratePerSecond = rate;
-        if (given("burst")) s.burst = burst;
-        if (noRateLimit) s.rateLimitEnabled = false;
+        if (given("timeout"))
+            s.timeoutMs = durationMs(timeout);
+        if (given("max-attempts"))
+            s.maxAttempts = maxAttempts;
+        if (given("initial-delay"))
+            s.initialDelayMs = durationMs(initialDelay);
+        if (given("max-delay"))
+            s.maxDelayMs = durationMs(maxDelay);
+        if (given("backoff"))
+            s.backoffMultiplier = backoff;
+        if (given("jitter"))
+            s.jitterFactor = jitter;
+        if (given("rate"))
+            s.ratePerSecond = rate;
+        if (given("burst"))
+            s.burst = burst;
+        if (noRateLimit)
+            s.rateLimitEnabled = false;
         if (given("metadata")) {
             auto m = parseMetadata(metadata);
             if (!m)
                 return fail(m.error());
             s.metadata = std::move(*m);
         }
-        if (disabled) s.enabled = false;
-        if (given("scheme")) s.signatureScheme = parseSignatureScheme(scheme);
+        if (disabled)
+            s.enabled = false;
+        if (given("scheme"))
+            s.signatureScheme = parseSignatureScheme(scheme);
         if (given("ca-bundle")) {
             if (caBundle.empty()) {
                 s.caBundle = std::string();
@@ -99,25 +122,29 @@ struct TargetFlags {
 std::string retryText(const Target& t)
 {
     return std::to_string(t.retry.maxAttempts) + "x " + formatDuration(t.retry.initialDelayMs) + ".." +
-           formatDuration(t.retry.maxDelayMs);
+        formatDuration(t.retry.maxDelayMs);
 }
 
 void printTarget(const Target& t, bool showSecret)
 {
-    auto row = [](const char* k, const std::string& v) { std::cout << k << std::string(20 - std::string(k).size(), ' ') << v << '\n'; };
+    auto row = [](const char* k, const std::string& v) {
+        std::cout << k << std::string(20 - std::string(k).size(), ' ') << v << '\n';
+    };
     row("id", t.id);
     row("name", t.name.empty() ? "-" : t.name);
     row("url", shownUrl(t.url, showSecret));
     row("enabled", t.enabled ? "yes" : t.disabledReason ? "no: " + *t.disabledReason : "no");
     if (t.pausedUntil)
-        row("breaker", "open since " + isoTime(t.pausedAt.value_or(*t.pausedUntil)) + ", " +
-                           t.pausedReason.value_or("failing") + "; next probe at " + isoTime(*t.pausedUntil));
+        row("breaker",
+            "open since " + isoTime(t.pausedAt.value_or(*t.pausedUntil)) + ", " + t.pausedReason.value_or("failing") +
+                "; next probe at " + isoTime(*t.pausedUntil));
     else
         row("breaker", "closed, " + std::to_string(t.consecutiveFailures) + " failed attempts in a row");
     row("secret", showSecret ? t.secret : maskSecret(t.secret));
     if (t.previousSecretExpiresAt)
-        row("previous secret", std::string(showSecret && t.previousSecret ? *t.previousSecret + " " : "") +
-                                   "signs until " + isoTime(*t.previousSecretExpiresAt));
+        row("previous secret",
+            std::string(showSecret && t.previousSecret ? *t.previousSecret + " " : "") + "signs until " +
+                isoTime(*t.previousSecretExpiresAt));
     std::string filters;
     for (const auto& f : t.eventFilters)
         filters += (filters.empty() ? "" : ",") + f;
@@ -128,9 +155,10 @@ void printTarget(const Target& t, bool showSecret)
     if (t.caBundle)
         row("CA bundle", *t.caBundle);
     row("timeout", t.timeoutMs ? formatDuration(*t.timeoutMs) : "worker default");
-    row("retries", std::to_string(t.retry.maxAttempts) + " attempts, " + formatDuration(t.retry.initialDelayMs) +
-                       " initial, " + formatDuration(t.retry.maxDelayMs) + " max, x" +
-                       fmt::format("{:g}", t.retry.multiplier) + ", jitter " + fmt::format("{:g}", t.retry.jitter));
+    row("retries",
+        std::to_string(t.retry.maxAttempts) + " attempts, " + formatDuration(t.retry.initialDelayMs) + " initial, " +
+            formatDuration(t.retry.maxDelayMs) + " max, x" + fmt::format("{:g}", t.retry.multiplier) + ", jitter " +
+            fmt::format("{:g}", t.retry.jitter));
     const auto bucket = bucketFor(t, 0);
     row("rate limit", bucket ? fmt::format("{:g}/s, burst {:g}", bucket->rate, bucket->burst) : "off");
     for (const auto& [k, v] : t.metadata)
@@ -233,7 +261,11 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                 std::string filters;
                 for (const auto& f : t.eventFilters)
                     filters += (filters.empty() ? "" : ",") + f;
-                rows.push_back({t.id, !t.enabled ? "no" : t.pausedUntil ? "paused" : "yes", shownUrl(t.url, *showSecret), filters.empty() ? "*" : filters, retryText(t),
+                rows.push_back({t.id,
+                                !t.enabled          ? "no"
+                                    : t.pausedUntil ? "paused"
+                                                    : "yes",
+                                shownUrl(t.url, *showSecret), filters.empty() ? "*" : filters, retryText(t),
                                 t.rateLimitEnabled && t.ratePerSecond ? fmt::format("{:g}/s", *t.ratePerSecond) : "-",
                                 *showSecret ? t.secret : maskSecret(t.secret)});
             }
@@ -306,7 +338,8 @@ void addTargetCommands(CLI::App& app, Context& ctx)
     auto* rotate = target->add_subcommand("rotate-secret",
                                           "Replace the signing secret; the old one keeps signing during the overlap");
     rotate->add_option("ID", rot->id, "Target id")->required();
-    rot->secretOpt = rotate->add_option("--secret", rot->secret, "The new secret (generated and printed once if omitted)");
+    rot->secretOpt =
+        rotate->add_option("--secret", rot->secret, "The new secret (generated and printed once if omitted)");
     rotate->add_option("--overlap", rot->overlap, "How long the previous secret keeps signing")
         ->check(durationValidator())
         ->capture_default_str();
@@ -328,8 +361,8 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                     j["secret"] = *secret;
                 std::cout << j.dump() << '\n';
             } else {
-                std::cout << "rotated the secret of " << rot->id << "; the previous one signs until "
-                          << isoTime(until) << '\n';
+                std::cout << "rotated the secret of " << rot->id << "; the previous one signs until " << isoTime(until)
+                          << '\n';
                 if (!given)
                     std::cout << "secret: " << *secret << "\n(shown once)\n";
             }

@@ -25,18 +25,12 @@ Error mapSqlError(const SQLite::Exception& e, std::string_view what)
     const std::string op(what);
     switch (e.getErrorCode()) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return Error::busy("the database stayed locked by another process while trying to " + op);
-    case SQLITE_READONLY:
-        return Error::readOnly("the database is read-only, so could not " + op);
-    case SQLITE_FULL:
-        return Error::storage("the disk is full, so could not " + op);
-    case SQLITE_CONSTRAINT:
-        return Error::invalid("could not " + op + ": " + e.what());
-    case SQLITE_CANTOPEN:
-        return Error::storage("could not open the database to " + op + ": " + e.what());
-    default:
-        return Error::storage("could not " + op + ": " + e.what());
+    case SQLITE_LOCKED: return Error::busy("the database stayed locked by another process while trying to " + op);
+    case SQLITE_READONLY: return Error::readOnly("the database is read-only, so could not " + op);
+    case SQLITE_FULL: return Error::storage("the disk is full, so could not " + op);
+    case SQLITE_CONSTRAINT: return Error::invalid("could not " + op + ": " + e.what());
+    case SQLITE_CANTOPEN: return Error::storage("could not open the database to " + op + ": " + e.what());
+    default: return Error::storage("could not " + op + ": " + e.what());
     }
 }
 
@@ -60,7 +54,7 @@ Status createPrivateFile(const std::string& path)
 
 bool canReadImmutable(const std::string& path)
 {
-    struct stat st {};
+    struct stat st { };
     return ::stat((path + "-wal").c_str(), &st) != 0 || st.st_size == 0;
 }
 
@@ -89,7 +83,9 @@ Database::Impl::~Impl()
 
 Database::Impl& detailImpl(Database& db) { return *db.impl_; }
 
-Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Database::Database(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl))
+{ }
 Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
@@ -107,7 +103,7 @@ Result<Database> Database::open(const std::string& locator, const OpenOptions& o
     const std::string path = locator.rfind("sqlite:", 0) == 0 ? locator.substr(7) : locator;
     if (path.empty())
         return fail(Error::invalid("the database locator '" + locator + "' names no file"));
-    struct stat st {};
+    struct stat st { };
     const bool exists = ::stat(path.c_str(), &st) == 0;
     if (!exists) {
         if (!options.create)

@@ -37,11 +37,13 @@ public:
     explicit EventWriter(SQLite::Database& sql)
         : findKey_(sql, "SELECT id, uid FROM events WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"),
           findDeliveries_(sql, "SELECT id, target_id FROM deliveries WHERE event_id = ? ORDER BY id"),
-          insertEvent_(sql, "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at)"
-                            " VALUES (?, ?, ?, ?, ?, ?)"),
-          insertDelivery_(sql, "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
-                               " created_at, updated_at) VALUES (?, ?, " +
-                                   detail::sqlName(DeliveryStatus::Pending) + ", ?, ?, ?, ?)"),
+          insertEvent_(sql,
+                       "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?)"),
+          insertDelivery_(sql,
+                          "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
+                          " created_at, updated_at) VALUES (?, ?, " +
+                              detail::sqlName(DeliveryStatus::Pending) + ", ?, ?, ?, ?)"),
           sql_(sql)
     {
         loadRoutes();

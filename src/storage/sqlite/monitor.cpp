@@ -16,8 +16,9 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
     return detail::guarded("read the queue's state", [&]() -> Result<MonitorSnapshot> {
         MonitorSnapshot m;
         SQLite::Transaction read(detail::sql(db), SQLite::TransactionBehavior::DEFERRED);
-        SQLite::Statement targets(detail::sql(db), "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures"
-                                            " FROM targets ORDER BY id");
+        SQLite::Statement targets(detail::sql(db),
+                                  "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures"
+                                  " FROM targets ORDER BY id");
         std::set<std::string, std::less<>> enabled;
         while (targets.executeStep()) {
             m.targets.push_back({targets.getColumn(0).getString(), targets.getColumn(1).getInt() != 0,

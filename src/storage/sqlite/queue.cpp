@@ -38,37 +38,45 @@ struct Queue::Statements {
           firstAtPriority(db, detail::queue_sql::firstAtPriority()),
           firstLease(db, detail::queue_sql::firstLease()),
           firstProbe(db, detail::queue_sql::firstProbe()),
-          takeLease(db, "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::InProgress) +
-                            ", lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 WHERE id = ?4"),
-          defer(db, "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::RateLimited) +
-                        ", next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3"),
+          takeLease(db,
+                    "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::InProgress) +
+                        ", lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 WHERE id = ?4"),
+          defer(db,
+                "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::RateLimited) +
+                    ", next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3"),
           event(db, "SELECT uid, type, payload, created_at FROM events WHERE id = ?"),
-          targets(db, std::string("SELECT ") + detail::kTargetColumns + ", bucket_tokens, bucket_updated_at FROM targets"),
+          targets(db,
+                  std::string("SELECT ") + detail::kTargetColumns + ", bucket_tokens, bucket_updated_at FROM targets"),
           saveBucket(db, "UPDATE targets SET bucket_tokens = ?1, bucket_updated_at = ?2 WHERE id = ?3"),
-          finish(db, "UPDATE deliveries SET status = ?1, attempt_count = attempt_count + 1, next_attempt_at = ?2,"
-                     " last_status_code = ?3, last_error = ?4, lease_owner = NULL, lease_expires_at = NULL,"
-                     " updated_at = ?5, completed_at = ?6"
-                     " WHERE id = ?7 AND status = " +
-                         detail::sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?8"),
-          attempt(db, "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
-                      " error_message, response_excerpt, retry_after_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-          deadLetter(db, "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
-                         " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason,"
-                         " moved_at = excluded.moved_at, retried_at = NULL"),
+          finish(db,
+                 "UPDATE deliveries SET status = ?1, attempt_count = attempt_count + 1, next_attempt_at = ?2,"
+                 " last_status_code = ?3, last_error = ?4, lease_owner = NULL, lease_expires_at = NULL,"
+                 " updated_at = ?5, completed_at = ?6"
+                 " WHERE id = ?7 AND status = " +
+                     detail::sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?8"),
+          attempt(db,
+                  "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
+                  " error_message, response_excerpt, retry_after_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+          deadLetter(db,
+                     "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason,"
+                     " moved_at = excluded.moved_at, retried_at = NULL"),
           breakerState(db, "SELECT consecutive_failures, paused_until, enabled FROM targets WHERE id = ?"),
-          saveBreaker(db, "UPDATE targets SET consecutive_failures = ?2, paused_until = ?3,"
-                          " paused_at = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
-                          " paused_reason = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
-                          " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
+          saveBreaker(db,
+                      "UPDATE targets SET consecutive_failures = ?2, paused_until = ?3,"
+                      " paused_at = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
+                      " paused_reason = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
+                      " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
           probe(db, "UPDATE targets SET paused_until = ?2 WHERE id = ?1"),
-          release(db, "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
-                          ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE id = ?2 AND status = " +
-                          detail::sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?3"),
-          outstanding(db, "SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id"
-                          " WHERE t.enabled = 1 AND " +
-                              detail::statusIn(status_set::kUnfinished, "d.status"))
-    {
-    }
+          release(db,
+                  "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
+                      ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE id = ?2 AND status = " +
+                      detail::sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?3"),
+          outstanding(db,
+                      "SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id"
+                      " WHERE t.enabled = 1 AND " +
+                          detail::statusIn(status_set::kUnfinished, "d.status"))
+    { }
 
     SQLite::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
         event, targets, saveBucket, finish, attempt, deadLetter, breakerState, saveBreaker, probe, release, outstanding;
@@ -87,9 +95,10 @@ struct Queue::Statements {
 };
 
 Queue::Queue(Database& db, std::string workerId)
-    : db_(db), workerId_(std::move(workerId)), st_(std::make_unique<Statements>(detail::sql(db)))
-{
-}
+    : db_(db),
+      workerId_(std::move(workerId)),
+      st_(std::make_unique<Statements>(detail::sql(db)))
+{ }
 
 Queue::~Queue() = default;
 
@@ -297,10 +306,19 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
         const bool retrying = c.status == DeliveryStatus::Failed;
         s.finish.bind(1, std::string(toString(c.status)));
         s.finish.bind(2, retrying ? c.nextAttemptAt : now);
-        if (o.statusCode) s.finish.bind(3, o.statusCode); else s.finish.bind(3);
-        if (c.lastError.empty()) s.finish.bind(4); else s.finish.bind(4, c.lastError);
+        if (o.statusCode)
+            s.finish.bind(3, o.statusCode);
+        else
+            s.finish.bind(3);
+        if (c.lastError.empty())
+            s.finish.bind(4);
+        else
+            s.finish.bind(4, c.lastError);
         s.finish.bind(5, now);
-        if (retrying) s.finish.bind(6); else s.finish.bind(6, now);
+        if (retrying)
+            s.finish.bind(6);
+        else
+            s.finish.bind(6, now);
         s.finish.bind(7, c.deliveryId);
         s.finish.bind(8, workerId_);
         if (s.finish.exec() == 0)
@@ -311,12 +329,27 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
         s.attempt.bind(2, c.attemptNumber);
         s.attempt.bind(3, o.startedAtMs);
         s.attempt.bind(4, o.durationMs);
-        if (o.statusCode) s.attempt.bind(5, o.statusCode); else s.attempt.bind(5);
+        if (o.statusCode)
+            s.attempt.bind(5, o.statusCode);
+        else
+            s.attempt.bind(5);
         const auto errorType = transportErrorName(o.error);
-        if (errorType.empty()) s.attempt.bind(6); else s.attempt.bind(6, std::string(errorType));
-        if (o.errorMessage.empty()) s.attempt.bind(7); else s.attempt.bind(7, o.errorMessage);
-        if (o.responseExcerpt.empty()) s.attempt.bind(8); else s.attempt.bind(8, o.responseExcerpt);
-        if (o.retryAfterMs) s.attempt.bind(9, *o.retryAfterMs); else s.attempt.bind(9);
+        if (errorType.empty())
+            s.attempt.bind(6);
+        else
+            s.attempt.bind(6, std::string(errorType));
+        if (o.errorMessage.empty())
+            s.attempt.bind(7);
+        else
+            s.attempt.bind(7, o.errorMessage);
+        if (o.responseExcerpt.empty())
+            s.attempt.bind(8);
+        else
+            s.attempt.bind(8, o.responseExcerpt);
+        if (o.retryAfterMs)
+            s.attempt.bind(9, *o.retryAfterMs);
+        else
+            s.attempt.bind(9);
         s.attempt.exec();
 
         if (c.status == DeliveryStatus::DeadLetter) {
@@ -358,11 +391,20 @@ void Queue::updateBreakersLocked(const std::vector<Completion>& completions, int
         s.saveBreaker.reset();
         s.saveBreaker.bind(1, std::string(targetId));
         s.saveBreaker.bind(2, t.after.consecutiveFailures);
-        if (t.after.pausedUntil != 0) s.saveBreaker.bind(3, t.after.pausedUntil); else s.saveBreaker.bind(3);
+        if (t.after.pausedUntil != 0)
+            s.saveBreaker.bind(3, t.after.pausedUntil);
+        else
+            s.saveBreaker.bind(3);
         s.saveBreaker.bind(4, now);
-        if (t.opened) s.saveBreaker.bind(5, t.pausedReason); else s.saveBreaker.bind(5);
+        if (t.opened)
+            s.saveBreaker.bind(5, t.pausedReason);
+        else
+            s.saveBreaker.bind(5);
         s.saveBreaker.bind(6, t.after.enabled ? 1 : 0);
-        if (t.disabledReason.empty()) s.saveBreaker.bind(7); else s.saveBreaker.bind(7, t.disabledReason);
+        if (t.disabledReason.empty())
+            s.saveBreaker.bind(7);
+        else
+            s.saveBreaker.bind(7, t.disabledReason);
         s.saveBreaker.exec();
 
         if (t.opened)
@@ -457,12 +499,15 @@ Result<int64_t> Queue::shiftSchedule(int64_t deltaMs, int64_t nowMs)
         auto& sql = detail::sql(db_);
         SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
         const std::string inProgress = detail::sqlName(DeliveryStatus::InProgress);
-        SQLite::Statement shift(sql, "UPDATE deliveries SET next_attempt_at = CASE WHEN status = " + inProgress +
-                                         " THEN next_attempt_at ELSE next_attempt_at + ?1 END,"
-                                         " lease_expires_at = CASE WHEN status = " + inProgress +
-                                         " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2"
-                                         " WHERE " + detail::statusIn(status_set::kUnfinished) + " AND " +
-                                         (deltaMs > 0 ? "updated_at <= ?3" : "updated_at > ?3"));
+        SQLite::Statement shift(sql,
+                                "UPDATE deliveries SET next_attempt_at = CASE WHEN status = " + inProgress +
+                                    " THEN next_attempt_at ELSE next_attempt_at + ?1 END,"
+                                    " lease_expires_at = CASE WHEN status = " +
+                                    inProgress +
+                                    " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2"
+                                    " WHERE " +
+                                    detail::statusIn(status_set::kUnfinished) + " AND " +
+                                    (deltaMs > 0 ? "updated_at <= ?3" : "updated_at > ?3"));
         shift.bind(1, deltaMs);
         shift.bind(2, nowMs);
         shift.bind(3, deltaMs > 0 ? nowMs - deltaMs : nowMs + kShiftRaceMs);

@@ -20,8 +20,8 @@ inline const std::string& claimable()
 inline const std::string& reclaim()
 {
     static const std::string s = "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
-                                 ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE status = " +
-                                 sqlName(DeliveryStatus::InProgress) + " AND lease_expires_at < ?1";
+        ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE status = " +
+        sqlName(DeliveryStatus::InProgress) + " AND lease_expires_at < ?1";
     return s;
 }
 
@@ -72,8 +72,9 @@ inline const std::string& firstProbe()
 
 inline const std::string& firstLease()
 {
-    static const std::string s = "SELECT lease_expires_at FROM deliveries WHERE status = " +
-                                 sqlName(DeliveryStatus::InProgress) + " ORDER BY lease_expires_at LIMIT 1";
+    static const std::string s =
+        "SELECT lease_expires_at FROM deliveries WHERE status = " + sqlName(DeliveryStatus::InProgress) +
+        " ORDER BY lease_expires_at LIMIT 1";
     return s;
 }
 

@@ -20,16 +20,16 @@ namespace {
 struct Statements {
     explicit Statements(SQLite::Database& sql)
         : status(sql, "SELECT status FROM deliveries WHERE id = ?"),
-          requeue(sql, "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
-                           ", retry_base = attempt_count, next_attempt_at = ?1,"
-                       " updated_at = ?1, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL"
-                       " WHERE id = ?2"),
+          requeue(sql,
+                  "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
+                      ", retry_base = attempt_count, next_attempt_at = ?1,"
+                      " updated_at = ?1, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL"
+                      " WHERE id = ?2"),
           // A dead letter's row has retried_at NULL (moving a delivery to the
           // queue again clears it); a delivered one keeps the time it was
           // retried before.
           retried(sql, "UPDATE dead_letters SET retried_at = ?1 WHERE delivery_id = ?2 AND retried_at IS NULL")
-    {
-    }
+    { }
 
     std::optional<DeliveryStatus> statusOf(int64_t id)
     {
@@ -78,32 +78,32 @@ Result<std::vector<Requeued>> requeueIds(Database& db, const std::vector<int64_t
     for (int64_t id : given)
         if (seen.insert(id).second)
             ids.push_back(id);
-    return detail::guarded(t == Redrive::DeadLetters ? "retry dead letters" : "resend deliveries",
-                           [&]() -> Result<std::vector<Requeued>> {
-        Statements st(detail::sql(db));
-        const int64_t now = clock.nowMs();
-        const size_t batch = static_cast<size_t>(o.batchSize);
-        std::vector<Requeued> out;
-        for (size_t start = 0; start < ids.size(); start += batch) {
-            const size_t end = std::min(ids.size(), start + batch);
-            SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
-            if (start == 0) {
-                // All or nothing: every id is checked before the first change.
-                for (int64_t id : ids) {
-                    const auto status = st.statusOf(id);
-                    if (!status)
-                        return fail(Error::notFound("there is no delivery " + std::to_string(id)));
-                    if (!mayRedrive(t, *status))
-                        return fail(redriveRefused(t, id, *status));
+    return detail::guarded(
+        t == Redrive::DeadLetters ? "retry dead letters" : "resend deliveries", [&]() -> Result<std::vector<Requeued>> {
+            Statements st(detail::sql(db));
+            const int64_t now = clock.nowMs();
+            const size_t batch = static_cast<size_t>(o.batchSize);
+            std::vector<Requeued> out;
+            for (size_t start = 0; start < ids.size(); start += batch) {
+                const size_t end = std::min(ids.size(), start + batch);
+                SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+                if (start == 0) {
+                    // All or nothing: every id is checked before the first change.
+                    for (int64_t id : ids) {
+                        const auto status = st.statusOf(id);
+                        if (!status)
+                            return fail(Error::notFound("there is no delivery " + std::to_string(id)));
+                        if (!mayRedrive(t, *status))
+                            return fail(redriveRefused(t, id, *status));
+                    }
                 }
+                requeueLocked(st, t, ids.data() + start, ids.data() + end, now, out);
+                tx.commit();
+                if (o.progress)
+                    o.progress(static_cast<int64_t>(end), static_cast<int64_t>(ids.size()));
             }
-            requeueLocked(st, t, ids.data() + start, ids.data() + end, now, out);
-            tx.commit();
-            if (o.progress)
-                o.progress(static_cast<int64_t>(end), static_cast<int64_t>(ids.size()));
-        }
-        return out;
-    });
+            return out;
+        });
 }
 
 } // namespace
@@ -145,17 +145,21 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
         if (sel.movedSince)
             cond += " AND dl.moved_at >= :since";
         auto bind = [&](SQLite::Statement& q) {
-            if (sel.type) q.bind(":type", *sel.type);
-            if (sel.targetId) q.bind(":target", *sel.targetId);
-            if (sel.movedSince) q.bind(":since", *sel.movedSince);
+            if (sel.type)
+                q.bind(":type", *sel.type);
+            if (sel.targetId)
+                q.bind(":target", *sel.targetId);
+            if (sel.movedSince)
+                q.bind(":since", *sel.movedSince);
         };
         SQLite::Statement count(sql, "SELECT count(*)" + from + " WHERE 1" + cond);
         bind(count);
         count.executeStep();
         const int64_t total = count.getColumn(0).getInt64();
         count.reset();
-        SQLite::Statement next(sql, "SELECT dl.delivery_id" + from + " WHERE dl.delivery_id > :after" + cond +
-                                        " ORDER BY dl.delivery_id LIMIT :limit");
+        SQLite::Statement next(sql,
+                               "SELECT dl.delivery_id" + from + " WHERE dl.delivery_id > :after" + cond +
+                                   " ORDER BY dl.delivery_id LIMIT :limit");
         bind(next);
         next.bind(":limit", o.batchSize);
 

@@ -26,12 +26,9 @@ constexpr int kVacuumStepPages = 1024;
 std::string statusCondition(PurgeStatuses s)
 {
     switch (s) {
-    case PurgeStatuses::Delivered:
-        return "status = " + detail::sqlName(DeliveryStatus::Delivered);
-    case PurgeStatuses::DeadLetter:
-        return "status = " + detail::sqlName(DeliveryStatus::DeadLetter);
-    case PurgeStatuses::Both:
-        break;
+    case PurgeStatuses::Delivered: return "status = " + detail::sqlName(DeliveryStatus::Delivered);
+    case PurgeStatuses::DeadLetter: return "status = " + detail::sqlName(DeliveryStatus::DeadLetter);
+    case PurgeStatuses::Both: break;
     }
     return detail::statusIn(status_set::kFinished);
 }
@@ -90,12 +87,12 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
         // Walks deliveries in id order from the cursor: there is no index on
         // completed_at (one would cost every delivery write), and the walk
         // reads each row once per purge, outside the write lock.
-        SQLite::Statement candidates(sql, "SELECT id FROM deliveries WHERE id > ?1 AND " + cond +
-                                              " AND completed_at < ?2 ORDER BY id LIMIT ?3");
+        SQLite::Statement candidates(
+            sql, "SELECT id FROM deliveries WHERE id > ?1 AND " + cond + " AND completed_at < ?2 ORDER BY id LIMIT ?3");
         // Checked again inside the transaction: a row may have been resent
         // since the candidates were read.
-        SQLite::Statement check(sql, "SELECT event_id FROM deliveries WHERE id = ?1 AND " + cond +
-                                         " AND completed_at < ?2");
+        SQLite::Statement check(sql,
+                                "SELECT event_id FROM deliveries WHERE id = ?1 AND " + cond + " AND completed_at < ?2");
         SQLite::Statement attempts(sql, "DELETE FROM attempts WHERE delivery_id = ?");
         SQLite::Statement deadLetter(sql, "DELETE FROM dead_letters WHERE delivery_id = ?");
         SQLite::Statement delivery(sql, "DELETE FROM deliveries WHERE id = ?");

@@ -14,7 +14,6 @@ namespace webhookd {
 
 namespace {
 
-
 // The filter as SQL over "deliveries d" (and "events e" when a type is given).
 std::string where(const StatsFilter& f)
 {
@@ -30,9 +29,12 @@ std::string where(const StatsFilter& f)
 
 void bind(SQLite::Statement& q, const StatsFilter& f)
 {
-    if (f.createdSince) q.bind(":since", *f.createdSince);
-    if (f.targetId) q.bind(":target", *f.targetId);
-    if (f.type) q.bind(":type", *f.type);
+    if (f.createdSince)
+        q.bind(":since", *f.createdSince);
+    if (f.targetId)
+        q.bind(":target", *f.targetId);
+    if (f.type)
+        q.bind(":type", *f.type);
 }
 
 // Nearest rank: the smallest value with at least p % of the values at or
@@ -90,8 +92,10 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         // Counted here rather than with GROUP BY: at 100k deliveries SQLite's
         // sorter took 3-4 times as long as this one pass, which also collects
         // the times to deliver.
-        SQLite::Statement q(detail::sql(db), "SELECT e.type, d.target_id, d.status, d.completed_at - d.created_at"
-                                      " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE 1" + cond);
+        SQLite::Statement q(detail::sql(db),
+                            "SELECT e.type, d.target_id, d.status, d.completed_at - d.created_at"
+                            " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE 1" +
+                                cond);
         bind(q, filter);
         std::vector<int64_t> toDeliver;
         while (q.executeStep()) {
@@ -109,10 +113,11 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         s.successRate = finished == 0 ? 0.0 : static_cast<double>(s.all.delivered) / static_cast<double>(finished);
         s.timeToDeliverMs = percentiles(toDeliver);
 
-        SQLite::Statement attempts(detail::sql(db), "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
-                                             " JOIN deliveries d ON d.id = a.delivery_id" +
-                                             std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
-                                             " WHERE 1" + cond);
+        SQLite::Statement attempts(detail::sql(db),
+                                   "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
+                                   " JOIN deliveries d ON d.id = a.delivery_id" +
+                                       std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
+                                       " WHERE 1" + cond);
         bind(attempts, filter);
         std::vector<int64_t> durations;
         int64_t answered = 0, answeredMs = 0;
@@ -131,11 +136,13 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         // The claimable states spelled as in the deliveries_due index, so the
         // scan stays inside that index (the backlog) instead of the whole table.
         const int64_t now = clock.nowMs();
-        SQLite::Statement due(detail::sql(db), "SELECT min(d.next_attempt_at) FROM deliveries d" +
-                                        std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
-                                        " JOIN targets t ON t.id = d.target_id"
-                                        " WHERE " + detail::statusIn(status_set::kClaimable, "d.status") +
-                                        " AND d.next_attempt_at <= :now AND t.enabled = 1" + cond);
+        SQLite::Statement due(detail::sql(db),
+                              "SELECT min(d.next_attempt_at) FROM deliveries d" +
+                                  std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
+                                  " JOIN targets t ON t.id = d.target_id"
+                                  " WHERE " +
+                                  detail::statusIn(status_set::kClaimable, "d.status") +
+                                  " AND d.next_attempt_at <= :now AND t.enabled = 1" + cond);
         bind(due, filter);
         due.bind(":now", now);
         if (due.executeStep() && !due.getColumn(0).isNull())

@@ -131,7 +131,8 @@ Result<Target> getTarget(Database& db, const std::string& id)
 Result<std::vector<Target>> listTargets(Database& db)
 {
     return detail::guarded("list targets", [&]() -> Result<std::vector<Target>> {
-        SQLite::Statement q(detail::sql(db), std::string("SELECT ") + detail::kTargetColumns + " FROM targets ORDER BY id");
+        SQLite::Statement q(detail::sql(db),
+                            std::string("SELECT ") + detail::kTargetColumns + " FROM targets ORDER BY id");
         std::vector<Target> out;
         while (q.executeStep())
             out.push_back(detail::readTarget(q));
@@ -147,9 +148,10 @@ Result<Target> setTargetEnabled(Database& db, const std::string& id, bool enable
         if (!t)
             return t;
         setEnabledByHand(*t, enabled, clock.nowMs());
-        SQLite::Statement q(detail::sql(db),
-                            "UPDATE targets SET enabled = ?2, updated_at = ?3, consecutive_failures = ?4,"
-                            " paused_until = ?5, paused_at = ?6, paused_reason = ?7, disabled_reason = ?8 WHERE id = ?1");
+        SQLite::Statement q(
+            detail::sql(db),
+            "UPDATE targets SET enabled = ?2, updated_at = ?3, consecutive_failures = ?4,"
+            " paused_until = ?5, paused_at = ?6, paused_reason = ?7, disabled_reason = ?8 WHERE id = ?1");
         q.bind(1, id);
         q.bind(2, t->enabled ? 1 : 0);
         q.bind(3, t->updatedAt);
