@@ -13,6 +13,7 @@ std::string_view transportErrorName(TransportError e)
     case TransportError::BlockedAddress: return "blocked_address";
     case TransportError::BadUrl: return "bad_url";
     case TransportError::TooLarge: return "too_large";
+    case TransportError::Signing: return "signing";
     case TransportError::Other: return "network";
     }
     return "network";

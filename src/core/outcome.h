@@ -17,6 +17,7 @@ enum class TransportError {
     BlockedAddress, // the address guard refused the destination
     BadUrl,         // the URL could not be used (scheme, syntax)
     TooLarge,       // the response exceeded the read limit
+    Signing,        // the target's secret could not sign, so nothing was sent
     Other,
 };
 

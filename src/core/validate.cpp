@@ -4,7 +4,8 @@
 #include <cctype>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include "core/json_text.h"
+#include "core/utf8.h"
 
 namespace webhookd {
 
@@ -32,6 +33,8 @@ Status validateUrl(std::string_view url)
     for (unsigned char c : url)
         if (c <= 0x20 || c == 0x7f)
             return fail(Error::invalid("the URL must not contain spaces or control characters"));
+    if (!utf8::valid(url) || utf8::hasControl(url))
+        return fail(Error::invalid("the URL must be UTF-8 text without control characters"));
     size_t rest = 0;
     if (url.substr(0, 8) == "https://")
         rest = 8;
@@ -59,6 +62,15 @@ Status validateUrl(std::string_view url)
     }
     if (host.empty())
         return fail(Error::invalid("the URL '" + redactUrl(url) + "' has no host"));
+    return {};
+}
+
+Status validateText(std::string_view text, std::string_view what, size_t maxBytes)
+{
+    if (text.size() > maxBytes)
+        return fail(Error::invalid(std::string(what) + " is longer than " + std::to_string(maxBytes) + " bytes"));
+    if (!utf8::valid(text) || utf8::hasControl(text))
+        return fail(Error::invalid(std::string(what) + " must be UTF-8 text without control characters"));
     return {};
 }
 
@@ -94,6 +106,9 @@ Status validateHeader(std::string_view name, std::string_view value, const Limit
         if (c == '\r' || c == '\n' || c == '\0')
             return fail(Error::invalid("the value of header '" + std::string(name) +
                                        "' must not contain CR, LF or NUL characters"));
+    if (!utf8::valid(value) || utf8::hasControl(value, true))
+        return fail(Error::invalid("the value of header '" + std::string(name) +
+                                   "' must be UTF-8 text without control characters"));
     if (name.size() + value.size() > limits.maxHeaderBytes)
         return fail(Error::invalid("the header '" + std::string(name) + "' is larger than " +
                                    std::to_string(limits.maxHeaderBytes) + " bytes"));
@@ -105,11 +120,9 @@ Status validatePayload(std::string_view json, const Limits& limits)
     if (json.size() > limits.maxPayloadBytes)
         return fail(Error::invalid("the payload is " + std::to_string(json.size()) + " bytes, over the limit of " +
                                    std::to_string(limits.maxPayloadBytes) + " bytes"));
-    if (!nlohmann::json::accept(json))
-        return fail(Error::invalid("the payload is not valid JSON"));
-    if (jsonDepth(json) > limits.maxJsonDepth)
-        return fail(Error::invalid("the payload nests arrays and objects deeper than " +
-                                   std::to_string(limits.maxJsonDepth) + " levels"));
+    if (auto s = json_text::validate(json, limits.maxJsonDepth); !s)
+        return fail(Error::invalid("the payload " + std::string(s.error().message().rfind("not", 0) == 0 ? "is " : "") +
+                                   s.error().message()));
     return {};
 }
 

@@ -16,9 +16,14 @@ struct Limits {
     size_t maxJsonDepth = 512;        // nested arrays and objects in a payload
 };
 
-// http:// or https:// followed by a host, no whitespace or control characters,
-// at most 2048 characters.
+// http:// or https:// followed by a host, well-formed UTF-8 without
+// whitespace or control characters, at most 2048 bytes.
 Status validateUrl(std::string_view url);
+
+// A text field people set (a name, a metadata key or value, an idempotency
+// key): well-formed UTF-8 without control characters, at most maxBytes.
+// Invalid naming `what` otherwise ("the target name …").
+Status validateText(std::string_view text, std::string_view what, size_t maxBytes);
 
 // The URL with the password of its userinfo (or a userinfo without a colon,
 // usually a token) replaced by "***": for listings, logs and error messages.
@@ -26,7 +31,8 @@ std::string redactUrl(std::string_view url);
 
 // A custom header: the name an RFC 9110 token, not one webhookd sets itself
 // (content-type, content-length, host, transfer-encoding, user-agent,
-// connection, webhook-*, x-hub-signature*), the value free of CR, LF and NUL.
+// connection, webhook-*, x-hub-signature*), the value well-formed UTF-8
+// without control characters other than tab. Messages never quote the value.
 Status validateHeader(std::string_view name, std::string_view value, const Limits& limits = {});
 
 // Valid JSON no larger than the limit and nested no deeper than maxJsonDepth

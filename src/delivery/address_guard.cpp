@@ -1,13 +1,21 @@
 #include "delivery/address_guard.h"
 
 #include <arpa/inet.h>
+#include <chrono>
 #include <cstring>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 namespace webhookd {
 
 namespace {
+
+int64_t monotonicMs()
+{
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
 
 using Addr = unsigned char[16];
 
@@ -39,6 +47,7 @@ constexpr Range kBlocked[] = {
     v4(10, 0, 0, 0, 8, "a private (10.0.0.0/8) address"),
     v4(100, 64, 0, 0, 10, "a carrier-grade NAT (100.64.0.0/10) address"),
     v4(127, 0, 0, 0, 8, "a loopback address"),
+    v4(168, 63, 129, 16, 32, "Azure's host endpoint (168.63.129.16, WireServer)"),
     v4(169, 254, 0, 0, 16, "a link-local (169.254.0.0/16, cloud metadata) address"),
     v4(172, 16, 0, 0, 12, "a private (172.16.0.0/12) address"),
     v4(192, 0, 0, 0, 24, "an IETF protocol assignment (192.0.0.0/24) address"),
@@ -93,28 +102,70 @@ Result<Cidr> Cidr::parse(std::string_view text)
         prefix = std::stoi(p);
     }
     c.prefix = maxPrefix == 32 ? prefix + 96 : prefix;
+    static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (maxPrefix == 128 && std::memcmp(c.bytes, kMapped, 12) == 0 && c.prefix < 96)
+        return fail(Error::invalid("'" + s +
+                                   "' is an IPv4-mapped range with a prefix below /96, which would cover "
+                                   "far more than IPv4; write the IPv4 range itself, such as 10.0.0.0/8"));
     return c;
 }
 
 bool Cidr::contains(const unsigned char (&addr)[16]) const { return inPrefix(addr, bytes, prefix); }
 
+bool AddressGuard::isOwnAddress(const unsigned char (&addr)[16]) const
+{
+    const int64_t now = monotonicMs();
+    if (ownReadAtMono_ < 0 || now - ownReadAtMono_ > 60'000) {
+        own_.clear();
+        ifaddrs* list = nullptr;
+        if (::getifaddrs(&list) == 0) {
+            for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+                if (i->ifa_addr == nullptr)
+                    continue;
+                std::array<unsigned char, 16> a{};
+                if (i->ifa_addr->sa_family == AF_INET) {
+                    a[10] = a[11] = 0xff;
+                    std::memcpy(a.data() + 12, &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+                } else if (i->ifa_addr->sa_family == AF_INET6) {
+                    std::memcpy(a.data(), &reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+                } else {
+                    continue;
+                }
+                own_.push_back(a);
+            }
+            ::freeifaddrs(list);
+        }
+        ownReadAtMono_ = now;
+    }
+    for (const auto& a : own_)
+        if (std::memcmp(a.data(), addr, 16) == 0)
+            return true;
+    return false;
+}
+
 std::optional<std::string> AddressGuard::checkMapped(const unsigned char (&addr)[16], const std::string& shown) const
 {
-    if (allowPrivate_)
-        return std::nullopt;
     // IPv4-compatible (::a.b.c.d, deprecated), IPv4-translated
-    // (::ffff:0:a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) addresses reach the IPv4
-    // address inside them, so they are judged as that address too.
-    // (IPv4-mapped ::ffff:a.b.c.d is how IPv4 is held here already.)
+    // (::ffff:0:a.b.c.d), NAT64 (64:ff9b::a.b.c.d and the operator's own
+    // /96 prefixes) addresses reach the IPv4 address inside them, so they are
+    // judged as that address too. (IPv4-mapped ::ffff:a.b.c.d is how IPv4 is
+    // held here already.)
     static const unsigned char kCompat[12] = {};
     static const unsigned char kTranslated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
     static const unsigned char kNat64[12] = {0, 0x64, 0xff, 0x9b};
     unsigned char inner[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    const bool embeds = std::memcmp(addr, kCompat, 12) == 0 || std::memcmp(addr, kTranslated, 12) == 0 ||
+    bool embeds = std::memcmp(addr, kCompat, 12) == 0 || std::memcmp(addr, kTranslated, 12) == 0 ||
         std::memcmp(addr, kNat64, 12) == 0;
+    for (const auto& p : o_.nat64)
+        embeds = embeds || p.contains(addr);
     if (embeds)
         std::memcpy(inner + 12, addr + 12, 4);
-    for (const auto& c : allowed_)
+    for (const auto& c : o_.denied)
+        if (c.contains(addr) || (embeds && c.contains(inner)))
+            return shown + " is in a range webhookd was told to refuse (--deny-network)";
+    if (o_.allowPrivate)
+        return std::nullopt;
+    for (const auto& c : o_.allowed)
         if (c.contains(addr) || (embeds && c.contains(inner)))
             return std::nullopt;
     for (const auto& r : kBlocked)
@@ -124,6 +175,8 @@ std::optional<std::string> AddressGuard::checkMapped(const unsigned char (&addr)
         for (const auto& r : kBlocked)
             if (inPrefix(inner, r.bytes, r.prefix))
                 return shown + " embeds " + r.what;
+    if (o_.ownAddresses && (isOwnAddress(addr) || (embeds && isOwnAddress(inner))))
+        return shown + " is an address of this host";
     return std::nullopt;
 }
 

@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/unique_fd.h"
+#include "core/utf8.h"
 #include "retry/retry.h"
 
 namespace webhookd {
@@ -243,8 +244,11 @@ struct HttpClient::Impl {
         auto* t = static_cast<Transfer*>(user);
         const size_t len = size * n;
         t->received += len;
-        if (t->excerpt.size() < t->options->excerptBytes)
-            t->excerpt.append(data, std::min(len, t->options->excerptBytes - t->excerpt.size()));
+        // One byte past the excerpt is kept, so the cut can be moved back to
+        // a character boundary (utf8::boundary looks at it).
+        const size_t keep = t->options->excerptBytes + 1;
+        if (t->excerpt.size() < keep)
+            t->excerpt.append(data, std::min(len, keep - t->excerpt.size()));
         if (t->received > t->options->maxResponseBytes) {
             t->tooLarge = true;
             return 0; // aborts the transfer with CURLE_WRITE_ERROR
@@ -326,7 +330,10 @@ struct HttpClient::Impl {
         Outcome& o = r.outcome;
         o.startedAtMs = t.startedWall;
         o.durationMs = std::max<int64_t>(0, clock.monotonicMs() - t.startedMono);
-        o.responseExcerpt = std::move(t.excerpt);
+        // Stored as text and printed as JSON: the receiver's bytes are cut at
+        // a character boundary and ill-formed UTF-8 becomes U+FFFD.
+        t.excerpt.resize(utf8::boundary(t.excerpt, options.excerptBytes));
+        o.responseExcerpt = utf8::valid(t.excerpt) ? std::move(t.excerpt) : utf8::sanitize(t.excerpt);
         long code = 0;
         if (curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
             code = 0;
@@ -343,7 +350,8 @@ struct HttpClient::Impl {
             o.errorMessage = "refused: the URL is not https and webhookd runs with --https-only";
         } else if (rc != CURLE_OK) {
             o.error = classifyCurl(rc);
-            o.errorMessage = t.errorBuffer[0] ? t.errorBuffer : curl_easy_strerror(rc);
+            // curl's message may quote the peer (a TLS certificate's name).
+            o.errorMessage = utf8::sanitize(t.errorBuffer[0] ? t.errorBuffer : curl_easy_strerror(rc));
         } else {
             o.statusCode = static_cast<int>(code);
             if (t.retryAfter && honoursRetryAfter(o.statusCode))

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/duration.h"
+
 namespace webhookd {
 
 void AttemptRun::add(bool delivered, int statusCode, int64_t deliveryId)
@@ -25,7 +27,7 @@ BreakerTransition nextBreakerState(const BreakerState& before, const AttemptRun&
     after.pausedUntil = before.pausedUntil;
     if (policy.failures > 0 && after.consecutiveFailures >= policy.failures) {
         // Opened, or a failed probe (or a straggler) pushes the next probe out.
-        after.pausedUntil = std::max(before.pausedUntil, nowMs + policy.cooldownMs);
+        after.pausedUntil = std::max(before.pausedUntil, saturatingAdd(nowMs, policy.cooldownMs));
         t.pausedReason = std::to_string(after.consecutiveFailures) + " failed attempts in a row";
     } else if (run.succeeded) {
         after.pausedUntil = 0;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/delivery_status.h"
@@ -38,14 +39,21 @@ struct Delivery {
     int64_t updatedAt = 0;
     std::optional<int64_t> completedAt;
     std::optional<std::string> deadLetterReason;
-    std::vector<Attempt> attempts; // filled by getDelivery only
+    std::optional<int64_t> deadLetteredAt; // when it entered the dead-letter queue (while it is in it)
+    std::vector<Attempt> attempts;         // filled by getDelivery only
 };
 
+// Which deliveries a listing takes, newest first: (created_at, id)
+// descending, the order the indexes give.
 struct DeliveryFilter {
     std::optional<DeliveryStatus> status;
     std::optional<std::string> targetId;
     std::optional<std::string> type;
-    std::optional<int64_t> createdSince; // epoch ms
+    std::optional<int64_t> createdSince; // created_at >= this (epoch ms)
+    std::optional<int64_t> createdUntil; // created_at < this (epoch ms)
+    // Keyset paging: only what comes after this (created_at, id) in the
+    // listing's order, i.e. older.
+    std::optional<std::pair<int64_t, int64_t>> after;
     int limit = 100;
 };
 

@@ -17,6 +17,9 @@ Status validateEvent(const EventInput& e, const Limits& limits)
                                    std::to_string(kMaxPriority)));
     if (e.idempotencyKey && (e.idempotencyKey->empty() || e.idempotencyKey->size() > 255))
         return fail(Error::invalid("an idempotency key must be 1 to 255 characters"));
+    if (e.idempotencyKey)
+        if (auto s = validateText(*e.idempotencyKey, "an idempotency key", 255); !s)
+            return s;
     return {};
 }
 

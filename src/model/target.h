@@ -44,6 +44,11 @@ struct Target {
     std::optional<std::string> disabledReason;
     int64_t createdAt = 0;
     int64_t updatedAt = 0;
+    // Set when the stored row could not be read whole (a column edited by
+    // hand with SQL that the schema's CHECKs let through): what is wrong. The
+    // worker delivers nothing to such a target; it disables it with this as
+    // the reason, so the rest go on.
+    std::optional<std::string> rowError;
 };
 
 // A target's settings as given to add or update: unset fields keep their

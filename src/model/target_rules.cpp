@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/duration.h"
 #include "core/ids.h"
 #include "routing/patterns.h"
 #include "signing/signing.h"
@@ -18,6 +19,8 @@ Status validateTarget(const Target& t, const Limits& limits)
         return fail(s.error());
     if (t.name.size() > 200)
         return fail(Error::invalid("the target name is longer than 200 characters"));
+    if (auto s = validateText(t.name, "the target name", 200); !s)
+        return s;
     for (const auto& p : t.eventFilters)
         if (auto s = validatePattern(p); !s)
             return s;
@@ -34,6 +37,8 @@ Status validateTarget(const Target& t, const Limits& limits)
         return fail(Error::invalid("max attempts must be between 1 and 1000"));
     if (r.initialDelayMs < 0 || r.maxDelayMs < 0)
         return fail(Error::invalid("retry delays must not be negative"));
+    if (r.initialDelayMs > kMaxDurationMs || r.maxDelayMs > kMaxDurationMs)
+        return fail(Error::invalid("retry delays must be at most 10 years (3650d)"));
     if (r.maxDelayMs < r.initialDelayMs)
         return fail(Error::invalid("the maximum retry delay must not be below the initial delay"));
     if (!(r.multiplier >= 1.0 && r.multiplier <= 100.0))
@@ -46,9 +51,16 @@ Status validateTarget(const Target& t, const Limits& limits)
         return fail(Error::invalid("the burst must be between 1 and 1000000"));
     if (t.rateLimitEnabled && !t.ratePerSecond)
         return fail(Error::invalid("rate limiting needs a rate (--rate)"));
-    for (const auto& [k, v] : t.metadata)
+    if (t.metadata.size() > 64)
+        return fail(Error::invalid("a target may have at most 64 metadata entries"));
+    for (const auto& [k, v] : t.metadata) {
         if (k.empty())
             return fail(Error::invalid("metadata keys must not be empty"));
+        if (auto s = validateText(k, "a metadata key", 256); !s)
+            return s;
+        if (auto s = validateText(v, "the metadata value of '" + k + "'", 4096); !s)
+            return s;
+    }
     if (t.caBundle) {
         if (t.caBundle->empty() || t.caBundle->size() > 4096)
             return fail(Error::invalid("the CA bundle path must be 1 to 4096 characters"));

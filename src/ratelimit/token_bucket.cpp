@@ -30,7 +30,8 @@ int64_t TokenBucket::msUntilToken(int k) const
     if (rate <= 0)
         return 1000;
     double missing = static_cast<double>(k) - tokens;
-    return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(missing * 1000.0 / rate)));
+    // At most a day: a rate edited by hand to a tiny number must not overflow.
+    return static_cast<int64_t>(std::clamp(std::ceil(missing * 1000.0 / rate), 1.0, 86'400'000.0));
 }
 
 } // namespace webhookd

@@ -1,57 +1,63 @@
 #include "records/batch_line.h"
 
-#include <nlohmann/json.hpp>
-
+#include "core/json_text.h"
 #include "core/validate.h"
 
 namespace webhookd {
 
 Result<EventInput> parseBatchLine(std::string_view line)
 {
-    using nlohmann::json;
-    // Checked before parsing: the parsed value is dumped back to text, and
-    // dump() recurses once per level.
-    if (const Limits limits; jsonDepth(line) > limits.maxJsonDepth + 1)
-        return fail(
-            Error::invalid("nests arrays and objects deeper than " + std::to_string(limits.maxJsonDepth) + " levels"));
-    json j = json::parse(line.begin(), line.end(), nullptr, false);
-    if (j.is_discarded())
-        return fail(Error::invalid("not valid JSON"));
-    if (!j.is_object())
-        return fail(Error::invalid("must be a JSON object"));
+    using json_text::Kind;
+    // The line's own object is one level more than its payload may nest.
+    auto members = json_text::objectMembers(line, Limits{}.maxJsonDepth + 1);
+    if (!members) {
+        const std::string& m = members.error().message();
+        if (m.rfind("nests", 0) == 0)
+            return fail(Error::invalid("nests arrays and objects deeper than " + std::to_string(Limits{}.maxJsonDepth) +
+                                       " levels"));
+        return fail(members.error());
+    }
     EventInput e;
-    for (const auto& [key, value] : j.items()) {
-        if (key == "type") {
-            if (!value.is_string())
+    bool typed = false;
+    for (const auto& m : *members) {
+        if (m.key == "type") {
+            auto v = m.kind == Kind::String ? json_text::stringValue(m.raw) : std::nullopt;
+            if (!v)
                 return fail(Error::invalid("\"type\" must be a string"));
-            e.type = value.get<std::string>();
-        } else if (key == "data") {
-            e.payload = value.dump();
-        } else if (key == "priority") {
-            if (!value.is_number_integer())
+            e.type = std::move(*v);
+            typed = true;
+        } else if (m.key == "data") {
+            e.payload = std::string(m.raw); // byte for byte as the producer wrote it
+        } else if (m.key == "priority") {
+            const auto p = m.kind == Kind::Number ? json_text::integerValue(m.raw) : std::nullopt;
+            if (!p)
                 return fail(Error::invalid("\"priority\" must be a whole number"));
-            const auto p = value.get<int64_t>();
-            if (p < kMinPriority || p > kMaxPriority)
+            if (*p < kMinPriority || *p > kMaxPriority)
                 return fail(Error::invalid("\"priority\" must be between " + std::to_string(kMinPriority) + " and " +
                                            std::to_string(kMaxPriority)));
-            e.priority = static_cast<int>(p);
-        } else if (key == "targets") {
-            if (!value.is_array())
+            e.priority = static_cast<int>(*p);
+        } else if (m.key == "targets") {
+            Result<std::vector<std::pair<Kind, std::string_view>>> elements = fail(Error::invalid("not an array"));
+            if (m.kind == Kind::Array)
+                elements = json_text::arrayElements(m.raw, 1);
+            if (!elements)
                 return fail(Error::invalid("\"targets\" must be an array of target ids"));
-            for (const auto& t : value) {
-                if (!t.is_string())
+            for (const auto& [kind, raw] : *elements) {
+                auto id = kind == Kind::String ? json_text::stringValue(raw) : std::nullopt;
+                if (!id)
                     return fail(Error::invalid("\"targets\" must be an array of target ids"));
-                e.targets.push_back(t.get<std::string>());
+                e.targets.push_back(std::move(*id));
             }
-        } else if (key == "idempotency_key") {
-            if (!value.is_string())
+        } else if (m.key == "idempotency_key") {
+            auto v = m.kind == Kind::String ? json_text::stringValue(m.raw) : std::nullopt;
+            if (!v)
                 return fail(Error::invalid("\"idempotency_key\" must be a string"));
-            e.idempotencyKey = value.get<std::string>();
+            e.idempotencyKey = std::move(*v);
         } else {
-            return fail(Error::invalid("unknown field \"" + key + "\""));
+            return fail(Error::invalid("unknown field " + json_text::quote(m.key)));
         }
     }
-    if (!j.contains("type"))
+    if (!typed)
         return fail(Error::invalid("\"type\" is missing"));
     return e;
 }

@@ -8,8 +8,10 @@
 namespace webhookd {
 
 // One line of `send --batch` NDJSON: {"type", "data", "priority", "targets",
-// "idempotency_key"}. Invalid, with a message naming the field, for anything
-// else. Takes outside input: fuzzed by tests/fuzz/batch_line_fuzzer.cpp.
+// "idempotency_key"}; "data" is kept byte for byte as written (its numbers,
+// key order and spacing). Invalid, with a message naming the field, for
+// anything else (a field given twice too). Takes outside input: fuzzed by
+// tests/fuzz/batch_line_fuzzer.cpp.
 Result<EventInput> parseBatchLine(std::string_view line);
 
 } // namespace webhookd

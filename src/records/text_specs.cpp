@@ -6,7 +6,8 @@ Result<std::pair<std::string, std::string>> parseHeaderSpec(std::string_view h)
 {
     auto colon = h.find(':');
     if (colon == std::string_view::npos)
-        return fail(Error::invalid("the header '" + std::string(h) + "' must be given as NAME:VALUE"));
+        // Not quoted: what was meant as "Name: value" may hold a credential.
+        return fail(Error::invalid("a header must be given as NAME:VALUE, and one has no colon"));
     std::string_view value = h.substr(colon + 1);
     while (!value.empty() && value.front() == ' ')
         value.remove_prefix(1);

@@ -14,7 +14,8 @@
 
 namespace webhookd {
 
-// "Name: value" (spaces after the colon dropped). Invalid without a colon.
+// "Name: value" (spaces after the colon dropped). Invalid without a colon;
+// the message does not quote the text, which may hold a credential.
 Result<std::pair<std::string, std::string>> parseHeaderSpec(std::string_view spec);
 Result<HeaderList> parseHeaderSpecs(const std::vector<std::string>& specs);
 

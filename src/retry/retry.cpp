@@ -6,6 +6,8 @@
 #include <ctime>
 #include <string>
 
+#include "core/duration.h"
+
 namespace webhookd {
 
 int64_t backoffDelay(const RetryPolicy& policy, int attempt, double u)
@@ -15,13 +17,16 @@ int64_t backoffDelay(const RetryPolicy& policy, int attempt, double u)
     double base = static_cast<double>(policy.initialDelayMs) * std::pow(policy.multiplier, n - 1);
     base = std::min(base, static_cast<double>(policy.maxDelayMs));
     double factor = 1.0 + policy.jitter * (2.0 * u - 1.0);
-    double delay = std::max(0.0, base * factor);
+    // Held below twice the longest duration: a row edited by hand can hold
+    // any delay, and llround of a value beyond int64 is undefined.
+    double delay = std::clamp(base * factor, 0.0, 2.0 * static_cast<double>(kMaxDurationMs));
     return static_cast<int64_t>(std::llround(delay));
 }
 
 Verdict classify(const Outcome& outcome)
 {
-    if (outcome.error == TransportError::BlockedAddress || outcome.error == TransportError::BadUrl)
+    if (outcome.error == TransportError::BlockedAddress || outcome.error == TransportError::BadUrl ||
+        outcome.error == TransportError::Signing)
         return Verdict::DeadLetter;
     if (outcome.error != TransportError::None || outcome.statusCode == 0)
         return Verdict::Retry;
@@ -110,7 +115,7 @@ Decision decide(const Outcome& outcome, const RetryPolicy& policy, int attemptsU
         return d;
     }
     const auto retryAfter = honoursRetryAfter(outcome.statusCode) ? outcome.retryAfterMs : std::nullopt;
-    d.nextAttemptAt = nowMs + nextAttemptDelay(policy, attemptsUsed, u, retryAfter, retryAfterCapMs);
+    d.nextAttemptAt = saturatingAdd(nowMs, nextAttemptDelay(policy, attemptsUsed, u, retryAfter, retryAfterCapMs));
     return d;
 }
 

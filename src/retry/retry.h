@@ -26,7 +26,8 @@ int64_t backoffDelay(const RetryPolicy& policy, int attempt, double u);
 enum class Verdict { Delivered, Retry, DeadLetter };
 
 // DESIGN.md's table: 2xx delivered; 408, 429, 5xx and transport failures
-// retried; other codes (3xx, 4xx) and a blocked address dead-lettered.
+// retried; other codes (3xx, 4xx), a blocked address, a bad URL and a secret
+// that cannot sign dead-lettered.
 Verdict classify(const Outcome& outcome);
 
 // Whether a Retry-After header counts for this status (429 and 503 only).

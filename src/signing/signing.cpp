@@ -232,9 +232,15 @@ Status verifyStandard(const VerifyRequest& request, std::string_view body, int64
 {
     int64_t ts = 0;
     const auto& t = request.timestamp;
+    // The signature covers the header's text as sent, so only its canonical
+    // spelling is accepted: digits, no sign, no leading zero ("0123" would
+    // verify against a signature over "123" otherwise).
+    const bool canonical = !t.empty() && t.size() <= 18 && t.find_first_not_of("0123456789") == std::string::npos &&
+        (t.size() == 1 || t.front() != '0');
     auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), ts);
-    if (t.empty() || ec != std::errc() || end != t.data() + t.size())
+    if (!canonical || ec != std::errc() || end != t.data() + t.size())
         return fail(Error::signing("the timestamp '" + t + "' is not a whole number of seconds"));
+    // Both below 10^18, so the difference cannot overflow.
     const int64_t skew = nowMs / 1000 - ts;
     if (skew > request.toleranceMs / 1000 || -skew > request.toleranceMs / 1000)
         return fail(Error::signing("the timestamp is outside the tolerance of " +

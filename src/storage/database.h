@@ -14,10 +14,13 @@ namespace webhookd {
 // synchronous_commit on/off is the same choice.)
 enum class Durability { Full, Normal };
 
+// The longest wait for a locked store: a day (SQLite takes it as int ms).
+constexpr int64_t kMaxBusyTimeoutMs = 86'400'000;
+
 struct OpenOptions {
     bool create = false;      // create the store (a file with mode 0600) when missing
     bool migrate = true;      // apply pending migrations (needs a writable store)
-    int busyTimeoutMs = 5000; // how long a locked store is waited for
+    int busyTimeoutMs = 5000; // how long a locked store is waited for, 0 … kMaxBusyTimeoutMs
     Durability durability = Durability::Full;
 };
 
@@ -50,6 +53,12 @@ public:
 
     // Changes the synchronous level for this connection.
     Status setDurability(Durability durability);
+
+    // Ok while the locator still names the store this connection opened.
+    // Storage error when the file was replaced or removed since (a backup
+    // restored over it with mv): this connection then reads and writes a
+    // file nobody else sees. Cheap (one stat); call it every few seconds.
+    Status checkIdentity() const;
 
     struct Impl; // storage/ internals (storage/sqlite/connection.h)
 

@@ -13,11 +13,19 @@ class Database;
 // NotFound for an unknown id.
 Result<Delivery> getDelivery(Database& db, int64_t id);
 
-// Newest first. Invalid for a limit below 1.
+// At most filter.limit, newest first ((created_at, id) descending), through
+// an index for a target or a time window. Invalid for a limit below 1.
 Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter& filter);
 
-// Deliveries in the dead-letter queue (deadLetterReason set), newest first.
-// Retrying them is in storage/redrive.h, purging them in storage/retention.h.
+// How many the filter takes, ignoring its limit and keyset (the "of N" of a
+// listing that was cut).
+Result<int64_t> countDeliveries(Database& db, const DeliveryFilter& filter);
+
+// Deliveries in the dead-letter queue (deadLetterReason and deadLetteredAt
+// set), newest first, read from dead_letters (small) rather than deliveries.
+// filter.status is ignored. Retrying them is in storage/redrive.h, purging
+// them in storage/retention.h.
 Result<std::vector<Delivery>> listDeadLetters(Database& db, const DeliveryFilter& filter);
+Result<int64_t> countDeadLetters(Database& db, const DeliveryFilter& filter);
 
 } // namespace webhookd

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "core/clock.h"
@@ -26,6 +27,18 @@ Result<SendResult> sendEvent(Database& db, const EventInput& event, const Clock&
 using Progress = std::function<void(size_t done, size_t total)>;
 Result<std::vector<SendResult>> sendBatch(Database& db, const std::vector<EventInput>& events, const Clock& clock,
                                           const Limits& limits = {}, const Progress& progress = {});
+
+// Records events pulled one at a time from next() until it gives nullopt,
+// all in one transaction: all go in or none do, and memory does not grow
+// with the number of events (a batch of a gigabyte streams through). Each
+// recorded event's result goes to onRecorded before the commit; the caller
+// must not act on them until this returns success (on an error they were
+// rolled back). An error from next() is returned as it is; a bad event's
+// error names its 1-based position ("event 7: …"). Returns how many.
+using EventSource = std::function<Result<std::optional<EventInput>>()>;
+using ResultSink = std::function<void(const SendResult&)>;
+Result<size_t> sendStream(Database& db, const EventSource& next, const ResultSink& onRecorded, const Clock& clock,
+                          const Limits& limits = {}, const Progress& progress = {});
 
 // The transactional outbox on an application's own SQLite connection is in
 // storage/sqlite/outbox.h.

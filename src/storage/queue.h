@@ -41,17 +41,20 @@ struct Completion {
     std::string deadLetterReason;                   // for dead_letter
 };
 
-// A change the worker made to a target while recording attempts.
+// A change the worker made to a target while claiming or recording attempts.
 struct TargetEvent {
-    enum class Kind { Paused, Resumed, Disabled } kind;
+    // Disabled: a 410 Gone. Unreadable: its row was edited into a shape the
+    // worker cannot deliver from (Target::rowError), so it was disabled.
+    enum class Kind { Paused, Resumed, Disabled, Unreadable } kind;
     std::string targetId;
     std::string reason;
 };
 
 struct ClaimResult {
     std::vector<ClaimedDelivery> claimed;
-    int64_t reclaimed = 0;   // expired leases returned to pending
-    int64_t rateLimited = 0; // deferred for want of a token
+    int64_t reclaimed = 0;         // expired leases returned to pending
+    int64_t rateLimited = 0;       // deferred for want of a token
+    std::vector<int64_t> orphaned; // due, but their event row is gone: dead-lettered
 };
 
 // The worker's side of the deliveries table: claim, complete, release. Keeps

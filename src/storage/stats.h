@@ -15,6 +15,7 @@ class Database;
 // do not.
 struct StatsFilter {
     std::optional<int64_t> createdSince; // created_at >= this (epoch ms)
+    std::optional<int64_t> createdUntil; // created_at < this (epoch ms)
     std::optional<std::string> targetId;
     std::optional<std::string> type; // the event type, exactly
 };

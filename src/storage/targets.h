@@ -33,9 +33,14 @@ Result<Target> setTargetEnabled(Database& db, const std::string& id, bool enable
 // deliveries went with it. NotFound for an unknown id.
 Result<int64_t> removeTarget(Database& db, const std::string& id);
 
+struct Rotation {
+    std::string secret;                       // the new one
+    std::optional<int64_t> previousExpiresAt; // when the old one stops signing (none without an overlap)
+};
+
 // Makes newSecret (generated when empty) the signing secret; the old one keeps
-// signing alongside it for overlapMs. Returns the new secret.
-Result<std::string> rotateSecret(Database& db, const std::string& id, std::optional<std::string> newSecret,
-                                 int64_t overlapMs, const Clock& clock);
+// signing alongside it for overlapMs.
+Result<Rotation> rotateSecret(Database& db, const std::string& id, std::optional<std::string> newSecret,
+                              int64_t overlapMs, const Clock& clock);
 
 } // namespace webhookd

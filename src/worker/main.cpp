@@ -6,8 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
-
+#include "cli/usage.h"
 #include "core/duration.h"
 #include "core/log.h"
 #include "http/server.h"
@@ -29,16 +28,6 @@ void onSignal(int)
         w->stop();
 }
 
-CLI::Validator durationValidator()
-{
-    return CLI::Validator(
-        [](std::string& text) -> std::string {
-            auto ms = webhookd::parseDuration(text);
-            return ms ? std::string() : ms.error().message();
-        },
-        "DURATION", "duration");
-}
-
 // The original environment variables hold plain milliseconds or counts;
 // durations with a unit are accepted too.
 std::string envDuration(const char* name, const std::string& fallback)
@@ -52,6 +41,12 @@ std::string envDuration(const char* name, const std::string& fallback)
     return s;
 }
 
+int usage(const std::string& sentence)
+{
+    std::cerr << "webhookd: " << sentence << " (see 'webhookd --help').\n";
+    return webhookd::cli::kUsageExit;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -60,51 +55,55 @@ int main(int argc, char** argv)
     WorkerOptions opt;
     const char* envDb = std::getenv("WEBHOOKD_DB");
     opt.database = envDb && *envDb ? envDb : "./webhooks.db";
+    std::string concurrency = "10";
     if (const char* c = std::getenv("WEBHOOK_MAX_CONCURRENT"); c && *c)
-        opt.concurrency = std::atoi(c);
-    std::string pollInterval = envDuration("WEBHOOK_QUEUE_INTERVAL", "1000ms");
-    std::string defaultTimeout = envDuration("WEBHOOK_DEFAULT_TIMEOUT", "30000ms");
+        concurrency = c;
+    std::string pollInterval = envDuration("WEBHOOK_QUEUE_INTERVAL", "1s");
+    std::string defaultTimeout = envDuration("WEBHOOK_DEFAULT_TIMEOUT", "30s");
     std::string lease = "60s", grace = "10s", retryAfterCap = "1h", busy = "5s";
     std::string logFormat = "text", logLevel = "info";
     std::string listen = "127.0.0.1:9464", healthWindow = "5m", breakerCooldown = "60s", retention;
     double healthThreshold = 0.9;
-    std::vector<std::string> allowNetworks;
+    std::vector<std::string> allowNetworks, denyNetworks, nat64Prefixes;
 
     CLI::App app("webhookd: claims due deliveries from the database, POSTs them signed, retries with backoff,\n"
                  "rate-limits per target and records every attempt. SIGTERM/SIGINT stop it gracefully.",
                  "webhookd");
-    app.add_option("--db", opt.database, "Database file (default $WEBHOOKD_DB, else ./webhooks.db)");
-    app.add_option("--concurrency", opt.concurrency,
-                   "Transfers in flight at most (env WEBHOOK_MAX_CONCURRENT, default 10)")
-        ->check(CLI::Range(1, 10'000));
-    app.add_option("--poll-interval", pollInterval, "Longest idle sleep (env WEBHOOK_QUEUE_INTERVAL, default 1000ms)")
-        ->check(durationValidator());
+    cli::setUp(app, "webhookd");
+    app.add_option("--db", opt.database, "Database: a file, or sqlite:FILE (default $WEBHOOKD_DB, else ./webhooks.db)");
+    app.add_option("--concurrency", concurrency, "Transfers in flight at most (env WEBHOOK_MAX_CONCURRENT, default 10)")
+        ->check(cli::integer(1, 10'000));
+    app.add_option("--poll-interval", pollInterval, "Longest idle sleep (env WEBHOOK_QUEUE_INTERVAL, default 1s)")
+        ->check(cli::duration());
     app.add_option("--default-timeout", defaultTimeout,
-                   "Request timeout for targets without one (env WEBHOOK_DEFAULT_TIMEOUT, default 30000ms)")
-        ->check(durationValidator());
+                   "Request timeout for targets without one (env WEBHOOK_DEFAULT_TIMEOUT, default 30s)")
+        ->check(cli::duration());
     app.add_option("--user-agent", opt.userAgent, "User-Agent header")->capture_default_str();
     app.add_option("--lease", lease, "Shortest claim lease; a killed worker's claims return after it")
-        ->check(durationValidator())
+        ->check(cli::duration())
         ->capture_default_str();
     app.add_flag("--allow-private-networks", opt.allowPrivateNetworks,
-                 "Allow loopback, private and link-local destinations (off by default)");
+                 "Allow loopback, private, link-local and this host's own destinations (off by default)");
     app.add_option("--allow-network", allowNetworks, "Allow this CIDR range although it is private (repeatable)");
+    app.add_option("--deny-network", denyNetworks, "Refuse this CIDR range whatever else allows it (repeatable)");
+    app.add_option("--nat64-prefix", nat64Prefixes,
+                   "A NAT64 /96 prefix of this network: the IPv4 address inside is judged too (repeatable)");
     app.add_flag("--https-only", opt.httpsOnly, "Refuse plain http targets");
     app.add_option("--ca-bundle", opt.caBundle,
                    "PEM file of CA certificates trusted for TLS instead of the system's (a target's own wins)")
         ->check(CLI::ExistingFile);
     app.add_option("--max-response-bytes", opt.maxResponseBytes,
                    "Response bytes read before an attempt fails as too_large (default 1048576)")
-        ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+        ->check(cli::integer(1024, int64_t{1} << 30));
     app.add_flag("--drain", opt.drain, "Exit 0 once every delivery of an enabled target is delivered or dead-lettered");
     app.add_option("--shutdown-grace", grace, "On SIGTERM/SIGINT, how long in-flight requests may finish")
-        ->check(durationValidator())
+        ->check(cli::duration())
         ->capture_default_str();
     app.add_option("--retry-after-cap", retryAfterCap, "Longest Retry-After honoured")
-        ->check(durationValidator())
+        ->check(cli::duration())
         ->capture_default_str();
-    app.add_option("--busy-timeout", busy, "How long to wait for a locked database")
-        ->check(durationValidator())
+    app.add_option("--busy-timeout", busy, "How long to wait for a locked database (at most 24h)")
+        ->check(cli::duration())
         ->capture_default_str();
     app.add_option("--worker-id", opt.workerId, "Lease owner name (default host:pid:random)");
     auto* listenOption =
@@ -112,78 +111,84 @@ int main(int argc, char** argv)
             ->capture_default_str();
     app.add_option("--health-threshold", healthThreshold,
                    "/healthz answers 503 when the recent success rate is below this fraction")
-        ->check(CLI::Range(0.0, 1.0))
+        ->check(cli::number(0.0, 1.0))
         ->capture_default_str();
     app.add_option("--health-window", healthWindow, "How far back the success rate of /healthz looks")
-        ->check(durationValidator())
+        ->check(cli::duration())
         ->capture_default_str();
     app.add_option("--breaker-failures", opt.breaker.failures,
                    "Pause a target after this many failed attempts in a row (0: never)")
-        ->check(CLI::Range(0, 1'000'000))
+        ->check(cli::integer(0, 1'000'000))
         ->capture_default_str();
     app.add_option("--breaker-cooldown", breakerCooldown, "How long a paused target waits before one probe delivery")
-        ->check(durationValidator())
+        ->check(cli::duration())
         ->capture_default_str();
     app.add_option("--retention", retention,
                    "Delete delivered and dead-lettered deliveries finished longer ago than this (default: keep all)")
-        ->check(durationValidator());
+        ->check(cli::duration());
     app.add_flag("--log-payloads", opt.logPayloads, "Include event payloads in failure and dead-letter log lines");
     app.add_option("--log-format", logFormat, "text or json")
-        ->check(CLI::IsMember({"text", "json"}))
+        ->check(cli::oneOf({"text", "json"}))
         ->capture_default_str();
     app.add_option("--log-level", logLevel, "debug, info, warn, error or off")
-        ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+        ->check(cli::oneOf({"debug", "info", "warn", "error", "off"}))
         ->capture_default_str();
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-        std::string message = e.what();
-        while (!message.empty() && (message.back() == '\n' || message.back() == '.'))
-            message.pop_back();
-        std::cerr << "webhookd: " << message << " (see 'webhookd --help').\n";
-        return 2;
-    }
-    for (auto* name : {"WEBHOOK_QUEUE_INTERVAL", "WEBHOOK_DEFAULT_TIMEOUT"}) {
-        const std::string value = envDuration(name, "1ms");
-        if (!parseDuration(value)) {
-            std::cerr << "webhookd: " << name << " must be milliseconds or a duration such as 30s.\n";
-            return 2;
-        }
-    }
-    if (opt.concurrency < 1 || opt.concurrency > 10'000) {
-        std::cerr << "webhookd: the concurrency (WEBHOOK_MAX_CONCURRENT) must be between 1 and 10000.\n";
-        return 2;
-    }
+    int exitCode = 0;
+    if (!cli::parse(app, argc, argv, "webhookd", exitCode))
+        return exitCode;
+    // The environment's values get the same checks as the flags'.
+    for (const auto& [name, value] :
+         {std::pair{"WEBHOOK_QUEUE_INTERVAL", pollInterval}, {"WEBHOOK_DEFAULT_TIMEOUT", defaultTimeout}})
+        if (!parseDuration(value))
+            return usage(std::string(name) + " must be milliseconds or a duration such as 30s, at most 3650d");
+    const auto threads = std::strtoll(concurrency.c_str(), nullptr, 10);
+    if (concurrency.find_first_not_of("0123456789") != std::string::npos || threads < 1 || threads > 10'000)
+        return usage("the concurrency (WEBHOOK_MAX_CONCURRENT) must be a whole number from 1 to 10,000");
+    opt.concurrency = static_cast<int>(threads);
     opt.pollIntervalMs = *parseDuration(pollInterval);
     opt.defaultTimeoutMs = *parseDuration(defaultTimeout);
     opt.leaseMs = *parseDuration(lease);
     opt.shutdownGraceMs = *parseDuration(grace);
     opt.retryAfterCapMs = *parseDuration(retryAfterCap);
-    opt.busyTimeoutMs = static_cast<int>(*parseDuration(busy));
     opt.healthWindowMs = *parseDuration(healthWindow);
     opt.breaker.cooldownMs = *parseDuration(breakerCooldown);
     if (!retention.empty())
         opt.retentionMs = *parseDuration(retention);
+    const int64_t busyMs = *parseDuration(busy);
+    if (busyMs > kMaxBusyTimeoutMs)
+        return usage("--busy-timeout must be at most 24h");
+    opt.busyTimeoutMs = static_cast<int>(busyMs);
+    if (opt.pollIntervalMs < 1)
+        return usage("--poll-interval must be at least 1ms");
+    if (opt.defaultTimeoutMs < 1 || opt.defaultTimeoutMs > 3'600'000)
+        return usage("--default-timeout must be from 1ms to 1h");
+    if (opt.breaker.cooldownMs < 1)
+        return usage("--breaker-cooldown must be at least 1ms");
     std::optional<std::pair<std::string, int>> listenAddress;
     if (listen != "off") {
         auto parsed = http::parseListenAddress(listen);
-        if (!parsed) {
-            std::cerr << "webhookd: " << parsed.error().message() << ".\n";
-            return 2;
-        }
+        if (!parsed)
+            return usage(parsed.error().message());
         listenAddress = *parsed;
     }
-    for (const auto& text : allowNetworks) {
-        auto cidr = Cidr::parse(text);
-        if (!cidr) {
-            std::cerr << "webhookd: " << cidr.error().message() << ".\n";
-            return 2;
+    struct {
+        const std::vector<std::string>& texts;
+        std::vector<Cidr>& into;
+        const char* flag;
+    } ranges[] = {{allowNetworks, opt.allowedNetworks, "--allow-network"},
+                  {denyNetworks, opt.deniedNetworks, "--deny-network"},
+                  {nat64Prefixes, opt.nat64Prefixes, "--nat64-prefix"}};
+    for (auto& r : ranges)
+        for (const auto& text : r.texts) {
+            auto cidr = Cidr::parse(text);
+            if (!cidr)
+                return usage(std::string(r.flag) + ": " + cidr.error().message());
+            if (r.into.data() == opt.nat64Prefixes.data() && cidr->prefix != 96)
+                return usage("--nat64-prefix needs a /96 prefix such as 64:ff9b:1::/96 (other lengths embed IPv4 "
+                             "differently and are not supported)");
+            r.into.push_back(*cidr);
         }
-        opt.allowedNetworks.push_back(*cidr);
-    }
     LogLevel level = LogLevel::Info;
     parseLogLevel(logLevel, level);
     Log::configure(level, logFormat == "json" ? LogFormat::Json : LogFormat::Text);
@@ -207,12 +212,17 @@ int main(int argc, char** argv)
             so.port = listenAddress->second;
             so.database = opt.database;
             so.healthyRate = healthThreshold;
-            so.stallMs = std::max<int64_t>(30'000, 3 * opt.pollIntervalMs);
+            const int64_t p = opt.pollIntervalMs;
+            so.stallMs = std::max<int64_t>(30'000, saturatingAdd(saturatingAdd(p, p), p));
             auto s = StatusServer::create(std::move(so), **worker);
             if (s) {
                 server = std::move(*s);
                 server->start();
                 Log::info("status endpoint listening", {{"address", server->address()}});
+                if (!http::isLoopbackHost(listenAddress->first))
+                    Log::warn("the status endpoint listens beyond this host and has no authentication; it shows "
+                              "target ids, queue depths and this worker's name (no secrets or URLs)",
+                              {{"address", server->address()}});
             } else if (listenOption->count() > 0) {
                 std::cerr << "webhookd: " << s.error().message() << ".\n";
                 return 1;

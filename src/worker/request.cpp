@@ -25,8 +25,8 @@ std::string envelope(const ClaimedDelivery& d)
     return body;
 }
 
-HttpRequest buildRequest(const ClaimedDelivery& d, int64_t nowMs, const std::string& userAgent,
-                         int64_t defaultTimeoutMs)
+Result<HttpRequest> buildRequest(const ClaimedDelivery& d, int64_t nowMs, const std::string& userAgent,
+                                 int64_t defaultTimeoutMs)
 {
     const Target& t = *d.target;
     HttpRequest r;
@@ -45,12 +45,18 @@ HttpRequest buildRequest(const ClaimedDelivery& d, int64_t nowMs, const std::str
     if (t.signatureScheme == SignatureScheme::Github) {
         // GitHub's header holds one signature, so only the current secret
         // signs; a rotation is covered by the receiver accepting both secrets.
+        if (t.secret.empty())
+            return fail(Error::signing("the target's secret is empty, so the delivery cannot be signed"));
         r.headers.push_back("X-Hub-Signature-256: " + signGithub(t.secret, r.body));
     } else {
         std::vector<std::string> keys;
-        for (const auto& secret : signingSecrets(t, nowMs))
-            if (auto key = secretKey(secret))
+        for (const auto& secret : signingSecrets(t, nowMs)) {
+            auto key = secretKey(secret);
+            if (key)
                 keys.push_back(std::move(*key));
+            else if (keys.empty())
+                return fail(Error::signing("the target's secret cannot sign (" + key.error().message() + ")"));
+        }
         r.headers.push_back("webhook-signature: " + signatureHeader(keys, d.eventUid, ts, r.body));
     }
     for (const auto& [k, v] : t.headers)

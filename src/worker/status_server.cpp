@@ -1,6 +1,7 @@
 #include "worker/status_server.h"
 
 #include <mutex>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -18,10 +19,90 @@ namespace {
 
 // A scrape every second from several Prometheus servers reads the table once.
 constexpr int64_t kSnapshotMaxAgeMs = 1000;
+// /stats reads every delivery and attempt: at most once every few seconds.
+constexpr int64_t kStatsMaxAgeMs = 5000;
 // Fewer attempts than this in the window say nothing about the success rate.
 constexpr int64_t kMinAttemptsForRate = 5;
 
 } // namespace
+
+// A read connection and what it last produced, refreshed at most every
+// maxAgeMs. Readers never wait for a refresh another thread is doing: they
+// take the last result while one runs (a stale answer beats a late one for
+// /healthz and /metrics).
+template <typename T>
+class CachedRead {
+public:
+    CachedRead(std::string database, int64_t maxAgeMs)
+        : database_(std::move(database)),
+          maxAgeMs_(maxAgeMs)
+    { }
+
+    // The value, or nullopt with the database's error in `error`.
+    template <typename Compute>
+    std::optional<T> get(int64_t now, Compute compute, std::string& error)
+    {
+        {
+            std::lock_guard lock(mutex_);
+            if (value_ && now - at_ < maxAgeMs_ && error_.empty())
+                return value_;
+        }
+        std::unique_lock refreshing(refresh_, std::try_to_lock);
+        if (!refreshing.owns_lock()) {
+            {
+                std::lock_guard lock(mutex_);
+                if (value_) // someone is refreshing: the last value will do
+                    return value_;
+            }
+            refreshing.lock(); // nothing yet: wait for the first (mutex_ is not held: no lock order to break)
+            std::lock_guard lock(mutex_);
+            if (value_ && now - at_ < maxAgeMs_ && error_.empty())
+                return value_;
+        }
+        std::optional<T> fresh;
+        std::string failed;
+        if (!db_) {
+            OpenOptions open;
+            open.busyTimeoutMs = 1000;
+            auto d = Database::open(database_, open);
+            if (d)
+                db_.emplace(std::move(*d));
+            else
+                failed = d.error().message();
+        }
+        if (db_) {
+            if (auto same = db_->checkIdentity(); !same) {
+                failed = same.error().message();
+                db_.reset(); // reopened next time, on the new file
+            } else if (auto r = compute(*db_)) {
+                fresh = std::move(*r);
+            } else {
+                failed = r.error().message();
+                db_.reset(); // reopened next time
+            }
+        }
+        std::lock_guard lock(mutex_);
+        error_ = failed;
+        if (fresh) {
+            value_ = std::move(fresh);
+            at_ = now;
+        } else {
+            value_.reset();
+        }
+        error = error_;
+        return value_;
+    }
+
+private:
+    std::string database_;
+    int64_t maxAgeMs_;
+    std::mutex refresh_; // held while the connection computes; guards db_
+    std::optional<Database> db_;
+    std::mutex mutex_; // guards what follows
+    std::optional<T> value_;
+    int64_t at_ = 0;
+    std::string error_;
+};
 
 struct StatusServer::Impl {
     StatusServerOptions opt;
@@ -29,53 +110,23 @@ struct StatusServer::Impl {
     std::unique_ptr<http::Server> http;
     int64_t createdAt = SystemClock::instance().nowMs(); // the loop's first turn counts from here
 
-    std::mutex mutex; // the connection and the snapshot
-    std::optional<Database> db;
-    std::optional<MonitorSnapshot> snapshot;
-    int64_t snapshotAt = 0;
-    std::string dbError;
+    // /healthz and /metrics share one snapshot; /stats (a scan of every
+    // delivery and attempt) has its own connection and cache, so it never
+    // holds up the other two.
+    CachedRead<MonitorSnapshot> snapshots;
+    CachedRead<Stats> stats_;
 
     Impl(StatusServerOptions o, const Worker& w)
         : opt(std::move(o)),
-          worker(w)
+          worker(w),
+          snapshots(opt.database, kSnapshotMaxAgeMs),
+          stats_(opt.database, kStatsMaxAgeMs)
     { }
 
-    // Opens the read connection if it is not open; false (and dbError) when
-    // the file cannot be opened. Holds: mutex.
-    bool connectLocked()
+    std::optional<MonitorSnapshot> readSnapshot(int64_t now, std::string& error)
     {
-        if (db)
-            return true;
-        OpenOptions open;
-        open.busyTimeoutMs = 1000;
-        auto d = Database::open(opt.database, open);
-        if (!d) {
-            dbError = d.error().message();
-            return false;
-        }
-        db.emplace(std::move(*d));
-        return true;
-    }
-
-    // The cached snapshot, refreshed when older than a second; nullopt (and
-    // dbError) when the database does not answer.
-    std::optional<MonitorSnapshot> readSnapshot(int64_t now)
-    {
-        std::lock_guard lock(mutex);
-        if (snapshot && now - snapshotAt < kSnapshotMaxAgeMs && dbError.empty())
-            return snapshot;
-        if (!connectLocked())
-            return std::nullopt;
-        auto s = monitorSnapshot(*db, now);
-        if (!s) {
-            dbError = s.error().message();
-            db.reset(); // reopened next time
-            return std::nullopt;
-        }
-        dbError.clear();
-        snapshot = std::move(*s);
-        snapshotAt = now;
-        return snapshot;
+        return snapshots.get(
+            now, [now](Database& db) { return monitorSnapshot(db, now); }, error);
     }
 
     void healthz(http::Response& res)
@@ -85,7 +136,8 @@ struct StatusServer::Impl {
         const WorkerCounters& c = worker.metrics().counters;
         const int64_t tickAge = now - std::max(c.lastTickMs.load(), createdAt);
         const bool loopOk = tickAge <= opt.stallMs;
-        const auto snap = readSnapshot(now);
+        std::string error;
+        const auto snap = readSnapshot(now, error);
         const auto window = worker.metrics().recent(now);
         const double rate =
             window.attempts == 0 ? 1.0 : static_cast<double>(window.successes) / static_cast<double>(window.attempts);
@@ -96,11 +148,6 @@ struct StatusServer::Impl {
         body["status"] = healthy ? "healthy" : "degraded";
         body["worker"] = worker.id();
         body["checks"]["loop"] = {{"ok", loopOk}, {"last_tick_age_ms", tickAge}, {"limit_ms", opt.stallMs}};
-        std::string error;
-        {
-            std::lock_guard lock(mutex);
-            error = dbError;
-        }
         body["checks"]["database"] = {{"ok", snap.has_value()}};
         if (!snap)
             body["checks"]["database"]["error"] = error;
@@ -139,7 +186,8 @@ struct StatusServer::Impl {
     void metrics(http::Response& res)
     {
         const int64_t now = SystemClock::instance().nowMs();
-        auto snap = readSnapshot(now);
+        std::string error;
+        auto snap = readSnapshot(now, error);
         if (!snap) {
             res.set(503, "the database does not answer\n", "text/plain");
             return;
@@ -149,12 +197,12 @@ struct StatusServer::Impl {
 
     void stats(http::Response& res)
     {
-        std::lock_guard lock(mutex);
-        Result<Stats> s = fail(Error::storage(dbError));
-        if (connectLocked())
-            s = statistics(*db, StatsFilter{}, SystemClock::instance());
+        std::string error;
+        auto s = stats_.get(
+            SystemClock::instance().nowMs(),
+            [](Database& db) { return statistics(db, StatsFilter{}, SystemClock::instance()); }, error);
         if (!s) {
-            res.set(503, nlohmann::json{{"error", s.error().message()}}.dump() + "\n", "application/json");
+            res.set(503, nlohmann::json{{"error", error}}.dump() + "\n", "application/json");
             return;
         }
         res.set(200, statsJson(*s).dump() + "\n", "application/json");
@@ -174,9 +222,14 @@ Result<std::unique_ptr<StatusServer>> StatusServer::create(StatusServerOptions o
     http::ServerOptions so;
     so.host = p->opt.host;
     so.port = p->opt.port;
-    so.threads = 2;
-    so.ioTimeoutMs = 5000;
-    so.requestDeadlineMs = 30'000;
+    // Enough threads that /healthz answers while slow clients and a /stats
+    // scan hold some; every request, however slow its client, ends within
+    // the deadline; no request needs a body.
+    so.threads = 8;
+    so.ioTimeoutMs = 2000;
+    so.requestDeadlineMs = 5000;
+    so.maxBodyBytes = 0;
+    so.keepAliveTimeoutMs = 5000;
     auto server = http::Server::create(std::move(so));
     if (!server)
         return fail(server.error());

@@ -36,6 +36,9 @@ std::string defaultWorkerId()
 // Completions wait at most this long for company before they are committed.
 constexpr int64_t kGroupCommitWindowMs = 2;
 
+// How often the worker checks that its database file is still the one it opened.
+constexpr int64_t kIdentityCheckIntervalMs = 2000;
+
 // A change of the wall clock against the monotonic one larger than this is a
 // jump (an NTP step, a manual change, a resumed VM), not drift.
 constexpr int64_t kClockJumpMs = 10'000;
@@ -137,6 +140,8 @@ struct Worker::Impl {
     int64_t storagePauseUntilMono = 0; // backing off after a storage failure
     int64_t storageFailures = 0;
     int64_t nextProgressMono = 0;
+    int64_t nextIdentityCheckMono = 0;
+    std::optional<Error> fatal; // ends run() with this error
 
     std::mt19937_64 rng{std::random_device{}()};
     std::uniform_real_distribution<double> unit{0.0, 1.0};
@@ -185,9 +190,31 @@ struct Worker::Impl {
         recorded();
         if (r->reclaimed > 0)
             Log::info("reclaimed expired leases", {{"count", std::to_string(r->reclaimed)}});
+        for (int64_t id : r->orphaned)
+            Log::error("moved to the dead-letter queue: its event row is missing", {{"delivery", std::to_string(id)}});
         for (auto& d : r->claimed) {
-            http->start(buildRequest(d, now, opt.userAgent, opt.defaultTimeoutMs));
-            inflight.emplace(static_cast<uint64_t>(d.id), std::move(d));
+            const auto tag = static_cast<uint64_t>(d.id);
+            if (inflight.count(tag) > 0) {
+                // Our own lease ran out mid-flight and this claim took the
+                // delivery again: the transfer under way records it (the
+                // lease is still ours); a second one would send it twice.
+                Log::warn("claimed a delivery already in flight; not sending it twice",
+                          {{"delivery", std::to_string(d.id)}});
+                continue;
+            }
+            auto request = buildRequest(d, now, opt.userAgent, opt.defaultTimeoutMs);
+            if (request) {
+                http->start(std::move(*request));
+            } else {
+                // Recorded as an attempt that sent nothing; collect() takes it.
+                HttpResult failed;
+                failed.tag = tag;
+                failed.outcome.startedAtMs = now;
+                failed.outcome.error = TransportError::Signing;
+                failed.outcome.errorMessage = request.error().message();
+                done.push_back(std::move(failed));
+            }
+            inflight.emplace(tag, std::move(d));
         }
         counters.claimed += static_cast<int64_t>(r->claimed.size());
         counters.inFlight = static_cast<int64_t>(inflight.size());
@@ -195,7 +222,7 @@ struct Worker::Impl {
             // Everything due is taken: sleep until the next due row, a poll
             // interval at most, or until another process commits.
             auto due = queue.nextDueAt(now);
-            int64_t next = now + opt.pollIntervalMs;
+            int64_t next = saturatingAdd(now, opt.pollIntervalMs);
             if (due && *due)
                 next = std::min(next, std::max(**due, now + 1));
             nextClaimAt = next;
@@ -305,6 +332,10 @@ struct Worker::Impl {
                 ++counters.targetsGone;
                 Log::warn("target disabled", {{"target", e.targetId}, {"reason", e.reason}});
                 break;
+            case TargetEvent::Kind::Unreadable:
+                Log::error("target disabled: its row cannot be read; fix it, then run 'webhookctl target enable'",
+                           {{"target", e.targetId}, {"reason", e.reason}});
+                break;
             }
         }
     }
@@ -367,11 +398,27 @@ struct Worker::Impl {
                    {"in_flight", std::to_string(inflight.size())}});
     }
 
+    // A store replaced under the worker (a backup restored with mv) would
+    // leave it delivering from a file nobody writes to while monitoring
+    // stays green: it stops instead, and the service manager starts it on
+    // the new file.
+    void checkStore()
+    {
+        const int64_t mono = clock.monotonicMs();
+        if (mono < nextIdentityCheckMono)
+            return;
+        nextIdentityCheckMono = mono + kIdentityCheckIntervalMs;
+        if (auto s = db.checkIdentity(); !s) {
+            Log::error("stopping: the database is no longer the one webhookd opened", {{"error", s.error().message()}});
+            fatal = s.error();
+        }
+    }
+
     // Stop claiming; give in-flight transfers the grace period; release the
     // rest without recording an attempt, so another worker sends them.
     void shutdown()
     {
-        const int64_t deadline = clock.monotonicMs() + opt.shutdownGraceMs;
+        const int64_t deadline = saturatingAdd(clock.monotonicMs(), opt.shutdownGraceMs);
         while (!inflight.empty() && clock.monotonicMs() < deadline) {
             http->poll(static_cast<int>(std::clamp<int64_t>(deadline - clock.monotonicMs(), 1, 50)), done);
             collect();
@@ -409,6 +456,7 @@ struct Worker::Impl {
                    {"user_agent", opt.userAgent},
                    {"private_networks", opt.allowPrivateNetworks ? "allowed" : "blocked"},
                    {"allowed_networks", std::to_string(opt.allowedNetworks.size())},
+                   {"denied_networks", std::to_string(opt.deniedNetworks.size())},
                    {"https_only", opt.httpsOnly ? "yes" : "no"},
                    {"ca_bundle", opt.caBundle.empty() ? "system" : opt.caBundle},
                    {"max_response_bytes", std::to_string(opt.maxResponseBytes)},
@@ -430,6 +478,9 @@ struct Worker::Impl {
             counters.lastTickMs = now;
             detectClockJump(now);
             progress();
+            checkStore();
+            if (fatal)
+                break;
 
             const bool slots = static_cast<int>(inflight.size()) < opt.concurrency;
             const bool refill = inflight.empty() ||
@@ -444,7 +495,9 @@ struct Worker::Impl {
             }
 
             int wait = 1;
-            if (inflight.empty())
+            if (!done.empty())
+                wait = 0; // attempts that failed before sending wait to be collected
+            else if (inflight.empty())
                 wait = static_cast<int>(std::clamp<int64_t>(nextClaimAt - now, 0, 10));
             else if (unrecorded.empty())
                 wait = 10;
@@ -466,6 +519,8 @@ struct Worker::Impl {
             }
         }
         shutdown();
+        if (fatal)
+            return fail(*fatal);
         Log::info(
             "webhookd stopped",
             {{"worker", opt.workerId},
@@ -485,10 +540,20 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
 {
     if (options.concurrency < 1 || options.concurrency > 10'000)
         return fail(Error::invalid("the concurrency must be between 1 and 10000"));
-    if (options.pollIntervalMs < 1)
-        return fail(Error::invalid("the poll interval must be at least 1ms"));
-    if (options.defaultTimeoutMs < 1)
-        return fail(Error::invalid("the default timeout must be at least 1ms"));
+    if (options.pollIntervalMs < 1 || options.pollIntervalMs > kMaxDurationMs)
+        return fail(Error::invalid("the poll interval must be between 1ms and 10 years"));
+    if (options.defaultTimeoutMs < 1 || options.defaultTimeoutMs > 3'600'000)
+        return fail(Error::invalid("the default timeout must be between 1ms and 1h"));
+    for (const auto& [ms, what] : {std::pair{options.leaseMs, "the lease"},
+                                   {options.shutdownGraceMs, "the shutdown grace"},
+                                   {options.retryAfterCapMs, "the Retry-After cap"},
+                                   {options.healthWindowMs, "the health window"},
+                                   {options.breaker.cooldownMs, "the breaker cool-down"},
+                                   {options.retentionMs, "the retention"}})
+        if (ms < 0 || ms > kMaxDurationMs)
+            return fail(Error::invalid(std::string(what) + " must be between 0ms and 10 years (3650d)"));
+    if (options.busyTimeoutMs < 0 || options.busyTimeoutMs > kMaxBusyTimeoutMs)
+        return fail(Error::invalid("the busy timeout must be between 0ms and 24h"));
     if (options.userAgent.find_first_of("\r\n") != std::string::npos)
         return fail(Error::invalid("the user agent must not contain line breaks"));
     if (options.breaker.failures < 0 || options.breaker.cooldownMs < 1)
@@ -508,7 +573,8 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
         return fail(
             Error::readOnly("the database " + options.database + " is read-only; webhookd needs to write to it"));
     HttpOptions http;
-    http.guard = AddressGuard(options.allowPrivateNetworks, options.allowedNetworks);
+    http.guard = AddressGuard(GuardOptions{options.allowPrivateNetworks, options.allowedNetworks,
+                                           options.deniedNetworks, options.nat64Prefixes, true});
     http.httpsOnly = options.httpsOnly;
     http.caBundle = options.caBundle;
     http.maxResponseBytes = options.maxResponseBytes;

@@ -20,12 +20,14 @@ struct WorkerOptions {
     int concurrency = 10;                   // transfers in flight at most
     int64_t pollIntervalMs = 1000;          // longest sleep when idle
     int64_t defaultTimeoutMs = 30'000;      // for targets without their own
-    std::string userAgent = "webhookd/0.1";
+    std::string userAgent = "webhookd/" WEBHOOKD_VERSION;
     int64_t leaseMs = 60'000;            // at least; see DESIGN.md
     int64_t retryAfterCapMs = 3'600'000; // Retry-After is honoured up to this
     int64_t shutdownGraceMs = 10'000;    // in-flight transfers get this long
     bool allowPrivateNetworks = false;
     std::vector<Cidr> allowedNetworks;
+    std::vector<Cidr> deniedNetworks; // refused whatever else allows
+    std::vector<Cidr> nat64Prefixes;  // /96 prefixes whose embedded IPv4 address is judged too
     bool httpsOnly = false;
     std::string caBundle;                  // PEM file trusted for TLS; empty: the system's
     size_t maxResponseBytes = 1024 * 1024; // response bytes read before an attempt fails as too_large
@@ -51,10 +53,11 @@ public:
 
     // Runs until stop() (then finishes or releases in-flight work within the
     // grace period) or, with drain, until nothing is outstanding. Storage
-    // failures never end it: claiming and recording back off and retry, and
-    // the database keeps the truth meanwhile. Returns an error for none of
-    // today's failures; the Status is kept for callers to handle the day one
-    // becomes fatal.
+    // failures do not end it: claiming and recording back off and retry, and
+    // the database keeps the truth meanwhile. Returns a Storage error (after
+    // the same wind-down) when the database file was replaced or removed
+    // under it: delivering on from a file nobody else sees would be silent
+    // loss.
     Status run();
 
     // Asks run() to wind down. Thread-safe and async-signal-safe.

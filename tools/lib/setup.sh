@@ -4,7 +4,7 @@
 
 WEBHOOKD_PACKAGES="meson ninja-build g++ pkg-config cmake python3 sqlite3 curl procps
   libsqlite3-dev libsqlitecpp-dev libcurl4-openssl-dev libssl-dev libfmt-dev doctest-dev
-  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libexpected-dev"
+  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libexpected-dev help2man"
 
 webhookd_install_packages() {
     local missing=""
@@ -43,7 +43,7 @@ webhookd_build() {
     local dir="$1"
     shift
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" --buildtype=debugoptimized "$@" >/dev/null
+        meson setup "$dir" --buildtype=debugoptimized -Dwerror=true "$@" >/dev/null
     fi
     ninja -C "$dir" >/dev/null || ninja -C "$dir"
 }

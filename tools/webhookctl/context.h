@@ -34,6 +34,8 @@ struct Context {
     std::function<int()> action;
 
     const Clock& clock() const { return SystemClock::instance(); }
+    // Epoch ms of a --since/--until value cli::timeOrAgo() has checked.
+    int64_t timeArg(const std::string& text) const;
     Limits limits() const;
 
     // Opens (and migrates) the database on first use.
@@ -46,14 +48,26 @@ private:
 // Prints "webhookctl: <message>." on stderr and returns kFailure.
 int report(const Error& error);
 
-// A command-line parser complaint as one sentence on one line.
-std::string usageSentence(std::string message);
+// A usage error found after parsing: "webhookctl: <sentence> (see
+// 'webhookctl <command> --help')." on stderr; returns kUsage.
+int usageError(const std::string& sentence, const CLI::App* command);
 
-// A CLI11 validator for durations such as 250ms, 30s, 5m, 2h, 7d.
-CLI::Validator durationValidator();
-int64_t durationMs(const std::string& text); // after durationValidator passed
+// Milliseconds of a duration that cli::duration() has checked.
+int64_t durationMs(const std::string& text);
 
-// Prints rows as aligned columns under a header line.
+// A secret given as --secret VALUE, --secret - (read from standard input) or
+// --secret-file FILE (file wins when given): the secret stays out of the
+// process list and the shell's history. A trailing newline is dropped; at
+// most 4096 bytes. `what` names it in errors ("secret").
+Result<std::string> readSecret(const std::string& given, const std::string& file, const char* what);
+
+// Prints one JSON document on its own line. Text that is not UTF-8 (which
+// validation keeps out, but a row edited by hand can hold) is printed with
+// U+FFFD rather than failing the command.
+void printJson(const nlohmann::json& j);
+
+// Prints rows as aligned columns under a header line; control characters in
+// cells are escaped (utf8::printable), so stored text cannot drive the terminal.
 void printTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 
 // A progress line on stderr, redrawn in place, for commands that work in

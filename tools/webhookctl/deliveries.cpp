@@ -1,10 +1,14 @@
 #include "context.h"
 
 #include <iostream>
+#include <limits>
 
 #include <fmt/format.h>
 
+#include "cli/usage.h"
 #include "core/duration.h"
+#include "core/text.h"
+#include "core/utf8.h"
 #include "storage/deliveries.h"
 #include "storage/redrive.h"
 #include "storage/retention.h"
@@ -14,46 +18,73 @@ namespace webhookd::cli {
 namespace {
 
 struct ListFlags {
-    std::string status, target, type, since;
+    std::string status, target, type, since, until;
     int limit = 100;
+    int64_t before = 0;
     CLI::Option* statusOpt = nullptr;
     CLI::Option* targetOpt = nullptr;
     CLI::Option* typeOpt = nullptr;
     CLI::Option* sinceOpt = nullptr;
+    CLI::Option* untilOpt = nullptr;
+    CLI::Option* beforeOpt = nullptr;
 
     void add(CLI::App* cmd, bool withStatus)
     {
-        if (withStatus)
-            statusOpt = cmd->add_option("--status", status, std::string(allStatusNames()));
+        if (withStatus) {
+            std::vector<std::string> names;
+            for (DeliveryStatus s : status_set::kAll)
+                names.emplace_back(toString(s));
+            statusOpt = cmd->add_option("--status", status, "Only this status: " + std::string(allStatusNames()))
+                            ->check(oneOf(names));
+        }
         targetOpt = cmd->add_option("--target", target, "Only this target's deliveries");
         typeOpt = cmd->add_option("--type", type, "Only this event type");
-        sinceOpt = cmd->add_option("--since", since, "Only deliveries created within this long ago")
-                       ->check(durationValidator());
+        sinceOpt =
+            cmd->add_option("--since", since, "Only those created since: a duration ago (7d) or an ISO-8601 time")
+                ->check(timeOrAgo());
+        untilOpt = cmd->add_option("--until", until, "Only those created before: a duration ago or an ISO-8601 time")
+                       ->check(timeOrAgo());
+        beforeOpt = cmd->add_option("--before", before, "Only those listed after delivery ID (the next page)")
+                        ->check(integer(1, std::numeric_limits<int64_t>::max()));
         cmd->add_option("--limit", limit, "At most this many rows, newest first")
             ->capture_default_str()
-            ->check(CLI::Range(1, 1'000'000));
+            ->check(integer(1, 1'000'000));
     }
 
-    Result<DeliveryFilter> filter(const Clock& clock) const
+    Result<DeliveryFilter> filter(Context& ctx, bool deadLetters) const
     {
         DeliveryFilter f;
-        if (statusOpt && statusOpt->count()) {
+        if (statusOpt && statusOpt->count())
             f.status = parseDeliveryStatus(status);
-            if (!f.status)
-                return fail(Error::invalid("'" + status + "' is not a status; use " + std::string(allStatusNames())));
-        }
         if (targetOpt->count())
             f.targetId = target;
         if (typeOpt->count())
             f.type = type;
         if (sinceOpt->count())
-            f.createdSince = clock.nowMs() - durationMs(since);
+            f.createdSince = ctx.timeArg(since);
+        if (untilOpt->count())
+            f.createdUntil = ctx.timeArg(until);
+        if (beforeOpt->count()) {
+            if (deadLetters) {
+                f.after = std::pair<int64_t, int64_t>{0, before};
+            } else {
+                auto db = ctx.db();
+                if (!db)
+                    return fail(db.error());
+                auto d = getDelivery(**db, before);
+                if (!d)
+                    return fail(d.error());
+                f.after = std::pair{d->createdAt, d->id};
+            }
+        }
         f.limit = limit;
         return f;
     }
 };
 
-int printList(const Context& ctx, const Result<std::vector<Delivery>>& list, bool withReason)
+// Prints the rows; when the limit cut the listing, says so on stderr with the
+// total and how to see the next page.
+int printList(Context& ctx, const DeliveryFilter& filter, const Result<std::vector<Delivery>>& list, bool deadLetters)
 {
     if (!list)
         return report(list.error());
@@ -61,34 +92,42 @@ int printList(const Context& ctx, const Result<std::vector<Delivery>>& list, boo
         auto arr = nlohmann::json::array();
         for (const auto& d : *list)
             arr.push_back(deliveryJson(d));
-        std::cout << arr.dump() << '\n';
-        return kOk;
+        printJson(arr);
+    } else {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& d : *list) {
+            if (deadLetters)
+                rows.push_back({std::to_string(d.id), d.type, d.targetId, std::to_string(d.attemptCount),
+                                orDash(d.lastStatusCode), timeText(d.deadLetteredAt), orDash(d.deadLetterReason)});
+            else
+                rows.push_back({std::to_string(d.id), d.type, d.targetId, std::string(toString(d.status)),
+                                std::to_string(d.attemptCount), orDash(d.lastStatusCode), isoTime(d.createdAt),
+                                orDash(d.lastError)});
+        }
+        if (deadLetters)
+            printTable({"ID", "TYPE", "TARGET", "ATTEMPTS", "CODE", "MOVED", "REASON"}, rows);
+        else
+            printTable({"ID", "TYPE", "TARGET", "STATUS", "ATTEMPTS", "CODE", "CREATED", "LAST ERROR"}, rows);
     }
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& d : *list) {
-        std::vector<std::string> row = {std::to_string(d.id),
-                                        d.type,
-                                        d.targetId,
-                                        std::string(toString(d.status)),
-                                        std::to_string(d.attemptCount),
-                                        orDash(d.lastStatusCode),
-                                        isoTime(d.createdAt)};
-        row.push_back(withReason ? orDash(d.deadLetterReason) : orDash(d.lastError));
-        rows.push_back(std::move(row));
+    if (static_cast<int>(list->size()) == filter.limit && !list->empty()) {
+        auto db = ctx.db();
+        auto total = db ? (deadLetters ? countDeadLetters(**db, filter) : countDeliveries(**db, filter))
+                        : Result<int64_t>(fail(db.error()));
+        if (total && *total > filter.limit)
+            std::cerr << "webhookctl: showing " << withThousands(static_cast<int64_t>(list->size())) << " of "
+                      << withThousands(*total) << "; the next page: --before " << list->back().id << ".\n";
     }
-    printTable({"ID", "TYPE", "TARGET", "STATUS", "ATTEMPTS", "CODE", "CREATED", withReason ? "REASON" : "LAST ERROR"},
-               rows);
     return kOk;
 }
 
 int showDelivery(const Context& ctx, const Delivery& d)
 {
     if (ctx.json) {
-        std::cout << deliveryWithAttemptsJson(d).dump() << '\n';
+        printJson(deliveryWithAttemptsJson(d));
         return kOk;
     }
     auto row = [](const char* k, const std::string& v) {
-        std::cout << k << std::string(16 - std::string(k).size(), ' ') << v << '\n';
+        std::cout << k << std::string(16 - std::string(k).size(), ' ') << utf8::printable(v) << '\n';
     };
     row("delivery", std::to_string(d.id));
     row("event", d.eventUid + " (" + d.type + ")");
@@ -125,7 +164,7 @@ int printRequeued(const Context& ctx, const std::vector<Requeued>& requeued, con
         auto list = nlohmann::json::array();
         for (const auto& r : requeued)
             list.push_back({{"id", r.id}, {"previous_status", toString(r.previousStatus)}});
-        std::cout << nlohmann::json{{countName, requeued.size()}, {"deliveries", list}}.dump() << '\n';
+        printJson(nlohmann::json{{countName, requeued.size()}, {"deliveries", list}});
     } else {
         std::cout << sentence << '\n';
     }
@@ -142,11 +181,6 @@ RedriveOptions redriveProgress(ProgressLine& line, const char* verb)
     return o;
 }
 
-std::string plural(size_t n, const char* one, const char* many)
-{
-    return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
 } // namespace
 
 void addDeliveryCommands(CLI::App& app, Context& ctx)
@@ -156,7 +190,7 @@ void addDeliveryCommands(CLI::App& app, Context& ctx)
 
     auto showId = std::make_shared<int64_t>(0);
     auto* show = delivery->add_subcommand("show", "Show one delivery with every attempt");
-    show->add_option("ID", *showId, "Delivery id")->required();
+    show->add_option("ID", *showId, "Delivery id")->required()->check(integer(1, std::numeric_limits<int64_t>::max()));
     show->callback([&ctx, showId] {
         ctx.action = [&ctx, showId] {
             auto db = ctx.db();
@@ -177,10 +211,10 @@ void addDeliveryCommands(CLI::App& app, Context& ctx)
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
-            auto filter = lf->filter(ctx.clock());
+            auto filter = lf->filter(ctx, false);
             if (!filter)
                 return report(filter.error());
-            return printList(ctx, listDeliveries(**db, *filter), false);
+            return printList(ctx, *filter, listDeliveries(**db, *filter), false);
         };
     });
 
@@ -199,7 +233,7 @@ void addDeliveryCommands(CLI::App& app, Context& ctx)
             if (!r)
                 return report(r.error());
             return printRequeued(ctx, *r, "resent",
-                                 "resent " + plural(r->size(), "delivery", "deliveries") +
+                                 "resent " + plural(static_cast<int64_t>(r->size()), "delivery", "deliveries") +
                                      " (pending now, with a fresh attempt budget)");
         };
     });
@@ -218,10 +252,10 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
-            auto filter = lf->filter(ctx.clock());
+            auto filter = lf->filter(ctx, true);
             if (!filter)
                 return report(filter.error());
-            return printList(ctx, listDeadLetters(**db, *filter), true);
+            return printList(ctx, *filter, listDeadLetters(**db, *filter), true);
         };
     });
 
@@ -240,16 +274,16 @@ void addDlqCommands(CLI::App& app, Context& ctx)
     rf->targetOpt = retry->add_option("--target", rf->target, "With --all: only this target's")->needs(allOpt);
     rf->typeOpt = retry->add_option("--type", rf->type, "With --all: only this event type")->needs(allOpt);
     rf->sinceOpt =
-        retry->add_option("--since", rf->since, "With --all: only those moved to the queue within this long ago")
-            ->check(durationValidator())
+        retry
+            ->add_option("--since", rf->since,
+                         "With --all: only those moved to the queue since (a duration ago or an ISO-8601 time)")
+            ->check(timeOrAgo())
             ->needs(allOpt);
     idsOpt->excludes(allOpt);
-    retry->callback([&ctx, rf] {
-        ctx.action = [&ctx, rf] {
-            if (rf->ids.empty() && !rf->all) {
-                std::cerr << "webhookctl: dlq retry needs delivery ids or --all.\n";
-                return kUsage;
-            }
+    retry->callback([&ctx, rf, retryCmd = retry] {
+        ctx.action = [&ctx, rf, retryCmd] {
+            if (rf->ids.empty() && !rf->all)
+                return usageError("dlq retry needs delivery ids or --all", retryCmd);
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
@@ -263,7 +297,7 @@ void addDlqCommands(CLI::App& app, Context& ctx)
                 if (rf->typeOpt->count())
                     sel.type = rf->type;
                 if (rf->sinceOpt->count())
-                    sel.movedSince = ctx.clock().nowMs() - durationMs(rf->since);
+                    sel.movedSince = ctx.timeArg(rf->since);
                 r = retryAllDeadLetters(**db, sel, ctx.clock(), options);
             } else {
                 r = retryDeadLetters(**db, rf->ids, ctx.clock(), options);
@@ -272,13 +306,14 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             if (!r)
                 return report(r.error());
             return printRequeued(ctx, *r, "retried",
-                                 "returned " + plural(r->size(), "dead letter", "dead letters") + " to pending");
+                                 "returned " + plural(static_cast<int64_t>(r->size()), "dead letter", "dead letters") +
+                                     " to pending");
         };
     });
 
     auto olderThan = std::make_shared<std::string>();
     auto* purge = dlq->add_subcommand("purge", "Delete dead letters moved longer ago than --older-than");
-    purge->add_option("--older-than", *olderThan, "Age, e.g. 7d")->required()->check(durationValidator());
+    purge->add_option("--older-than", *olderThan, "Age, e.g. 7d")->required()->check(duration());
     purge->callback([&ctx, olderThan] {
         ctx.action = [&ctx, olderThan] {
             auto db = ctx.db();
@@ -299,10 +334,9 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             if (!r)
                 return report(r.error());
             if (ctx.json)
-                std::cout << nlohmann::json{{"purged", r->deliveries}}.dump() << '\n';
+                printJson(nlohmann::json{{"purged", r->deliveries}});
             else
-                std::cout << "purged " << plural(static_cast<size_t>(r->deliveries), "dead letter", "dead letters")
-                          << '\n';
+                std::cout << "purged " << plural(r->deliveries, "dead letter", "dead letters") << '\n';
             return kOk;
         };
     });

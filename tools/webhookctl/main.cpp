@@ -1,11 +1,15 @@
 // webhookctl: create the database, manage targets, record events, inspect
 // deliveries, work the dead-letter queue, print statistics, sign and verify.
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "context.h"
+
+#include "cli/usage.h"
 
 #include "core/duration.h"
 #include "storage/database.h"
@@ -24,7 +28,7 @@ Result<Database*> Context::db(bool create)
     if (!db_) {
         OpenOptions options;
         options.create = create;
-        options.busyTimeoutMs = static_cast<int>(durationMs(busyTimeout));
+        options.busyTimeoutMs = static_cast<int>(std::min(durationMs(busyTimeout), kMaxBusyTimeoutMs));
         options.durability = synchronous == "normal" ? Durability::Normal : Durability::Full;
         auto opened = Database::open(dbPath, options);
         if (!opened)
@@ -43,28 +47,47 @@ int report(const Error& error)
     return kFailure;
 }
 
-CLI::Validator durationValidator()
-{
-    return CLI::Validator(
-        [](std::string& text) -> std::string {
-            auto ms = parseDuration(text);
-            return ms ? std::string() : ms.error().message();
-        },
-        "DURATION", "duration");
-}
-
 int64_t durationMs(const std::string& text) { return parseDuration(text).value_or(0); }
 
-std::string usageSentence(std::string message)
+int64_t Context::timeArg(const std::string& text) const { return parseTimeOrAgo(text, clock().nowMs()).value_or(0); }
+
+int usageError(const std::string& sentence, const CLI::App* command)
 {
-    while (!message.empty() && (message.back() == '\n' || message.back() == '.' || message.back() == ' '))
-        message.pop_back();
-    for (auto& c : message)
-        if (c == '\n')
-            c = ' ';
-    if (!message.empty())
-        message[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(message[0])));
-    return message + " (see 'webhookctl --help').";
+    std::string path = "webhookctl";
+    std::vector<std::string> names;
+    for (const CLI::App* a = command; a != nullptr && a->get_parent() != nullptr; a = a->get_parent())
+        names.push_back(a->get_name());
+    for (auto it = names.rbegin(); it != names.rend(); ++it)
+        path += " " + *it;
+    std::cerr << "webhookctl: " << sentence << " (see '" << path << " --help').\n";
+    return kUsage;
+}
+
+Result<std::string> readSecret(const std::string& given, const std::string& file, const char* what)
+{
+    std::string text;
+    if (!file.empty()) {
+        std::ifstream in(file, std::ios::binary);
+        if (!in)
+            return fail(Error::notFound(std::string("could not read the ") + what + " file " + file));
+        text.resize(4097);
+        in.read(text.data(), static_cast<std::streamsize>(text.size()));
+        text.resize(static_cast<size_t>(in.gcount()));
+    } else if (given == "-") {
+        text.resize(4097);
+        std::cin.read(text.data(), static_cast<std::streamsize>(text.size()));
+        text.resize(static_cast<size_t>(std::cin.gcount()));
+    } else {
+        return given;
+    }
+    if (text.size() > 4096)
+        return fail(Error::invalid(std::string("the ") + what + " is longer than 4096 bytes"));
+    // A file or a pipe ends with a newline that is not part of the secret.
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+        text.pop_back();
+    if (text.empty())
+        return fail(Error::invalid(std::string("the ") + what + " is empty"));
+    return text;
 }
 
 void addInitCommand(CLI::App& app, Context& ctx)
@@ -77,7 +100,7 @@ void addInitCommand(CLI::App& app, Context& ctx)
                 return report(db.error());
             const int version = (*db)->schemaVersion();
             if (ctx.json)
-                std::cout << nlohmann::json{{"path", ctx.dbPath}, {"schema_version", version}}.dump() << '\n';
+                printJson(nlohmann::json{{"path", ctx.dbPath}, {"schema_version", version}});
             else
                 std::cout << "database " << ctx.dbPath << " is ready (schema version " << version << ")\n";
             return kOk;
@@ -97,21 +120,23 @@ int main(int argc, char** argv)
     CLI::App app("webhookctl: manage a webhookd database: targets, events, deliveries, dead letters, statistics,\n"
                  "and Standard Webhooks signatures. Exit codes: 0 success, 1 failure, 2 usage error.",
                  "webhookctl");
+    setUp(app, "webhookctl");
     app.set_help_all_flag("--help-all", "Show help for every command");
     app.require_subcommand(1);
     app.fallthrough(); // --db and --json may come anywhere on the line
-    app.add_option("--db", ctx.dbPath, "Database file (default $WEBHOOKD_DB, else ./webhooks.db)");
+    app.add_option("--db", ctx.dbPath, "Database: a file, or sqlite:FILE (default $WEBHOOKD_DB, else ./webhooks.db)");
     app.add_flag("--json", ctx.json, "Print records as JSON for scripts");
-    app.add_option("--busy-timeout", ctx.busyTimeout, "How long to wait for a locked database")
-        ->check(durationValidator())
-        ->capture_default_str();
+    auto* busy =
+        app.add_option("--busy-timeout", ctx.busyTimeout, "How long to wait for a locked database (at most 24h)")
+            ->check(duration())
+            ->capture_default_str();
     app.add_option("--synchronous", ctx.synchronous,
                    "full: an acknowledged event survives a power cut; normal: faster, may lose the last ones")
-        ->check(CLI::IsMember({"full", "normal"}))
+        ->check(oneOf({"full", "normal"}))
         ->capture_default_str();
     app.add_option("--max-payload", ctx.maxPayloadBytes, "Largest accepted event payload, in bytes")
         ->capture_default_str()
-        ->check(CLI::Range(size_t{1}, size_t{64} * 1024 * 1024));
+        ->check(integer(1, int64_t{64} * 1024 * 1024));
 
     addInitCommand(app, ctx);
     addTargetCommands(app, ctx);
@@ -122,16 +147,12 @@ int main(int argc, char** argv)
     addPurgeCommand(app, ctx);
     addSecretCommands(app, ctx);
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForAllHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-        std::cerr << "webhookctl: " << usageSentence(e.what()) << '\n';
-        return kUsage;
-    }
+    int exitCode = 0;
+    if (!parse(app, argc, argv, "webhookctl", exitCode))
+        return exitCode;
+    if (durationMs(ctx.busyTimeout) > webhookd::kMaxBusyTimeoutMs)
+        return usageError("--busy-timeout must be at most 24h", &app);
+    (void)busy;
     try {
         return ctx.action ? ctx.action() : kOk;
     } catch (const std::exception& e) {

@@ -6,23 +6,51 @@
 #include <iostream>
 
 #include "core/duration.h"
+#include "core/utf8.h"
 
 namespace webhookd::cli {
 
-void printTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows)
+void printJson(const nlohmann::json& j)
 {
+    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
+
+namespace {
+
+// Columns are as wide as their widest cell in characters, not bytes.
+size_t displayWidth(std::string_view s)
+{
+    size_t n = 0;
+    for (unsigned char c : s)
+        n += (c & 0xC0) != 0x80;
+    return n;
+}
+
+} // namespace
+
+void printTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& given)
+{
+    std::vector<std::vector<std::string>> rows;
+    rows.reserve(given.size());
+    for (const auto& row : given) {
+        std::vector<std::string> cells;
+        cells.reserve(row.size());
+        for (const auto& cell : row)
+            cells.push_back(utf8::printable(cell));
+        rows.push_back(std::move(cells));
+    }
     std::vector<size_t> width(header.size());
     for (size_t i = 0; i < header.size(); ++i)
-        width[i] = header[i].size();
+        width[i] = displayWidth(header[i]);
     for (const auto& row : rows)
         for (size_t i = 0; i < row.size() && i < width.size(); ++i)
-            width[i] = std::max(width[i], row[i].size());
+            width[i] = std::max(width[i], displayWidth(row[i]));
     auto line = [&](const std::vector<std::string>& cells) {
         std::string out;
         for (size_t i = 0; i < cells.size(); ++i) {
             out += cells[i];
             if (i + 1 < cells.size())
-                out += std::string(width[i] - cells[i].size() + 2, ' ');
+                out += std::string(width[i] - displayWidth(cells[i]) + 2, ' ');
         }
         std::cout << out << '\n';
     };

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/usage.h"
 #include "core/duration.h"
 #include "storage/retention.h"
 
@@ -22,15 +23,13 @@ void addPurgeCommand(CLI::App& app, Context& ctx)
     auto* cmd = app.add_subcommand("purge",
                                    "Delete delivered and dead-lettered deliveries finished longer ago than "
                                    "--older-than, with their attempts and orphaned events");
-    cmd->add_option("--older-than", f->olderThan, "Age of completion, e.g. 30d")
-        ->required()
-        ->check(durationValidator());
+    cmd->add_option("--older-than", f->olderThan, "Age of completion, e.g. 30d")->required()->check(duration());
     f->statusOpt = cmd->add_option("--status", f->status, "Only delivered, or only dead_letter (default both)")
-                       ->check(CLI::IsMember({std::string(toString(DeliveryStatus::Delivered)),
-                                              std::string(toString(DeliveryStatus::DeadLetter))}));
+                       ->check(oneOf({std::string(toString(DeliveryStatus::Delivered)),
+                                      std::string(toString(DeliveryStatus::DeadLetter))}));
     cmd->add_option("--batch", f->batch, "Deliveries deleted per transaction")
         ->capture_default_str()
-        ->check(CLI::Range(1, 100'000));
+        ->check(integer(1, 100'000));
     cmd->add_flag("--vacuum", f->vacuum,
                   "Then rebuild the file (VACUUM), switching an old database to incremental auto-vacuum; "
                   "needs exclusive access: stop webhookd first");
@@ -76,7 +75,7 @@ void addPurgeCommand(CLI::App& app, Context& ctx)
                     j["vacuum"] = {{"pages_before", vacuumed->pagesBefore},
                                    {"pages_after", vacuumed->pagesAfter},
                                    {"switched_to_incremental", vacuumed->switchedToIncremental}};
-                std::cout << j.dump() << '\n';
+                printJson(j);
                 return kOk;
             }
             std::cout << fmt::format("purged {} deliveries ({} attempts, {} events) completed before {}", r->deliveries,

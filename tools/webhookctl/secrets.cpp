@@ -4,6 +4,7 @@
 #include <iostream>
 #include <iterator>
 
+#include "cli/usage.h"
 #include "core/duration.h"
 #include "core/ids.h"
 #include "signing/signing.h"
@@ -22,17 +23,17 @@ std::string readStdin()
 
 void addSecretCommands(CLI::App& app, Context& ctx)
 {
-    auto* secret = app.add_subcommand("secret", "Generate signing secrets");
-    secret->require_subcommand(1);
+    auto* secretCmd = app.add_subcommand("secret", "Generate signing secrets");
+    secretCmd->require_subcommand(1);
     auto hex = std::make_shared<bool>(false);
     auto* generate =
-        secret->add_subcommand("generate", "Print a new 256-bit secret from the OS CSPRNG (whsec_<base64>)");
+        secretCmd->add_subcommand("generate", "Print a new 256-bit secret from the OS CSPRNG (whsec_<base64>)");
     generate->add_flag("--hex", *hex, "Print 64 hex characters instead");
     generate->callback([&ctx, hex] {
         ctx.action = [&ctx, hex] {
             const std::string s = generateSecret(*hex);
             if (ctx.json)
-                std::cout << nlohmann::json{{"secret", s}}.dump() << '\n';
+                printJson(nlohmann::json{{"secret", s}});
             else
                 std::cout << s << '\n';
             return kOk;
@@ -40,29 +41,36 @@ void addSecretCommands(CLI::App& app, Context& ctx)
     });
 
     struct SignFlags {
-        std::string secret, id, timestamp, scheme = "standard";
+        std::string secret, secretFile, id, timestamp, scheme = "standard";
     };
     auto sf = std::make_shared<SignFlags>();
     auto* sign = app.add_subcommand("sign", "Sign standard input as Standard Webhooks; prints the three headers");
-    sign->add_option("--secret", sf->secret, "whsec_<base64> or any string")->required();
+    sign->add_option("--secret", sf->secret, "whsec_<base64> or any string");
+    sign->add_option("--secret-file", sf->secretFile,
+                     "Read the secret from this file (keeps it out of ps and history)");
     sign->add_option("--id", sf->id, "webhook-id (default: a new msg_ id)");
     sign->add_option("--timestamp", sf->timestamp, "webhook-timestamp in Unix seconds (default: now)");
     sign->add_option("--scheme", sf->scheme, "standard, or github (prints X-Hub-Signature-256)")
-        ->check(CLI::IsMember({"standard", "github"}))
+        ->check(oneOf({"standard", "github"}))
         ->capture_default_str();
-    sign->callback([&ctx, sf] {
-        ctx.action = [&ctx, sf] {
+    sign->callback([&ctx, sf, sign] {
+        ctx.action = [&ctx, sf, sign] {
+            if (sf->secret.empty() == sf->secretFile.empty())
+                return usageError("sign needs one of --secret or --secret-file", sign);
+            if (sf->secret == "-")
+                return usageError("sign reads the body from standard input; give the secret with --secret-file", sign);
+            auto secret = readSecret(sf->secret, sf->secretFile, "secret");
+            if (!secret)
+                return report(secret.error());
             if (sf->scheme == "github") {
-                if (sf->secret.empty())
-                    return report(Error::invalid("a secret must not be empty"));
-                const std::string signature = signGithub(sf->secret, readStdin());
+                const std::string signature = signGithub(*secret, readStdin());
                 if (ctx.json)
-                    std::cout << nlohmann::json{{"X-Hub-Signature-256", signature}}.dump() << '\n';
+                    printJson(nlohmann::json{{"X-Hub-Signature-256", signature}});
                 else
                     std::cout << "X-Hub-Signature-256: " << signature << '\n';
                 return kOk;
             }
-            auto key = secretKey(sf->secret);
+            auto key = secretKey(*secret);
             if (!key)
                 return report(key.error());
             const std::string id = sf->id.empty() ? newMessageUid(ctx.clock().nowMs()) : sf->id;
@@ -78,11 +86,8 @@ void addSecretCommands(CLI::App& app, Context& ctx)
             const std::string body = readStdin();
             const std::string signature = signStandard(*key, id, ts, body);
             if (ctx.json)
-                std::cout << nlohmann::json{{"webhook-id", id},
-                                            {"webhook-timestamp", std::to_string(ts)},
-                                            {"webhook-signature", signature}}
-                                 .dump()
-                          << '\n';
+                printJson(nlohmann::json{
+                    {"webhook-id", id}, {"webhook-timestamp", std::to_string(ts)}, {"webhook-signature", signature}});
             else
                 std::cout << "webhook-id: " << id << "\nwebhook-timestamp: " << ts
                           << "\nwebhook-signature: " << signature << '\n';
@@ -91,12 +96,13 @@ void addSecretCommands(CLI::App& app, Context& ctx)
     });
 
     struct VerifyFlags {
-        std::vector<std::string> secrets;
+        std::vector<std::string> secrets, secretFiles;
         std::string id, timestamp, signature, tolerance = "5m", scheme = "standard";
     };
     auto vf = std::make_shared<VerifyFlags>();
     auto* verify = app.add_subcommand("verify", "Check the signature of standard input; exit 0 valid, 1 invalid");
-    verify->add_option("--secret", vf->secrets, "Secret to try (repeatable, e.g. during a rotation)")->required();
+    verify->add_option("--secret", vf->secrets, "Secret to try (repeatable, e.g. during a rotation)");
+    verify->add_option("--secret-file", vf->secretFiles, "Read a secret to try from this file (repeatable)");
     auto* idOpt = verify->add_option("--id", vf->id, "The webhook-id header (standard scheme)");
     auto* tsOpt = verify->add_option("--timestamp", vf->timestamp, "The webhook-timestamp header (standard scheme)");
     verify
@@ -105,30 +111,39 @@ void addSecretCommands(CLI::App& app, Context& ctx)
                      "the X-Hub-Signature-256 header (sha256=…)")
         ->required();
     verify->add_option("--scheme", vf->scheme, "standard (Standard Webhooks) or github (X-Hub-Signature-256)")
-        ->check(CLI::IsMember({"standard", "github"}))
+        ->check(oneOf({"standard", "github"}))
         ->capture_default_str();
 
     verify->add_option("--tolerance", vf->tolerance, "Largest accepted clock difference")
-        ->check(durationValidator())
+        ->check(duration())
         ->capture_default_str();
-    verify->callback([&ctx, vf, idOpt, tsOpt] {
-        ctx.action = [&ctx, vf, idOpt, tsOpt] {
+    verify->callback([&ctx, vf, idOpt, tsOpt, verify] {
+        ctx.action = [&ctx, vf, idOpt, tsOpt, verify] {
             // --id and --timestamp are required by the standard scheme only.
-            if (vf->scheme == "standard" && (idOpt->count() == 0 || tsOpt->count() == 0)) {
-                std::cerr << "webhookctl: "
-                          << usageSentence(idOpt->count() == 0 ? "--id is required" : "--timestamp is required")
-                          << '\n';
-                return kUsage;
+            if (vf->scheme == "standard" && (idOpt->count() == 0 || tsOpt->count() == 0))
+                return usageError(idOpt->count() == 0 ? "verify needs --id" : "verify needs --timestamp", verify);
+            if (vf->secrets.empty() && vf->secretFiles.empty())
+                return usageError("verify needs --secret or --secret-file", verify);
+            std::vector<std::string> secrets;
+            for (const auto& given : vf->secrets) {
+                if (given == "-")
+                    return usageError("verify reads the body from standard input; give secrets with --secret-file",
+                                      verify);
+                secrets.push_back(given);
             }
-            VerifyRequest req{vf->secrets, vf->id, vf->timestamp, vf->signature, durationMs(vf->tolerance)};
-            auto ok = vf->scheme == "github" ? verifyGithub(vf->secrets, vf->signature, readStdin())
+            for (const auto& file : vf->secretFiles) {
+                auto secret = readSecret("", file, "secret");
+                if (!secret)
+                    return report(secret.error());
+                secrets.push_back(std::move(*secret));
+            }
+            VerifyRequest req{secrets, vf->id, vf->timestamp, vf->signature, durationMs(vf->tolerance)};
+            auto ok = vf->scheme == "github" ? verifyGithub(secrets, vf->signature, readStdin())
                                              : verifyStandard(req, readStdin(), ctx.clock().nowMs());
             if (ctx.json)
-                std::cout << nlohmann::json{{"valid", ok.has_value()},
-                                            {"error",
-                                             ok ? nlohmann::json(nullptr) : nlohmann::json(ok.error().message())}}
-                                 .dump()
-                          << '\n';
+                printJson(
+                    nlohmann::json{{"valid", ok.has_value()},
+                                   {"error", ok ? nlohmann::json(nullptr) : nlohmann::json(ok.error().message())}});
             if (!ok)
                 return report(ok.error());
             if (!ctx.json)

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/usage.h"
 #include "storage/stats.h"
 
 namespace webhookd::cli {
@@ -79,8 +80,9 @@ void printText(const Stats& s)
 void addStatsCommand(CLI::App& app, Context& ctx)
 {
     struct Flags {
-        std::string since, target, type;
+        std::string since, until, target, type;
         CLI::Option* sinceOpt = nullptr;
+        CLI::Option* untilOpt = nullptr;
         CLI::Option* targetOpt = nullptr;
         CLI::Option* typeOpt = nullptr;
     };
@@ -88,8 +90,12 @@ void addStatsCommand(CLI::App& app, Context& ctx)
     auto* cmd = app.add_subcommand("stats",
                                    "Delivery statistics: totals, success rate, latency percentiles, queue depth, "
                                    "by event type and target");
-    f->sinceOpt = cmd->add_option("--since", f->since, "Only deliveries created within this long ago")
-                      ->check(durationValidator());
+    f->sinceOpt =
+        cmd->add_option("--since", f->since, "Only deliveries created since: a duration ago (7d) or an ISO-8601 time")
+            ->check(timeOrAgo());
+    f->untilOpt =
+        cmd->add_option("--until", f->until, "Only deliveries created before: a duration ago or an ISO-8601 time")
+            ->check(timeOrAgo());
     f->targetOpt = cmd->add_option("--target", f->target, "Only this target's deliveries");
     f->typeOpt = cmd->add_option("--type", f->type, "Only deliveries of this event type");
     cmd->callback([&ctx, f] {
@@ -99,7 +105,9 @@ void addStatsCommand(CLI::App& app, Context& ctx)
                 return report(db.error());
             StatsFilter filter;
             if (f->sinceOpt->count())
-                filter.createdSince = ctx.clock().nowMs() - durationMs(f->since);
+                filter.createdSince = ctx.timeArg(f->since);
+            if (f->untilOpt->count())
+                filter.createdUntil = ctx.timeArg(f->until);
             if (f->targetOpt->count())
                 filter.targetId = f->target;
             if (f->typeOpt->count())
@@ -108,7 +116,7 @@ void addStatsCommand(CLI::App& app, Context& ctx)
             if (!s)
                 return report(s.error());
             if (ctx.json)
-                std::cout << statsJson(*s).dump() << '\n';
+                printJson(statsJson(*s));
             else
                 printText(*s);
             return kOk;

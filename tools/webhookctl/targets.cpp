@@ -5,7 +5,10 @@
 
 #include <fmt/format.h>
 
+#include "cli/usage.h"
 #include "core/duration.h"
+#include "core/utf8.h"
+#include "delivery/address_guard.h"
 #include "model/target_rules.h"
 #include "records/text_specs.h"
 #include "storage/targets.h"
@@ -16,42 +19,51 @@ namespace {
 
 // The flags shared by `target add` and `target update`, as given.
 struct TargetFlags {
-    std::string id, url, name, secret, events, timeout, initialDelay, maxDelay, scheme, caBundle;
+    std::string id, url, name, secret, secretFile, events, timeout, initialDelay, maxDelay, scheme, caBundle;
     std::vector<std::string> headers, metadata;
     int maxAttempts = 0, burst = 0;
     double backoff = 0, jitter = 0, rate = 0;
     bool noRateLimit = false, disabled = false;
     std::map<std::string, CLI::Option*> opts;
 
-    void add(CLI::App* cmd)
+    void add(CLI::App* cmd, bool adding)
     {
         cmd->add_option("ID", id, "Target id: letters, digits, '_', '.', '-'")->required();
         opts["url"] = cmd->add_option("--url", url, "Where deliveries are POSTed (http or https)");
+        if (adding)
+            opts["url"]->required();
         opts["name"] = cmd->add_option("--name", name, "A name for people");
-        opts["secret"] =
-            cmd->add_option("--secret", secret, "Signing secret (whsec_<base64> or any string; generated if omitted)");
+        opts["secret"] = cmd->add_option("--secret", secret,
+                                         "Signing secret (whsec_<base64> or any string; generated if omitted; - reads "
+                                         "it from standard input)");
+        opts["secret-file"] = cmd->add_option("--secret-file", secretFile, "Read the signing secret from this file")
+                                  ->excludes(opts["secret"]);
         opts["events"] =
             cmd->add_option("--events", events, "Comma-separated event-type patterns, * wildcards (empty = all)");
         opts["header"] =
             cmd->add_option("--header", headers, "Custom header NAME:VALUE (repeatable; replaces all on update)");
-        opts["timeout"] = cmd->add_option("--timeout", timeout, "Request timeout (default: the worker's)")
-                              ->check(durationValidator());
+        opts["timeout"] = cmd->add_option("--timeout", timeout, "Request timeout, 1ms to 1h (default: the worker's)")
+                              ->check(duration());
         opts["max-attempts"] =
-            cmd->add_option("--max-attempts", maxAttempts, "Attempts before the dead-letter queue (default 5)");
-        opts["initial-delay"] = cmd->add_option("--initial-delay", initialDelay, "First retry delay (default 1s)")
-                                    ->check(durationValidator());
+            cmd->add_option("--max-attempts", maxAttempts, "Attempts before the dead-letter queue (default 5)")
+                ->check(integer(1, 1000));
+        opts["initial-delay"] =
+            cmd->add_option("--initial-delay", initialDelay, "First retry delay (default 1s)")->check(duration());
         opts["max-delay"] =
-            cmd->add_option("--max-delay", maxDelay, "Longest retry delay (default 60s)")->check(durationValidator());
-        opts["backoff"] = cmd->add_option("--backoff", backoff, "Backoff multiplier (default 2)");
-        opts["jitter"] = cmd->add_option("--jitter", jitter, "Jitter factor 0..1 (default 0.1)");
-        opts["rate"] = cmd->add_option("--rate", rate, "Requests per second; turns rate limiting on");
-        opts["burst"] = cmd->add_option("--burst", burst, "Token-bucket size (default: the rate, at least 1)");
+            cmd->add_option("--max-delay", maxDelay, "Longest retry delay (default 60s)")->check(duration());
+        opts["backoff"] =
+            cmd->add_option("--backoff", backoff, "Backoff multiplier, 1 to 100 (default 2)")->check(number(1, 100));
+        opts["jitter"] = cmd->add_option("--jitter", jitter, "Jitter factor 0..1 (default 0.1)")->check(number(0, 1));
+        opts["rate"] =
+            cmd->add_option("--rate", rate, "Requests per second; turns rate limiting on")->check(number(0, 1e6, true));
+        opts["burst"] = cmd->add_option("--burst", burst, "Token-bucket size (default: the rate, at least 1)")
+                            ->check(integer(1, 1'000'000));
         opts["no-rate-limit"] = cmd->add_flag("--no-rate-limit", noRateLimit, "Turn rate limiting off");
         opts["metadata"] = cmd->add_option("--metadata", metadata,
                                            "KEY=VALUE kept with the target (repeatable; replaces all on update)");
         opts["disabled"] = cmd->add_flag("--disabled", disabled, "Store the target disabled");
         opts["scheme"] = cmd->add_option("--scheme", scheme, "Signature scheme: standard (default) or github")
-                             ->check(CLI::IsMember({"standard", "github"}));
+                             ->check(oneOf({"standard", "github"}));
         opts["ca-bundle"] = cmd->add_option("--ca-bundle", caBundle,
                                             "PEM file of CA certificates trusted for this target ('' clears it)");
     }
@@ -65,8 +77,12 @@ struct TargetFlags {
             s.url = url;
         if (given("name"))
             s.name = name;
-        if (given("secret"))
-            s.secret = secret;
+        if (given("secret") || given("secret-file")) {
+            auto read = readSecret(secret, secretFile, "secret");
+            if (!read)
+                return fail(read.error());
+            s.secret = std::move(*read);
+        }
         if (given("events"))
             s.eventFilters = parsePatternList(events);
         if (given("header")) {
@@ -75,8 +91,11 @@ struct TargetFlags {
                 return fail(list.error());
             s.headers = std::move(*list);
         }
-        if (given("timeout"))
+        if (given("timeout")) {
             s.timeoutMs = durationMs(timeout);
+            if (*s.timeoutMs < 1 || *s.timeoutMs > 3'600'000)
+                return fail(Error::invalid("--timeout must be from 1ms to 1h"));
+        }
         if (given("max-attempts"))
             s.maxAttempts = maxAttempts;
         if (given("initial-delay"))
@@ -128,7 +147,7 @@ std::string retryText(const Target& t)
 void printTarget(const Target& t, bool showSecret)
 {
     auto row = [](const char* k, const std::string& v) {
-        std::cout << k << std::string(20 - std::string(k).size(), ' ') << v << '\n';
+        std::cout << k << std::string(20 - std::string(k).size(), ' ') << utf8::printable(v) << '\n';
     };
     row("id", t.id);
     row("name", t.name.empty() ? "-" : t.name);
@@ -167,12 +186,40 @@ void printTarget(const Target& t, bool showSecret)
     row("updated", isoTime(t.updatedAt));
 }
 
+// Errors of a target's settings are usage errors (exit 2): every one is
+// about what was given on the command line; the rest fail (exit 1).
+int reportUsage(const Error& e, const CLI::App* command)
+{
+    return e.is(Error::Kind::Invalid) ? usageError(e.message(), command) : report(e);
+}
+
+// Why webhookd, as it starts by default, would refuse to deliver to url: its
+// host is written as a loopback or private address, or as localhost.
+std::optional<std::string> guardHint(const std::string& url)
+{
+    std::string_view rest(url);
+    rest.remove_prefix(std::min(rest.size(), rest.find("://") + 3));
+    std::string_view host = rest.substr(0, rest.find_first_of("/?#"));
+    host = host.substr(host.rfind('@') == std::string_view::npos ? 0 : host.rfind('@') + 1);
+    if (!host.empty() && host.front() == '[')
+        host = host.substr(1, host.find(']') - 1);
+    else
+        host = host.substr(0, host.rfind(':'));
+    const std::string h(host);
+    if (h != "localhost" && AddressGuard().checkText(h) == std::nullopt)
+        return std::nullopt;
+    if (h != "localhost" && AddressGuard().checkText(h)->find("not an IP address") != std::string::npos)
+        return std::nullopt;
+    return "webhookd refuses " + h +
+        " unless started with --allow-private-networks or --allow-network (it is not a public address)";
+}
+
 int showOne(Context& ctx, const Result<Target>& t, bool showSecret)
 {
     if (!t)
         return report(t.error());
     if (ctx.json)
-        std::cout << targetJson(*t, showSecret).dump() << '\n';
+        printJson(targetJson(*t, showSecret));
     else
         printTarget(*t, showSecret);
     return kOk;
@@ -187,26 +234,32 @@ void addTargetCommands(CLI::App& app, Context& ctx)
 
     auto addFlags = std::make_shared<TargetFlags>();
     auto* add = target->add_subcommand("add", "Register a target");
-    addFlags->add(add);
-    add->callback([&ctx, addFlags] {
-        ctx.action = [&ctx, addFlags] {
+    addFlags->add(add, true);
+    add->callback([&ctx, addFlags, add] {
+        ctx.action = [&ctx, addFlags, add] {
             auto spec = addFlags->spec();
             if (!spec)
-                return report(spec.error());
+                return reportUsage(spec.error(), add);
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
             auto t = addTarget(**db, addFlags->id, *spec, ctx.clock(), ctx.limits());
             if (!t)
-                return report(t.error());
-            // A generated secret is shown once, here; a given one is not echoed.
-            const bool reveal = !addFlags->given("secret");
+                return reportUsage(t.error(), add);
+            // A generated secret is shown once, here; a given one is not
+            // echoed, nor are the URL's password and auth-like header values.
+            const bool reveal = !addFlags->given("secret") && !addFlags->given("secret-file");
             if (ctx.json) {
-                std::cout << targetJson(*t, reveal).dump() << '\n';
+                auto j = targetJson(*t, false);
+                if (reveal)
+                    j["secret"] = t->secret;
+                printJson(j);
             } else {
-                std::cout << "added target " << t->id << " -> " << t->url << '\n';
+                std::cout << "added target " << t->id << " -> " << shownUrl(t->url, false) << '\n';
                 if (reveal)
                     std::cout << "secret: " << t->secret << "\n(shown once; store it where the receiver can read it)\n";
+                if (auto why = guardHint(t->url))
+                    std::cerr << "webhookctl: note: " << *why << '\n';
             }
             return kOk;
         };
@@ -214,14 +267,14 @@ void addTargetCommands(CLI::App& app, Context& ctx)
 
     auto updateFlags = std::make_shared<TargetFlags>();
     auto* update = target->add_subcommand("update", "Change a target's settings (only the flags given)");
-    updateFlags->add(update);
+    updateFlags->add(update, false);
     auto enable = std::make_shared<bool>(false);
     update->add_flag("--enabled", *enable, "Enable the target");
-    update->callback([&ctx, updateFlags, enable] {
-        ctx.action = [&ctx, updateFlags, enable] {
+    update->callback([&ctx, updateFlags, enable, update] {
+        ctx.action = [&ctx, updateFlags, enable, update] {
             auto spec = updateFlags->spec();
             if (!spec)
-                return report(spec.error());
+                return reportUsage(spec.error(), update);
             if (*enable)
                 spec->enabled = true;
             auto db = ctx.db();
@@ -229,9 +282,9 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                 return report(db.error());
             auto t = updateTarget(**db, updateFlags->id, *spec, ctx.clock(), ctx.limits());
             if (!t)
-                return report(t.error());
+                return reportUsage(t.error(), update);
             if (ctx.json)
-                std::cout << targetJson(*t, false).dump() << '\n';
+                printJson(targetJson(*t, false));
             else
                 std::cout << "updated target " << t->id << '\n';
             return kOk;
@@ -253,7 +306,7 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                 auto arr = nlohmann::json::array();
                 for (const auto& t : *targets)
                     arr.push_back(targetJson(t, *showSecret));
-                std::cout << arr.dump() << '\n';
+                printJson(arr);
                 return kOk;
             }
             std::vector<std::vector<std::string>> rows;
@@ -303,7 +356,7 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                 if (!t)
                     return report(t.error());
                 if (ctx.json)
-                    std::cout << targetJson(*t, false).dump() << '\n';
+                    printJson(targetJson(*t, false));
                 else
                     std::cout << (on ? "enabled" : "disabled") << " target " << t->id << '\n';
                 return kOk;
@@ -323,7 +376,7 @@ void addTargetCommands(CLI::App& app, Context& ctx)
             if (!n)
                 return report(n.error());
             if (ctx.json)
-                std::cout << nlohmann::json{{"id", *removeId}, {"deliveries_removed", *n}}.dump() << '\n';
+                printJson(nlohmann::json{{"id", *removeId}, {"deliveries_removed", *n}});
             else
                 std::cout << "removed target " << *removeId << " and " << *n << " deliveries\n";
             return kOk;
@@ -331,17 +384,21 @@ void addTargetCommands(CLI::App& app, Context& ctx)
     });
 
     struct RotateFlags {
-        std::string id, secret, overlap = "24h";
+        std::string id, secret, secretFile, overlap = "24h";
         CLI::Option* secretOpt = nullptr;
+        CLI::Option* secretFileOpt = nullptr;
     };
     auto rot = std::make_shared<RotateFlags>();
     auto* rotate = target->add_subcommand("rotate-secret",
                                           "Replace the signing secret; the old one keeps signing during the overlap");
     rotate->add_option("ID", rot->id, "Target id")->required();
-    rot->secretOpt =
-        rotate->add_option("--secret", rot->secret, "The new secret (generated and printed once if omitted)");
+    rot->secretOpt = rotate->add_option("--secret", rot->secret,
+                                        "The new secret (generated and printed once if omitted; - reads it from "
+                                        "standard input)");
+    rot->secretFileOpt = rotate->add_option("--secret-file", rot->secretFile, "Read the new secret from this file")
+                             ->excludes(rot->secretOpt);
     rotate->add_option("--overlap", rot->overlap, "How long the previous secret keeps signing")
-        ->check(durationValidator())
+        ->check(duration())
         ->capture_default_str();
     rotate->callback([&ctx, rot] {
         ctx.action = [&ctx, rot] {
@@ -349,22 +406,30 @@ void addTargetCommands(CLI::App& app, Context& ctx)
             if (!db)
                 return report(db.error());
             std::optional<std::string> given;
-            if (rot->secretOpt->count() > 0)
-                given = rot->secret;
-            auto secret = rotateSecret(**db, rot->id, given, durationMs(rot->overlap), ctx.clock());
-            if (!secret)
-                return report(secret.error());
-            const int64_t until = ctx.clock().nowMs() + durationMs(rot->overlap);
+            if (rot->secretOpt->count() > 0 || rot->secretFileOpt->count() > 0) {
+                auto read = readSecret(rot->secret, rot->secretFile, "secret");
+                if (!read)
+                    return report(read.error());
+                given = std::move(*read);
+            }
+            auto r = rotateSecret(**db, rot->id, given, durationMs(rot->overlap), ctx.clock());
+            if (!r)
+                return report(r.error());
             if (ctx.json) {
-                nlohmann::json j = {{"id", rot->id}, {"previous_secret_expires_at", until}};
+                nlohmann::json j = {
+                    {"id", rot->id},
+                    {"previous_secret_expires_at",
+                     r->previousExpiresAt ? nlohmann::json(*r->previousExpiresAt) : nlohmann::json(nullptr)}};
                 if (!given)
-                    j["secret"] = *secret;
-                std::cout << j.dump() << '\n';
+                    j["secret"] = r->secret;
+                printJson(j);
             } else {
-                std::cout << "rotated the secret of " << rot->id << "; the previous one signs until " << isoTime(until)
-                          << '\n';
+                std::cout << "rotated the secret of " << rot->id;
+                if (r->previousExpiresAt)
+                    std::cout << "; the previous one signs until " << isoTime(*r->previousExpiresAt);
+                std::cout << '\n';
                 if (!given)
-                    std::cout << "secret: " << *secret << "\n(shown once)\n";
+                    std::cout << "secret: " << r->secret << "\n(shown once)\n";
             }
             return kOk;
         };

@@ -28,6 +28,9 @@ struct Database::Impl {
     uint64_t targetsGeneration = 0;
     std::string path;
     bool readOnly = false;
+    // The file as opened, to notice it being replaced (checkIdentity).
+    uint64_t device = 0;
+    uint64_t inode = 0;
 
     ~Impl();
 };

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <SQLiteCpp/Database.h>
@@ -11,6 +12,7 @@
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
 
+#include "core/log.h"
 #include "core/validate.h"
 #include "storage/sqlite/connection.h"
 #include "storage/sqlite/migrations.h"
@@ -50,6 +52,36 @@ Status createPrivateFile(const std::string& path)
     }
     ::close(fd);
     return {};
+}
+
+// A database holds signing secrets: one that group or others may read (made
+// by hand, or before webhookd made them private) is made private when it is
+// opened for writing, with its -wal and -shm files.
+void keepPrivate(const std::string& path)
+{
+    for (const std::string& f : {path, path + "-wal", path + "-shm"}) {
+        struct stat st { };
+        if (::stat(f.c_str(), &st) != 0 || (st.st_mode & 077) == 0 || st.st_uid != ::geteuid())
+            continue;
+        if (::chmod(f.c_str(), st.st_mode & 0700) == 0)
+            Log::warn("made the database file private (mode 0600): it holds signing secrets", {{"file", f}});
+    }
+}
+
+// SQLite's WAL needs shared memory on one host; over NFS or SMB two hosts
+// would each think they hold the lock.
+void warnOnNetworkFileSystem(const std::string& path)
+{
+    struct statfs fs { };
+    if (::statfs(path.c_str(), &fs) != 0)
+        return;
+    const auto type = static_cast<unsigned long>(fs.f_type);
+    const char* name = type == 0x6969 ? "NFS" : type == 0xFF534D42 ? "CIFS" : type == 0xFE534D42 ? "SMB" : nullptr;
+    if (name)
+        Log::warn(std::string("the database is on a network file system (") + name +
+                      "): SQLite's WAL works on one host only; keep every webhookd and webhookctl on the host that "
+                      "holds the file, or use PostgreSQL",
+                  {{"file", path}});
 }
 
 bool canReadImmutable(const std::string& path)
@@ -100,6 +132,8 @@ Result<Database> Database::open(const std::string& locator, const OpenOptions& o
     if (locator.rfind("postgres://", 0) == 0 || locator.rfind("postgresql://", 0) == 0)
         return fail(Error::invalid("this webhookd was built without PostgreSQL support, so it cannot open " +
                                    redactUrl(locator)));
+    if (options.busyTimeoutMs < 0 || options.busyTimeoutMs > kMaxBusyTimeoutMs)
+        return fail(Error::invalid("the busy timeout must be between 0ms and 24h"));
     const std::string path = locator.rfind("sqlite:", 0) == 0 ? locator.substr(7) : locator;
     if (path.empty())
         return fail(Error::invalid("the database locator '" + locator + "' names no file"));
@@ -143,6 +177,11 @@ Result<Database> Database::open(const std::string& locator, const OpenOptions& o
         impl->db = std::move(db);
         impl->path = path;
         impl->readOnly = !writable;
+        struct stat opened { };
+        if (::stat(path.c_str(), &opened) == 0) {
+            impl->device = opened.st_dev;
+            impl->inode = opened.st_ino;
+        }
         Database out(std::move(impl));
         auto& sql = *out.impl_->db;
         const int version = out.schemaVersion();
@@ -155,6 +194,8 @@ Result<Database> Database::open(const std::string& locator, const OpenOptions& o
                                        std::to_string(latestSchemaVersion()) + "); upgrade webhookd"));
 
         if (writable) {
+            keepPrivate(path);
+            warnOnNetworkFileSystem(path);
             // Only possible before the first table exists (and before WAL mode
             // writes the header): later, only a VACUUM can switch it. Lets a
             // purge give freed pages back to the file system in small steps.
@@ -201,6 +242,18 @@ Result<int> Database::migrate()
         }
         return applied;
     });
+}
+
+Status Database::checkIdentity() const
+{
+    struct stat now { };
+    if (::stat(impl_->path.c_str(), &now) != 0)
+        return fail(Error::storage("the database file " + impl_->path + " was removed while it was open"));
+    if (static_cast<uint64_t>(now.st_dev) != impl_->device || static_cast<uint64_t>(now.st_ino) != impl_->inode)
+        return fail(
+            Error::storage("the database file " + impl_->path +
+                           " was replaced while it was open (restored from a backup?); restart to use the new one"));
+    return {};
 }
 
 Status Database::setDurability(Durability durability)

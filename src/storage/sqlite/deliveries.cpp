@@ -12,15 +12,10 @@ namespace webhookd {
 
 namespace {
 
-Result<std::vector<Delivery>> queryDeliveries(Database& db, const DeliveryFilter& f, bool deadLettersOnly)
+// The filter's conditions over "deliveries d JOIN events e", and their binding.
+std::string conditions(const DeliveryFilter& f, bool withKeyset)
 {
-    if (f.limit < 1)
-        return fail(Error::invalid("the limit must be at least 1"));
-    std::string sql = std::string("SELECT ") + detail::kDeliveryColumns +
-        ", dl.reason FROM deliveries d JOIN events e ON e.id = d.event_id"
-        " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE 1";
-    if (deadLettersOnly)
-        sql += " AND d.status = " + detail::sqlName(DeliveryStatus::DeadLetter);
+    std::string sql;
     if (f.status)
         sql += " AND d.status = :status";
     if (f.targetId)
@@ -29,45 +24,148 @@ Result<std::vector<Delivery>> queryDeliveries(Database& db, const DeliveryFilter
         sql += " AND e.type = :type";
     if (f.createdSince)
         sql += " AND d.created_at >= :since";
-    sql += " ORDER BY d.id DESC LIMIT :limit";
+    if (f.createdUntil)
+        sql += " AND d.created_at < :until";
+    if (withKeyset && f.after)
+        sql += " AND (d.created_at, d.id) < (:afterAt, :afterId)";
+    return sql;
+}
+
+void bind(SQLite::Statement& q, const DeliveryFilter& f, bool withKeyset)
+{
+    if (f.status)
+        q.bind(":status", std::string(toString(*f.status)));
+    if (f.targetId)
+        q.bind(":target", *f.targetId);
+    if (f.type)
+        q.bind(":type", *f.type);
+    if (f.createdSince)
+        q.bind(":since", *f.createdSince);
+    if (f.createdUntil)
+        q.bind(":until", *f.createdUntil);
+    if (withKeyset && f.after) {
+        q.bind(":afterAt", f.after->first);
+        q.bind(":afterId", f.after->second);
+    }
+}
+
+void readReason(SQLite::Statement& q, Delivery& d)
+{
+    // A retried dead letter keeps its dead_letters row (retried_at set) but
+    // is no longer in the queue, so it has no reason to show.
+    if (!q.getColumn(14).isNull() && d.status == DeliveryStatus::DeadLetter) {
+        d.deadLetterReason = q.getColumn(14).getString();
+        d.deadLetteredAt = q.getColumn(15).getInt64();
+    }
+}
+
+} // namespace
+
+namespace detail {
+
+std::string listDeliveriesSql(const DeliveryFilter& f)
+{
+    return std::string("SELECT ") + kDeliveryColumns +
+        ", dl.reason, dl.moved_at FROM deliveries d JOIN events e ON e.id = d.event_id"
+        " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE 1" +
+        conditions(f, true) + " ORDER BY d.created_at DESC, d.id DESC LIMIT :limit";
+}
+
+std::string listDeadLettersSql(const DeliveryFilter& f)
+{
+    DeliveryFilter g = f;
+    g.status.reset();
+    g.after.reset();
+    return std::string("SELECT ") + kDeliveryColumns +
+        ", dl.reason, dl.moved_at FROM dead_letters dl JOIN deliveries d ON d.id = dl.delivery_id"
+        " JOIN events e ON e.id = d.event_id WHERE dl.retried_at IS NULL AND d.status = " +
+        sqlName(DeliveryStatus::DeadLetter) + conditions(g, false) + (f.after ? " AND dl.delivery_id < :afterId" : "") +
+        " ORDER BY dl.delivery_id DESC LIMIT :limit";
+}
+
+} // namespace detail
+
+Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter& f)
+{
+    if (f.limit < 1)
+        return fail(Error::invalid("the limit must be at least 1"));
     return detail::guarded("list deliveries", [&]() -> Result<std::vector<Delivery>> {
-        SQLite::Statement q(detail::sql(db), sql);
-        if (f.status)
-            q.bind(":status", std::string(toString(*f.status)));
-        if (f.targetId)
-            q.bind(":target", *f.targetId);
-        if (f.type)
-            q.bind(":type", *f.type);
-        if (f.createdSince)
-            q.bind(":since", *f.createdSince);
+        SQLite::Statement q(detail::sql(db), detail::listDeliveriesSql(f));
+        bind(q, f, true);
         q.bind(":limit", f.limit);
         std::vector<Delivery> out;
         while (q.executeStep()) {
             out.push_back(detail::readDelivery(q));
-            // A retried dead letter keeps its dead_letters row (retried_at set)
-            // but is no longer in the queue, so it has no reason to show.
-            if (!q.getColumn(14).isNull() && out.back().status == DeliveryStatus::DeadLetter)
-                out.back().deadLetterReason = q.getColumn(14).getString();
+            readReason(q, out.back());
         }
         return out;
     });
 }
 
-} // namespace
+Result<int64_t> countDeliveries(Database& db, const DeliveryFilter& f)
+{
+    return detail::guarded("count deliveries", [&]() -> Result<int64_t> {
+        SQLite::Statement q(detail::sql(db),
+                            std::string("SELECT count(*) FROM deliveries d") +
+                                (f.type ? " JOIN events e ON e.id = d.event_id" : "") + " WHERE 1" +
+                                conditions(f, false));
+        bind(q, f, false);
+        q.executeStep();
+        return q.getColumn(0).getInt64();
+    });
+}
+
+Result<std::vector<Delivery>> listDeadLetters(Database& db, const DeliveryFilter& f)
+{
+    if (f.limit < 1)
+        return fail(Error::invalid("the limit must be at least 1"));
+    return detail::guarded("list dead letters", [&]() -> Result<std::vector<Delivery>> {
+        SQLite::Statement q(detail::sql(db), detail::listDeadLettersSql(f));
+        DeliveryFilter g = f;
+        g.status.reset();
+        bind(q, g, false);
+        if (f.after)
+            q.bind(":afterId", f.after->second);
+        q.bind(":limit", f.limit);
+        std::vector<Delivery> out;
+        while (q.executeStep()) {
+            out.push_back(detail::readDelivery(q));
+            readReason(q, out.back());
+        }
+        return out;
+    });
+}
+
+Result<int64_t> countDeadLetters(Database& db, const DeliveryFilter& f)
+{
+    return detail::guarded("count dead letters", [&]() -> Result<int64_t> {
+        DeliveryFilter g = f;
+        g.status.reset();
+        SQLite::Statement q(detail::sql(db),
+                            std::string("SELECT count(*) FROM dead_letters dl JOIN deliveries d"
+                                        " ON d.id = dl.delivery_id") +
+                                (f.type ? " JOIN events e ON e.id = d.event_id" : "") +
+                                " WHERE dl.retried_at IS NULL AND d.status = " +
+                                detail::sqlName(DeliveryStatus::DeadLetter) + conditions(g, false));
+        bind(q, g, false);
+        q.executeStep();
+        return q.getColumn(0).getInt64();
+    });
+}
 
 Result<Delivery> getDelivery(Database& db, int64_t id)
 {
     return detail::guarded("read the delivery", [&]() -> Result<Delivery> {
         SQLite::Statement q(detail::sql(db),
                             std::string("SELECT ") + detail::kDeliveryColumns +
-                                ", dl.reason FROM deliveries d JOIN events e ON e.id = d.event_id"
-                                " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE d.id = ?");
+                                ", dl.reason, dl.moved_at FROM deliveries d JOIN events e"
+                                " ON e.id = d.event_id LEFT JOIN dead_letters dl ON dl.delivery_id = d.id"
+                                " WHERE d.id = ?");
         q.bind(1, id);
         if (!q.executeStep())
             return fail(Error::notFound("there is no delivery " + std::to_string(id)));
         Delivery d = detail::readDelivery(q);
-        if (!q.getColumn(14).isNull() && d.status == DeliveryStatus::DeadLetter)
-            d.deadLetterReason = q.getColumn(14).getString();
+        readReason(q, d);
         SQLite::Statement a(detail::sql(db),
                             "SELECT number, started_at, duration_ms, status_code, error_type, error_message,"
                             " retry_after_ms, response_excerpt FROM attempts WHERE delivery_id = ?"
@@ -92,16 +190,6 @@ Result<Delivery> getDelivery(Database& db, int64_t id)
         }
         return d;
     });
-}
-
-Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter& filter)
-{
-    return queryDeliveries(db, filter, false);
-}
-
-Result<std::vector<Delivery>> listDeadLetters(Database& db, const DeliveryFilter& filter)
-{
-    return queryDeliveries(db, filter, true);
 }
 
 } // namespace webhookd

@@ -57,9 +57,19 @@ public:
         SQLite::Statement q(sql_, "SELECT id, enabled, event_filters FROM targets ORDER BY id");
         while (q.executeStep()) {
             RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}};
-            const nlohmann::json filters = nlohmann::json::parse(q.getColumn(2).getString());
-            for (const auto& p : filters)
-                t.filters.push_back(p.get<std::string>());
+            // Filters edited by hand into something unreadable: the target
+            // gets no fan-out (the worker disables it) rather than failing
+            // every send.
+            const nlohmann::json filters = nlohmann::json::parse(q.getColumn(2).getString(), nullptr, false);
+            if (!filters.is_array())
+                t.enabled = false;
+            else
+                for (const auto& p : filters) {
+                    if (p.is_string())
+                        t.filters.push_back(p.get<std::string>());
+                    else
+                        t.enabled = false;
+                }
             index_[t.id] = targets_.size();
             targets_.push_back(std::move(t));
         }
@@ -206,6 +216,41 @@ Result<std::vector<SendResult>> sendBatch(Database& db, const std::vector<EventI
         if (progress)
             progress(events.size(), events.size());
         return out;
+    });
+}
+
+Result<size_t> sendStream(Database& db, const EventSource& next, const ResultSink& onRecorded, const Clock& clock,
+                          const Limits& limits, const Progress& progress)
+{
+    return detail::guarded("record the batch", [&]() -> Result<size_t> {
+        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        EventWriter& writer = cachedWriter(db);
+        const int64_t now = clock.nowMs();
+        size_t n = 0;
+        for (;;) {
+            auto e = next();
+            if (!e)
+                return fail(e.error());
+            if (!*e)
+                break;
+            ++n;
+            auto label = [n](const Error& err) {
+                return Error(err.kind(), "event " + std::to_string(n) + ": " + err.message());
+            };
+            if (auto s = validateEvent(**e, limits); !s)
+                return fail(label(s.error()));
+            auto r = writer.write(**e, now);
+            if (!r)
+                return fail(label(r.error()));
+            if (onRecorded)
+                onRecorded(*r);
+            if (progress && n % 4096 == 0)
+                progress(n, 0);
+        }
+        tx.commit();
+        if (progress)
+            progress(n, n);
+        return n;
     });
 }
 

@@ -8,6 +8,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include "core/duration.h"
 #include "model/target_rules.h"
 #include "ratelimit/token_bucket.h"
 #include "storage/sqlite/connection.h"
@@ -68,6 +69,11 @@ struct Queue::Statements {
                       " paused_reason = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
                       " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
           probe(db, "UPDATE targets SET paused_until = ?2 WHERE id = ?1"),
+          disableUnreadable(db, "UPDATE targets SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1"),
+          orphan(db,
+                 "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::DeadLetter) +
+                     ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2, completed_at = ?2,"
+                     " last_error = ?3 WHERE id = ?1"),
           release(db,
                   "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
                       ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE id = ?2 AND status = " +
@@ -79,7 +85,8 @@ struct Queue::Statements {
     { }
 
     SQLite::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
-        event, targets, saveBucket, finish, attempt, deadLetter, breakerState, saveBreaker, probe, release, outstanding;
+        event, targets, saveBucket, finish, attempt, deadLetter, breakerState, saveBreaker, probe, disableUnreadable,
+        orphan, release, outstanding;
 
     // Targets as last read, with their bucket state. Reloaded when another
     // connection has committed since (data_version moved); this connection's
@@ -151,8 +158,14 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
     if (version != s.cacheVersion) {
         s.cache.clear();
         s.targets.reset();
+        std::vector<std::shared_ptr<Target>> unreadable;
         while (s.targets.executeStep()) {
             auto t = std::make_shared<Target>(detail::readTarget(s.targets));
+            if (t->rowError && t->enabled) {
+                t->enabled = false;
+                t->disabledReason = "its row cannot be read: " + *t->rowError;
+                unreadable.push_back(t);
+            }
             Statements::CachedTarget c;
             if (auto bucket = bucketFor(*t, now)) {
                 c.limited = true;
@@ -168,6 +181,19 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
             std::string id = t->id;
             c.target = std::move(t);
             s.cache.emplace(std::move(id), std::move(c));
+        }
+        s.targets.reset();
+        // A row edited into a shape nothing can deliver from disables its
+        // own target, with the reason, so the claim steps over its backlog
+        // in SQL and every other target goes on (the change is this
+        // connection's own, so the cache stays current).
+        for (const auto& t : unreadable) {
+            s.disableUnreadable.reset();
+            s.disableUnreadable.bind(1, t->id);
+            s.disableUnreadable.bind(2, *t->disabledReason);
+            s.disableUnreadable.bind(3, now);
+            s.disableUnreadable.exec();
+            pendingEvents_.push_back({TargetEvent::Kind::Unreadable, t->id, *t->disabledReason});
         }
         s.cacheVersion = version;
     }
@@ -226,7 +252,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 if (cached.limited && !cached.bucket.tryTake(now)) {
                     const int k = ++deferred[c.targetId];
                     s.defer.reset();
-                    s.defer.bind(1, now + cached.bucket.msUntilToken(k));
+                    s.defer.bind(1, saturatingAdd(now, cached.bucket.msUntilToken(k)));
                     s.defer.bind(2, now);
                     s.defer.bind(3, c.id);
                     s.defer.exec();
@@ -236,17 +262,18 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 if (cached.pausedUntil) {
                     // The cool-down is over: this delivery is the probe. The
                     // next waits for its outcome (or another cool-down).
-                    cached.pausedUntil = now + breaker_.cooldownMs;
+                    cached.pausedUntil = saturatingAdd(now, breaker_.cooldownMs);
                     s.probe.reset();
                     s.probe.bind(1, c.targetId);
                     s.probe.bind(2, *cached.pausedUntil);
                     s.probe.exec();
                 }
                 const Target& t = *cached.target;
-                const int64_t lease = std::max(leaseMs, t.timeoutMs.value_or(defaultTimeoutMs) + kLeaseMarginMs);
+                const int64_t lease =
+                    std::max(leaseMs, saturatingAdd(t.timeoutMs.value_or(defaultTimeoutMs), kLeaseMarginMs));
                 s.takeLease.reset();
                 s.takeLease.bind(1, workerId_);
-                s.takeLease.bind(2, now + lease);
+                s.takeLease.bind(2, saturatingAdd(now, lease));
                 s.takeLease.bind(3, now);
                 s.takeLease.bind(4, c.id);
                 s.takeLease.exec();
@@ -258,8 +285,24 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 d.target = cached.target;
                 s.event.reset();
                 s.event.bind(1, c.eventId);
-                if (!s.event.executeStep())
-                    return fail(Error::internal("delivery " + std::to_string(c.id) + " refers to a missing event"));
+                if (!s.event.executeStep()) {
+                    // Its event was deleted by hand (the sqlite3 shell does not
+                    // enforce foreign keys): nothing can ever be sent for it.
+                    s.event.reset();
+                    const std::string reason = "its event " + std::to_string(c.eventId) + " is missing";
+                    s.orphan.reset();
+                    s.orphan.bind(1, c.id);
+                    s.orphan.bind(2, now);
+                    s.orphan.bind(3, reason);
+                    s.orphan.exec();
+                    s.deadLetter.reset();
+                    s.deadLetter.bind(1, c.id);
+                    s.deadLetter.bind(2, reason);
+                    s.deadLetter.bind(3, now);
+                    s.deadLetter.exec();
+                    out.orphaned.push_back(c.id);
+                    continue;
+                }
                 d.eventUid = s.event.getColumn(0).getString();
                 d.type = s.event.getColumn(1).getString();
                 d.payload = s.event.getColumn(2).getString();
@@ -506,7 +549,11 @@ Result<int64_t> Queue::shiftSchedule(int64_t deltaMs, int64_t nowMs)
                                     inProgress +
                                     " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2"
                                     " WHERE " +
-                                    detail::statusIn(status_set::kUnfinished) + " AND " +
+                                    detail::statusIn(status_set::kUnfinished) +
+                                    // Times beyond ±2^62 (rows edited by hand) stay: adding could overflow.
+                                    " AND next_attempt_at BETWEEN -4611686018427387904 AND 4611686018427387904"
+                                    " AND coalesce(lease_expires_at, 0) BETWEEN -4611686018427387904"
+                                    " AND 4611686018427387904 AND " +
                                     (deltaMs > 0 ? "updated_at <= ?3" : "updated_at > ?3"));
         shift.bind(1, deltaMs);
         shift.bind(2, nowMs);

@@ -44,14 +44,35 @@ Target readTarget(SQLite::Statement& q, int i)
     t.previousSecret = optionalColumn<std::string>(q, i + 4);
     t.previousSecretExpiresAt = optionalColumn<int64_t>(q, i + 5);
     t.enabled = q.getColumn(i + 6).getInt() != 0;
+    // A JSON column edited by hand may hold what the CHECKs allow but this
+    // reader cannot use; the target is then marked, not the read failed (one
+    // bad row must not stop every listing and the worker).
+    auto column = [&](int at, const char* name) -> json {
+        json j = json::parse(q.getColumn(at).getString(), nullptr, false);
+        if (j.is_discarded() && !t.rowError)
+            t.rowError = std::string("its ") + name + " column is not valid JSON";
+        return j;
+    };
     // Parsed into named values: GCC 12 misreports ranges over temporaries
     // of nlohmann::json as maybe-uninitialized.
-    const json filters = json::parse(q.getColumn(i + 7).getString());
-    for (const auto& p : filters)
-        t.eventFilters.push_back(p.get<std::string>());
-    const json headers = json::parse(q.getColumn(i + 8).getString());
-    for (const auto& [k, v] : headers.items())
-        t.headers.emplace_back(k, v.get<std::string>());
+    const json filters = column(i + 7, "event_filters");
+    if (filters.is_array()) {
+        for (const auto& p : filters) {
+            if (p.is_string())
+                t.eventFilters.push_back(p.get<std::string>());
+            else if (!t.rowError)
+                t.rowError = "its event_filters column holds a pattern that is not a string";
+        }
+    }
+    const json headers = column(i + 8, "headers");
+    if (headers.is_object()) {
+        for (const auto& [k, v] : headers.items()) {
+            if (v.is_string())
+                t.headers.emplace_back(k, v.get<std::string>());
+            else if (!t.rowError)
+                t.rowError = "its headers column holds a value for " + k + " that is not a string";
+        }
+    }
     t.timeoutMs = optionalColumn<int64_t>(q, i + 9);
     t.retry.maxAttempts = q.getColumn(i + 10).getInt();
     t.retry.initialDelayMs = q.getColumn(i + 11).getInt64();
@@ -61,9 +82,11 @@ Target readTarget(SQLite::Statement& q, int i)
     t.ratePerSecond = optionalColumn<double>(q, i + 15);
     t.burst = optionalColumn<int>(q, i + 16);
     t.rateLimitEnabled = q.getColumn(i + 17).getInt() != 0;
-    const json metadata = json::parse(q.getColumn(i + 18).getString());
-    for (const auto& [k, v] : metadata.items())
-        t.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    const json metadata = column(i + 18, "metadata");
+    if (metadata.is_object())
+        for (const auto& [k, v] : metadata.items())
+            t.metadata[k] =
+                v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, json::error_handler_t::replace);
     t.createdAt = q.getColumn(i + 19).getInt64();
     t.updatedAt = q.getColumn(i + 20).getInt64();
     t.signatureScheme = parseSignatureScheme(q.getColumn(i + 21).getString()).value_or(SignatureScheme::Standard);

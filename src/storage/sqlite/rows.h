@@ -45,3 +45,11 @@ int64_t deleteDeliveriesAndOrphans(SQLite::Database& sql, SQLite::Statement& del
 int64_t deleteOrphanEvents(SQLite::Database& sql, std::vector<int64_t> eventIds);
 
 } // namespace webhookd::detail
+
+namespace webhookd::detail {
+
+// The listing queries, named so tests can check their plans.
+std::string listDeliveriesSql(const DeliveryFilter& filter);
+std::string listDeadLettersSql(const DeliveryFilter& filter);
+
+} // namespace webhookd::detail

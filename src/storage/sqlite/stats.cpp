@@ -20,6 +20,8 @@ std::string where(const StatsFilter& f)
     std::string sql;
     if (f.createdSince)
         sql += " AND d.created_at >= :since";
+    if (f.createdUntil)
+        sql += " AND d.created_at < :until";
     if (f.targetId)
         sql += " AND d.target_id = :target";
     if (f.type)
@@ -31,6 +33,8 @@ void bind(SQLite::Statement& q, const StatsFilter& f)
 {
     if (f.createdSince)
         q.bind(":since", *f.createdSince);
+    if (f.createdUntil)
+        q.bind(":until", *f.createdUntil);
     if (f.targetId)
         q.bind(":target", *f.targetId);
     if (f.type)

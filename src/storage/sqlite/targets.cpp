@@ -5,6 +5,7 @@
 #include <SQLiteCpp/Transaction.h>
 #include <nlohmann/json.hpp>
 
+#include "core/duration.h"
 #include "model/target_rules.h"
 #include "signing/signing.h"
 #include "storage/sqlite/connection.h"
@@ -187,15 +188,17 @@ Result<int64_t> removeTarget(Database& db, const std::string& id)
     });
 }
 
-Result<std::string> rotateSecret(Database& db, const std::string& id, std::optional<std::string> newSecret,
-                                 int64_t overlapMs, const Clock& clock)
+Result<Rotation> rotateSecret(Database& db, const std::string& id, std::optional<std::string> newSecret,
+                              int64_t overlapMs, const Clock& clock)
 {
     std::string secret = newSecret ? *newSecret : generateSecret();
     if (auto s = secretKey(secret); !s)
         return fail(s.error());
     if (overlapMs < 0)
         return fail(Error::invalid("the overlap must not be negative"));
-    return detail::guarded("rotate the secret", [&]() -> Result<std::string> {
+    if (overlapMs > kMaxDurationMs)
+        return fail(Error::invalid("the overlap must be at most 10 years (3650d)"));
+    return detail::guarded("rotate the secret", [&]() -> Result<Rotation> {
         SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
         auto t = loadTarget(detail::sql(db), id);
         if (!t)
@@ -208,7 +211,7 @@ Result<std::string> rotateSecret(Database& db, const std::string& id, std::optio
                             " updated_at = ? WHERE id = ?");
         if (overlapMs > 0) {
             q.bind(1, t->secret);
-            q.bind(2, now + overlapMs);
+            q.bind(2, saturatingAdd(now, overlapMs));
         } else {
             q.bind(1);
             q.bind(2);
@@ -219,7 +222,10 @@ Result<std::string> rotateSecret(Database& db, const std::string& id, std::optio
         q.exec();
         tx.commit();
         detail::targetsChanged(db);
-        return secret;
+        Rotation r{secret, std::nullopt};
+        if (overlapMs > 0)
+            r.previousExpiresAt = saturatingAdd(now, overlapMs);
+        return r;
     });
 }
 
