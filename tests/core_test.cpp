@@ -1,13 +1,18 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <string>
 
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/json_text.h"
+#include "core/text.h"
+#include "core/utf8.h"
 #include "core/validate.h"
+#include "records/batch_line.h"
 
 using namespace webhookd;
 
@@ -31,19 +36,67 @@ TEST_CASE("core: parseDuration rejects malformed text as Invalid")
     }
 }
 
-TEST_CASE("core: parseDuration rejects a value that overflows")
+TEST_CASE("core: parseDuration refuses anything longer than ten years, never wrapping around")
 {
     SUBCASE("the number itself does not fit") { CHECK_FALSE(parseDuration("99999999999999999999ms")); }
     SUBCASE("the number fits but the milliseconds do not")
     {
         CHECK_FALSE(parseDuration("9223372036854775807s"));
+        CHECK_FALSE(parseDuration("9223372036854775807ms"));
         CHECK_FALSE(parseDuration("106751991167301d"));
     }
-    SUBCASE("the largest value that fits is accepted")
+    SUBCASE("3650d is the longest, in any spelling")
     {
-        CHECK(parseDuration("9223372036854775807ms").value() == INT64_MAX);
-        CHECK(parseDuration("106751991167d").value() == 106751991167LL * 86'400'000);
+        CHECK(parseDuration("3650d").value() == kMaxDurationMs);
+        CHECK(parseDuration("520w10d").value() == kMaxDurationMs);
+        CHECK_FALSE(parseDuration("3651d"));
+        CHECK_FALSE(parseDuration("3650d1ms"));
+        CHECK(parseDuration("3650d").value() == 3650LL * 86'400'000);
+        CHECK(parseDuration("3651d").error().message().find("10 years") != std::string::npos);
     }
+}
+
+TEST_CASE("core: parseDuration reads compounds, largest unit first")
+{
+    CHECK(parseDuration("1h30m").value() == 5'400'000);
+    CHECK(parseDuration("2d12h").value() == 216'000'000);
+    CHECK(parseDuration("1m30s500ms").value() == 90'500);
+    CHECK(parseDuration("2w").value() == 14LL * 86'400'000);
+    CHECK_FALSE(parseDuration("30m1h")); // out of order
+    CHECK_FALSE(parseDuration("1h1h"));  // repeated
+    CHECK_FALSE(parseDuration("1h30"));  // a number without a unit
+    CHECK_FALSE(parseDuration("1.5h"));  // no fractions
+    CHECK_FALSE(parseDuration("1H"));    // units are lower case
+    CHECK_FALSE(parseDuration("+5m"));
+    CHECK_FALSE(parseDuration("-5m"));
+}
+
+TEST_CASE("core: parseIsoTime reads ISO-8601 times with a zone, and dates")
+{
+    CHECK(parseIsoTime("2021-02-25T15:02:10.123Z").value() == 1614265330123);
+    CHECK(parseIsoTime("2021-02-25T15:02:10Z").value() == 1614265330000);
+    CHECK(parseIsoTime("2021-02-25T15:02Z").value() == 1614265320000);
+    CHECK(parseIsoTime("2021-02-25T16:02:10+01:00").value() == 1614265330000);
+    CHECK(parseIsoTime("2021-02-25T14:02:10-0100").value() == 1614265330000);
+    CHECK(parseIsoTime("2021-02-25").value() == 1614211200000);
+    CHECK_FALSE(parseIsoTime("2021-02-25T15:02:10"));  // no zone: not guessed
+    CHECK_FALSE(parseIsoTime("2021-02-30T00:00:00Z")); // no such day
+    CHECK_FALSE(parseIsoTime("2021-13-01"));
+    CHECK_FALSE(parseIsoTime("yesterday"));
+    SUBCASE("a duration means that long ago")
+    {
+        CHECK(parseTimeOrAgo("7d", 1'000'000'000'000).value() == 1'000'000'000'000 - 7 * 86'400'000);
+        CHECK(parseTimeOrAgo("2021-02-25", 0).value() == 1614211200000);
+        CHECK_FALSE(parseTimeOrAgo("soon", 0));
+    }
+}
+
+TEST_CASE("core: time arithmetic saturates instead of overflowing")
+{
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    CHECK(saturatingAdd(kMax - 1, 10) == kMax);
+    CHECK(saturatingAdd(std::numeric_limits<int64_t>::min() + 1, -10) == std::numeric_limits<int64_t>::min());
+    CHECK(saturatingAdd(5, -3) == 2);
 }
 
 TEST_CASE("core: formatDuration picks the largest exact unit")
@@ -296,4 +349,97 @@ TEST_CASE("core: FakeClock moves only when told to")
         CHECK(clock.monotonicMs() == 250);
     }
     SUBCASE("the default start is a fixed instant") { CHECK(FakeClock().nowMs() == 1'700'000'000'000); }
+}
+
+TEST_CASE("json_text: a payload is validated as RFC 8259 text, whatever its numbers")
+{
+    for (const char* ok : {"123456789012345678901234567890", "1e400", "-0", "{\"a\":1.50}", " 1 ", "true", "null",
+                           "\"\\ud83d\\ude00\"", "[]", "{}", "{\"a\":{\"b\":[1,{\"c\":null}]}}"}) {
+        CAPTURE(ok);
+        CHECK(json_text::validate(ok, 512));
+    }
+    for (const char* bad : {"", "01", "1.", "[1,2", "{\"a\":1}x", "nul", "\"a\tb\"", "\"\\ud83d\"", "{a:1}", "[1,]",
+                            "\"\\x\"", "'a'", "\xff", "\"\xc3\""}) {
+        CAPTURE(bad);
+        CHECK_FALSE(json_text::validate(bad, 512));
+    }
+    std::string deep(513, '[');
+    deep += std::string(513, ']');
+    CHECK(json_text::validate(deep, 512).error().message() == "nests arrays and objects deeper than 512 levels");
+    CHECK(json_text::validate(deep.substr(1, 1024), 512));
+}
+
+TEST_CASE("json_text: an object's members keep the exact text of each value")
+{
+    const std::string line = R"({"type":"a.b", "data" :  {"b":1,"a":2,"n":1.50,"big":12345678901234567890123} })";
+    auto m = json_text::objectMembers(line, 513);
+    REQUIRE(m);
+    REQUIRE(m->size() == 2);
+    CHECK((*m)[0].key == "type");
+    CHECK((*m)[0].raw == "\"a.b\"");
+    CHECK((*m)[1].raw == R"({"b":1,"a":2,"n":1.50,"big":12345678901234567890123})");
+    CHECK(json_text::objectMembers(R"({"a":1,"a":2})", 8).error().message() == "\"a\" is given twice");
+    CHECK(json_text::stringValue(R"("a\"b\\c\/d\n\u00e9\ud83d\ude00")").value() ==
+          "a\"b\\c/d\n\xc3\xa9\xf0\x9f\x98\x80");
+    CHECK(json_text::integerValue("42") == 42);
+    CHECK_FALSE(json_text::integerValue("4.2"));
+    CHECK_FALSE(json_text::integerValue("99999999999999999999"));
+}
+
+TEST_CASE("batch line: data is stored byte for byte, as send --data stores it")
+{
+    // Security review F14: digits, key order and spelling survive.
+    const std::string data = R"({"b":1,"a":2,"n":1.50,"big":12345678901234567890123,"e":1e2,"u":18446744073709551617})";
+    auto e = parseBatchLine(R"({"type":"x","data":)" + data + R"(,"priority":5,"targets":["t1","t2"]})");
+    REQUIRE(e);
+    CHECK(e->payload == data);
+    CHECK(e->priority == 5);
+    CHECK(e->targets == std::vector<std::string>{"t1", "t2"});
+    CHECK(parseBatchLine(R"({"type":"x","data":1e400})").value().payload == "1e400");
+    CHECK_FALSE(parseBatchLine(R"({"type":"x","type":"y"})"));
+    CHECK(parseBatchLine(R"({"type":"x","dat":1})").error().message() == "unknown field \"dat\"");
+}
+
+TEST_CASE("utf8: validation, boundaries, repair and printing")
+{
+    CHECK(utf8::valid("caf\xc3\xa9"));
+    CHECK_FALSE(utf8::valid("caf\xe9"));          // Latin-1
+    CHECK_FALSE(utf8::valid("\xc0\xaf"));         // overlong
+    CHECK_FALSE(utf8::valid("\xed\xa0\x80"));     // a surrogate
+    CHECK_FALSE(utf8::valid("\xf4\x90\x80\x80")); // above U+10FFFF
+    // A 16 KiB cut inside "é" moves back to the character's start (F4).
+    const std::string text = "a" + std::string("\xc3\xa9") + "b";
+    CHECK(utf8::boundary(text, 2) == 1);
+    CHECK(utf8::boundary(text, 3) == 3);
+    CHECK(utf8::boundary(text, 10) == 4);
+    CHECK(utf8::sanitize("ok\xff\xfe!") == "ok\xef\xbf\xbd\xef\xbf\xbd!");
+    CHECK(utf8::hasControl("a\x1b[31m"));
+    CHECK(utf8::hasControl("a\xc2\x9b")); // C1 CSI
+    CHECK_FALSE(utf8::hasControl("tab\there", true));
+    CHECK(utf8::printable("evil\x1b[31mRED") == "evil\\x1B[31mRED");
+    CHECK(utf8::printable("\xff") == "\\xFF");
+}
+
+TEST_CASE("text: suggestions, thousands and plurals")
+{
+    CHECK(closestMatch("tagret", {"target", "send", "stats"}) == "target");
+    CHECK(closestMatch("concurency", {"concurrency", "lease"}) == "concurrency");
+    CHECK_FALSE(closestMatch("xyz", {"target", "send"}));
+    CHECK(withThousands(6010) == "6,010");
+    CHECK(withThousands(-1234567) == "-1,234,567");
+    CHECK(withThousands(999) == "999");
+    CHECK(plural(1, "delivery", "deliveries") == "1 delivery");
+    CHECK(plural(2500, "event", "events") == "2,500 events");
+}
+
+TEST_CASE("validate: text fields are UTF-8 without control characters (F11)")
+{
+    CHECK(validateText("Caf\xc3\xa9", "the name", 200));
+    CHECK_FALSE(validateText("Caf\xe9", "the name", 200));
+    CHECK_FALSE(validateText("a\x1b[31m", "the name", 200));
+    CHECK(validateText("a\x1b", "the name", 200).error().message() ==
+          "the name must be UTF-8 text without control characters");
+    CHECK_FALSE(validateUrl("http://127.0.0.1:18081/\xff"));
+    CHECK_FALSE(validateHeader("X-A", "b\x01c"));
+    CHECK(validateHeader("X-A", "tab\tok"));
 }

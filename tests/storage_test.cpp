@@ -496,8 +496,10 @@ TEST_CASE("storage: a rotated secret signs beside the old one until the window e
     StoreFixture f;
     const Target before = f.addTarget("a");
     const int64_t hour = 3'600'000;
-    auto secret = rotateSecret(f.db, "a", std::nullopt, hour, f.clock);
-    REQUIRE(secret);
+    auto rotation = rotateSecret(f.db, "a", std::nullopt, hour, f.clock);
+    REQUIRE(rotation);
+    CHECK(rotation->previousExpiresAt == f.clock.nowMs() + hour);
+    const std::optional<std::string> secret = rotation->secret;
     CHECK(secret->rfind("whsec_", 0) == 0);
     CHECK(*secret != before.secret);
     auto t = getTarget(f.db, "a");
@@ -513,7 +515,8 @@ TEST_CASE("storage: a rotated secret signs beside the old one until the window e
     {
         auto next = rotateSecret(f.db, "a", std::string("raw-next"), 0, f.clock);
         REQUIRE(next);
-        CHECK(*next == "raw-next");
+        CHECK(next->secret == "raw-next");
+        CHECK_FALSE(next->previousExpiresAt);
         CHECK(signingSecrets(*getTarget(f.db, "a"), f.clock.nowMs()) == std::vector<std::string>{"raw-next"});
     }
     SUBCASE("a bad or unchanged secret is refused")

@@ -112,29 +112,40 @@ Result<Cidr> Cidr::parse(std::string_view text)
 
 bool Cidr::contains(const unsigned char (&addr)[16]) const { return inPrefix(addr, bytes, prefix); }
 
+namespace {
+
+std::vector<std::array<unsigned char, 16>> readInterfaceAddresses()
+{
+    std::vector<std::array<unsigned char, 16>> out;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0)
+        return out;
+    for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+        if (i->ifa_addr == nullptr)
+            continue;
+        std::array<unsigned char, 16> a{};
+        if (i->ifa_addr->sa_family == AF_INET) {
+            a[10] = a[11] = 0xff;
+            std::memcpy(a.data() + 12, &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            std::memcpy(a.data(), &reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+        } else {
+            continue;
+        }
+        out.push_back(a);
+    }
+    ::freeifaddrs(list);
+    return out;
+}
+
+} // namespace
+
 bool AddressGuard::isOwnAddress(const unsigned char (&addr)[16]) const
 {
+    // Read again once a minute: interfaces come and go (DHCP, a VPN).
     const int64_t now = monotonicMs();
     if (ownReadAtMono_ < 0 || now - ownReadAtMono_ > 60'000) {
-        own_.clear();
-        ifaddrs* list = nullptr;
-        if (::getifaddrs(&list) == 0) {
-            for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-                if (i->ifa_addr == nullptr)
-                    continue;
-                std::array<unsigned char, 16> a{};
-                if (i->ifa_addr->sa_family == AF_INET) {
-                    a[10] = a[11] = 0xff;
-                    std::memcpy(a.data() + 12, &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
-                } else if (i->ifa_addr->sa_family == AF_INET6) {
-                    std::memcpy(a.data(), &reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
-                } else {
-                    continue;
-                }
-                own_.push_back(a);
-            }
-            ::freeifaddrs(list);
-        }
+        own_ = o_.interfaceAddresses ? o_.interfaceAddresses() : readInterfaceAddresses();
         ownReadAtMono_ = now;
     }
     for (const auto& a : own_)

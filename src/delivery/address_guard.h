@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,9 @@ struct GuardOptions {
     std::vector<Cidr> denied;  // --deny-network: refused always, whatever else allows
     std::vector<Cidr> nat64;   // --nat64-prefix (a /96): the IPv4 address inside is judged too
     bool ownAddresses = true;  // refuse this host's own interface addresses (public ones too)
+    // Where this host's addresses come from (IPv4 as IPv4-mapped IPv6); by
+    // default getifaddrs(). Tests give their own.
+    std::function<std::vector<std::array<unsigned char, 16>>()> interfaceAddresses;
 };
 
 // Decides whether webhookd may connect to an address. It runs on the address
@@ -43,7 +47,7 @@ public:
         : o_(std::move(options))
     { }
     explicit AddressGuard(bool allowPrivate, std::vector<Cidr> allowed = {})
-        : AddressGuard(GuardOptions{allowPrivate, std::move(allowed), {}, {}, true})
+        : AddressGuard(GuardOptions{allowPrivate, std::move(allowed), {}, {}, true, {}})
     { }
 
     // nullopt when the connection may go ahead; otherwise why not, e.g.

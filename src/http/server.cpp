@@ -54,13 +54,17 @@ bool waitFor(int fd, short events, int64_t timeoutMs)
 
 // A socket stream whose every read and write also ends at a deadline: a
 // client that trickles its request a byte at a time (slowloris) is cut off
-// when the deadline passes instead of holding a thread for ever.
+// when the deadline passes instead of holding a thread for ever. It also
+// reads at most `budget` bytes for one request: httplib gathers a request
+// line or a header line whole before it checks its length, so a line that
+// never ends would otherwise grow in memory until the deadline.
 class DeadlineStream final : public httplib::Stream {
 public:
-    DeadlineStream(int sock, int64_t ioTimeoutMs, int64_t deadlineMono)
+    DeadlineStream(int sock, int64_t ioTimeoutMs, int64_t deadlineMono, size_t budget)
         : sock_(sock),
           ioTimeoutMs_(ioTimeoutMs),
-          deadline_(deadlineMono)
+          deadline_(deadlineMono),
+          budget_(budget)
     { }
 
     bool is_readable() const override { return waitFor(sock_, POLLIN, wait()); }
@@ -68,10 +72,12 @@ public:
 
     ssize_t read(char* ptr, size_t size) override
     {
-        if (!is_readable())
+        if (budget_ == 0 || !is_readable())
             return -1;
         for (;;) {
-            const ssize_t n = ::recv(sock_, ptr, size, 0);
+            const ssize_t n = ::recv(sock_, ptr, std::min(size, budget_), 0);
+            if (n > 0)
+                budget_ -= static_cast<size_t>(n);
             if (n >= 0 || errno != EINTR)
                 return n;
         }
@@ -118,7 +124,18 @@ private:
     int sock_;
     int64_t ioTimeoutMs_;
     int64_t deadline_;
+    size_t budget_;
 };
+
+// Set by the pre-routing check, on the thread serving the request, when it
+// answered without reading a body the request has: the connection then
+// closes after the answer, since the unread body would be taken for the
+// next request.
+thread_local bool tlsCloseAfterAnswer = false;
+
+// Request line and headers together may take this much (httplib allows 8 KiB
+// a line).
+constexpr size_t kHeaderBudget = 64 * 1024;
 
 struct Route {
     std::string method;
@@ -180,10 +197,12 @@ private:
         for (int left = std::max(1, o_.keepAliveMax); left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
             if (!waitFor(sock, POLLIN, o_.keepAliveTimeoutMs))
                 break;
-            DeadlineStream stream(sock, o_.ioTimeoutMs, monotonicMs() + o_.requestDeadlineMs);
+            DeadlineStream stream(sock, o_.ioTimeoutMs, monotonicMs() + o_.requestDeadlineMs,
+                                  kHeaderBudget + o_.maxBodyBytes);
             bool closed = false;
+            tlsCloseAfterAnswer = false;
             ret = process_request(stream, left == 1, closed, nullptr);
-            if (!ret || closed)
+            if (!ret || closed || tlsCloseAfterAnswer)
                 break;
         }
         ::shutdown(sock, SHUT_RDWR);
@@ -256,15 +275,18 @@ struct Server::Impl {
     // Before the body is read: refuse what has no route and bodies over the cap.
     httplib::Server::HandlerResponse preRouting(const httplib::Request& req, httplib::Response& res) const
     {
-        if (!select(req, res, nullptr))
-            return httplib::Server::HandlerResponse::Handled;
         const std::string length = req.get_header_value("Content-Length");
+        const bool hasBody = (!length.empty() && length != "0") || req.has_header("Transfer-Encoding");
+        if (!select(req, res, nullptr)) {
+            tlsCloseAfterAnswer = hasBody;
+            return httplib::Server::HandlerResponse::Handled;
+        }
         if (!length.empty()) {
             char* end = nullptr;
             const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
             if (end == length.c_str() || *end != '\0' || n > opt.maxBodyBytes) {
                 writeError(413, "the request body is larger than " + std::to_string(opt.maxBodyBytes) + " bytes", res);
-                res.set_header("Connection", "close");
+                tlsCloseAfterAnswer = true;
                 return httplib::Server::HandlerResponse::Handled;
             }
         }

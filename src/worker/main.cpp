@@ -184,7 +184,7 @@ int main(int argc, char** argv)
             auto cidr = Cidr::parse(text);
             if (!cidr)
                 return usage(std::string(r.flag) + ": " + cidr.error().message());
-            if (r.into.data() == opt.nat64Prefixes.data() && cidr->prefix != 96)
+            if (&r.into == &opt.nat64Prefixes && cidr->prefix != 96)
                 return usage("--nat64-prefix needs a /96 prefix such as 64:ff9b:1::/96 (other lengths embed IPv4 "
                              "differently and are not supported)");
             r.into.push_back(*cidr);

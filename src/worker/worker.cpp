@@ -574,7 +574,7 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
             Error::readOnly("the database " + options.database + " is read-only; webhookd needs to write to it"));
     HttpOptions http;
     http.guard = AddressGuard(GuardOptions{options.allowPrivateNetworks, options.allowedNetworks,
-                                           options.deniedNetworks, options.nat64Prefixes, true});
+                                           options.deniedNetworks, options.nat64Prefixes, true, {}});
     http.httpsOnly = options.httpsOnly;
     http.caBundle = options.caBundle;
     http.maxResponseBytes = options.maxResponseBytes;

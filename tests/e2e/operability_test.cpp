@@ -19,35 +19,8 @@ using nlohmann::json;
 
 namespace {
 
-// The JSON log lines of a webhookd run whose msg is `message`.
-std::vector<json> logLines(const std::string& stderrText, const std::string& message)
-{
-    std::vector<json> out;
-    for (const auto& line : lines(stderrText)) {
-        auto j = json::parse(line, nullptr, false);
-        if (j.is_object() && j.value("msg", "") == message)
-            out.push_back(j);
-    }
-    return out;
-}
-
 // The port webhookd's status endpoint listens on, from its log.
-int statusPort(Process& worker)
-{
-    int port = 0;
-    REQUIRE_MESSAGE(waitUntil(
-                        [&] {
-                            auto found = logLines(worker.stderrText(), "status endpoint listening");
-                            if (found.empty())
-                                return false;
-                            const std::string address = found[0].at("address");
-                            port = std::stoi(address.substr(address.rfind(':') + 1));
-                            return true;
-                        },
-                        10s),
-                    "no 'status endpoint listening' line: " << worker.stderrText());
-    return port;
-}
+int statusPort(Process& worker) { return loggedPort(worker, "status endpoint listening"); }
 
 json targetJson(const Fixture& fx, const std::string& id)
 {

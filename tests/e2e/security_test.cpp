@@ -362,7 +362,7 @@ TEST_CASE("transport: only http and https URLs are accepted for targets")
                             "HTTP//example.com", "http:///nohost", "http://exa mple.com/"}) {
         CAPTURE(url);
         auto r = fx.ctl({"target", "add", "bad", "--url", url});
-        CHECK(r.exitCode == 1);
+        CHECK(r.exitCode == 2);
     }
 }
 
@@ -417,7 +417,7 @@ TEST_CASE("transport: TLS is verified; a CA bundle, per target or global, is wha
     CHECK(shown["ca_bundle"] == std::filesystem::absolute(cert).lexically_normal().string());
     fx.ctlOk({"target", "update", "pinned", "--ca-bundle", ""});
     CHECK(json::parse(fx.ctlOk({"--json", "target", "show", "pinned"}))["ca_bundle"].is_null());
-    CHECK(fx.ctl({"target", "update", "pinned", "--ca-bundle", dir.file("missing.pem")}).exitCode == 1);
+    CHECK(fx.ctl({"target", "update", "pinned", "--ca-bundle", dir.file("missing.pem")}).exitCode == 2);
     server->kill(SIGTERM);
 }
 
@@ -487,7 +487,7 @@ TEST_CASE("signing: a github target is delivered with X-Hub-Signature-256 that t
     CHECK(fx.show(id2)["status"] == "dead_letter");
     CHECK(fx.ctl({"target", "update", "gh", "--scheme", "hmac"}).exitCode == 2);
     CHECK(fx.ctl({"target", "add", "h2", "--url", rx.url("/x"), "--header", "X-Hub-Signature-256:sha256=0"}).exitCode ==
-          1);
+          2);
 }
 
 TEST_CASE("signing: the schema refuses an unknown signature scheme")
@@ -553,7 +553,7 @@ TEST_CASE("rotation: both secrets sign inside the window, only the new one after
     SUBCASE("inside the window")
     {
         clock.advance(999);
-        HttpRequest r = buildRequest(claimFor(target, clock.nowMs()), clock.nowMs(), "test", 1000);
+        HttpRequest r = buildRequest(claimFor(target, clock.nowMs()), clock.nowMs(), "test", 1000).value();
         const std::string sig = headerValue(r, "webhook-signature");
         CHECK(std::count(sig.begin(), sig.end(), ' ') == 1);
         CHECK(verifyWith(r, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", clock.nowMs()).has_value());
@@ -564,7 +564,7 @@ TEST_CASE("rotation: both secrets sign inside the window, only the new one after
     {
         for (int64_t step : {1000, 60'000}) {
             clock.advance(step);
-            HttpRequest r = buildRequest(claimFor(target, clock.nowMs()), clock.nowMs(), "test", 1000);
+            HttpRequest r = buildRequest(claimFor(target, clock.nowMs()), clock.nowMs(), "test", 1000).value();
             const std::string sig = headerValue(r, "webhook-signature");
             CHECK(sig.find(' ') == std::string::npos);
             CHECK(verifyWith(r, "new-secret-raw-bytes", clock.nowMs()).has_value());
@@ -575,7 +575,7 @@ TEST_CASE("rotation: both secrets sign inside the window, only the new one after
     {
         auto gh = std::make_shared<Target>(*target);
         gh->signatureScheme = SignatureScheme::Github;
-        HttpRequest r = buildRequest(claimFor(gh, clock.nowMs()), clock.nowMs(), "test", 1000);
+        HttpRequest r = buildRequest(claimFor(gh, clock.nowMs()), clock.nowMs(), "test", 1000).value();
         CHECK(headerValue(r, "X-Hub-Signature-256") == signGithub("new-secret-raw-bytes", r.body));
         CHECK(headerValue(r, "webhook-signature").empty());
     }
@@ -819,21 +819,21 @@ TEST_CASE("limits: custom headers, payloads and nesting are bounded")
     for (int i = 0; i < 33; ++i)
         args.insert(args.end(), {"--header", "X-H" + std::to_string(i) + ":v"});
     auto r = fx.ctl(args);
-    CHECK(r.exitCode == 1);
+    CHECK(r.exitCode == 2);
     CHECK(contains(r.err, "32"));
     args.resize(5 + 2 * 32);
     CHECK(fx.ctl(args).exitCode == 0);
 
     r = fx.ctl({"target", "add", "big", "--url", "http://example.com/", "--header", "X-Big:" + std::string(9000, 'a')});
-    CHECK(r.exitCode == 1);
+    CHECK(r.exitCode == 2);
     CHECK(contains(r.err, "bytes"));
     for (const char* h : {"Host:evil", "Content-Length:1", "webhook-signature:v1,x", "Transfer-Encoding:chunked"}) {
         CAPTURE(h);
-        CHECK(fx.ctl({"target", "add", "hdr", "--url", "http://example.com/", "--header", h}).exitCode == 1);
+        CHECK(fx.ctl({"target", "add", "hdr", "--url", "http://example.com/", "--header", h}).exitCode == 2);
     }
 
     r = fx.ctl({"--max-payload", "1024", "send", "x", "--data", "\"" + std::string(2000, 'a') + "\""});
-    CHECK(r.exitCode == 1);
+    CHECK(r.exitCode == 2);
     CHECK(contains(r.err, "limit"));
 
     const std::string deep = std::string(600, '[') + std::string(600, ']');
@@ -841,8 +841,8 @@ TEST_CASE("limits: custom headers, payloads and nesting are bounded")
     CHECK(validatePayload(std::string(500, '[') + std::string(500, ']')).has_value());
     CHECK(jsonDepth(R"({"a":"[[[[","b":[{"c":"\"]"}]})") == 3);
     r = fx.ctl({"send", "x", "--data", deep});
-    CHECK(r.exitCode == 1);
+    CHECK(r.exitCode == 2);
     r = fx.ctl({"send", "--batch", "-"}, R"({"type":"x","data":)" + std::string(100'000, '[') + "\n");
-    CHECK(r.exitCode == 1);
+    CHECK(r.exitCode == 2);
     CHECK(contains(r.err, "line 1"));
 }

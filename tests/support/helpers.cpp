@@ -114,4 +114,32 @@ std::optional<nlohmann::json> stoppedLine(const std::string& stderrText)
     return std::nullopt;
 }
 
+std::vector<nlohmann::json> logLines(const std::string& stderrText, const std::string& message)
+{
+    std::vector<nlohmann::json> out;
+    for (const auto& line : lines(stderrText)) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_object() && j.value("msg", "") == message)
+            out.push_back(j);
+    }
+    return out;
+}
+
+int loggedPort(Process& worker, const std::string& message)
+{
+    int port = 0;
+    REQUIRE_MESSAGE(waitUntil(
+                        [&] {
+                            auto found = logLines(worker.stderrText(), message);
+                            if (found.empty())
+                                return false;
+                            const std::string address = found[0].at("address");
+                            port = std::stoi(address.substr(address.rfind(':') + 1));
+                            return true;
+                        },
+                        10s),
+                    "no '" << message << "' line: " << worker.stderrText());
+    return port;
+}
+
 } // namespace webhookd::test

@@ -67,4 +67,11 @@ int unusedPort();
 // The fields of the "webhookd stopped" line webhookd logs (JSON log format).
 std::optional<nlohmann::json> stoppedLine(const std::string& stderrText);
 
+// Every JSON log line of stderrText whose msg is message.
+std::vector<nlohmann::json> logLines(const std::string& stderrText, const std::string& message);
+
+// The port of the address a running webhookd logged under message (such as
+// "status endpoint listening"); REQUIREs that it does within 10 s.
+int loggedPort(Process& worker, const std::string& message);
+
 } // namespace webhookd::test

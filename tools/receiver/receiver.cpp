@@ -62,6 +62,7 @@ struct Step {
     int64_t slowMs = 0;                           // the body trickles out over this long
     int64_t bigBytes = 0;                         // Kind::Big: a body this large, streamed
     std::string location;                         // a Location header to send
+    std::string body;                             // body=…: what a status step answers instead of the default
 };
 
 Result<int64_t> parseNumber(std::string_view text, int64_t min, int64_t max)
@@ -122,14 +123,33 @@ Result<Step> parseStep(std::string_view text)
         size_t eq = option.find('=');
         std::string_view name = option.substr(0, eq);
         std::string_view value = eq == std::string_view::npos ? std::string_view() : option.substr(eq + 1);
-        bool statusOnly = name == "retry-after" || name == "retry-after-date" || name == "location";
+        bool statusOnly = name == "retry-after" || name == "retry-after-date" || name == "location" || name == "body";
         if (name != "delay" && !statusOnly)
             return fail(Error::invalid("unknown option \"" + std::string(option) +
-                                       "\" (expected retry-after=S, retry-after-date=S, location=URL or delay=MS)"));
+                                       "\" (expected retry-after=S, retry-after-date=S, location=URL, body=KIND or "
+                                       "delay=MS)"));
         if (statusOnly && step.kind != Step::Kind::Status)
             return fail(Error::invalid("\"" + std::string(name) + "\" needs a status step"));
         if (name == "location") {
             step.location = std::string(value);
+            continue;
+        }
+        if (name == "body") {
+            // Bodies a hostile or careless receiver sends, for the tests:
+            // bytes that are not UTF-8, a long non-ASCII text (cut inside a
+            // character at 16 KiB), markup that must never run in a browser.
+            if (value == "binary")
+                step.body = std::string("\xff\xfe\x00\x01 not text \x80\x81", 18);
+            else if (value == "utf8long") {
+                step.body = "a";
+                for (int k = 0; k < 9000; ++k)
+                    step.body += "\xc3\xa9";
+            } else if (value == "html")
+                step.body = "<img src=x onerror=alert(1)><script>alert(2)</script>";
+            else if (value == "control")
+                step.body = "evil\x1b[31mRED\x1b[0m";
+            else
+                return fail(Error::invalid("body=" + std::string(value) + ": use binary, utf8long, html or control"));
             continue;
         }
         auto number = parseNumber(value, 0, name == "delay" ? kDay * 1000 : 365 * kDay);
@@ -489,7 +509,7 @@ void Receiver::handleWebhook(const httplib::Request& req, httplib::Response& res
             res.set_header("Retry-After", std::to_string(*step.retryAfterSeconds));
         else if (step.retryAfterDateSeconds)
             res.set_header("Retry-After", httpDate(record.timeMs / 1000 + *step.retryAfterDateSeconds));
-        answer(step.status, bodyFor(step.status));
+        answer(step.status, step.body.empty() ? bodyFor(step.status) : step.body);
         return;
     }
 }
@@ -637,7 +657,8 @@ int run(int argc, char** argv)
         ->capture_default_str();
     app.add_option("--script", scripts,
                    "PATH=STEP,STEP,… answered one per request, the last repeating; STEP is "
-                   "STATUS[;retry-after=S][;retry-after-date=S][;location=URL][;delay=MS], drop[;delay=MS], slow=MS "
+                   "STATUS[;retry-after=S][;retry-after-date=S][;location=URL][;body=binary|utf8long|html|control]"
+                   "[;delay=MS], drop[;delay=MS], slow=MS "
                    "or big=BYTES (a 200 with a body that large, streamed)");
     app.add_option("--log", options.logPath, "Append one NDJSON line per request to this file");
     app.add_flag("--quiet", options.quiet, "No line on stdout per request");

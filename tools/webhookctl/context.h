@@ -48,6 +48,11 @@ private:
 // Prints "webhookctl: <message>." on stderr and returns kFailure.
 int report(const Error& error);
 
+// The same for the errors of what the user gave (flags, a payload, a batch,
+// a secret): kUsage when it breaks a rule (Invalid), kFailure otherwise
+// (not found, a conflict, the store).
+int reportInput(const Error& error);
+
 // A usage error found after parsing: "webhookctl: <sentence> (see
 // 'webhookctl <command> --help')." on stderr; returns kUsage.
 int usageError(const std::string& sentence, const CLI::App* command);

@@ -47,6 +47,13 @@ int report(const Error& error)
     return kFailure;
 }
 
+int reportInput(const Error& error)
+{
+    report(error);
+    // What was given breaks a rule: a usage error, like a bad flag.
+    return error.is(Error::Kind::Invalid) ? kUsage : kFailure;
+}
+
 int64_t durationMs(const std::string& text) { return parseDuration(text).value_or(0); }
 
 int64_t Context::timeArg(const std::string& text) const { return parseTimeOrAgo(text, clock().nowMs()).value_or(0); }

@@ -61,7 +61,7 @@ void addSecretCommands(CLI::App& app, Context& ctx)
                 return usageError("sign reads the body from standard input; give the secret with --secret-file", sign);
             auto secret = readSecret(sf->secret, sf->secretFile, "secret");
             if (!secret)
-                return report(secret.error());
+                return reportInput(secret.error());
             if (sf->scheme == "github") {
                 const std::string signature = signGithub(*secret, readStdin());
                 if (ctx.json)
@@ -72,15 +72,15 @@ void addSecretCommands(CLI::App& app, Context& ctx)
             }
             auto key = secretKey(*secret);
             if (!key)
-                return report(key.error());
+                return reportInput(key.error());
             const std::string id = sf->id.empty() ? newMessageUid(ctx.clock().nowMs()) : sf->id;
             if (id.find_first_of(".\r\n") != std::string::npos)
-                return report(Error::invalid("the id must not contain dots or line breaks"));
+                return reportInput(Error::invalid("the id must not contain dots or line breaks"));
             int64_t ts = ctx.clock().nowMs() / 1000;
             if (!sf->timestamp.empty()) {
                 auto [end, ec] = std::from_chars(sf->timestamp.data(), sf->timestamp.data() + sf->timestamp.size(), ts);
                 if (ec != std::errc() || end != sf->timestamp.data() + sf->timestamp.size() || ts < 0)
-                    return report(
+                    return reportInput(
                         Error::invalid("the timestamp '" + sf->timestamp + "' is not a whole number of seconds"));
             }
             const std::string body = readStdin();
@@ -134,7 +134,7 @@ void addSecretCommands(CLI::App& app, Context& ctx)
             for (const auto& file : vf->secretFiles) {
                 auto secret = readSecret("", file, "secret");
                 if (!secret)
-                    return report(secret.error());
+                    return reportInput(secret.error());
                 secrets.push_back(std::move(*secret));
             }
             VerifyRequest req{secrets, vf->id, vf->timestamp, vf->signature, durationMs(vf->tolerance)};
@@ -145,7 +145,7 @@ void addSecretCommands(CLI::App& app, Context& ctx)
                     nlohmann::json{{"valid", ok.has_value()},
                                    {"error", ok ? nlohmann::json(nullptr) : nlohmann::json(ok.error().message())}});
             if (!ok)
-                return report(ok.error());
+                return reportInput(ok.error()); // a signature that does not match is Signing: exit 1
             if (!ctx.json)
                 std::cout << "valid\n";
             return kOk;

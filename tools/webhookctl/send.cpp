@@ -159,7 +159,7 @@ int sendOne(Context& ctx, const SendFlags& f)
     if (f.data == "-" || (!f.data.empty() && f.data[0] == '@')) {
         auto text = readPayload(f.data == "-" ? "-" : f.data.substr(1), ctx.limits().maxPayloadBytes);
         if (!text)
-            return report(text.error());
+            return reportInput(text.error());
         e.payload = std::move(*text);
     } else {
         e.payload = f.data;
@@ -169,7 +169,7 @@ int sendOne(Context& ctx, const SendFlags& f)
         return report(db.error());
     auto r = sendEvent(**db, e, ctx.clock(), ctx.limits());
     if (!r)
-        return report(r.error());
+        return reportInput(r.error());
     if (r->duplicate)
         std::cerr << "webhookctl: idempotency key seen before; these are the deliveries of event " << r->uid << ".\n";
     else if (r->deliveryIds.empty())
@@ -252,10 +252,10 @@ int sendBatchFile(Context& ctx, const SendFlags& f)
         std::string msg = r.error().message();
         if (msg.rfind("event ", 0) == 0)
             msg = "line " + std::to_string(lastLine) + msg.substr(msg.find(':'));
-        return report(Error(r.error().kind(), msg + "; nothing was recorded"));
+        return reportInput(Error(r.error().kind(), msg + "; nothing was recorded"));
     }
     if (*r == 0)
-        return report(Error::invalid("the batch holds no events"));
+        return reportInput(Error::invalid("the batch holds no events"));
     std::rewind(spool.get());
     char buf[64 * 1024];
     for (size_t n; (n = std::fread(buf, 1, sizeof buf, spool.get())) > 0;)

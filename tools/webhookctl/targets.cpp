@@ -186,13 +186,6 @@ void printTarget(const Target& t, bool showSecret)
     row("updated", isoTime(t.updatedAt));
 }
 
-// Errors of a target's settings are usage errors (exit 2): every one is
-// about what was given on the command line; the rest fail (exit 1).
-int reportUsage(const Error& e, const CLI::App* command)
-{
-    return e.is(Error::Kind::Invalid) ? usageError(e.message(), command) : report(e);
-}
-
 // Why webhookd, as it starts by default, would refuse to deliver to url: its
 // host is written as a loopback or private address, or as localhost.
 std::optional<std::string> guardHint(const std::string& url)
@@ -235,17 +228,17 @@ void addTargetCommands(CLI::App& app, Context& ctx)
     auto addFlags = std::make_shared<TargetFlags>();
     auto* add = target->add_subcommand("add", "Register a target");
     addFlags->add(add, true);
-    add->callback([&ctx, addFlags, add] {
-        ctx.action = [&ctx, addFlags, add] {
+    add->callback([&ctx, addFlags] {
+        ctx.action = [&ctx, addFlags] {
             auto spec = addFlags->spec();
             if (!spec)
-                return reportUsage(spec.error(), add);
+                return reportInput(spec.error());
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
             auto t = addTarget(**db, addFlags->id, *spec, ctx.clock(), ctx.limits());
             if (!t)
-                return reportUsage(t.error(), add);
+                return reportInput(t.error());
             // A generated secret is shown once, here; a given one is not
             // echoed, nor are the URL's password and auth-like header values.
             const bool reveal = !addFlags->given("secret") && !addFlags->given("secret-file");
@@ -270,11 +263,11 @@ void addTargetCommands(CLI::App& app, Context& ctx)
     updateFlags->add(update, false);
     auto enable = std::make_shared<bool>(false);
     update->add_flag("--enabled", *enable, "Enable the target");
-    update->callback([&ctx, updateFlags, enable, update] {
-        ctx.action = [&ctx, updateFlags, enable, update] {
+    update->callback([&ctx, updateFlags, enable] {
+        ctx.action = [&ctx, updateFlags, enable] {
             auto spec = updateFlags->spec();
             if (!spec)
-                return reportUsage(spec.error(), update);
+                return reportInput(spec.error());
             if (*enable)
                 spec->enabled = true;
             auto db = ctx.db();
@@ -282,7 +275,7 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                 return report(db.error());
             auto t = updateTarget(**db, updateFlags->id, *spec, ctx.clock(), ctx.limits());
             if (!t)
-                return reportUsage(t.error(), update);
+                return reportInput(t.error());
             if (ctx.json)
                 printJson(targetJson(*t, false));
             else
@@ -409,12 +402,12 @@ void addTargetCommands(CLI::App& app, Context& ctx)
             if (rot->secretOpt->count() > 0 || rot->secretFileOpt->count() > 0) {
                 auto read = readSecret(rot->secret, rot->secretFile, "secret");
                 if (!read)
-                    return report(read.error());
+                    return reportInput(read.error());
                 given = std::move(*read);
             }
             auto r = rotateSecret(**db, rot->id, given, durationMs(rot->overlap), ctx.clock());
             if (!r)
-                return report(r.error());
+                return reportInput(r.error());
             if (ctx.json) {
                 nlohmann::json j = {
                     {"id", rot->id},
