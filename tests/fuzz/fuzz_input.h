@@ -27,4 +27,21 @@ inline std::vector<std::string> fields(std::string_view in, size_t n)
     return out;
 }
 
+// Whether every number in JSON text is one a double holds (no exponent, no
+// run of 16 digits or more), so nlohmann's parser, which converts numbers,
+// must accept what RFC 8259 accepts. (RFC 8259 allows 1e400 and integers of
+// any length; webhookd keeps them as written.)
+inline bool numbersFitDouble(std::string_view in)
+{
+    size_t run = 0;
+    for (char c : in) {
+        if (c == 'e' || c == 'E')
+            return false;
+        run = (c >= '0' && c <= '9') ? run + 1 : 0;
+        if (run >= 16)
+            return false;
+    }
+    return true;
+}
+
 } // namespace webhookd::fuzz
