@@ -30,7 +30,9 @@ CREATE TABLE targets (
     created_at                  INTEGER NOT NULL,
     updated_at                  INTEGER NOT NULL
 , signature_scheme TEXT NOT NULL DEFAULT 'standard'
-    CHECK (signature_scheme IN ('standard', 'github')), ca_bundle TEXT CHECK (ca_bundle IS NULL OR ca_bundle <> ''), consecutive_failures INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0), paused_until INTEGER, paused_at INTEGER, paused_reason TEXT, disabled_reason TEXT) STRICT;
+    CHECK (signature_scheme IN ('standard', 'github')), ca_bundle TEXT CHECK (ca_bundle IS NULL OR ca_bundle <> ''), consecutive_failures INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0), paused_until INTEGER, paused_at INTEGER, paused_reason TEXT, disabled_reason TEXT, max_in_flight INTEGER CHECK (max_in_flight IS NULL OR max_in_flight BETWEEN 1 AND 10000), min_rate REAL CHECK (min_rate IS NULL OR min_rate > 0), rate_step REAL CHECK (rate_step IS NULL OR rate_step > 0), rate_current REAL CHECK (rate_current IS NULL OR rate_current > 0), rate_adjusted_at INTEGER, rate_signal_at INTEGER, rate_signal TEXT, retry_schedule TEXT
+    CHECK (retry_schedule IS NULL OR (json_valid(retry_schedule) AND json_type(retry_schedule) = 'array')), older_secrets TEXT NOT NULL DEFAULT '[]'
+    CHECK (json_valid(older_secrets) AND json_type(older_secrets) = 'array')) STRICT;
 
 CREATE TABLE events (
     id               INTEGER PRIMARY KEY,
@@ -64,7 +66,7 @@ CREATE TABLE deliveries (
     last_error        TEXT,
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL,
-    completed_at      INTEGER,
+    completed_at      INTEGER, throttle_deferrals INTEGER NOT NULL DEFAULT 0 CHECK (throttle_deferrals >= 0),
     UNIQUE (event_id, target_id)
 ) STRICT;
 
@@ -132,4 +134,6 @@ SELECT a.id             AS attempt_id,
 FROM attempts a
 JOIN deliveries d ON d.id = a.delivery_id
 JOIN events e ON e.id = d.event_id;
+
+CREATE INDEX deliveries_in_flight ON deliveries (target_id) WHERE status = 'in_progress';
 

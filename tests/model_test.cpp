@@ -60,15 +60,15 @@ TEST_CASE("model: the breaker opens after the failures in a row, probes, and clo
     const BreakerPolicy policy{3, 60'000};
     BreakerState closed;
     AttemptRun twoFailures;
-    twoFailures.add(false, 500, 1);
-    twoFailures.add(false, 500, 2);
+    twoFailures.add(EndpointSignal::Unhealthy, 500, 1);
+    twoFailures.add(EndpointSignal::Unhealthy, 500, 2);
     auto t = nextBreakerState(closed, twoFailures, policy, 1000);
     CHECK(t.changed);
     CHECK_FALSE(t.opened);
     CHECK(t.after.consecutiveFailures == 2);
 
     AttemptRun third;
-    third.add(false, 503, 3);
+    third.add(EndpointSignal::Unhealthy, 503, 3);
     auto opened = nextBreakerState(t.after, third, policy, 2000);
     CHECK(opened.opened);
     CHECK(opened.after.pausedUntil == 62'000);
@@ -83,7 +83,7 @@ TEST_CASE("model: the breaker opens after the failures in a row, probes, and clo
     SUBCASE("a success closes it and resets the count")
     {
         AttemptRun ok;
-        ok.add(true, 204, 4);
+        ok.add(EndpointSignal::Healthy, 204, 4);
         auto resumed = nextBreakerState(opened.after, ok, policy, 70'000);
         CHECK(resumed.resumed);
         CHECK(resumed.after.pausedUntil == 0);
@@ -92,17 +92,17 @@ TEST_CASE("model: the breaker opens after the failures in a row, probes, and clo
     SUBCASE("failures after a success in the same batch count from the success")
     {
         AttemptRun mixed;
-        mixed.add(false, 500, 5);
-        mixed.add(true, 200, 6);
-        mixed.add(false, 500, 7);
+        mixed.add(EndpointSignal::Unhealthy, 500, 5);
+        mixed.add(EndpointSignal::Healthy, 200, 6);
+        mixed.add(EndpointSignal::Unhealthy, 500, 7);
         auto r = nextBreakerState(BreakerState{10, 0, true}, mixed, policy, 0);
         CHECK(r.after.consecutiveFailures == 1);
     }
     SUBCASE("410 Gone disables the target, once, naming the delivery")
     {
         AttemptRun gone;
-        gone.add(false, 410, 42);
-        gone.add(false, 410, 43);
+        gone.add(EndpointSignal::Neutral, 410, 42);
+        gone.add(EndpointSignal::Neutral, 410, 43);
         auto r = nextBreakerState(closed, gone, policy, 0);
         CHECK_FALSE(r.after.enabled);
         CHECK(r.disabledReason == "the receiver answered 410 Gone to delivery 42");
@@ -111,9 +111,88 @@ TEST_CASE("model: the breaker opens after the failures in a row, probes, and clo
     {
         AttemptRun many;
         for (int i = 0; i < 100; ++i)
-            many.add(false, 500, i);
+            many.add(EndpointSignal::Unhealthy, 500, i);
         CHECK_FALSE(nextBreakerState(closed, many, BreakerPolicy{0, 1000}, 0).opened);
     }
+}
+
+TEST_CASE("model: only failures that say the endpoint is unhealthy move the breaker")
+{
+    const BreakerPolicy policy{3, 60'000};
+    auto outcome = [](int code, TransportError error = TransportError::None) {
+        Outcome o;
+        o.statusCode = code;
+        o.error = error;
+        return o;
+    };
+    // 422 for a bad payload, a blocked address, a bad URL, a secret that
+    // cannot sign: the delivery's problem. A storm of them leaves it closed.
+    AttemptRun neutral;
+    for (int i = 0; i < 100; ++i) {
+        neutral.add(endpointSignal(outcome(422)), 422, i);
+        neutral.add(endpointSignal(outcome(0, TransportError::BlockedAddress)), 0, i);
+        neutral.add(endpointSignal(outcome(0, TransportError::BadUrl)), 0, i);
+        neutral.add(endpointSignal(outcome(0, TransportError::Signing)), 0, i);
+    }
+    auto r = nextBreakerState(BreakerState{2, 0, true}, neutral, policy, 0);
+    CHECK_FALSE(r.opened);
+    CHECK(r.after.consecutiveFailures == 2); // nor do they reset the count
+    // 5xx, 408, 429, timeouts and network errors count.
+    for (auto o : {outcome(503), outcome(408), outcome(429), outcome(0, TransportError::Timeout),
+                   outcome(0, TransportError::Connect)})
+        CHECK(endpointSignal(o) == EndpointSignal::Unhealthy);
+    CHECK(endpointSignal(outcome(204)) == EndpointSignal::Healthy);
+    AttemptRun storm;
+    for (int i = 0; i < 3; ++i)
+        storm.add(endpointSignal(outcome(503)), 503, i);
+    CHECK(nextBreakerState(BreakerState{}, storm, policy, 0).opened);
+    CHECK(storm.throttleStatus == 503);
+}
+
+TEST_CASE("model: a schedule sets the attempts unless they are given; the in-flight cap clears with 0")
+{
+    TargetSpec spec;
+    spec.url = "https://example.com/h";
+    spec.retrySchedule = *parseRetrySchedule("svix");
+    spec.maxInFlight = 4;
+    auto t = makeTarget("a", spec, 0);
+    REQUIRE(t);
+    CHECK(t->retry.maxAttempts == 8);
+    CHECK(t->maxInFlight == 4);
+    TargetSpec change;
+    change.maxInFlight = 0;
+    change.retrySchedule = std::vector<int64_t>{};
+    change.maxAttempts = 3;
+    applySpec(*t, change);
+    CHECK_FALSE(t->maxInFlight);
+    CHECK(t->retry.schedule.empty());
+    CHECK(t->retry.maxAttempts == 3);
+    TargetSpec bad = spec;
+    bad.minRate = 5;
+    bad.ratePerSecond = 2;
+    CHECK(makeTarget("b", bad, 0).error().message() == "the minimum rate must not be above the rate");
+    bad = spec;
+    bad.maxInFlight = 10'001;
+    CHECK_FALSE(makeTarget("b", bad, 0));
+}
+
+TEST_CASE("model: a throttled target's bucket runs at its current rate, with a burst no larger")
+{
+    Target t;
+    t.ratePerSecond = 40;
+    t.burst = 40;
+    t.rateLimitEnabled = true;
+    t.rateCurrent = 5;
+    auto b = bucketFor(t, 0);
+    REQUIRE(b);
+    CHECK(b->rate == doctest::Approx(5.0));
+    CHECK(b->burst == doctest::Approx(5.0));
+    Target unlimited;
+    unlimited.rateCurrent = 0.5;
+    REQUIRE(bucketFor(unlimited, 0));
+    CHECK(bucketFor(unlimited, 0)->burst == doctest::Approx(1.0));
+    unlimited.rateCurrent.reset();
+    CHECK_FALSE(bucketFor(unlimited, 0));
 }
 
 TEST_CASE("model: dlq retry takes dead letters only; resend takes every finished delivery")

@@ -1,6 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -391,4 +392,159 @@ TEST_CASE("queue: a rolled-back transaction reports no target events")
     REQUIRE(events.size() == 1);
     CHECK(events[0].kind == TargetEvent::Kind::Disabled);
     CHECK(f.count("SELECT enabled FROM targets") == 0);
+}
+
+// ---------------------------------------------------------------------------
+// Flow control per target
+
+namespace {
+
+// The target of each claimed delivery, counted.
+std::map<std::string, int> byTarget(const ClaimResult& r)
+{
+    std::map<std::string, int> out;
+    for (const auto& d : r.claimed)
+        ++out[d.target->id];
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("queue: targets with due work share the worker's slots")
+{
+    StoreFixture f;
+    f.addTarget("a");
+    f.addTarget("b");
+    for (int i = 0; i < 10; ++i) {
+        f.sendTo("a");
+        f.sendTo("b");
+        f.clock.advance(1);
+    }
+    Queue q(f.db, "w1");
+    ClaimContext ctx;
+    ctx.concurrency = 4;
+    ctx.targets["a"].inFlight = 0;
+    auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 4, ctx);
+    REQUIRE(r);
+    CHECK(byTarget(*r) == std::map<std::string, int>{{"a", 2}, {"b", 2}});
+
+    SUBCASE("a target holding its share gets nothing more while another has work")
+    {
+        ClaimContext busy;
+        busy.concurrency = 4;
+        busy.targets["a"].inFlight = 2;
+        busy.targets["a"].typicalMs = 200;
+        auto more = q.claim(f.clock.nowMs(), 60'000, 30'000, 2, busy);
+        REQUIRE(more);
+        CHECK(byTarget(*more) == std::map<std::string, int>{{"b", 2}});
+        CHECK(more->heldBack > 0);
+        // a's rows stepped over wait about one answer's time, not longer.
+        CHECK(f.count("SELECT count(*) FROM deliveries WHERE target_id = 'a' AND status = 'pending' AND "
+                      "next_attempt_at >= " +
+                      std::to_string(f.clock.nowMs() + 200)) == more->heldBack);
+        CHECK(f.count("SELECT count(*) FROM deliveries WHERE target_id = 'a' AND status = 'pending' AND "
+                      "next_attempt_at > " +
+                      std::to_string(f.clock.nowMs() + 10 * 200)) == 0);
+        CHECK(f.count("SELECT sum(attempt_count) FROM deliveries") == 0);
+    }
+}
+
+TEST_CASE("queue: slow targets together leave a quarter of the slots to the others")
+{
+    StoreFixture f;
+    f.addTarget("hang");
+    f.addTarget("fast");
+    for (int i = 0; i < 50; ++i)
+        f.sendTo("hang");
+    f.clock.advance(5);
+    const int64_t fast = f.sendTo("fast");
+    Queue q(f.db, "w1");
+    ClaimContext ctx;
+    ctx.concurrency = 8;
+    ctx.targets["hang"] = TargetLoad{6, 30'000, true}; // 6 of 8 slots, answers take 30 s
+    // The hanging target's 50 rows come first in time; the fast one's row
+    // behind them is still found, and takes the slot.
+    auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 2, ctx);
+    REQUIRE(r);
+    CHECK(ids(*r) == std::vector<int64_t>{fast});
+    CHECK(r->heldBack > 0);
+}
+
+TEST_CASE("queue: the in-flight cap holds across workers, counted from in_progress rows")
+{
+    StoreFixture f;
+    TargetSpec capped;
+    capped.maxInFlight = 2;
+    f.addTarget("c", capped);
+    for (int i = 0; i < 10; ++i)
+        f.sendTo("c");
+    Database second = test::openNew(f.path);
+    Queue w1(f.db, "w1"), w2(second, "w2");
+    auto a = w1.claim(f.clock.nowMs(), 600'000, 30'000, 10);
+    REQUIRE(a);
+    CHECK(a->claimed.size() == 2);
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE status = 'in_progress'") == 2);
+    f.clock.advance(60'000);
+    // Everything is due again, but two are in flight at w1: w2 gets none.
+    auto b = w2.claim(f.clock.nowMs(), 120'000, 30'000, 10);
+    REQUIRE(b);
+    CHECK(b->claimed.empty());
+    // One finishes at w1: w2 may take exactly one.
+    REQUIRE(w1.complete({completion(a->claimed[0], DeliveryStatus::Delivered, 200)}, f.clock.nowMs()));
+    f.clock.advance(60'000);
+    auto c = w2.claim(f.clock.nowMs(), 120'000, 30'000, 10);
+    REQUIRE(c);
+    CHECK(c->claimed.size() == 1);
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE status = 'in_progress'") == 2);
+    // The count is one range of the deliveries_in_flight index.
+    const std::string p = plan(f.raw, detail::queue_sql::inFlightOfTarget());
+    CAPTURE(p);
+    CHECK(p.find("deliveries_in_flight") != std::string::npos);
+}
+
+TEST_CASE("queue: a free throttle moves the budget's base; throttling signals cut the stored rate")
+{
+    StoreFixture f;
+    TargetSpec rated;
+    rated.ratePerSecond = 40;
+    f.addTarget("t", rated);
+    f.sendTo("t");
+    f.sendTo("t");
+    Queue q(f.db, "w1");
+    auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 2);
+    REQUIRE(r);
+    REQUIRE(r->claimed.size() == 2);
+    Completion throttled = completion(r->claimed[0], DeliveryStatus::Failed, 429, f.clock.nowMs() + 30'000);
+    throttled.outcome.retryAfterMs = 30'000;
+    throttled.freeThrottle = true;
+    REQUIRE(q.complete({throttled, completion(r->claimed[1], DeliveryStatus::Failed, 429, f.clock.nowMs())},
+                       f.clock.nowMs()));
+    CHECK(f.count("SELECT attempt_count - retry_base FROM deliveries WHERE id = " + std::to_string(r->claimed[0].id)) ==
+          0);
+    CHECK(f.count("SELECT throttle_deferrals FROM deliveries WHERE id = " + std::to_string(r->claimed[0].id)) == 1);
+    CHECK(f.count("SELECT attempt_count - retry_base FROM deliveries WHERE id = " + std::to_string(r->claimed[1].id)) ==
+          1);
+    auto t = getTarget(f.db, "t");
+    REQUIRE(t);
+    REQUIRE(t->rateCurrent);
+    CHECK(*t->rateCurrent == doctest::Approx(20.0)); // two 429s, one cut
+    CHECK(t->rateSignal == "HTTP 429");
+    auto events = q.takeTargetEvents();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == TargetEvent::Kind::Throttled);
+    // The next claim's bucket runs at the cut rate, with a burst no larger.
+    for (int i = 0; i < 40; ++i)
+        f.sendTo("t");
+    auto next = q.claim(f.clock.nowMs(), 60'000, 30'000, 40);
+    REQUIRE(next);
+    CHECK(next->claimed.size() <= 20);
+    CHECK(next->rateLimited >= 20);
+    // Rows deferred while throttled are due within the throttled horizon.
+    CHECK(f.count("SELECT max(next_attempt_at) FROM deliveries WHERE status = 'rate_limited'") <=
+          f.clock.nowMs() + 5'000);
+    // Changing the configured rate ends the throttling.
+    TargetSpec change;
+    change.ratePerSecond = 10;
+    REQUIRE(updateTarget(f.db, "t", change, f.clock));
+    CHECK_FALSE(getTarget(f.db, "t")->rateCurrent);
 }

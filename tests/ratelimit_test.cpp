@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "core/clock.h"
+#include "ratelimit/aimd.h"
 #include "ratelimit/token_bucket.h"
 
 using namespace webhookd;
@@ -130,4 +131,96 @@ TEST_CASE("ratelimit: a clock going backwards invents no tokens")
         clock.jumpWall(60'000);
         CHECK(takeAll(b, clock.nowMs()) == 2);
     }
+}
+
+TEST_CASE("aimd: a signal halves the rate, at most once a second, down to the floor")
+{
+    AimdInput in;
+    in.ceiling = 40.0;
+    in.signalStatus = 429;
+    auto c = nextRate({}, in, 10'000);
+    CHECK(c.cut);
+    CHECK(*c.after.current == doctest::Approx(20.0));
+    CHECK(c.after.signalAt == 10'000);
+    // A second 429 within the second changes nothing.
+    CHECK_FALSE(nextRate(c.after, in, 10'999).changed);
+    auto again = nextRate(c.after, in, 11'000);
+    CHECK(*again.after.current == doctest::Approx(10.0));
+    AimdState s = again.after;
+    for (int i = 0; i < 20; ++i)
+        s = nextRate(s, in, 12'000 + 1000 * i).after;
+    CHECK(*s.current == doctest::Approx(0.1));
+    in.minRate = 2.0;
+    CHECK(*nextRate(again.after, in, 13'000).after.current == doctest::Approx(5.0));
+    CHECK(*nextRate(AimdState{3.0, 0, 0}, in, 13'000).after.current == doctest::Approx(2.0));
+    // 502, 503 and 504 are signals; 500 is not.
+    for (int code : {502, 503, 504})
+        CHECK(isThrottleSignal(code));
+    CHECK_FALSE(isThrottleSignal(500));
+    CHECK_FALSE(isThrottleSignal(422));
+}
+
+TEST_CASE("aimd: successes climb back by the step per second, and reaching the ceiling ends the throttling")
+{
+    AimdInput ok;
+    ok.ceiling = 10.0;
+    ok.succeeded = true;
+    AimdState s{2.0, 0, 0};
+    CHECK_FALSE(nextRate(s, ok, 999).changed); // within the second of the cut
+    auto up = nextRate(s, ok, 1000);
+    CHECK(*up.after.current == doctest::Approx(3.0));
+    // Time climbs, not only the successes: three seconds later, three steps.
+    auto later = nextRate(up.after, ok, 4000);
+    CHECK(*later.after.current == doctest::Approx(6.0));
+    ok.step = 0.5;
+    CHECK(*nextRate(later.after, ok, 5000).after.current == doctest::Approx(6.5));
+    ok.step.reset();
+    auto top = nextRate(later.after, ok, 8000);
+    CHECK(top.changed);
+    CHECK_FALSE(top.after.current); // 6 + 4 reached 10: back at the configured rate
+    // Not throttled: a success changes nothing.
+    CHECK_FALSE(nextRate(AimdState{}, ok, 9000).changed);
+}
+
+TEST_CASE("aimd: without a configured rate it starts from what was sent and lifts after a quiet minute")
+{
+    AimdInput in;
+    in.observedRate = 30;
+    in.signalStatus = 503;
+    auto cut = nextRate({}, in, 0);
+    CHECK(*cut.after.current == doctest::Approx(15.0));
+    AimdInput ok;
+    ok.succeeded = true;
+    auto climbing = nextRate(cut.after, ok, 30'000);
+    REQUIRE(climbing.after.current);
+    CHECK(*climbing.after.current == doctest::Approx(45.0));
+    auto lifted = nextRate(climbing.after, ok, 60'000);
+    CHECK(lifted.changed);
+    CHECK_FALSE(lifted.after.current);
+    CHECK(effectiveRate(std::nullopt, std::nullopt) == std::nullopt);
+    CHECK(*effectiveRate(5.0, 3.0) == doctest::Approx(3.0));
+    CHECK(*effectiveRate(2.0, std::nullopt) == doctest::Approx(2.0));
+}
+
+TEST_CASE("aimd: a sawtooth against a receiver of fixed capacity stays near it")
+{
+    // A receiver that answers 429 above 50/s: the rate saws between about
+    // half and all of 50, never collapsing to the floor or running away.
+    const double capacity = 50;
+    AimdInput in;
+    in.ceiling = 500.0;
+    AimdState s{100.0, 0, 0};
+    double low = 1e9, high = 0;
+    for (int64_t t = 1000; t <= 300'000; t += 1000) {
+        const double rate = *effectiveRate(s.current, in.ceiling);
+        in.signalStatus = rate > capacity ? 429 : 0;
+        in.succeeded = true;
+        s = nextRate(s, in, t).after;
+        if (t > 60'000) {
+            low = std::min(low, *effectiveRate(s.current, in.ceiling));
+            high = std::max(high, *effectiveRate(s.current, in.ceiling));
+        }
+    }
+    CHECK(low >= capacity / 2 - 1);
+    CHECK(high <= capacity + 1);
 }

@@ -257,3 +257,60 @@ TEST_CASE("retry: nextAttemptDelay treats Retry-After as a floor")
         CHECK(nextAttemptDelay(p, 1, 0.5, 5000, 3000) == 3000);
     }
 }
+
+TEST_CASE("retry: named schedules and lists of delays, with jitter")
+{
+    auto sw = parseRetrySchedule("standard-webhooks");
+    REQUIRE(sw);
+    CHECK(sw->size() == 9);
+    CHECK(sw->front() == 5000);
+    CHECK(sw->back() == 24 * 3'600'000LL);
+    CHECK(retryScheduleName(*sw) == "standard-webhooks");
+    auto svix = parseRetrySchedule("svix");
+    REQUIRE(svix);
+    CHECK(*svix == std::vector<int64_t>{5000, 300'000, 1'800'000, 7'200'000, 18'000'000, 36'000'000, 36'000'000});
+    CHECK(parseRetrySchedule("exponential")->empty());
+    auto list = parseRetrySchedule("10s,1m30s,2h");
+    REQUIRE(list);
+    CHECK(*list == std::vector<int64_t>{10'000, 90'000, 7'200'000});
+    CHECK(retryScheduleName(*list) == "10s,90s,2h");
+    for (const char* bad : {"", "10s,,1m", "fast", "10s,-1s", "5x"})
+        CHECK_MESSAGE(!parseRetrySchedule(bad), bad);
+    CHECK(parseRetrySchedule("nope").error().message().find("standard-webhooks") != std::string::npos);
+
+    RetryPolicy p;
+    p.schedule = *list;
+    p.jitter = 0;
+    CHECK(backoffDelay(p, 1, 0.5) == 10'000);
+    CHECK(backoffDelay(p, 2, 0.5) == 90'000);
+    CHECK(backoffDelay(p, 3, 0.5) == 7'200'000);
+    CHECK(backoffDelay(p, 9, 0.5) == 7'200'000); // the last repeats
+    p.jitter = 0.1;
+    CHECK(backoffDelay(p, 1, 0.0) == 9'000);
+    CHECK(backoffDelay(p, 1, 1.0) == 11'000);
+}
+
+TEST_CASE("retry: a 429 with Retry-After does not use up the budget, 20 times at most")
+{
+    RetryPolicy p;
+    p.maxAttempts = 2;
+    Outcome throttled;
+    throttled.statusCode = 429;
+    throttled.retryAfterMs = 30'000;
+    // The budget is spent (2 of 2), yet the throttle retries, after Retry-After.
+    auto d = decide(throttled, p, 2, 0.5, 1000, 3'600'000, 0);
+    CHECK(d.verdict == Verdict::Retry);
+    CHECK(d.freeThrottle);
+    CHECK(d.nextAttemptAt >= 31'000);
+    // After 20 free throttles they count again.
+    auto spent = decide(throttled, p, 2, 0.5, 1000, 3'600'000, 20);
+    CHECK(spent.verdict == Verdict::DeadLetter);
+    CHECK_FALSE(spent.freeThrottle);
+    // A 429 without Retry-After, or a 503 with it, counts as usual.
+    Outcome bare;
+    bare.statusCode = 429;
+    CHECK(decide(bare, p, 2, 0.5, 1000, 3'600'000, 0).verdict == Verdict::DeadLetter);
+    Outcome unavailable = throttled;
+    unavailable.statusCode = 503;
+    CHECK(decide(unavailable, p, 2, 0.5, 1000, 3'600'000, 0).verdict == Verdict::DeadLetter);
+}

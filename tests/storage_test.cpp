@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "model/target_rules.h"
+#include "records/json.h"
 #include "storage/database.h"
 #include "storage/deliveries.h"
 #include "storage/events.h"
@@ -525,6 +526,40 @@ TEST_CASE("storage: a rotated secret signs beside the old one until the window e
         CHECK(rotateSecret(f.db, "a", *secret, hour, f.clock).error().is(Error::Kind::Invalid));
         CHECK(getTarget(f.db, "a")->secret == *secret);
     }
+}
+
+TEST_CASE("storage: rotations within each other's windows keep every previous secret signing, up to 10")
+{
+    StoreFixture f;
+    f.addTarget("a", [] {
+        TargetSpec s;
+        s.secret = "first";
+        return s;
+    }());
+    const int64_t hour = 3'600'000;
+    REQUIRE(rotateSecret(f.db, "a", std::string("second"), hour, f.clock));
+    f.clock.advance(1000);
+    REQUIRE(rotateSecret(f.db, "a", std::string("third"), hour, f.clock));
+    auto t = getTarget(f.db, "a");
+    REQUIRE(t);
+    // Two rotations in a row: the original still signs in its own window.
+    CHECK(signingSecrets(*t, f.clock.nowMs()) == std::vector<std::string>{"third", "second", "first"});
+    CHECK(*t->previousSecret == "second");
+    REQUIRE(t->olderSecrets.size() == 1);
+    // "first" was given an hour at the first rotation, not at the second.
+    CHECK(t->olderSecrets[0].expiresAt == f.clock.nowMs() - 1000 + hour);
+    f.clock.advance(hour - 1000);
+    CHECK(signingSecrets(*getTarget(f.db, "a"), f.clock.nowMs()) == std::vector<std::string>{"third", "second"});
+
+    for (int i = 0; i < 12; ++i)
+        REQUIRE(rotateSecret(f.db, "a", "s" + std::to_string(i), hour, f.clock));
+    t = getTarget(f.db, "a");
+    const auto signing = signingSecrets(*t, f.clock.nowMs());
+    CHECK(signing.size() == 1 + kMaxPreviousSecrets);
+    CHECK(signing.front() == "s11");
+    CHECK(signing.back() == "s1");
+    // Listings never show them.
+    CHECK(targetJson(*t, false).dump().find("s10") == std::string::npos);
 }
 
 // ---------------------------------------------------------------------------

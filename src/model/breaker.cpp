@@ -3,19 +3,33 @@
 #include <algorithm>
 
 #include "core/duration.h"
+#include "ratelimit/aimd.h"
+#include "retry/retry.h"
 
 namespace webhookd {
 
-void AttemptRun::add(bool delivered, int statusCode, int64_t deliveryId)
+EndpointSignal endpointSignal(const Outcome& outcome)
 {
-    if (delivered) {
+    switch (classify(outcome)) {
+    case Verdict::Delivered: return EndpointSignal::Healthy;
+    case Verdict::Retry: return EndpointSignal::Unhealthy;
+    case Verdict::DeadLetter: break;
+    }
+    return EndpointSignal::Neutral;
+}
+
+void AttemptRun::add(EndpointSignal signal, int statusCode, int64_t deliveryId)
+{
+    if (signal == EndpointSignal::Healthy) {
         succeeded = true;
         tailFailures = 0;
-    } else {
+    } else if (signal == EndpointSignal::Unhealthy) {
         ++tailFailures;
     }
     if (statusCode == 410 && !goneDelivery)
         goneDelivery = deliveryId;
+    if (isThrottleSignal(statusCode))
+        throttleStatus = statusCode;
 }
 
 BreakerTransition nextBreakerState(const BreakerState& before, const AttemptRun& run, const BreakerPolicy& policy,

@@ -25,13 +25,23 @@ struct BreakerState {
     bool enabled = true;
 };
 
+// What one attempt says about its endpoint. Only failures that say it is
+// unhealthy (5xx, 408, 429, timeouts, network errors: the retryable ones)
+// move the breaker; a 422 for one bad payload, a blocked address, a bad URL
+// or a secret that cannot sign is the delivery's problem, not the endpoint's.
+enum class EndpointSignal { Healthy, Unhealthy, Neutral };
+
+struct Outcome;
+EndpointSignal endpointSignal(const Outcome& outcome);
+
 // One target's finished attempts of a batch, in the order they finished.
 struct AttemptRun {
-    int tailFailures = 0;                // failures since the last success in the batch
+    int tailFailures = 0;                // unhealthy failures since the last success in the batch
     bool succeeded = false;              // one of them delivered
     std::optional<int64_t> goneDelivery; // the first that answered 410 Gone
+    int throttleStatus = 0;              // the last 429, 502, 503 or 504 among them
 
-    void add(bool delivered, int statusCode, int64_t deliveryId);
+    void add(EndpointSignal signal, int statusCode, int64_t deliveryId);
 };
 
 struct BreakerTransition {

@@ -16,6 +16,16 @@ namespace webhookd {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+// A secret replaced by a rotation that still signs until expiresAt.
+struct PreviousSecret {
+    std::string secret;
+    int64_t expiresAt = 0;
+};
+
+// At most this many previous secrets sign at once (previous_secret and
+// older_secrets together).
+inline constexpr size_t kMaxPreviousSecrets = 10;
+
 struct Target {
     std::string id;
     std::string name;
@@ -23,6 +33,7 @@ struct Target {
     std::string secret;
     std::optional<std::string> previousSecret;
     std::optional<int64_t> previousSecretExpiresAt;
+    std::vector<PreviousSecret> olderSecrets; // before previousSecret, newest first
     bool enabled = true;
     std::vector<std::string> eventFilters; // empty: every event
     HeaderList headers;
@@ -31,6 +42,12 @@ struct Target {
     std::optional<double> ratePerSecond;
     std::optional<int> burst;
     bool rateLimitEnabled = false;
+    // Flow control (DESIGN.md "Flow control per target"). maxInFlight: the
+    // hard cap across every worker. minRate and rateStep bound and pace
+    // adaptive throttling (nullopt: the defaults, 0.1/s and 1/s).
+    std::optional<int> maxInFlight;
+    std::optional<double> minRate;
+    std::optional<double> rateStep;
     std::map<std::string, std::string> metadata;
     SignatureScheme signatureScheme = SignatureScheme::Standard;
     std::optional<std::string> caBundle; // PEM file; nullopt: the worker's CA bundle
@@ -42,6 +59,13 @@ struct Target {
     std::optional<int64_t> pausedAt;
     std::optional<std::string> pausedReason;
     std::optional<std::string> disabledReason;
+    // Written by the worker: adaptive throttling. rateCurrent: the rate the
+    // receiver's overload signals brought it down to (nullopt: not
+    // throttled); when it last changed, and when and why it was last cut.
+    std::optional<double> rateCurrent;
+    std::optional<int64_t> rateAdjustedAt;
+    std::optional<int64_t> rateSignalAt;
+    std::optional<std::string> rateSignal;
     int64_t createdAt = 0;
     int64_t updatedAt = 0;
     // Set when the stored row could not be read whole (a column edited by
@@ -65,9 +89,13 @@ struct TargetSpec {
     std::optional<int64_t> maxDelayMs;
     std::optional<double> backoffMultiplier;
     std::optional<double> jitterFactor;
+    std::optional<std::vector<int64_t>> retrySchedule; // empty: exponential backoff
     std::optional<double> ratePerSecond;
     std::optional<int> burst;
     std::optional<bool> rateLimitEnabled;
+    std::optional<int> maxInFlight; // 0 clears the cap
+    std::optional<double> minRate;
+    std::optional<double> rateStep;
     std::optional<std::map<std::string, std::string>> metadata;
     std::optional<bool> enabled;
     std::optional<SignatureScheme> signatureScheme;

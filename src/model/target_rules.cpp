@@ -4,6 +4,7 @@
 
 #include "core/duration.h"
 #include "core/ids.h"
+#include "ratelimit/aimd.h"
 #include "routing/patterns.h"
 #include "signing/signing.h"
 
@@ -51,6 +52,19 @@ Status validateTarget(const Target& t, const Limits& limits)
         return fail(Error::invalid("the burst must be between 1 and 1000000"));
     if (t.rateLimitEnabled && !t.ratePerSecond)
         return fail(Error::invalid("rate limiting needs a rate (--rate)"));
+    if (t.maxInFlight && (*t.maxInFlight < 1 || *t.maxInFlight > 10'000))
+        return fail(Error::invalid("the in-flight cap must be between 1 and 10000"));
+    if (t.minRate && !(*t.minRate > 0.0 && *t.minRate <= 1e6))
+        return fail(Error::invalid("the minimum rate must be above 0 and at most 1000000 per second"));
+    if (t.minRate && t.ratePerSecond && *t.minRate > *t.ratePerSecond)
+        return fail(Error::invalid("the minimum rate must not be above the rate"));
+    if (t.rateStep && !(*t.rateStep > 0.0 && *t.rateStep <= 1e6))
+        return fail(Error::invalid("the rate step must be above 0 and at most 1000000 per second"));
+    if (r.schedule.size() > 100)
+        return fail(Error::invalid("a retry schedule has at most 100 delays"));
+    for (int64_t d : r.schedule)
+        if (d < 0 || d > kMaxDurationMs)
+            return fail(Error::invalid("retry delays must be from 0 to 10 years (3650d)"));
     if (t.metadata.size() > 64)
         return fail(Error::invalid("a target may have at most 64 metadata entries"));
     for (const auto& [k, v] : t.metadata) {
@@ -95,6 +109,22 @@ void applySpec(Target& t, const TargetSpec& s)
         t.retry.multiplier = *s.backoffMultiplier;
     if (s.jitterFactor)
         t.retry.jitter = *s.jitterFactor;
+    if (s.retrySchedule) {
+        t.retry.schedule = *s.retrySchedule;
+        // A schedule sets the attempts: the first and one per delay.
+        if (!s.maxAttempts && !s.retrySchedule->empty())
+            t.retry.maxAttempts = static_cast<int>(s.retrySchedule->size()) + 1;
+    }
+    if (s.maxInFlight) {
+        if (*s.maxInFlight == 0)
+            t.maxInFlight.reset();
+        else
+            t.maxInFlight = *s.maxInFlight;
+    }
+    if (s.minRate)
+        t.minRate = *s.minRate;
+    if (s.rateStep)
+        t.rateStep = *s.rateStep;
     if (s.ratePerSecond) {
         t.ratePerSecond = *s.ratePerSecond;
         t.rateLimitEnabled = true; // giving a rate turns limiting on, unless the spec says otherwise below
@@ -145,21 +175,41 @@ void setEnabledByHand(Target& t, bool enabled, int64_t nowMs)
     }
 }
 
+std::vector<PreviousSecret> rotatedSecrets(const Target& target, int64_t nowMs)
+{
+    std::vector<PreviousSecret> out;
+    if (target.previousSecret && target.previousSecretExpiresAt && nowMs < *target.previousSecretExpiresAt)
+        out.push_back({*target.previousSecret, *target.previousSecretExpiresAt});
+    for (const auto& p : target.olderSecrets)
+        if (nowMs < p.expiresAt && p.secret != target.secret)
+            out.push_back(p);
+    return out;
+}
+
 std::vector<std::string> signingSecrets(const Target& target, int64_t nowMs)
 {
     std::vector<std::string> out{target.secret};
-    if (target.previousSecret && target.previousSecretExpiresAt && nowMs < *target.previousSecretExpiresAt)
-        out.push_back(*target.previousSecret);
+    for (auto& p : rotatedSecrets(target, nowMs))
+        out.push_back(std::move(p.secret));
     return out;
+}
+
+std::optional<double> configuredRate(const Target& t)
+{
+    return t.rateLimitEnabled && t.ratePerSecond ? t.ratePerSecond : std::nullopt;
 }
 
 std::optional<TokenBucket> bucketFor(const Target& t, int64_t nowMs)
 {
-    if (!t.rateLimitEnabled || !t.ratePerSecond)
+    const auto rate = effectiveRate(t.rateCurrent, configuredRate(t));
+    if (!rate)
         return std::nullopt;
-    const double rate = *t.ratePerSecond;
-    const double burst = t.burst ? *t.burst : std::max(1.0, rate);
-    return TokenBucket::full(rate, burst, nowMs);
+    // A throttled rate also shrinks the burst, so a full bucket cannot
+    // flood the receiver that asked for less.
+    double burst = t.burst ? *t.burst : std::max(1.0, *rate);
+    if (t.rateCurrent)
+        burst = std::max(1.0, std::min(burst, *rate));
+    return TokenBucket::full(*rate, burst, nowMs);
 }
 
 } // namespace webhookd

@@ -31,13 +31,20 @@ Result<Target> makeTarget(const std::string& id, const TargetSpec& spec, int64_t
 // disabled the target; disabling by hand records no reason.
 void setEnabledByHand(Target& target, bool enabled, int64_t nowMs);
 
-// The secrets that sign at nowMs: the current one, then the previous one
-// while its window lasts.
+// The secrets rotations replaced that still sign at nowMs, newest first.
+std::vector<PreviousSecret> rotatedSecrets(const Target& target, int64_t nowMs);
+
+// The secrets that sign at nowMs: the current one, then each previous one
+// while its own window lasts (newest first).
 std::vector<std::string> signingSecrets(const Target& target, int64_t nowMs);
 
-// The token bucket a target's rate limit gives, full at nowMs (a target
-// starts with a full bucket); nullopt when the target is not rate-limited.
-// The burst defaults to the rate, at least 1.
+// The rate limit the target was given (nullopt: none, or turned off).
+std::optional<double> configuredRate(const Target& target);
+
+// The token bucket a target is sent through, full at nowMs (a target starts
+// with a full bucket): its adaptive rate while throttled, else its rate
+// limit; nullopt when neither applies. The burst defaults to the rate, at
+// least 1; while throttled it is at most the throttled rate.
 std::optional<TokenBucket> bucketFor(const Target& target, int64_t nowMs);
 
 } // namespace webhookd

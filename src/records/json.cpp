@@ -83,6 +83,9 @@ json targetJson(const Target& t, bool showSecret)
     json headers = json::object();
     for (const auto& [k, v] : t.headers)
         headers[k] = shownHeaderValue(k, v, showSecret);
+    json olderExpiry = json::array();
+    for (const auto& o : t.olderSecrets)
+        olderExpiry.push_back(o.expiresAt);
     json j = {
         {"id", t.id},
         {"name", t.name},
@@ -106,6 +109,16 @@ json targetJson(const Target& t, bool showSecret)
         {"rate_per_second", orNull(t.ratePerSecond)},
         {"burst", orNull(t.burst)},
         {"rate_limit_enabled", t.rateLimitEnabled},
+        {"retry_schedule", t.retry.schedule.empty() ? json(nullptr) : json(t.retry.schedule)},
+        {"retry_schedule_name", retryScheduleName(t.retry.schedule)},
+        {"max_in_flight", orNull(t.maxInFlight)},
+        {"min_rate", orNull(t.minRate)},
+        {"rate_step", orNull(t.rateStep)},
+        {"rate_current", orNull(t.rateCurrent)},
+        {"rate_adjusted_at", orNull(t.rateAdjustedAt)},
+        {"rate_signal_at", orNull(t.rateSignalAt)},
+        {"rate_signal", orNull(t.rateSignal)},
+        {"older_secrets_expire_at", olderExpiry},
         {"metadata", t.metadata},
         {"signature_scheme", std::string(signatureSchemeName(t.signatureScheme))},
         {"ca_bundle", orNull(t.caBundle)},
@@ -114,6 +127,12 @@ json targetJson(const Target& t, bool showSecret)
     };
     if (showSecret && t.previousSecret)
         j["previous_secret"] = *t.previousSecret;
+    if (showSecret) {
+        json older = json::array();
+        for (const auto& o : t.olderSecrets)
+            older.push_back({{"secret", o.secret}, {"expires_at", o.expiresAt}});
+        j["older_secrets"] = std::move(older);
+    }
     return j;
 }
 

@@ -10,12 +10,78 @@
 
 namespace webhookd {
 
+namespace {
+
+constexpr int64_t kSecond = 1000, kMinute = 60 * kSecond, kHour = 60 * kMinute;
+
+// The Standard Webhooks operations guide's schedule and Svix's, as delays
+// after the first attempt (which both send immediately).
+const std::vector<int64_t> kStandardWebhooks = {5 * kSecond, 5 * kMinute, 30 * kMinute, 2 * kHour, 5 * kHour,
+                                                10 * kHour,  14 * kHour,  20 * kHour,   24 * kHour};
+const std::vector<int64_t> kSvix = {5 * kSecond, 5 * kMinute, 30 * kMinute, 2 * kHour,
+                                    5 * kHour,   10 * kHour,  10 * kHour};
+
+} // namespace
+
+Result<std::vector<int64_t>> parseRetrySchedule(std::string_view text)
+{
+    if (text == "exponential")
+        return std::vector<int64_t>{};
+    if (text == "standard-webhooks")
+        return kStandardWebhooks;
+    if (text == "svix")
+        return kSvix;
+    std::vector<int64_t> out;
+    size_t start = 0;
+    for (;;) {
+        const size_t comma = text.find(',', start);
+        const auto item = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+        auto ms = parseDuration(item);
+        if (!ms)
+            return fail(Error::invalid("the retry schedule must be exponential, standard-webhooks, svix or a list of "
+                                       "durations like 10s,1m,1h ('" +
+                                       std::string(item) + "' is not a duration)"));
+        out.push_back(*ms);
+        if (out.size() > 100)
+            return fail(Error::invalid("a retry schedule has at most 100 delays"));
+        if (comma == std::string_view::npos)
+            break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+std::string retryScheduleName(const std::vector<int64_t>& schedule)
+{
+    if (schedule.empty())
+        return "exponential";
+    if (schedule == kStandardWebhooks)
+        return "standard-webhooks";
+    if (schedule == kSvix)
+        return "svix";
+    std::string out;
+    for (int64_t ms : schedule)
+        out += (out.empty() ? "" : ",") + formatDuration(ms);
+    return out;
+}
+
+bool isFreeThrottle(const Outcome& outcome, int throttleDeferrals)
+{
+    return outcome.error == TransportError::None && outcome.statusCode == 429 && outcome.retryAfterMs &&
+        throttleDeferrals < kMaxThrottleDeferrals;
+}
+
 int64_t backoffDelay(const RetryPolicy& policy, int attempt, double u)
 {
     const int n = std::max(attempt, 1);
     // Computed in double and capped before the cast: multiplier^n overflows int64 fast.
-    double base = static_cast<double>(policy.initialDelayMs) * std::pow(policy.multiplier, n - 1);
-    base = std::min(base, static_cast<double>(policy.maxDelayMs));
+    double base;
+    if (!policy.schedule.empty()) {
+        base = static_cast<double>(policy.schedule[std::min<size_t>(n - 1, policy.schedule.size() - 1)]);
+    } else {
+        base = static_cast<double>(policy.initialDelayMs) * std::pow(policy.multiplier, n - 1);
+        base = std::min(base, static_cast<double>(policy.maxDelayMs));
+    }
     double factor = 1.0 + policy.jitter * (2.0 * u - 1.0);
     // Held below twice the longest duration: a row edited by hand can hold
     // any delay, and llround of a value beyond int64 is undefined.
@@ -98,7 +164,7 @@ std::string describe(const Outcome& o)
 } // namespace
 
 Decision decide(const Outcome& outcome, const RetryPolicy& policy, int attemptsUsed, double u, int64_t nowMs,
-                int64_t retryAfterCapMs)
+                int64_t retryAfterCapMs, int throttleDeferrals)
 {
     Decision d;
     d.verdict = classify(outcome);
@@ -109,6 +175,9 @@ Decision decide(const Outcome& outcome, const RetryPolicy& policy, int attemptsU
         d.deadLetterReason = outcome.error == TransportError::None ? d.lastError + " is not retryable" : d.lastError;
         return d;
     }
+    d.freeThrottle = isFreeThrottle(outcome, throttleDeferrals);
+    if (d.freeThrottle)
+        --attemptsUsed; // this attempt is not counted
     if (attemptsUsed >= policy.maxAttempts) {
         d.verdict = Verdict::DeadLetter;
         d.deadLetterReason = "gave up after " + std::to_string(attemptsUsed) + " attempts; last: " + d.lastError;

@@ -4,6 +4,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "core/error.h"
 
 #include "core/outcome.h"
 
@@ -16,12 +19,31 @@ struct RetryPolicy {
     int64_t maxDelayMs = 60'000;
     double multiplier = 2.0;
     double jitter = 0.1; // fraction, 0..1
+    // A fixed schedule instead of the formula: the delay before each retry
+    // (the last repeats when maxAttempts asks for more). Empty: exponential.
+    std::vector<int64_t> schedule;
 };
 
 // delay(n) = min(max, initial * multiplier^(n-1)) * (1 + jitter * (2u - 1)),
-// never below 0. n is the number of the attempt that just failed (1-based);
-// u is uniform in [0, 1) and supplied by the caller so tests are exact.
+// never below 0, or schedule[n-1] * (1 + jitter * (2u - 1)) with a schedule.
+// n is the number of the attempt that just failed (1-based); u is uniform in
+// [0, 1) and supplied by the caller so tests are exact.
 int64_t backoffDelay(const RetryPolicy& policy, int attempt, double u);
+
+// A schedule by name or as a list: "exponential" (empty: the formula),
+// "standard-webhooks" (5s 5m 30m 2h 5h 10h 14h 20h 24h after the first
+// attempt), "svix" (5s 5m 30m 2h 5h 10h 10h), or durations separated by
+// commas ("10s,1m,1h"), at most 100 of them.
+Result<std::vector<int64_t>> parseRetrySchedule(std::string_view text);
+
+// How a schedule is shown: its name when it is a named one, else the list.
+std::string retryScheduleName(const std::vector<int64_t>& schedule);
+
+// Whether a failed attempt is a throttle that does not use up the attempt
+// budget: a 429 with Retry-After, while the delivery has had fewer than
+// kMaxThrottleDeferrals of them.
+inline constexpr int kMaxThrottleDeferrals = 20;
+bool isFreeThrottle(const Outcome& outcome, int throttleDeferrals);
 
 enum class Verdict { Delivered, Retry, DeadLetter };
 
@@ -53,11 +75,13 @@ struct Decision {
     int64_t nextAttemptAt = 0;    // for Retry
     std::string lastError;        // empty when delivered
     std::string deadLetterReason; // for DeadLetter
+    bool freeThrottle = false;    // a retry that did not use up the budget (isFreeThrottle)
 };
 
 // Applies the table, the attempt budget and the backoff: attemptsUsed counts
-// this attempt; a retryable failure with the budget spent is a dead letter.
+// this attempt; a retryable failure with the budget spent is a dead letter,
+// unless it is a free throttle (isFreeThrottle), which does not count.
 Decision decide(const Outcome& outcome, const RetryPolicy& policy, int attemptsUsed, double u, int64_t nowMs,
-                int64_t retryAfterCapMs);
+                int64_t retryAfterCapMs, int throttleDeferrals = kMaxThrottleDeferrals);
 
 } // namespace webhookd

@@ -25,6 +25,9 @@ struct MonitorSnapshot {
         bool enabled = true;
         bool paused = false;
         int consecutiveFailures = 0;
+        std::optional<double> rate;        // what it is sent at: throttled, configured or nullopt (unlimited)
+        std::optional<double> rateCurrent; // adaptive throttling's rate, while throttled
+        int maxInFlight = 0;               // 0: no cap
     };
     std::vector<TargetState> targets;
 };

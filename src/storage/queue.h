@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +14,7 @@
 #include "model/breaker.h"
 #include "model/delivery_status.h"
 #include "model/target.h"
+#include "ratelimit/aimd.h"
 
 namespace webhookd {
 
@@ -22,6 +25,7 @@ struct ClaimedDelivery {
     int64_t id = 0;
     int attemptNumber = 0; // the number the coming attempt will get
     int attemptsUsed = 0;  // attempts spent since the budget was last refreshed
+    int throttleDeferrals = 0;
     std::string eventUid;
     std::string type;
     std::string payload;
@@ -39,13 +43,35 @@ struct Completion {
     int64_t nextAttemptAt = 0;                      // for failed
     std::string lastError;                          // empty when delivered
     std::string deadLetterReason;                   // for dead_letter
+    bool freeThrottle = false;                      // a 429 with Retry-After that does not use up the budget
+};
+
+// What the worker knows about one target's transfers, for sharing slots.
+struct TargetLoad {
+    int inFlight = 0;      // this worker's transfers to it now
+    int64_t typicalMs = 0; // how long its answers take lately (0: unknown)
+    bool slow = false;     // answers lately took over kFastAnswerMs, or one in flight has
+};
+
+// Answers within this count as fast. Slow targets together hold at most
+// concurrency − ⌈concurrency/4⌉ slots, so hanging receivers cannot take every
+// slot from a target whose work comes due later. A target not yet answered
+// counts as fast: one slow receiver alone still gets every slot at first.
+inline constexpr int64_t kFastAnswerMs = 1000;
+
+// How the claim shares the worker's slots (DESIGN.md "Flow control per
+// target"). concurrency 0: no sharing (a one-off claim).
+struct ClaimContext {
+    int concurrency = 0;
+    std::map<std::string, TargetLoad, std::less<>> targets;
 };
 
 // A change the worker made to a target while claiming or recording attempts.
 struct TargetEvent {
     // Disabled: a 410 Gone. Unreadable: its row was edited into a shape the
     // worker cannot deliver from (Target::rowError), so it was disabled.
-    enum class Kind { Paused, Resumed, Disabled, Unreadable } kind;
+    // Throttled: adaptive throttling cut its rate (reason says to what, and why).
+    enum class Kind { Paused, Resumed, Disabled, Unreadable, Throttled } kind;
     std::string targetId;
     std::string reason;
 };
@@ -54,6 +80,7 @@ struct ClaimResult {
     std::vector<ClaimedDelivery> claimed;
     int64_t reclaimed = 0;         // expired leases returned to pending
     int64_t rateLimited = 0;       // deferred for want of a token
+    int64_t heldBack = 0;          // deferred: their target had its share of slots or its in-flight cap
     std::vector<int64_t> orphaned; // due, but their event row is gone: dead-lettered
 };
 
@@ -70,6 +97,7 @@ public:
     const std::string& workerId() const { return workerId_; }
 
     void setBreaker(BreakerPolicy policy) { breaker_ = policy; }
+    void setThrottling(AimdPolicy policy) { aimd_ = policy; }
 
     // A token that moves when another connection (another process, or
     // another thread's connection) has committed to the store since: compare
@@ -78,7 +106,7 @@ public:
     // of the loop.
     uint64_t changeToken();
 
-    // Targets paused, resumed or disabled (410 Gone) by the completions
+    // Targets paused, resumed, throttled or disabled (410 Gone) by the completions
     // committed since the last call, in order.
     std::vector<TargetEvent> takeTargetEvents() { return std::exchange(targetEvents_, {}); }
 
@@ -88,7 +116,12 @@ public:
     // first then next_attempt_at, spending each target's token bucket. Rows
     // without a token become rate_limited, due when their token will exist.
     // Each claimed row gets a lease of max(leaseMs, target timeout + margin).
-    Result<ClaimResult> claim(int64_t nowMs, int64_t leaseMs, int64_t defaultTimeoutMs, int limit);
+    // With a context, a target that holds its fair share of the worker's
+    // slots, or has its in-flight cap reached across every worker, is
+    // stepped over: its rows examined are deferred by about one answer's
+    // time, so the walk stays one index range per priority level.
+    Result<ClaimResult> claim(int64_t nowMs, int64_t leaseMs, int64_t defaultTimeoutMs, int limit,
+                              const ClaimContext& context = {});
 
     // Records every completion (attempt row, status change, dead letter, the
     // target's breaker state; a 410 Gone disables the target) in one
@@ -99,7 +132,7 @@ public:
     // Both in one transaction: one commit records what finished and claims
     // what comes next. A failure changes nothing.
     Result<ClaimResult> completeAndClaim(const std::vector<Completion>& completions, int64_t nowMs, int64_t leaseMs,
-                                         int64_t defaultTimeoutMs, int limit);
+                                         int64_t defaultTimeoutMs, int limit, const ClaimContext& context = {});
 
     // Returns claimed deliveries to pending without recording an attempt.
     Status release(const std::vector<int64_t>& ids, int64_t nowMs);
@@ -122,9 +155,10 @@ public:
 
 private:
     // The bodies of claim and complete, inside a transaction the caller holds.
-    Result<ClaimResult> claimLocked(int64_t nowMs, int64_t leaseMs, int64_t defaultTimeoutMs, int limit);
+    Result<ClaimResult> claimLocked(int64_t nowMs, int64_t leaseMs, int64_t defaultTimeoutMs, int limit,
+                                    const ClaimContext& context);
     void recordLocked(const std::vector<Completion>& completions, int64_t nowMs);
-    void updateBreakersLocked(const std::vector<Completion>& completions, int64_t nowMs);
+    void updateTargetsLocked(const std::vector<Completion>& completions, int64_t nowMs);
     // Run the body in one BEGIN IMMEDIATE transaction; target events it
     // produced count only once it commits.
     template <typename Body>
@@ -135,8 +169,16 @@ private:
     std::string workerId_;
     std::unique_ptr<Statements> st_;
     BreakerPolicy breaker_;
+    AimdPolicy aimd_;
     std::vector<TargetEvent> pendingEvents_; // of the open transaction
     std::vector<TargetEvent> targetEvents_;  // committed, not yet taken
+    // Attempts per second this worker sent each target lately (decaying):
+    // where adaptive throttling starts for a target with no configured rate.
+    struct SendRate {
+        double perSecond = 0;
+        int64_t atMs = 0;
+    };
+    std::map<std::string, SendRate, std::less<>> sendRates_;
 };
 
 } // namespace webhookd

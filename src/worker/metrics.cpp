@@ -142,6 +142,17 @@ std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& 
         w.sample("webhookd_target_consecutive_failures", fmt::format("target=\"{}\"", labelValue(t.id)),
                  t.consecutiveFailures);
 
+    w.family("webhookd_target_rate_current", "gauge",
+             "The rate adaptive throttling holds the target at, per second (only while throttled).");
+    for (const auto& t : db.targets)
+        if (t.rateCurrent)
+            w.sample("webhookd_target_rate_current", fmt::format("target=\"{}\"", labelValue(t.id)), *t.rateCurrent);
+    w.family("webhookd_target_rate_per_second", "gauge",
+             "The rate the target is sent at: throttled or configured (absent when unlimited).");
+    for (const auto& t : db.targets)
+        if (t.rate)
+            w.sample("webhookd_target_rate_per_second", fmt::format("target=\"{}\"", labelValue(t.id)), *t.rate);
+
     w.family("webhookd_attempts_total", "counter", "HTTP attempts this worker finished, by outcome.");
     for (const auto& [outcome, n] : metrics.attemptsByOutcome())
         w.sample("webhookd_attempts_total", fmt::format("outcome=\"{}\"", labelValue(outcome)), static_cast<double>(n));
@@ -165,6 +176,8 @@ std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& 
     counter("webhookd_breaker_trips_total", "Times this worker paused a target (circuit breaker opened).",
             c.breakerTrips);
     counter("webhookd_breaker_resumes_total", "Times a probe succeeded and resumed a paused target.", c.breakerResumes);
+    counter("webhookd_throttle_cuts_total", "Times this worker halved a target's rate on 429, 502, 503 or 504.",
+            c.throttleCuts);
     counter("webhookd_targets_gone_total", "Targets this worker disabled because they answered 410 Gone.",
             c.targetsGone);
     counter("webhookd_storage_failures_total", "Database operations that failed (and were retried).",

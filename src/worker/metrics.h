@@ -24,7 +24,8 @@ struct WorkerCounters {
     std::atomic<int64_t> lastTickMs{0};   // wall clock of the loop's last turn
     std::atomic<int64_t> breakerTrips{0}; // targets this worker paused
     std::atomic<int64_t> breakerResumes{0};
-    std::atomic<int64_t> targetsGone{0}; // targets disabled on 410 Gone
+    std::atomic<int64_t> targetsGone{0};  // targets disabled on 410 Gone
+    std::atomic<int64_t> throttleCuts{0}; // adaptive throttling halved a target's rate
     std::atomic<int64_t> storageFailures{0};
 };
 

@@ -131,6 +131,10 @@ struct Worker::Impl {
     std::atomic<bool> stopping{false};
 
     std::unordered_map<uint64_t, ClaimedDelivery> inflight;
+    std::unordered_map<uint64_t, int64_t> startedMono; // when each transfer in flight began
+    // How long each target's answers took lately (moving average, ms):
+    // claims share slots by it (ClaimContext).
+    std::unordered_map<std::string, double> answerMs;
     std::vector<Completion> unrecorded; // finished, not yet committed
     int64_t firstUnrecordedMono = 0;
     std::vector<HttpResult> done;
@@ -178,10 +182,33 @@ struct Worker::Impl {
 
     // Claims into the free slots; what finished and is not yet recorded goes
     // into the same transaction, so one commit serves both.
+    // What the claim shares the slots by: each target's transfers in flight,
+    // how long its answers take, and whether it is slow (answers lately
+    // over kFastAnswerMs, or one in flight longer).
+    ClaimContext claimContext() const
+    {
+        ClaimContext ctx;
+        ctx.concurrency = opt.concurrency;
+        for (const auto& [id, ms] : answerMs) {
+            auto& load = ctx.targets[id];
+            load.typicalMs = std::max<int64_t>(1, std::llround(ms));
+            load.slow = ms > static_cast<double>(kFastAnswerMs);
+        }
+        const int64_t mono = clock.monotonicMs();
+        for (const auto& [tag, d] : inflight) {
+            auto& load = ctx.targets[d.target->id];
+            ++load.inFlight;
+            auto started = startedMono.find(tag);
+            if (started != startedMono.end() && mono - started->second > kFastAnswerMs)
+                load.slow = true;
+        }
+        return ctx;
+    }
+
     void claim(int64_t now)
     {
         const int free = opt.concurrency - static_cast<int>(inflight.size());
-        auto r = queue.completeAndClaim(unrecorded, now, opt.leaseMs, opt.defaultTimeoutMs, free);
+        auto r = queue.completeAndClaim(unrecorded, now, opt.leaseMs, opt.defaultTimeoutMs, free, claimContext());
         if (!r) {
             storageFailed(r.error(), unrecorded.empty() ? "claim" : "record attempts and claim");
             return;
@@ -215,6 +242,7 @@ struct Worker::Impl {
                 done.push_back(std::move(failed));
             }
             inflight.emplace(tag, std::move(d));
+            startedMono[tag] = clock.monotonicMs();
         }
         counters.claimed += static_cast<int64_t>(r->claimed.size());
         counters.inFlight = static_cast<int64_t>(inflight.size());
@@ -247,7 +275,14 @@ struct Worker::Impl {
                 continue;
             const ClaimedDelivery& d = it->second;
             const RetryPolicy& policy = d.target->retry;
-            Decision dec = decide(res.outcome, policy, d.attemptsUsed + 1, unit(rng), now, opt.retryAfterCapMs);
+            Decision dec = decide(res.outcome, policy, d.attemptsUsed + 1, unit(rng), now, opt.retryAfterCapMs,
+                                  d.throttleDeferrals);
+            if (res.outcome.error != TransportError::Signing) {
+                // An answer, or a timeout: either says how long a slot stays taken.
+                auto [avg, fresh] = answerMs.try_emplace(d.target->id, static_cast<double>(res.outcome.durationMs));
+                if (!fresh)
+                    avg->second = 0.8 * avg->second + 0.2 * static_cast<double>(res.outcome.durationMs);
+            }
             metrics.recordAttempt(res.outcome, dec.verdict == Verdict::Delivered, now);
             Completion c;
             c.deliveryId = d.id;
@@ -255,6 +290,7 @@ struct Worker::Impl {
             c.attemptNumber = d.attemptNumber;
             c.outcome = std::move(res.outcome);
             c.lastError = dec.lastError;
+            c.freeThrottle = dec.freeThrottle;
             ++counters.attempts;
             switch (dec.verdict) {
             case Verdict::Delivered:
@@ -288,6 +324,7 @@ struct Worker::Impl {
             if (unrecorded.empty())
                 firstUnrecordedMono = clock.monotonicMs();
             unrecorded.push_back(std::move(c));
+            startedMono.erase(it->first);
             inflight.erase(it);
         }
         done.clear();
@@ -331,6 +368,10 @@ struct Worker::Impl {
             case TargetEvent::Kind::Disabled:
                 ++counters.targetsGone;
                 Log::warn("target disabled", {{"target", e.targetId}, {"reason", e.reason}});
+                break;
+            case TargetEvent::Kind::Throttled:
+                ++counters.throttleCuts;
+                Log::warn("target throttled", {{"target", e.targetId}, {"reason", e.reason}});
                 break;
             case TargetEvent::Kind::Unreadable:
                 Log::error("target disabled: its row cannot be read; fix it, then run 'webhookctl target enable'",
@@ -432,6 +473,7 @@ struct Worker::Impl {
         for (uint64_t tag : http->abortAll())
             released.push_back(static_cast<int64_t>(tag));
         inflight.clear();
+        startedMono.clear();
         if (!released.empty()) {
             if (auto s = queue.release(released, clock.nowMs()); !s)
                 Log::error("could not release deliveries; their leases will expire instead",
@@ -521,12 +563,11 @@ struct Worker::Impl {
         shutdown();
         if (fatal)
             return fail(*fatal);
-        Log::info(
-            "webhookd stopped",
-            {{"worker", opt.workerId},
-             {"attempts", std::to_string(counters.attempts.load())},
-             {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count // not a status: a count
-             {"dead_lettered", std::to_string(counters.deadLettered.load())}});
+        Log::info("webhookd stopped",
+                  {{"worker", opt.workerId},
+                   {"attempts", std::to_string(counters.attempts.load())},
+                   {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count
+                   {"dead_lettered", std::to_string(counters.deadLettered.load())}});
         return {};
     }
 };
@@ -573,8 +614,12 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
         return fail(
             Error::readOnly("the database " + options.database + " is read-only; webhookd needs to write to it"));
     HttpOptions http;
-    http.guard = AddressGuard(GuardOptions{options.allowPrivateNetworks, options.allowedNetworks,
-                                           options.deniedNetworks, options.nat64Prefixes, true, {}});
+    http.guard = AddressGuard(GuardOptions{options.allowPrivateNetworks,
+                                           options.allowedNetworks,
+                                           options.deniedNetworks,
+                                           options.nat64Prefixes,
+                                           true,
+                                           {}});
     http.httpsOnly = options.httpsOnly;
     http.caBundle = options.caBundle;
     http.maxResponseBytes = options.maxResponseBytes;

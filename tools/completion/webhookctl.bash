@@ -23,6 +23,7 @@ _webhookd_cli() {
     case $prev in
     --db | --data | --batch | --ca-bundle | --secret-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --status) COMPREPLY=($(compgen -W "pending in_progress failed rate_limited delivered dead_letter" -- "$cur")); return ;;
+    --retry-schedule) COMPREPLY=($(compgen -W "exponential standard-webhooks svix" -- "$cur")); return ;;
     esac
     help=$("$program" "${cmdpath[@]}" --help 2>/dev/null)
     if [[ $cur == -* ]]; then

@@ -10,6 +10,7 @@
 #include "core/utf8.h"
 #include "delivery/address_guard.h"
 #include "model/target_rules.h"
+#include "ratelimit/aimd.h"
 #include "records/text_specs.h"
 #include "storage/targets.h"
 
@@ -19,10 +20,11 @@ namespace {
 
 // The flags shared by `target add` and `target update`, as given.
 struct TargetFlags {
-    std::string id, url, name, secret, secretFile, events, timeout, initialDelay, maxDelay, scheme, caBundle;
+    std::string id, url, name, secret, secretFile, events, timeout, initialDelay, maxDelay, scheme, caBundle,
+        retrySchedule;
     std::vector<std::string> headers, metadata;
-    int maxAttempts = 0, burst = 0;
-    double backoff = 0, jitter = 0, rate = 0;
+    int maxAttempts = 0, burst = 0, maxInFlight = 0;
+    double backoff = 0, jitter = 0, rate = 0, minRate = 0, rateStep = 0;
     bool noRateLimit = false, disabled = false;
     std::map<std::string, CLI::Option*> opts;
 
@@ -59,6 +61,21 @@ struct TargetFlags {
         opts["burst"] = cmd->add_option("--burst", burst, "Token-bucket size (default: the rate, at least 1)")
                             ->check(integer(1, 1'000'000));
         opts["no-rate-limit"] = cmd->add_flag("--no-rate-limit", noRateLimit, "Turn rate limiting off");
+        opts["retry-schedule"] = cmd->add_option(
+            "--retry-schedule", retrySchedule,
+            "exponential (default: the formula above), standard-webhooks, svix, or delays like 10s,1m,1h (sets "
+            "--max-attempts to one more than the delays unless given)");
+        opts["max-in-flight"] =
+            cmd->add_option("--max-in-flight", maxInFlight,
+                            "At most this many requests to the target at once, across every worker (0: no cap)")
+                ->check(integer(0, 10'000));
+        opts["min-rate"] = cmd->add_option("--min-rate", minRate,
+                                           "The lowest rate adaptive throttling goes down to, per second (default 0.1)")
+                               ->check(number(0, 1e6, true));
+        opts["rate-step"] =
+            cmd->add_option("--rate-step", rateStep,
+                            "How much a throttled rate climbs back per second of successes, per second (default 1)")
+                ->check(number(0, 1e6, true));
         opts["metadata"] = cmd->add_option("--metadata", metadata,
                                            "KEY=VALUE kept with the target (repeatable; replaces all on update)");
         opts["disabled"] = cmd->add_flag("--disabled", disabled, "Store the target disabled");
@@ -112,6 +129,18 @@ struct TargetFlags {
             s.burst = burst;
         if (noRateLimit)
             s.rateLimitEnabled = false;
+        if (given("retry-schedule")) {
+            auto schedule = parseRetrySchedule(retrySchedule);
+            if (!schedule)
+                return fail(schedule.error());
+            s.retrySchedule = std::move(*schedule);
+        }
+        if (given("max-in-flight"))
+            s.maxInFlight = maxInFlight;
+        if (given("min-rate"))
+            s.minRate = minRate;
+        if (given("rate-step"))
+            s.rateStep = rateStep;
         if (given("metadata")) {
             auto m = parseMetadata(metadata);
             if (!m)
@@ -140,8 +169,18 @@ struct TargetFlags {
 
 std::string retryText(const Target& t)
 {
+    if (!t.retry.schedule.empty())
+        return std::to_string(t.retry.maxAttempts) + "x " + retryScheduleName(t.retry.schedule);
     return std::to_string(t.retry.maxAttempts) + "x " + formatDuration(t.retry.initialDelayMs) + ".." +
         formatDuration(t.retry.maxDelayMs);
+}
+
+std::string rateText(const Target& t)
+{
+    const auto rate = effectiveRate(t.rateCurrent, configuredRate(t));
+    if (!rate)
+        return "-";
+    return fmt::format("{:g}/s", *rate) + (t.rateCurrent ? " throttled" : "");
 }
 
 void printTarget(const Target& t, bool showSecret)
@@ -164,6 +203,8 @@ void printTarget(const Target& t, bool showSecret)
         row("previous secret",
             std::string(showSecret && t.previousSecret ? *t.previousSecret + " " : "") + "signs until " +
                 isoTime(*t.previousSecretExpiresAt));
+    for (const auto& o : t.olderSecrets)
+        row("older secret", (showSecret ? o.secret + " " : std::string()) + "signs until " + isoTime(o.expiresAt));
     std::string filters;
     for (const auto& f : t.eventFilters)
         filters += (filters.empty() ? "" : ",") + f;
@@ -174,12 +215,26 @@ void printTarget(const Target& t, bool showSecret)
     if (t.caBundle)
         row("CA bundle", *t.caBundle);
     row("timeout", t.timeoutMs ? formatDuration(*t.timeoutMs) : "worker default");
-    row("retries",
-        std::to_string(t.retry.maxAttempts) + " attempts, " + formatDuration(t.retry.initialDelayMs) + " initial, " +
-            formatDuration(t.retry.maxDelayMs) + " max, x" + fmt::format("{:g}", t.retry.multiplier) + ", jitter " +
-            fmt::format("{:g}", t.retry.jitter));
-    const auto bucket = bucketFor(t, 0);
-    row("rate limit", bucket ? fmt::format("{:g}/s, burst {:g}", bucket->rate, bucket->burst) : "off");
+    if (t.retry.schedule.empty())
+        row("retries",
+            std::to_string(t.retry.maxAttempts) + " attempts, " + formatDuration(t.retry.initialDelayMs) +
+                " initial, " + formatDuration(t.retry.maxDelayMs) + " max, x" +
+                fmt::format("{:g}", t.retry.multiplier) + ", jitter " + fmt::format("{:g}", t.retry.jitter));
+    else
+        row("retries",
+            std::to_string(t.retry.maxAttempts) + " attempts, schedule " + retryScheduleName(t.retry.schedule) +
+                ", jitter " + fmt::format("{:g}", t.retry.jitter));
+    const auto configured = configuredRate(t);
+    row("rate limit",
+        configured ? fmt::format("{:g}/s, burst {:g}", *configured, t.burst ? *t.burst : std::max(1.0, *configured))
+                   : "off");
+    std::string adaptive = t.rateCurrent ? fmt::format("throttled to {:g}/s", *t.rateCurrent) : "not throttled";
+    if (t.rateSignalAt)
+        adaptive += ", last cut " + isoTime(*t.rateSignalAt) + " by " + t.rateSignal.value_or("a signal");
+    adaptive += fmt::format(" (floor {:g}/s, step {:g}/s)", t.minRate.value_or(AimdPolicy{}.defaultMinRate),
+                            t.rateStep.value_or(AimdPolicy{}.defaultStep));
+    row("adaptive rate", adaptive);
+    row("in-flight cap", t.maxInFlight ? std::to_string(*t.maxInFlight) + " across all workers" : "none");
     for (const auto& [k, v] : t.metadata)
         row("metadata", k + "=" + v);
     row("created", isoTime(t.createdAt));
@@ -312,8 +367,7 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                                     : t.pausedUntil ? "paused"
                                                     : "yes",
                                 shownUrl(t.url, *showSecret), filters.empty() ? "*" : filters, retryText(t),
-                                t.rateLimitEnabled && t.ratePerSecond ? fmt::format("{:g}/s", *t.ratePerSecond) : "-",
-                                *showSecret ? t.secret : maskSecret(t.secret)});
+                                rateText(t), *showSecret ? t.secret : maskSecret(t.secret)});
             }
             printTable({"ID", "ENABLED", "URL", "EVENTS", "RETRY", "RATE", "SECRET"}, rows);
             return kOk;

@@ -6,6 +6,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include "ratelimit/aimd.h"
 #include "storage/sqlite/connection.h"
 #include "storage/sqlite/sql_error.h"
 
@@ -17,12 +18,19 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
         MonitorSnapshot m;
         SQLite::Transaction read(detail::sql(db), SQLite::TransactionBehavior::DEFERRED);
         SQLite::Statement targets(detail::sql(db),
-                                  "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures"
-                                  " FROM targets ORDER BY id");
+                                  "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures,"
+                                  " CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END, rate_current,"
+                                  " coalesce(max_in_flight, 0) FROM targets ORDER BY id");
         std::set<std::string, std::less<>> enabled;
         while (targets.executeStep()) {
+            auto optionalDouble = [&](int i) {
+                auto c = targets.getColumn(i);
+                return c.isNull() ? std::nullopt : std::optional<double>(c.getDouble());
+            };
             m.targets.push_back({targets.getColumn(0).getString(), targets.getColumn(1).getInt() != 0,
-                                 targets.getColumn(2).getInt() != 0, targets.getColumn(3).getInt()});
+                                 targets.getColumn(2).getInt() != 0, targets.getColumn(3).getInt(),
+                                 effectiveRate(optionalDouble(5), optionalDouble(4)), optionalDouble(5),
+                                 targets.getColumn(6).getInt()});
             if (m.targets.back().enabled)
                 enabled.insert(m.targets.back().id);
         }

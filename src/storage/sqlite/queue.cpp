@@ -1,15 +1,19 @@
 #include "storage/queue.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <fmt/format.h>
 
 #include "core/duration.h"
 #include "model/target_rules.h"
+#include "ratelimit/aimd.h"
 #include "ratelimit/token_bucket.h"
 #include "storage/sqlite/connection.h"
 #include "storage/sqlite/queue_sql.h"
@@ -24,6 +28,9 @@ namespace {
 // A lease outlives the request it covers by this much, so a slow receiver
 // never has its delivery reclaimed mid-flight.
 constexpr int64_t kLeaseMarginMs = 15'000;
+
+// The furthest a throttled target's rows are deferred for want of a token.
+constexpr int64_t kThrottledHorizonMs = 5'000;
 
 } // namespace
 
@@ -45,6 +52,8 @@ struct Queue::Statements {
           defer(db,
                 "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::RateLimited) +
                     ", next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3"),
+          holdBack(db, "UPDATE deliveries SET next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3"),
+          inFlightOfTarget(db, detail::queue_sql::inFlightOfTarget()),
           event(db, "SELECT uid, type, payload, created_at FROM events WHERE id = ?"),
           targets(db,
                   std::string("SELECT ") + detail::kTargetColumns + ", bucket_tokens, bucket_updated_at FROM targets"),
@@ -52,7 +61,8 @@ struct Queue::Statements {
           finish(db,
                  "UPDATE deliveries SET status = ?1, attempt_count = attempt_count + 1, next_attempt_at = ?2,"
                  " last_status_code = ?3, last_error = ?4, lease_owner = NULL, lease_expires_at = NULL,"
-                 " updated_at = ?5, completed_at = ?6"
+                 " updated_at = ?5, completed_at = ?6, retry_base = retry_base + ?9,"
+                 " throttle_deferrals = throttle_deferrals + ?9"
                  " WHERE id = ?7 AND status = " +
                      detail::sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?8"),
           attempt(db,
@@ -62,7 +72,13 @@ struct Queue::Statements {
                      "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
                      " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason,"
                      " moved_at = excluded.moved_at, retried_at = NULL"),
-          breakerState(db, "SELECT consecutive_failures, paused_until, enabled FROM targets WHERE id = ?"),
+          targetState(db,
+                      "SELECT consecutive_failures, paused_until, enabled, rate_current, rate_adjusted_at,"
+                      " rate_signal_at, CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END, min_rate,"
+                      " rate_step FROM targets WHERE id = ?"),
+          saveRate(db,
+                   "UPDATE targets SET rate_current = ?2, rate_adjusted_at = ?3, rate_signal_at = ?4,"
+                   " rate_signal = coalesce(?5, rate_signal) WHERE id = ?1"),
           saveBreaker(db,
                       "UPDATE targets SET consecutive_failures = ?2, paused_until = ?3,"
                       " paused_at = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
@@ -85,8 +101,8 @@ struct Queue::Statements {
     { }
 
     SQLite::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
-        event, targets, saveBucket, finish, attempt, deadLetter, breakerState, saveBreaker, probe, disableUnreadable,
-        orphan, release, outstanding;
+        holdBack, inFlightOfTarget, event, targets, saveBucket, finish, attempt, deadLetter, targetState, saveRate,
+        saveBreaker, probe, disableUnreadable, orphan, release, outstanding;
 
     // Targets as last read, with their bucket state. Reloaded when another
     // connection has committed since (data_version moved); this connection's
@@ -131,21 +147,99 @@ auto Queue::transaction(const char* what, Body body)
 
 uint64_t Queue::changeToken() { return static_cast<uint64_t>(detail::dataVersion(db_)); }
 
-Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit)
+Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit,
+                                 const ClaimContext& context)
 {
-    return completeAndClaim({}, now, leaseMs, defaultTimeoutMs, limit);
+    return completeAndClaim({}, now, leaseMs, defaultTimeoutMs, limit, context);
 }
 
 Result<ClaimResult> Queue::completeAndClaim(const std::vector<Completion>& completions, int64_t now, int64_t leaseMs,
-                                            int64_t defaultTimeoutMs, int limit)
+                                            int64_t defaultTimeoutMs, int limit, const ClaimContext& context)
 {
     return transaction("claim deliveries", [&]() -> Result<ClaimResult> {
         recordLocked(completions, now);
-        return claimLocked(now, leaseMs, defaultTimeoutMs, limit);
+        return claimLocked(now, leaseMs, defaultTimeoutMs, limit, context);
     });
 }
 
-Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit)
+namespace {
+
+// The claim's view of how the worker's slots are shared (DESIGN.md "Flow
+// control per target"): what each target holds, this worker's and, for
+// capped targets, every worker's.
+class SlotShare {
+public:
+    explicit SlotShare(const ClaimContext& context)
+        : context_(context),
+          reserve_(context.concurrency >= 2 ? (context.concurrency + 3) / 4 : 0)
+    {
+        for (const auto& [id, load] : context.targets) {
+            if (load.inFlight <= 0)
+                continue;
+            held_[id] = load.inFlight;
+            active_.insert(id);
+            if (load.slow)
+                slowHeld_ += load.inFlight;
+        }
+    }
+
+    // A target with due work: it gets a share.
+    void due(const std::string& targetId) { active_.insert(targetId); }
+
+    // Whether the target already holds what it may: its share of this
+    // worker's slots while other targets have work, or (when it is slow or
+    // not yet known) the slow targets' part of them. The in-flight cap is
+    // checked by the caller, which counts every worker's transfers.
+    bool full(const std::string& targetId) const
+    {
+        if (context_.concurrency <= 0)
+            return false;
+        auto h = held_.find(targetId);
+        const int held = h == held_.end() ? 0 : h->second;
+        if (active_.size() > 1 && held >= share())
+            return true;
+        return reserve_ > 0 && slow(targetId) && slowHeld_ >= context_.concurrency - reserve_;
+    }
+
+    void took(const std::string& targetId)
+    {
+        ++held_[targetId];
+        if (slow(targetId))
+            ++slowHeld_;
+    }
+
+    int share() const
+    {
+        const int n = std::max<int>(1, static_cast<int>(active_.size()));
+        return std::max(1, (context_.concurrency + n - 1) / n);
+    }
+
+    // About when one of the target's slots frees: its answers' typical time.
+    int64_t answerMs(const std::string& targetId) const
+    {
+        auto it = context_.targets.find(targetId);
+        const int64_t typical = it == context_.targets.end() ? 0 : it->second.typicalMs;
+        return typical > 0 ? std::clamp<int64_t>(typical, 10, kFastAnswerMs) : kFastAnswerMs;
+    }
+
+private:
+    bool slow(const std::string& targetId) const
+    {
+        auto it = context_.targets.find(targetId);
+        return it != context_.targets.end() && it->second.slow;
+    }
+
+    const ClaimContext& context_;
+    const int reserve_; // slots slow targets leave to the fast ones
+    std::map<std::string, int, std::less<>> held_;
+    std::set<std::string, std::less<>> active_;
+    int slowHeld_ = 0;
+};
+
+} // namespace
+
+Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit,
+                                       const ClaimContext& context)
 {
     auto& s = *st_;
     ClaimResult out;
@@ -198,11 +292,14 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
         s.cacheVersion = version;
     }
 
-    std::map<std::string, int, std::less<>> deferred; // per target, for spreading deferrals
+    std::map<std::string, int, std::less<>> deferred;        // per target, for spreading deferrals
+    std::map<std::string, int, std::less<>> heldBack;        // the same, for rows held back
+    std::map<std::string, int64_t, std::less<>> inFlightAll; // capped targets: every worker's transfers
+    SlotShare slots(context);
     struct Candidate {
         int64_t id, eventId;
         std::string targetId;
-        int attemptCount, retryBase;
+        int attemptCount, retryBase, throttleDeferrals;
     };
     std::vector<Candidate> candidates;
     int64_t below = std::numeric_limits<int64_t>::max();
@@ -234,10 +331,12 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
             while (s.dueAtPriority.executeStep())
                 candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
                                       s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
-                                      s.dueAtPriority.getColumn(4).getInt()});
+                                      s.dueAtPriority.getColumn(4).getInt(), s.dueAtPriority.getColumn(5).getInt()});
             s.dueAtPriority.reset();
             examineBudget -= static_cast<int>(candidates.size());
             int moved = 0; // rows claimed or deferred from this page
+            for (const auto& c : candidates)
+                slots.due(c.targetId);
 
             for (const auto& c : candidates) {
                 if (static_cast<int>(out.claimed.size()) >= limit)
@@ -249,10 +348,43 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 if (cached.pausedUntil && *cached.pausedUntil > now)
                     continue; // the breaker is open: waits without spending attempts
                 ++moved;
+                const Target& t = *cached.target;
+                int64_t* capCount = nullptr;
+                if (t.maxInFlight) {
+                    auto [at, fresh] = inFlightAll.try_emplace(c.targetId, 0);
+                    if (fresh) {
+                        s.inFlightOfTarget.reset();
+                        s.inFlightOfTarget.bind(1, c.targetId);
+                        s.inFlightOfTarget.executeStep();
+                        at->second = s.inFlightOfTarget.getColumn(0).getInt64();
+                        s.inFlightOfTarget.reset();
+                    }
+                    capCount = &at->second;
+                }
+                if (slots.full(c.targetId) || (capCount && *capCount >= *t.maxInFlight)) {
+                    // Held back for about the time one of its answers takes,
+                    // spread so its rows come due as its slots free.
+                    const int per = std::max(
+                        1, std::min(context.concurrency > 0 ? slots.share() : limit, t.maxInFlight.value_or(limit)));
+                    const int k = ++heldBack[c.targetId];
+                    s.holdBack.reset();
+                    s.holdBack.bind(1, saturatingAdd(now, slots.answerMs(c.targetId) * ((k + per - 1) / per)));
+                    s.holdBack.bind(2, now);
+                    s.holdBack.bind(3, c.id);
+                    s.holdBack.exec();
+                    ++out.heldBack;
+                    continue;
+                }
                 if (cached.limited && !cached.bucket.tryTake(now)) {
                     const int k = ++deferred[c.targetId];
                     s.defer.reset();
-                    s.defer.bind(1, saturatingAdd(now, cached.bucket.msUntilToken(k)));
+                    // While throttled the rate climbs back each second, so
+                    // rows are not spread further out than kThrottledHorizonMs:
+                    // they come due again and take the rate of that moment.
+                    int64_t wait = cached.bucket.msUntilToken(k);
+                    if (t.rateCurrent)
+                        wait = std::min(wait, kThrottledHorizonMs);
+                    s.defer.bind(1, saturatingAdd(now, wait));
                     s.defer.bind(2, now);
                     s.defer.bind(3, c.id);
                     s.defer.exec();
@@ -268,7 +400,9 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     s.probe.bind(2, *cached.pausedUntil);
                     s.probe.exec();
                 }
-                const Target& t = *cached.target;
+                slots.took(c.targetId);
+                if (capCount)
+                    ++*capCount;
                 const int64_t lease =
                     std::max(leaseMs, saturatingAdd(t.timeoutMs.value_or(defaultTimeoutMs), kLeaseMarginMs));
                 s.takeLease.reset();
@@ -282,6 +416,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 d.id = c.id;
                 d.attemptNumber = c.attemptCount + 1;
                 d.attemptsUsed = c.attemptCount - c.retryBase;
+                d.throttleDeferrals = c.throttleDeferrals;
                 d.target = cached.target;
                 s.event.reset();
                 s.event.bind(1, c.eventId);
@@ -364,6 +499,7 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
             s.finish.bind(6, now);
         s.finish.bind(7, c.deliveryId);
         s.finish.bind(8, workerId_);
+        s.finish.bind(9, c.freeThrottle ? 1 : 0);
         if (s.finish.exec() == 0)
             continue; // the lease was lost; the delivery is someone else's now
 
@@ -403,31 +539,75 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
             s.deadLetter.exec();
         }
     }
-    updateBreakersLocked(completions, now);
+    updateTargetsLocked(completions, now);
 }
 
-void Queue::updateBreakersLocked(const std::vector<Completion>& completions, int64_t now)
+void Queue::updateTargetsLocked(const std::vector<Completion>& completions, int64_t now)
 {
     auto& s = *st_;
     std::map<std::string_view, AttemptRun> runs; // per target, in the order the attempts finished
-    for (const auto& c : completions)
-        if (!c.targetId.empty())
-            runs[c.targetId].add(c.status == DeliveryStatus::Delivered, c.outcome.statusCode, c.deliveryId);
-    for (const auto& [targetId, run] : runs) {
-        if (breaker_.failures <= 0 && !run.goneDelivery)
+    for (const auto& c : completions) {
+        if (c.targetId.empty())
             continue;
-        s.breakerState.reset();
-        s.breakerState.bind(1, std::string(targetId));
-        if (!s.breakerState.executeStep()) {
-            s.breakerState.reset();
+        runs[c.targetId].add(endpointSignal(c.outcome), c.outcome.statusCode, c.deliveryId);
+        // This worker's send rate to the target, decaying over ~5 s.
+        auto& r = sendRates_[c.targetId];
+        constexpr double kTauMs = 5000;
+        r.perSecond =
+            r.perSecond * std::exp(-static_cast<double>(std::max<int64_t>(0, now - r.atMs)) / kTauMs) + 1000.0 / kTauMs;
+        r.atMs = now;
+    }
+    for (const auto& [targetId, run] : runs) {
+        s.targetState.reset();
+        s.targetState.bind(1, std::string(targetId));
+        if (!s.targetState.executeStep()) {
+            s.targetState.reset();
             continue; // removed meanwhile
         }
+        auto optionalDouble = [&](int i) {
+            auto c = s.targetState.getColumn(i);
+            return c.isNull() ? std::nullopt : std::optional<double>(c.getDouble());
+        };
+        auto optionalInt = [&](int i) {
+            auto c = s.targetState.getColumn(i);
+            return c.isNull() ? std::nullopt : std::optional<int64_t>(c.getInt64());
+        };
         BreakerState before;
-        before.consecutiveFailures = s.breakerState.getColumn(0).getInt();
-        before.pausedUntil = s.breakerState.getColumn(1).isNull() ? 0 : s.breakerState.getColumn(1).getInt64();
-        before.enabled = s.breakerState.getColumn(2).getInt() != 0;
-        s.breakerState.reset();
+        before.consecutiveFailures = s.targetState.getColumn(0).getInt();
+        before.pausedUntil = s.targetState.getColumn(1).isNull() ? 0 : s.targetState.getColumn(1).getInt64();
+        before.enabled = s.targetState.getColumn(2).getInt() != 0;
+        const AimdState rateBefore{optionalDouble(3), optionalInt(4), optionalInt(5)};
+        AimdInput in;
+        in.ceiling = optionalDouble(6);
+        in.minRate = optionalDouble(7);
+        in.step = optionalDouble(8);
+        s.targetState.reset();
+        in.signalStatus = run.throttleStatus;
+        in.succeeded = run.succeeded;
+        in.observedRate = sendRates_[std::string(targetId)].perSecond;
 
+        // Adaptive throttling: the receiver's overload signals set the rate.
+        const AimdChange rate = nextRate(rateBefore, in, now, aimd_);
+        if (rate.changed) {
+            s.saveRate.reset();
+            s.saveRate.bind(1, std::string(targetId));
+            detail::bindOptional(s.saveRate, 2, rate.after.current);
+            detail::bindOptional(s.saveRate, 3, rate.after.adjustedAt);
+            detail::bindOptional(s.saveRate, 4, rate.after.signalAt);
+            if (rate.cut)
+                s.saveRate.bind(5, "HTTP " + std::to_string(run.throttleStatus));
+            else
+                s.saveRate.bind(5);
+            s.saveRate.exec();
+            s.cacheVersion = -1; // the claim's buckets take their rate from the cache
+            if (rate.cut)
+                pendingEvents_.push_back({TargetEvent::Kind::Throttled, std::string(targetId),
+                                          fmt::format("HTTP {} cut the rate to {:g}/s", run.throttleStatus,
+                                                      rate.after.current.value_or(0))});
+        }
+
+        if (breaker_.failures <= 0 && !run.goneDelivery)
+            continue;
         const BreakerTransition t = nextBreakerState(before, run, breaker_, now);
         if (!t.changed)
             continue;

@@ -41,7 +41,8 @@ inline const std::string& nextPriority()
 inline const std::string& dueAtPriority()
 {
     static const std::string s =
-        "SELECT d.id, d.target_id, d.event_id, d.attempt_count, d.retry_base FROM deliveries d CROSS JOIN targets t"
+        "SELECT d.id, d.target_id, d.event_id, d.attempt_count, d.retry_base, d.throttle_deferrals"
+        " FROM deliveries d CROSS JOIN targets t"
         " ON t.id = d.target_id WHERE " +
         claimable() +
         " AND d.priority = ?1 AND d.next_attempt_at <= ?2"
@@ -61,6 +62,15 @@ inline const std::string& firstAtPriority()
         "SELECT d.next_attempt_at FROM deliveries d CROSS JOIN targets t ON t.id = d.target_id WHERE " + claimable() +
         " AND d.priority = ?1 AND t.enabled = 1 AND (t.paused_until IS NULL OR t.paused_until <= ?2)"
         " ORDER BY d.priority DESC, d.next_attempt_at LIMIT 1";
+    return s;
+}
+
+// One target's deliveries in flight, across every worker: a range of the
+// deliveries_in_flight index (the WHERE is the index's, word for word).
+inline const std::string& inFlightOfTarget()
+{
+    static const std::string s =
+        "SELECT count(*) FROM deliveries WHERE status = " + sqlName(DeliveryStatus::InProgress) + " AND target_id = ?1";
     return s;
 }
 

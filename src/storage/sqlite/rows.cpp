@@ -31,7 +31,8 @@ const char* const kTargetColumns =
     "id, name, url, secret, previous_secret, previous_secret_expires_at, enabled, event_filters, headers,"
     " timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier, jitter_factor,"
     " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at, signature_scheme, ca_bundle,"
-    " consecutive_failures, paused_until, paused_at, paused_reason, disabled_reason";
+    " consecutive_failures, paused_until, paused_at, paused_reason, disabled_reason, max_in_flight, min_rate,"
+    " rate_step, rate_current, rate_adjusted_at, rate_signal_at, rate_signal, retry_schedule, older_secrets";
 
 Target readTarget(SQLite::Statement& q, int i)
 {
@@ -96,6 +97,30 @@ Target readTarget(SQLite::Statement& q, int i)
     t.pausedAt = optionalColumn<int64_t>(q, i + 25);
     t.pausedReason = optionalColumn<std::string>(q, i + 26);
     t.disabledReason = optionalColumn<std::string>(q, i + 27);
+    t.maxInFlight = optionalColumn<int>(q, i + 28);
+    t.minRate = optionalColumn<double>(q, i + 29);
+    t.rateStep = optionalColumn<double>(q, i + 30);
+    t.rateCurrent = optionalColumn<double>(q, i + 31);
+    t.rateAdjustedAt = optionalColumn<int64_t>(q, i + 32);
+    t.rateSignalAt = optionalColumn<int64_t>(q, i + 33);
+    t.rateSignal = optionalColumn<std::string>(q, i + 34);
+    if (!q.getColumn(i + 35).isNull()) {
+        const json schedule = column(i + 35, "retry_schedule");
+        for (const auto& d : schedule.is_array() ? schedule : json::array()) {
+            if (d.is_number_integer() && d.get<int64_t>() >= 0)
+                t.retry.schedule.push_back(d.get<int64_t>());
+            else if (!t.rowError)
+                t.rowError = "its retry_schedule column holds a delay that is not a whole number of milliseconds";
+        }
+    }
+    const json older = column(i + 36, "older_secrets");
+    for (const auto& o : older.is_array() ? older : json::array()) {
+        if (o.is_object() && o.contains("secret") && o["secret"].is_string() && o.contains("expires_at") &&
+            o["expires_at"].is_number_integer())
+            t.olderSecrets.push_back({o["secret"].get<std::string>(), o["expires_at"].get<int64_t>()});
+        else if (!t.rowError)
+            t.rowError = "its older_secrets column holds an entry that is not {secret, expires_at}";
+    }
     return t;
 }
 

@@ -42,15 +42,20 @@ void saveTarget(SQLite::Database& sql, const Target& t, bool insert)
         "INSERT INTO targets (id, name, url, secret, previous_secret, previous_secret_expires_at, enabled,"
         " event_filters, headers, timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier,"
         " jitter_factor, rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at,"
-        " bucket_tokens, bucket_updated_at, signature_scheme, ca_bundle)"
+        " bucket_tokens, bucket_updated_at, signature_scheme, ca_bundle, max_in_flight, min_rate, rate_step,"
+        " retry_schedule)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-        " NULL, NULL, ?22, ?23)";
+        " NULL, NULL, ?22, ?23, ?24, ?25, ?26, ?27)";
     const char* updateSql =
         "UPDATE targets SET name = ?2, url = ?3, secret = ?4, previous_secret = ?5,"
         " previous_secret_expires_at = ?6, enabled = ?7, event_filters = ?8, headers = ?9, timeout_ms = ?10,"
         " max_attempts = ?11, initial_delay_ms = ?12, max_delay_ms = ?13, backoff_multiplier = ?14,"
         " jitter_factor = ?15, rate_per_second = ?16, burst = ?17, rate_limit_enabled = ?18, metadata = ?19,"
-        " updated_at = ?21, signature_scheme = ?22, ca_bundle = ?23,"
+        " updated_at = ?21, signature_scheme = ?22, ca_bundle = ?23, max_in_flight = ?24, min_rate = ?25,"
+        " rate_step = ?26, retry_schedule = ?27,"
+        // A new rate or floor ends a throttling the old one started.
+        " rate_current = CASE WHEN rate_per_second IS ?16 AND rate_limit_enabled = ?18 AND min_rate IS ?25"
+        "                THEN rate_current END,"
         " bucket_tokens = CASE WHEN rate_per_second IS ?16 AND burst IS ?17 AND rate_limit_enabled = ?18"
         "                 THEN bucket_tokens END,"
         " bucket_updated_at = CASE WHEN rate_per_second IS ?16 AND burst IS ?17 AND rate_limit_enabled = ?18"
@@ -80,6 +85,13 @@ void saveTarget(SQLite::Database& sql, const Target& t, bool insert)
     q.bind(21, t.updatedAt);
     q.bind(22, std::string(signatureSchemeName(t.signatureScheme)));
     detail::bindOptional(q, 23, t.caBundle);
+    detail::bindOptional(q, 24, t.maxInFlight);
+    detail::bindOptional(q, 25, t.minRate);
+    detail::bindOptional(q, 26, t.rateStep);
+    if (t.retry.schedule.empty())
+        q.bind(27);
+    else
+        q.bind(27, json(t.retry.schedule).dump());
     q.exec();
 }
 
@@ -206,19 +218,31 @@ Result<Rotation> rotateSecret(Database& db, const std::string& id, std::optional
         if (t->secret == secret)
             return fail(Error::invalid("the new secret is the same as the current one"));
         const int64_t now = clock.nowMs();
+        // The secret it replaces becomes the previous one; the previous one
+        // joins the older ones while its own window lasts. Expired ones go,
+        // and at most kMaxPreviousSecrets sign at once (the oldest leave).
+        std::vector<PreviousSecret> previous = rotatedSecrets(*t, now);
+        if (overlapMs > 0)
+            previous.insert(previous.begin(), PreviousSecret{t->secret, saturatingAdd(now, overlapMs)});
+        if (previous.size() > kMaxPreviousSecrets)
+            previous.resize(kMaxPreviousSecrets);
+        json older = json::array();
+        for (size_t i = 1; i < previous.size(); ++i)
+            older.push_back({{"secret", previous[i].secret}, {"expires_at", previous[i].expiresAt}});
         SQLite::Statement q(detail::sql(db),
                             "UPDATE targets SET previous_secret = ?, previous_secret_expires_at = ?, secret = ?,"
-                            " updated_at = ? WHERE id = ?");
-        if (overlapMs > 0) {
-            q.bind(1, t->secret);
-            q.bind(2, saturatingAdd(now, overlapMs));
+                            " updated_at = ?, older_secrets = ? WHERE id = ?");
+        if (!previous.empty()) {
+            q.bind(1, previous.front().secret);
+            q.bind(2, previous.front().expiresAt);
         } else {
             q.bind(1);
             q.bind(2);
         }
         q.bind(3, secret);
         q.bind(4, now);
-        q.bind(5, id);
+        q.bind(5, older.dump());
+        q.bind(6, id);
         q.exec();
         tx.commit();
         detail::targetsChanged(db);
