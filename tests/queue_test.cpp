@@ -423,7 +423,8 @@ TEST_CASE("queue: targets with due work share the worker's slots")
     Queue q(f.db, "w1");
     ClaimContext ctx;
     ctx.concurrency = 4;
-    ctx.targets["a"].inFlight = 0;
+    ctx.targets["a"].typicalMs = 5; // both answered fast before
+    ctx.targets["b"].typicalMs = 5;
     auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 4, ctx);
     REQUIRE(r);
     CHECK(byTarget(*r) == std::map<std::string, int>{{"a", 2}, {"b", 2}});
@@ -451,6 +452,28 @@ TEST_CASE("queue: targets with due work share the worker's slots")
 
 TEST_CASE("queue: slow targets together leave a quarter of the slots to the others")
 {
+    SUBCASE("a target not answered yet, alone ahead of a backlog, leaves a quarter too")
+    {
+        StoreFixture g;
+        g.addTarget("new");
+        for (int i = 0; i < 40; ++i)
+            g.sendTo("new");
+        Queue q(g.db, "w1");
+        ClaimContext ctx;
+        ctx.concurrency = 8;
+        auto r = q.claim(g.clock.nowMs(), 60'000, 30'000, 8, ctx);
+        REQUIRE(r);
+        CHECK(r->claimed.size() == 6);
+        // With every due row in view it takes every slot.
+        StoreFixture h;
+        h.addTarget("new");
+        for (int i = 0; i < 4; ++i)
+            h.sendTo("new");
+        Queue q2(h.db, "w1");
+        ClaimContext c4;
+        c4.concurrency = 4;
+        CHECK(q2.claim(h.clock.nowMs(), 60'000, 30'000, 4, c4)->claimed.size() == 4);
+    }
     StoreFixture f;
     f.addTarget("hang");
     f.addTarget("fast");

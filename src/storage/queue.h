@@ -53,10 +53,12 @@ struct TargetLoad {
     bool slow = false;     // answers lately took over kFastAnswerMs, or one in flight has
 };
 
-// Answers within this count as fast. Slow targets together hold at most
-// concurrency − ⌈concurrency/4⌉ slots, so hanging receivers cannot take every
-// slot from a target whose work comes due later. A target not yet answered
-// counts as fast: one slow receiver alone still gets every slot at first.
+// Answers within this count as fast. Slow targets together, and each target
+// that has not answered yet, hold at most concurrency − ⌈concurrency/4⌉
+// slots whenever another target has due work or the claim cannot tell
+// whether one has, so hanging receivers cannot take every slot from a target
+// whose work waits behind theirs. Alone with every due row in view, a target
+// gets them all.
 inline constexpr int64_t kFastAnswerMs = 1000;
 
 // How the claim shares the worker's slots (DESIGN.md "Flow control per

@@ -139,7 +139,8 @@ struct Worker::Impl {
     int64_t firstUnrecordedMono = 0;
     std::vector<HttpResult> done;
 
-    int64_t nextClaimAt = 0; // wall ms; claiming before then finds nothing
+    int64_t nextClaimAt = 0;        // wall ms; claiming before then finds nothing
+    bool claimOnCompletion = false; // the last claim held rows back: the next finished transfer claims
     uint64_t lastChangeToken = 0;
     int64_t storagePauseUntilMono = 0; // backing off after a storage failure
     int64_t storageFailures = 0;
@@ -246,7 +247,14 @@ struct Worker::Impl {
         }
         counters.claimed += static_cast<int64_t>(r->claimed.size());
         counters.inFlight = static_cast<int64_t>(inflight.size());
-        if (static_cast<int>(r->claimed.size()) < free) {
+        if (r->heldBack > 0 && static_cast<int>(r->claimed.size()) < free) {
+            // Targets at their share or cap had rows stepped over: claim
+            // again when a transfer finishes (collect) and frees a slot, or
+            // when the rows held back come due, not at once (the walk would
+            // only step over the same targets' next rows).
+            nextClaimAt = saturatingAdd(now, kFastAnswerMs);
+            claimOnCompletion = true;
+        } else if (static_cast<int>(r->claimed.size()) < free) {
             // Everything due is taken: sleep until the next due row, a poll
             // interval at most, or until another process commits.
             auto due = queue.nextDueAt(now);
@@ -326,6 +334,10 @@ struct Worker::Impl {
             unrecorded.push_back(std::move(c));
             startedMono.erase(it->first);
             inflight.erase(it);
+            if (claimOnCompletion) {
+                nextClaimAt = 0; // a slot is free: the rows held back may have their turn
+                claimOnCompletion = false;
+            }
         }
         done.clear();
         counters.inFlight = static_cast<int64_t>(inflight.size());

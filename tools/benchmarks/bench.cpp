@@ -69,17 +69,18 @@ Database freshDb(const std::string& path, Durability durability)
     return must(Database::open(path, o), "open");
 }
 
-void addBenchTarget(Database& db, const std::string& url)
+void addBenchTarget(Database& db, const std::string& url, const std::string& id = "bench", TargetSpec spec = {})
 {
-    TargetSpec spec;
     spec.url = url;
     spec.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    must(addTarget(db, "bench", spec, SystemClock::instance()), "add target");
+    must(addTarget(db, id, spec, SystemClock::instance()), "add target");
 }
 
-// N pending deliveries to the bench target, inserted with plain SQL in one
-// transaction (setup cost is not what is measured).
-void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueInMs, DeliveryStatus status)
+// N pending deliveries, inserted with plain SQL in one transaction (setup
+// cost is not what is measured): to the bench target, or spread round-robin
+// over `targets` targets bench0, bench1, ….
+void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueInMs, DeliveryStatus status,
+                 int targets = 0, const std::string& target = "bench")
 {
     SQLite::Database db(path, SQLite::OPEN_READWRITE, 60'000);
     db.exec("PRAGMA synchronous = OFF");
@@ -99,13 +100,15 @@ void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueIn
     ev.exec();
     SQLite::Statement dl(db,
                          "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
-                         " created_at, updated_at) SELECT id, 'bench', ?1, ?2, ?3, ?4, ?4 FROM events"
-                         " WHERE id > ?5");
+                         " created_at, updated_at) SELECT id, CASE WHEN ?6 > 0 THEN 'bench' || (id % ?6) ELSE ?7 END,"
+                         " ?1, ?2, ?3, ?4, ?4 FROM events WHERE id > ?5");
     dl.bind(1, std::string(toString(status)));
     dl.bind(2, priority);
     dl.bind(3, now + dueInMs);
     dl.bind(4, now);
     dl.bind(5, base);
+    dl.bind(6, targets);
+    dl.bind(7, target);
     dl.exec();
     tx.commit();
 }
@@ -292,17 +295,29 @@ json latency(const std::string& path, const std::string& url, int count, int int
 // Cost of one claim of `batch` due rows with `waiting` rows in the queue. With
 // storm, the waiting rows are high-priority retries not yet due and the due
 // rows sit below them.
-json scale(const std::string& path, int64_t waiting, bool storm, int batch, int claims)
+json scale(const std::string& path, int64_t waiting, bool storm, int batch, int claims, int targets)
 {
+    // The claim shares a worker's slots as a running worker would, every
+    // target having answered fast before.
+    ClaimContext context;
+    context.concurrency = batch;
     {
         Database db = freshDb(path, Durability::Normal);
-        addBenchTarget(db, "http://127.0.0.1:9/bench");
+        if (targets <= 1) {
+            addBenchTarget(db, "http://127.0.0.1:9/bench");
+            context.targets["bench"].typicalMs = 5;
+        }
+        for (int i = 0; targets > 1 && i < targets; ++i) {
+            addBenchTarget(db, "http://127.0.0.1:9/bench", "bench" + std::to_string(i));
+            context.targets["bench" + std::to_string(i)].typicalMs = 5;
+        }
     }
+    const int spread = targets > 1 ? targets : 0;
     if (storm) {
-        fillBacklog(path, waiting, 100, 3'600'000, DeliveryStatus::Failed);
-        fillBacklog(path, batch, 0, 0, DeliveryStatus::Pending);
+        fillBacklog(path, waiting, 100, 3'600'000, DeliveryStatus::Failed, spread);
+        fillBacklog(path, batch, 0, 0, DeliveryStatus::Pending, spread);
     } else {
-        fillBacklog(path, waiting, 0, 0, DeliveryStatus::Pending);
+        fillBacklog(path, waiting, 0, 0, DeliveryStatus::Pending, spread);
     }
     SQLite::Database(path, SQLite::OPEN_READWRITE).exec("ANALYZE");
     OpenOptions o;
@@ -313,7 +328,7 @@ json scale(const std::string& path, int64_t waiting, bool storm, int batch, int 
     for (int i = 0; i < claims; ++i) {
         const int64_t now = SystemClock::instance().nowMs();
         auto t0 = std::chrono::steady_clock::now();
-        auto r = must(q.claim(now, 60'000, 30'000, batch), "claim");
+        auto r = must(q.claim(now, 60'000, 30'000, batch, context), "claim");
         us.push_back(seconds(t0) * 1e6);
         if (static_cast<int>(r.claimed.size()) != batch)
             die("a claim found " + std::to_string(r.claimed.size()) + " rows");
@@ -325,6 +340,72 @@ json scale(const std::string& path, int64_t waiting, bool storm, int batch, int 
     }
     std::sort(us.begin(), us.end());
     return {{"claim_us_median", us[us.size() / 2]}, {"claim_us_p90", us[us.size() * 9 / 10]}};
+}
+
+// A slow target (its receiver answers after slowMs) with a backlog that
+// could fill every slot, beside a fast one: `count` events sent to the fast
+// target as fast as the library takes them, measured from send to receipt.
+json slowBesideFast(const std::string& path, const std::string& fastUrl, const std::string& slowUrl, int count,
+                    int slowBacklog, int concurrency)
+{
+    {
+        Database db = freshDb(path, Durability::Normal);
+        TargetSpec slow;
+        slow.timeoutMs = 10'000;
+        addBenchTarget(db, slowUrl, "slow", slow);
+        addBenchTarget(db, fastUrl, "fast");
+    }
+    fillBacklog(path, slowBacklog, 0, 0, DeliveryStatus::Pending, 0, "slow");
+    auto worker = must(Worker::create(workerOptions(path, concurrency)), "worker");
+    std::thread runner([&] { mustOk(worker->run(), "run"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // the slow target holds its slots
+    Database db = must(Database::open(path), "open");
+    EventInput e;
+    e.type = "bench.fast";
+    e.targets = {"fast"};
+    std::map<std::string, int64_t> sentAt;
+    const int64_t first = SystemClock::instance().nowMs();
+    for (int i = 0; i < count; ++i) {
+        const int64_t t = SystemClock::instance().nowMs();
+        auto r = must(sendEvent(db, e, SystemClock::instance()), "send");
+        sentAt[r.uid] = t;
+    }
+    SQLite::Database check(path, SQLite::OPEN_READONLY, 10'000);
+    for (int i = 0; i < 1200; ++i) {
+        if (check.execAndGet("SELECT count(*) FROM deliveries WHERE target_id = 'fast' AND status = 'delivered'")
+                .getInt64() == count)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const int64_t slowDone =
+        check.execAndGet("SELECT count(*) FROM deliveries WHERE target_id = 'slow' AND status = 'delivered'")
+            .getInt64();
+    worker->stop();
+    runner.join();
+
+    const auto slash = fastUrl.find('/', 8);
+    httplib::Client client(fastUrl.substr(0, slash));
+    auto res = client.Get("/_requests");
+    if (!res || res->status != 200)
+        die("could not read the receiver's /_requests");
+    std::vector<int64_t> lat;
+    int64_t last = first;
+    for (const auto& r : json::parse(res->body)) {
+        if (!r.contains("webhook_id") || r["webhook_id"].is_null())
+            continue;
+        auto it = sentAt.find(r["webhook_id"].get<std::string>());
+        if (it == sentAt.end())
+            continue;
+        lat.push_back(r["time_ms"].get<int64_t>() - it->second);
+        last = std::max(last, r["time_ms"].get<int64_t>());
+    }
+    if (lat.size() != sentAt.size())
+        die("the receiver saw " + std::to_string(lat.size()) + " of " + std::to_string(sentAt.size()) + " events");
+    std::sort(lat.begin(), lat.end());
+    return {{"fast_deliveries_per_s", static_cast<double>(count) * 1000.0 / static_cast<double>(last - first + 1)},
+            {"p50_ms", lat[lat.size() / 2]},
+            {"p99_ms", lat[std::min(lat.size() - 1, lat.size() * 99 / 100)]},
+            {"slow_delivered", slowDone}};
 }
 
 json retryDelays(int64_t count)
@@ -373,7 +454,8 @@ int main(int argc, char** argv)
     CLI::App app("webhookd-bench: one measurement per run, printed as JSON (tools/bench drives it)");
     app.require_subcommand(1);
     std::string db = "/tmp/webhookd-bench.db", url, sync = "full", webhookd;
-    int count = 1000, concurrency = 64, batch = 64, interval = 10, claims = 200;
+    int count = 1000, concurrency = 64, batch = 64, interval = 10, claims = 200, targets = 1, slowBacklog = 3000;
+    std::string slowUrl;
     int64_t waiting = 10'000;
     bool storm = false;
 
@@ -405,6 +487,14 @@ int main(int argc, char** argv)
     sc->add_flag("--storm", storm, "the waiting rows are high-priority retries not yet due");
     sc->add_option("--batch", batch);
     sc->add_option("--claims", claims);
+    sc->add_option("--targets", targets, "spread the backlog over this many targets");
+    auto* mixed = app.add_subcommand("slow-beside-fast", "a fast target's deliveries while a slow one has a backlog");
+    mixed->add_option("--db", db);
+    mixed->add_option("--url", url, "the fast target's receiver")->required();
+    mixed->add_option("--slow-url", slowUrl, "the slow target's receiver")->required();
+    mixed->add_option("--count", count);
+    mixed->add_option("--slow-backlog", slowBacklog);
+    mixed->add_option("--concurrency", concurrency);
     auto* rd = app.add_subcommand("retry-delay", "backoff computations per second");
     rd->add_option("--count", count);
     auto* mem = app.add_subcommand("memory", "webhookd's peak RSS through a backlog");
@@ -427,7 +517,9 @@ int main(int argc, char** argv)
     else if (*lat)
         out = latency(db, url, count, interval);
     else if (*sc)
-        out = scale(db, waiting, storm, batch, claims);
+        out = scale(db, waiting, storm, batch, claims, targets);
+    else if (*mixed)
+        out = slowBesideFast(db, url, slowUrl, count, slowBacklog, concurrency);
     else if (*rd)
         out = retryDelays(count);
     else if (*mem)

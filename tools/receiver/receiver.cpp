@@ -286,8 +286,10 @@ private:
     uint64_t duplicateIds_ = 0;
     std::map<std::string, uint64_t> byPath_;
     std::map<std::string, uint64_t> byStatus_;
-    std::unordered_set<std::string> ids_; // every id ever seen, so duplicates are exact
-    std::deque<Record> records_;          // the last kMaxRecords
+    std::map<std::string, int64_t> inFlight_;    // requests being answered now, per path
+    std::map<std::string, int64_t> maxInFlight_; // the most at once, per path
+    std::unordered_set<std::string> ids_;        // every id ever seen, so duplicates are exact
+    std::deque<Record> records_;                 // the last kMaxRecords
     std::map<std::string, size_t> positions_;
 };
 
@@ -397,6 +399,22 @@ bool dropConnection(const httplib::Request& req)
 
 void Receiver::handleWebhook(const httplib::Request& req, httplib::Response& res)
 {
+    // Requests at once per path, from arrival until the answer is decided
+    // (delays included): the in-flight cap is checked against this.
+    {
+        std::lock_guard lock(mutex_);
+        auto& now = ++inFlight_[req.path];
+        maxInFlight_[req.path] = std::max(maxInFlight_[req.path], now);
+    }
+    struct Leave {
+        Receiver& r;
+        const std::string& path;
+        ~Leave()
+        {
+            std::lock_guard lock(r.mutex_);
+            --r.inFlight_[path];
+        }
+    } leave{*this, req.path};
     Record record;
     record.timeMs = SystemClock::instance().nowMs();
     record.method = req.method;
@@ -527,8 +545,9 @@ json Receiver::stats() const
 {
     std::lock_guard lock(mutex_);
     return {
-        {"requests", requests_},          {"by_path", byPath_}, {"by_status", byStatus_}, {"distinct_ids", ids_.size()},
-        {"duplicate_ids", duplicateIds_},
+        {"requests", requests_},          {"by_path", byPath_},
+        {"by_status", byStatus_},         {"distinct_ids", ids_.size()},
+        {"duplicate_ids", duplicateIds_}, {"max_in_flight_by_path", maxInFlight_},
     };
 }
 
@@ -538,6 +557,7 @@ void Receiver::reset()
     requests_ = 0;
     duplicateIds_ = 0;
     byPath_.clear();
+    maxInFlight_.clear();
     byStatus_.clear();
     ids_.clear();
     records_.clear();

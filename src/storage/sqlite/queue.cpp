@@ -29,8 +29,10 @@ namespace {
 // never has its delivery reclaimed mid-flight.
 constexpr int64_t kLeaseMarginMs = 15'000;
 
-// The furthest a throttled target's rows are deferred for want of a token.
-constexpr int64_t kThrottledHorizonMs = 5'000;
+// The furthest a throttled target's rows are deferred for want of a token,
+// and rows held back for want of a slot: they come due again and meet the
+// rate, and the slots, of that moment.
+constexpr int64_t kDeferHorizonMs = 5'000;
 
 } // namespace
 
@@ -165,8 +167,7 @@ Result<ClaimResult> Queue::completeAndClaim(const std::vector<Completion>& compl
 namespace {
 
 // The claim's view of how the worker's slots are shared (DESIGN.md "Flow
-// control per target"): what each target holds, this worker's and, for
-// capped targets, every worker's.
+// control per target"): what each target holds of this worker's slots.
 class SlotShare {
 public:
     explicit SlotShare(const ClaimContext& context)
@@ -178,7 +179,7 @@ public:
                 continue;
             held_[id] = load.inFlight;
             active_.insert(id);
-            if (load.slow)
+            if (speedOf(id) == Speed::Slow)
                 slowHeld_ += load.inFlight;
         }
     }
@@ -186,11 +187,14 @@ public:
     // A target with due work: it gets a share.
     void due(const std::string& targetId) { active_.insert(targetId); }
 
-    // Whether the target already holds what it may: its share of this
-    // worker's slots while other targets have work, or (when it is slow or
-    // not yet known) the slow targets' part of them. The in-flight cap is
-    // checked by the caller, which counts every worker's transfers.
-    bool full(const std::string& targetId) const
+    // Whether the target already holds what it may: its share of the slots
+    // while other targets have due work; and, whenever a target that is not
+    // slow has work or the claim cannot see the end of the due rows
+    // (windowFull: another target's work may wait behind them), all but a
+    // quarter of the slots, for the slow targets together and for each
+    // target that has not answered yet. The in-flight cap is checked by the
+    // caller, which counts every worker's transfers.
+    bool full(const std::string& targetId, bool windowFull) const
     {
         if (context_.concurrency <= 0)
             return false;
@@ -198,15 +202,25 @@ public:
         const int held = h == held_.end() ? 0 : h->second;
         if (active_.size() > 1 && held >= share())
             return true;
-        return reserve_ > 0 && slow(targetId) && slowHeld_ >= context_.concurrency - reserve_;
+        const Speed speed = speedOf(targetId);
+        if (reserve_ == 0 || speed == Speed::Fast)
+            return false;
+        const int part = context_.concurrency - reserve_;
+        if ((speed == Speed::Slow ? slowHeld_ : held) < part)
+            return false;
+        return windowFull || std::any_of(active_.begin(), active_.end(), [&](const std::string& id) {
+                   return id != targetId && speedOf(id) != Speed::Slow;
+               });
     }
 
     void took(const std::string& targetId)
     {
         ++held_[targetId];
-        if (slow(targetId))
+        if (speedOf(targetId) == Speed::Slow)
             ++slowHeld_;
     }
+
+    bool sharing() const { return context_.concurrency > 0; }
 
     int share() const
     {
@@ -223,14 +237,17 @@ public:
     }
 
 private:
-    bool slow(const std::string& targetId) const
+    enum class Speed { Fast, Slow, Unknown }; // Unknown: not answered yet (a hanging receiver has not)
+    Speed speedOf(const std::string& targetId) const
     {
         auto it = context_.targets.find(targetId);
-        return it != context_.targets.end() && it->second.slow;
+        if (it != context_.targets.end() && it->second.slow)
+            return Speed::Slow;
+        return it == context_.targets.end() || it->second.typicalMs <= 0 ? Speed::Unknown : Speed::Fast;
     }
 
     const ClaimContext& context_;
-    const int reserve_; // slots slow targets leave to the fast ones
+    const int reserve_; // slots slow and unknown targets leave to the others
     std::map<std::string, int, std::less<>> held_;
     std::set<std::string, std::less<>> active_;
     int slowHeld_ = 0;
@@ -296,6 +313,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
     std::map<std::string, int, std::less<>> heldBack;        // the same, for rows held back
     std::map<std::string, int64_t, std::less<>> inFlightAll; // capped targets: every worker's transfers
     SlotShare slots(context);
+    bool windowFull = false;
     struct Candidate {
         int64_t id, eventId;
         std::string targetId;
@@ -337,6 +355,10 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
             int moved = 0; // rows claimed or deferred from this page
             for (const auto& c : candidates)
                 slots.due(c.targetId);
+            // A full page: more due rows wait behind it, maybe another
+            // target's. Sticky: rows held back leave the range, so a later
+            // page coming up short says nothing.
+            windowFull = windowFull || static_cast<int>(candidates.size()) == page;
 
             for (const auto& c : candidates) {
                 if (static_cast<int>(out.claimed.size()) >= limit)
@@ -361,14 +383,17 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     }
                     capCount = &at->second;
                 }
-                if (slots.full(c.targetId) || (capCount && *capCount >= *t.maxInFlight)) {
+                if (slots.full(c.targetId, windowFull) || (capCount && *capCount >= *t.maxInFlight)) {
                     // Held back for about the time one of its answers takes,
                     // spread so its rows come due as its slots free.
-                    const int per = std::max(
-                        1, std::min(context.concurrency > 0 ? slots.share() : limit, t.maxInFlight.value_or(limit)));
+                    const int per =
+                        std::max(1, std::min(slots.sharing() ? slots.share() : limit, t.maxInFlight.value_or(limit)));
                     const int k = ++heldBack[c.targetId];
                     s.holdBack.reset();
-                    s.holdBack.bind(1, saturatingAdd(now, slots.answerMs(c.targetId) * ((k + per - 1) / per)));
+                    s.holdBack.bind(
+                        1,
+                        saturatingAdd(now,
+                                      std::min(kDeferHorizonMs, slots.answerMs(c.targetId) * ((k + per - 1) / per))));
                     s.holdBack.bind(2, now);
                     s.holdBack.bind(3, c.id);
                     s.holdBack.exec();
@@ -379,11 +404,10 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     const int k = ++deferred[c.targetId];
                     s.defer.reset();
                     // While throttled the rate climbs back each second, so
-                    // rows are not spread further out than kThrottledHorizonMs:
-                    // they come due again and take the rate of that moment.
+                    // rows are not spread further out than kDeferHorizonMs.
                     int64_t wait = cached.bucket.msUntilToken(k);
                     if (t.rateCurrent)
-                        wait = std::min(wait, kThrottledHorizonMs);
+                        wait = std::min(wait, kDeferHorizonMs);
                     s.defer.bind(1, saturatingAdd(now, wait));
                     s.defer.bind(2, now);
                     s.defer.bind(3, c.id);
