@@ -13,6 +13,7 @@
 #include "core/outcome.h"
 #include "model/breaker.h"
 #include "model/delivery_status.h"
+#include "model/flow.h"
 #include "model/target.h"
 #include "ratelimit/aimd.h"
 
@@ -44,28 +45,6 @@ struct Completion {
     std::string lastError;                          // empty when delivered
     std::string deadLetterReason;                   // for dead_letter
     bool freeThrottle = false;                      // a 429 with Retry-After that does not use up the budget
-};
-
-// What the worker knows about one target's transfers, for sharing slots.
-struct TargetLoad {
-    int inFlight = 0;      // this worker's transfers to it now
-    int64_t typicalMs = 0; // how long its answers take lately (0: unknown)
-    bool slow = false;     // answers lately took over kFastAnswerMs, or one in flight has
-};
-
-// Answers within this count as fast. Slow targets together, and each target
-// that has not answered yet, hold at most concurrency − ⌈concurrency/4⌉
-// slots whenever another target has due work or the claim cannot tell
-// whether one has, so hanging receivers cannot take every slot from a target
-// whose work waits behind theirs. Alone with every due row in view, a target
-// gets them all.
-inline constexpr int64_t kFastAnswerMs = 1000;
-
-// How the claim shares the worker's slots (DESIGN.md "Flow control per
-// target"). concurrency 0: no sharing (a one-off claim).
-struct ClaimContext {
-    int concurrency = 0;
-    std::map<std::string, TargetLoad, std::less<>> targets;
 };
 
 // A change the worker made to a target while claiming or recording attempts.
