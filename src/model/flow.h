@@ -57,30 +57,40 @@ public:
     // A target with due work: it gets a share.
     void due(const std::string& targetId) { active_.insert(targetId); }
 
-    // Whether the target already holds what it may: its share of the slots
-    // while other targets have due work; and, whenever a target that is not
-    // slow has work or the claim cannot see the end of the due rows
-    // (windowFull: another target's work may wait behind them), all but a
-    // quarter of the slots, for the slow targets together and for each
-    // target that has not answered yet. The in-flight cap is checked by the
-    // caller, which counts every worker's transfers.
-    bool full(const std::string& targetId, bool windowFull) const
+    // What the claim does with a due row of a target that may have no more
+    // slots now. Defer: move it to when one of the target's slots likely
+    // frees, so the walk gets past its backlog to other targets' rows. Skip:
+    // leave it due (a target that has not answered yet may turn out fast
+    // within milliseconds; its rows must not wait).
+    enum class Verdict { Take, Defer, Skip };
+
+    // A target gets no more while it holds its share of the slots and other
+    // targets have due work; nor, whenever a target that is not slow has work
+    // or the claim cannot see the end of the due rows (windowFull: another
+    // target's work may wait behind them), beyond all but a quarter of the
+    // slots, for the slow targets together and for each target that has not
+    // answered yet. The in-flight cap is checked by the caller, which counts
+    // every worker's transfers.
+    Verdict verdict(const std::string& targetId, bool windowFull) const
     {
         if (context_.concurrency <= 0)
-            return false;
+            return Verdict::Take;
         auto h = held_.find(targetId);
         const int held = h == held_.end() ? 0 : h->second;
         if (active_.size() > 1 && held >= share())
-            return true;
+            return Verdict::Defer;
         const Speed speed = speedOf(targetId);
         if (reserve_ == 0 || speed == Speed::Fast)
-            return false;
+            return Verdict::Take;
         const int part = context_.concurrency - reserve_;
         if ((speed == Speed::Slow ? slowHeld_ : held) < part)
-            return false;
-        return windowFull || std::any_of(active_.begin(), active_.end(), [&](const std::string& id) {
-                   return id != targetId && speedOf(id) != Speed::Slow;
-               });
+            return Verdict::Take;
+        const bool others = windowFull || std::any_of(active_.begin(), active_.end(), [&](const std::string& id) {
+                                return id != targetId && speedOf(id) != Speed::Slow;
+                            });
+        if (!others)
+            return Verdict::Take;
+        return speed == Speed::Slow ? Verdict::Defer : Verdict::Skip;
     }
 
     void took(const std::string& targetId)
@@ -92,18 +102,26 @@ public:
 
     bool sharing() const { return context_.concurrency > 0; }
 
+    // The slots the target holds of this worker's, in flight and claimed.
+    int held(const std::string& targetId) const
+    {
+        auto h = held_.find(targetId);
+        return h == held_.end() ? 0 : h->second;
+    }
+
     int share() const
     {
         const int n = std::max<int>(1, static_cast<int>(active_.size()));
         return std::max(1, (context_.concurrency + n - 1) / n);
     }
 
-    // About when one of the target's slots frees: its answers' typical time.
+    // About when one of the target's slots frees: its answers' typical
+    // time (a second when not known, as for a receiver that hangs).
     int64_t answerMs(const std::string& targetId) const
     {
         auto it = context_.targets.find(targetId);
         const int64_t typical = it == context_.targets.end() ? 0 : it->second.typicalMs;
-        return typical > 0 ? std::clamp<int64_t>(typical, 10, kFastAnswerMs) : kFastAnswerMs;
+        return typical > 0 ? std::clamp<int64_t>(typical, 10, 60'000) : 1000;
     }
 
 private:

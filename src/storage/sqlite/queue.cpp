@@ -30,9 +30,8 @@ namespace {
 // never has its delivery reclaimed mid-flight.
 constexpr int64_t kLeaseMarginMs = 15'000;
 
-// The furthest a throttled target's rows are deferred for want of a token,
-// and rows held back for want of a slot: they come due again and meet the
-// rate, and the slots, of that moment.
+// The furthest a throttled target's rows are deferred for want of a token:
+// they come due again and meet the rate of that moment.
 constexpr int64_t kDeferHorizonMs = 5'000;
 
 } // namespace
@@ -293,17 +292,26 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     }
                     capCount = &at->second;
                 }
-                if (slots.full(c.targetId, windowFull) || (capCount && *capCount >= *t.maxInFlight)) {
-                    // Held back for about the time one of its answers takes,
-                    // spread so its rows come due as its slots free.
-                    const int per =
-                        std::max(1, std::min(slots.sharing() ? slots.share() : limit, t.maxInFlight.value_or(limit)));
-                    const int k = ++heldBack[c.targetId];
+                auto verdict = slots.verdict(c.targetId, windowFull);
+                if (capCount && *capCount >= *t.maxInFlight)
+                    verdict = SlotShare::Verdict::Defer;
+                if (verdict == SlotShare::Verdict::Skip) {
+                    --moved; // stays due, in the walk's way: a page of only these ends it
+                    ++out.heldBack;
+                    continue;
+                }
+                if (verdict == SlotShare::Verdict::Defer) {
+                    // Held back until about when a slot of its frees: rows
+                    // come due at the rate its slots free (its slots per
+                    // answer time), continuing after the rows earlier claims
+                    // held back, so its backlog moves out of the walk's way
+                    // instead of coming back to the head a second later.
+                    const int per = std::max(1, capCount ? *t.maxInFlight : std::max(slots.held(c.targetId), 1));
+                    const int64_t step = std::max<int64_t>(1, slots.answerMs(c.targetId) / per);
+                    int64_t& until = heldBackUntil_[c.targetId];
+                    until = std::max(saturatingAdd(now, slots.answerMs(c.targetId)), saturatingAdd(until, step));
                     s.holdBack.reset();
-                    s.holdBack.bind(
-                        1,
-                        saturatingAdd(now,
-                                      std::min(kDeferHorizonMs, slots.answerMs(c.targetId) * ((k + per - 1) / per))));
+                    s.holdBack.bind(1, until);
                     s.holdBack.bind(2, now);
                     s.holdBack.bind(3, c.id);
                     s.holdBack.exec();
