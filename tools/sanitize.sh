@@ -18,6 +18,8 @@ ninja -C "$dir" -j2 >/dev/null || ninja -C "$dir" -j2
 
 # halt_on_error: UBSan otherwise prints and carries on, and the test passes.
 # detect_leaks: on; a test's children that are SIGKILLed never report.
-export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}"
+# verify_asan_link_order=0: the tests run some commands under faketime, whose
+# LD_PRELOAD library comes before the ASan runtime; ASan still works then.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:verify_asan_link_order=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}"
 meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier 4 "$@"
