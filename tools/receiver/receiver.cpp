@@ -138,8 +138,9 @@ Result<Step> parseStep(std::string_view text)
             // Bodies a hostile or careless receiver sends, for the tests:
             // bytes that are not UTF-8, a long non-ASCII text (cut inside a
             // character at 16 KiB), markup that must never run in a browser.
+            static constexpr char kBinary[] = "\xff\xfe\x00\x01 not text \x80\x81";
             if (value == "binary")
-                step.body = std::string("\xff\xfe\x00\x01 not text \x80\x81", 18);
+                step.body = std::string(kBinary, sizeof kBinary - 1); // the NULs included, not the terminator
             else if (value == "utf8long") {
                 step.body = "a";
                 for (int k = 0; k < 9000; ++k)
