@@ -247,6 +247,33 @@ json endToEnd(const std::string& path, const std::string& url, int concurrency, 
     return {{"deliveries_per_s", count / elapsed}};
 }
 
+// Send-to-receipt times of the events in sentAt (uid -> send time), from
+// the receiver's /_requests; dies unless every one arrived. Sorted; lastMs
+// gets the latest receipt.
+std::vector<int64_t> receipts(const std::string& url, const std::map<std::string, int64_t>& sentAt, int64_t* lastMs)
+{
+    const auto slash = url.find('/', 8);
+    httplib::Client client(url.substr(0, slash));
+    auto res = client.Get("/_requests");
+    if (!res || res->status != 200)
+        die("could not read the receiver's /_requests");
+    std::vector<int64_t> lat;
+    for (const auto& r : json::parse(res->body)) {
+        if (!r.contains("webhook_id") || r["webhook_id"].is_null())
+            continue;
+        auto it = sentAt.find(r["webhook_id"].get<std::string>());
+        if (it == sentAt.end())
+            continue;
+        lat.push_back(r["time_ms"].get<int64_t>() - it->second);
+        if (lastMs)
+            *lastMs = std::max(*lastMs, r["time_ms"].get<int64_t>());
+    }
+    if (lat.size() != sentAt.size())
+        die("the receiver saw " + std::to_string(lat.size()) + " of " + std::to_string(sentAt.size()) + " events");
+    std::sort(lat.begin(), lat.end());
+    return lat;
+}
+
 json latency(const std::string& path, const std::string& url, int count, int intervalMs)
 {
     {
@@ -270,22 +297,7 @@ json latency(const std::string& path, const std::string& url, int count, int int
     worker->stop();
     runner.join();
 
-    const auto slash = url.find('/', 8);
-    httplib::Client client(url.substr(0, slash));
-    auto res = client.Get("/_requests");
-    if (!res || res->status != 200)
-        die("could not read the receiver's /_requests");
-    std::vector<int64_t> lat;
-    for (const auto& r : json::parse(res->body)) {
-        if (!r.contains("webhook_id") || r["webhook_id"].is_null())
-            continue;
-        auto it = sentAt.find(r["webhook_id"].get<std::string>());
-        if (it != sentAt.end())
-            lat.push_back(r["time_ms"].get<int64_t>() - it->second);
-    }
-    if (lat.size() != sentAt.size())
-        die("the receiver saw " + std::to_string(lat.size()) + " of " + std::to_string(sentAt.size()) + " events");
-    std::sort(lat.begin(), lat.end());
+    const std::vector<int64_t> lat = receipts(url, sentAt, nullptr);
     auto pct = [&](double p) {
         return lat[std::min(lat.size() - 1, static_cast<size_t>(p * static_cast<double>(lat.size())))];
     };
@@ -383,25 +395,8 @@ json slowBesideFast(const std::string& path, const std::string& fastUrl, const s
     worker->stop();
     runner.join();
 
-    const auto slash = fastUrl.find('/', 8);
-    httplib::Client client(fastUrl.substr(0, slash));
-    auto res = client.Get("/_requests");
-    if (!res || res->status != 200)
-        die("could not read the receiver's /_requests");
-    std::vector<int64_t> lat;
     int64_t last = first;
-    for (const auto& r : json::parse(res->body)) {
-        if (!r.contains("webhook_id") || r["webhook_id"].is_null())
-            continue;
-        auto it = sentAt.find(r["webhook_id"].get<std::string>());
-        if (it == sentAt.end())
-            continue;
-        lat.push_back(r["time_ms"].get<int64_t>() - it->second);
-        last = std::max(last, r["time_ms"].get<int64_t>());
-    }
-    if (lat.size() != sentAt.size())
-        die("the receiver saw " + std::to_string(lat.size()) + " of " + std::to_string(sentAt.size()) + " events");
-    std::sort(lat.begin(), lat.end());
+    const std::vector<int64_t> lat = receipts(fastUrl, sentAt, &last);
     return {{"fast_deliveries_per_s", static_cast<double>(count) * 1000.0 / static_cast<double>(last - first + 1)},
             {"p50_ms", lat[lat.size() / 2]},
             {"p99_ms", lat[std::min(lat.size() - 1, lat.size() * 99 / 100)]},

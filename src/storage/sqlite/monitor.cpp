@@ -8,6 +8,7 @@
 
 #include "ratelimit/aimd.h"
 #include "storage/sqlite/connection.h"
+#include "storage/sqlite/rows.h"
 #include "storage/sqlite/sql_error.h"
 
 namespace webhookd {
@@ -23,14 +24,11 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
                                   " coalesce(max_in_flight, 0) FROM targets ORDER BY id");
         std::set<std::string, std::less<>> enabled;
         while (targets.executeStep()) {
-            auto optionalDouble = [&](int i) {
-                auto c = targets.getColumn(i);
-                return c.isNull() ? std::nullopt : std::optional<double>(c.getDouble());
-            };
-            m.targets.push_back({targets.getColumn(0).getString(), targets.getColumn(1).getInt() != 0,
-                                 targets.getColumn(2).getInt() != 0, targets.getColumn(3).getInt(),
-                                 effectiveRate(optionalDouble(5), optionalDouble(4)), optionalDouble(5),
-                                 targets.getColumn(6).getInt()});
+            m.targets.push_back(
+                {targets.getColumn(0).getString(), targets.getColumn(1).getInt() != 0,
+                 targets.getColumn(2).getInt() != 0, targets.getColumn(3).getInt(),
+                 effectiveRate(detail::optionalColumn<double>(targets, 5), detail::optionalColumn<double>(targets, 4)),
+                 detail::optionalColumn<double>(targets, 5), targets.getColumn(6).getInt()});
             if (m.targets.back().enabled)
                 enabled.insert(m.targets.back().id);
         }

@@ -506,23 +506,17 @@ void Queue::updateTargetsLocked(const std::vector<Completion>& completions, int6
             s.targetState.reset();
             continue; // removed meanwhile
         }
-        auto optionalDouble = [&](int i) {
-            auto c = s.targetState.getColumn(i);
-            return c.isNull() ? std::nullopt : std::optional<double>(c.getDouble());
-        };
-        auto optionalInt = [&](int i) {
-            auto c = s.targetState.getColumn(i);
-            return c.isNull() ? std::nullopt : std::optional<int64_t>(c.getInt64());
-        };
         BreakerState before;
         before.consecutiveFailures = s.targetState.getColumn(0).getInt();
         before.pausedUntil = s.targetState.getColumn(1).isNull() ? 0 : s.targetState.getColumn(1).getInt64();
         before.enabled = s.targetState.getColumn(2).getInt() != 0;
-        const AimdState rateBefore{optionalDouble(3), optionalInt(4), optionalInt(5)};
+        const AimdState rateBefore{detail::optionalColumn<double>(s.targetState, 3),
+                                   detail::optionalColumn<int64_t>(s.targetState, 4),
+                                   detail::optionalColumn<int64_t>(s.targetState, 5)};
         AimdInput in;
-        in.ceiling = optionalDouble(6);
-        in.minRate = optionalDouble(7);
-        in.step = optionalDouble(8);
+        in.ceiling = detail::optionalColumn<double>(s.targetState, 6);
+        in.minRate = detail::optionalColumn<double>(s.targetState, 7);
+        in.step = detail::optionalColumn<double>(s.targetState, 8);
         s.targetState.reset();
         in.signalStatus = run.throttleStatus;
         in.succeeded = run.succeeded;

@@ -7,26 +7,6 @@
 
 namespace webhookd::detail {
 
-namespace {
-
-template <typename T>
-std::optional<T> optionalColumn(SQLite::Statement& q, int i)
-{
-    auto c = q.getColumn(i);
-    if (c.isNull())
-        return std::nullopt;
-    if constexpr (std::is_same_v<T, std::string>)
-        return c.getString();
-    else if constexpr (std::is_same_v<T, double>)
-        return c.getDouble();
-    else if constexpr (std::is_same_v<T, int>)
-        return c.getInt();
-    else
-        return c.getInt64();
-}
-
-} // namespace
-
 const char* const kTargetColumns =
     "id, name, url, secret, previous_secret, previous_secret_expires_at, enabled, event_filters, headers,"
     " timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier, jitter_factor,"

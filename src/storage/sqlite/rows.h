@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include <SQLiteCpp/Column.h>
 #include <SQLiteCpp/Statement.h>
 
 #include "model/delivery.h"
@@ -13,6 +14,23 @@
 namespace webhookd::detail {
 
 // Binds the value, or NULL when there is none.
+// A column as an optional: nullopt for NULL.
+template <typename T>
+std::optional<T> optionalColumn(SQLite::Statement& q, int i)
+{
+    auto c = q.getColumn(i);
+    if (c.isNull())
+        return std::nullopt;
+    if constexpr (std::is_same_v<T, std::string>)
+        return c.getString();
+    else if constexpr (std::is_same_v<T, double>)
+        return c.getDouble();
+    else if constexpr (std::is_same_v<T, int>)
+        return c.getInt();
+    else
+        return c.getInt64();
+}
+
 template <typename T>
 void bindOptional(SQLite::Statement& q, int index, const std::optional<T>& value)
 {
