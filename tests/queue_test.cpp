@@ -493,6 +493,46 @@ TEST_CASE("queue: slow targets together leave a quarter of the slots to the othe
     CHECK(r->heldBack > 0);
 }
 
+TEST_CASE("queue: a slow target's backlog ahead of a fast row is moved out of the way in a few claims")
+{
+    StoreFixture f;
+    f.addTarget("slow");
+    f.addTarget("fast");
+    std::vector<EventInput> backlog(3000);
+    for (auto& e : backlog) {
+        e.type = "backfill";
+        e.targets = {"slow"};
+    }
+    REQUIRE(sendBatch(f.db, backlog, f.clock));
+    f.clock.advance(5);
+    const int64_t fast = f.sendTo("fast");
+    Queue q(f.db, "w1");
+    ClaimContext ctx;
+    ctx.concurrency = 64;
+    ctx.targets["slow"] = TargetLoad{48, 1000, true}; // all but a quarter, answers in a second
+    ctx.targets["fast"].typicalMs = 5;
+    // One slot free, as when a transfer has just finished: the rows moved
+    // per claim do not shrink with it (4 × 1 + 64 would take 44 claims).
+    std::vector<int64_t> got;
+    int claims = 0;
+    while (got.empty() && claims < 10) {
+        auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 1, ctx);
+        REQUIRE(r);
+        got = ids(*r);
+        ++claims;
+    }
+    CHECK(got == std::vector<int64_t>{fast});
+    CHECK(claims <= 3);
+    // Moved at the rate its 48 slots free (a second each): 48 rows a second,
+    // so 3,000 rows span about a minute, none earlier than one answer's time.
+    const int64_t now = f.clock.nowMs();
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE target_id = 'slow' AND next_attempt_at < " +
+                  std::to_string(now + 1000)) == 0);
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE target_id = 'slow' AND next_attempt_at <= " +
+                  std::to_string(now + 11'000)) <= 11 * 48 + 1);
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE attempt_count > 0 OR status <> 'pending'") == 1);
+}
+
 TEST_CASE("queue: the in-flight cap holds across workers, counted from in_progress rows")
 {
     StoreFixture f;

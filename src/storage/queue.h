@@ -161,9 +161,10 @@ private:
     };
     std::map<std::string, SendRate, std::less<>> sendRates_;
     // Per target, the latest time a row held back for want of a slot was
-    // moved to: the next ones follow it (a scheduling hint; the rows keep
-    // their times in the store).
-    std::map<std::string, int64_t, std::less<>> heldBackUntil_;
+    // moved to, in fractional milliseconds (a fast target frees several
+    // slots a millisecond): the next ones follow it (a scheduling hint; the
+    // rows keep their times in the store).
+    std::map<std::string, double, std::less<>> heldBackUntil_;
 };
 
 } // namespace webhookd

@@ -34,6 +34,10 @@ constexpr int64_t kLeaseMarginMs = 15'000;
 // they come due again and meet the rate of that moment.
 constexpr int64_t kDeferHorizonMs = 5'000;
 
+// Rows one claim may move out of the walk's way (held back or deferred for a
+// token): a few milliseconds of updates, whatever the free slots.
+constexpr int kMovePerClaim = 1024;
+
 } // namespace
 
 // Every statement is reset as soon as its row is read: a statement left
@@ -230,7 +234,14 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
     };
     std::vector<Candidate> candidates;
     int64_t below = std::numeric_limits<int64_t>::max();
+    // Rows examined per claim are bounded, so a claim stays short whatever
+    // waits: rows it takes or steps over count against examineBudget, rows
+    // it moves out of the walk's way (held back, or deferred for a token)
+    // against moveBudget, which does not shrink with the free slots, so a
+    // backlog ahead of other targets' rows is moved in a few claims.
     int examineBudget = 4 * limit + 64;
+    int moveBudget = kMovePerClaim;
+    int lastMoved = 0;
     // One index seek per priority level: rows that are not yet due end
     // each range scan instead of being stepped over.
     while (static_cast<int>(out.claimed.size()) < limit) {
@@ -249,18 +260,21 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
         // examined per claim are bounded, so a rate-limited backlog is
         // deferred a slice at a time.
         for (;;) {
-            const int page = limit - static_cast<int>(out.claimed.size()) + 8;
+            // A page of rows mostly moved out of the way says more of the
+            // same follow: the next page is twice as large.
+            const int page = std::min(std::max(limit - static_cast<int>(out.claimed.size()) + 8, 2 * lastMoved),
+                                      examineBudget + moveBudget);
             candidates.clear();
             s.dueAtPriority.reset();
             s.dueAtPriority.bind(1, priority);
             s.dueAtPriority.bind(2, now);
-            s.dueAtPriority.bind(3, std::min(page, examineBudget));
+            s.dueAtPriority.bind(3, page);
             while (s.dueAtPriority.executeStep())
                 candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
                                       s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
                                       s.dueAtPriority.getColumn(4).getInt(), s.dueAtPriority.getColumn(5).getInt()});
             s.dueAtPriority.reset();
-            examineBudget -= static_cast<int>(candidates.size());
+            lastMoved = 0; // rows of this page moved out of the walk's way
             int moved = 0; // rows claimed or deferred from this page
             for (const auto& c : candidates)
                 slots.due(c.targetId);
@@ -307,15 +321,16 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     // held back, so its backlog moves out of the walk's way
                     // instead of coming back to the head a second later.
                     const int per = std::max(1, capCount ? *t.maxInFlight : std::max(slots.held(c.targetId), 1));
-                    const int64_t step = std::max<int64_t>(1, slots.answerMs(c.targetId) / per);
-                    int64_t& until = heldBackUntil_[c.targetId];
-                    until = std::max(saturatingAdd(now, slots.answerMs(c.targetId)), saturatingAdd(until, step));
+                    const double answer = static_cast<double>(slots.answerMs(c.targetId));
+                    double& until = heldBackUntil_[c.targetId];
+                    until = std::max(static_cast<double>(now) + answer, until + answer / per);
                     s.holdBack.reset();
-                    s.holdBack.bind(1, until);
+                    s.holdBack.bind(1, static_cast<int64_t>(std::ceil(until)));
                     s.holdBack.bind(2, now);
                     s.holdBack.bind(3, c.id);
                     s.holdBack.exec();
                     ++out.heldBack;
+                    ++lastMoved;
                     continue;
                 }
                 if (cached.limited && !cached.bucket.tryTake(now)) {
@@ -331,6 +346,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     s.defer.bind(3, c.id);
                     s.defer.exec();
                     ++out.rateLimited;
+                    ++lastMoved;
                     continue;
                 }
                 if (cached.pausedUntil) {
@@ -387,11 +403,13 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 s.event.reset();
                 out.claimed.push_back(std::move(d));
             }
+            examineBudget -= static_cast<int>(candidates.size()) - lastMoved;
+            moveBudget -= lastMoved;
             if (static_cast<int>(candidates.size()) < page || static_cast<int>(out.claimed.size()) >= limit ||
-                moved == 0 || examineBudget <= 0)
+                moved == 0 || examineBudget <= 0 || moveBudget <= 0)
                 break;
         }
-        if (examineBudget <= 0 || below == std::numeric_limits<int>::min())
+        if (examineBudget <= 0 || moveBudget <= 0 || below == std::numeric_limits<int>::min())
             break;
     }
 
