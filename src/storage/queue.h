@@ -63,6 +63,7 @@ struct ClaimResult {
     int64_t rateLimited = 0;       // deferred for want of a token
     int64_t heldBack = 0;          // deferred: their target had its share of slots or its in-flight cap
     std::vector<int64_t> orphaned; // due, but their event row is gone: dead-lettered
+    bool moreToMove = false;       // stopped at its bound of rows moved: more due rows may wait behind
 };
 
 // The worker's side of the deliveries table: claim, complete, release. Keeps

@@ -247,7 +247,11 @@ struct Worker::Impl {
         }
         counters.claimed += static_cast<int64_t>(r->claimed.size());
         counters.inFlight = static_cast<int64_t>(inflight.size());
-        if (r->heldBack > 0 && static_cast<int>(r->claimed.size()) < free) {
+        if (r->moreToMove && static_cast<int>(r->claimed.size()) < free) {
+            // The claim moved as many rows out of the way as it may: claim
+            // again at once, for what waits behind them.
+            nextClaimAt = now;
+        } else if (r->heldBack > 0 && static_cast<int>(r->claimed.size()) < free) {
             // Targets at their share or cap had rows stepped over: claim
             // again when a transfer finishes (collect) and frees a slot, or
             // when the rows held back come due, not at once (the walk would

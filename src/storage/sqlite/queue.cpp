@@ -409,6 +409,8 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 moved == 0 || examineBudget <= 0 || moveBudget <= 0)
                 break;
         }
+        if (moveBudget <= 0)
+            out.moreToMove = true;
         if (examineBudget <= 0 || moveBudget <= 0 || below == std::numeric_limits<int>::min())
             break;
     }
