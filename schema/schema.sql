@@ -32,7 +32,9 @@ CREATE TABLE targets (
 , signature_scheme TEXT NOT NULL DEFAULT 'standard'
     CHECK (signature_scheme IN ('standard', 'github')), ca_bundle TEXT CHECK (ca_bundle IS NULL OR ca_bundle <> ''), consecutive_failures INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0), paused_until INTEGER, paused_at INTEGER, paused_reason TEXT, disabled_reason TEXT, max_in_flight INTEGER CHECK (max_in_flight IS NULL OR max_in_flight BETWEEN 1 AND 10000), min_rate REAL CHECK (min_rate IS NULL OR min_rate > 0), rate_step REAL CHECK (rate_step IS NULL OR rate_step > 0), rate_current REAL CHECK (rate_current IS NULL OR rate_current > 0), rate_adjusted_at INTEGER, rate_signal_at INTEGER, rate_signal TEXT, retry_schedule TEXT
     CHECK (retry_schedule IS NULL OR (json_valid(retry_schedule) AND json_type(retry_schedule) = 'array')), older_secrets TEXT NOT NULL DEFAULT '[]'
-    CHECK (json_valid(older_secrets) AND json_type(older_secrets) = 'array')) STRICT;
+    CHECK (json_valid(older_secrets) AND json_type(older_secrets) = 'array'), app_id TEXT
+    CHECK (app_id IS NULL OR (length(app_id) BETWEEN 1 AND 64 AND app_id NOT GLOB '*[^A-Za-z0-9_.-]*')), body_format TEXT NOT NULL DEFAULT 'envelope'
+    CHECK (body_format IN ('envelope', 'data'))) STRICT;
 
 CREATE TABLE events (
     id               INTEGER PRIMARY KEY,
@@ -43,7 +45,7 @@ CREATE TABLE events (
     priority         INTEGER NOT NULL DEFAULT 0,
     idempotency_key  TEXT,            -- unique when set: see events_idempotency
     created_at       INTEGER NOT NULL
-) STRICT;
+, idempotency_fingerprint BLOB, app_id TEXT) STRICT;
 
 CREATE UNIQUE INDEX events_idempotency ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
@@ -136,4 +138,17 @@ JOIN deliveries d ON d.id = a.delivery_id
 JOIN events e ON e.id = d.event_id;
 
 CREATE INDEX deliveries_in_flight ON deliveries (target_id) WHERE status = 'in_progress';
+
+CREATE TABLE api_keys (
+    id            TEXT PRIMARY KEY CHECK (id GLOB 'key_?*' AND length(id) <= 40),
+    name          TEXT NOT NULL DEFAULT '' CHECK (length(name) <= 200),
+    secret_sha256 BLOB NOT NULL CHECK (length(secret_sha256) = 32),
+    scopes        TEXT NOT NULL CHECK (json_valid(scopes) AND json_type(scopes) = 'array'),
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER,
+    revoked_at    INTEGER,
+    last_used_at  INTEGER
+) STRICT;
+
+CREATE INDEX events_by_created ON events (created_at, id);
 

@@ -634,7 +634,6 @@ TEST_CASE("storage: a repeated idempotency key returns the original event")
     REQUIRE(first);
     CHECK_FALSE(first->duplicate);
     f.clock.advance(1000);
-    e.payload = R"({"different": true})";
     auto second = sendEvent(f.db, e, f.clock);
     REQUIRE(second);
     CHECK(second->duplicate);
@@ -642,9 +641,65 @@ TEST_CASE("storage: a repeated idempotency key returns the original event")
     CHECK(second->uid == first->uid);
     CHECK(second->deliveryIds == first->deliveryIds);
     CHECK(second->targetIds == first->targetIds);
+
+    SUBCASE("the same key with a different event is refused, and nothing is written")
+    {
+        for (auto change : {0, 1, 2, 3}) {
+            EventInput other = e;
+            if (change == 0)
+                other.payload = R"({"different": true})";
+            if (change == 1)
+                other.type = "cost.other";
+            if (change == 2)
+                other.targets = {"a"};
+            if (change == 3)
+                other.priority = 5;
+            auto third = sendEvent(f.db, other, f.clock);
+            REQUIRE_FALSE(third);
+            CHECK(third.error().is(Error::Kind::Conflict));
+            CHECK(third.error().message() == "the idempotency key 'order-42' was first used with a different event");
+        }
+    }
     CHECK(f.rows("events") == 1);
     CHECK(f.rows("deliveries") == 2);
     CHECK(f.text("SELECT payload FROM events") == "{}");
+}
+
+TEST_CASE("storage: an application's event goes to its targets only; sendEach keeps each event's outcome")
+{
+    StoreFixture f;
+    TargetSpec acme;
+    acme.appId = "acme";
+    f.addTarget("acme-hook", acme);
+    f.addTarget("global");
+    EventInput tenant;
+    tenant.type = "order.paid";
+    tenant.appId = "acme";
+    auto r = sendEvent(f.db, tenant, f.clock);
+    REQUIRE(r);
+    CHECK(r->targetIds == std::vector<std::string>{"acme-hook"});
+    EventInput plain;
+    plain.type = "order.paid";
+    r = sendEvent(f.db, plain, f.clock);
+    REQUIRE(r);
+    CHECK(r->targetIds == std::vector<std::string>{"global"});
+    EventInput wrong = tenant;
+    wrong.targets = {"global"};
+    CHECK_FALSE(sendEvent(f.db, wrong, f.clock));
+
+    EventInput bad = plain;
+    bad.targets = {"missing"};
+    EventInput invalid = plain;
+    invalid.type = "";
+    auto each = sendEach(f.db, {plain, bad, invalid, tenant}, f.clock);
+    REQUIRE(each);
+    REQUIRE(each->size() == 4);
+    CHECK((*each)[0]);
+    CHECK((*each)[1].error().is(Error::Kind::NotFound));
+    CHECK((*each)[2].error().is(Error::Kind::Invalid));
+    CHECK((*each)[3]->targetIds == std::vector<std::string>{"acme-hook"});
+    CHECK(f.rows("events") == 4); // two before, two of the four
+    CHECK(f.count("SELECT count(*) FROM events WHERE app_id = 'acme'") == 2);
 }
 
 TEST_CASE("storage: an invalid event is refused and nothing is written")

@@ -74,5 +74,6 @@ Status validateSlug(std::string_view text, size_t maxLen, const char* what)
 Status validateEventType(std::string_view type) { return validateSlug(type, 200, "event type"); }
 
 Status validateTargetId(std::string_view id) { return validateSlug(id, 64, "target id"); }
+Status validateAppId(std::string_view id) { return validateSlug(id, 64, "application id"); }
 
 } // namespace webhookd

@@ -21,5 +21,7 @@ Status validateEventType(std::string_view type);
 
 // Target ids are user-chosen slugs: 1 to 64 characters of [A-Za-z0-9_.-].
 Status validateTargetId(std::string_view id);
+// The same rules for an application (tenant) id.
+Status validateAppId(std::string_view id);
 
 } // namespace webhookd

@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "model/delivery.h"
 
 namespace webhookd {
 
@@ -19,6 +22,29 @@ struct EventInput {
     int priority = 0;
     std::vector<std::string> targets; // empty: fan out by filters
     std::optional<std::string> idempotencyKey;
+    std::optional<std::string> appId; // only that application's targets (and those of none) receive it
+};
+
+// A stored event, as listed. payload and deliveries are filled by getEvent only.
+struct EventRecord {
+    int64_t id = 0;
+    std::string uid;
+    std::string type;
+    int priority = 0;
+    int64_t createdAt = 0;
+    std::optional<std::string> idempotencyKey;
+    std::optional<std::string> appId;
+    std::string payload;
+    std::vector<Delivery> deliveries;
+};
+
+// Which events listEvents takes; unset fields do not narrow.
+struct EventFilter {
+    std::optional<std::string> type;
+    std::optional<int64_t> createdSince;              // created_at >= this
+    std::optional<int64_t> createdUntil;              // created_at < this
+    std::optional<std::pair<int64_t, int64_t>> after; // keyset: older than this (created_at, id)
+    int limit = 50;
 };
 
 struct SendResult {

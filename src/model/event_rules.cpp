@@ -20,6 +20,9 @@ Status validateEvent(const EventInput& e, const Limits& limits)
     if (e.idempotencyKey)
         if (auto s = validateText(*e.idempotencyKey, "an idempotency key", 255); !s)
             return s;
+    if (e.appId)
+        if (auto s = validateAppId(*e.appId); !s)
+            return s;
     return {};
 }
 

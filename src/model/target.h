@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,12 @@ namespace webhookd {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // A secret replaced by a rotation that still signs until expiresAt.
+// What a delivery's body is: the envelope {id, type, timestamp, data}, or
+// the payload alone (as Svix, Convoy and Hook0 send it).
+enum class BodyFormat { Envelope, Data };
+std::optional<BodyFormat> parseBodyFormat(std::string_view text);
+std::string_view bodyFormatName(BodyFormat format);
+
 struct PreviousSecret {
     std::string secret;
     int64_t expiresAt = 0;
@@ -51,6 +58,10 @@ struct Target {
     std::map<std::string, std::string> metadata;
     SignatureScheme signatureScheme = SignatureScheme::Standard;
     std::optional<std::string> caBundle; // PEM file; nullopt: the worker's CA bundle
+    // The application (tenant) it belongs to: fan-out gives it that
+    // application's events only. nullopt: none (events sent without one).
+    std::optional<std::string> appId;
+    BodyFormat bodyFormat = BodyFormat::Envelope;
     // Written by the worker. The circuit breaker: failed attempts in a row,
     // and while it is open, until when no delivery is claimed (one probe
     // after that). disabledReason: why the worker disabled it (410 Gone).
@@ -100,6 +111,8 @@ struct TargetSpec {
     std::optional<bool> enabled;
     std::optional<SignatureScheme> signatureScheme;
     std::optional<std::string> caBundle; // an empty string clears it
+    std::optional<std::string> appId;    // an empty string clears it
+    std::optional<BodyFormat> bodyFormat;
 };
 
 } // namespace webhookd

@@ -82,8 +82,22 @@ Status validateTarget(const Target& t, const Limits& limits)
             if (c < 0x20 || c == 0x7f)
                 return fail(Error::invalid("the CA bundle path must not contain control characters"));
     }
+    if (t.appId)
+        if (auto s = validateAppId(*t.appId); !s)
+            return s;
     return {};
 }
+
+std::optional<BodyFormat> parseBodyFormat(std::string_view text)
+{
+    if (text == "envelope")
+        return BodyFormat::Envelope;
+    if (text == "data")
+        return BodyFormat::Data;
+    return std::nullopt;
+}
+
+std::string_view bodyFormatName(BodyFormat format) { return format == BodyFormat::Data ? "data" : "envelope"; }
 
 void applySpec(Target& t, const TargetSpec& s)
 {
@@ -139,6 +153,14 @@ void applySpec(Target& t, const TargetSpec& s)
         t.enabled = *s.enabled;
     if (s.signatureScheme)
         t.signatureScheme = *s.signatureScheme;
+    if (s.appId) {
+        if (s.appId->empty())
+            t.appId.reset();
+        else
+            t.appId = *s.appId;
+    }
+    if (s.bodyFormat)
+        t.bodyFormat = *s.bodyFormat;
     if (s.caBundle) {
         if (s.caBundle->empty())
             t.caBundle.reset();

@@ -122,6 +122,8 @@ json targetJson(const Target& t, bool showSecret)
         {"metadata", t.metadata},
         {"signature_scheme", std::string(signatureSchemeName(t.signatureScheme))},
         {"ca_bundle", orNull(t.caBundle)},
+        {"app_id", orNull(t.appId)},
+        {"body_format", std::string(bodyFormatName(t.bodyFormat))},
         {"created_at", t.createdAt},
         {"updated_at", t.updatedAt},
     };
@@ -172,6 +174,17 @@ json statsJson(const Stats& s)
         {"queue_depth", depth},
         {"oldest_due_age_ms", orNull(s.oldestDueAgeMs)},
     };
+}
+
+json apiKeyJson(const ApiKey& k)
+{
+    return {{"id", k.id},
+            {"name", k.name},
+            {"scopes", k.scopes},
+            {"created_at", k.createdAt},
+            {"expires_at", orNull(k.expiresAt)},
+            {"revoked_at", orNull(k.revokedAt)},
+            {"last_used_at", orNull(k.lastUsedAt)}};
 }
 
 std::string maskSecret(const std::string& secret)

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/api_key.h"
 #include "model/delivery.h"
 #include "model/event.h"
 #include "model/stats.h"
@@ -38,6 +39,10 @@ nlohmann::json sendResultJson(const SendResult& r);
 // The figures as `stats --json` and /stats print them (DESIGN.md's
 // snake_case names, plus the later ones).
 nlohmann::json statsJson(const Stats& s);
+
+// {id, name, scopes, created_at, expires_at, revoked_at, last_used_at}: never
+// the secret (it is not stored).
+nlohmann::json apiKeyJson(const ApiKey& k);
 
 // Masking, for text output too.
 std::string maskSecret(const std::string& secret);

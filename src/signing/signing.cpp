@@ -158,6 +158,39 @@ Result<std::string> secretKey(std::string_view secret)
     return decoded;
 }
 
+std::string sha256(std::initializer_list<std::string_view> parts)
+{
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("OpenSSL could not initialise SHA-256");
+    for (auto p : parts)
+        if (EVP_DigestUpdate(ctx.get(), p.data(), p.size()) != 1)
+            throw std::runtime_error("OpenSSL could not hash with SHA-256");
+    std::string out(32, '\0');
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len) != 1 || len != 32)
+        throw std::runtime_error("OpenSSL could not finish SHA-256");
+    return out;
+}
+
+std::string randomToken(size_t n)
+{
+    std::string bytes(n, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1)
+        throw std::runtime_error("OpenSSL's random generator failed");
+    std::string out = base64Encode(bytes);
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+    while (!out.empty() && out.back() == '=')
+        out.pop_back();
+    for (char& c : out) {
+        if (c == '+')
+            c = '-';
+        else if (c == '/')
+            c = '_';
+    }
+    return out;
+}
+
 std::string generateSecret(bool hex)
 {
     unsigned char bytes[32];

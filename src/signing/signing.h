@@ -25,6 +25,12 @@ std::string hmacSha256(std::string_view key, std::initializer_list<std::string_v
 // used as its raw bytes. Invalid for a whsec_ secret that is not base64 or empty.
 Result<std::string> secretKey(std::string_view secret);
 
+// Raw SHA-256 (32 bytes) of the concatenation of parts. Throws as hmacSha256.
+std::string sha256(std::initializer_list<std::string_view> parts);
+
+// `n` bytes from the OS CSPRNG, as unpadded base64url. Throws as generateSecret.
+std::string randomToken(size_t n);
+
 // 32 bytes from the OS CSPRNG: "whsec_" + base64, or 64 hex characters.
 // Throws std::runtime_error if OpenSSL's generator fails.
 std::string generateSecret(bool hex = false);

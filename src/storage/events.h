@@ -40,6 +40,21 @@ using ResultSink = std::function<void(const SendResult&)>;
 Result<size_t> sendStream(Database& db, const EventSource& next, const ResultSink& onRecorded, const Clock& clock,
                           const Limits& limits = {}, const Progress& progress = {});
 
+// Records each event on its own (a savepoint apiece) in one transaction,
+// committed once: what the HTTP API's group commit needs. Each result is that
+// event's own outcome, as sendEvent would give it; the outer error is the
+// transaction's (nothing was recorded).
+Result<std::vector<Result<SendResult>>> sendEach(Database& db, const std::vector<EventInput>& events,
+                                                 const Clock& clock, const Limits& limits = {});
+
+// Events newest first ((created_at, id) descending), through events_by_created.
+// Invalid for a limit below 1.
+Result<std::vector<EventRecord>> listEvents(Database& db, const EventFilter& filter);
+
+// One event by uid, with its payload and its deliveries (newest first).
+// NotFound for an unknown uid.
+Result<EventRecord> getEvent(Database& db, const std::string& uid);
+
 // The transactional outbox on an application's own SQLite connection is in
 // storage/sqlite/outbox.h.
 

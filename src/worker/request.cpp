@@ -32,7 +32,7 @@ Result<HttpRequest> buildRequest(const ClaimedDelivery& d, int64_t nowMs, const 
     HttpRequest r;
     r.tag = static_cast<uint64_t>(d.id);
     r.url = t.url;
-    r.body = envelope(d);
+    r.body = t.bodyFormat == BodyFormat::Data ? d.payload : envelope(d);
     r.timeoutMs = t.timeoutMs.value_or(defaultTimeoutMs);
     if (t.caBundle)
         r.caBundle = *t.caBundle;

@@ -108,5 +108,6 @@ void addDlqCommands(CLI::App& app, Context& ctx);
 void addStatsCommand(CLI::App& app, Context& ctx);
 void addPurgeCommand(CLI::App& app, Context& ctx);
 void addSecretCommands(CLI::App& app, Context& ctx);
+void addApiKeyCommands(CLI::App& app, Context& ctx);
 
 } // namespace webhookd::cli

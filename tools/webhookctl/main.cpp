@@ -153,6 +153,7 @@ int main(int argc, char** argv)
     addStatsCommand(app, ctx);
     addPurgeCommand(app, ctx);
     addSecretCommands(app, ctx);
+    addApiKeyCommands(app, ctx);
 
     int exitCode = 0;
     if (!parse(app, argc, argv, "webhookctl", exitCode))

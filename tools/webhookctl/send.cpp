@@ -17,10 +17,11 @@ namespace webhookd::cli {
 namespace {
 
 struct SendFlags {
-    std::string type, data = "{}", idempotencyKey, batch;
+    std::string type, data = "{}", idempotencyKey, batch, app;
     int priority = 0;
     std::vector<std::string> targets;
     CLI::Option* keyOpt = nullptr;
+    CLI::Option* appOpt = nullptr;
     CLI::Option* batchOpt = nullptr;
     CLI::Option* dataOpt = nullptr;
     CLI::App* cmd = nullptr;
@@ -156,6 +157,8 @@ int sendOne(Context& ctx, const SendFlags& f)
     e.targets = f.targets;
     if (f.keyOpt->count() > 0)
         e.idempotencyKey = f.idempotencyKey;
+    if (f.appOpt->count() > 0)
+        e.appId = f.app;
     if (f.data == "-" || (!f.data.empty() && f.data[0] == '@')) {
         auto text = readPayload(f.data == "-" ? "-" : f.data.substr(1), ctx.limits().maxPayloadBytes);
         if (!text)
@@ -285,7 +288,9 @@ void addSendCommand(CLI::App& app, Context& ctx)
         ->check(integer(-1000, 1000));
     cmd->add_option("--target", f->targets, "Send only to this target (repeatable); skips filters");
     f->keyOpt = cmd->add_option("--idempotency-key", f->idempotencyKey,
-                                "A repeated key prints the original delivery ids instead of recording again");
+                                "A repeated key prints the original delivery ids instead of recording again (the "
+                                "same key with a different event is an error)");
+    f->appOpt = cmd->add_option("--app", f->app, "Fan out only to the targets of this application (tenant)");
     f->batchOpt =
         cmd->add_option("--batch", f->batch, "Record NDJSON events from FILE or - (standard input), all or none")
             ->expected(0, 1);

@@ -21,7 +21,7 @@ namespace {
 // The flags shared by `target add` and `target update`, as given.
 struct TargetFlags {
     std::string id, url, name, secret, secretFile, events, timeout, initialDelay, maxDelay, scheme, caBundle,
-        retrySchedule;
+        retrySchedule, app, body;
     std::vector<std::string> headers, metadata;
     int maxAttempts = 0, burst = 0, maxInFlight = 0;
     double backoff = 0, jitter = 0, rate = 0, minRate = 0, rateStep = 0;
@@ -83,6 +83,13 @@ struct TargetFlags {
                              ->check(oneOf({"standard", "github"}));
         opts["ca-bundle"] = cmd->add_option("--ca-bundle", caBundle,
                                             "PEM file of CA certificates trusted for this target ('' clears it)");
+        opts["app"] = cmd->add_option("--app", app,
+                                      "The application (tenant) it belongs to: it then receives only events sent "
+                                      "with this app id ('' clears it)");
+        opts["body"] = cmd->add_option("--body", body,
+                                       "What is POSTed: envelope ({id, type, timestamp, data}, the default) or data "
+                                       "(the payload alone)")
+                           ->check(oneOf({"envelope", "data"}));
     }
 
     bool given(const char* flag) const { return opts.at(flag)->count() > 0; }
@@ -151,6 +158,10 @@ struct TargetFlags {
             s.enabled = false;
         if (given("scheme"))
             s.signatureScheme = parseSignatureScheme(scheme);
+        if (given("app"))
+            s.appId = app;
+        if (given("body"))
+            s.bodyFormat = parseBodyFormat(body);
         if (given("ca-bundle")) {
             if (caBundle.empty()) {
                 s.caBundle = std::string();
@@ -214,6 +225,10 @@ void printTarget(const Target& t, bool showSecret)
     row("signature", std::string(signatureSchemeName(t.signatureScheme)));
     if (t.caBundle)
         row("CA bundle", *t.caBundle);
+    if (t.appId)
+        row("application", *t.appId);
+    if (t.bodyFormat == BodyFormat::Data)
+        row("body", "the payload alone (--body data)");
     row("timeout", t.timeoutMs ? formatDuration(*t.timeoutMs) : "worker default");
     if (t.retry.schedule.empty())
         row("retries",

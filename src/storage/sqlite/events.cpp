@@ -14,8 +14,10 @@
 #include "model/delivery_status.h"
 #include "model/event_rules.h"
 #include "routing/patterns.h"
+#include "signing/signing.h"
 #include "storage/sqlite/connection.h"
 #include "storage/sqlite/outbox.h"
+#include "storage/sqlite/rows.h"
 #include "storage/sqlite/sql_error.h"
 #include "storage/sqlite/status_sql.h"
 
@@ -27,7 +29,22 @@ struct RouteTarget {
     std::string id;
     bool enabled;
     std::vector<std::string> filters;
+    std::optional<std::string> appId;
 };
+
+// What an idempotency key is bound to: the same key with another request is
+// refused rather than answered with the first one's ids.
+std::string fingerprint(const EventInput& e)
+{
+    std::vector<std::string> targets = e.targets;
+    std::sort(targets.begin(), targets.end());
+    std::string joined;
+    for (const auto& t : targets)
+        joined += t + '\x1f';
+    const std::string priority = std::to_string(e.priority);
+    return sha256({e.type, std::string_view("\0", 1), e.payload, std::string_view("\0", 1), joined,
+                   std::string_view("\0", 1), priority, std::string_view("\0", 1), e.appId.value_or("")});
+}
 
 // Inserts events and their deliveries on one connection, inside a transaction
 // the caller owns. Statements are prepared once per writer; the routing table
@@ -35,11 +52,13 @@ struct RouteTarget {
 class EventWriter {
 public:
     explicit EventWriter(SQLite::Database& sql)
-        : findKey_(sql, "SELECT id, uid FROM events WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"),
+        : findKey_(sql,
+                   "SELECT id, uid, idempotency_fingerprint FROM events"
+                   " WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"),
           findDeliveries_(sql, "SELECT id, target_id FROM deliveries WHERE event_id = ? ORDER BY id"),
           insertEvent_(sql,
-                       "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at)"
-                       " VALUES (?, ?, ?, ?, ?, ?)"),
+                       "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at,"
+                       " idempotency_fingerprint, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
           insertDelivery_(sql,
                           "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
                           " created_at, updated_at) VALUES (?, ?, " +
@@ -54,9 +73,11 @@ public:
     {
         targets_.clear();
         index_.clear();
-        SQLite::Statement q(sql_, "SELECT id, enabled, event_filters FROM targets ORDER BY id");
+        SQLite::Statement q(sql_, "SELECT id, enabled, event_filters, app_id FROM targets ORDER BY id");
         while (q.executeStep()) {
-            RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}};
+            RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}, {}};
+            if (!q.getColumn(3).isNull())
+                t.appId = q.getColumn(3).getString();
             // Filters edited by hand into something unreadable: the target
             // gets no fan-out (the worker disables it) rather than failing
             // every send.
@@ -78,13 +99,20 @@ public:
     Result<SendResult> write(const EventInput& e, int64_t now)
     {
         SendResult out;
+        std::string print;
         if (e.idempotencyKey) {
+            print = fingerprint(e);
             findKey_.reset();
             findKey_.bind(1, *e.idempotencyKey);
             if (findKey_.executeStep()) {
                 out.eventId = findKey_.getColumn(0).getInt64();
                 out.uid = findKey_.getColumn(1).getString();
+                const auto stored = findKey_.getColumn(2);
+                const bool same = stored.isNull() || stored.getString() == print; // none: sent before version 5
                 findKey_.reset(); // a statement left mid-result would pin a read snapshot
+                if (!same)
+                    return fail(Error::conflict("the idempotency key '" + *e.idempotencyKey +
+                                                "' was first used with a different event"));
                 out.duplicate = true;
                 findDeliveries_.reset();
                 findDeliveries_.bind(1, out.eventId);
@@ -103,12 +131,18 @@ public:
                 if (it == index_.end())
                     return fail(Error::notFound("there is no target '" + id + "'"));
                 const RouteTarget* t = &targets_[it->second];
+                if (e.appId && t->appId != e.appId)
+                    return fail(Error::invalid("the target '" + id + "' does not belong to the application '" +
+                                               *e.appId + "'"));
                 if (std::find(chosen.begin(), chosen.end(), t) == chosen.end())
                     chosen.push_back(t);
             }
         } else {
+            // Tenants stay apart: an application's event goes to its
+            // targets only, one sent without an application to the targets
+            // of none.
             for (const auto& t : targets_)
-                if (t.enabled && matchesAny(t.filters, e.type))
+                if (t.enabled && matchesAny(t.filters, e.type) && t.appId == e.appId)
                     chosen.push_back(&t);
         }
 
@@ -123,6 +157,14 @@ public:
         else
             insertEvent_.bind(5);
         insertEvent_.bind(6, now);
+        if (e.idempotencyKey)
+            insertEvent_.bind(7, print.data(), static_cast<int>(print.size()));
+        else
+            insertEvent_.bind(7);
+        if (e.appId)
+            insertEvent_.bind(8, *e.appId);
+        else
+            insertEvent_.bind(8);
         insertEvent_.exec();
         out.eventId = sql_.getLastInsertRowid();
 
@@ -251,6 +293,108 @@ Result<size_t> sendStream(Database& db, const EventSource& next, const ResultSin
         if (progress)
             progress(n, n);
         return n;
+    });
+}
+
+Result<std::vector<Result<SendResult>>> sendEach(Database& db, const std::vector<EventInput>& events,
+                                                 const Clock& clock, const Limits& limits)
+{
+    return detail::guarded("record the events", [&]() -> Result<std::vector<Result<SendResult>>> {
+        std::vector<Result<SendResult>> out;
+        out.reserve(events.size());
+        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        EventWriter& writer = cachedWriter(db);
+        const int64_t now = clock.nowMs();
+        for (const auto& e : events) {
+            if (auto s = validateEvent(e, limits); !s) {
+                out.emplace_back(fail(s.error()));
+                continue;
+            }
+            // A savepoint apiece: a failure halfway through one event takes
+            // back only its own rows.
+            detail::sql(db).exec("SAVEPOINT webhookd_each");
+            auto r = writer.write(e, now);
+            if (!r)
+                detail::sql(db).exec("ROLLBACK TO webhookd_each");
+            detail::sql(db).exec("RELEASE webhookd_each");
+            out.push_back(std::move(r));
+        }
+        tx.commit();
+        return out;
+    });
+}
+
+namespace {
+
+constexpr const char* kEventColumns = "id, uid, type, priority, created_at, idempotency_key, app_id";
+
+EventRecord readEvent(SQLite::Statement& q)
+{
+    EventRecord e;
+    e.id = q.getColumn(0).getInt64();
+    e.uid = q.getColumn(1).getString();
+    e.type = q.getColumn(2).getString();
+    e.priority = q.getColumn(3).getInt();
+    e.createdAt = q.getColumn(4).getInt64();
+    e.idempotencyKey = detail::optionalColumn<std::string>(q, 5);
+    e.appId = detail::optionalColumn<std::string>(q, 6);
+    return e;
+}
+
+} // namespace
+
+Result<std::vector<EventRecord>> listEvents(Database& db, const EventFilter& filter)
+{
+    if (filter.limit < 1)
+        return fail(Error::invalid("the limit must be at least 1"));
+    return detail::guarded("list events", [&]() -> Result<std::vector<EventRecord>> {
+        std::string sql = std::string("SELECT ") + kEventColumns + " FROM events INDEXED BY events_by_created WHERE 1";
+        if (filter.type)
+            sql += " AND type = :type";
+        if (filter.createdSince)
+            sql += " AND created_at >= :since";
+        if (filter.createdUntil)
+            sql += " AND created_at < :until";
+        if (filter.after)
+            sql += " AND (created_at, id) < (:after_at, :after_id)";
+        sql += " ORDER BY created_at DESC, id DESC LIMIT :limit";
+        SQLite::Statement q(detail::sql(db), sql);
+        if (filter.type)
+            q.bind(":type", *filter.type);
+        if (filter.createdSince)
+            q.bind(":since", *filter.createdSince);
+        if (filter.createdUntil)
+            q.bind(":until", *filter.createdUntil);
+        if (filter.after) {
+            q.bind(":after_at", filter.after->first);
+            q.bind(":after_id", filter.after->second);
+        }
+        q.bind(":limit", filter.limit);
+        std::vector<EventRecord> out;
+        while (q.executeStep())
+            out.push_back(readEvent(q));
+        return out;
+    });
+}
+
+Result<EventRecord> getEvent(Database& db, const std::string& uid)
+{
+    return detail::guarded("read the event", [&]() -> Result<EventRecord> {
+        SQLite::Statement q(detail::sql(db),
+                            std::string("SELECT ") + kEventColumns + ", payload FROM events WHERE uid = ?");
+        q.bind(1, uid);
+        if (!q.executeStep())
+            return fail(Error::notFound("there is no event '" + uid + "'"));
+        EventRecord e = readEvent(q);
+        e.payload = q.getColumn(7).getString();
+        SQLite::Statement d(detail::sql(db),
+                            std::string("SELECT ") + detail::kDeliveryColumns +
+                                " FROM deliveries d JOIN events e ON e.id = d.event_id"
+                                " WHERE d.event_id = ? ORDER BY d.id DESC");
+        d.bind(1, e.id);
+        while (d.executeStep())
+            e.deliveries.push_back(detail::readDelivery(d));
+        return e;
     });
 }
 

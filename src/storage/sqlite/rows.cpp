@@ -12,7 +12,8 @@ const char* const kTargetColumns =
     " timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier, jitter_factor,"
     " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at, signature_scheme, ca_bundle,"
     " consecutive_failures, paused_until, paused_at, paused_reason, disabled_reason, max_in_flight, min_rate,"
-    " rate_step, rate_current, rate_adjusted_at, rate_signal_at, rate_signal, retry_schedule, older_secrets";
+    " rate_step, rate_current, rate_adjusted_at, rate_signal_at, rate_signal, retry_schedule, older_secrets,"
+    " app_id, body_format";
 
 Target readTarget(SQLite::Statement& q, int i)
 {
@@ -101,6 +102,8 @@ Target readTarget(SQLite::Statement& q, int i)
         else if (!t.rowError)
             t.rowError = "its older_secrets column holds an entry that is not {secret, expires_at}";
     }
+    t.appId = optionalColumn<std::string>(q, i + 37);
+    t.bodyFormat = parseBodyFormat(q.getColumn(i + 38).getString()).value_or(BodyFormat::Envelope);
     return t;
 }
 

@@ -42,7 +42,7 @@ void bindOptional(SQLite::Statement& q, int index, const std::optional<T>& value
 
 // Columns readTarget expects, in order, from a table aliased as nothing or "t".
 extern const char* const kTargetColumns;
-constexpr int kTargetColumnCount = 37; // columns after these start at this index
+constexpr int kTargetColumnCount = 39; // columns after these start at this index
 Target readTarget(SQLite::Statement& q, int first = 0);
 
 // Columns readDelivery expects, in order, from "deliveries d JOIN events e".

@@ -43,16 +43,16 @@ void saveTarget(SQLite::Database& sql, const Target& t, bool insert)
         " event_filters, headers, timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier,"
         " jitter_factor, rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at,"
         " bucket_tokens, bucket_updated_at, signature_scheme, ca_bundle, max_in_flight, min_rate, rate_step,"
-        " retry_schedule)"
+        " retry_schedule, app_id, body_format)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-        " NULL, NULL, ?22, ?23, ?24, ?25, ?26, ?27)";
+        " NULL, NULL, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
     const char* updateSql =
         "UPDATE targets SET name = ?2, url = ?3, secret = ?4, previous_secret = ?5,"
         " previous_secret_expires_at = ?6, enabled = ?7, event_filters = ?8, headers = ?9, timeout_ms = ?10,"
         " max_attempts = ?11, initial_delay_ms = ?12, max_delay_ms = ?13, backoff_multiplier = ?14,"
         " jitter_factor = ?15, rate_per_second = ?16, burst = ?17, rate_limit_enabled = ?18, metadata = ?19,"
         " updated_at = ?21, signature_scheme = ?22, ca_bundle = ?23, max_in_flight = ?24, min_rate = ?25,"
-        " rate_step = ?26, retry_schedule = ?27,"
+        " rate_step = ?26, retry_schedule = ?27, app_id = ?28, body_format = ?29,"
         // A new rate or floor ends a throttling the old one started.
         " rate_current = CASE WHEN rate_per_second IS ?16 AND rate_limit_enabled = ?18 AND min_rate IS ?25"
         "                THEN rate_current END,"
@@ -92,6 +92,8 @@ void saveTarget(SQLite::Database& sql, const Target& t, bool insert)
         q.bind(27);
     else
         q.bind(27, json(t.retry.schedule).dump());
+    detail::bindOptional(q, 28, t.appId);
+    q.bind(29, std::string(bodyFormatName(t.bodyFormat)));
     q.exec();
 }
 
