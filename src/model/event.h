@@ -53,6 +53,7 @@ struct SendResult {
     std::vector<int64_t> deliveryIds;
     std::vector<std::string> targetIds; // parallel to deliveryIds
     bool duplicate = false;             // the idempotency key was seen before
+    int64_t createdAt = 0;              // the event's, epoch ms
 };
 
 } // namespace webhookd

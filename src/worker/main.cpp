@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <thread>
+
+#include "api/api.h"
 #include "cli/usage.h"
 #include "core/duration.h"
 #include "core/log.h"
@@ -65,6 +68,10 @@ int main(int argc, char** argv)
     std::string listen = "127.0.0.1:9464", healthWindow = "5m", breakerCooldown = "60s", retention;
     double healthThreshold = 0.9;
     std::vector<std::string> allowNetworks, denyNetworks, nat64Prefixes;
+    std::string apiListen;
+    int apiThreads = 16;
+    size_t maxPayload = 1024 * 1024;
+    bool noDeliver = false;
 
     CLI::App app("webhookd: claims due deliveries from the database, POSTs them signed, retries with backoff,\n"
                  "rate-limits per target and records every attempt. SIGTERM/SIGINT stop it gracefully.",
@@ -109,6 +116,14 @@ int main(int argc, char** argv)
     auto* listenOption =
         app.add_option("--listen", listen, "HOST:PORT of the /healthz, /metrics and /stats endpoint, or off")
             ->capture_default_str();
+    app.add_option("--api-listen", apiListen, "HOST:PORT of the HTTP API (/api/v1, with API keys; off by default)");
+    app.add_option("--api-threads", apiThreads, "API requests served at once; a keep-alive connection holds one")
+        ->check(cli::integer(1, 1024))
+        ->capture_default_str();
+    app.add_option("--max-payload", maxPayload, "Largest event payload the API accepts, in bytes")
+        ->check(cli::integer(1, int64_t{64} * 1024 * 1024))
+        ->capture_default_str();
+    app.add_flag("--no-deliver", noDeliver, "Serve the API only: deliver nothing (needs --api-listen)");
     app.add_option("--health-threshold", healthThreshold,
                    "/healthz answers 503 when the recent success rate is below this fraction")
         ->check(cli::number(0.0, 1.0))
@@ -165,8 +180,17 @@ int main(int argc, char** argv)
         return usage("--default-timeout must be from 1ms to 1h");
     if (opt.breaker.cooldownMs < 1)
         return usage("--breaker-cooldown must be at least 1ms");
+    std::optional<std::pair<std::string, int>> apiAddress;
+    if (!apiListen.empty()) {
+        auto parsed = http::parseListenAddress(apiListen, "--api-listen");
+        if (!parsed)
+            return usage(parsed.error().message());
+        apiAddress = *parsed;
+    }
+    if (noDeliver && !apiAddress)
+        return usage("--no-deliver serves the API only, so it needs --api-listen");
     std::optional<std::pair<std::string, int>> listenAddress;
-    if (listen != "off") {
+    if (listen != "off" && !noDeliver) {
         auto parsed = http::parseListenAddress(listen);
         if (!parsed)
             return usage(parsed.error().message());
@@ -200,11 +224,51 @@ int main(int argc, char** argv)
         sigaction(SIGTERM, &sa, nullptr);
         sigaction(SIGINT, &sa, nullptr);
         std::signal(SIGPIPE, SIG_IGN);
+        std::unique_ptr<ApiServer> api;
+        auto startApi = [&]() -> bool {
+            if (!apiAddress)
+                return true;
+            ApiOptions ao;
+            ao.database = opt.database;
+            ao.open.busyTimeoutMs = opt.busyTimeoutMs;
+            ao.open.migrate = false; // webhookd's own open below (or the worker's) migrated it
+            ao.host = apiAddress->first;
+            ao.port = apiAddress->second;
+            ao.threads = apiThreads;
+            ao.limits.maxPayloadBytes = maxPayload;
+            auto a = ApiServer::create(std::move(ao), SystemClock::instance());
+            if (!a) {
+                std::cerr << "webhookd: the API could not start: " << a.error().message() << ".\n";
+                return false;
+            }
+            api = std::move(*a);
+            api->start();
+            Log::info("api listening", {{"address", api->address()}});
+            return true;
+        };
+        if (noDeliver) {
+            OpenOptions oo;
+            oo.busyTimeoutMs = opt.busyTimeoutMs;
+            if (auto db = Database::open(opt.database, oo); !db) {
+                std::cerr << "webhookd: " << db.error().message() << ".\n";
+                return 1;
+            }
+            if (!startApi())
+                return 1;
+            Log::info("webhookd started without delivering (--no-deliver)", {{"db", opt.database}});
+            while (!gStopRequested)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            api->stop();
+            Log::info("webhookd stopped");
+            return 0;
+        }
         auto worker = Worker::create(opt);
         if (!worker) {
             std::cerr << "webhookd: " << worker.error().message() << ".\n";
             return 1;
         }
+        if (!startApi())
+            return 1;
         std::unique_ptr<StatusServer> server;
         if (listenAddress) {
             StatusServerOptions so;
@@ -237,6 +301,8 @@ int main(int argc, char** argv)
             (*worker)->stop();
         auto status = (*worker)->run();
         gWorker = nullptr;
+        if (api)
+            api->stop();
         if (server)
             server->stop();
         if (!status) {

@@ -53,7 +53,7 @@ class EventWriter {
 public:
     explicit EventWriter(SQLite::Database& sql)
         : findKey_(sql,
-                   "SELECT id, uid, idempotency_fingerprint FROM events"
+                   "SELECT id, uid, idempotency_fingerprint, created_at FROM events"
                    " WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"),
           findDeliveries_(sql, "SELECT id, target_id FROM deliveries WHERE event_id = ? ORDER BY id"),
           insertEvent_(sql,
@@ -107,6 +107,7 @@ public:
             if (findKey_.executeStep()) {
                 out.eventId = findKey_.getColumn(0).getInt64();
                 out.uid = findKey_.getColumn(1).getString();
+                out.createdAt = findKey_.getColumn(3).getInt64();
                 const auto stored = findKey_.getColumn(2);
                 const bool same = stored.isNull() || stored.getString() == print; // none: sent before version 5
                 findKey_.reset(); // a statement left mid-result would pin a read snapshot
@@ -147,6 +148,7 @@ public:
         }
 
         out.uid = newMessageUid(now);
+        out.createdAt = now;
         insertEvent_.reset();
         insertEvent_.bind(1, out.uid);
         insertEvent_.bind(2, e.type);

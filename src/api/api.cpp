@@ -1,0 +1,892 @@
+#include "api/api.h"
+
+#include <charconv>
+#include <functional>
+#include <mutex>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "api/ingest.h"
+#include "core/duration.h"
+#include "core/json_text.h"
+#include "core/log.h"
+#include "http/server.h"
+#include "model/api_key.h"
+#include "model/delivery_status.h"
+#include "records/batch_line.h"
+#include "records/json.h"
+#include "records/target_input.h"
+#include "signing/signing.h"
+#include "storage/api_keys.h"
+#include "storage/deliveries.h"
+#include "storage/events.h"
+#include "storage/redrive.h"
+#include "storage/retention.h"
+#include "storage/stats.h"
+#include "storage/targets.h"
+
+namespace webhookd {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kBase = "/api/v1";
+constexpr int kDefaultLimit = 50;
+constexpr int kMaxLimit = 250;
+constexpr size_t kMaxBatch = 10'000;
+constexpr int64_t kDefaultOverlapMs = 86'400'000;
+
+// An answer that ends the handler: a problem document.
+struct Problem {
+    int status;
+    std::string code;
+    std::string detail;
+};
+
+std::string_view titleOf(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 422: return "Unprocessable Content";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+std::string_view codeOf(int status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 401: return "authentication_failed";
+    case 403: return "insufficient_scope";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 408: return "request_timeout";
+    case 409: return "conflict";
+    case 413: return "payload_too_large";
+    case 422: return "validation_error";
+    case 503: return "busy";
+    default: return "server_error";
+    }
+}
+
+void writeProblem(http::Response& res, const Problem& p)
+{
+    json j = {{"type", "about:blank"},
+              {"title", titleOf(p.status)},
+              {"status", p.status},
+              {"code", p.code.empty() ? std::string(codeOf(p.status)) : p.code},
+              {"detail", p.detail}};
+    res.set(p.status, j.dump(-1, ' ', false, json::error_handler_t::replace), "application/problem+json");
+    if (p.status == 503)
+        res.headers.emplace_back("Retry-After", "1");
+    if (p.status == 401)
+        res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"webhookd\"");
+}
+
+// The store's and the rules' errors as answers: their sentence is the detail.
+Problem fromError(const Error& e)
+{
+    switch (e.kind()) {
+    case Error::Kind::NotFound: return {404, "", e.message()};
+    case Error::Kind::Invalid: return {422, "", e.message()};
+    case Error::Kind::Conflict: return {409, "", e.message()};
+    case Error::Kind::Busy: return {503, "", "the store is busy; try again in a second"};
+    case Error::Kind::ReadOnly: return {503, "read_only", "the store is read-only"};
+    default:
+        Log::error("api request failed", {{"error", e.toString()}});
+        return {500, "", "the request failed inside webhookd; its log has the cause"};
+    }
+}
+
+void writeJson(http::Response& res, int status, const json& j)
+{
+    res.set(status, j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+std::string base64url(std::string_view bytes)
+{
+    std::string s = base64Encode(bytes);
+    while (!s.empty() && s.back() == '=')
+        s.pop_back();
+    for (char& c : s)
+        c = c == '+' ? '-' : c == '/' ? '_' : c;
+    return s;
+}
+
+std::optional<std::string> unbase64url(std::string_view text)
+{
+    std::string s(text);
+    for (char& c : s) {
+        if (c == '-' || c == '_')
+            c = c == '-' ? '+' : '/';
+        else if (c == '+' || c == '/' || c == '=')
+            return std::nullopt;
+    }
+    while (s.size() % 4 != 0)
+        s += '=';
+    auto d = base64Decode(s);
+    if (!d)
+        return std::nullopt;
+    return *d;
+}
+
+std::optional<int64_t> wholeNumber(std::string_view s)
+{
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size() || s.empty())
+        return std::nullopt;
+    return v;
+}
+
+// The opaque position after a row: base64url of "created_at:id".
+std::string iteratorAfter(int64_t createdAt, int64_t id)
+{
+    return base64url(std::to_string(createdAt) + ":" + std::to_string(id));
+}
+
+std::optional<std::pair<int64_t, int64_t>> readIterator(std::string_view text)
+{
+    auto raw = unbase64url(text);
+    if (!raw)
+        return std::nullopt;
+    const size_t colon = raw->find(':');
+    if (colon == std::string::npos)
+        return std::nullopt;
+    auto at = wholeNumber(std::string_view(*raw).substr(0, colon));
+    auto id = wholeNumber(std::string_view(*raw).substr(colon + 1));
+    if (!at || !id)
+        return std::nullopt;
+    return std::pair{*at, *id};
+}
+
+// {id, event_id, type, priority, created_at, idempotency_key, app_id}
+json eventJson(const EventRecord& e)
+{
+    auto orNull = [](const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); };
+    return {{"id", e.uid},
+            {"event_id", e.id},
+            {"type", e.type},
+            {"priority", e.priority},
+            {"created_at", e.createdAt},
+            {"idempotency_key", orNull(e.idempotencyKey)},
+            {"app_id", orNull(e.appId)}};
+}
+
+json createdJson(const SendResult& r, const std::string& type)
+{
+    json deliveries = json::array();
+    for (size_t i = 0; i < r.deliveryIds.size(); ++i)
+        deliveries.push_back({{"id", r.deliveryIds[i]}, {"target_id", r.targetIds[i]}});
+    return {{"id", r.uid},
+            {"event_id", r.eventId},
+            {"type", type},
+            {"created_at", r.createdAt},
+            {"deliveries", deliveries},
+            {"duplicate", r.duplicate}};
+}
+
+// Connections for the request threads: one per thread at a time, opened
+// when first needed, kept for the next request.
+class Pool {
+public:
+    Pool(std::string locator, OpenOptions open)
+        : locator_(std::move(locator)),
+          open_(open)
+    { }
+
+    struct Lease {
+        Pool* pool;
+        std::unique_ptr<Database> db;
+        ~Lease()
+        {
+            if (db) {
+                std::lock_guard lock(pool->mutex_);
+                pool->free_.push_back(std::move(db));
+            }
+        }
+        Lease(Pool* p, std::unique_ptr<Database> d)
+            : pool(p),
+              db(std::move(d))
+        { }
+        Lease(Lease&&) = default;
+    };
+
+    Result<Lease> acquire()
+    {
+        {
+            std::lock_guard lock(mutex_);
+            if (!free_.empty()) {
+                auto db = std::move(free_.back());
+                free_.pop_back();
+                return Lease(this, std::move(db));
+            }
+        }
+        auto db = Database::open(locator_, open_);
+        if (!db)
+            return fail(db.error());
+        return Lease(this, std::make_unique<Database>(std::move(*db)));
+    }
+
+private:
+    std::string locator_;
+    OpenOptions open_;
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<Database>> free_;
+};
+
+} // namespace
+
+struct ApiServer::Impl {
+    ApiOptions opt;
+    const Clock& clock;
+    Pool pool;
+    std::unique_ptr<IngestBatcher> ingest;
+    std::unique_ptr<http::Server> http;
+
+    Impl(ApiOptions o, const Clock& c)
+        : opt(std::move(o)),
+          clock(c),
+          pool(opt.database, opt.open)
+    { }
+
+    // What a handler works with.
+    struct Call {
+        const http::Request& req;
+        http::Response& res;
+        Database& db;
+        const ApiKey* key; // null for routes without a scope
+    };
+    using Handler = std::function<void(Impl&, Call&)>;
+
+    // --- reading requests -------------------------------------------------
+
+    static json body(const Call& c)
+    {
+        json j = json::parse(c.req.body, nullptr, false);
+        if (j.is_discarded())
+            throw Problem{400, "", "the body is not valid JSON"};
+        return j;
+    }
+
+    static json bodyObject(const Call& c, std::initializer_list<std::string_view> allowed)
+    {
+        json j = c.req.body.empty() ? json::object() : body(c);
+        if (!j.is_object())
+            throw Problem{422, "", "the body must be a JSON object"};
+        for (const auto& [k, v] : j.items())
+            if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+                throw Problem{422, "", "\"" + k + "\" is not a field of this request"};
+        return j;
+    }
+
+    static int limitOf(const Call& c)
+    {
+        auto text = c.req.queryParam("limit");
+        if (!text)
+            return kDefaultLimit;
+        auto n = wholeNumber(*text);
+        if (!n || *n < 1 || *n > kMaxLimit)
+            throw Problem{422, "", "limit must be a whole number from 1 to " + std::to_string(kMaxLimit)};
+        return static_cast<int>(*n);
+    }
+
+    static std::optional<std::pair<int64_t, int64_t>> iteratorOf(const Call& c)
+    {
+        auto text = c.req.queryParam("iterator");
+        if (!text || text->empty())
+            return std::nullopt;
+        auto it = readIterator(*text);
+        if (!it)
+            throw Problem{422, "", "the iterator is not one this API gave"};
+        return it;
+    }
+
+    std::optional<int64_t> timeOf(const Call& c, const char* name) const
+    {
+        auto text = c.req.queryParam(name);
+        if (!text)
+            return std::nullopt;
+        if (auto ms = wholeNumber(*text))
+            return *ms;
+        auto t = parseTimeOrAgo(*text, clock.nowMs());
+        if (!t)
+            throw Problem{422, "", std::string(name) + ": " + t.error().message()};
+        return *t;
+    }
+
+    static std::optional<std::string> textOf(const Call& c, const char* name)
+    {
+        auto v = c.req.queryParam(name);
+        if (v && v->empty())
+            return std::nullopt;
+        return v;
+    }
+
+    static std::vector<int64_t> idsOf(const json& j)
+    {
+        if (!j.contains("ids"))
+            return {};
+        const json& ids = j["ids"];
+        if (!ids.is_array() || ids.empty() || ids.size() > kMaxBatch)
+            throw Problem{422, "", "\"ids\" must be an array of 1 to 10,000 delivery ids"};
+        std::vector<int64_t> out;
+        for (const auto& i : ids) {
+            if (!i.is_number_integer())
+                throw Problem{422, "", "\"ids\" must be an array of 1 to 10,000 delivery ids"};
+            out.push_back(i.get<int64_t>());
+        }
+        return out;
+    }
+
+    template <typename T>
+    static T must(Result<T> r)
+    {
+        if (!r)
+            throw fromError(r.error());
+        return std::move(*r);
+    }
+
+    static void mustOk(const Status& s)
+    {
+        if (!s)
+            throw fromError(s.error());
+    }
+
+    static json page(json data, bool done, std::optional<std::string> iterator)
+    {
+        return {{"data", std::move(data)},
+                {"iterator", done || !iterator ? json(nullptr) : json(*iterator)},
+                {"done", done}};
+    }
+
+    // --- events -----------------------------------------------------------
+
+    EventInput eventFrom(std::string_view text, const std::string& label) const
+    {
+        auto e = parseBatchLine(text);
+        if (!e)
+            throw Problem{422, "", label + e.error().message()};
+        if (e->payload.size() > opt.limits.maxPayloadBytes)
+            throw Problem{413, "",
+                          label + "the payload is larger than " + std::to_string(opt.limits.maxPayloadBytes) +
+                              " bytes (--max-payload)"};
+        return std::move(*e);
+    }
+
+    static Problem sendProblem(const Error& e)
+    {
+        if (e.is(Error::Kind::Conflict) && e.message().find("idempotency key") != std::string::npos)
+            return {422, "idempotency_key_reused", e.message()};
+        return fromError(e);
+    }
+
+    void createEvent(Call& c)
+    {
+        if (auto v = json_text::validate(c.req.body, opt.limits.maxJsonDepth + 1); !v)
+            throw Problem{v.error().message().rfind("nests", 0) == 0 ? 422 : 400, "",
+                          "the body is " + v.error().message()};
+        EventInput e = eventFrom(c.req.body, "");
+        if (auto header = c.req.header("Idempotency-Key")) {
+            if (e.idempotencyKey && *e.idempotencyKey != *header)
+                throw Problem{400, "", "the Idempotency-Key header and the body's idempotency_key differ"};
+            e.idempotencyKey = *header;
+        }
+        const std::string type = e.type;
+        auto r = ingest->submit(std::move(e)).get();
+        if (!r)
+            throw sendProblem(r.error());
+        if (r->duplicate)
+            c.res.headers.emplace_back("Idempotent-Replayed", "true");
+        writeJson(c.res, r->duplicate ? 200 : 202, createdJson(*r, type));
+    }
+
+    void createEventBatch(Call& c)
+    {
+        std::vector<EventInput> events;
+        auto label = [](size_t n) { return "event " + std::to_string(n) + ": "; };
+        const auto type = c.req.header("Content-Type").value_or("");
+        if (type.find("ndjson") != std::string::npos) {
+            std::string_view rest = c.req.body;
+            size_t line = 0;
+            while (!rest.empty()) {
+                const size_t nl = rest.find('\n');
+                std::string_view text = rest.substr(0, nl);
+                rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+                ++line;
+                if (text.find_first_not_of(" \t\r") == std::string_view::npos)
+                    continue;
+                if (events.size() == kMaxBatch)
+                    throw Problem{422, "", "a batch holds at most 10,000 events"};
+                if (!json_text::validate(text, opt.limits.maxJsonDepth + 1))
+                    throw Problem{400, "", "line " + std::to_string(line) + " is not valid JSON"};
+                events.push_back(eventFrom(text, label(events.size() + 1)));
+            }
+        } else {
+            if (auto v = json_text::validate(c.req.body, opt.limits.maxJsonDepth + 2); !v)
+                throw Problem{400, "", "the body is " + v.error().message()};
+            auto elements = json_text::arrayElements(c.req.body, opt.limits.maxJsonDepth + 2);
+            if (!elements)
+                throw Problem{422, "", "the body must be a JSON array of events (or NDJSON)"};
+            if (elements->size() > kMaxBatch)
+                throw Problem{422, "", "a batch holds at most 10,000 events"};
+            for (const auto& [kind, raw] : *elements)
+                events.push_back(eventFrom(raw, label(events.size() + 1)));
+        }
+        if (events.empty())
+            throw Problem{422, "", "the batch holds no events"};
+        auto r = sendBatch(c.db, events, clock, opt.limits);
+        if (!r)
+            throw sendProblem(r.error());
+        json data = json::array();
+        for (size_t i = 0; i < r->size(); ++i)
+            data.push_back(createdJson((*r)[i], events[i].type));
+        writeJson(c.res, 202, {{"data", data}});
+    }
+
+    void listEventsRoute(Call& c)
+    {
+        EventFilter f;
+        f.type = textOf(c, "type");
+        f.createdSince = timeOf(c, "since");
+        f.createdUntil = timeOf(c, "until");
+        f.after = iteratorOf(c);
+        const int limit = limitOf(c);
+        f.limit = limit + 1;
+        auto rows = must(listEvents(c.db, f));
+        const bool done = static_cast<int>(rows.size()) <= limit;
+        if (!done)
+            rows.pop_back();
+        json data = json::array();
+        for (const auto& e : rows)
+            data.push_back(eventJson(e));
+        std::optional<std::string> next;
+        if (!rows.empty())
+            next = iteratorAfter(rows.back().createdAt, rows.back().id);
+        writeJson(c.res, 200, page(std::move(data), done, next));
+    }
+
+    void getEventRoute(Call& c)
+    {
+        auto e = must(getEvent(c.db, *c.req.pathParam("uid")));
+        json j = eventJson(e);
+        json deliveries = json::array();
+        for (const auto& d : e.deliveries)
+            deliveries.push_back(deliveryJson(d));
+        j["deliveries"] = std::move(deliveries);
+        // The payload goes out byte for byte as it was given (its numbers
+        // and key order), so it is spliced in as text, not re-encoded.
+        std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace);
+        text.pop_back();
+        text += ",\"data\":" + e.payload + "}";
+        c.res.set(200, std::move(text), "application/json");
+    }
+
+    // --- targets ----------------------------------------------------------
+
+    void listTargetsRoute(Call& c)
+    {
+        const int limit = limitOf(c);
+        std::optional<std::string> after;
+        if (auto text = textOf(c, "iterator")) {
+            auto raw = unbase64url(*text);
+            if (!raw || raw->rfind("t:", 0) != 0)
+                throw Problem{422, "", "the iterator is not one this API gave"};
+            after = raw->substr(2);
+        }
+        auto all = must(listTargets(c.db)); // sorted by id; targets are few
+        json data = json::array();
+        std::string last;
+        bool done = true;
+        for (const auto& t : all) {
+            if (after && t.id <= *after)
+                continue;
+            if (static_cast<int>(data.size()) == limit) {
+                done = false;
+                break;
+            }
+            data.push_back(targetJson(t, false));
+            last = t.id;
+        }
+        writeJson(c.res, 200, page(std::move(data), done, base64url("t:" + last)));
+    }
+
+    void createTarget(Call& c)
+    {
+        auto in = parseTargetInput(body(c), true);
+        if (!in)
+            throw Problem{422, "", in.error().message()};
+        auto t = must(addTarget(c.db, *in->id, in->spec, clock, opt.limits));
+        json j = targetJson(t, false);
+        if (!in->spec.secret)
+            j["secret"] = t.secret; // generated: shown this once
+        writeJson(c.res, 201, j);
+    }
+
+    void getTargetRoute(Call& c) { writeJson(c.res, 200, targetJson(must(getTarget(c.db, id(c))), false)); }
+
+    void updateTargetRoute(Call& c)
+    {
+        auto in = parseTargetInput(body(c), false);
+        if (!in)
+            throw Problem{422, "", in.error().message()};
+        writeJson(c.res, 200, targetJson(must(updateTarget(c.db, id(c), in->spec, clock, opt.limits)), false));
+    }
+
+    void deleteTarget(Call& c)
+    {
+        must(removeTarget(c.db, id(c)));
+        c.res.set(204, "", "application/json");
+    }
+
+    void setEnabled(Call& c, bool enabled)
+    {
+        writeJson(c.res, 200, targetJson(must(setTargetEnabled(c.db, id(c), enabled, clock)), false));
+    }
+
+    void rotateSecretRoute(Call& c)
+    {
+        json j = bodyObject(c, {"secret", "overlap"});
+        std::optional<std::string> secret;
+        int64_t overlap = kDefaultOverlapMs;
+        if (j.contains("secret")) {
+            if (!j["secret"].is_string())
+                throw Problem{422, "", "\"secret\" must be a string"};
+            secret = j["secret"].get<std::string>();
+        }
+        if (j.contains("overlap")) {
+            auto d = j["overlap"].is_string() ? parseDuration(j["overlap"].get<std::string>())
+                                              : Result<int64_t>(fail(Error::invalid("")));
+            if (!d)
+                throw Problem{422, "", "\"overlap\" must be a duration such as 24h, at most 3650d"};
+            overlap = *d;
+        }
+        auto r = must(rotateSecret(c.db, id(c), secret, overlap, clock));
+        writeJson(c.res, 200,
+                  {{"secret", r.secret},
+                   {"previous_secret_expires_at", r.previousExpiresAt ? json(*r.previousExpiresAt) : json(nullptr)}});
+    }
+
+    static std::string id(const Call& c) { return *c.req.pathParam("id"); }
+
+    // --- deliveries -------------------------------------------------------
+
+    static json deliveryPage(std::vector<Delivery> rows, int limit, bool byId)
+    {
+        const bool done = static_cast<int>(rows.size()) <= limit;
+        if (!done)
+            rows.pop_back();
+        json data = json::array();
+        for (const auto& d : rows)
+            data.push_back(deliveryJson(d));
+        std::optional<std::string> next;
+        if (!rows.empty())
+            next = iteratorAfter(byId ? 0 : rows.back().createdAt, rows.back().id);
+        return page(std::move(data), done, next);
+    }
+
+    void listDeliveriesRoute(Call& c)
+    {
+        DeliveryFilter f;
+        if (auto s = textOf(c, "status")) {
+            f.status = parseDeliveryStatus(*s);
+            if (!f.status)
+                throw Problem{422, "",
+                              "status must be pending, in_progress, delivered, failed, rate_limited or "
+                              "dead_letter"};
+        }
+        f.targetId = textOf(c, "target_id");
+        f.type = textOf(c, "type");
+        f.createdSince = timeOf(c, "since");
+        f.createdUntil = timeOf(c, "until");
+        f.after = iteratorOf(c);
+        const int limit = limitOf(c);
+        f.limit = limit + 1;
+        writeJson(c.res, 200, deliveryPage(must(listDeliveries(c.db, f)), limit, false));
+    }
+
+    void getDeliveryRoute(Call& c)
+    {
+        auto n = wholeNumber(*c.req.pathParam("id"));
+        if (!n)
+            throw Problem{422, "", "a delivery id is a whole number"};
+        writeJson(c.res, 200, deliveryWithAttemptsJson(must(getDelivery(c.db, *n))));
+    }
+
+    static json requeuedJson(const std::vector<Requeued>& r)
+    {
+        json ids = json::array();
+        for (const auto& q : r)
+            ids.push_back(q.id);
+        return {{"requeued", r.size()}, {"ids", ids}};
+    }
+
+    void resend(Call& c)
+    {
+        json j = bodyObject(c, {"ids"});
+        auto ids = idsOf(j);
+        if (ids.empty())
+            throw Problem{422, "", "\"ids\" is missing"};
+        writeJson(c.res, 202, requeuedJson(must(resendDeliveries(c.db, ids, clock))));
+    }
+
+    void listDeadLettersRoute(Call& c)
+    {
+        DeliveryFilter f;
+        f.targetId = textOf(c, "target_id");
+        f.type = textOf(c, "type");
+        f.createdSince = timeOf(c, "since");
+        f.after = iteratorOf(c);
+        const int limit = limitOf(c);
+        f.limit = limit + 1;
+        writeJson(c.res, 200, deliveryPage(must(listDeadLetters(c.db, f)), limit, true));
+    }
+
+    void retryDeadLettersRoute(Call& c)
+    {
+        json j = bodyObject(c, {"ids", "all", "target_id", "type", "since"});
+        const bool all = j.value("all", false);
+        if (j.contains("all") && !j["all"].is_boolean())
+            throw Problem{422, "", "\"all\" must be true or false"};
+        auto ids = idsOf(j);
+        if (all == !ids.empty())
+            throw Problem{422, "", "give either \"ids\" or \"all\": true"};
+        if (!all) {
+            if (j.contains("target_id") || j.contains("type") || j.contains("since"))
+                throw Problem{422, "", "target_id, type and since narrow \"all\": true only"};
+            writeJson(c.res, 202, requeuedJson(must(retryDeadLetters(c.db, ids, clock))));
+            return;
+        }
+        DeadLetterSelection s;
+        for (const char* k : {"target_id", "type", "since"})
+            if (j.contains(k) && !j[k].is_string())
+                throw Problem{422, "", std::string("\"") + k + "\" must be a string"};
+        if (j.contains("target_id"))
+            s.targetId = j["target_id"].get<std::string>();
+        if (j.contains("type"))
+            s.type = j["type"].get<std::string>();
+        if (j.contains("since")) {
+            auto t = parseTimeOrAgo(j["since"].get<std::string>(), clock.nowMs());
+            if (!t)
+                throw Problem{422, "", "since: " + t.error().message()};
+            s.movedSince = *t;
+        }
+        writeJson(c.res, 202, requeuedJson(must(retryAllDeadLetters(c.db, s, clock))));
+    }
+
+    void purgeDeadLetters(Call& c)
+    {
+        json j = bodyObject(c, {"older_than"});
+        auto d = j.contains("older_than") && j["older_than"].is_string()
+            ? parseDuration(j["older_than"].get<std::string>())
+            : Result<int64_t>(fail(Error::invalid("")));
+        if (!d)
+            throw Problem{422, "", "\"older_than\" must be a duration such as 7d, at most 3650d"};
+        PurgeOptions o;
+        o.completedBeforeMs = saturatingAdd(clock.nowMs(), -*d);
+        o.statuses = PurgeStatuses::DeadLetter;
+        writeJson(c.res, 200, {{"deleted", must(purgeTerminal(c.db, o)).deliveries}});
+    }
+
+    void stats(Call& c)
+    {
+        StatsFilter f;
+        f.createdSince = timeOf(c, "since");
+        f.createdUntil = timeOf(c, "until");
+        f.targetId = textOf(c, "target_id");
+        f.type = textOf(c, "type");
+        writeJson(c.res, 200, statsJson(must(statistics(c.db, f, clock))));
+    }
+
+    // --- API keys ---------------------------------------------------------
+
+    void listKeys(Call& c)
+    {
+        json data = json::array();
+        for (const auto& k : must(listApiKeys(c.db)))
+            data.push_back(apiKeyJson(k));
+        writeJson(c.res, 200, page(std::move(data), true, std::nullopt));
+    }
+
+    void createKey(Call& c)
+    {
+        json j = bodyObject(c, {"name", "scopes", "expires_in"});
+        if (!j.contains("name") || !j["name"].is_string())
+            throw Problem{422, "", "\"name\" must be a string"};
+        std::vector<std::string> scopes;
+        if (!j.contains("scopes") || !j["scopes"].is_array())
+            throw Problem{422, "", "\"scopes\" must be an array of scopes"};
+        for (const auto& s : j["scopes"]) {
+            if (!s.is_string())
+                throw Problem{422, "", "\"scopes\" must be an array of scopes"};
+            scopes.push_back(s.get<std::string>());
+        }
+        std::optional<int64_t> expires;
+        if (j.contains("expires_in")) {
+            auto d = j["expires_in"].is_string() ? parseDuration(j["expires_in"].get<std::string>())
+                                                 : Result<int64_t>(fail(Error::invalid("")));
+            if (!d)
+                throw Problem{422, "", "\"expires_in\" must be a duration such as 90d, at most 3650d"};
+            expires = *d;
+        }
+        auto made = must(createApiKey(c.db, j["name"].get<std::string>(), scopes, expires, clock));
+        json out = apiKeyJson(made.key);
+        out["token"] = made.token;
+        writeJson(c.res, 201, out);
+    }
+
+    void revokeKey(Call& c)
+    {
+        must(revokeApiKey(c.db, id(c), clock));
+        c.res.set(204, "", "application/json");
+    }
+
+    // --- dispatch ---------------------------------------------------------
+
+    void serve(const ApiRoute& route, const Handler& handler, const http::Request& req, http::Response& res)
+    {
+        try {
+            std::optional<ApiKey> key;
+            auto lease = must(pool.acquire());
+            if (!route.scope.empty()) {
+                auto auth = req.header("Authorization");
+                constexpr std::string_view kBearer = "Bearer ";
+                if (!auth || auth->size() <= kBearer.size() ||
+                    !std::equal(kBearer.begin(), kBearer.end(), auth->begin(),
+                                [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+                    throw Problem{401, "", "an API key is needed: Authorization: Bearer whk_…"};
+                auto k = authenticateApiKey(*lease.db, std::string_view(*auth).substr(kBearer.size()), clock);
+                if (!k) {
+                    if (!k.error().is(Error::Kind::Invalid))
+                        throw fromError(k.error());
+                    Log::info("api key refused", {{"reason", k.error().message()}, {"remote", req.remoteAddr}});
+                    throw Problem{401, "", k.error().message()};
+                }
+                if (route.scope != "*" && !grants(k->scopes, route.scope))
+                    throw Problem{403, "", "this API key lacks the '" + std::string(route.scope) + "' scope"};
+                key = std::move(*k);
+            }
+            Call call{req, res, *lease.db, key ? &*key : nullptr};
+            handler(*this, call);
+        } catch (const Problem& p) {
+            writeProblem(res, p);
+        }
+    }
+};
+
+namespace {
+
+struct Operation {
+    ApiRoute route;
+    ApiServer::Impl::Handler handler;
+};
+
+const std::vector<Operation>& operations()
+{
+    using I = ApiServer::Impl;
+    using C = I::Call;
+    static const std::vector<Operation> all = {
+        {{"GET", "/openapi.json", "getOpenApi", ""},
+         [](I&, C& c) { c.res.set(200, std::string(openApiDocument()), "application/json"); }},
+        {{"POST", "/events", "createEvent", "events:write"}, [](I& i, C& c) { i.createEvent(c); }},
+        {{"POST", "/events/batch", "createEventBatch", "events:write"}, [](I& i, C& c) { i.createEventBatch(c); }},
+        {{"GET", "/events", "listEvents", "read"}, [](I& i, C& c) { i.listEventsRoute(c); }},
+        {{"GET", "/events/{uid}", "getEvent", "read"}, [](I& i, C& c) { i.getEventRoute(c); }},
+        {{"GET", "/targets", "listTargets", "read"}, [](I& i, C& c) { i.listTargetsRoute(c); }},
+        {{"POST", "/targets", "createTarget", "manage"}, [](I& i, C& c) { i.createTarget(c); }},
+        {{"GET", "/targets/{id}", "getTarget", "read"}, [](I& i, C& c) { i.getTargetRoute(c); }},
+        {{"PATCH", "/targets/{id}", "updateTarget", "manage"}, [](I& i, C& c) { i.updateTargetRoute(c); }},
+        {{"DELETE", "/targets/{id}", "deleteTarget", "manage"}, [](I& i, C& c) { i.deleteTarget(c); }},
+        {{"POST", "/targets/{id}/enable", "enableTarget", "manage"}, [](I& i, C& c) { i.setEnabled(c, true); }},
+        {{"POST", "/targets/{id}/disable", "disableTarget", "manage"}, [](I& i, C& c) { i.setEnabled(c, false); }},
+        {{"POST", "/targets/{id}/secret/rotate", "rotateTargetSecret", "admin"},
+         [](I& i, C& c) { i.rotateSecretRoute(c); }},
+        {{"GET", "/deliveries", "listDeliveries", "read"}, [](I& i, C& c) { i.listDeliveriesRoute(c); }},
+        {{"GET", "/deliveries/{id}", "getDelivery", "read"}, [](I& i, C& c) { i.getDeliveryRoute(c); }},
+        {{"POST", "/deliveries/resend", "resendDeliveries", "manage"}, [](I& i, C& c) { i.resend(c); }},
+        {{"GET", "/dead-letters", "listDeadLetters", "read"}, [](I& i, C& c) { i.listDeadLettersRoute(c); }},
+        {{"POST", "/dead-letters/retry", "retryDeadLetters", "manage"}, [](I& i, C& c) { i.retryDeadLettersRoute(c); }},
+        {{"POST", "/dead-letters/purge", "purgeDeadLetters", "manage"}, [](I& i, C& c) { i.purgeDeadLetters(c); }},
+        {{"GET", "/stats", "getStats", "read"}, [](I& i, C& c) { i.stats(c); }},
+        {{"GET", "/api-keys", "listApiKeys", "admin"}, [](I& i, C& c) { i.listKeys(c); }},
+        {{"POST", "/api-keys", "createApiKey", "admin"}, [](I& i, C& c) { i.createKey(c); }},
+        {{"GET", "/api-keys/self", "getApiKeySelf", "*"}, [](I&, C& c) { writeJson(c.res, 200, apiKeyJson(*c.key)); }},
+        {{"DELETE", "/api-keys/{id}", "revokeApiKey", "admin"}, [](I& i, C& c) { i.revokeKey(c); }},
+    };
+    return all;
+}
+
+} // namespace
+
+const std::vector<ApiRoute>& apiRoutes()
+{
+    static const std::vector<ApiRoute> routes = [] {
+        std::vector<ApiRoute> out;
+        for (const auto& op : operations())
+            out.push_back(op.route);
+        return out;
+    }();
+    return routes;
+}
+
+Result<std::unique_ptr<ApiServer>> ApiServer::create(ApiOptions options, const Clock& clock)
+{
+    auto impl = std::make_unique<Impl>(std::move(options), clock);
+    Impl* p = impl.get();
+    auto ingest = IngestBatcher::create(p->opt.database, p->opt.open, clock, p->opt.limits, p->opt.ingestQueue);
+    if (!ingest)
+        return fail(ingest.error());
+    p->ingest = std::move(*ingest);
+    http::ServerOptions so;
+    so.host = p->opt.host;
+    so.port = p->opt.port;
+    so.threads = p->opt.threads;
+    // A batch of events is one body: twice the largest payload, and room for
+    // a batch of many small ones.
+    so.maxBodyBytes = std::max<size_t>(2 * p->opt.limits.maxPayloadBytes + 64 * 1024, 16 * 1024 * 1024);
+    so.keepAliveMax = 1000;
+    so.keepAliveTimeoutMs = 2'000;
+    so.requestDeadlineMs = 30'000;
+    so.errorWriter = [](int status, const std::string& detail, http::Response& res) {
+        writeProblem(res, {status, "", detail});
+    };
+    auto server = http::Server::create(so);
+    if (!server)
+        return fail(server.error());
+    p->http = std::move(*server);
+    for (const auto& op : operations()) {
+        const ApiRoute* route = &op.route;
+        const Impl::Handler* handler = &op.handler;
+        p->http->route(std::string(op.route.method), std::string(kBase) + std::string(op.route.path),
+                       [p, route, handler](const http::Request& req, http::Response& res) {
+                           p->serve(*route, *handler, req, res);
+                       });
+    }
+    return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
+}
+
+ApiServer::ApiServer(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl))
+{ }
+
+ApiServer::~ApiServer() { stop(); }
+
+void ApiServer::start() { impl_->http->start(); }
+void ApiServer::stop()
+{
+    if (impl_ && impl_->http)
+        impl_->http->stop();
+}
+std::string ApiServer::address() const { return impl_->http->address(); }
+
+} // namespace webhookd

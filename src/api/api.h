@@ -1,0 +1,63 @@
+#pragma once
+
+// The HTTP API (DESIGN.md "HTTP API"): /api/v1 over http::Server, with API
+// keys, scopes, problem documents, keyset pages and group-committed ingest.
+// It calls storage/ only; every route is a row of apiRoutes(), which
+// tests/api_test.cpp holds against src/api/openapi.json.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/validate.h"
+#include "storage/database.h"
+
+namespace webhookd {
+
+struct ApiRoute {
+    std::string_view method;
+    std::string_view path; // below /api/v1, {name} for a parameter
+    std::string_view operationId;
+    std::string_view scope; // "" no key needed; "*" any valid key
+};
+
+// Every route the API serves, in the order of openapi.json.
+const std::vector<ApiRoute>& apiRoutes();
+
+// The OpenAPI 3.1 document served at /api/v1/openapi.json (embedded).
+std::string_view openApiDocument();
+
+struct ApiOptions {
+    std::string database; // the store's locator
+    OpenOptions open;     // busy timeout; the API never creates or migrates
+    std::string host = "127.0.0.1";
+    int port = 0;
+    int threads = 16; // requests served at once; a keep-alive connection holds one
+    Limits limits;
+    size_t ingestQueue = 4096; // events waiting for the group commit; more get 503
+};
+
+class ApiServer {
+public:
+    // Binds now and opens the ingest writer's connection. Network error when
+    // the address cannot be bound; the store's errors as they come.
+    static Result<std::unique_ptr<ApiServer>> create(ApiOptions options, const Clock& clock);
+    ~ApiServer(); // stops
+    ApiServer(const ApiServer&) = delete;
+    ApiServer& operator=(const ApiServer&) = delete;
+
+    void start();
+    void stop(); // waits for requests in progress; idempotent
+    std::string address() const;
+
+    struct Impl;
+
+private:
+    explicit ApiServer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace webhookd
