@@ -13,6 +13,7 @@ WEBHOOKD_BIN_RECEIVER, WEBHOOKD_SOURCE_ROOT.
 """
 
 import base64
+import http.client as httpclient
 import json
 import os
 import re
@@ -53,10 +54,10 @@ def report(ok, what, why=""):
     return ok
 
 
-def check(what, fn):
+def check(what, fn, detail=""):
     """Reports fn() as a check; an exception (missing key, None) is a failure."""
     try:
-        return report(bool(fn()), what)
+        return report(bool(fn()), what, detail)
     except Exception as e:  # noqa: BLE001: any exception means the answer was not as expected
         return report(False, what, f"{type(e).__name__}: {e}")
 
@@ -417,8 +418,73 @@ def scenario(tokens, recv_base):
     api("getApiKeySelf", nk.get("token"), 401, code="authentication_failed", label="with a revoked key")
     api("revokeApiKey", A, 404, label="unknown", args={"id": "key_000000000000"})
 
+    bad_input(tokens)
+    same_as_cli(tokens)
+
     api("deleteTarget", A, 204, args={"id": "spare"})
     api("deleteTarget", A, 404, label="again", args={"id": "spare"})
+
+
+CTL = None  # runs webhookctl on the test's database
+
+
+def bad_input(tokens):
+    A, R = tokens["admin"], tokens["reader"]
+    before = http("GET", f"{BASE}/events?limit=250", A).json["data"]
+    api("createEvent", A, 422, label="with a priority of the wrong type", body={"type": "x.y", "priority": "high"})
+    api("createEvent", A, 422, label="with targets of the wrong type", body={"type": "x.y", "targets": "recv"})
+    api("createEvent", A, 413, code="payload_too_large", label="with a payload over --max-payload",
+        raw=b'{"type":"x.y","data":"' + b"x" * (1024 * 1024 + 10) + b'"}')
+    # Only the headers are sent: the answer must come before any body byte.
+    u = urllib.parse.urlsplit(BASE)
+    conn = httpclient.HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.putrequest("POST", u.path + "/events")
+    conn.putheader("Authorization", "Bearer " + A)
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(64 * 1024 * 1024))
+    conn.endheaders()
+    big = conn.getresponse()
+    big_body = json.loads(big.read() or b"{}")
+    conn.close()
+    check("a body over the server's limit is 413 before it is read",
+          lambda: big.status == 413 and big_body.get("code") == "payload_too_large", f"{big.status} {big_body}")
+    api("createEventBatch", A, 422, label="with 10,001 events",
+        raw=json.dumps([{"type": "x.y"}] * 10_001).encode())
+    api("createEventBatch", A, 400, label="with a malformed NDJSON line", raw=b'{"type":"x.y"}\n{"type":',
+        ctype="application/x-ndjson")
+    after = http("GET", f"{BASE}/events?limit=250", A).json["data"]
+    check("nothing was written by the refused requests", lambda: len(after) == len(before))
+    r = CTL("api-key", "create", "short", "--scope", "read", "--expires", "1ms")
+    token = r.stdout.strip().splitlines()[-1]
+    time.sleep(0.02)
+    api("getApiKeySelf", token, 401, code="authentication_failed", label="with an expired key")
+    check("the token never appears in webhookctl api-key list",
+          lambda: token.split("_")[-1] not in CTL("api-key", "list", "--json").stdout)
+
+
+def same_as_cli(tokens):
+    """webhookctl and the API give the same answers on the same database."""
+    R = tokens["reader"]
+
+    def cli_json(*args):
+        r = CTL("--json", *args)
+        return json.loads(r.stdout) if r.returncode == 0 else {"exit": r.returncode, "stderr": r.stderr}
+
+    d = http("GET", f"{BASE}/deliveries?limit=1&status=delivered", R).json["data"][0]
+    check("delivery show --json equals GET /deliveries/{id}",
+          lambda: cli_json("delivery", "show", str(d["id"])) == http("GET", f"{BASE}/deliveries/{d['id']}", R).json)
+    check("target show --json equals GET /targets/{id}",
+          lambda: cli_json("target", "show", "recv") == http("GET", f"{BASE}/targets/recv", R).json)
+    check("target list --json equals GET /targets",
+          lambda: cli_json("target", "list") == http("GET", f"{BASE}/targets?limit=250", R).json["data"])
+    cli_stats, api_stats = cli_json("stats"), http("GET", f"{BASE}/stats", R).json
+    for s in (cli_stats, api_stats):
+        s.pop("oldest_due_age_ms", None)  # measured at the moment of asking
+    check("stats --json equals GET /stats", lambda: cli_stats == api_stats)
+    unknown = CTL("target", "show", "nope")
+    ans = http("GET", f"{BASE}/targets/nope", R)
+    check("the CLI's error sentence is the API's detail",
+          lambda: unknown.stderr.strip() == "webhookctl: " + ans.json["detail"] + ".")
 
 
 def main():
@@ -435,6 +501,8 @@ def main():
         def ctl(*args):
             return subprocess.run([bins["WEBHOOKD_BIN_WEBHOOKCTL"], "--db", db, *args],
                                   capture_output=True, text=True, timeout=60)
+        global CTL
+        CTL = ctl
         if not report(ctl("init").returncode == 0, "webhookctl init"):
             return 1
         tokens = {}

@@ -76,8 +76,11 @@ std::string listDeadLettersSql(const DeliveryFilter& f)
     DeliveryFilter g = f;
     g.status.reset();
     g.after.reset();
+    // CROSS JOIN keeps dead_letters the outer loop, walked backwards by its
+    // key: the planner, without statistics for a small or empty
+    // dead_letters, would otherwise walk deliveries (millions of rows).
     return std::string("SELECT ") + kDeliveryColumns +
-        ", dl.reason, dl.moved_at FROM dead_letters dl JOIN deliveries d ON d.id = dl.delivery_id"
+        ", dl.reason, dl.moved_at FROM dead_letters dl CROSS JOIN deliveries d ON d.id = dl.delivery_id"
         " JOIN events e ON e.id = d.event_id WHERE dl.retried_at IS NULL AND d.status = " +
         sqlName(DeliveryStatus::DeadLetter) + conditions(g, false) + (f.after ? " AND dl.delivery_id < :afterId" : "") +
         " ORDER BY dl.delivery_id DESC LIMIT :limit";
