@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 
@@ -247,10 +248,49 @@ private:
 
 } // namespace
 
+// Keys that authenticated in the last second, by the SHA-256 of their
+// token: a producer's every request would otherwise read api_keys and hash
+// again. A key revoked through this API leaves at once; one revoked with
+// webhookctl (another process) within a second.
+class KeyCache {
+public:
+    static constexpr int64_t kFreshMs = 1000;
+
+    std::optional<ApiKey> find(const std::string& digest, int64_t now)
+    {
+        std::lock_guard lock(mutex_);
+        auto it = keys_.find(digest);
+        if (it == keys_.end() || now - it->second.second >= kFreshMs ||
+            (it->second.first.expiresAt && *it->second.first.expiresAt <= now))
+            return std::nullopt;
+        return it->second.first;
+    }
+
+    void put(const std::string& digest, const ApiKey& key, int64_t now)
+    {
+        std::lock_guard lock(mutex_);
+        if (keys_.size() > 10'000)
+            keys_.clear(); // a flood of distinct valid tokens: start over rather than grow
+        keys_[digest] = {key, now};
+    }
+
+    void forget(const std::string& id)
+    {
+        std::lock_guard lock(mutex_);
+        for (auto it = keys_.begin(); it != keys_.end();)
+            it = it->second.first.id == id ? keys_.erase(it) : std::next(it);
+    }
+
+private:
+    std::mutex mutex_;
+    std::map<std::string, std::pair<ApiKey, int64_t>> keys_;
+};
+
 struct ApiServer::Impl {
     ApiOptions opt;
     const Clock& clock;
     Pool pool;
+    KeyCache keys;
     std::unique_ptr<IngestBatcher> ingest;
     std::unique_ptr<http::Server> http;
 
@@ -748,6 +788,7 @@ struct ApiServer::Impl {
     void revokeKey(Call& c)
     {
         must(revokeApiKey(c.db, id(c), clock));
+        keys.forget(id(c));
         c.res.set(204, "", "application/json");
     }
 
@@ -765,7 +806,14 @@ struct ApiServer::Impl {
                     !std::equal(kBearer.begin(), kBearer.end(), auth->begin(),
                                 [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
                     throw Problem{401, "", "an API key is needed: Authorization: Bearer whk_…"};
-                auto k = authenticateApiKey(*lease.db, std::string_view(*auth).substr(kBearer.size()), clock);
+                const std::string_view token = std::string_view(*auth).substr(kBearer.size());
+                const std::string digest = sha256({token});
+                const int64_t now = clock.nowMs();
+                Result<ApiKey> k = fail(Error::invalid(""));
+                if (auto cached = keys.find(digest, now))
+                    k = std::move(*cached);
+                else if ((k = authenticateApiKey(*lease.db, token, clock)))
+                    keys.put(digest, *k, now);
                 if (!k) {
                     if (!k.error().is(Error::Kind::Invalid))
                         throw fromError(k.error());

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "core/log.h"
 #include "storage/events.h"
 
 namespace webhookd {
@@ -40,6 +41,7 @@ IngestBatcher::~IngestBatcher()
     }
     wake_.notify_all();
     writer_.join();
+    Log::info("ingest writer stopped", {{"events", std::to_string(events_)}, {"commits", std::to_string(commits_)}});
 }
 
 std::future<Result<SendResult>> IngestBatcher::submit(EventInput event)
@@ -77,6 +79,8 @@ void IngestBatcher::run()
         for (auto& item : group)
             events.push_back(std::move(item.event));
         auto results = sendEach(db_, events, clock_, limits_);
+        events_ += static_cast<int64_t>(events.size());
+        ++commits_;
         for (size_t i = 0; i < group.size(); ++i)
             group[i].done.set_value(results ? std::move((*results)[i]) : Result<SendResult>(fail(results.error())));
         group.clear();

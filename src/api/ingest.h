@@ -53,6 +53,7 @@ private:
     std::condition_variable wake_;
     std::deque<Item> queue_;
     bool stopping_ = false;
+    int64_t events_ = 0, commits_ = 0; // the writer's, for its last log line
     std::thread writer_;
 };
 

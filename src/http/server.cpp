@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,29 +59,49 @@ bool waitFor(int fd, short events, int64_t timeoutMs)
 // reads at most `budget` bytes for one request: httplib gathers a request
 // line or a header line whole before it checks its length, so a line that
 // never ends would otherwise grow in memory until the deadline.
+// What was received on a connection and not read yet: httplib reads a
+// request's head a byte at a time, so the stream reads the socket in
+// blocks. Kept per connection, so bytes of a next (pipelined) request
+// received with this one are not lost.
+struct ReadBuffer {
+    char data[4096];
+    size_t begin = 0, end = 0;
+};
+
 class DeadlineStream final : public httplib::Stream {
 public:
-    DeadlineStream(int sock, int64_t ioTimeoutMs, int64_t deadlineMono, size_t budget)
+    DeadlineStream(int sock, int64_t ioTimeoutMs, int64_t deadlineMono, size_t budget, ReadBuffer& buffer)
         : sock_(sock),
           ioTimeoutMs_(ioTimeoutMs),
           deadline_(deadlineMono),
-          budget_(budget)
+          budget_(budget),
+          buffer_(buffer)
     { }
 
-    bool is_readable() const override { return waitFor(sock_, POLLIN, wait()); }
+    bool is_readable() const override { return buffer_.begin < buffer_.end || waitFor(sock_, POLLIN, wait()); }
     bool is_writable() const override { return waitFor(sock_, POLLOUT, wait()); }
 
     ssize_t read(char* ptr, size_t size) override
     {
-        if (budget_ == 0 || !is_readable())
+        if (budget_ == 0)
             return -1;
-        for (;;) {
-            const ssize_t n = ::recv(sock_, ptr, std::min(size, budget_), 0);
-            if (n > 0)
-                budget_ -= static_cast<size_t>(n);
-            if (n >= 0 || errno != EINTR)
+        if (buffer_.begin == buffer_.end) {
+            if (!is_readable())
+                return -1;
+            ssize_t n;
+            do
+                n = ::recv(sock_, buffer_.data, sizeof buffer_.data, 0);
+            while (n < 0 && errno == EINTR);
+            if (n <= 0)
                 return n;
+            buffer_.begin = 0;
+            buffer_.end = static_cast<size_t>(n);
         }
+        const size_t n = std::min({size, budget_, buffer_.end - buffer_.begin});
+        std::memcpy(ptr, buffer_.data + buffer_.begin, n);
+        buffer_.begin += n;
+        budget_ -= n;
+        return static_cast<ssize_t>(n);
     }
 
     ssize_t write(const char* ptr, size_t size) override
@@ -125,6 +146,7 @@ private:
     int64_t ioTimeoutMs_;
     int64_t deadline_;
     size_t budget_;
+    ReadBuffer& buffer_; // the connection's; outlives the stream
 };
 
 // Set by the pre-routing check, on the thread serving the request, when it
@@ -190,15 +212,30 @@ public:
         : o_(o)
     { }
 
+    // httplib listens with a backlog of 5: many clients connecting at once
+    // overflow it, and their connections wait for SYN retries (a second and
+    // more) or are reset. Listening again on the bound socket raises it.
+    void raiseBacklog() const
+    {
+        if (svr_sock_ != INVALID_SOCKET)
+            ::listen(svr_sock_, SOMAXCONN);
+    }
+
 private:
     bool process_and_close_socket(socket_t sock) override
     {
+        // httplib writes an answer's head and body separately: with Nagle's
+        // algorithm the body then waits for the client's delayed ACK (40 ms
+        // on Linux) on every keep-alive request.
+        const int one = 1;
+        ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         bool ret = false;
+        ReadBuffer buffer;
         for (int left = std::max(1, o_.keepAliveMax); left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
-            if (!waitFor(sock, POLLIN, o_.keepAliveTimeoutMs))
+            if (buffer.begin == buffer.end && !waitFor(sock, POLLIN, o_.keepAliveTimeoutMs))
                 break;
             DeadlineStream stream(sock, o_.ioTimeoutMs, monotonicMs() + o_.requestDeadlineMs,
-                                  kHeaderBudget + o_.maxBodyBytes);
+                                  kHeaderBudget + o_.maxBodyBytes, buffer);
             bool closed = false;
             tlsCloseAfterAnswer = false;
             ret = process_request(stream, left == 1, closed, nullptr);
@@ -366,6 +403,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options)
                                        std::strerror(errno)));
         p->port = p->opt.port;
     }
+    p->http.raiseBacklog();
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -23,6 +25,7 @@
 #include "core/clock.h"
 #include "delivery/http_client.h"
 #include "retry/retry.h"
+#include "storage/api_keys.h"
 #include "storage/database.h"
 #include "storage/events.h"
 #include "storage/queue.h"
@@ -419,6 +422,107 @@ json slowBesideFast(const std::string& path, const std::string& fastUrl, const s
             {"slow_in_flight_at_end", slowInFlight}};
 }
 
+// POST /api/v1/events through a real webhookd --no-deliver: `clients`
+// keep-alive connections send `count` events in all (batch > 1: that many
+// events per POST /events/batch), each answered once on disk (FULL).
+json apiIngest(const std::string& webhookd, const std::string& path, int count, int clients, int batch)
+{
+    std::string token;
+    {
+        Database db = freshDb(path, Durability::Full);
+        addBenchTarget(db, "http://127.0.0.1:9/bench");
+        token = must(createApiKey(db, "bench", {"events:write"}, std::nullopt, SystemClock::instance()), "key").token;
+    }
+    int pipeFds[2];
+    if (pipe(pipeFds) != 0)
+        die("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipeFds[1], 2);
+        close(pipeFds[0]);
+        const std::string threads = std::to_string(clients + 4);
+        execl(webhookd.c_str(), webhookd.c_str(), "--db", path.c_str(), "--no-deliver", "--api-listen", "127.0.0.1:0",
+              "--api-threads", threads.c_str(), "--log-level", "info", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    close(pipeFds[1]);
+    // The address from its "api listening address=HOST:PORT" line.
+    std::string log, address;
+    char buf[512];
+    while (address.empty()) {
+        const ssize_t n = read(pipeFds[0], buf, sizeof buf);
+        if (n <= 0)
+            die("webhookd --no-deliver did not start: " + log);
+        log.append(buf, static_cast<size_t>(n));
+        const size_t at = log.find("api listening address=");
+        const size_t end = at == std::string::npos ? at : log.find('\n', at);
+        if (end != std::string::npos)
+            address = log.substr(at + 22, end - at - 22);
+    }
+    std::thread drainLog([fd = pipeFds[0], logPath = path + ".log"] {
+        FILE* out = std::fopen(logPath.c_str(), "w");
+        char sink[512];
+        for (ssize_t n; (n = read(fd, sink, sizeof sink)) > 0;)
+            if (out)
+                std::fwrite(sink, 1, static_cast<size_t>(n), out);
+        if (out)
+            std::fclose(out);
+    });
+    const size_t colon = address.rfind(':');
+    const std::string host = address.substr(0, colon);
+    const int port = std::stoi(address.substr(colon + 1));
+
+    std::string one = R"({"type":"bench.api","data":{"order":"ord_1","amount_cents":4200}})";
+    std::string many = "[";
+    for (int i = 0; i < batch; ++i)
+        many += (i ? "," : "") + one;
+    many += "]";
+    const int requests = batch > 1 ? count / batch : count;
+    std::atomic<int> next{0}, failed{0};
+    std::vector<double> latencies(static_cast<size_t>(requests));
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c)
+        threads.emplace_back([&] {
+            httplib::Client client(host, port);
+            client.set_keep_alive(true);
+            client.set_tcp_nodelay(true);
+            client.set_read_timeout(30, 0);
+            httplib::Headers headers = {{"Authorization", "Bearer " + token}};
+            for (int i; (i = next++) < requests;) {
+                auto s = std::chrono::steady_clock::now();
+                auto res = batch > 1 ? client.Post("/api/v1/events/batch", headers, many, "application/json")
+                                     : client.Post("/api/v1/events", headers, one, "application/json");
+                latencies[static_cast<size_t>(i)] = seconds(s) * 1000.0;
+                if (!res || res->status != 202) {
+                    if (failed++ == 0)
+                        std::cerr << "webhookd-bench: first failure: "
+                                  << (res ? std::to_string(res->status) + " " + res->body
+                                          : httplib::to_string(res.error()))
+                                  << '\n';
+                }
+            }
+        });
+    for (auto& t : threads)
+        t.join();
+    const double elapsed = seconds(t0);
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    drainLog.join();
+    close(pipeFds[0]);
+    if (failed > 0)
+        die(std::to_string(failed.load()) + " requests were not answered 202");
+    SQLite::Database check(path, SQLite::OPEN_READONLY);
+    const int64_t stored = check.execAndGet("SELECT count(*) FROM events").getInt64();
+    if (stored != static_cast<int64_t>(requests) * batch)
+        die("stored " + std::to_string(stored) + " events of " + std::to_string(requests * batch));
+    std::sort(latencies.begin(), latencies.end());
+    return {{"events_per_s", static_cast<double>(stored) / elapsed}, {"seconds", elapsed}, {"requests", requests},
+            {"p50_ms", latencies[latencies.size() / 2]},
+            {"p99_ms", latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)]}};
+}
+
 json retryDelays(int64_t count)
 {
     RetryPolicy p;
@@ -509,6 +613,12 @@ int main(int argc, char** argv)
     mixed->add_option("--paced", paced, "events then sent one every --interval ms, for latency");
     mixed->add_option("--interval", interval);
     mixed->add_option("--concurrency", concurrency);
+    auto* ai = app.add_subcommand("api-ingest", "POST /api/v1/events through webhookd --no-deliver");
+    ai->add_option("--webhookd", webhookd)->required();
+    ai->add_option("--db", db);
+    ai->add_option("--count", count);
+    ai->add_option("--concurrency", concurrency, "keep-alive clients");
+    ai->add_option("--batch", batch, "events per request (POST /events/batch when above 1)");
     auto* rd = app.add_subcommand("retry-delay", "backoff computations per second");
     rd->add_option("--count", count);
     auto* mem = app.add_subcommand("memory", "webhookd's peak RSS through a backlog");
@@ -534,6 +644,8 @@ int main(int argc, char** argv)
         out = scale(db, waiting, storm, batch, claims, targets);
     else if (*mixed)
         out = slowBesideFast(db, url, slowUrl, count, slowBacklog, concurrency, paced, interval);
+    else if (*ai)
+        out = apiIngest(webhookd, db, count, concurrency, batch);
     else if (*rd)
         out = retryDelays(count);
     else if (*mem)

@@ -304,21 +304,34 @@ Result<std::vector<Result<SendResult>>> sendEach(Database& db, const std::vector
     return detail::guarded("record the events", [&]() -> Result<std::vector<Result<SendResult>>> {
         std::vector<Result<SendResult>> out;
         out.reserve(events.size());
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Database& sql = detail::sql(db);
+        SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
         EventWriter& writer = cachedWriter(db);
+        SQLite::Statement begin(sql, "SAVEPOINT webhookd_each"), release(sql, "RELEASE webhookd_each"),
+            undo(sql, "ROLLBACK TO webhookd_each");
+        auto run = [](SQLite::Statement& q) {
+            q.reset();
+            q.exec();
+        };
         const int64_t now = clock.nowMs();
         for (const auto& e : events) {
             if (auto s = validateEvent(e, limits); !s) {
                 out.emplace_back(fail(s.error()));
                 continue;
             }
-            // A savepoint apiece: a failure halfway through one event takes
-            // back only its own rows.
-            detail::sql(db).exec("SAVEPOINT webhookd_each");
-            auto r = writer.write(e, now);
+            // A savepoint apiece: a failure halfway through one event (a
+            // constraint, a full disk) takes back only its own rows, and the
+            // others are committed.
+            run(begin);
+            Result<SendResult> r = fail(Error::internal("not recorded"));
+            try {
+                r = writer.write(e, now);
+            } catch (const SQLite::Exception& x) {
+                r = fail(detail::mapSqlError(x, "record the event"));
+            }
             if (!r)
-                detail::sql(db).exec("ROLLBACK TO webhookd_each");
-            detail::sql(db).exec("RELEASE webhookd_each");
+                run(undo);
+            run(release);
             out.push_back(std::move(r));
         }
         tx.commit();
