@@ -47,6 +47,20 @@ echo "== events: three one at a time, five in one NDJSON batch"
 for i in 1 2 3 4 5; do
     echo "{\"type\":\"invoice.created\",\"data\":{\"invoice\":\"in_20$i\"},\"idempotency_key\":\"inv-20$i\"}"
 done | "$ctl" send --batch >/dev/null
+
+echo
+echo "== one more over the HTTP API (webhookd --api-listen, a key from webhookctl api-key create)"
+token=$("$ctl" api-key create quickstart --scope events:write --scope read 2>/dev/null | tail -1)
+"$bin/src/webhookd" --no-deliver --api-listen 127.0.0.1:0 2> "$demo/api.log" &
+api=$!
+trap 'kill $receiver $api 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q "api listening" "$demo/api.log" 2>/dev/null && break; sleep 0.1; done
+api_base="http://$(sed -n 's/.*api listening address=\([^ ]*\).*/\1/p' "$demo/api.log")/api/v1"
+echo "\$ curl -H 'Authorization: Bearer whk_…' -d '{\"type\":\"payment.succeeded\",\"data\":{\"payment\":\"py_78\"}}' $api_base/events"
+curl -s -H "Authorization: Bearer $token" -H "Idempotency-Key: py_78" \
+    -d '{"type":"payment.succeeded","data":{"payment":"py_78","amount_cents":990}}' "$api_base/events"
+echo
+kill $api; wait $api 2>/dev/null || true
 "$ctl" delivery list --limit 20
 
 echo
