@@ -114,33 +114,6 @@ void writeJson(http::Response& res, int status, const json& j)
     res.set(status, j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-std::string base64url(std::string_view bytes)
-{
-    std::string s = base64Encode(bytes);
-    while (!s.empty() && s.back() == '=')
-        s.pop_back();
-    for (char& c : s)
-        c = c == '+' ? '-' : c == '/' ? '_' : c;
-    return s;
-}
-
-std::optional<std::string> unbase64url(std::string_view text)
-{
-    std::string s(text);
-    for (char& c : s) {
-        if (c == '-' || c == '_')
-            c = c == '-' ? '+' : '/';
-        else if (c == '+' || c == '/' || c == '=')
-            return std::nullopt;
-    }
-    while (s.size() % 4 != 0)
-        s += '=';
-    auto d = base64Decode(s);
-    if (!d)
-        return std::nullopt;
-    return *d;
-}
-
 std::optional<int64_t> wholeNumber(std::string_view s)
 {
     int64_t v = 0;
@@ -153,12 +126,12 @@ std::optional<int64_t> wholeNumber(std::string_view s)
 // The opaque position after a row: base64url of "created_at:id".
 std::string iteratorAfter(int64_t createdAt, int64_t id)
 {
-    return base64url(std::to_string(createdAt) + ":" + std::to_string(id));
+    return base64UrlEncode(std::to_string(createdAt) + ":" + std::to_string(id));
 }
 
 std::optional<std::pair<int64_t, int64_t>> readIterator(std::string_view text)
 {
-    auto raw = unbase64url(text);
+    auto raw = base64UrlDecode(text);
     if (!raw)
         return std::nullopt;
     const size_t colon = raw->find(':');
@@ -539,7 +512,7 @@ struct ApiServer::Impl {
         const int limit = limitOf(c);
         std::optional<std::string> after;
         if (auto text = textOf(c, "iterator")) {
-            auto raw = unbase64url(*text);
+            auto raw = base64UrlDecode(*text);
             if (!raw || raw->rfind("t:", 0) != 0)
                 throw Problem{422, "", "the iterator is not one this API gave"};
             after = raw->substr(2);
@@ -558,7 +531,7 @@ struct ApiServer::Impl {
             data.push_back(targetJson(t, false));
             last = t.id;
         }
-        writeJson(c.res, 200, page(std::move(data), done, base64url("t:" + last)));
+        writeJson(c.res, 200, page(std::move(data), done, base64UrlEncode("t:" + last)));
     }
 
     void createTarget(Call& c)

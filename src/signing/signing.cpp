@@ -173,21 +173,39 @@ std::string sha256(std::initializer_list<std::string_view> parts)
     return out;
 }
 
+std::string base64UrlEncode(std::string_view bytes)
+{
+    std::string s = base64Encode(bytes);
+    while (!s.empty() && s.back() == '=')
+        s.pop_back();
+    for (char& c : s)
+        c = c == '+' ? '-' : c == '/' ? '_' : c;
+    return s;
+}
+
+std::optional<std::string> base64UrlDecode(std::string_view text)
+{
+    std::string s(text);
+    for (char& c : s) {
+        if (c == '+' || c == '/' || c == '=')
+            return std::nullopt;
+        c = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    while (s.size() % 4 != 0)
+        s += '=';
+    auto d = base64Decode(s);
+    if (!d)
+        return std::nullopt;
+    return *d;
+}
+
 std::string randomToken(size_t n)
 {
     std::string bytes(n, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1)
         throw std::runtime_error("OpenSSL's random generator failed");
-    std::string out = base64Encode(bytes);
+    std::string out = base64UrlEncode(bytes);
     OPENSSL_cleanse(bytes.data(), bytes.size());
-    while (!out.empty() && out.back() == '=')
-        out.pop_back();
-    for (char& c : out) {
-        if (c == '+')
-            c = '-';
-        else if (c == '/')
-            c = '_';
-    }
     return out;
 }
 

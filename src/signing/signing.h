@@ -15,6 +15,10 @@ std::string base64Encode(std::string_view bytes);
 // Standard alphabet with padding; Invalid for anything else.
 Result<std::string> base64Decode(std::string_view text);
 std::string hexEncode(std::string_view bytes);
+// RFC 4648 base64url without padding; decoding refuses the standard
+// alphabet's + and / and any padding.
+std::string base64UrlEncode(std::string_view bytes);
+std::optional<std::string> base64UrlDecode(std::string_view text);
 
 // Raw HMAC-SHA256 (32 bytes) of the concatenation of parts, without copying
 // them. Every OpenSSL call is checked; a failure (no HMAC provider, out of
