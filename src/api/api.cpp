@@ -614,9 +614,7 @@ struct ApiServer::Impl {
         if (auto s = textOf(c, "status")) {
             f.status = parseDeliveryStatus(*s);
             if (!f.status)
-                throw Problem{422, "",
-                              "status must be pending, in_progress, delivered, failed, rate_limited or "
-                              "dead_letter"};
+                throw Problem{422, "", "status must be one of " + std::string(allStatusNames())};
         }
         f.targetId = textOf(c, "target_id");
         f.type = textOf(c, "type");

@@ -386,7 +386,7 @@ TEST_CASE("cli: send with a repeated idempotency key prints the original deliver
     auto first = cli.sendIds({"order.created", "--idempotency-key", "order-42", "--data", R"({"n": 1})"});
     REQUIRE(first.size() == 2);
     const std::string before = cli.snapshot();
-    auto r = cli.ctl({"send", "order.created", "--idempotency-key", "order-42", "--data", R"({"n": 2})"});
+    auto r = cli.ctl({"send", "order.created", "--idempotency-key", "order-42", "--data", R"({"n": 1})"});
     CHECK(r.exitCode == 0);
     std::vector<int64_t> again;
     for (const auto& l : allLines(r.out))
@@ -394,6 +394,13 @@ TEST_CASE("cli: send with a repeated idempotency key prints the original deliver
     CHECK(again == first);
     CHECK(cli.snapshot() == before);
     CHECK(cli.count("events") == 1);
+    // The same key with a different event is refused, as the API refuses it
+    // (422 idempotency_key_reused), and nothing is written.
+    auto reused = cli.ctl({"send", "order.created", "--idempotency-key", "order-42", "--data", R"({"n": 2})"});
+    CHECK(reused.exitCode == 1);
+    CHECK(reused.err == "webhookctl: the idempotency key 'order-42' was first used with a different event.\n");
+    CHECK(reused.out.empty());
+    CHECK(cli.snapshot() == before);
     // Another key is another event.
     CHECK(cli.sendIds({"order.created", "--idempotency-key", "order-43"}).size() == 2);
 }

@@ -320,10 +320,18 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     // answer time), continuing after the rows earlier claims
                     // held back, so its backlog moves out of the walk's way
                     // instead of coming back to the head a second later.
+                    // The spread reaches at most one claim's worth of moves
+                    // ahead, then starts again from the front: a row moved
+                    // again when it comes due (its target still at its share)
+                    // must not push the horizon, and the backlog, ever
+                    // further out.
                     const int per = std::max(1, capCount ? *t.maxInFlight : std::max(slots.held(c.targetId), 1));
                     const double answer = static_cast<double>(slots.answerMs(c.targetId));
+                    const double step = answer / per, first = static_cast<double>(now) + answer;
                     double& until = heldBackUntil_[c.targetId];
-                    until = std::max(static_cast<double>(now) + answer, until + answer / per);
+                    until = std::max(first, until + step);
+                    if (until > first + step * kMovePerClaim)
+                        until = first;
                     s.holdBack.reset();
                     s.holdBack.bind(1, static_cast<int64_t>(std::ceil(until)));
                     s.holdBack.bind(2, now);
