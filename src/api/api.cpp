@@ -144,32 +144,6 @@ std::optional<std::pair<int64_t, int64_t>> readIterator(std::string_view text)
     return std::pair{*at, *id};
 }
 
-// {id, event_id, type, priority, created_at, idempotency_key, app_id}
-json eventJson(const EventRecord& e)
-{
-    auto orNull = [](const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); };
-    return {{"id", e.uid},
-            {"event_id", e.id},
-            {"type", e.type},
-            {"priority", e.priority},
-            {"created_at", e.createdAt},
-            {"idempotency_key", orNull(e.idempotencyKey)},
-            {"app_id", orNull(e.appId)}};
-}
-
-json createdJson(const SendResult& r, const std::string& type)
-{
-    json deliveries = json::array();
-    for (size_t i = 0; i < r.deliveryIds.size(); ++i)
-        deliveries.push_back({{"id", r.deliveryIds[i]}, {"target_id", r.targetIds[i]}});
-    return {{"id", r.uid},
-            {"event_id", r.eventId},
-            {"type", type},
-            {"created_at", r.createdAt},
-            {"deliveries", deliveries},
-            {"duplicate", r.duplicate}};
-}
-
 // Connections for the request threads: one per thread at a time, opened
 // when first needed, kept for the next request.
 class Pool {
@@ -346,6 +320,20 @@ struct ApiServer::Impl {
         return v;
     }
 
+    // A body field holding a duration ("24h"), or nullopt when absent; 422
+    // for anything else. `example` goes into the sentence.
+    static std::optional<int64_t> durationField(const json& j, const char* name, const char* example)
+    {
+        if (!j.contains(name))
+            return std::nullopt;
+        auto d =
+            j[name].is_string() ? parseDuration(j[name].get<std::string>()) : Result<int64_t>(fail(Error::invalid("")));
+        if (!d)
+            throw Problem{422, "",
+                          std::string("\"") + name + "\" must be a duration such as " + example + ", at most 3650d"};
+        return *d;
+    }
+
     static std::vector<int64_t> idsOf(const json& j)
     {
         if (!j.contains("ids"))
@@ -381,6 +369,26 @@ struct ApiServer::Impl {
         return {{"data", std::move(data)},
                 {"iterator", done || !iterator ? json(nullptr) : json(*iterator)},
                 {"done", done}};
+    }
+
+    // A keyset page from rows read with limit + 1 (one more says there are
+    // more): `show` makes each row's JSON, `key` the (created_at, id) the
+    // next page starts after.
+    template <typename Row, typename Show, typename Key>
+    static json pageOf(std::vector<Row> rows, int limit, Show show, Key key)
+    {
+        const bool done = static_cast<int>(rows.size()) <= limit;
+        if (!done)
+            rows.pop_back();
+        json data = json::array();
+        for (const auto& r : rows)
+            data.push_back(show(r));
+        std::optional<std::string> next;
+        if (!rows.empty()) {
+            const auto [at, id] = key(rows.back());
+            next = iteratorAfter(at, id);
+        }
+        return page(std::move(data), done, next);
     }
 
     // --- events -----------------------------------------------------------
@@ -421,7 +429,7 @@ struct ApiServer::Impl {
             throw sendProblem(r.error());
         if (r->duplicate)
             c.res.headers.emplace_back("Idempotent-Replayed", "true");
-        writeJson(c.res, r->duplicate ? 200 : 202, createdJson(*r, type));
+        writeJson(c.res, r->duplicate ? 200 : 202, eventCreatedJson(*r, type));
     }
 
     void createEventBatch(Call& c)
@@ -463,7 +471,7 @@ struct ApiServer::Impl {
             throw sendProblem(r.error());
         json data = json::array();
         for (size_t i = 0; i < r->size(); ++i)
-            data.push_back(createdJson((*r)[i], events[i].type));
+            data.push_back(eventCreatedJson((*r)[i], events[i].type));
         writeJson(c.res, 202, {{"data", data}});
     }
 
@@ -476,17 +484,9 @@ struct ApiServer::Impl {
         f.after = iteratorOf(c);
         const int limit = limitOf(c);
         f.limit = limit + 1;
-        auto rows = must(listEvents(c.db, f));
-        const bool done = static_cast<int>(rows.size()) <= limit;
-        if (!done)
-            rows.pop_back();
-        json data = json::array();
-        for (const auto& e : rows)
-            data.push_back(eventJson(e));
-        std::optional<std::string> next;
-        if (!rows.empty())
-            next = iteratorAfter(rows.back().createdAt, rows.back().id);
-        writeJson(c.res, 200, page(std::move(data), done, next));
+        writeJson(c.res, 200, pageOf(must(listEvents(c.db, f)), limit, eventJson, [](const EventRecord& e) {
+                      return std::pair{e.createdAt, e.id};
+                  }));
     }
 
     void getEventRoute(Call& c)
@@ -571,19 +571,12 @@ struct ApiServer::Impl {
     {
         json j = bodyObject(c, {"secret", "overlap"});
         std::optional<std::string> secret;
-        int64_t overlap = kDefaultOverlapMs;
         if (j.contains("secret")) {
             if (!j["secret"].is_string())
                 throw Problem{422, "", "\"secret\" must be a string"};
             secret = j["secret"].get<std::string>();
         }
-        if (j.contains("overlap")) {
-            auto d = j["overlap"].is_string() ? parseDuration(j["overlap"].get<std::string>())
-                                              : Result<int64_t>(fail(Error::invalid("")));
-            if (!d)
-                throw Problem{422, "", "\"overlap\" must be a duration such as 24h, at most 3650d"};
-            overlap = *d;
-        }
+        const int64_t overlap = durationField(j, "overlap", "24h").value_or(kDefaultOverlapMs);
         auto r = must(rotateSecret(c.db, id(c), secret, overlap, clock));
         writeJson(c.res, 200,
                   {{"secret", r.secret},
@@ -594,18 +587,12 @@ struct ApiServer::Impl {
 
     // --- deliveries -------------------------------------------------------
 
+    // Deliveries page by (created_at, id); dead letters by id alone.
     static json deliveryPage(std::vector<Delivery> rows, int limit, bool byId)
     {
-        const bool done = static_cast<int>(rows.size()) <= limit;
-        if (!done)
-            rows.pop_back();
-        json data = json::array();
-        for (const auto& d : rows)
-            data.push_back(deliveryJson(d));
-        std::optional<std::string> next;
-        if (!rows.empty())
-            next = iteratorAfter(byId ? 0 : rows.back().createdAt, rows.back().id);
-        return page(std::move(data), done, next);
+        return pageOf(std::move(rows), limit, deliveryJson, [byId](const Delivery& d) {
+            return std::pair{byId ? 0 : d.createdAt, d.id};
+        });
     }
 
     void listDeliveriesRoute(Call& c)
@@ -698,9 +685,7 @@ struct ApiServer::Impl {
     void purgeDeadLetters(Call& c)
     {
         json j = bodyObject(c, {"older_than"});
-        auto d = j.contains("older_than") && j["older_than"].is_string()
-            ? parseDuration(j["older_than"].get<std::string>())
-            : Result<int64_t>(fail(Error::invalid("")));
+        auto d = durationField(j, "older_than", "7d");
         if (!d)
             throw Problem{422, "", "\"older_than\" must be a duration such as 7d, at most 3650d"};
         PurgeOptions o;
@@ -742,14 +727,7 @@ struct ApiServer::Impl {
                 throw Problem{422, "", "\"scopes\" must be an array of scopes"};
             scopes.push_back(s.get<std::string>());
         }
-        std::optional<int64_t> expires;
-        if (j.contains("expires_in")) {
-            auto d = j["expires_in"].is_string() ? parseDuration(j["expires_in"].get<std::string>())
-                                                 : Result<int64_t>(fail(Error::invalid("")));
-            if (!d)
-                throw Problem{422, "", "\"expires_in\" must be a duration such as 90d, at most 3650d"};
-            expires = *d;
-        }
+        const std::optional<int64_t> expires = durationField(j, "expires_in", "90d");
         auto made = must(createApiKey(c.db, j["name"].get<std::string>(), scopes, expires, clock));
         json out = apiKeyJson(made.key);
         out["token"] = made.token;

@@ -138,6 +138,30 @@ json targetJson(const Target& t, bool showSecret)
     return j;
 }
 
+json eventJson(const EventRecord& e)
+{
+    return {{"id", e.uid},
+            {"event_id", e.id},
+            {"type", e.type},
+            {"priority", e.priority},
+            {"created_at", e.createdAt},
+            {"idempotency_key", orNull(e.idempotencyKey)},
+            {"app_id", orNull(e.appId)}};
+}
+
+json eventCreatedJson(const SendResult& r, const std::string& type)
+{
+    json deliveries = json::array();
+    for (size_t i = 0; i < r.deliveryIds.size(); ++i)
+        deliveries.push_back({{"id", r.deliveryIds[i]}, {"target_id", r.targetIds[i]}});
+    return {{"id", r.uid},
+            {"event_id", r.eventId},
+            {"type", type},
+            {"created_at", r.createdAt},
+            {"deliveries", deliveries},
+            {"duplicate", r.duplicate}};
+}
+
 json sendResultJson(const SendResult& r)
 {
     return {{"event_id", r.eventId},

@@ -33,6 +33,14 @@ nlohmann::json attemptJson(const Attempt& a);
 // values masked unless showSecret (then previous_secret too).
 nlohmann::json targetJson(const Target& t, bool showSecret);
 
+// An event as the API lists it: {id (the msg_ uid), event_id, type,
+// priority, created_at, idempotency_key, app_id}.
+nlohmann::json eventJson(const EventRecord& e);
+
+// What POST /events answers: {id, event_id, type, created_at, deliveries:
+// [{id, target_id}], duplicate}.
+nlohmann::json eventCreatedJson(const SendResult& r, const std::string& type);
+
 // {event_id, event_uid, delivery_ids, target_ids, duplicate}: what `send --json` prints.
 nlohmann::json sendResultJson(const SendResult& r);
 
