@@ -38,6 +38,13 @@ constexpr int64_t kDeferHorizonMs = 5'000;
 // token): a few milliseconds of updates, whatever the free slots.
 constexpr int kMovePerClaim = 1024;
 
+// The furthest past one answer's time a target's rows held back at its share
+// are spread: they come due again and meet the share of that moment. A
+// backlog of B rows so comes back at B / 30 s or faster, whatever the
+// estimate it was spread by (a share that has since grown, a second for a
+// target that had not answered yet and answers in a millisecond).
+constexpr int64_t kHoldBackHorizonMs = 30'000;
+
 } // namespace
 
 // Every statement is reset as soon as its row is read: a statement left
@@ -320,17 +327,20 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     // answer time), continuing after the rows earlier claims
                     // held back, so its backlog moves out of the walk's way
                     // instead of coming back to the head a second later.
-                    // The spread reaches at most one claim's worth of moves
-                    // ahead, then starts again from the front: a row moved
-                    // again when it comes due (its target still at its share)
-                    // must not push the horizon, and the backlog, ever
-                    // further out.
+                    // The spread reaches at most one claim's worth of moves,
+                    // and kHoldBackHorizonMs, ahead, then starts again from
+                    // the front. It is an estimate of this moment (the target's
+                    // share, its answer time, a second when unknown) that
+                    // the rows keep: a row moved again when it comes due
+                    // must not push the backlog ever further out, and a
+                    // target whose share grows, or that turns out fast, must
+                    // not find its backlog spread minutes ahead.
                     const int per = std::max(1, capCount ? *t.maxInFlight : std::max(slots.held(c.targetId), 1));
                     const double answer = static_cast<double>(slots.answerMs(c.targetId));
                     const double step = answer / per, first = static_cast<double>(now) + answer;
                     double& until = heldBackUntil_[c.targetId];
                     until = std::max(first, until + step);
-                    if (until > first + step * kMovePerClaim)
+                    if (until > first + std::min(step * kMovePerClaim, static_cast<double>(kHoldBackHorizonMs)))
                         until = first;
                     s.holdBack.reset();
                     s.holdBack.bind(1, static_cast<int64_t>(std::ceil(until)));
