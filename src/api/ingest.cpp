@@ -1,5 +1,6 @@
 #include "api/ingest.h"
 
+#include <chrono>
 #include <vector>
 
 #include "core/log.h"
@@ -41,7 +42,10 @@ IngestBatcher::~IngestBatcher()
     }
     wake_.notify_all();
     writer_.join();
-    Log::info("ingest writer stopped", {{"events", std::to_string(events_)}, {"commits", std::to_string(commits_)}});
+    Log::info("ingest writer stopped",
+              {{"events", std::to_string(events_)},
+               {"commits", std::to_string(commits_)},
+               {"busy", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(busy_).count()) + "ms"}});
 }
 
 std::future<Result<SendResult>> IngestBatcher::submit(EventInput event)
@@ -78,7 +82,9 @@ void IngestBatcher::run()
         events.clear();
         for (auto& item : group)
             events.push_back(std::move(item.event));
+        const auto t0 = std::chrono::steady_clock::now();
         auto results = sendEach(db_, events, clock_, limits_);
+        busy_ += std::chrono::steady_clock::now() - t0;
         events_ += static_cast<int64_t>(events.size());
         ++commits_;
         for (size_t i = 0; i < group.size(); ++i)

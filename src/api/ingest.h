@@ -7,6 +7,7 @@
 // group gathers, so under load groups grow and commits are shared; alone, an
 // event waits for no one. A 202 therefore means on disk.
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -53,7 +54,8 @@ private:
     std::condition_variable wake_;
     std::deque<Item> queue_;
     bool stopping_ = false;
-    int64_t events_ = 0, commits_ = 0; // the writer's, for its last log line
+    int64_t events_ = 0, commits_ = 0;           // the writer's, for its last log line
+    std::chrono::steady_clock::duration busy_{}; // in sendEach, commits included
     std::thread writer_;
 };
 
