@@ -152,3 +152,22 @@ CREATE TABLE api_keys (
 
 CREATE INDEX events_by_created ON events (created_at, id);
 
+CREATE TABLE stats_minutely (
+    minute          INTEGER NOT NULL,
+    target_id       TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    delivered       INTEGER NOT NULL DEFAULT 0,
+    retried         INTEGER NOT NULL DEFAULT 0,
+    dead_lettered   INTEGER NOT NULL DEFAULT 0,
+    throttled       INTEGER NOT NULL DEFAULT 0, -- answered 429, 502, 503 or 504
+    duration_ms_sum INTEGER NOT NULL DEFAULT 0,
+    lat_le_5ms    INTEGER NOT NULL DEFAULT 0, lat_le_10ms  INTEGER NOT NULL DEFAULT 0,
+    lat_le_25ms   INTEGER NOT NULL DEFAULT 0, lat_le_50ms  INTEGER NOT NULL DEFAULT 0,
+    lat_le_100ms  INTEGER NOT NULL DEFAULT 0, lat_le_250ms INTEGER NOT NULL DEFAULT 0,
+    lat_le_500ms  INTEGER NOT NULL DEFAULT 0, lat_le_1s    INTEGER NOT NULL DEFAULT 0,
+    lat_le_2500ms INTEGER NOT NULL DEFAULT 0, lat_le_5s    INTEGER NOT NULL DEFAULT 0,
+    lat_le_10s    INTEGER NOT NULL DEFAULT 0, lat_le_30s   INTEGER NOT NULL DEFAULT 0,
+    lat_inf       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (minute, target_id)
+) STRICT, WITHOUT ROWID;
+

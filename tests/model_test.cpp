@@ -10,6 +10,7 @@
 #include "model/delivery_status.h"
 #include "model/event_rules.h"
 #include "model/redrive_rules.h"
+#include "model/rollup.h"
 #include "model/target_rules.h"
 #include "support/print.h"
 
@@ -250,4 +251,35 @@ TEST_CASE("model: an event's idempotency key is UTF-8 text without control chara
     e.priority = 1001;
     e.idempotencyKey.reset();
     CHECK_FALSE(validateEvent(e));
+}
+
+TEST_CASE("model: the minute rollup buckets durations as /metrics does and reads percentiles back")
+{
+    MinuteCounts c;
+    CHECK_FALSE(latencyQuantile(c, 0.5).has_value());
+    for (int i = 0; i < 90; ++i)
+        c.add(DeliveryStatus::Delivered, 200, 4); // the 5 ms bucket
+    for (int i = 0; i < 10; ++i)
+        c.add(DeliveryStatus::Failed, 429, 80);   // the 100 ms bucket
+    c.add(DeliveryStatus::DeadLetter, 0, 60'000); // above the last bound
+    CHECK(c.attempts == 101);
+    CHECK(c.delivered == 90);
+    CHECK(c.retried == 10);
+    CHECK(c.deadLettered == 1);
+    CHECK(c.throttled == 10);
+    CHECK(c.durationMsSum == 90 * 4 + 10 * 80 + 60'000);
+    CHECK(c.latency[0] == 90);
+    CHECK(c.latency[4] == 10);
+    CHECK(c.latency.back() == 1);
+    // p50: within the first bucket, linear from 0 to 5 ms.
+    CHECK(*latencyQuantile(c, 0.5) == doctest::Approx(5.0 * 50.5 / 90));
+    // p95: the 100 ms bucket (50..100 ms), 5.95 of its 10 in.
+    CHECK(*latencyQuantile(c, 0.95) == doctest::Approx(50 + 50 * (95.95 - 90) / 10));
+    // Beyond the last bound: the bound.
+    CHECK(*latencyQuantile(c, 0.999) == doctest::Approx(30'000));
+    MinuteCounts twice = c;
+    twice += c;
+    CHECK(twice.attempts == 202);
+    CHECK(twice.latency[4] == 20);
+    CHECK(latencyColumns().size() == kLatencyBoundsMs.size() + 1);
 }

@@ -13,8 +13,10 @@
 #include "storage/database.h"
 #include "storage/events.h"
 #include "storage/queue.h"
+#include "storage/retention.h"
 #include "storage/sqlite/connection.h"
 #include "storage/sqlite/queue_sql.h"
+#include "storage/stats.h"
 #include "storage/targets.h"
 #include "support/print.h"
 #include "support/store_fixture.h"
@@ -647,4 +649,103 @@ TEST_CASE("queue: a free throttle moves the budget's base; throttling signals cu
     change.ratePerSecond = 10;
     REQUIRE(updateTarget(f.db, "t", change, f.clock));
     CHECK_FALSE(getTarget(f.db, "t")->rateCurrent);
+}
+
+TEST_CASE("queue: recorded attempts add up in stats_minutely, one row per minute and target, read as a series")
+{
+    StoreFixture f;
+    f.addTarget("a");
+    f.addTarget("b");
+    for (int i = 0; i < 6; ++i)
+        f.sendTo(i < 4 ? "a" : "b");
+    Queue q(f.db, "w1");
+    auto r = q.claim(f.clock.nowMs(), 60'000, 30'000, 10);
+    REQUIRE(r);
+    REQUIRE(r->claimed.size() == 6);
+    const int64_t minute = 1'800'000'000'000 - 1'800'000'000'000 % 120'000; // starts a 2-minute step too
+    std::vector<Completion> done;
+    for (size_t i = 0; i < r->claimed.size(); ++i) {
+        const auto& d = r->claimed[i];
+        const bool isA = d.target->id == "a";
+        Completion c = completion(d, isA ? DeliveryStatus::Delivered : DeliveryStatus::Failed, isA ? 200 : 503,
+                                  f.clock.nowMs() + 1000);
+        // Two of a's in the minute after: two rows for a, one for b.
+        c.outcome.startedAtMs = minute + (isA && i % 2 ? 60'000 + 5 : 10);
+        c.outcome.durationMs = isA ? 7 : 400; // the 10 ms bucket; the 500 ms one
+        done.push_back(c);
+    }
+    REQUIRE(q.complete(done, f.clock.nowMs()));
+    CHECK(f.count("SELECT count(*) FROM stats_minutely") == 3);
+    CHECK(f.count("SELECT sum(attempts) FROM stats_minutely") == 6);
+    CHECK(f.count("SELECT sum(delivered) FROM stats_minutely WHERE target_id = 'a'") == 4);
+    CHECK(f.count("SELECT retried + throttled + lat_le_500ms FROM stats_minutely WHERE target_id = 'b'") == 6);
+    // The same batch again adds to the same rows.
+    auto again = q.claim(f.clock.nowMs() + 2000, 60'000, 30'000, 10);
+    REQUIRE(again);
+    const int64_t n = static_cast<int64_t>(again->claimed.size()); // b's due again (the 503 cut its rate)
+    REQUIRE(n >= 1);
+    std::vector<Completion> more;
+    for (const auto& d : again->claimed) {
+        Completion c = completion(d, DeliveryStatus::DeadLetter, 400);
+        c.outcome.startedAtMs = minute + 20;
+        c.outcome.durationMs = 40'000; // beyond the last bound
+        more.push_back(c);
+    }
+    REQUIRE(q.complete(more, f.clock.nowMs() + 2000));
+    CHECK(f.count("SELECT count(*) FROM stats_minutely") == 3);
+    CHECK(f.count("SELECT attempts * 100 + dead_lettered * 10 + lat_inf FROM stats_minutely WHERE target_id = 'b'") ==
+          (2 + n) * 100 + n * 10 + n);
+
+    // Read back in 2-minute steps over 6 minutes: 3 steps, the first holding all.
+    TimeseriesQuery tq;
+    tq.since = minute + 30'000; // floored to the step
+    tq.until = minute + 6 * 60'000;
+    tq.stepMs = 120'000;
+    auto series = timeseries(f.db, tq);
+    REQUIRE(series);
+    REQUIRE(series->size() == 3);
+    CHECK((*series)[0].t == minute);
+    CHECK((*series)[2].t == minute + 240'000);
+    CHECK((*series)[0].counts.attempts == 6 + n);
+    CHECK((*series)[1].counts.attempts == 0);
+    CHECK((*series)[0].counts.latency[1] == 4); // a's 7 ms
+    tq.targetId = "a";
+    auto onlyA = timeseries(f.db, tq);
+    REQUIRE(onlyA);
+    int64_t delivered = 0;
+    for (const auto& p : *onlyA)
+        delivered += p.counts.delivered + p.counts.deadLettered;
+    CHECK(delivered == 4);
+    tq.targetId = "nobody";
+    CHECK(timeseries(f.db, tq).error().kind() == Error::Kind::NotFound);
+    tq.targetId.reset();
+    tq.stepMs = 90'000;
+    CHECK(timeseries(f.db, tq).error().kind() == Error::Kind::Invalid);
+    tq.stepMs = 60'000;
+    tq.since = tq.until - 1441 * 60'000LL;
+    CHECK(timeseries(f.db, tq).error().kind() == Error::Kind::Invalid);
+    // The series reads a range of the primary key.
+    const std::string p = plan(f.raw,
+                               "SELECT minute, sum(attempts) FROM stats_minutely WHERE minute >= 1 AND minute < 2"
+                               " GROUP BY minute ORDER BY minute");
+    CAPTURE(p);
+    CHECK(p.find("SEARCH stats_minutely USING PRIMARY KEY") != std::string::npos);
+}
+
+TEST_CASE("queue: a purge deletes rollup minutes 14 days older than the deliveries it deletes")
+{
+    StoreFixture f;
+    f.addTarget("a");
+    const int64_t now = f.clock.nowMs();
+    const int64_t day = 86'400'000;
+    for (int64_t age : {1 * day, 20 * day, 40 * day})
+        f.raw.exec("INSERT INTO stats_minutely (minute, target_id, attempts) VALUES (" +
+                   std::to_string(now - age - (now - age) % 60'000) + ", 'a', 1)");
+    PurgeOptions o;
+    o.completedBeforeMs = now - 7 * day; // keeps the rollup 21 days back
+    REQUIRE(purgeTerminal(f.db, o));
+    CHECK(f.count("SELECT count(*) FROM stats_minutely") == 2); // 1 and 20 days old
+    auto r = purgeTerminal(f.db, o);
+    REQUIRE(r);
+    CHECK(r->statsRows == 0);
 }

@@ -704,6 +704,21 @@ struct ApiServer::Impl {
         writeJson(c.res, 200, statsJson(must(statistics(c.db, f, clock))));
     }
 
+    void timeseriesRoute(Call& c)
+    {
+        TimeseriesQuery q;
+        q.until = timeOf(c, "until").value_or(clock.nowMs());
+        q.since = timeOf(c, "since").value_or(q.until - 3'600'000);
+        if (auto step = textOf(c, "step")) {
+            auto d = parseDuration(*step);
+            if (!d)
+                throw Problem{422, "", "step: " + d.error().message()};
+            q.stepMs = *d;
+        }
+        q.targetId = textOf(c, "target_id");
+        writeJson(c.res, 200, timeseriesJson(must(timeseries(c.db, q)), q.stepMs));
+    }
+
     // --- API keys ---------------------------------------------------------
 
     void listKeys(Call& c)
@@ -815,6 +830,7 @@ const std::vector<Operation>& operations()
         {{"POST", "/dead-letters/retry", "retryDeadLetters", "manage"}, [](I& i, C& c) { i.retryDeadLettersRoute(c); }},
         {{"POST", "/dead-letters/purge", "purgeDeadLetters", "manage"}, [](I& i, C& c) { i.purgeDeadLetters(c); }},
         {{"GET", "/stats", "getStats", "read"}, [](I& i, C& c) { i.stats(c); }},
+        {{"GET", "/stats/timeseries", "getStatsTimeseries", "read"}, [](I& i, C& c) { i.timeseriesRoute(c); }},
         {{"GET", "/api-keys", "listApiKeys", "admin"}, [](I& i, C& c) { i.listKeys(c); }},
         {{"POST", "/api-keys", "createApiKey", "admin"}, [](I& i, C& c) { i.createKey(c); }},
         {{"GET", "/api-keys/self", "getApiKeySelf", "*"}, [](I&, C& c) { writeJson(c.res, 200, apiKeyJson(*c.key)); }},

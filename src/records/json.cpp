@@ -171,6 +171,28 @@ json sendResultJson(const SendResult& r)
             {"duplicate", r.duplicate}};
 }
 
+json timeseriesJson(const std::vector<TimeseriesPoint>& points, int64_t stepMs)
+{
+    json out = json::array();
+    for (const auto& p : points) {
+        const MinuteCounts& c = p.counts;
+        auto ms = [&](double q) { return orNull(latencyQuantile(c, q)); };
+        out.push_back({{"t", p.t},
+                       {"attempts", c.attempts},
+                       {"delivered", c.delivered}, // not a status: a count
+                       {"failed", c.retried},      // not a status: a count
+                       {"dead_lettered", c.deadLettered},
+                       {"throttled", c.throttled},
+                       {"avg_ms",
+                        c.attempts ? json(static_cast<double>(c.durationMsSum) / static_cast<double>(c.attempts))
+                                   : json(nullptr)},
+                       {"p50_ms", ms(0.5)},
+                       {"p95_ms", ms(0.95)},
+                       {"p99_ms", ms(0.99)}});
+    }
+    return {{"step_ms", stepMs}, {"points", std::move(out)}};
+}
+
 json statsJson(const Stats& s)
 {
     json byType = json::object(), byTarget = json::object(), depth = json::object();

@@ -14,6 +14,7 @@
 #include "model/api_key.h"
 #include "model/delivery.h"
 #include "model/event.h"
+#include "model/rollup.h"
 #include "model/stats.h"
 #include "model/target.h"
 
@@ -47,6 +48,11 @@ nlohmann::json sendResultJson(const SendResult& r);
 // The figures as `stats --json` and /stats print them (DESIGN.md's
 // snake_case names, plus the later ones).
 nlohmann::json statsJson(const Stats& s);
+
+// GET /stats/timeseries: {step_ms, points: [{t, attempts, delivered, failed,
+// dead_lettered, throttled, avg_ms, p50_ms, p95_ms, p99_ms}]}; the ms are
+// null for a step without attempts.
+nlohmann::json timeseriesJson(const std::vector<TimeseriesPoint>& points, int64_t stepMs);
 
 // {id, name, scopes, created_at, expires_at, revoked_at, last_used_at}: never
 // the secret (it is not stored).

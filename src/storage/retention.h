@@ -32,7 +32,11 @@ struct PurgeResult {
     bool finished = false;    // false when stop or maxBatches ended it early
     int64_t pagesFreed = 0;   // pages the incremental vacuum gave back
     bool incremental = false; // the file has auto_vacuum = INCREMENTAL (else it keeps its size)
+    int64_t statsRows = 0;    // stats_minutely rows deleted: those kStatsKeptMs older than the deliveries purged
 };
+
+// How much longer than the deliveries it counts the per-minute rollup is kept.
+inline constexpr int64_t kStatsKeptMs = 14 * 86'400'000LL;
 
 // Called after every batch and vacuum step with the totals so far.
 using PurgeProgress = std::function<void(const PurgeResult& soFar)>;

@@ -2,8 +2,10 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
+#include "model/rollup.h"
 #include "model/stats.h"
 
 namespace webhookd {
@@ -30,6 +32,17 @@ struct StatsFilter {
 // target) has been due. NotFound for an unknown filter.targetId.
 Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& clock);
 
-// Their JSON is records/json.h's statsJson.
+// GET /stats/timeseries: attempts from the per-minute rollup, summed into
+// steps of stepMs (a whole number of minutes) from `since` (floored to a
+// step) to `until`, every step present (zeros where nothing happened).
+struct TimeseriesQuery {
+    int64_t since = 0, until = 0, stepMs = kMinuteMs;
+    std::optional<std::string> targetId;
+};
+// Invalid for a step that is not 1 to 1,440 whole minutes or over 1,440
+// steps; NotFound for an unknown target.
+Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQuery& query);
+
+// Their JSON is records/json.h's statsJson and timeseriesJson.
 
 } // namespace webhookd

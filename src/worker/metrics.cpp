@@ -5,8 +5,17 @@
 #include <fmt/format.h>
 
 #include "model/delivery_status.h"
+#include "model/rollup.h"
 
 namespace webhookd {
+
+// /metrics and the stats_minutely rollup share their latency buckets.
+static_assert([] {
+    for (size_t i = 0; i < kLatencyBoundsMs.size(); ++i)
+        if (static_cast<int64_t>(WorkerMetrics::kBuckets[i] * 1000 + 0.5) != kLatencyBoundsMs[i])
+            return false;
+    return WorkerMetrics::kBuckets.size() == kLatencyBoundsMs.size();
+}());
 
 WorkerMetrics::WorkerMetrics(int64_t healthWindowMs)
     : windowMs_(std::max<int64_t>(healthWindowMs, kSlots)),

@@ -367,6 +367,16 @@ def scenario(tokens, recv_base):
     st = api("getStats", R, 200, query={"since": "1h"}).json
     check("stats count it by target", lambda: st["by_target"]["recv"]["delivered"] >= 1)
     api("getStats", R, 422, label="bad since", query={"since": "whenever"})
+    ts = api("getStatsTimeseries", R, 200, query={"since": "1h", "step": "5m", "target_id": "recv"}).json
+    check("the timeseries has 12 or 13 five-minute steps, the delivery in one of the last two",
+          lambda: ts["step_ms"] == 300_000 and len(ts["points"]) in (12, 13)
+          and all(b["t"] - a["t"] == 300_000 for a, b in zip(ts["points"], ts["points"][1:]))
+          and sum(p["delivered"] for p in ts["points"][-2:]) >= 1
+          and any(p["p50_ms"] is not None for p in ts["points"][-2:])
+          and ts["points"][0]["attempts"] == 0 and ts["points"][0]["p50_ms"] is None)
+    api("getStatsTimeseries", R, 422, label="step=90s", query={"step": "90s"})
+    api("getStatsTimeseries", R, 422, label="too many steps", query={"since": "30d", "step": "1m"})
+    api("getStatsTimeseries", R, 404, label="unknown target", query={"target_id": "nobody"})
     api("getDelivery", R, 404, label="unknown", args={"id": 999999999})
     dl = api("listDeliveries", R, 200, query={"status": "delivered", "target_id": "recv", "type": "order.created",
                                               "since": "1h", "until": until, "limit": 50}).json

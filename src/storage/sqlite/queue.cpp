@@ -18,6 +18,7 @@
 #include "ratelimit/token_bucket.h"
 #include "storage/sqlite/connection.h"
 #include "storage/sqlite/queue_sql.h"
+#include "storage/sqlite/rollup_sql.h"
 #include "storage/sqlite/rows.h"
 #include "storage/sqlite/sql_error.h"
 #include "storage/sqlite/status_sql.h"
@@ -98,6 +99,7 @@ struct Queue::Statements {
                       " paused_reason = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
                       " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
           probe(db, "UPDATE targets SET paused_until = ?2 WHERE id = ?1"),
+          rollup(db, detail::rollupUpsert()),
           disableUnreadable(db, "UPDATE targets SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1"),
           orphan(db,
                  "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::DeadLetter) +
@@ -115,7 +117,7 @@ struct Queue::Statements {
 
     SQLite::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
         holdBack, inFlightOfTarget, event, targets, saveBucket, finish, attempt, deadLetter, targetState, saveRate,
-        saveBreaker, probe, disableUnreadable, orphan, release, outstanding;
+        saveBreaker, probe, rollup, disableUnreadable, orphan, release, outstanding;
 
     // Targets as last read, with their bucket state. Reloaded when another
     // connection has committed since (data_version moved); this connection's
@@ -458,6 +460,9 @@ Status Queue::complete(const std::vector<Completion>& completions, int64_t now)
 void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now)
 {
     auto& s = *st_;
+    // The batch's attempts by minute and target, for stats_minutely: one
+    // upsert for each pair (a batch seldom spans more than one minute).
+    std::map<std::pair<int64_t, std::string_view>, MinuteCounts> minutes;
     for (const auto& c : completions) {
         const Outcome& o = c.outcome;
         s.finish.reset();
@@ -510,6 +515,7 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
         else
             s.attempt.bind(9);
         s.attempt.exec();
+        minutes[{o.startedAtMs - o.startedAtMs % kMinuteMs, c.targetId}].add(c.status, o.statusCode, o.durationMs);
 
         if (c.status == DeliveryStatus::DeadLetter) {
             s.deadLetter.reset();
@@ -518,6 +524,13 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
             s.deadLetter.bind(3, now);
             s.deadLetter.exec();
         }
+    }
+    for (const auto& [key, counts] : minutes) {
+        s.rollup.reset();
+        s.rollup.bind(1, key.first);
+        s.rollup.bind(2, std::string(key.second));
+        detail::bindCounters(s.rollup, 3, counts);
+        s.rollup.exec();
     }
     updateTargetsLocked(completions, now);
 }

@@ -10,6 +10,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include "core/duration.h"
 #include "storage/sqlite/connection.h"
 #include "storage/sqlite/rows.h"
 #include "storage/sqlite/sql_error.h"
@@ -157,6 +158,19 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
             const auto held = std::chrono::steady_clock::now() - lockedAt;
             std::this_thread::sleep_for(std::clamp<std::chrono::steady_clock::duration>(
                 held, std::chrono::milliseconds(2), std::chrono::milliseconds(50)));
+        }
+        // The per-minute rollup outlives what it counts by kStatsKeptMs, so
+        // the charts of the last two weeks stay whole after a short purge.
+        SQLite::Statement stats(sql,
+                                "DELETE FROM stats_minutely WHERE (minute, target_id) IN (SELECT minute, target_id"
+                                " FROM stats_minutely WHERE minute < ?1 ORDER BY minute LIMIT 5000)");
+        for (int n = 1; n > 0 && !stopped(o);) {
+            stats.reset();
+            stats.bind(1, saturatingAdd(o.completedBeforeMs, -kStatsKeptMs));
+            SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+            n = stats.exec();
+            tx.commit();
+            r.statsRows += n;
         }
         r.finished = true;
         if (o.incrementalVacuum)

@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "storage/sqlite/connection.h"
+#include "storage/sqlite/rollup_sql.h"
 #include "storage/sqlite/sql_error.h"
 #include "storage/sqlite/status_sql.h"
 
@@ -152,6 +153,46 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         if (due.executeStep() && !due.getColumn(0).isNull())
             s.oldestDueAgeMs = now - due.getColumn(0).getInt64();
         return s;
+    });
+}
+
+Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQuery& q)
+{
+    constexpr int64_t kMaxSteps = 1440;
+    if (q.stepMs < kMinuteMs || q.stepMs % kMinuteMs != 0 || q.stepMs > kMaxSteps * kMinuteMs)
+        return fail(Error::invalid("the step must be a whole number of minutes, from 1m to 24h"));
+    const int64_t first = q.since - ((q.since % q.stepMs) + q.stepMs) % q.stepMs;
+    if (q.until <= first)
+        return fail(Error::invalid("the series must end after it starts"));
+    const int64_t steps = (q.until - first + q.stepMs - 1) / q.stepMs;
+    if (steps > kMaxSteps)
+        return fail(Error::invalid("the series would have " + std::to_string(steps) +
+                                   " steps, more than 1,440: choose a larger step or a shorter span"));
+    return detail::guarded("read the statistics series", [&]() -> Result<std::vector<TimeseriesPoint>> {
+        auto& sql = detail::sql(db);
+        if (q.targetId) {
+            SQLite::Statement t(sql, "SELECT 1 FROM targets WHERE id = ?");
+            t.bind(1, *q.targetId);
+            if (!t.executeStep())
+                return fail(Error::notFound("there is no target '" + *q.targetId + "'"));
+        }
+        const std::string sums = detail::eachCounter([](const std::string& c) { return "sum(" + c + ")"; });
+        // A range of the primary key (minute, target_id).
+        SQLite::Statement rows(sql,
+                               "SELECT minute, " + sums + " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2" +
+                                   (q.targetId ? " AND target_id = ?3" : "") + " GROUP BY minute ORDER BY minute");
+        rows.bind(1, first);
+        rows.bind(2, q.until);
+        if (q.targetId)
+            rows.bind(3, *q.targetId);
+        std::vector<TimeseriesPoint> out(static_cast<size_t>(steps));
+        for (int64_t i = 0; i < steps; ++i)
+            out[static_cast<size_t>(i)].t = first + i * q.stepMs;
+        while (rows.executeStep()) {
+            const int64_t minute = rows.getColumn(0).getInt64();
+            out[static_cast<size_t>((minute - first) / q.stepMs)].counts += detail::readCounters(rows, 1);
+        }
+        return out;
     });
 }
 

@@ -1,0 +1,73 @@
+#pragma once
+
+// The stats_minutely rollup's SQL, shared by the writer (the completion
+// transaction, storage/sqlite/queue.cpp) and the reader (stats.cpp).
+
+#include <string>
+#include <vector>
+
+#include <SQLiteCpp/Statement.h>
+
+#include "model/rollup.h"
+
+namespace webhookd::detail {
+
+// The counter columns, in MinuteCounts order: attempts … duration_ms_sum,
+// then the latency histogram.
+inline const std::vector<std::string>& rollupCounters()
+{
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> n = {"attempts",  "delivered",      "retried", "dead_lettered", // not a status
+                                      "throttled", "duration_ms_sum"};
+        n.insert(n.end(), latencyColumns().begin(), latencyColumns().end());
+        return n;
+    }();
+    return names;
+}
+
+// ", "-separated, each name passed through `shape` (e.g. "sum(%)").
+template <typename F>
+std::string eachCounter(F shape)
+{
+    std::string s;
+    for (const auto& name : rollupCounters())
+        s += (s.empty() ? "" : ", ") + shape(name);
+    return s;
+}
+
+// ?1 minute, ?2 target_id, then the counters: added to the row's.
+inline const std::string& rollupUpsert()
+{
+    static const std::string s = [] {
+        int n = 3;
+        return "INSERT INTO stats_minutely (minute, target_id, " + eachCounter([](const std::string& c) { return c; }) +
+            ") VALUES (?1, ?2, " + eachCounter([&](const std::string&) { return "?" + std::to_string(n++); }) +
+            ") ON CONFLICT (minute, target_id) DO UPDATE SET " +
+            eachCounter([](const std::string& c) { return c + " = " + c + " + excluded." + c; });
+    }();
+    return s;
+}
+
+inline void bindCounters(SQLite::Statement& q, int first, const MinuteCounts& c)
+{
+    int i = first;
+    for (int64_t v : {c.attempts, c.delivered, c.retried, c.deadLettered, c.throttled, c.durationMsSum})
+        q.bind(i++, v);
+    for (int64_t v : c.latency)
+        q.bind(i++, v);
+}
+
+// Reads the counters from column `first` on (as rollupCounters lists them,
+// or their sums).
+inline MinuteCounts readCounters(SQLite::Statement& q, int first)
+{
+    MinuteCounts c;
+    int i = first;
+    for (int64_t* v : {&c.attempts, &c.delivered, &c.retried, &c.deadLettered, &c.throttled, &c.durationMsSum})
+        *v = q.getColumn(i++).getInt64();
+    for (auto& v : c.latency)
+        v = q.getColumn(i++).getInt64();
+    return c;
+}
+
+} // namespace webhookd::detail
