@@ -554,11 +554,11 @@ TEST_CASE("queue: rows held back at a target's share come back within 30 s, what
     Queue q(f.db, "w1");
     ClaimContext ctx;
     ctx.concurrency = 8;
-    // Its share (4 of 8), and no answer yet: a second each, so one row per
-    // 250 ms. Spread 1,024 steps, its backlog would come back at 4 rows a
-    // second for four minutes, though it may answer in a millisecond or
-    // have every slot once b is done.
-    ctx.targets["a"] = TargetLoad{4, 0, false};
+    // Its share (4 of 8), slow and no answer yet: a second each, so one row
+    // per 250 ms. Spread 1,024 steps, its backlog would come back at 4 rows
+    // a second for four minutes, though it may answer in a millisecond the
+    // next moment, or have every slot once b is done.
+    ctx.targets["a"] = TargetLoad{4, 0, true};
     ctx.targets["b"] = TargetLoad{1, 5, false};
     for (int i = 0; i < 3; ++i)
         REQUIRE(q.claim(f.clock.nowMs(), 60'000, 30'000, 4, ctx));
@@ -570,6 +570,34 @@ TEST_CASE("queue: rows held back at a target's share come back within 30 s, what
     CHECK(rows("next_attempt_at > " + std::to_string(now + 1000 + 30'000 + 1)) == 0);
     // About 2,000 rows over 30 s, 120 to the 250 ms step: at least 60 a second.
     CHECK(rows("next_attempt_at <= " + std::to_string(now + 2000)) >= 60);
+}
+
+TEST_CASE("queue: a target that has not answered yet has its held-back rows spread as if it answered fast")
+{
+    StoreFixture f;
+    f.addTarget("a");
+    f.addTarget("b");
+    std::vector<EventInput> backlog(200);
+    for (auto& e : backlog) {
+        e.type = "backfill";
+        e.targets = {"a"};
+    }
+    REQUIRE(sendBatch(f.db, backlog, f.clock));
+    f.sendTo("b");
+    Queue q(f.db, "w1");
+    ClaimContext ctx;
+    ctx.concurrency = 8;
+    ctx.targets["a"] = TargetLoad{4, 0, false}; // its share, no answer yet, none in flight for long
+    ctx.targets["b"] = TargetLoad{1, 5, false};
+    REQUIRE(q.claim(f.clock.nowMs(), 60'000, 30'000, 4, ctx));
+    const int64_t now = f.clock.nowMs();
+    // 20 ms / 4 slots: 200 rows within a second and a bit, not 50 s at a
+    // second each (as a webhookd just started once spread a fast target's
+    // backlog, delivering it at 4/s).
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE target_id = 'a' AND next_attempt_at > " +
+                  std::to_string(now)) >= 150);
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE target_id = 'a' AND next_attempt_at > " +
+                  std::to_string(now + 1500)) == 0);
 }
 
 TEST_CASE("queue: the in-flight cap holds across workers, counted from in_progress rows")

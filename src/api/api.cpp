@@ -1,4 +1,5 @@
 #include "api/api.h"
+#include "api/dashboard.h"
 
 #include <charconv>
 #include <functional>
@@ -852,6 +853,38 @@ const std::vector<ApiRoute>& apiRoutes()
     return routes;
 }
 
+namespace {
+
+// The dashboard's files at / (index.html) and /NAME. Every answer carries a
+// Content-Security-Policy that allows this origin's script, style and API
+// calls only: no inline script, no other origin, no framing.
+void serveDashboard(http::Server& server)
+{
+    for (const DashboardAsset& asset : dashboardAssets()) {
+        auto handler = [&asset](const http::Request& req, http::Response& res) {
+            res.headers.emplace_back(
+                "Content-Security-Policy",
+                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+            res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+            res.headers.emplace_back("Referrer-Policy", "no-referrer");
+            res.headers.emplace_back("X-Frame-Options", "DENY");
+            res.headers.emplace_back("Cache-Control", "no-cache");
+            res.headers.emplace_back("ETag", std::string(asset.etag));
+            if (req.header("If-None-Match") == std::string(asset.etag)) {
+                res.set(304, "", std::string(asset.contentType));
+                return;
+            }
+            res.set(200, std::string(asset.body), std::string(asset.contentType));
+        };
+        server.route("GET", std::string(asset.path), handler);
+        if (asset.path == "/index.html")
+            server.route("GET", "/", handler);
+    }
+}
+
+} // namespace
+
 Result<std::unique_ptr<ApiServer>> ApiServer::create(ApiOptions options, const Clock& clock)
 {
     auto impl = std::make_unique<Impl>(std::move(options), clock);
@@ -885,6 +918,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(ApiOptions options, const C
                            p->serve(*route, *handler, req, res);
                        });
     }
+    serveDashboard(*p->http);
     return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
 }
 

@@ -29,6 +29,10 @@ struct TargetLoad {
 // gets them all.
 inline constexpr int64_t kFastAnswerMs = 1000;
 
+// The answer time assumed, for spreading rows held back, of a target that
+// has not answered yet and is not known to be slow.
+inline constexpr int64_t kUnknownAnswerMs = 20;
+
 // How the claim shares the worker's slots (DESIGN.md "Flow control per
 // target"). concurrency 0: no sharing (a one-off claim).
 struct ClaimContext {
@@ -116,12 +120,20 @@ public:
     }
 
     // About when one of the target's slots frees: its answers' typical
-    // time (a second when not known, as for a receiver that hangs).
+    // time; a second for a slow one not yet answered (a receiver that
+    // hangs); kUnknownAnswerMs for one that has not answered yet. Rows held
+    // back keep the estimate they were spread by, so a guess errs short:
+    // rows that come back too soon are moved again, a few claims' work,
+    // while rows spread a second apart each for a target that answers in a
+    // millisecond would starve it for the whole spread.
     int64_t answerMs(const std::string& targetId) const
     {
         auto it = context_.targets.find(targetId);
-        const int64_t typical = it == context_.targets.end() ? 0 : it->second.typicalMs;
-        return typical > 0 ? std::clamp<int64_t>(typical, 10, 60'000) : 1000;
+        if (it == context_.targets.end())
+            return kUnknownAnswerMs;
+        if (it->second.typicalMs > 0)
+            return std::clamp<int64_t>(it->second.typicalMs, 10, 60'000);
+        return it->second.slow ? 1000 : kUnknownAnswerMs;
     }
 
 private:
