@@ -83,3 +83,30 @@ echo "== statistics"
 echo
 echo "receiver: $(curl -s "$base/_stats")"
 echo "database left in $demo/webhooks.db; try: sqlite3 $demo/webhooks.db 'SELECT * FROM delivery_history'"
+
+echo
+echo "== the dashboard (webhookd --no-deliver --api-listen), with a read-only key"
+viewer=$("$ctl" api-key create dashboard --scope read 2>/dev/null | tail -1)
+port=${WEBHOOKD_DASHBOARD_PORT:-8080}
+: > "$demo/dashboard.log"
+"$bin/src/webhookd" --no-deliver --listen off --api-listen "127.0.0.1:$port" 2>> "$demo/dashboard.log" &
+dash=$!
+trap 'kill $receiver $dash 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q "api listening" "$demo/dashboard.log" && break; kill -0 $dash 2>/dev/null || break; sleep 0.1; done
+if ! grep -q "api listening" "$demo/dashboard.log"; then
+    # The port is taken: any free one.
+    "$bin/src/webhookd" --no-deliver --listen off --api-listen 127.0.0.1:0 2>> "$demo/dashboard.log" &
+    dash=$!
+    for _ in $(seq 50); do grep -q "api listening" "$demo/dashboard.log" && break; sleep 0.1; done
+fi
+address=$(sed -n 's/.*api listening address=\([^ ]*\).*/\1/p' "$demo/dashboard.log" | tail -1)
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$address/")
+echo "dashboard: http://$address/  (GET / answered $code)"
+echo "read-only key: $viewer"
+if [ -t 0 ] && [ -t 1 ]; then
+    echo "serving until Ctrl-C"
+    wait $dash || true
+else
+    kill $dash; wait $dash 2>/dev/null || true
+    echo "(not a terminal: stopped; start it again with: $bin/src/webhookd --db $demo/webhooks.db --no-deliver --api-listen 127.0.0.1:$port)"
+fi
