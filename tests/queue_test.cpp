@@ -53,6 +53,17 @@ Completion completion(const ClaimedDelivery& d, DeliveryStatus status, int code,
     return c;
 }
 
+// n events of type backfill for one target, in one transaction.
+void sendBacklog(StoreFixture& f, const std::string& target, size_t n)
+{
+    std::vector<EventInput> backlog(n);
+    for (auto& e : backlog) {
+        e.type = "backfill";
+        e.targets = {target};
+    }
+    REQUIRE(sendBatch(f.db, backlog, f.clock));
+}
+
 std::string plan(SQLite::Database& db, const std::string& sql)
 {
     SQLite::Statement q(db, "EXPLAIN QUERY PLAN " + sql);
@@ -500,12 +511,7 @@ TEST_CASE("queue: a slow target's backlog ahead of a fast row is moved out of th
     StoreFixture f;
     f.addTarget("slow");
     f.addTarget("fast");
-    std::vector<EventInput> backlog(3000);
-    for (auto& e : backlog) {
-        e.type = "backfill";
-        e.targets = {"slow"};
-    }
-    REQUIRE(sendBatch(f.db, backlog, f.clock));
+    sendBacklog(f, "slow", 3000);
     f.clock.advance(5);
     const int64_t fast = f.sendTo("fast");
     Queue q(f.db, "w1");
@@ -544,12 +550,7 @@ TEST_CASE("queue: rows held back at a target's share come back within 30 s, what
     StoreFixture f;
     f.addTarget("a");
     f.addTarget("b");
-    std::vector<EventInput> backlog(2000);
-    for (auto& e : backlog) {
-        e.type = "backfill";
-        e.targets = {"a"};
-    }
-    REQUIRE(sendBatch(f.db, backlog, f.clock));
+    sendBacklog(f, "a", 2000);
     f.sendTo("b");
     Queue q(f.db, "w1");
     ClaimContext ctx;
@@ -577,12 +578,7 @@ TEST_CASE("queue: a target that has not answered yet has its held-back rows spre
     StoreFixture f;
     f.addTarget("a");
     f.addTarget("b");
-    std::vector<EventInput> backlog(200);
-    for (auto& e : backlog) {
-        e.type = "backfill";
-        e.targets = {"a"};
-    }
-    REQUIRE(sendBatch(f.db, backlog, f.clock));
+    sendBacklog(f, "a", 200);
     f.sendTo("b");
     Queue q(f.db, "w1");
     ClaimContext ctx;

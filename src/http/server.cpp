@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -257,6 +258,7 @@ struct Server::Impl {
     std::thread thread;
     int port = 0;
     bool started = false;
+    std::atomic<bool> listenReturned{false}; // the listener thread left listen_after_bind
 
     explicit Impl(ServerOptions o)
         : opt(std::move(o))
@@ -417,7 +419,16 @@ void Server::start()
     if (impl_->started)
         return;
     impl_->started = true;
-    impl_->thread = std::thread([p = impl_.get()] { p->http.listen_after_bind(); });
+    impl_->thread = std::thread([p = impl_.get()] {
+        p->http.listen_after_bind();
+        p->listenReturned = true;
+    });
+    // httplib's stop() does nothing until its accept loop has begun (it
+    // only closes the socket of a running server): a stop() right after
+    // start() (webhookd --drain with nothing to do) would then join a
+    // listener that never ends. Return once it runs, or has given up.
+    while (!impl_->http.is_running() && !impl_->listenReturned)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 void Server::stop()

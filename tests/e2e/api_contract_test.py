@@ -16,13 +16,10 @@ import base64
 import http.client as httpclient
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import urllib.error
@@ -31,6 +28,8 @@ import urllib.request
 import warnings
 
 import jsonschema
+
+from proc import Proc
 
 warnings.simplefilter("ignore", DeprecationWarning)  # RefResolver, in newer jsonschema
 
@@ -82,51 +81,6 @@ def iso(ms):
 
 
 # ---------------------------------------------------------------- processes
-
-class Proc:
-    """A child process whose stdout and stderr are read by threads, line by line."""
-
-    def __init__(self, argv):
-        self.argv = argv
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, errors="replace")
-        self.lines = []
-        self.cond = threading.Condition()
-        for stream in (self.p.stdout, self.p.stderr):
-            threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream):
-        for line in stream:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-
-    def wait_for(self, pattern, timeout=15):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for line in self.lines:
-                    m = re.search(pattern, line)
-                    if m:
-                        return m
-                left = deadline - time.monotonic()
-                if left <= 0 or self.p.poll() is not None:
-                    return None
-                self.cond.wait(min(left, 0.2))
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return self.p.wait()
-
-    def tail(self, n=25):
-        with self.cond:
-            return self.lines[-n:]
-
 
 # ---------------------------------------------------------------- HTTP
 
