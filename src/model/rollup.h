@@ -31,6 +31,18 @@ struct MinuteCounts {
     // none), how long it took.
     void add(DeliveryStatus after, int statusCode, int64_t durationMs);
     MinuteCounts& operator+=(const MinuteCounts& o);
+
+    // Every counter in column order (stats_minutely: attempts …
+    // duration_ms_sum, then the histogram), for code that walks them all.
+    template <typename Self, typename F>
+    static void forEach(Self& self, F f)
+    {
+        for (auto* v :
+             {&self.attempts, &self.delivered, &self.retried, &self.deadLettered, &self.throttled, &self.durationMsSum})
+            f(*v);
+        for (auto& v : self.latency)
+            f(v);
+    }
 };
 
 // A percentile (0 < q < 1) of the attempts' durations, as Prometheus'

@@ -332,8 +332,8 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                     // The spread reaches at most one claim's worth of moves,
                     // and kHoldBackHorizonMs, ahead, then starts again from
                     // the front. It is an estimate of this moment (the target's
-                    // share, its answer time, a second when unknown) that
-                    // the rows keep: a row moved again when it comes due
+                    // share, its answer time: SlotShare::answerMs) that the
+                    // rows keep: a row moved again when it comes due
                     // must not push the backlog ever further out, and a
                     // target whose share grows, or that turns out fast, must
                     // not find its backlog spread minutes ahead.

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "model/redrive_rules.h"
 #include "storage/sqlite/connection.h"
+#include "storage/sqlite/rows.h"
 #include "storage/sqlite/sql_error.h"
 #include "storage/sqlite/status_sql.h"
 
@@ -127,12 +128,8 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
         return fail(Error::invalid("the batch size must be at least 1"));
     return detail::guarded("retry dead letters", [&]() -> Result<std::vector<Requeued>> {
         auto& sql = detail::sql(db);
-        if (sel.targetId) {
-            SQLite::Statement t(sql, "SELECT 1 FROM targets WHERE id = ?");
-            t.bind(1, *sel.targetId);
-            if (!t.executeStep())
-                return fail(Error::notFound("there is no target '" + *sel.targetId + "'"));
-        }
+        if (auto known = detail::knownTarget(sql, sel.targetId); !known)
+            return fail(known.error());
         // Driven by dead_letters, which is far smaller than deliveries.
         std::string from = " FROM dead_letters dl JOIN deliveries d ON d.id = dl.delivery_id";
         std::string cond = " AND d.status = " + detail::sqlName(DeliveryStatus::DeadLetter);

@@ -51,10 +51,7 @@ inline const std::string& rollupUpsert()
 inline void bindCounters(SQLite::Statement& q, int first, const MinuteCounts& c)
 {
     int i = first;
-    for (int64_t v : {c.attempts, c.delivered, c.retried, c.deadLettered, c.throttled, c.durationMsSum})
-        q.bind(i++, v);
-    for (int64_t v : c.latency)
-        q.bind(i++, v);
+    MinuteCounts::forEach(c, [&](int64_t v) { q.bind(i++, v); });
 }
 
 // Reads the counters from column `first` on (as rollupCounters lists them,
@@ -63,10 +60,7 @@ inline MinuteCounts readCounters(SQLite::Statement& q, int first)
 {
     MinuteCounts c;
     int i = first;
-    for (int64_t* v : {&c.attempts, &c.delivered, &c.retried, &c.deadLettered, &c.throttled, &c.durationMsSum})
-        *v = q.getColumn(i++).getInt64();
-    for (auto& v : c.latency)
-        v = q.getColumn(i++).getInt64();
+    MinuteCounts::forEach(c, [&](int64_t& v) { v = q.getColumn(i++).getInt64(); });
     return c;
 }
 

@@ -148,6 +148,17 @@ int64_t deleteDeliveriesAndOrphans(SQLite::Database& sql, SQLite::Statement& del
     return deleted;
 }
 
+Status knownTarget(SQLite::Database& sql, const std::optional<std::string>& id)
+{
+    if (!id)
+        return {};
+    SQLite::Statement t(sql, "SELECT 1 FROM targets WHERE id = ?");
+    t.bind(1, *id);
+    if (!t.executeStep())
+        return fail(Error::notFound("there is no target '" + *id + "'"));
+    return {};
+}
+
 int64_t deleteOrphanEvents(SQLite::Database& sql, std::vector<int64_t> events)
 {
     std::sort(events.begin(), events.end());

@@ -8,6 +8,7 @@
 #include <SQLiteCpp/Column.h>
 #include <SQLiteCpp/Statement.h>
 
+#include "core/error.h"
 #include "model/delivery.h"
 #include "model/target.h"
 
@@ -48,6 +49,10 @@ Target readTarget(SQLite::Statement& q, int first = 0);
 // Columns readDelivery expects, in order, from "deliveries d JOIN events e".
 extern const char* const kDeliveryColumns;
 Delivery readDelivery(SQLite::Statement& q, int first = 0);
+
+// NotFound ("there is no target 'ID'") unless the target exists; nothing to
+// check without an id (a filter that does not narrow by target).
+Status knownTarget(SQLite::Database& sql, const std::optional<std::string>& id);
 
 } // namespace webhookd::detail
 

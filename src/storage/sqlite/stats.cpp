@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "storage/sqlite/connection.h"
 #include "storage/sqlite/rollup_sql.h"
+#include "storage/sqlite/rows.h"
 #include "storage/sqlite/sql_error.h"
 #include "storage/sqlite/status_sql.h"
 
@@ -83,12 +84,8 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
             }
         } endRead{detail::sql(db)};
 
-        if (filter.targetId) {
-            SQLite::Statement t(detail::sql(db), "SELECT 1 FROM targets WHERE id = ?");
-            t.bind(1, *filter.targetId);
-            if (!t.executeStep())
-                return fail(Error::notFound("there is no target '" + *filter.targetId + "'"));
-        }
+        if (auto known = detail::knownTarget(detail::sql(db), filter.targetId); !known)
+            return fail(known.error());
         const std::string cond = where(filter);
         Stats s;
         for (DeliveryStatus status : status_set::kAll)
@@ -170,12 +167,8 @@ Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQu
                                    " steps, more than 1,440: choose a larger step or a shorter span"));
     return detail::guarded("read the statistics series", [&]() -> Result<std::vector<TimeseriesPoint>> {
         auto& sql = detail::sql(db);
-        if (q.targetId) {
-            SQLite::Statement t(sql, "SELECT 1 FROM targets WHERE id = ?");
-            t.bind(1, *q.targetId);
-            if (!t.executeStep())
-                return fail(Error::notFound("there is no target '" + *q.targetId + "'"));
-        }
+        if (auto known = detail::knownTarget(sql, q.targetId); !known)
+            return fail(known.error());
         const std::string sums = detail::eachCounter([](const std::string& c) { return "sum(" + c + ")"; });
         // A range of the primary key (minute, target_id).
         SQLite::Statement rows(sql,
