@@ -14,9 +14,10 @@
 
 #include "api/api.h"
 #include "model/delivery_status.h"
+#include "storage/sqlite/driver.h"
 #include "storage/deliveries.h"
 #include "storage/events.h"
-#include "storage/sqlite/connection.h"
+#include "storage/sql/connection.h"
 #include "support/store_fixture.h"
 
 using namespace webhookd;
@@ -39,7 +40,7 @@ template <typename Body>
 std::vector<std::string> statementsOf(Database& db, Body body)
 {
     std::vector<std::string> seen;
-    sqlite3* handle = detail::sql(db).getHandle();
+    sqlite3* handle = sqlite::handle(db).getHandle();
     sqlite3_trace_v2(
         handle, SQLITE_TRACE_STMT,
         [](unsigned, void* ctx, void* stmt, void*) {

@@ -10,12 +10,13 @@
 #include <SQLiteCpp/Statement.h>
 
 #include "core/clock.h"
+#include "storage/sqlite/driver.h"
 #include "storage/database.h"
 #include "storage/events.h"
 #include "storage/queue.h"
 #include "storage/retention.h"
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/queue_sql.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/queue_sql.h"
 #include "storage/stats.h"
 #include "storage/targets.h"
 #include "support/print.h"
@@ -396,7 +397,7 @@ TEST_CASE("queue: a rolled-back transaction reports no target events")
     SQLite::Database blocker(f.path, SQLite::OPEN_READWRITE);
     f.raw.exec("PRAGMA busy_timeout = 0");
     blocker.exec("BEGIN IMMEDIATE");
-    detail::sql(f.db).exec("PRAGMA busy_timeout = 50");
+    sqlite::handle(f.db).exec("PRAGMA busy_timeout = 50");
     CHECK_FALSE(q.complete({c}, f.clock.nowMs()));
     CHECK(q.takeTargetEvents().empty());
     blocker.exec("ROLLBACK");

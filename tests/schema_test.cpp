@@ -15,7 +15,7 @@
 
 #include "core/duration.h"
 #include "storage/database.h"
-#include "storage/sqlite/queue_sql.h"
+#include "storage/sql/queue_sql.h"
 #include "support/store_fixture.h"
 #include "support/temp_dir.h"
 
@@ -205,7 +205,7 @@ TEST_CASE("schema: the migrations spell the statuses exactly as DeliveryStatus n
 TEST_CASE("schema: the claim query walks deliveries_due without a scan or a sort")
 {
     StoreFixture f(kForeignKeys);
-    // The claim's own query (storage/sqlite/queue_sql.h), with its parameters bound
+    // The claim's own query (storage/sql/queue_sql.h), with its parameters bound
     // by the planner as unknowns.
     const std::string query = webhookd::detail::queue_sql::dueAtPriority();
     auto check = [&] {

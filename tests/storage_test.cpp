@@ -20,13 +20,14 @@
 #include "core/clock.h"
 #include "model/target_rules.h"
 #include "records/json.h"
+#include "storage/sqlite/driver.h"
 #include "storage/database.h"
 #include "storage/deliveries.h"
 #include "storage/events.h"
 #include "storage/queue.h"
 #include "storage/redrive.h"
 #include "storage/retention.h"
-#include "storage/sqlite/connection.h"
+#include "storage/sql/connection.h"
 #include "storage/sqlite/outbox.h"
 #include "storage/stats.h"
 #include "storage/targets.h"
@@ -185,8 +186,8 @@ TEST_CASE("storage: create makes a private WAL database with foreign keys on")
     struct stat st { };
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
-    CHECK(detail::sql(db).execAndGet("PRAGMA journal_mode").getString() == "wal");
-    CHECK(detail::sql(db).execAndGet("PRAGMA foreign_keys").getInt() == 1);
+    CHECK(sqlite::handle(db).execAndGet("PRAGMA journal_mode").getString() == "wal");
+    CHECK(sqlite::handle(db).execAndGet("PRAGMA foreign_keys").getInt() == 1);
     CHECK(db.schemaVersion() == Database::latestSchemaVersion());
     CHECK(Database::latestSchemaVersion() >= 1);
     CHECK_FALSE(db.readOnly());
@@ -199,7 +200,7 @@ TEST_CASE("storage: a new database is created with incremental auto-vacuum, and 
     const std::string path = dir.file("webhooks.db");
     {
         Database db = openNew(path);
-        CHECK(detail::sql(db).execAndGet("PRAGMA auto_vacuum").getInt() == 2); // INCREMENTAL
+        CHECK(sqlite::handle(db).execAndGet("PRAGMA auto_vacuum").getInt() == 2); // INCREMENTAL
     }
     {
         // What a database made before auto-vacuum looks like.
@@ -210,7 +211,7 @@ TEST_CASE("storage: a new database is created with incremental auto-vacuum, and 
     }
     auto again = Database::open(path);
     REQUIRE(again);
-    CHECK(detail::sql(*again).execAndGet("PRAGMA auto_vacuum").getInt() == 0);
+    CHECK(sqlite::handle(*again).execAndGet("PRAGMA auto_vacuum").getInt() == 0);
     CHECK(again->schemaVersion() == Database::latestSchemaVersion());
 }
 
@@ -279,7 +280,7 @@ TEST_CASE("storage: a database from a newer webhookd is Invalid")
     const std::string path = dir.file("webhooks.db");
     {
         Database db = openNew(path);
-        detail::sql(db).exec("PRAGMA user_version = " + std::to_string(Database::latestSchemaVersion() + 1));
+        sqlite::handle(db).exec("PRAGMA user_version = " + std::to_string(Database::latestSchemaVersion() + 1));
     }
     auto db = Database::open(path);
     REQUIRE_FALSE(db);

@@ -26,7 +26,9 @@ struct OpenOptions {
 
 // One connection to a webhookd store, named by a locator: a file path or
 // "sqlite:PATH" (WAL, foreign keys on, the busy timeout set, the schema
-// checked). Move-only; not thread-safe (one thread at a time).
+// checked), or a PostgreSQL URL "postgres://…" / "postgresql://…" (libpq's
+// syntax; the database must exist, webhookd creates its tables). Move-only;
+// not thread-safe (one thread at a time).
 class Database {
 public:
     // Errors: NotFound when the file is missing and !create; Invalid when the
@@ -40,8 +42,11 @@ public:
     Database& operator=(Database&&) noexcept;
     ~Database();
 
-    // The file of a SQLite store, for messages.
+    // The file of a SQLite store, or the URL of a PostgreSQL one without its
+    // password, for messages.
     const std::string& path() const;
+    bool isPostgres() const;
+    static bool isPostgresLocator(const std::string& locator);
     bool readOnly() const;
     int schemaVersion() const;
     // The schema version this binary writes (the number of the last migration).
@@ -54,13 +59,20 @@ public:
     // Changes the synchronous level for this connection.
     Status setDurability(Durability durability);
 
-    // Ok while the locator still names the store this connection opened.
+    // Ok while the locator still names the store this connection opened
+    // (always for PostgreSQL).
     // Storage error when the file was replaced or removed since (a backup
     // restored over it with mv): this connection then reads and writes a
     // file nobody else sees. Cheap (one stat); call it every few seconds.
     Status checkIdentity() const;
 
-    struct Impl; // storage/ internals (storage/sqlite/connection.h)
+    // The store's clock minus this host's, in ms: 0 for a SQLite file (this
+    // host's clock is the store's); for PostgreSQL the server's, measured
+    // every few seconds, so workers on hosts whose clocks disagree schedule
+    // retries on one clock.
+    int64_t clockOffsetMs();
+
+    struct Impl; // storage/ internals (storage/sql/connection.h)
 
 private:
     explicit Database(std::unique_ptr<Impl> impl);

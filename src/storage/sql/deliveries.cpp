@@ -1,12 +1,10 @@
 #include "storage/deliveries.h"
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/rows.h"
-#include "storage/sqlite/sql_error.h"
-#include "storage/sqlite/status_sql.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/sql_error.h"
+#include "storage/sql/status_sql.h"
 
 namespace webhookd {
 
@@ -31,7 +29,7 @@ std::string conditions(const DeliveryFilter& f, bool withKeyset)
     return sql;
 }
 
-void bind(SQLite::Statement& q, const DeliveryFilter& f, bool withKeyset)
+void bind(sql::Statement& q, const DeliveryFilter& f, bool withKeyset)
 {
     if (f.status)
         q.bind(":status", std::string(toString(*f.status)));
@@ -49,7 +47,7 @@ void bind(SQLite::Statement& q, const DeliveryFilter& f, bool withKeyset)
     }
 }
 
-void readReason(SQLite::Statement& q, Delivery& d)
+void readReason(sql::Statement& q, Delivery& d)
 {
     // A retried dead letter keeps its dead_letters row (retried_at set) but
     // is no longer in the queue, so it has no reason to show.
@@ -67,7 +65,7 @@ std::string listDeliveriesSql(const DeliveryFilter& f)
 {
     return std::string("SELECT ") + kDeliveryColumns +
         ", dl.reason, dl.moved_at FROM deliveries d JOIN events e ON e.id = d.event_id"
-        " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE 1" +
+        " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE true" +
         conditions(f, true) + " ORDER BY d.created_at DESC, d.id DESC LIMIT :limit";
 }
 
@@ -93,7 +91,7 @@ Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter&
     if (f.limit < 1)
         return fail(Error::invalid("the limit must be at least 1"));
     return detail::guarded("list deliveries", [&]() -> Result<std::vector<Delivery>> {
-        SQLite::Statement q(detail::sql(db), detail::listDeliveriesSql(f));
+        sql::Statement q(detail::sql(db), detail::listDeliveriesSql(f));
         bind(q, f, true);
         q.bind(":limit", f.limit);
         std::vector<Delivery> out;
@@ -108,9 +106,9 @@ Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter&
 Result<int64_t> countDeliveries(Database& db, const DeliveryFilter& f)
 {
     return detail::guarded("count deliveries", [&]() -> Result<int64_t> {
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             std::string("SELECT count(*) FROM deliveries d") +
-                                (f.type ? " JOIN events e ON e.id = d.event_id" : "") + " WHERE 1" +
+                                (f.type ? " JOIN events e ON e.id = d.event_id" : "") + " WHERE true" +
                                 conditions(f, false));
         bind(q, f, false);
         q.executeStep();
@@ -123,7 +121,7 @@ Result<std::vector<Delivery>> listDeadLetters(Database& db, const DeliveryFilter
     if (f.limit < 1)
         return fail(Error::invalid("the limit must be at least 1"));
     return detail::guarded("list dead letters", [&]() -> Result<std::vector<Delivery>> {
-        SQLite::Statement q(detail::sql(db), detail::listDeadLettersSql(f));
+        sql::Statement q(detail::sql(db), detail::listDeadLettersSql(f));
         DeliveryFilter g = f;
         g.status.reset();
         bind(q, g, false);
@@ -144,7 +142,7 @@ Result<int64_t> countDeadLetters(Database& db, const DeliveryFilter& f)
     return detail::guarded("count dead letters", [&]() -> Result<int64_t> {
         DeliveryFilter g = f;
         g.status.reset();
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             std::string("SELECT count(*) FROM dead_letters dl JOIN deliveries d"
                                         " ON d.id = dl.delivery_id") +
                                 (f.type ? " JOIN events e ON e.id = d.event_id" : "") +
@@ -159,7 +157,7 @@ Result<int64_t> countDeadLetters(Database& db, const DeliveryFilter& f)
 Result<Delivery> getDelivery(Database& db, int64_t id)
 {
     return detail::guarded("read the delivery", [&]() -> Result<Delivery> {
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             std::string("SELECT ") + detail::kDeliveryColumns +
                                 ", dl.reason, dl.moved_at FROM deliveries d JOIN events e"
                                 " ON e.id = d.event_id LEFT JOIN dead_letters dl ON dl.delivery_id = d.id"
@@ -169,7 +167,7 @@ Result<Delivery> getDelivery(Database& db, int64_t id)
             return fail(Error::notFound("there is no delivery " + std::to_string(id)));
         Delivery d = detail::readDelivery(q);
         readReason(q, d);
-        SQLite::Statement a(detail::sql(db),
+        sql::Statement a(detail::sql(db),
                             "SELECT number, started_at, duration_ms, status_code, error_type, error_message,"
                             " retry_after_ms, response_excerpt FROM attempts WHERE delivery_id = ?"
                             " ORDER BY number");

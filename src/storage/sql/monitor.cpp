@@ -2,14 +2,11 @@
 
 #include <set>
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
 
 #include "ratelimit/aimd.h"
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/rows.h"
-#include "storage/sqlite/sql_error.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/sql_error.h"
 
 namespace webhookd {
 
@@ -17,8 +14,8 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
 {
     return detail::guarded("read the queue's state", [&]() -> Result<MonitorSnapshot> {
         MonitorSnapshot m;
-        SQLite::Transaction read(detail::sql(db), SQLite::TransactionBehavior::DEFERRED);
-        SQLite::Statement targets(detail::sql(db),
+        sql::Transaction read(detail::sql(db), false);
+        sql::Statement targets(detail::sql(db),
                                   "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures,"
                                   " CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END, rate_current,"
                                   " coalesce(max_in_flight, 0) FROM targets ORDER BY id");
@@ -36,13 +33,13 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
         // One pass, counting while streaming rather than with GROUP BY (SQLite
         // would sort every row first, in memory, so a scrape's memory would
         // grow with the table); the oldest due row is found on the way.
-        SQLite::Statement rows(detail::sql(db), "SELECT target_id, status, next_attempt_at FROM deliveries");
+        sql::Statement rows(detail::sql(db), "SELECT target_id, status, next_attempt_at FROM deliveries");
         std::string keyTarget, keyStatus;
         int64_t* count = nullptr;
         bool keyClaimable = false, keyEnabled = false;
         while (rows.executeStep()) {
-            const char* target = rows.getColumn(0).getText();
-            const char* status = rows.getColumn(1).getText();
+            const std::string_view target = rows.getColumn(0).getText();
+            const std::string_view status = rows.getColumn(1).getText();
             if (count == nullptr || keyTarget != target || keyStatus != status) {
                 keyTarget = target;
                 keyStatus = status;

@@ -2,15 +2,13 @@
 
 #include <algorithm>
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 
 #include "core/clock.h"
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/rollup_sql.h"
-#include "storage/sqlite/rows.h"
-#include "storage/sqlite/sql_error.h"
-#include "storage/sqlite/status_sql.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/rollup_sql.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/sql_error.h"
+#include "storage/sql/status_sql.h"
 
 namespace webhookd {
 
@@ -31,7 +29,7 @@ std::string where(const StatsFilter& f)
     return sql;
 }
 
-void bind(SQLite::Statement& q, const StatsFilter& f)
+void bind(sql::Statement& q, const StatsFilter& f)
 {
     if (f.createdSince)
         q.bind(":since", *f.createdSince);
@@ -72,17 +70,7 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
 {
     return detail::guarded("compute statistics", [&]() -> Result<Stats> {
         // One read transaction, so every figure describes the same moment.
-        detail::sql(db).exec("BEGIN");
-        struct Rollback {
-            SQLite::Database& sql;
-            ~Rollback()
-            {
-                try {
-                    sql.exec("ROLLBACK");
-                } catch (...) { // nothing to undo in a read; never throw from a destructor
-                }
-            }
-        } endRead{detail::sql(db)};
+        sql::Transaction read(detail::sql(db), false); // rolled back at the end: nothing to keep
 
         if (auto known = detail::knownTarget(detail::sql(db), filter.targetId); !known)
             return fail(known.error());
@@ -94,9 +82,9 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         // Counted here rather than with GROUP BY: at 100k deliveries SQLite's
         // sorter took 3-4 times as long as this one pass, which also collects
         // the times to deliver.
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             "SELECT e.type, d.target_id, d.status, d.completed_at - d.created_at"
-                            " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE 1" +
+                            " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE true" +
                                 cond);
         bind(q, filter);
         std::vector<int64_t> toDeliver;
@@ -105,8 +93,8 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
             if (!status)
                 continue; // the schema's CHECK admits only the enum's names
             s.all.add(*status);
-            s.byEventType[q.getColumn(0).getText()].add(*status);
-            s.byTarget[q.getColumn(1).getText()].add(*status);
+            s.byEventType[q.getColumn(0).getString()].add(*status);
+            s.byTarget[q.getColumn(1).getString()].add(*status);
             s.queueDepth[*status] += 1;
             if (*status == DeliveryStatus::Delivered && !q.getColumn(3).isNull())
                 toDeliver.push_back(q.getColumn(3).getInt64());
@@ -115,11 +103,11 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         s.successRate = finished == 0 ? 0.0 : static_cast<double>(s.all.delivered) / static_cast<double>(finished);
         s.timeToDeliverMs = percentiles(toDeliver);
 
-        SQLite::Statement attempts(detail::sql(db),
+        sql::Statement attempts(detail::sql(db),
                                    "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
                                    " JOIN deliveries d ON d.id = a.delivery_id" +
                                        std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
-                                       " WHERE 1" + cond);
+                                       " WHERE true" + cond);
         bind(attempts, filter);
         std::vector<int64_t> durations;
         int64_t answered = 0, answeredMs = 0;
@@ -138,7 +126,7 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         // The claimable states spelled as in the deliveries_due index, so the
         // scan stays inside that index (the backlog) instead of the whole table.
         const int64_t now = clock.nowMs();
-        SQLite::Statement due(detail::sql(db),
+        sql::Statement due(detail::sql(db),
                               "SELECT min(d.next_attempt_at) FROM deliveries d" +
                                   std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
                                   " JOIN targets t ON t.id = d.target_id"
@@ -171,7 +159,7 @@ Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQu
             return fail(known.error());
         const std::string sums = detail::eachCounter([](const std::string& c) { return "sum(" + c + ")"; });
         // A range of the primary key (minute, target_id).
-        SQLite::Statement rows(sql,
+        sql::Statement rows(sql,
                                "SELECT minute, " + sums + " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2" +
                                    (q.targetId ? " AND target_id = ?3" : "") + " GROUP BY minute ORDER BY minute");
         rows.bind(1, first);

@@ -12,7 +12,9 @@ struct Migration {
 };
 
 // Every migration compiled into this binary, in order (generated at build time
-// from migrations/*.sql).
+// from migrations/*.sql for SQLite and migrations/postgres/*.sql, numbered
+// the same, for PostgreSQL).
 const std::vector<Migration>& migrations();
+const std::vector<Migration>& postgresMigrations();
 
 } // namespace webhookd::detail

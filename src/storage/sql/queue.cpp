@@ -6,9 +6,6 @@
 #include <map>
 #include <set>
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
 #include <fmt/format.h>
 
 #include "core/duration.h"
@@ -16,12 +13,12 @@
 #include "model/target_rules.h"
 #include "ratelimit/aimd.h"
 #include "ratelimit/token_bucket.h"
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/queue_sql.h"
-#include "storage/sqlite/rollup_sql.h"
-#include "storage/sqlite/rows.h"
-#include "storage/sqlite/sql_error.h"
-#include "storage/sqlite/status_sql.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/queue_sql.h"
+#include "storage/sql/rollup_sql.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/sql_error.h"
+#include "storage/sql/status_sql.h"
 
 namespace webhookd {
 
@@ -53,7 +50,7 @@ constexpr int64_t kHoldBackHorizonMs = 30'000;
 // BEGIN IMMEDIATE on a stale snapshot fails with SQLITE_BUSY_SNAPSHOT, which
 // no busy timeout waits out.
 struct Queue::Statements {
-    explicit Statements(SQLite::Database& db)
+    explicit Statements(sql::Connection& db)
         : reclaim(db, detail::queue_sql::reclaim()),
           nextPriority(db, detail::queue_sql::nextPriority()),
           dueAtPriority(db, detail::queue_sql::dueAtPriority()),
@@ -115,7 +112,7 @@ struct Queue::Statements {
                           detail::statusIn(status_set::kUnfinished, "d.status"))
     { }
 
-    SQLite::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
+    sql::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
         holdBack, inFlightOfTarget, event, targets, saveBucket, finish, attempt, deadLetter, targetState, saveRate,
         saveBreaker, probe, rollup, disableUnreadable, orphan, release, outstanding;
 
@@ -145,7 +142,7 @@ auto Queue::transaction(const char* what, Body body)
 {
     pendingEvents_.clear();
     auto result = detail::guarded(what, [&]() -> decltype(body()) {
-        SQLite::Transaction tx(detail::sql(db_), SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(detail::sql(db_), true);
         auto out = body();
         if (out)
             tx.commit();
@@ -160,7 +157,7 @@ auto Queue::transaction(const char* what, Body body)
     return result;
 }
 
-uint64_t Queue::changeToken() { return static_cast<uint64_t>(detail::dataVersion(db_)); }
+uint64_t Queue::changeToken() { return static_cast<uint64_t>(detailImpl(db_).changeVersion()); }
 
 Result<ClaimResult> Queue::claim(int64_t now, int64_t leaseMs, int64_t defaultTimeoutMs, int limit,
                                  const ClaimContext& context)
@@ -707,9 +704,9 @@ Result<int64_t> Queue::shiftSchedule(int64_t deltaMs, int64_t nowMs)
         return int64_t{0};
     return detail::guarded("move the schedule after a clock change", [&]() -> Result<int64_t> {
         auto& sql = detail::sql(db_);
-        SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(sql, true);
         const std::string inProgress = detail::sqlName(DeliveryStatus::InProgress);
-        SQLite::Statement shift(sql,
+        sql::Statement shift(sql,
                                 "UPDATE deliveries SET next_attempt_at = CASE WHEN status = " + inProgress +
                                     " THEN next_attempt_at ELSE next_attempt_at + ?1 END,"
                                     " lease_expires_at = CASE WHEN status = " +

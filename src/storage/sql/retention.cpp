@@ -6,15 +6,12 @@
 #include <thread>
 #include <vector>
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
 
 #include "core/duration.h"
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/rows.h"
-#include "storage/sqlite/sql_error.h"
-#include "storage/sqlite/status_sql.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/sql_error.h"
+#include "storage/sql/status_sql.h"
 
 namespace webhookd {
 
@@ -34,17 +31,26 @@ std::string statusCondition(PurgeStatuses s)
     return detail::statusIn(status_set::kFinished);
 }
 
-int64_t pragma(SQLite::Database& sql, const char* name)
+// SQLite's page counters. PostgreSQL has no free-list to give back (its
+// autovacuum reuses space in place): its size is reported in 8 KiB pages
+// and the rest as nothing.
+int64_t pragma(sql::Connection& sql, const char* name)
 {
-    return sql.execAndGet(std::string("PRAGMA ") + name).getInt64();
+    if (detail::postgres(sql))
+        return std::string_view(name) == "page_count"
+            ? sql::queryInt64(sql, "SELECT pg_database_size(current_database()) / 8192")
+            : 0;
+    return sql::queryInt64(sql, std::string("PRAGMA ") + name);
 }
 
 // PRAGMA auto_vacuum answers from the file header as this connection last
 // read it; a read first brings that up to date (another connection may have
 // vacuumed the file since).
-int64_t autoVacuumMode(SQLite::Database& sql)
+int64_t autoVacuumMode(sql::Connection& sql)
 {
-    sql.execAndGet("SELECT count(*) FROM sqlite_schema");
+    if (detail::postgres(sql))
+        return 0;
+    sql::queryInt64(sql, "SELECT count(*) FROM sqlite_schema");
     return pragma(sql, "auto_vacuum");
 }
 
@@ -52,14 +58,14 @@ bool stopped(const PurgeOptions& o) { return o.stop && o.stop->load(); }
 
 // Gives free pages back in steps of their own short transactions, so a worker
 // on the same file waits at most one step. Counts them in r.pagesFreed.
-void incrementalVacuum(SQLite::Database& sql, const PurgeOptions& o, PurgeResult& r, const PurgeProgress& progress)
+void incrementalVacuum(sql::Connection& sql, const PurgeOptions& o, PurgeResult& r, const PurgeProgress& progress)
 {
     if (!r.incremental)
         return;
     const int64_t before = pragma(sql, "page_count");
     int64_t pages = before;
     while (!stopped(o) && pragma(sql, "freelist_count") > 0) {
-        SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(sql, true);
         sql.exec("PRAGMA incremental_vacuum(" + std::to_string(kVacuumStepPages) + ")");
         tx.commit();
         const int64_t after = pragma(sql, "page_count");
@@ -88,19 +94,19 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
         // Walks deliveries in id order from the cursor: there is no index on
         // completed_at (one would cost every delivery write), and the walk
         // reads each row once per purge, outside the write lock.
-        SQLite::Statement candidates(
+        sql::Statement candidates(
             sql, "SELECT id FROM deliveries WHERE id > ?1 AND " + cond + " AND completed_at < ?2 ORDER BY id LIMIT ?3");
         // Checked again inside the transaction: a row may have been resent
         // since the candidates were read.
-        SQLite::Statement check(sql,
+        sql::Statement check(sql,
                                 "SELECT event_id FROM deliveries WHERE id = ?1 AND " + cond + " AND completed_at < ?2");
-        SQLite::Statement attempts(sql, "DELETE FROM attempts WHERE delivery_id = ?");
-        SQLite::Statement deadLetter(sql, "DELETE FROM dead_letters WHERE delivery_id = ?");
-        SQLite::Statement delivery(sql, "DELETE FROM deliveries WHERE id = ?");
+        sql::Statement attempts(sql, "DELETE FROM attempts WHERE delivery_id = ?");
+        sql::Statement deadLetter(sql, "DELETE FROM dead_letters WHERE delivery_id = ?");
+        sql::Statement delivery(sql, "DELETE FROM deliveries WHERE id = ?");
 
         PurgeResult r;
         r.lastId = o.startAfterId;
-        r.incremental = autoVacuumMode(sql) == 2; // INCREMENTAL
+        r.incremental = autoVacuumMode(sql) == 2; // SQLite's INCREMENTAL
         std::vector<int64_t> ids, events;
         for (;;) {
             if (stopped(o) || (o.maxBatches > 0 && r.batches >= o.maxBatches))
@@ -118,7 +124,7 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
 
             events.clear();
             const auto lockedAt = std::chrono::steady_clock::now();
-            SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+            sql::Transaction tx(sql, true);
             PurgeResult batch;
             for (int64_t id : ids) {
                 check.reset();
@@ -161,13 +167,13 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
         }
         // The per-minute rollup outlives what it counts by kStatsKeptMs, so
         // the charts of the last two weeks stay whole after a short purge.
-        SQLite::Statement stats(sql,
+        sql::Statement stats(sql,
                                 "DELETE FROM stats_minutely WHERE (minute, target_id) IN (SELECT minute, target_id"
                                 " FROM stats_minutely WHERE minute < ?1 ORDER BY minute LIMIT 5000)");
         for (int n = 1; n > 0 && !stopped(o);) {
             stats.reset();
             stats.bind(1, saturatingAdd(o.completedBeforeMs, -kStatsKeptMs));
-            SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+            sql::Transaction tx(sql, true);
             n = stats.exec();
             tx.commit();
             r.statsRows += n;
@@ -185,6 +191,11 @@ Result<VacuumResult> vacuumDatabase(Database& db)
         auto& sql = detail::sql(db);
         VacuumResult r;
         r.pagesBefore = pragma(sql, "page_count");
+        if (detail::postgres(sql)) {
+            sql.exec("VACUUM (ANALYZE)");
+            r.pagesAfter = pragma(sql, "page_count");
+            return r;
+        }
         if (autoVacuumMode(sql) == 0) { // NONE
             // Takes effect with the VACUUM that follows (it works in WAL mode too).
             sql.exec("PRAGMA auto_vacuum = INCREMENTAL");

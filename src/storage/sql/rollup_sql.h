@@ -1,12 +1,11 @@
 #pragma once
 
 // The stats_minutely rollup's SQL, shared by the writer (the completion
-// transaction, storage/sqlite/queue.cpp) and the reader (stats.cpp).
+// transaction, storage/sql/queue.cpp) and the reader (stats.cpp).
 
 #include <string>
 #include <vector>
 
-#include <SQLiteCpp/Statement.h>
 
 #include "model/rollup.h"
 
@@ -48,7 +47,7 @@ inline const std::string& rollupUpsert()
     return s;
 }
 
-inline void bindCounters(SQLite::Statement& q, int first, const MinuteCounts& c)
+inline void bindCounters(sql::Statement& q, int first, const MinuteCounts& c)
 {
     int i = first;
     MinuteCounts::forEach(c, [&](int64_t v) { q.bind(i++, v); });
@@ -56,7 +55,7 @@ inline void bindCounters(SQLite::Statement& q, int first, const MinuteCounts& c)
 
 // Reads the counters from column `first` on (as rollupCounters lists them,
 // or their sums).
-inline MinuteCounts readCounters(SQLite::Statement& q, int first)
+inline MinuteCounts readCounters(sql::Statement& q, int first)
 {
     MinuteCounts c;
     int i = first;

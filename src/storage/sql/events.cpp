@@ -3,23 +3,17 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Savepoint.h>
-#include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 
 #include "core/ids.h"
 #include "model/delivery_status.h"
 #include "model/event_rules.h"
 #include "routing/patterns.h"
 #include "signing/signing.h"
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/outbox.h"
-#include "storage/sqlite/rows.h"
-#include "storage/sqlite/sql_error.h"
-#include "storage/sqlite/status_sql.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/sql_error.h"
+#include "storage/sql/status_sql.h"
 
 namespace webhookd {
 
@@ -51,18 +45,18 @@ std::string fingerprint(const EventInput& e)
 // is read once, so a batch reads the targets a single time.
 class EventWriter {
 public:
-    explicit EventWriter(SQLite::Database& sql)
+    explicit EventWriter(sql::Connection& sql)
         : findKey_(sql,
                    "SELECT id, uid, idempotency_fingerprint, created_at FROM events"
                    " WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"),
           findDeliveries_(sql, "SELECT id, target_id FROM deliveries WHERE event_id = ? ORDER BY id"),
           insertEvent_(sql,
                        "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at,"
-                       " idempotency_fingerprint, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                       " idempotency_fingerprint, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
           insertDelivery_(sql,
                           "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
                           " created_at, updated_at) VALUES (?, ?, " +
-                              detail::sqlName(DeliveryStatus::Pending) + ", ?, ?, ?, ?)"),
+                              detail::sqlName(DeliveryStatus::Pending) + ", ?, ?, ?, ?) RETURNING id"),
           sql_(sql)
     {
         loadRoutes();
@@ -73,7 +67,7 @@ public:
     {
         targets_.clear();
         index_.clear();
-        SQLite::Statement q(sql_, "SELECT id, enabled, event_filters, app_id FROM targets ORDER BY id");
+        sql::Statement q(sql_, "SELECT id, enabled, event_filters, app_id FROM targets ORDER BY id");
         while (q.executeStep()) {
             RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}, {}};
             if (!q.getColumn(3).isNull())
@@ -167,8 +161,7 @@ public:
             insertEvent_.bind(8, *e.appId);
         else
             insertEvent_.bind(8);
-        insertEvent_.exec();
-        out.eventId = sql_.getLastInsertRowid();
+        out.eventId = returnedId(insertEvent_);
 
         for (const RouteTarget* t : chosen) {
             insertDelivery_.reset();
@@ -178,19 +171,26 @@ public:
             insertDelivery_.bind(4, now);
             insertDelivery_.bind(5, now);
             insertDelivery_.bind(6, now);
-            insertDelivery_.exec();
-            out.deliveryIds.push_back(sql_.getLastInsertRowid());
+            out.deliveryIds.push_back(returnedId(insertDelivery_));
             out.targetIds.push_back(t->id);
         }
         return out;
     }
 
 private:
-    SQLite::Statement findKey_;
-    SQLite::Statement findDeliveries_;
-    SQLite::Statement insertEvent_;
-    SQLite::Statement insertDelivery_;
-    SQLite::Database& sql_; // the connection the statements above belong to; must outlive the writer
+    static int64_t returnedId(sql::Statement& insert)
+    {
+        insert.executeStep();
+        const int64_t id = insert.getColumn(0).getInt64();
+        insert.reset();
+        return id;
+    }
+
+    sql::Statement findKey_;
+    sql::Statement findDeliveries_;
+    sql::Statement insertEvent_;
+    sql::Statement insertDelivery_;
+    sql::Connection& sql_; // the connection the statements above belong to; must outlive the writer
     std::vector<RouteTarget> targets_;
     std::unordered_map<std::string, size_t> index_;
 };
@@ -227,7 +227,7 @@ Result<SendResult> sendEvent(Database& db, const EventInput& event, const Clock&
     if (auto s = validateEvent(event, limits); !s)
         return fail(s.error());
     return detail::guarded("record the event", [&]() -> Result<SendResult> {
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(detail::sql(db), true);
         auto r = cachedWriter(db).write(event, clock.nowMs());
         if (!r)
             return r;
@@ -243,7 +243,7 @@ Result<std::vector<SendResult>> sendBatch(Database& db, const std::vector<EventI
         if (auto s = validateEvent(events[i], limits); !s)
             return fail(Error(s.error().kind(), "event " + std::to_string(i + 1) + ": " + s.error().message()));
     return detail::guarded("record the batch", [&]() -> Result<std::vector<SendResult>> {
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(detail::sql(db), true);
         EventWriter& writer = cachedWriter(db);
         std::vector<SendResult> out;
         out.reserve(events.size());
@@ -267,7 +267,7 @@ Result<size_t> sendStream(Database& db, const EventSource& next, const ResultSin
                           const Limits& limits, const Progress& progress)
 {
     return detail::guarded("record the batch", [&]() -> Result<size_t> {
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(detail::sql(db), true);
         EventWriter& writer = cachedWriter(db);
         const int64_t now = clock.nowMs();
         size_t n = 0;
@@ -304,12 +304,12 @@ Result<std::vector<Result<SendResult>>> sendEach(Database& db, const std::vector
     return detail::guarded("record the events", [&]() -> Result<std::vector<Result<SendResult>>> {
         std::vector<Result<SendResult>> out;
         out.reserve(events.size());
-        SQLite::Database& sql = detail::sql(db);
-        SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Connection& sql = detail::sql(db);
+        sql::Transaction tx(sql, true);
         EventWriter& writer = cachedWriter(db);
-        SQLite::Statement begin(sql, "SAVEPOINT webhookd_each"), release(sql, "RELEASE webhookd_each"),
+        sql::Statement begin(sql, "SAVEPOINT webhookd_each"), release(sql, "RELEASE webhookd_each"),
             undo(sql, "ROLLBACK TO webhookd_each");
-        auto run = [](SQLite::Statement& q) {
+        auto run = [](sql::Statement& q) {
             q.reset();
             q.exec();
         };
@@ -326,7 +326,7 @@ Result<std::vector<Result<SendResult>>> sendEach(Database& db, const std::vector
             Result<SendResult> r = fail(Error::internal("not recorded"));
             try {
                 r = writer.write(e, now);
-            } catch (const SQLite::Exception& x) {
+            } catch (const sql::Error& x) {
                 r = fail(detail::mapSqlError(x, "record the event"));
             }
             if (!r)
@@ -343,7 +343,7 @@ namespace {
 
 constexpr const char* kEventColumns = "id, uid, type, priority, created_at, idempotency_key, app_id";
 
-EventRecord readEvent(SQLite::Statement& q)
+EventRecord readEvent(sql::Statement& q)
 {
     EventRecord e;
     e.id = q.getColumn(0).getInt64();
@@ -363,7 +363,7 @@ Result<std::vector<EventRecord>> listEvents(Database& db, const EventFilter& fil
     if (filter.limit < 1)
         return fail(Error::invalid("the limit must be at least 1"));
     return detail::guarded("list events", [&]() -> Result<std::vector<EventRecord>> {
-        std::string sql = std::string("SELECT ") + kEventColumns + " FROM events INDEXED BY events_by_created WHERE 1";
+        std::string sql = std::string("SELECT ") + kEventColumns + " FROM events INDEXED BY events_by_created WHERE true";
         if (filter.type)
             sql += " AND type = :type";
         if (filter.createdSince)
@@ -373,7 +373,7 @@ Result<std::vector<EventRecord>> listEvents(Database& db, const EventFilter& fil
         if (filter.after)
             sql += " AND (created_at, id) < (:after_at, :after_id)";
         sql += " ORDER BY created_at DESC, id DESC LIMIT :limit";
-        SQLite::Statement q(detail::sql(db), sql);
+        sql::Statement q(detail::sql(db), sql);
         if (filter.type)
             q.bind(":type", *filter.type);
         if (filter.createdSince)
@@ -395,14 +395,14 @@ Result<std::vector<EventRecord>> listEvents(Database& db, const EventFilter& fil
 Result<EventRecord> getEvent(Database& db, const std::string& uid)
 {
     return detail::guarded("read the event", [&]() -> Result<EventRecord> {
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             std::string("SELECT ") + kEventColumns + ", payload FROM events WHERE uid = ?");
         q.bind(1, uid);
         if (!q.executeStep())
             return fail(Error::notFound("there is no event '" + uid + "'"));
         EventRecord e = readEvent(q);
         e.payload = q.getColumn(7).getString();
-        SQLite::Statement d(detail::sql(db),
+        sql::Statement d(detail::sql(db),
                             std::string("SELECT ") + detail::kDeliveryColumns +
                                 " FROM deliveries d JOIN events e ON e.id = d.event_id"
                                 " WHERE d.event_id = ? ORDER BY d.id DESC");
@@ -413,24 +413,14 @@ Result<EventRecord> getEvent(Database& db, const std::string& uid)
     });
 }
 
-Result<SendResult> sendInTransaction(SQLite::Database& connection, const EventInput& event, const Clock& clock,
-                                     const Limits& limits)
+namespace detail {
+
+Result<SendResult> writeEventOnce(sql::Connection& connection, const EventInput& event, int64_t nowMs)
 {
-    if (auto s = validateEvent(event, limits); !s)
-        return fail(s.error());
-    if (sqlite3_get_autocommit(connection.getHandle()) != 0)
-        return fail(Error::invalid("sendInTransaction needs a transaction open on the connection"));
-    return detail::guarded("record the event", [&]() -> Result<SendResult> {
-        if (connection.execAndGet("PRAGMA user_version").getInt() < 1)
-            return fail(Error::invalid("the database was not created by webhookd; run 'webhookctl init' on it"));
-        // A savepoint, so a failure halfway leaves the caller's transaction as it was.
-        SQLite::Savepoint savepoint(connection, "webhookd_send");
-        EventWriter writer(connection);
-        auto r = writer.write(event, clock.nowMs());
-        if (r)
-            savepoint.release();
-        return r;
-    });
+    EventWriter writer(connection);
+    return writer.write(event, nowMs);
 }
+
+} // namespace detail
 
 } // namespace webhookd

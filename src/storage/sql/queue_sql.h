@@ -2,11 +2,11 @@
 
 // storage/ internals: the claim's queries, named so tests can check their
 // query plans (every one must be an index seek, never a scan of deliveries).
-// Built once from the status enum's names (storage/sqlite/status_sql.h).
+// Built once from the status enum's names (storage/sql/status_sql.h).
 
 #include <string>
 
-#include "storage/sqlite/status_sql.h"
+#include "storage/sql/status_sql.h"
 
 namespace webhookd::detail::queue_sql {
 

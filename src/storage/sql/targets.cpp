@@ -1,16 +1,13 @@
 #include "storage/targets.h"
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
 #include <nlohmann/json.hpp>
 
 #include "core/duration.h"
 #include "model/target_rules.h"
 #include "signing/signing.h"
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/rows.h"
-#include "storage/sqlite/sql_error.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/sql_error.h"
 
 namespace webhookd {
 
@@ -26,9 +23,9 @@ json headersJson(const HeaderList& headers)
     return out;
 }
 
-Result<Target> loadTarget(SQLite::Database& sql, const std::string& id)
+Result<Target> loadTarget(sql::Connection& sql, const std::string& id)
 {
-    SQLite::Statement q(sql, std::string("SELECT ") + detail::kTargetColumns + " FROM targets WHERE id = ?");
+    sql::Statement q(sql, std::string("SELECT ") + detail::kTargetColumns + " FROM targets WHERE id = ?");
     q.bind(1, id);
     if (!q.executeStep())
         return fail(Error::notFound("there is no target '" + id + "'"));
@@ -36,7 +33,7 @@ Result<Target> loadTarget(SQLite::Database& sql, const std::string& id)
 }
 
 // Writes every column of t; the bucket starts full whenever the limit changes.
-void saveTarget(SQLite::Database& sql, const Target& t, bool insert)
+void saveTarget(sql::Connection& sql, const Target& t, bool insert)
 {
     const char* insertSql =
         "INSERT INTO targets (id, name, url, secret, previous_secret, previous_secret_expires_at, enabled,"
@@ -61,7 +58,7 @@ void saveTarget(SQLite::Database& sql, const Target& t, bool insert)
         " bucket_updated_at = CASE WHEN rate_per_second IS ?16 AND burst IS ?17 AND rate_limit_enabled = ?18"
         "                 THEN bucket_updated_at END"
         " WHERE id = ?1";
-    SQLite::Statement q(sql, insert ? insertSql : updateSql);
+    sql::Statement q(sql, insert ? insertSql : updateSql);
     q.bind(1, t.id);
     q.bind(2, t.name);
     q.bind(3, t.url);
@@ -107,8 +104,8 @@ Result<Target> addTarget(Database& db, const std::string& id, const TargetSpec& 
         return made;
     const Target& t = *made;
     return detail::guarded("add the target", [&]() -> Result<Target> {
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
-        SQLite::Statement exists(detail::sql(db), "SELECT 1 FROM targets WHERE id = ?");
+        sql::Transaction tx(detail::sql(db), true);
+        sql::Statement exists(detail::sql(db), "SELECT 1 FROM targets WHERE id = ?");
         exists.bind(1, id);
         if (exists.executeStep())
             return fail(Error::conflict("a target with id '" + id + "' already exists"));
@@ -123,7 +120,7 @@ Result<Target> updateTarget(Database& db, const std::string& id, const TargetSpe
                             const Limits& limits)
 {
     return detail::guarded("update the target", [&]() -> Result<Target> {
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(detail::sql(db), true);
         auto t = loadTarget(detail::sql(db), id);
         if (!t)
             return t;
@@ -146,7 +143,7 @@ Result<Target> getTarget(Database& db, const std::string& id)
 Result<std::vector<Target>> listTargets(Database& db)
 {
     return detail::guarded("list targets", [&]() -> Result<std::vector<Target>> {
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             std::string("SELECT ") + detail::kTargetColumns + " FROM targets ORDER BY id");
         std::vector<Target> out;
         while (q.executeStep())
@@ -158,12 +155,12 @@ Result<std::vector<Target>> listTargets(Database& db)
 Result<Target> setTargetEnabled(Database& db, const std::string& id, bool enabled, const Clock& clock)
 {
     return detail::guarded(enabled ? "enable the target" : "disable the target", [&]() -> Result<Target> {
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(detail::sql(db), true);
         auto t = loadTarget(detail::sql(db), id);
         if (!t)
             return t;
         setEnabledByHand(*t, enabled, clock.nowMs());
-        SQLite::Statement q(
+        sql::Statement q(
             detail::sql(db),
             "UPDATE targets SET enabled = ?2, updated_at = ?3, consecutive_failures = ?4,"
             " paused_until = ?5, paused_at = ?6, paused_reason = ?7, disabled_reason = ?8 WHERE id = ?1");
@@ -185,15 +182,15 @@ Result<Target> setTargetEnabled(Database& db, const std::string& id, bool enable
 Result<int64_t> removeTarget(Database& db, const std::string& id)
 {
     return detail::guarded("remove the target", [&]() -> Result<int64_t> {
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(detail::sql(db), true);
         if (auto t = loadTarget(detail::sql(db), id); !t)
             return fail(t.error());
         // Events that went only to this target go with it; events that still
         // go to other targets stay.
-        SQLite::Statement deliveries(detail::sql(db), "DELETE FROM deliveries WHERE target_id = ? RETURNING event_id");
+        sql::Statement deliveries(detail::sql(db), "DELETE FROM deliveries WHERE target_id = ? RETURNING event_id");
         deliveries.bind(1, id);
         const int64_t removed = detail::deleteDeliveriesAndOrphans(detail::sql(db), deliveries);
-        SQLite::Statement del(detail::sql(db), "DELETE FROM targets WHERE id = ?");
+        sql::Statement del(detail::sql(db), "DELETE FROM targets WHERE id = ?");
         del.bind(1, id);
         del.exec();
         tx.commit();
@@ -213,7 +210,7 @@ Result<Rotation> rotateSecret(Database& db, const std::string& id, std::optional
     if (overlapMs > kMaxDurationMs)
         return fail(Error::invalid("the overlap must be at most 10 years (3650d)"));
     return detail::guarded("rotate the secret", [&]() -> Result<Rotation> {
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+        sql::Transaction tx(detail::sql(db), true);
         auto t = loadTarget(detail::sql(db), id);
         if (!t)
             return fail(t.error());
@@ -231,7 +228,7 @@ Result<Rotation> rotateSecret(Database& db, const std::string& id, std::optional
         json older = json::array();
         for (size_t i = 1; i < previous.size(); ++i)
             older.push_back({{"secret", previous[i].secret}, {"expires_at", previous[i].expiresAt}});
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             "UPDATE targets SET previous_secret = ?, previous_secret_expires_at = ?, secret = ?,"
                             " updated_at = ?, older_secrets = ? WHERE id = ?");
         if (!previous.empty()) {

@@ -5,11 +5,11 @@
 #include <optional>
 #include <vector>
 
-#include <SQLiteCpp/Column.h>
-#include <SQLiteCpp/Statement.h>
 
 #include "core/error.h"
 #include "model/delivery.h"
+#include "model/event.h"
+#include "storage/sql/driver.h"
 #include "model/target.h"
 
 namespace webhookd::detail {
@@ -17,7 +17,7 @@ namespace webhookd::detail {
 // Binds the value, or NULL when there is none.
 // A column as an optional: nullopt for NULL.
 template <typename T>
-std::optional<T> optionalColumn(SQLite::Statement& q, int i)
+std::optional<T> optionalColumn(sql::Statement& q, int i)
 {
     auto c = q.getColumn(i);
     if (c.isNull())
@@ -33,7 +33,7 @@ std::optional<T> optionalColumn(SQLite::Statement& q, int i)
 }
 
 template <typename T>
-void bindOptional(SQLite::Statement& q, int index, const std::optional<T>& value)
+void bindOptional(sql::Statement& q, int index, const std::optional<T>& value)
 {
     if (value)
         q.bind(index, *value);
@@ -44,15 +44,15 @@ void bindOptional(SQLite::Statement& q, int index, const std::optional<T>& value
 // Columns readTarget expects, in order, from a table aliased as nothing or "t".
 extern const char* const kTargetColumns;
 constexpr int kTargetColumnCount = 39; // columns after these start at this index
-Target readTarget(SQLite::Statement& q, int first = 0);
+Target readTarget(sql::Statement& q, int first = 0);
 
 // Columns readDelivery expects, in order, from "deliveries d JOIN events e".
 extern const char* const kDeliveryColumns;
-Delivery readDelivery(SQLite::Statement& q, int first = 0);
+Delivery readDelivery(sql::Statement& q, int first = 0);
 
 // NotFound ("there is no target 'ID'") unless the target exists; nothing to
 // check without an id (a filter that does not narrow by target).
-Status knownTarget(SQLite::Database& sql, const std::optional<std::string>& id);
+Status knownTarget(sql::Connection& sql, const std::optional<std::string>& id);
 
 } // namespace webhookd::detail
 
@@ -61,11 +61,19 @@ namespace webhookd::detail {
 // Runs a "DELETE FROM deliveries … RETURNING event_id" statement, then deletes
 // those events that no delivery refers to any more (events that never had a
 // delivery are kept). Returns the number of deliveries deleted.
-int64_t deleteDeliveriesAndOrphans(SQLite::Database& sql, SQLite::Statement& deleteReturningEventId);
+int64_t deleteDeliveriesAndOrphans(sql::Connection& sql, sql::Statement& deleteReturningEventId);
 
 // Deletes those of the given events that no delivery refers to any more.
 // Returns how many went.
-int64_t deleteOrphanEvents(SQLite::Database& sql, std::vector<int64_t> eventIds);
+int64_t deleteOrphanEvents(sql::Connection& sql, std::vector<int64_t> eventIds);
+
+} // namespace webhookd::detail
+
+namespace webhookd::detail {
+
+// Records one event and its deliveries inside the caller's transaction,
+// reading the routes afresh (the outbox's path: storage/sqlite/outbox.cpp).
+Result<SendResult> writeEventOnce(sql::Connection& connection, const EventInput& event, int64_t nowMs);
 
 } // namespace webhookd::detail
 

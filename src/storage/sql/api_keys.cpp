@@ -1,17 +1,14 @@
 #include "storage/api_keys.h"
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
 #include <nlohmann/json.hpp>
 
 #include "core/duration.h"
 #include "core/ids.h"
 #include "core/validate.h"
 #include "signing/signing.h"
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/rows.h"
-#include "storage/sqlite/sql_error.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/sql_error.h"
 
 namespace webhookd {
 
@@ -19,7 +16,7 @@ namespace {
 
 constexpr const char* kColumns = "id, name, scopes, created_at, expires_at, revoked_at, last_used_at";
 
-ApiKey readKey(SQLite::Statement& q)
+ApiKey readKey(sql::Statement& q)
 {
     ApiKey k;
     k.id = q.getColumn(0).getString();
@@ -73,7 +70,7 @@ Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std:
     out.token = "whk_" + out.key.id + "_" + secret;
     const std::string digest = sha256({secret});
     auto saved = detail::guarded("create the API key", [&]() -> Status {
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             "INSERT INTO api_keys (id, name, secret_sha256, scopes, created_at, expires_at)"
                             " VALUES (?, ?, ?, ?, ?, ?)");
         q.bind(1, out.key.id);
@@ -93,7 +90,7 @@ Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std:
 Result<std::vector<ApiKey>> listApiKeys(Database& db)
 {
     return detail::guarded("list API keys", [&]() -> Result<std::vector<ApiKey>> {
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             std::string("SELECT ") + kColumns + " FROM api_keys ORDER BY created_at, id");
         std::vector<ApiKey> out;
         while (q.executeStep())
@@ -105,13 +102,13 @@ Result<std::vector<ApiKey>> listApiKeys(Database& db)
 Result<ApiKey> revokeApiKey(Database& db, const std::string& id, const Clock& clock)
 {
     return detail::guarded("revoke the API key", [&]() -> Result<ApiKey> {
-        SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
-        SQLite::Statement u(detail::sql(db), "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1");
+        sql::Transaction tx(detail::sql(db), true);
+        sql::Statement u(detail::sql(db), "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1");
         u.bind(1, id);
         u.bind(2, clock.nowMs());
         if (u.exec() == 0)
             return fail(Error::notFound("there is no API key '" + id + "'"));
-        SQLite::Statement q(detail::sql(db), std::string("SELECT ") + kColumns + " FROM api_keys WHERE id = ?");
+        sql::Statement q(detail::sql(db), std::string("SELECT ") + kColumns + " FROM api_keys WHERE id = ?");
         q.bind(1, id);
         q.executeStep();
         ApiKey k = readKey(q);
@@ -128,7 +125,7 @@ Result<ApiKey> authenticateApiKey(Database& db, std::string_view token, const Cl
         return fail(Error::invalid("the API key is not a webhookd key (whk_…)"));
     const int64_t now = clock.nowMs();
     return detail::guarded("check the API key", [&]() -> Result<ApiKey> {
-        SQLite::Statement q(detail::sql(db),
+        sql::Statement q(detail::sql(db),
                             std::string("SELECT ") + kColumns + ", secret_sha256 FROM api_keys WHERE id = ?");
         q.bind(1, parts->id);
         // An unknown id is compared against a digest all the same, so a
@@ -148,13 +145,13 @@ Result<ApiKey> authenticateApiKey(Database& db, std::string_view token, const Cl
         if (key->expiresAt && *key->expiresAt <= now)
             return fail(Error::invalid("the API key has expired"));
         if (!key->lastUsedAt || now - *key->lastUsedAt >= kLastUsedEveryMs) {
-            SQLite::Statement u(detail::sql(db), "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1");
+            sql::Statement u(detail::sql(db), "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1");
             u.bind(1, key->id);
             u.bind(2, now);
             try {
                 u.exec();
                 key->lastUsedAt = now;
-            } catch (const SQLite::Exception&) {
+            } catch (const sql::Error&) {
                 // A note only: a busy or read-only store still lets the key in.
             }
         }

@@ -1,8 +1,7 @@
-#include "storage/sqlite/rows.h"
+#include "storage/sql/rows.h"
 
 #include <algorithm>
 
-#include <SQLiteCpp/Database.h>
 #include <nlohmann/json.hpp>
 
 namespace webhookd::detail {
@@ -15,7 +14,7 @@ const char* const kTargetColumns =
     " rate_step, rate_current, rate_adjusted_at, rate_signal_at, rate_signal, retry_schedule, older_secrets,"
     " app_id, body_format";
 
-Target readTarget(SQLite::Statement& q, int i)
+Target readTarget(sql::Statement& q, int i)
 {
     using nlohmann::json;
     Target t;
@@ -111,7 +110,7 @@ const char* const kDeliveryColumns =
     "d.id, d.event_id, e.uid, e.type, d.target_id, d.status, d.priority, d.attempt_count, d.next_attempt_at,"
     " d.last_status_code, d.last_error, d.created_at, d.updated_at, d.completed_at";
 
-Delivery readDelivery(SQLite::Statement& q, int i)
+Delivery readDelivery(sql::Statement& q, int i)
 {
     Delivery d;
     d.id = q.getColumn(i + 0).getInt64();
@@ -136,7 +135,7 @@ Delivery readDelivery(SQLite::Statement& q, int i)
 
 namespace webhookd::detail {
 
-int64_t deleteDeliveriesAndOrphans(SQLite::Database& sql, SQLite::Statement& del)
+int64_t deleteDeliveriesAndOrphans(sql::Connection& sql, sql::Statement& del)
 {
     std::vector<int64_t> events;
     int64_t deleted = 0;
@@ -148,22 +147,22 @@ int64_t deleteDeliveriesAndOrphans(SQLite::Database& sql, SQLite::Statement& del
     return deleted;
 }
 
-Status knownTarget(SQLite::Database& sql, const std::optional<std::string>& id)
+Status knownTarget(sql::Connection& sql, const std::optional<std::string>& id)
 {
     if (!id)
         return {};
-    SQLite::Statement t(sql, "SELECT 1 FROM targets WHERE id = ?");
+    sql::Statement t(sql, "SELECT 1 FROM targets WHERE id = ?");
     t.bind(1, *id);
     if (!t.executeStep())
         return fail(Error::notFound("there is no target '" + *id + "'"));
     return {};
 }
 
-int64_t deleteOrphanEvents(SQLite::Database& sql, std::vector<int64_t> events)
+int64_t deleteOrphanEvents(sql::Connection& sql, std::vector<int64_t> events)
 {
     std::sort(events.begin(), events.end());
     events.erase(std::unique(events.begin(), events.end()), events.end());
-    SQLite::Statement orphan(sql,
+    sql::Statement orphan(sql,
                              "DELETE FROM events WHERE id = ?"
                              " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)");
     int64_t deleted = 0;

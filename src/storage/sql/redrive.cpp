@@ -3,23 +3,20 @@
 #include <algorithm>
 #include <set>
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
 
 #include "core/clock.h"
 #include "model/redrive_rules.h"
-#include "storage/sqlite/connection.h"
-#include "storage/sqlite/rows.h"
-#include "storage/sqlite/sql_error.h"
-#include "storage/sqlite/status_sql.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/sql_error.h"
+#include "storage/sql/status_sql.h"
 
 namespace webhookd {
 
 namespace {
 
 struct Statements {
-    explicit Statements(SQLite::Database& sql)
+    explicit Statements(sql::Connection& sql)
         : status(sql, "SELECT status FROM deliveries WHERE id = ?"),
           requeue(sql,
                   "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
@@ -43,7 +40,7 @@ struct Statements {
         return out;
     }
 
-    SQLite::Statement status, requeue, retried;
+    sql::Statement status, requeue, retried;
 };
 
 // Requeues those of ids whose status still allows it, inside the caller's
@@ -87,7 +84,7 @@ Result<std::vector<Requeued>> requeueIds(Database& db, const std::vector<int64_t
             std::vector<Requeued> out;
             for (size_t start = 0; start < ids.size(); start += batch) {
                 const size_t end = std::min(ids.size(), start + batch);
-                SQLite::Transaction tx(detail::sql(db), SQLite::TransactionBehavior::IMMEDIATE);
+                sql::Transaction tx(detail::sql(db), true);
                 if (start == 0) {
                     // All or nothing: every id is checked before the first change.
                     for (int64_t id : ids) {
@@ -141,7 +138,7 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
             cond += " AND d.target_id = :target";
         if (sel.movedSince)
             cond += " AND dl.moved_at >= :since";
-        auto bind = [&](SQLite::Statement& q) {
+        auto bind = [&](sql::Statement& q) {
             if (sel.type)
                 q.bind(":type", *sel.type);
             if (sel.targetId)
@@ -149,12 +146,12 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
             if (sel.movedSince)
                 q.bind(":since", *sel.movedSince);
         };
-        SQLite::Statement count(sql, "SELECT count(*)" + from + " WHERE 1" + cond);
+        sql::Statement count(sql, "SELECT count(*)" + from + " WHERE true" + cond);
         bind(count);
         count.executeStep();
         const int64_t total = count.getColumn(0).getInt64();
         count.reset();
-        SQLite::Statement next(sql,
+        sql::Statement next(sql,
                                "SELECT dl.delivery_id" + from + " WHERE dl.delivery_id > :after" + cond +
                                    " ORDER BY dl.delivery_id LIMIT :limit");
         bind(next);
@@ -174,7 +171,7 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
             next.reset(); // a statement left open would pin a stale snapshot (see storage/queue.cpp)
             if (ids.empty())
                 break;
-            SQLite::Transaction tx(sql, SQLite::TransactionBehavior::IMMEDIATE);
+            sql::Transaction tx(sql, true);
             requeueLocked(st, Redrive::DeadLetters, ids.data(), ids.data() + ids.size(), now, out);
             tx.commit();
             after = ids.back();

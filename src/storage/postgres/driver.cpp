@@ -1,0 +1,439 @@
+#include "storage/postgres/driver.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "storage/postgres/translate.h"
+
+namespace webhookd::postgres {
+
+namespace {
+
+constexpr Oid kInt8 = 20;
+constexpr Oid kFloat8 = 701;
+constexpr Oid kBytea = 17;
+constexpr Oid kBool = 16;
+
+// Prepared statements kept per connection; SQL built from many filters
+// past this runs unprepared.
+constexpr size_t kMaxPrepared = 1000;
+
+int64_t localMs()
+{
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+sql::Error::Kind kindOf(const char* state)
+{
+    using K = sql::Error::Kind;
+    if (!state)
+        return K::Connection;
+    const std::string_view s(state);
+    if (s == "40001" || s == "40P01" || s == "55P03" || s == "57014")
+        return K::Busy;
+    if (s == "25006" || s == "42501")
+        return K::ReadOnly;
+    if (s == "53100")
+        return K::Full;
+    if (s.substr(0, 2) == "23")
+        return K::Constraint;
+    if (s.substr(0, 2) == "08" || s == "57P01" || s == "57P02" || s == "57P03")
+        return K::Connection;
+    return K::Other;
+}
+
+std::string firstLine(const char* message)
+{
+    std::string m = message ? message : "";
+    if (auto nl = m.find('\n'); nl != std::string::npos)
+        m.resize(nl);
+    if (m.rfind("ERROR:  ", 0) == 0)
+        m.erase(0, 8);
+    return m.empty() ? "the connection to PostgreSQL was lost" : m;
+}
+
+int hexValue(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return 0;
+}
+
+// bytea's text output ("\x0a1b…") as bytes.
+std::string unhex(const char* p, int n)
+{
+    std::string out;
+    if (n >= 2 && p[0] == '\\' && p[1] == 'x') {
+        out.reserve(static_cast<size_t>(n - 2) / 2);
+        for (int i = 2; i + 1 < n; i += 2)
+            out += static_cast<char>(hexValue(p[i]) * 16 + hexValue(p[i + 1]));
+        return out;
+    }
+    return std::string(p, static_cast<size_t>(n));
+}
+
+class Statement final : public sql::StatementImpl {
+public:
+    Statement(Connection& c, const std::string& sql)
+        : c_(c),
+          source_(sql)
+    {
+        auto t = translate(sql);
+        sql_ = std::move(t.sql);
+        n_ = t.parameters;
+        names_ = std::move(t.names);
+        values_.resize(static_cast<size_t>(n_));
+        null_.assign(static_cast<size_t>(n_), true);
+        types_.assign(static_cast<size_t>(n_), 0);
+        formats_.assign(static_cast<size_t>(n_), 0);
+        lengths_.assign(static_cast<size_t>(n_), 0);
+    }
+    ~Statement() override { reset(); }
+
+    void bindNull(int i) override { null_[slot(i)] = true; }
+    void bindInt64(int i, int64_t v) override { set(i, std::to_string(v), kInt8, 0); }
+    void bindDouble(int i, double v) override
+    {
+        set(i,
+            std::isnan(v)   ? std::string("NaN")
+                : std::isinf(v) ? std::string(v > 0 ? "Infinity" : "-Infinity")
+                                : fmt::format("{}", v),
+            kFloat8, 0);
+    }
+    void bindText(int i, std::string_view v) override { set(i, std::string(v), 0, 0); }
+    void bindBlob(int i, const void* data, size_t size) override
+    {
+        set(i, std::string(static_cast<const char*>(data), size), kBytea, 1);
+    }
+    void clearBindings() override { null_.assign(static_cast<size_t>(n_), true); }
+    int parameterIndex(const char* name) const override
+    {
+        auto it = names_.find(std::string_view(name));
+        return it == names_.end() ? 0 : it->second;
+    }
+
+    bool step() override
+    {
+        if (!res_) {
+            run();
+            row_ = -1;
+        }
+        ++row_;
+        return row_ < PQntuples(res_);
+    }
+    int64_t exec() override
+    {
+        reset();
+        run();
+        const char* n = PQcmdTuples(res_);
+        const int64_t changed = n && *n ? std::strtoll(n, nullptr, 10) : 0;
+        reset();
+        return changed;
+    }
+    void reset() override
+    {
+        if (res_)
+            PQclear(res_);
+        res_ = nullptr;
+        row_ = -1;
+        decodedRow_ = -1;
+    }
+    int columnCount() const override { return res_ ? PQnfields(res_) : 0; }
+    bool isNull(int c) const override { return PQgetisnull(check(c), row_, c) != 0; }
+    int64_t int64(int c) const override
+    {
+        const char* v = PQgetvalue(check(c), row_, c);
+        if (PQftype(res_, c) == kBool)
+            return *v == 't' ? 1 : 0;
+        char* end = nullptr;
+        const long long n = std::strtoll(v, &end, 10);
+        if (end && (*end == '.' || *end == 'e' || *end == 'E'))
+            return static_cast<int64_t>(std::strtod(v, nullptr));
+        return n;
+    }
+    double real(int c) const override
+    {
+        const char* v = PQgetvalue(check(c), row_, c);
+        if (PQftype(res_, c) == kBool)
+            return *v == 't' ? 1 : 0;
+        return std::strtod(v, nullptr);
+    }
+    std::string_view text(int c) const override
+    {
+        check(c);
+        if (PQftype(res_, c) == kBytea) {
+            if (decodedRow_ != row_) {
+                decoded_.assign(static_cast<size_t>(PQnfields(res_)), std::string());
+                decodedDone_.assign(static_cast<size_t>(PQnfields(res_)), false);
+                decodedRow_ = row_;
+            }
+            if (!decodedDone_[static_cast<size_t>(c)]) {
+                decoded_[static_cast<size_t>(c)] = unhex(PQgetvalue(res_, row_, c), PQgetlength(res_, row_, c));
+                decodedDone_[static_cast<size_t>(c)] = true;
+            }
+            return decoded_[static_cast<size_t>(c)];
+        }
+        return {PQgetvalue(res_, row_, c), static_cast<size_t>(PQgetlength(res_, row_, c))};
+    }
+    std::string blob(int c) const override { return std::string(text(c)); }
+
+private:
+    size_t slot(int i) const
+    {
+        if (i < 1 || i > n_)
+            throw sql::Error(sql::Error::Kind::Other,
+                             fmt::format("parameter {} is out of range (the statement has {}): {}", i, n_, source_));
+        return static_cast<size_t>(i - 1);
+    }
+    void set(int i, std::string v, Oid type, int format)
+    {
+        const size_t k = slot(i);
+        values_[k] = std::move(v);
+        null_[k] = false;
+        types_[k] = type;
+        formats_[k] = format;
+        lengths_[k] = static_cast<int>(values_[k].size());
+    }
+    const PGresult* check(int c) const
+    {
+        if (!res_ || row_ < 0 || row_ >= PQntuples(res_) || c < 0 || c >= PQnfields(res_))
+            throw sql::Error(sql::Error::Kind::Other, fmt::format("column {} read outside a row of: {}", c, source_));
+        return res_;
+    }
+    void run()
+    {
+        std::vector<const char*> values(static_cast<size_t>(n_));
+        for (size_t k = 0; k < values.size(); ++k)
+            values[k] = null_[k] ? nullptr : values_[k].c_str();
+        PGconn* pc = c_.handle();
+        bool fresh = false;
+        Connection::Prepared* p = nullptr;
+        try {
+            p = &c_.cached(sql_, types_, fresh);
+        } catch (const std::length_error&) {
+            p = nullptr; // too many kept: this one runs unprepared
+        }
+        if (!p) {
+            res_ = PQexecParams(pc, sql_.c_str(), n_, types_.data(), values.data(), lengths_.data(), formats_.data(), 0);
+        } else {
+            if (p->name.empty() || p->generation != c_.generation()) {
+                std::string name = p->name.empty() ? fmt::format("w{}", reinterpret_cast<uintptr_t>(p)) : p->name;
+                PGresult* r = PQprepare(pc, name.c_str(), sql_.c_str(), n_, types_.data());
+                if (PQresultStatus(r) != PGRES_COMMAND_OK)
+                    c_.raise(r, source_);
+                PQclear(r);
+                p->name = std::move(name);
+                p->generation = c_.generation();
+            }
+            res_ = PQexecPrepared(pc, p->name.c_str(), n_, values.data(), lengths_.data(), formats_.data(), 0);
+        }
+        const auto status = PQresultStatus(res_);
+        if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+            PGresult* r = res_;
+            res_ = nullptr;
+            c_.raise(r, source_);
+        }
+    }
+
+    Connection& c_;
+    std::string source_, sql_;
+    int n_ = 0;
+    std::map<std::string, int, std::less<>> names_;
+    std::vector<std::string> values_;
+    std::vector<bool> null_;
+    std::vector<Oid> types_;
+    std::vector<int> formats_, lengths_;
+    PGresult* res_ = nullptr;
+    int row_ = -1;
+    mutable std::vector<std::string> decoded_;
+    mutable std::vector<bool> decodedDone_;
+    mutable int decodedRow_ = -1;
+};
+
+} // namespace
+
+Connection::Connection(const std::string& conninfo, Settings settings)
+    : conninfo_(conninfo),
+      settings_(settings)
+{
+    connect();
+}
+
+Connection::~Connection()
+{
+    if (conn_)
+        PQfinish(conn_);
+}
+
+void Connection::connect()
+{
+    // Defaults a URL may override: give up on a server that does not answer
+    // within seconds, and notice a dead peer (a cut network) by TCP
+    // keepalives and an unacknowledged-data timeout instead of hanging.
+    const char* keys[] = {"connect_timeout",     "keepalives",       "keepalives_idle", "keepalives_interval",
+                          "keepalives_count",    "tcp_user_timeout", "application_name", "dbname", nullptr};
+    const char* values[] = {"10", "1", "10", "5", "3", "20000", "webhookd", conninfo_.c_str(), nullptr};
+    if (conn_)
+        PQfinish(conn_);
+    conn_ = PQconnectdbParams(keys, values, 1);
+    if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
+        throw sql::Error(sql::Error::Kind::CantOpen,
+                         "could not connect to PostgreSQL: " + firstLine(conn_ ? PQerrorMessage(conn_) : nullptr));
+    ++generation_;
+    configure();
+}
+
+void Connection::configure()
+{
+    exec(fmt::format("SET synchronous_commit = {}; SET lock_timeout = {}; LISTEN webhookd",
+                     settings_.synchronousCommit ? "on" : "off", settings_.lockTimeoutMs));
+    clockMeasuredAtMs_ = -1;
+}
+
+PGconn* Connection::handle()
+{
+    if (PQstatus(conn_) != CONNECTION_OK) {
+        if (inTransaction_)
+            throw sql::Error(sql::Error::Kind::Connection, "the connection to PostgreSQL was lost");
+        PQreset(conn_);
+        if (PQstatus(conn_) != CONNECTION_OK)
+            throw sql::Error(sql::Error::Kind::Connection,
+                             "could not reconnect to PostgreSQL: " + firstLine(PQerrorMessage(conn_)));
+        ++generation_;
+        configure();
+    }
+    return conn_;
+}
+
+Connection::Prepared& Connection::cached(const std::string& sql, const std::vector<Oid>& types, bool& fresh)
+{
+    auto key = std::make_pair(sql, types);
+    auto it = prepared_.find(key);
+    fresh = it == prepared_.end();
+    if (fresh) {
+        if (prepared_.size() >= kMaxPrepared)
+            throw std::length_error("prepared statements");
+        it = prepared_.emplace(std::move(key), Prepared{}).first;
+    }
+    return it->second;
+}
+
+void Connection::raise(PGresult* result, const std::string& what)
+{
+    const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    std::string message = firstLine(result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr);
+    if (!result || !state)
+        message = firstLine(PQerrorMessage(conn_));
+    if (result)
+        PQclear(result);
+    auto kind = kindOf(state);
+    if (PQstatus(conn_) != CONNECTION_OK) {
+        kind = sql::Error::Kind::Connection;
+        inTransaction_ = false; // the server has rolled it back
+    }
+    (void)what;
+    throw sql::Error(kind, message);
+}
+
+std::unique_ptr<sql::StatementImpl> Connection::prepare(const std::string& sql)
+{
+    return std::make_unique<Statement>(*this, sql);
+}
+
+void Connection::exec(const std::string& sql)
+{
+    PGresult* r = PQexec(handle(), sql.c_str());
+    const auto status = PQresultStatus(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        raise(r, sql);
+    PQclear(r);
+}
+
+void Connection::begin(bool)
+{
+    exec("BEGIN");
+    inTransaction_ = true;
+}
+
+void Connection::commit()
+{
+    PGresult* r = PQexec(handle(), "COMMIT");
+    inTransaction_ = false;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        raise(r, "COMMIT");
+    // COMMIT of a transaction a failed statement aborted answers ROLLBACK.
+    const bool rolledBack = std::strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
+    PQclear(r);
+    if (rolledBack)
+        throw sql::Error(sql::Error::Kind::Other, "the transaction was rolled back after an error");
+}
+
+void Connection::rollback()
+{
+    if (!inTransaction_)
+        return;
+    inTransaction_ = false;
+    if (PQstatus(conn_) == CONNECTION_OK)
+        PQclear(PQexec(conn_, "ROLLBACK"));
+}
+
+void Connection::setSynchronousCommit(bool on)
+{
+    settings_.synchronousCommit = on;
+    exec(on ? "SET synchronous_commit = on" : "SET synchronous_commit = off");
+}
+
+void Connection::drainNotifications()
+{
+    if (PQstatus(conn_) != CONNECTION_OK)
+        return;
+    PQconsumeInput(conn_);
+    const int self = PQbackendPID(conn_);
+    while (PGnotify* n = PQnotifies(conn_)) {
+        if (n->be_pid != self) {
+            ++changes_;
+            if (n->extra && std::strcmp(n->extra, "targets") == 0)
+                ++targetChanges_;
+        }
+        PQfreemem(n);
+    }
+}
+
+uint64_t Connection::changes()
+{
+    drainNotifications();
+    return changes_;
+}
+
+uint64_t Connection::targetChanges()
+{
+    drainNotifications();
+    return targetChanges_;
+}
+
+int64_t Connection::clockOffsetMs()
+{
+    const int64_t before = localMs();
+    if (!inTransaction_ && (clockMeasuredAtMs_ < 0 || std::llabs(before - clockMeasuredAtMs_) > 10'000)) {
+        sql::Statement q(*this, "SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS bigint)");
+        q.executeStep();
+        const int64_t server = q.getColumn(0).getInt64();
+        const int64_t after = localMs();
+        clockOffsetMs_ = server - (before + after) / 2;
+        clockMeasuredAtMs_ = after;
+    }
+    return clockOffsetMs_;
+}
+
+int Connection::serverVersion() const { return PQserverVersion(conn_); }
+
+} // namespace webhookd::postgres

@@ -1,0 +1,84 @@
+#pragma once
+
+// storage/ internals: the PostgreSQL side of storage/sql/driver.h, over libpq.
+// Statements are prepared once per connection and SQL text (the server keeps
+// them), so the many short-lived sql::Statement objects of the storage code
+// cost one round trip each after the first. A connection that breaks is
+// re-established before the next transaction or statement outside one, and
+// reports the break once, as an error of the call that met it.
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/sql/driver.h"
+
+namespace webhookd::postgres {
+
+struct Settings {
+    bool synchronousCommit = true; // synchronous_commit on (off: a crash may lose the last commits, never corrupts)
+    int lockTimeoutMs = 5000;      // lock_timeout: how long a row lock is waited for
+};
+
+class Connection final : public sql::Connection {
+public:
+    // Connects (libpq's URL or key=value string). Throws sql::Error (CantOpen).
+    Connection(const std::string& conninfo, Settings settings);
+    ~Connection() override;
+
+    sql::Dialect dialect() const override { return sql::Dialect::Postgres; }
+    std::unique_ptr<sql::StatementImpl> prepare(const std::string& sql) override;
+    void exec(const std::string& sql) override;
+    void begin(bool immediate) override;
+    void commit() override;
+    void rollback() override;
+    bool inTransaction() const override { return inTransaction_; }
+
+    void setSynchronousCommit(bool on);
+
+    // Notifications on the "webhookd" channel from other sessions, counted:
+    // any at all, and those that say targets changed (payload "targets").
+    // Reads what the socket holds without waiting.
+    uint64_t changes();
+    uint64_t targetChanges();
+
+    // The server's clock minus this host's, in ms, measured when connecting
+    // and again at most every 10 s when asked.
+    int64_t clockOffsetMs();
+
+    // The server's version number (150004), for messages.
+    int serverVersion() const;
+
+    // internals of the statements
+    struct Prepared {
+        std::string name; // empty: not prepared on this connection yet
+        uint64_t generation = 0;
+        std::vector<Oid> types;
+    };
+    PGconn* handle();             // reconnects first when the connection broke (outside a transaction)
+    Prepared& cached(const std::string& sql, const std::vector<Oid>& types, bool& fresh);
+    [[noreturn]] void raise(PGresult* result, const std::string& what); // clears result
+    uint64_t generation() const { return generation_; }
+
+private:
+    void connect();
+    void configure();
+    void drainNotifications();
+
+    std::string conninfo_;
+    Settings settings_;
+    PGconn* conn_ = nullptr;
+    bool inTransaction_ = false;
+    uint64_t generation_ = 0; // bumped by each (re)connection: prepared statements are gone
+    uint64_t nextName_ = 0;
+    std::map<std::pair<std::string, std::vector<Oid>>, Prepared> prepared_;
+    uint64_t changes_ = 0, targetChanges_ = 0;
+    int64_t clockOffsetMs_ = 0;
+    int64_t clockMeasuredAtMs_ = -1;
+};
+
+} // namespace webhookd::postgres

@@ -1,0 +1,69 @@
+#pragma once
+
+// storage/ internals: the connection behind a Database, what each backend
+// does its own way, and what is kept per connection between calls. Nothing
+// outside storage/ includes this.
+
+#include <array>
+#include <memory>
+#include <string>
+
+#include "storage/database.h"
+#include "storage/sql/driver.h"
+
+namespace webhookd {
+
+struct Database::Impl {
+    virtual ~Impl();
+
+    // What differs between the backends beyond their SQL.
+    virtual int schemaVersion() = 0;
+    virtual Result<int> migrate() = 0;
+    virtual Status checkIdentity() const = 0;
+    virtual void setDurability(Durability durability) = 0;
+    // Moves when another connection has committed (SQLite's data_version;
+    // PostgreSQL's notifications): a wake-up for the worker.
+    virtual int64_t changeVersion() = 0;
+    // Moves at least when another connection changed targets: when cached
+    // targets and routes must be read again.
+    virtual int64_t targetsVersion() = 0;
+    // The store's clock minus this host's (0 for a file on this host).
+    virtual int64_t clockOffsetMs() { return 0; }
+    int64_t lastClockOffsetMs = 0; // kept by clockOffsetMs, for when the server cannot be asked
+
+    // cache is declared after the connection: cached statements go first.
+    std::unique_ptr<sql::Connection> conn;
+    // Objects kept per connection between calls, such as prepared statements
+    // (shared_ptr<void> erases their types; nothing else holds them).
+    enum class Slot { EventWriter, Count };
+    std::array<std::shared_ptr<void>, static_cast<size_t>(Slot::Count)> cache;
+    // Bumped by every write to targets through this connection, whose own
+    // commits do not move targetsVersion.
+    uint64_t targetsGeneration = 0;
+    std::string path; // the file, or the server's URL without its password, for messages
+    bool readOnly = false;
+};
+
+Database::Impl& detailImpl(Database& db);
+
+namespace detail {
+
+// The connection; valid while the Database lives.
+inline sql::Connection& sql(Database& db) { return *detailImpl(db).conn; }
+inline sql::Dialect dialect(Database& db) { return detailImpl(db).conn->dialect(); }
+inline bool postgres(sql::Connection& c) { return c.dialect() == sql::Dialect::Postgres; }
+
+inline std::shared_ptr<void>& cacheSlot(Database& db, Database::Impl::Slot slot)
+{
+    return detailImpl(db).cache[static_cast<size_t>(slot)];
+}
+
+inline uint64_t targetsGeneration(Database& db) { return detailImpl(db).targetsGeneration; }
+inline void targetsChanged(Database& db) { ++detailImpl(db).targetsGeneration; }
+
+// Cheap: every claim and send asks.
+inline int64_t dataVersion(Database& db) { return detailImpl(db).targetsVersion(); }
+
+} // namespace detail
+
+} // namespace webhookd

@@ -1,0 +1,126 @@
+#include "storage/sqlite/driver.h"
+
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+#include <sqlite3.h>
+
+namespace webhookd::sqlite {
+
+sql::Error translate(const SQLite::Exception& e)
+{
+    using K = sql::Error::Kind;
+    K kind = K::Other;
+    switch (e.getErrorCode()) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: kind = K::Busy; break;
+    case SQLITE_READONLY: kind = K::ReadOnly; break;
+    case SQLITE_FULL: kind = K::Full; break;
+    case SQLITE_CONSTRAINT: kind = K::Constraint; break;
+    case SQLITE_CANTOPEN: kind = K::CantOpen; break;
+    case SQLITE_NOTADB: kind = K::NotADatabase; break;
+    default: break;
+    }
+    return sql::Error(kind, e.what(), e.getErrorCode());
+}
+
+namespace {
+
+template <typename F>
+auto translated(F&& f) -> decltype(f())
+{
+    try {
+        return f();
+    } catch (const SQLite::Exception& e) {
+        throw translate(e);
+    }
+}
+
+class Statement final : public sql::StatementImpl {
+public:
+    Statement(SQLite::Database& db, const std::string& sql)
+        : q_(translated([&] { return SQLite::Statement(db, sql); }))
+    { }
+    void bindNull(int i) override { q_.bind(i); }
+    void bindInt64(int i, int64_t v) override { q_.bind(i, static_cast<int64_t>(v)); }
+    void bindDouble(int i, double v) override { q_.bind(i, v); }
+    void bindText(int i, std::string_view v) override
+    {
+        translated([&] { q_.bind(i, std::string(v)); });
+    }
+    void bindBlob(int i, const void* data, size_t size) override
+    {
+        translated([&] { q_.bind(i, data, static_cast<int>(size)); });
+    }
+    void clearBindings() override { q_.clearBindings(); }
+    int parameterIndex(const char* name) const override { return q_.getIndex(name); }
+    bool step() override
+    {
+        return translated([&] { return q_.executeStep(); });
+    }
+    int64_t exec() override
+    {
+        return translated([&] { return static_cast<int64_t>(q_.exec()); });
+    }
+    void reset() override
+    {
+        translated([&] { q_.reset(); });
+    }
+    int columnCount() const override { return q_.getColumnCount(); }
+    bool isNull(int c) const override { return q_.isColumnNull(c); }
+    int64_t int64(int c) const override { return q_.getColumn(c).getInt64(); }
+    double real(int c) const override { return q_.getColumn(c).getDouble(); }
+    std::string_view text(int c) const override
+    {
+        auto col = q_.getColumn(c);
+        const char* p = col.getText();
+        return {p, static_cast<size_t>(col.getBytes())};
+    }
+    std::string blob(int c) const override
+    {
+        auto col = q_.getColumn(c);
+        return std::string(static_cast<const char*>(col.getBlob()), static_cast<size_t>(col.getBytes()));
+    }
+
+private:
+    mutable SQLite::Statement q_;
+};
+
+} // namespace
+
+Connection::Connection(std::unique_ptr<SQLite::Database> db)
+    : owned_(std::move(db)),
+      db_(*owned_)
+{ }
+
+Connection::Connection(SQLite::Database& db)
+    : db_(db)
+{ }
+
+std::unique_ptr<sql::StatementImpl> Connection::prepare(const std::string& sql)
+{
+    return std::make_unique<Statement>(db_, sql);
+}
+
+void Connection::exec(const std::string& sql)
+{
+    translated([&] { db_.exec(sql); });
+}
+
+void Connection::begin(bool immediate)
+{
+    translated([&] { db_.exec(immediate ? "BEGIN IMMEDIATE" : "BEGIN"); });
+}
+
+void Connection::commit()
+{
+    translated([&] { db_.exec("COMMIT"); });
+}
+
+void Connection::rollback()
+{
+    translated([&] { db_.exec("ROLLBACK"); });
+}
+
+bool Connection::inTransaction() const { return sqlite3_get_autocommit(db_.getHandle()) == 0; }
+
+} // namespace webhookd::sqlite
