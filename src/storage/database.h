@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/error.h"
@@ -66,11 +67,12 @@ public:
     // file nobody else sees. Cheap (one stat); call it every few seconds.
     Status checkIdentity() const;
 
-    // The store's clock minus this host's, in ms: 0 for a SQLite file (this
-    // host's clock is the store's); for PostgreSQL the server's, measured
-    // every few seconds, so workers on hosts whose clocks disagree schedule
-    // retries on one clock.
-    int64_t clockOffsetMs();
+    // The clock of a store shared between hosts (PostgreSQL's server) minus
+    // this host's monotonic clock (std::chrono::steady_clock), in ms,
+    // measured at most every 10 s, so workers on hosts whose clocks
+    // disagree, or jump, schedule on one clock; nullopt for a SQLite file,
+    // whose clock is this host's.
+    std::optional<int64_t> storeClockOffsetMs();
 
     struct Impl; // storage/ internals (storage/sql/connection.h)
 

@@ -120,9 +120,39 @@ private:
 
 } // namespace
 
+// The clock the schedule is kept on: the given one for a SQLite file; for a
+// store shared between hosts, the store's (its server's time as this host's
+// monotonic clock plus a measured offset), so a worker whose own clock is
+// off still honours retry times, and a jump of this host's clock changes
+// nothing. Any thread may read it.
+class StoreClock final : public Clock {
+public:
+    explicit StoreClock(const Clock& base)
+        : base_(base)
+    { }
+    int64_t nowMs() const override
+    {
+        return shared_.load() ? base_.monotonicMs() + offset_.load() : base_.nowMs();
+    }
+    int64_t monotonicMs() const override { return base_.monotonicMs(); }
+    // The store's clock minus the monotonic clock (nullopt: a file on this host).
+    void set(std::optional<int64_t> offsetMs)
+    {
+        if (!offsetMs)
+            return;
+        offset_.store(*offsetMs);
+        shared_.store(true);
+    }
+
+private:
+    const Clock& base_;
+    std::atomic<bool> shared_{false};
+    std::atomic<int64_t> offset_{0};
+};
+
 struct Worker::Impl {
     WorkerOptions opt;
-    const Clock& clock; // must outlive the Worker (see worker.h)
+    StoreClock clock; // over the Clock given, which must outlive the Worker (see worker.h)
     Database db;
     Queue queue;
     std::unique_ptr<HttpClient> http;
@@ -159,6 +189,7 @@ struct Worker::Impl {
           metrics(opt.healthWindowMs)
     {
         queue.setBreaker(opt.breaker);
+        clock.set(db.storeClockOffsetMs());
     }
 
     // Storage trouble (a long lock, a full disk) pauses claiming and
@@ -532,6 +563,8 @@ struct Worker::Impl {
         if (opt.retentionMs > 0)
             retention.emplace(opt, clock);
         while (!stopping.load()) {
+            if (!storagePaused())
+                clock.set(db.storeClockOffsetMs()); // asks the server at most every 10 s
             const int64_t now = clock.nowMs();
             counters.lastTickMs = now;
             detectClockJump(now);

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fixture.h"
+#include "support/postgres.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -122,7 +123,7 @@ std::vector<std::string> verifyArgs(const std::vector<std::string>& secrets, con
 
 // ---------------------------------------------------------------- init
 
-TEST_CASE("cli: init creates the database and running it again is fine")
+TEST_CASE("cli: init creates the database and running it again is fine" * doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli({.init = false});
     const std::string first = cli.ctlOk({"init"});
@@ -795,6 +796,10 @@ std::vector<int64_t> bulk(const Fixture& cli, int count, const std::string& targ
                          d + " + i, 'HTTP 410', " + at + " FROM c;"
                                          : std::string()) +
                 "COMMIT;");
+    if (cli.isPostgres()) // rows given ids by hand: the identity columns continue after them
+        cli.sqlExec("SELECT setval(pg_get_serial_sequence('events', 'id'), (SELECT max(id) FROM events));"
+                    "SELECT setval(pg_get_serial_sequence('deliveries', 'id'), (SELECT max(id) FROM deliveries));"
+                    "SELECT setval(pg_get_serial_sequence('attempts', 'id'), (SELECT max(id) FROM attempts))");
     std::vector<int64_t> ids;
     for (int i = 1; i <= count; ++i)
         ids.push_back(dbase + i);
@@ -891,7 +896,7 @@ TEST_CASE("cli: purge deletes finished deliveries completed before --older-than 
         CHECK(j["deliveries"] == 50);
         CHECK(j["attempts"] == 50);
         CHECK(j["events"] == 50);
-        CHECK(j["incremental_vacuum"] == true);
+        CHECK(j["incremental_vacuum"] == !cli.isPostgres()); // PostgreSQL's autovacuum reuses space in place
         CHECK(j["pages_freed"].get<int64_t>() >= 0);
         CHECK(std::abs(j["completed_before"].get<int64_t>() - (wallClockMs() - 30 * kDayMs)) < 60'000);
         CHECK(cli.count("deliveries") == 11);
@@ -907,7 +912,7 @@ TEST_CASE("cli: purge deletes finished deliveries completed before --older-than 
         REQUIRE_MESSAGE(r.exitCode == 0, describe({"purge", "--older-than", "30d", "--status", "dead_letter"}, r));
         CHECK(allLines(r.out).size() == 1);
         CHECK(startsWith(r.out, "purged 20 deliveries (20 attempts, 20 events) completed before "));
-        CHECK(contains(r.out, "free pages given back"));
+        CHECK(contains(r.out, "free pages given back") == !cli.isPostgres());
         CHECK(r.err.empty());
         CHECK(cli.count("deliveries WHERE status = 'dead_letter'") == 0);
         CHECK(cli.count("deliveries WHERE status = 'delivered'") == 40);
@@ -931,7 +936,7 @@ TEST_CASE("cli: purge deletes finished deliveries completed before --older-than 
     (void)oldDead;
 }
 
-TEST_CASE("cli: purge --vacuum rebuilds an old database without auto-vacuum and switches it to incremental")
+TEST_CASE("cli: purge --vacuum rebuilds an old database without auto-vacuum and switches it to incremental" * doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli;
     cli.addTarget("a", "http://example.com/a");
@@ -1493,7 +1498,7 @@ TEST_CASE("cli: a file that is not a database is refused and left alone")
     CHECK(raw.execAndGet("SELECT count(*) FROM sqlite_master").getInt() == 1);
 }
 
-TEST_CASE("cli: a locked database is waited for up to --busy-timeout, then refused with nothing written")
+TEST_CASE("cli: a locked database is waited for up to --busy-timeout, then refused with nothing written" * doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli;
     cli.addTarget("a", "http://example.com/a");
@@ -1593,7 +1598,7 @@ void checkReadOnly(const Fixture& cli, bool folderWritable)
     CHECK(cli.snapshot() == before);
 }
 
-TEST_CASE("cli: a read-only database still serves reads and refuses writes")
+TEST_CASE("cli: a read-only database still serves reads and refuses writes" * doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli;
     checkReadOnly(cli, true); // the folder is writable: SQLite can make its -shm file
@@ -1601,7 +1606,7 @@ TEST_CASE("cli: a read-only database still serves reads and refuses writes")
 
 // A read-only file in a read-only folder: SQLite cannot make the -shm file,
 // so the database is read as immutable (it has no -wal left to miss).
-TEST_CASE("cli: a read-only database in a read-only folder still serves reads")
+TEST_CASE("cli: a read-only database in a read-only folder still serves reads" * doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli;
     checkReadOnly(cli, false);

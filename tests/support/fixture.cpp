@@ -7,6 +7,9 @@
 #include <SQLiteCpp/Statement.h>
 #include <doctest/doctest.h>
 
+#include "storage/sql/connection.h"
+#include "support/postgres.h"
+
 namespace webhookd::test {
 
 namespace {
@@ -20,7 +23,9 @@ bool gives(const std::vector<std::string>& flags, const std::string& flag)
 
 Fixture::Fixture(FixtureOptions options)
     : options_(std::move(options)),
-      db_(options_.dbPath ? *options_.dbPath : dir_.file("webhooks.db"))
+      db_(options_.dbPath        ? *options_.dbPath
+              : postgresBackend() ? freshPostgresDatabase()
+                                  : dir_.file("webhooks.db"))
 {
     if (options_.init)
         ctlOk({"init"});
@@ -133,20 +138,55 @@ SQLite::Database Fixture::sql() const
     return conn;
 }
 
+namespace {
+
+// PostgreSQL: through webhookd's own driver (storage/sql/driver.h).
+Database openStore(const std::string& url)
+{
+    OpenOptions o;
+    o.migrate = false;
+    o.create = true;
+    auto db = Database::open(url, o);
+    REQUIRE_MESSAGE(db.has_value(), why(db));
+    return std::move(*db);
+}
+
+} // namespace
+
 int64_t Fixture::sqlInt(const std::string& query) const
 {
+    if (isPostgres()) {
+        auto db = openStore(db_);
+        return sql::queryInt64(detail::sql(db), query);
+    }
     auto conn = sql();
     return conn.execAndGet(query).getInt64();
 }
 
 std::string Fixture::sqlText(const std::string& query) const
 {
+    if (isPostgres()) {
+        auto rows = sqlRows(query);
+        return rows.empty() || rows[0].empty() ? std::string() : rows[0][0];
+    }
     auto conn = sql();
     return conn.execAndGet(query).getString();
 }
 
 std::vector<std::vector<std::string>> Fixture::sqlRows(const std::string& query) const
 {
+    if (isPostgres()) {
+        auto db = openStore(db_);
+        sql::Statement q(detail::sql(db), query);
+        std::vector<std::vector<std::string>> rows;
+        while (q.executeStep()) {
+            std::vector<std::string> row;
+            for (int i = 0; i < q.getColumnCount(); ++i)
+                row.push_back(q.getColumn(i).getString());
+            rows.push_back(std::move(row));
+        }
+        return rows;
+    }
     auto conn = sql();
     SQLite::Statement q(conn, query);
     std::vector<std::vector<std::string>> rows;
@@ -161,6 +201,11 @@ std::vector<std::vector<std::string>> Fixture::sqlRows(const std::string& query)
 
 void Fixture::sqlExec(const std::string& statements) const
 {
+    if (isPostgres()) {
+        auto db = openStore(db_);
+        detail::sql(db).exec(statements);
+        return;
+    }
     SQLite::Database conn(db_, SQLite::OPEN_READWRITE, 5000);
     conn.exec(statements);
 }
@@ -174,6 +219,24 @@ int64_t Fixture::countStatus(const std::string& status) const
 
 std::string Fixture::snapshot() const
 {
+    if (isPostgres()) {
+        std::string out = "schema_version=" + std::to_string(sqlInt("SELECT max(version) FROM webhookd_migrations")) + "\n";
+        for (const auto& t : sqlRows("SELECT table_name FROM information_schema.tables WHERE table_schema ="
+                                     " current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name")) {
+            std::vector<std::string> rows;
+            for (const auto& r : sqlRows("SELECT * FROM \"" + t[0] + "\"")) {
+                std::string row;
+                for (const auto& c : r)
+                    row += "'" + c + "'|";
+                rows.push_back(row);
+            }
+            std::sort(rows.begin(), rows.end());
+            out += "[" + t[0] + "] " + std::to_string(rows.size()) + " rows\n";
+            for (const auto& r : rows)
+                out += r + "\n";
+        }
+        return out;
+    }
     auto conn = sql();
     std::string out = "user_version=" + conn.execAndGet("PRAGMA user_version").getString() + "\n";
     std::vector<std::string> tables;

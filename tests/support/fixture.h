@@ -18,6 +18,7 @@
 #include <SQLiteCpp/Database.h>
 #include <nlohmann/json.hpp>
 
+#include "storage/database.h"
 #include "support/helpers.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -52,7 +53,10 @@ class Fixture {
 public:
     explicit Fixture(FixtureOptions options = {});
 
+    // The store's locator: a file path, or a PostgreSQL URL when the run's
+    // backend is PostgreSQL (support/postgres.h).
     const std::string& db() const { return db_; }
+    bool isPostgres() const { return Database::isPostgresLocator(db_); }
     // A temporary folder for the test's own files, removed with the fixture.
     const TempDir& dir() const { return dir_; }
 

@@ -22,10 +22,10 @@ constexpr Oid kBool = 16;
 // past this runs unprepared.
 constexpr size_t kMaxPrepared = 1000;
 
-int64_t localMs()
+int64_t steadyMs()
 {
     using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 sql::Error::Kind kindOf(const char* state)
@@ -170,6 +170,8 @@ public:
     std::string_view text(int c) const override
     {
         check(c);
+        if (PQftype(res_, c) == kBool) // as SQLite has them: integers
+            return *PQgetvalue(res_, row_, c) == 't' ? "1" : "0";
         if (PQftype(res_, c) == kBytea) {
             if (decodedRow_ != row_) {
                 decoded_.assign(static_cast<size_t>(PQnfields(res_)), std::string());
@@ -422,12 +424,12 @@ uint64_t Connection::targetChanges()
 
 int64_t Connection::clockOffsetMs()
 {
-    const int64_t before = localMs();
-    if (!inTransaction_ && (clockMeasuredAtMs_ < 0 || std::llabs(before - clockMeasuredAtMs_) > 10'000)) {
+    const int64_t before = steadyMs();
+    if (!inTransaction_ && (clockMeasuredAtMs_ < 0 || before - clockMeasuredAtMs_ > 10'000)) {
         sql::Statement q(*this, "SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS bigint)");
         q.executeStep();
         const int64_t server = q.getColumn(0).getInt64();
-        const int64_t after = localMs();
+        const int64_t after = steadyMs();
         clockOffsetMs_ = server - (before + after) / 2;
         clockMeasuredAtMs_ = after;
     }

@@ -46,8 +46,8 @@ public:
     uint64_t changes();
     uint64_t targetChanges();
 
-    // The server's clock minus this host's, in ms, measured when connecting
-    // and again at most every 10 s when asked.
+    // The server's clock minus this host's steady clock, in ms, measured
+    // again at most every 10 s when asked (outside a transaction).
     int64_t clockOffsetMs();
 
     // The server's version number (150004), for messages.

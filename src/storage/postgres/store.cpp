@@ -73,7 +73,7 @@ public:
     void setDurability(Durability durability) override { pg().setSynchronousCommit(durability == Durability::Full); }
     int64_t changeVersion() override { return static_cast<int64_t>(pg().changes()); }
     int64_t targetsVersion() override { return static_cast<int64_t>(pg().targetChanges()); }
-    int64_t clockOffsetMs() override { return lastClockOffsetMs = pg().clockOffsetMs(); }
+    std::optional<int64_t> clockOffsetMs() override { return lastClockOffsetMs = pg().clockOffsetMs(); }
 
     ~Store() override { cache = {}; }
 };

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "storage/database.h"
@@ -27,9 +28,10 @@ struct Database::Impl {
     // Moves at least when another connection changed targets: when cached
     // targets and routes must be read again.
     virtual int64_t targetsVersion() = 0;
-    // The store's clock minus this host's (0 for a file on this host).
-    virtual int64_t clockOffsetMs() { return 0; }
-    int64_t lastClockOffsetMs = 0; // kept by clockOffsetMs, for when the server cannot be asked
+    // The store's clock minus this host's steady clock; nullopt for a file
+    // on this host (Database::storeClockOffsetMs).
+    virtual std::optional<int64_t> clockOffsetMs() { return std::nullopt; }
+    std::optional<int64_t> lastClockOffsetMs; // kept by clockOffsetMs, for when the server cannot be asked
 
     // cache is declared after the connection: cached statements go first.
     std::unique_ptr<sql::Connection> conn;

@@ -108,12 +108,12 @@ Status Database::setDurability(Durability durability)
     });
 }
 
-int64_t Database::clockOffsetMs()
+std::optional<int64_t> Database::storeClockOffsetMs()
 {
     try {
         return impl_->clockOffsetMs();
     } catch (const sql::Error&) {
-        return impl_->lastClockOffsetMs;
+        return impl_->lastClockOffsetMs; // the server cannot be asked now: the last measurement holds
     }
 }
 

@@ -51,9 +51,10 @@ constexpr int64_t kHoldBackHorizonMs = 30'000;
 // no busy timeout waits out.
 struct Queue::Statements {
     explicit Statements(sql::Connection& db)
-        : reclaim(db, detail::queue_sql::reclaim()),
+        : postgres(detail::postgres(db)),
+          reclaim(db, detail::queue_sql::reclaim(postgres)),
           nextPriority(db, detail::queue_sql::nextPriority()),
-          dueAtPriority(db, detail::queue_sql::dueAtPriority()),
+          dueAtPriority(db, detail::queue_sql::dueAtPriority(postgres)),
           firstAtPriority(db, detail::queue_sql::firstAtPriority()),
           firstLease(db, detail::queue_sql::firstLease()),
           firstProbe(db, detail::queue_sql::firstProbe()),
@@ -68,6 +69,10 @@ struct Queue::Statements {
           event(db, "SELECT uid, type, payload, created_at FROM events WHERE id = ?"),
           targets(db,
                   std::string("SELECT ") + detail::kTargetColumns + ", bucket_tokens, bucket_updated_at FROM targets"),
+          lockTarget(db,
+                     std::string("SELECT ") + detail::kTargetColumns +
+                         ", bucket_tokens, bucket_updated_at FROM targets WHERE id = ?1" +
+                         (postgres ? " FOR UPDATE SKIP LOCKED" : "")),
           saveBucket(db, "UPDATE targets SET bucket_tokens = ?1, bucket_updated_at = ?2 WHERE id = ?3"),
           finish(db,
                  "UPDATE deliveries SET status = ?1, attempt_count = attempt_count + 1, next_attempt_at = ?2,"
@@ -83,17 +88,21 @@ struct Queue::Statements {
                      "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
                      " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason,"
                      " moved_at = excluded.moved_at, retried_at = NULL"),
+          // Locked on PostgreSQL (waiting: completions lock targets in id
+          // order, and claims never wait for a target), so no other
+          // worker's update of the breaker or the rate is lost.
           targetState(db,
-                      "SELECT consecutive_failures, paused_until, enabled, rate_current, rate_adjusted_at,"
-                      " rate_signal_at, CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END, min_rate,"
-                      " rate_step FROM targets WHERE id = ?"),
+                      std::string("SELECT consecutive_failures, paused_until, enabled, rate_current, rate_adjusted_at,"
+                                  " rate_signal_at, CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END,"
+                                  " min_rate, rate_step FROM targets WHERE id = ?") +
+                          (postgres ? " FOR UPDATE" : "")),
           saveRate(db,
                    "UPDATE targets SET rate_current = ?2, rate_adjusted_at = ?3, rate_signal_at = ?4,"
                    " rate_signal = coalesce(?5, rate_signal) WHERE id = ?1"),
           saveBreaker(db,
                       "UPDATE targets SET consecutive_failures = ?2, paused_until = ?3,"
-                      " paused_at = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
-                      " paused_reason = CASE WHEN ?3 IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
+                      " paused_at = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
+                      " paused_reason = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
                       " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
           probe(db, "UPDATE targets SET paused_until = ?2 WHERE id = ?1"),
           rollup(db, detail::rollupUpsert()),
@@ -112,8 +121,9 @@ struct Queue::Statements {
                           detail::statusIn(status_set::kUnfinished, "d.status"))
     { }
 
+    bool postgres;
     sql::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
-        holdBack, inFlightOfTarget, event, targets, saveBucket, finish, attempt, deadLetter, targetState, saveRate,
+        holdBack, inFlightOfTarget, event, targets, lockTarget, saveBucket, finish, attempt, deadLetter, targetState, saveRate,
         saveBreaker, probe, rollup, disableUnreadable, orphan, release, outstanding;
 
     // Targets as last read, with their bucket state. Reloaded when another
@@ -184,32 +194,37 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
     s.reclaim.bind(1, now);
     out.reclaimed = s.reclaim.exec();
 
+    std::vector<std::shared_ptr<Target>> unreadable;
+    // A target row (kTargetColumns, then its bucket) as the claim keeps it.
+    auto readCached = [&](sql::Statement& row) {
+        auto t = std::make_shared<Target>(detail::readTarget(row));
+        if (t->rowError && t->enabled) {
+            t->enabled = false;
+            t->disabledReason = "its row cannot be read: " + *t->rowError;
+            unreadable.push_back(t);
+        }
+        Statements::CachedTarget c;
+        if (auto bucket = bucketFor(*t, now)) {
+            c.limited = true;
+            c.bucket = *bucket;
+            auto tokens = row.getColumn(detail::kTargetColumnCount);
+            auto at = row.getColumn(detail::kTargetColumnCount + 1);
+            if (!tokens.isNull() && !at.isNull()) {
+                c.bucket.tokens = std::min(c.bucket.burst, tokens.getDouble());
+                c.bucket.updatedAtMs = at.getInt64();
+            }
+        }
+        c.pausedUntil = t->pausedUntil;
+        c.target = std::move(t);
+        return c;
+    };
     const int64_t version = detail::dataVersion(db_);
     if (version != s.cacheVersion) {
         s.cache.clear();
         s.targets.reset();
-        std::vector<std::shared_ptr<Target>> unreadable;
         while (s.targets.executeStep()) {
-            auto t = std::make_shared<Target>(detail::readTarget(s.targets));
-            if (t->rowError && t->enabled) {
-                t->enabled = false;
-                t->disabledReason = "its row cannot be read: " + *t->rowError;
-                unreadable.push_back(t);
-            }
-            Statements::CachedTarget c;
-            if (auto bucket = bucketFor(*t, now)) {
-                c.limited = true;
-                c.bucket = *bucket;
-                auto tokens = s.targets.getColumn(detail::kTargetColumnCount);
-                auto at = s.targets.getColumn(detail::kTargetColumnCount + 1);
-                if (!tokens.isNull() && !at.isNull()) {
-                    c.bucket.tokens = std::min(c.bucket.burst, tokens.getDouble());
-                    c.bucket.updatedAtMs = at.getInt64();
-                }
-            }
-            c.pausedUntil = t->pausedUntil;
-            std::string id = t->id;
-            c.target = std::move(t);
+            auto c = readCached(s.targets);
+            std::string id = c.target->id;
             s.cache.emplace(std::move(id), std::move(c));
         }
         s.targets.reset();
@@ -227,6 +242,29 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
         }
         s.cacheVersion = version;
     }
+
+    // PostgreSQL: workers claim side by side, so a target whose shared state
+    // the claim spends (its token bucket, its in-flight cap, its breaker's
+    // probe) is locked for the claim and read afresh. One that another
+    // worker's claim holds is stepped over for this claim (SKIP LOCKED),
+    // never waited for: claims cannot deadlock on targets.
+    std::map<std::string, bool, std::less<>> lockedTargets; // target → this claim holds its row
+    auto lockTarget = [&](const std::string& id, Statements::CachedTarget*& cached) -> bool {
+        auto [at, fresh] = lockedTargets.try_emplace(id, false);
+        if (!fresh)
+            return at->second;
+        s.lockTarget.reset();
+        s.lockTarget.bind(1, id);
+        if (s.lockTarget.executeStep()) {
+            at->second = true;
+            auto c = readCached(s.lockTarget);
+            auto& slot = s.cache[id];
+            slot = std::move(c);
+            cached = &slot;
+        }
+        s.lockTarget.reset();
+        return at->second;
+    };
 
     std::map<std::string, int, std::less<>> deferred;        // per target, for spreading deferrals
     std::map<std::string, int, std::less<>> heldBack;        // the same, for rows held back
@@ -295,7 +333,15 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 auto it = s.cache.find(c.targetId);
                 if (it == s.cache.end() || !it->second.target->enabled)
                     continue; // waits for its target to be enabled
-                auto& cached = it->second;
+                Statements::CachedTarget* entry = &it->second;
+                if (s.postgres && (entry->limited || entry->target->maxInFlight || entry->pausedUntil) &&
+                    !lockTarget(c.targetId, entry)) {
+                    ++out.heldBack; // another worker's claim holds the target: stays due for the next claim
+                    continue;
+                }
+                auto& cached = *entry;
+                if (!cached.target->enabled)
+                    continue;
                 if (cached.pausedUntil && *cached.pausedUntil > now)
                     continue; // the breaker is open: waits without spending attempts
                 ++moved;

@@ -17,12 +17,18 @@ inline const std::string& claimable()
     return s;
 }
 
-inline const std::string& reclaim()
+// On PostgreSQL the rows are locked first, skipping those another worker's
+// claim holds: two workers reclaiming at once never wait on each other.
+inline const std::string& reclaim(bool postgres = false)
 {
-    static const std::string s = "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
-        ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE status = " +
-        sqlName(DeliveryStatus::InProgress) + " AND lease_expires_at < ?1";
-    return s;
+    static const std::string set = "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
+        ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE ";
+    static const std::string expired =
+        "status = " + sqlName(DeliveryStatus::InProgress) + " AND lease_expires_at < ?1";
+    static const std::string s = set + expired;
+    static const std::string pg =
+        set + "id IN (SELECT id FROM deliveries WHERE " + expired + " FOR UPDATE SKIP LOCKED)";
+    return postgres ? pg : s;
 }
 
 // The next lower priority level that has claimable rows.
@@ -38,7 +44,11 @@ inline const std::string& nextPriority()
 // of targets whose breaker is open until after ?2 are stepped over here, not
 // in the caller: a backlog of theirs larger than the LIMIT would otherwise
 // hide every other target's rows. CROSS JOIN: see firstAtPriority.
-inline const std::string& dueAtPriority()
+// On PostgreSQL the rows returned are locked for the claim, and rows
+// another worker's claim holds are skipped: workers claim side by side and
+// never take the same row (FOR UPDATE SKIP LOCKED, as River, pg-boss, Oban
+// and Convoy do).
+inline const std::string& dueAtPriority(bool postgres = false)
 {
     static const std::string s =
         "SELECT d.id, d.target_id, d.event_id, d.attempt_count, d.retry_base, d.throttle_deferrals"
@@ -48,7 +58,8 @@ inline const std::string& dueAtPriority()
         " AND d.priority = ?1 AND d.next_attempt_at <= ?2"
         " AND t.enabled = 1 AND (t.paused_until IS NULL OR t.paused_until <= ?2)"
         " ORDER BY d.priority DESC, d.next_attempt_at LIMIT ?3";
-    return s;
+    static const std::string pg = s + " FOR UPDATE OF d SKIP LOCKED";
+    return postgres ? pg : s;
 }
 
 // CROSS JOIN keeps deliveries the outer loop: walked in index order, the

@@ -42,7 +42,7 @@ inline const std::string& rollupUpsert()
         return "INSERT INTO stats_minutely (minute, target_id, " + eachCounter([](const std::string& c) { return c; }) +
             ") VALUES (?1, ?2, " + eachCounter([&](const std::string&) { return "?" + std::to_string(n++); }) +
             ") ON CONFLICT (minute, target_id) DO UPDATE SET " +
-            eachCounter([](const std::string& c) { return c + " = " + c + " + excluded." + c; });
+            eachCounter([](const std::string& c) { return c + " = stats_minutely." + c + " + excluded." + c; });
     }();
     return s;
 }
