@@ -672,10 +672,11 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
     http.httpsOnly = options.httpsOnly;
     http.caBundle = options.caBundle;
     http.maxResponseBytes = options.maxResponseBytes;
-    auto client = HttpClient::create(std::move(http), clock);
+    auto impl = std::make_unique<Impl>(std::move(options), clock, std::move(*db));
+    // Attempts are timed on the store's clock too (attempts.started_at).
+    auto client = HttpClient::create(std::move(http), impl->clock);
     if (!client)
         return fail(client.error());
-    auto impl = std::make_unique<Impl>(std::move(options), clock, std::move(*db));
     impl->http = std::move(*client);
     return std::unique_ptr<Worker>(new Worker(std::move(impl)));
 }

@@ -29,7 +29,7 @@ import warnings
 
 import jsonschema
 
-from proc import Proc
+from proc import Proc, Store
 
 warnings.simplefilter("ignore", DeprecationWarning)  # RefResolver, in newer jsonschema
 
@@ -459,7 +459,8 @@ def main():
         return 1
     check_spec_itself()
     tmp = tempfile.mkdtemp(prefix="webhookd-api-")
-    db = os.path.join(tmp, "webhooks.db")
+    store = Store(tmp)
+    db = store.locator
     procs = []
     try:
         def ctl(*args):
@@ -508,6 +509,7 @@ def main():
     finally:
         for p in procs:
             p.stop()
+        store.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"# {failures} failed" if failures else "# all passed")
     return 1 if failures else 0

@@ -24,7 +24,7 @@ import time
 import traceback
 import urllib.request
 
-from proc import Proc
+from proc import Proc, Store
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -233,7 +233,8 @@ def main():
         return 1
     os.makedirs(SHOTS, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="webhookd-dash-")
-    db = os.path.join(tmp, "webhooks.db")
+    store = Store(tmp)
+    db = store.locator
     procs, d = [], None
 
     def ctl(*args, data=None):
@@ -307,6 +308,7 @@ def main():
             d.quit()
         for p in procs:
             p.stop()
+        store.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"# screenshots in {SHOTS}")
     print(f"# {failures} failed" if failures else "# all passed")

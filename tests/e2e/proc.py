@@ -51,3 +51,40 @@ class Proc:
     def tail(self, n=25):
         with self.cond:
             return self.lines[-n:]
+
+
+class Store:
+    """The store a Python end-to-end test runs on: a SQLite file in tmp, or,
+    with WEBHOOKD_TEST_BACKEND=postgres, a fresh database on the server
+    WEBHOOKD_TEST_PG_URL names or on one this process starts
+    (tests/support/pg_server.sh). close() stops a server it started."""
+
+    def __init__(self, tmp):
+        import os
+        import socket
+        self.server_dir = None
+        if os.environ.get("WEBHOOKD_TEST_BACKEND") != "postgres":
+            self.locator = os.path.join(tmp, "webhooks.db")
+            return
+        script = os.path.join(os.environ.get("WEBHOOKD_SOURCE_ROOT", "."), "tests", "support", "pg_server.sh")
+        self.script = script
+        admin = os.environ.get("WEBHOOKD_TEST_PG_URL")
+        if not admin:
+            import tempfile
+            self.server_dir = tempfile.mkdtemp(prefix="webhookd-pg-", dir="/tmp")
+            os.chmod(self.server_dir, 0o755)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            admin = subprocess.run(["/bin/sh", script, "start", self.server_dir, str(port)], check=True,
+                                   capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        name = "wt_py_%d" % os.getpid()
+        subprocess.run(["psql", "-q", admin, "-c", "DROP DATABASE IF EXISTS " + name, "-c", "CREATE DATABASE " + name],
+                       check=True, capture_output=True, text=True)
+        self.locator = admin.rsplit("/", 1)[0] + "/" + name
+
+    def close(self):
+        if self.server_dir:
+            import shutil
+            subprocess.run(["/bin/sh", self.script, "stop", self.server_dir], capture_output=True)
+            shutil.rmtree(self.server_dir, ignore_errors=True)

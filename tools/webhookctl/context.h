@@ -107,6 +107,7 @@ void addDeliveryCommands(CLI::App& app, Context& ctx);
 void addDlqCommands(CLI::App& app, Context& ctx);
 void addStatsCommand(CLI::App& app, Context& ctx);
 void addPurgeCommand(CLI::App& app, Context& ctx);
+void addMigrateStoreCommand(CLI::App& app, Context& ctx);
 void addSecretCommands(CLI::App& app, Context& ctx);
 void addApiKeyCommands(CLI::App& app, Context& ctx);
 

@@ -152,6 +152,7 @@ int main(int argc, char** argv)
     addDlqCommands(app, ctx);
     addStatsCommand(app, ctx);
     addPurgeCommand(app, ctx);
+    addMigrateStoreCommand(app, ctx);
     addSecretCommands(app, ctx);
     addApiKeyCommands(app, ctx);
 

@@ -6,6 +6,7 @@
 
 #include "cli/usage.h"
 #include "core/duration.h"
+#include "storage/copy.h"
 #include "storage/retention.h"
 
 namespace webhookd::cli {
@@ -86,9 +87,64 @@ void addPurgeCommand(CLI::App& app, Context& ctx)
                                          vacuumed->switchedToIncremental ? ", now with incremental auto-vacuum" : "");
             else if (r->incremental)
                 std::cout << fmt::format("; {} free pages given back\n", r->pagesFreed);
+            else if ((*db)->isPostgres())
+                std::cout << "; PostgreSQL's autovacuum reuses the space\n";
             else
                 std::cout << "; the file keeps its size (it predates auto-vacuum: run purge --vacuum once while "
                              "webhookd is stopped)\n";
+            return kOk;
+        };
+    });
+}
+
+void addMigrateStoreCommand(CLI::App& app, Context& ctx)
+{
+    struct Flags {
+        std::string from, to;
+    };
+    auto f = std::make_shared<Flags>();
+    auto* cmd = app.add_subcommand("migrate-store",
+                                   "Copy a whole store into an empty one, history included, e.g. from a SQLite file "
+                                   "to PostgreSQL, and check the counts; stop webhookd first");
+    cmd->add_option("--from", f->from, "The store copied: a file, sqlite:FILE or postgres://…")->required();
+    cmd->add_option("--to", f->to, "The empty store written: postgres://… (its tables are created), or a new file")
+        ->required();
+    cmd->callback([&ctx, f] {
+        ctx.action = [&ctx, f] {
+            OpenOptions in;
+            in.migrate = false;
+            in.busyTimeoutMs = static_cast<int>(durationMs(ctx.busyTimeout));
+            auto from = Database::open(f->from, in);
+            if (!from)
+                return report(from.error());
+            OpenOptions out = in;
+            out.create = true;
+            out.migrate = true;
+            auto to = Database::open(f->to, out);
+            if (!to)
+                return report(to.error());
+            ProgressLine line;
+            CopyProgress progress;
+            if (line.enabled())
+                progress = [&line](const std::string& table, int64_t rows) {
+                    line.show(fmt::format("copying {}: {} rows", table, rows));
+                };
+            auto copied = copyStore(*from, *to, progress);
+            line.done();
+            if (!copied)
+                return report(copied.error());
+            if (ctx.json) {
+                nlohmann::json tables = nlohmann::json::object();
+                for (const auto& c : *copied)
+                    tables[c.table] = c.rows;
+                printJson({{"from", from->path()}, {"to", to->path()}, {"tables", tables}, {"counts_checked", true}});
+                return kOk;
+            }
+            std::string summary;
+            for (const auto& c : *copied)
+                summary += (summary.empty() ? "" : ", ") + std::to_string(c.rows) + " " + c.table;
+            std::cout << "copied " << summary << " from " << from->path() << " to " << to->path()
+                      << "; the counts match\n";
             return kOk;
         };
     });

@@ -148,6 +148,23 @@ public:
         decodedRow_ = -1;
     }
     int columnCount() const override { return res_ ? PQnfields(res_) : 0; }
+    std::string columnName(int c) const override { return res_ ? PQfname(res_, c) : ""; }
+    char columnKind(int c) const override
+    {
+        if (PQgetisnull(check(c), row_, c))
+            return 'n';
+        switch (PQftype(res_, c)) {
+        case 20: // int8
+        case 21: // int2
+        case 23: // int4
+        case kBool: return 'i';
+        case 700: // float4
+        case kFloat8:
+        case 1700: return 'r'; // numeric
+        case kBytea: return 'b';
+        default: return 't';
+        }
+    }
     bool isNull(int c) const override { return PQgetisnull(check(c), row_, c) != 0; }
     int64_t int64(int c) const override
     {

@@ -68,6 +68,10 @@ public:
     // Ready to run again, with the same bindings; any result is dropped.
     virtual void reset() = 0;
     virtual int columnCount() const = 0;
+    virtual std::string columnName(int column) const = 0;
+    // What the value of the current row is: 'i' integer, 'r' real, 't' text,
+    // 'b' blob, 'n' NULL (PostgreSQL: by the column's type).
+    virtual char columnKind(int column) const = 0;
     virtual bool isNull(int column) const = 0;
     virtual int64_t int64(int column) const = 0;
     virtual double real(int column) const = 0;
@@ -140,6 +144,8 @@ public:
     int64_t exec() { return impl_->exec(); }
     void reset() { impl_->reset(); }
     int getColumnCount() const { return impl_->columnCount(); }
+    std::string getColumnName(int i) const { return impl_->columnName(i); }
+    char getColumnKind(int i) const { return impl_->columnKind(i); }
     Column getColumn(int i) const { return Column(*impl_, i); }
 
 private:

@@ -314,7 +314,9 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
             s.dueAtPriority.bind(2, now);
             s.dueAtPriority.bind(3, page);
             while (s.dueAtPriority.executeStep())
-                candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
+                if (isClaimable(parseDeliveryStatus(s.dueAtPriority.getColumn(6).getText())
+                                    .value_or(DeliveryStatus::InProgress))) // see queue_sql::dueAtPriority
+                    candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
                                       s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
                                       s.dueAtPriority.getColumn(4).getInt(), s.dueAtPriority.getColumn(5).getInt()});
             s.dueAtPriority.reset();

@@ -47,11 +47,15 @@ inline const std::string& nextPriority()
 // On PostgreSQL the rows returned are locked for the claim, and rows
 // another worker's claim holds are skipped: workers claim side by side and
 // never take the same row (FOR UPDATE SKIP LOCKED, as River, pg-boss, Oban
-// and Convoy do).
+// and Convoy do). The status comes back too, and the caller checks it: a
+// row another worker claimed and committed while this query ran is
+// re-read by PostgreSQL after the lock (EvalPlanQual), which rechecks the
+// index conditions but not the partial index's WHERE, so it can come back
+// in_progress. Found by the four-worker test: 40 of 20,000 sent twice.
 inline const std::string& dueAtPriority(bool postgres = false)
 {
     static const std::string s =
-        "SELECT d.id, d.target_id, d.event_id, d.attempt_count, d.retry_base, d.throttle_deferrals"
+        "SELECT d.id, d.target_id, d.event_id, d.attempt_count, d.retry_base, d.throttle_deferrals, d.status"
         " FROM deliveries d CROSS JOIN targets t"
         " ON t.id = d.target_id WHERE " +
         claimable() +

@@ -66,6 +66,17 @@ public:
         translated([&] { q_.reset(); });
     }
     int columnCount() const override { return q_.getColumnCount(); }
+    std::string columnName(int c) const override { return q_.getColumnName(c); }
+    char columnKind(int c) const override
+    {
+        switch (q_.getColumn(c).getType()) {
+        case SQLITE_INTEGER: return 'i';
+        case SQLITE_FLOAT: return 'r';
+        case SQLITE_BLOB: return 'b';
+        case SQLITE_NULL: return 'n';
+        default: return 't';
+        }
+    }
     bool isNull(int c) const override { return q_.isColumnNull(c); }
     int64_t int64(int c) const override { return q_.getColumn(c).getInt64(); }
     double real(int c) const override { return q_.getColumn(c).getDouble(); }

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace webhookd {
+
+class Database;
+
+struct CopiedTable {
+    std::string table;
+    int64_t rows = 0;
+};
+
+// Copies a whole store into an empty one, history included: every table
+// webhookd has (targets, events, deliveries, attempts, dead_letters,
+// api_keys, stats_minutely), row for row with their ids, read in one
+// snapshot of the source and written in one transaction, so a failure
+// leaves the destination empty. Then counts both sides, table by table, and
+// fails unless they agree. Either store may be SQLite or PostgreSQL; the
+// source must be at this webhookd's schema version.
+// Errors: Invalid when the destination holds targets, events or keys
+// already, or the source's schema is older or newer; Storage otherwise.
+using CopyProgress = std::function<void(const std::string& table, int64_t rows)>;
+Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const CopyProgress& progress = {});
+
+} // namespace webhookd
