@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "model/target_rules.h"
 #include "records/json.h"
+#include "storage/postgres/translate.h"
 #include "storage/sqlite/driver.h"
 #include "storage/database.h"
 #include "storage/deliveries.h"
@@ -1697,4 +1698,23 @@ TEST_CASE("storage: sendInTransaction refuses a file webhookd did not create")
     auto r = sendInTransaction(app, e, clock);
     REQUIRE_FALSE(r);
     CHECK(r.error().is(Error::Kind::Invalid));
+}
+
+TEST_CASE("postgres: SQLite's spellings are rewritten for PostgreSQL, quotes and comments left alone")
+{
+    using webhookd::postgres::translate;
+    auto t = translate("SELECT a FROM x WHERE b = ?2 AND c = ?1 AND d = ?");
+    CHECK(t.sql == "SELECT a FROM x WHERE b = $2 AND c = $1 AND d = $3");
+    CHECK(t.parameters == 3);
+    t = translate("UPDATE t SET v = :value WHERE id = :id AND w = :value");
+    CHECK(t.sql == "UPDATE t SET v = $1 WHERE id = $2 AND w = $1");
+    CHECK(t.names.at(":id") == 2);
+    CHECK(translate("SELECT '?1 :x', \"a?\" -- ?3\nFROM t").sql == "SELECT '?1 :x', \"a?\" -- ?3\nFROM t");
+    CHECK(translate("SELECT x::json FROM t").sql == "SELECT x::json FROM t");
+    CHECK(translate("WHERE rate IS ?16 AND b IS NOT ?2 AND c IS NULL").sql ==
+          "WHERE rate IS NOT DISTINCT FROM $16 AND b IS DISTINCT FROM $2 AND c IS NULL");
+    CHECK(translate("FROM deliveries d CROSS JOIN targets t ON t.id = d.target_id").sql ==
+          "FROM deliveries d JOIN targets t ON t.id = d.target_id");
+    CHECK(translate("FROM events INDEXED BY events_by_created WHERE true").sql == "FROM events  WHERE true");
+    CHECK(translate("SELECT crossing, indexed_at FROM t").sql == "SELECT crossing, indexed_at FROM t");
 }

@@ -7,8 +7,15 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -208,4 +215,131 @@ TEST_CASE("postgres: migrate-store copies a SQLite store, history included, and 
     CHECK(again.exitCode != 0);
     CHECK(oneSentence(again.err, "webhookctl"));
     CHECK(pg.count("deliveries") == before);
+}
+
+namespace {
+
+// A TCP relay on loopback to the database, which can be cut: its
+// connections are reset and new ones refused, as when a worker's host loses
+// its route to the server.
+class Relay {
+public:
+    explicit Relay(int targetPort)
+        : target_(targetPort)
+    {
+        listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(::listen(listen_, 16) == 0);
+        socklen_t len = sizeof a;
+        ::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        accepter_ = std::thread([this] { acceptLoop(); });
+    }
+    ~Relay()
+    {
+        cut();
+        accepter_.join();
+        for (auto& t : pumps_)
+            t.join();
+    }
+    int port() const { return port_; }
+    void cut()
+    {
+        if (cut_.exchange(true))
+            return;
+        ::shutdown(listen_, SHUT_RDWR);
+        ::close(listen_);
+        std::lock_guard<std::mutex> lock(m_);
+        for (int fd : open_) {
+            linger l{1, 0}; // RST
+            ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+            ::shutdown(fd, SHUT_RDWR);
+        }
+    }
+
+private:
+    void acceptLoop()
+    {
+        for (;;) {
+            const int c = ::accept(listen_, nullptr, nullptr);
+            if (c < 0 || cut_)
+                return;
+            const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            a.sin_port = htons(static_cast<uint16_t>(target_));
+            if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+                ::close(c);
+                ::close(s);
+                continue;
+            }
+            std::lock_guard<std::mutex> lock(m_);
+            open_.insert(open_.end(), {c, s});
+            pumps_.emplace_back([c, s] {
+                pollfd p[2] = {{c, POLLIN, 0}, {s, POLLIN, 0}};
+                char buf[16384];
+                while (::poll(p, 2, -1) > 0) {
+                    for (int i = 0; i < 2; ++i)
+                        if (p[i].revents) {
+                            const ssize_t n = ::read(p[i].fd, buf, sizeof buf);
+                            if (n <= 0 || ::write(p[1 - i].fd, buf, static_cast<size_t>(n)) != n) {
+                                ::close(c);
+                                ::close(s);
+                                return;
+                            }
+                        }
+                }
+            });
+        }
+    }
+
+    int target_;
+    int listen_ = -1;
+    int port_ = 0;
+    std::atomic<bool> cut_{false};
+    std::mutex m_;
+    std::vector<int> open_;
+    std::thread accepter_;
+    std::vector<std::thread> pumps_;
+};
+
+} // namespace
+
+TEST_CASE("postgres: a worker cut off from the database stops claiming; its leases come back to the others")
+{
+    const std::string url = freshPostgresDatabase(); // postgresql://webhookd@127.0.0.1:PORT/NAME
+    const auto colon = url.find(':', url.find('@'));
+    const auto slash = url.find('/', colon);
+    const int pgPort = std::stoi(url.substr(colon + 1, slash - colon - 1));
+    Relay relay(pgPort);
+    const std::string viaRelay = url.substr(0, colon + 1) + std::to_string(relay.port()) + url.substr(slash);
+
+    Fixture fx(onDatabase(url));
+    Receiver rx({"--quiet", "--script", "/slow=200;delay=2000"});
+    fx.addTarget("t", rx.url("/slow"), {"--timeout", "5s"});
+    fx.sendBatch("t", 100);
+    auto cutOff = Process::start({binary("WEBHOOKD_BIN_WEBHOOKD"), "--db", viaRelay, "--allow-private-networks",
+                                  "--concurrency", "10", "--lease", "5s", "--poll-interval", "100ms",
+                                  "--listen", "127.0.0.1:0", "--log-format", "json"});
+    const bool holding = waitUntil([&] { return fx.countStatus("in_progress") >= 5; }, 20s);
+    REQUIRE_MESSAGE(holding, cutOff.stderrText());
+    relay.cut(); // its leases (5 s timeout + 15 s margin) are held by a worker that cannot reach the store
+    const auto cutAt = Steady::now();
+    auto other = fx.startWorker({"--concurrency", "20", "--listen", "127.0.0.1:0"});
+    const bool done = waitUntil([&] { return fx.countStatus("delivered") == 100; }, 120s, 250ms);
+    const int64_t tookMs = msSince(cutAt);
+    other.kill(SIGTERM);
+    other.wait();
+    cutOff.kill(SIGKILL);
+    cutOff.wait();
+    INFO(cutOff.stderrText());
+    REQUIRE(done);
+    CHECK(contains(cutOff.stderrText(), "storage failure")); // it noticed, and kept trying
+    CHECK(rx.stats()["distinct_ids"] == 100);
+    CHECK(tookMs >= 12'000); // the cut-off worker's rows waited for their leases to expire
+    CHECK(fx.count("deliveries WHERE status <> 'delivered'") == 0);
 }

@@ -34,6 +34,7 @@
 #include "retry/retry.h"
 #include "storage/api_keys.h"
 #include "storage/database.h"
+#include "storage/sql/connection.h"
 #include "storage/events.h"
 #include "storage/queue.h"
 #include "storage/targets.h"
@@ -73,14 +74,21 @@ void mustOk(const Status& s, const char* what)
         die(std::string(what) + ": " + s.error().toString());
 }
 
+// A fresh file, or, for a PostgreSQL URL, its database emptied.
 Database freshDb(const std::string& path, Durability durability)
 {
+    const bool pg = Database::isPostgresLocator(path);
     for (const char* suffix : {"", "-wal", "-shm"})
-        std::remove((path + suffix).c_str());
+        if (!pg)
+            std::remove((path + suffix).c_str());
     OpenOptions o;
     o.create = true;
     o.durability = durability;
-    return must(Database::open(path, o), "open");
+    Database db = must(Database::open(path, o), "open");
+    if (pg)
+        detail::sql(db).exec("TRUNCATE targets, events, deliveries, attempts, dead_letters, stats_minutely, api_keys"
+                             " RESTART IDENTITY CASCADE");
+    return db;
 }
 
 void addBenchTarget(Database& db, const std::string& url, const std::string& id = "bench", TargetSpec spec = {})
@@ -96,23 +104,29 @@ void addBenchTarget(Database& db, const std::string& url, const std::string& id 
 void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueInMs, DeliveryStatus status,
                  int targets = 0, const std::string& target = "bench")
 {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE, 60'000);
-    db.exec("PRAGMA synchronous = OFF");
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    OpenOptions o;
+    o.durability = Durability::Normal;
+    o.busyTimeoutMs = 60'000;
+    Database store = must(Database::open(path, o), "open");
+    sql::Connection& db = detail::sql(store); // webhookd's own driver: either backend
+    const bool pg = Database::isPostgresLocator(path);
+    if (!pg)
+        db.exec("PRAGMA synchronous = OFF");
+    sql::Transaction tx(db, true);
     const int64_t now = SystemClock::instance().nowMs();
-    const int64_t base = db.execAndGet("SELECT coalesce(max(id), 0) FROM events").getInt64();
-    SQLite::Statement ev(
+    const int64_t base = sql::queryInt64(db, "SELECT coalesce(max(id), 0) FROM events");
+    sql::Statement ev(
         db,
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)"
         " INSERT INTO events (id, uid, type, payload, priority, created_at)"
-        " SELECT ?2 + i, printf('msg_bench%012d', ?2 + i), 'bench.event',"
+        " SELECT ?2 + i, 'msg_bench' || (?2 + i), 'bench.event',"
         " '{\"n\":' || (?2 + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}', ?3, ?4 FROM n");
     ev.bind(1, n);
     ev.bind(2, base);
     ev.bind(3, priority);
     ev.bind(4, now);
     ev.exec();
-    SQLite::Statement dl(db,
+    sql::Statement dl(db,
                          "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
                          " created_at, updated_at) SELECT id, CASE WHEN ?6 > 0 THEN 'bench' || (id % ?6) ELSE ?7 END,"
                          " ?1, ?2, ?3, ?4, ?4 FROM events WHERE id > ?5");
@@ -124,6 +138,8 @@ void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueIn
     dl.bind(6, targets);
     dl.bind(7, target);
     dl.exec();
+    if (pg)
+        db.exec("SELECT setval(pg_get_serial_sequence('events', 'id'), (SELECT max(id) FROM events))");
     tx.commit();
 }
 
@@ -372,7 +388,10 @@ json scale(const std::string& path, int64_t waiting, bool storm, int batch, int 
     } else {
         fillBacklog(path, waiting, 0, 0, DeliveryStatus::Pending, spread);
     }
-    SQLite::Database(path, SQLite::OPEN_READWRITE).exec("ANALYZE");
+    {
+        Database analyze = must(Database::open(path), "open");
+        detail::sql(analyze).exec("ANALYZE");
+    }
     OpenOptions o;
     o.durability = Durability::Normal;
     Database db = must(Database::open(path, o), "open");

@@ -26,7 +26,7 @@ constexpr int kUsage = 2;
 // What every command shares: global options, the lazily opened database, and
 // the action the parsed subcommand chose. One per process, on the main thread.
 struct Context {
-    std::string dbPath; // the store's locator: PATH or sqlite:PATH
+    std::string dbPath; // the store's locator: PATH, sqlite:PATH or postgres://…
     bool json = false;
     std::string busyTimeout = "5s";
     size_t maxPayloadBytes = 1024 * 1024;
