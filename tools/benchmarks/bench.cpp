@@ -115,12 +115,13 @@ void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueIn
     sql::Transaction tx(db, true);
     const int64_t now = SystemClock::instance().nowMs();
     const int64_t base = sql::queryInt64(db, "SELECT coalesce(max(id), 0) FROM events");
-    sql::Statement ev(
-        db,
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)"
-        " INSERT INTO events (id, uid, type, payload, priority, created_at)"
-        " SELECT ?2 + i, 'msg_bench' || (?2 + i), 'bench.event',"
-        " '{\"n\":' || (?2 + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}', ?3, ?4 FROM n");
+    const std::string payload =
+        "'{\"n\":' || (?2 + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}'";
+    sql::Statement ev(db,
+                      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)"
+                      " INSERT INTO events (id, uid, type, payload, priority, created_at)"
+                      " SELECT ?2 + i, 'msg_bench' || (?2 + i), 'bench.event', " +
+                          (pg ? "CAST(" + payload + " AS json)" : payload) + ", ?3, ?4 FROM n");
     ev.bind(1, n);
     ev.bind(2, base);
     ev.bind(3, priority);
