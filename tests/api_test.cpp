@@ -14,10 +14,10 @@
 
 #include "api/api.h"
 #include "model/delivery_status.h"
-#include "storage/sqlite/driver.h"
 #include "storage/deliveries.h"
 #include "storage/events.h"
 #include "storage/sql/connection.h"
+#include "storage/sqlite/driver.h"
 #include "support/store_fixture.h"
 
 using namespace webhookd;

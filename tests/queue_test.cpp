@@ -10,13 +10,13 @@
 #include <SQLiteCpp/Statement.h>
 
 #include "core/clock.h"
-#include "storage/sqlite/driver.h"
 #include "storage/database.h"
 #include "storage/events.h"
 #include "storage/queue.h"
 #include "storage/retention.h"
 #include "storage/sql/connection.h"
 #include "storage/sql/queue_sql.h"
+#include "storage/sqlite/driver.h"
 #include "storage/stats.h"
 #include "storage/targets.h"
 #include "support/print.h"

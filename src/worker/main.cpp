@@ -77,7 +77,9 @@ int main(int argc, char** argv)
                  "rate-limits per target and records every attempt. SIGTERM/SIGINT stop it gracefully.",
                  "webhookd");
     cli::setUp(app, "webhookd");
-    app.add_option("--db", opt.database, "Database: a file, sqlite:FILE or postgres://USER@HOST/DB (default $WEBHOOKD_DB, else ./webhooks.db)");
+    app.add_option(
+        "--db", opt.database,
+        "Database: a file, sqlite:FILE or postgres://USER@HOST/DB (default $WEBHOOKD_DB, else ./webhooks.db)");
     app.add_option("--concurrency", concurrency, "Transfers in flight at most (env WEBHOOK_MAX_CONCURRENT, default 10)")
         ->check(cli::integer(1, 10'000));
     app.add_option("--poll-interval", pollInterval, "Longest idle sleep (env WEBHOOK_QUEUE_INTERVAL, default 1s)")

@@ -130,10 +130,7 @@ public:
     explicit StoreClock(const Clock& base)
         : base_(base)
     { }
-    int64_t nowMs() const override
-    {
-        return shared_.load() ? base_.monotonicMs() + offset_.load() : base_.nowMs();
-    }
+    int64_t nowMs() const override { return shared_.load() ? base_.monotonicMs() + offset_.load() : base_.nowMs(); }
     int64_t monotonicMs() const override { return base_.monotonicMs(); }
     // The store's clock minus the monotonic clock (nullopt: a file on this host).
     void set(std::optional<int64_t> offsetMs)

@@ -123,7 +123,8 @@ std::vector<std::string> verifyArgs(const std::vector<std::string>& secrets, con
 
 // ---------------------------------------------------------------- init
 
-TEST_CASE("cli: init creates the database and running it again is fine" * doctest::skip(postgresBackend())) // SQLite's file
+TEST_CASE("cli: init creates the database and running it again is fine" *
+          doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli({.init = false});
     const std::string first = cli.ctlOk({"init"});
@@ -936,7 +937,8 @@ TEST_CASE("cli: purge deletes finished deliveries completed before --older-than 
     (void)oldDead;
 }
 
-TEST_CASE("cli: purge --vacuum rebuilds an old database without auto-vacuum and switches it to incremental" * doctest::skip(postgresBackend())) // SQLite's file
+TEST_CASE("cli: purge --vacuum rebuilds an old database without auto-vacuum and switches it to incremental" *
+          doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli;
     cli.addTarget("a", "http://example.com/a");
@@ -1498,7 +1500,8 @@ TEST_CASE("cli: a file that is not a database is refused and left alone")
     CHECK(raw.execAndGet("SELECT count(*) FROM sqlite_master").getInt() == 1);
 }
 
-TEST_CASE("cli: a locked database is waited for up to --busy-timeout, then refused with nothing written" * doctest::skip(postgresBackend())) // SQLite's file
+TEST_CASE("cli: a locked database is waited for up to --busy-timeout, then refused with nothing written" *
+          doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli;
     cli.addTarget("a", "http://example.com/a");
@@ -1598,7 +1601,8 @@ void checkReadOnly(const Fixture& cli, bool folderWritable)
     CHECK(cli.snapshot() == before);
 }
 
-TEST_CASE("cli: a read-only database still serves reads and refuses writes" * doctest::skip(postgresBackend())) // SQLite's file
+TEST_CASE("cli: a read-only database still serves reads and refuses writes" *
+          doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli;
     checkReadOnly(cli, true); // the folder is writable: SQLite can make its -shm file
@@ -1606,7 +1610,8 @@ TEST_CASE("cli: a read-only database still serves reads and refuses writes" * do
 
 // A read-only file in a read-only folder: SQLite cannot make the -shm file,
 // so the database is read as immutable (it has no -wal left to miss).
-TEST_CASE("cli: a read-only database in a read-only folder still serves reads" * doctest::skip(postgresBackend())) // SQLite's file
+TEST_CASE("cli: a read-only database in a read-only folder still serves reads" *
+          doctest::skip(postgresBackend())) // SQLite's file
 {
     Fixture cli;
     checkReadOnly(cli, false);

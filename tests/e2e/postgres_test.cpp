@@ -66,16 +66,17 @@ TEST_CASE("postgres: the schema has the same tables, columns and views as SQLite
     Fixture lite(onDatabase(dir.file("lite.db")));
     Fixture pg(onDatabase(freshPostgresDatabase()));
     REQUIRE(pg.isPostgres());
-    const auto liteColumns = rowsAsSet(lite.sqlRows(
-        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p"
-        " WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%'"));
-    const auto pgColumns = rowsAsSet(
-        pg.sqlRows("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema ="
-                   " current_schema() AND table_name <> 'webhookd_migrations'"));
+    const auto liteColumns =
+        rowsAsSet(lite.sqlRows("SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p"
+                               " WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%'"));
+    const auto pgColumns =
+        rowsAsSet(pg.sqlRows("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema ="
+                             " current_schema() AND table_name <> 'webhookd_migrations'"));
     CHECK(liteColumns.size() > 100);
     CHECK(liteColumns == pgColumns);
-    CHECK(rowsAsSet(lite.sqlRows("SELECT name FROM sqlite_master WHERE type = 'view'")) ==
-          rowsAsSet(pg.sqlRows("SELECT table_name FROM information_schema.views WHERE table_schema = current_schema()")));
+    CHECK(
+        rowsAsSet(lite.sqlRows("SELECT name FROM sqlite_master WHERE type = 'view'")) ==
+        rowsAsSet(pg.sqlRows("SELECT table_name FROM information_schema.views WHERE table_schema = current_schema()")));
     CHECK(rowsAsSet(lite.sqlRows("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'")) ==
           rowsAsSet(pg.sqlRows("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
                                " AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'")));
@@ -201,7 +202,8 @@ TEST_CASE("postgres: migrate-store copies a SQLite store, history included, and 
     const std::string q = "SELECT delivery_id, event_uid, target_id, status, attempt_count, created_at"
                           " FROM delivery_history ORDER BY delivery_id";
     CHECK(pg.sqlRows(q) == lite.sqlRows(q));
-    CHECK(pg.sqlRows("SELECT secret FROM targets ORDER BY id") == lite.sqlRows("SELECT secret FROM targets ORDER BY id"));
+    CHECK(pg.sqlRows("SELECT secret FROM targets ORDER BY id") ==
+          lite.sqlRows("SELECT secret FROM targets ORDER BY id"));
     // The copy carries on: new ids continue after the copied ones, the
     // pending deliveries go out from PostgreSQL.
     const int64_t fresh = pg.send("ok");
@@ -323,8 +325,8 @@ TEST_CASE("postgres: a worker cut off from the database stops claiming; its leas
     fx.addTarget("t", rx.url("/slow"), {"--timeout", "5s"});
     fx.sendBatch("t", 100);
     auto cutOff = Process::start({binary("WEBHOOKD_BIN_WEBHOOKD"), "--db", viaRelay, "--allow-private-networks",
-                                  "--concurrency", "10", "--lease", "5s", "--poll-interval", "100ms",
-                                  "--listen", "127.0.0.1:0", "--log-format", "json"});
+                                  "--concurrency", "10", "--lease", "5s", "--poll-interval", "100ms", "--listen",
+                                  "127.0.0.1:0", "--log-format", "json"});
     const bool holding = waitUntil([&] { return fx.countStatus("in_progress") >= 5; }, 20s);
     REQUIRE_MESSAGE(holding, cutOff.stderrText());
     relay.cut(); // its leases (5 s timeout + 15 s margin) are held by a worker that cannot reach the store

@@ -23,7 +23,7 @@ bool gives(const std::vector<std::string>& flags, const std::string& flag)
 
 Fixture::Fixture(FixtureOptions options)
     : options_(std::move(options)),
-      db_(options_.dbPath        ? *options_.dbPath
+      db_(options_.dbPath         ? *options_.dbPath
               : postgresBackend() ? freshPostgresDatabase()
                                   : dir_.file("webhooks.db"))
 {
@@ -220,7 +220,8 @@ int64_t Fixture::countStatus(const std::string& status) const
 std::string Fixture::snapshot() const
 {
     if (isPostgres()) {
-        std::string out = "schema_version=" + std::to_string(sqlInt("SELECT max(version) FROM webhookd_migrations")) + "\n";
+        std::string out =
+            "schema_version=" + std::to_string(sqlInt("SELECT max(version) FROM webhookd_migrations")) + "\n";
         for (const auto& t : sqlRows("SELECT table_name FROM information_schema.tables WHERE table_schema ="
                                      " current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name")) {
             std::vector<std::string> rows;

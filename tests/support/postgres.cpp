@@ -90,8 +90,7 @@ PgServer::~PgServer()
 {
     try {
         stop();
-    } catch (...) {
-    }
+    } catch (...) { }
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
 }

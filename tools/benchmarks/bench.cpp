@@ -34,9 +34,9 @@
 #include "retry/retry.h"
 #include "storage/api_keys.h"
 #include "storage/database.h"
-#include "storage/sql/connection.h"
 #include "storage/events.h"
 #include "storage/queue.h"
+#include "storage/sql/connection.h"
 #include "storage/targets.h"
 #include "worker/worker.h"
 
@@ -115,8 +115,7 @@ void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueIn
     sql::Transaction tx(db, true);
     const int64_t now = SystemClock::instance().nowMs();
     const int64_t base = sql::queryInt64(db, "SELECT coalesce(max(id), 0) FROM events");
-    const std::string payload =
-        "'{\"n\":' || (?2 + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}'";
+    const std::string payload = "'{\"n\":' || (?2 + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}'";
     sql::Statement ev(db,
                       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)"
                       " INSERT INTO events (id, uid, type, payload, priority, created_at)"
@@ -128,9 +127,9 @@ void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueIn
     ev.bind(4, now);
     ev.exec();
     sql::Statement dl(db,
-                         "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
-                         " created_at, updated_at) SELECT id, CASE WHEN ?6 > 0 THEN 'bench' || (id % ?6) ELSE ?7 END,"
-                         " ?1, ?2, ?3, ?4, ?4 FROM events WHERE id > ?5");
+                      "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
+                      " created_at, updated_at) SELECT id, CASE WHEN ?6 > 0 THEN 'bench' || (id % ?6) ELSE ?7 END,"
+                      " ?1, ?2, ?3, ?4, ?4 FROM events WHERE id > ?5");
     dl.bind(1, std::string(toString(status)));
     dl.bind(2, priority);
     dl.bind(3, now + dueInMs);

@@ -131,7 +131,9 @@ int main(int argc, char** argv)
     app.set_help_all_flag("--help-all", "Show help for every command");
     app.require_subcommand(1);
     app.fallthrough(); // --db and --json may come anywhere on the line
-    app.add_option("--db", ctx.dbPath, "Database: a file, sqlite:FILE or postgres://USER@HOST/DB (default $WEBHOOKD_DB, else ./webhooks.db)");
+    app.add_option(
+        "--db", ctx.dbPath,
+        "Database: a file, sqlite:FILE or postgres://USER@HOST/DB (default $WEBHOOKD_DB, else ./webhooks.db)");
     app.add_flag("--json", ctx.json, "Print records as JSON for scripts");
     auto* busy =
         app.add_option("--busy-timeout", ctx.busyTimeout, "How long to wait for a locked database (at most 24h)")

@@ -104,7 +104,7 @@ public:
     void bindDouble(int i, double v) override
     {
         set(i,
-            std::isnan(v)   ? std::string("NaN")
+            std::isnan(v)       ? std::string("NaN")
                 : std::isinf(v) ? std::string(v > 0 ? "Infinity" : "-Infinity")
                                 : fmt::format("{}", v),
             kFloat8, 0);
@@ -242,7 +242,8 @@ private:
             p = nullptr; // too many kept: this one runs unprepared
         }
         if (!p) {
-            res_ = PQexecParams(pc, sql_.c_str(), n_, types_.data(), values.data(), lengths_.data(), formats_.data(), 0);
+            res_ =
+                PQexecParams(pc, sql_.c_str(), n_, types_.data(), values.data(), lengths_.data(), formats_.data(), 0);
         } else {
             if (p->name.empty() || p->generation != c_.generation()) {
                 std::string name = p->name.empty() ? fmt::format("w{}", reinterpret_cast<uintptr_t>(p)) : p->name;
@@ -298,8 +299,9 @@ void Connection::connect()
     // Defaults a URL may override: give up on a server that does not answer
     // within seconds, and notice a dead peer (a cut network) by TCP
     // keepalives and an unacknowledged-data timeout instead of hanging.
-    const char* keys[] = {"connect_timeout",     "keepalives",       "keepalives_idle", "keepalives_interval",
-                          "keepalives_count",    "tcp_user_timeout", "application_name", "dbname", nullptr};
+    const char* keys[] = {"connect_timeout",     "keepalives",       "keepalives_idle",
+                          "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                          "application_name",    "dbname",           nullptr};
     const char* values[] = {"10", "1", "10", "5", "3", "20000", "webhookd", conninfo_.c_str(), nullptr};
     if (conn_)
         PQfinish(conn_);

@@ -59,7 +59,7 @@ public:
         uint64_t generation = 0;
         std::vector<Oid> types;
     };
-    PGconn* handle();             // reconnects first when the connection broke (outside a transaction)
+    PGconn* handle(); // reconnects first when the connection broke (outside a transaction)
     Prepared& cached(const std::string& sql, const std::vector<Oid>& types, bool& fresh);
     [[noreturn]] void raise(PGresult* result, const std::string& what); // clears result
     uint64_t generation() const { return generation_; }

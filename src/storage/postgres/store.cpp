@@ -46,8 +46,7 @@ public:
             {
                 try {
                     c.exec("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")");
-                } catch (...) {
-                }
+                } catch (...) { }
             }
         } unlock{*conn};
         conn->exec("CREATE TABLE IF NOT EXISTS webhookd_migrations (version bigint PRIMARY KEY, name text NOT NULL,"
@@ -58,7 +57,8 @@ public:
                 continue;
             sql::Transaction tx(*conn, true);
             conn->exec(std::string(m.sql));
-            sql::Statement record(*conn, "INSERT INTO webhookd_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+            sql::Statement record(*conn,
+                                  "INSERT INTO webhookd_migrations (version, name, applied_at) VALUES (?, ?, ?)");
             record.bind(1, m.version);
             record.bind(2, std::string(m.name));
             record.bind(3, nowMs());
@@ -100,11 +100,13 @@ Result<std::unique_ptr<Database::Impl>> openPostgres(const std::string& url, con
         if (store->pg().serverVersion() < 120000)
             return fail(Error::invalid("webhookd needs PostgreSQL 12 or newer; " + shown + " runs " +
                                        std::to_string(store->pg().serverVersion() / 10000)));
-        store->readOnly = sql::queryInt64(c, "SELECT CAST(current_setting('transaction_read_only') = 'on' AS int)") != 0;
+        store->readOnly =
+            sql::queryInt64(c, "SELECT CAST(current_setting('transaction_read_only') = 'on' AS int)") != 0;
         if (store->schemaVersion() == 0 &&
             sql::queryInt64(c, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()") > 0)
-            return fail(Error::invalid(shown + " holds tables but not webhookd's; give webhookd a database (or a"
-                                               " schema, with search_path) of its own"));
+            return fail(Error::invalid(shown +
+                                       " holds tables but not webhookd's; give webhookd a database (or a"
+                                       " schema, with search_path) of its own"));
         return std::unique_ptr<Database::Impl>(std::move(store));
     });
 }

@@ -84,8 +84,8 @@ Translated translate(std::string_view s)
             i += 2;
             continue;
         }
-        const bool named = c == ':' && i + 1 < s.size() && (std::isalpha(static_cast<unsigned char>(s[i + 1])) ||
-                                                             s[i + 1] == '_');
+        const bool named =
+            c == ':' && i + 1 < s.size() && (std::isalpha(static_cast<unsigned char>(s[i + 1])) || s[i + 1] == '_');
         if (c == '?' || named) {
             size_t j = i + 1;
             int n = 0;

@@ -11,7 +11,7 @@ namespace webhookd::postgres {
 
 struct Translated {
     std::string sql;
-    int parameters = 0;                           // the highest $N
+    int parameters = 0;                            // the highest $N
     std::map<std::string, int, std::less<>> names; // ":name" → N
 };
 

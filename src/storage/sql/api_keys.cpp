@@ -71,8 +71,8 @@ Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std:
     const std::string digest = sha256({secret});
     auto saved = detail::guarded("create the API key", [&]() -> Status {
         sql::Statement q(detail::sql(db),
-                            "INSERT INTO api_keys (id, name, secret_sha256, scopes, created_at, expires_at)"
-                            " VALUES (?, ?, ?, ?, ?, ?)");
+                         "INSERT INTO api_keys (id, name, secret_sha256, scopes, created_at, expires_at)"
+                         " VALUES (?, ?, ?, ?, ?, ?)");
         q.bind(1, out.key.id);
         q.bind(2, name);
         q.bind(3, digest.data(), static_cast<int>(digest.size()));
@@ -90,8 +90,7 @@ Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std:
 Result<std::vector<ApiKey>> listApiKeys(Database& db)
 {
     return detail::guarded("list API keys", [&]() -> Result<std::vector<ApiKey>> {
-        sql::Statement q(detail::sql(db),
-                            std::string("SELECT ") + kColumns + " FROM api_keys ORDER BY created_at, id");
+        sql::Statement q(detail::sql(db), std::string("SELECT ") + kColumns + " FROM api_keys ORDER BY created_at, id");
         std::vector<ApiKey> out;
         while (q.executeStep())
             out.push_back(readKey(q));
@@ -126,7 +125,7 @@ Result<ApiKey> authenticateApiKey(Database& db, std::string_view token, const Cl
     const int64_t now = clock.nowMs();
     return detail::guarded("check the API key", [&]() -> Result<ApiKey> {
         sql::Statement q(detail::sql(db),
-                            std::string("SELECT ") + kColumns + ", secret_sha256 FROM api_keys WHERE id = ?");
+                         std::string("SELECT ") + kColumns + ", secret_sha256 FROM api_keys WHERE id = ?");
         q.bind(1, parts->id);
         // An unknown id is compared against a digest all the same, so a
         // wrong id and a wrong secret take the same time.

@@ -9,8 +9,12 @@ namespace {
 
 // In the order foreign keys need, each with the columns its rows are ordered by.
 constexpr std::pair<const char*, const char*> kTables[] = {
-    {"targets", "id"},          {"events", "id"},   {"deliveries", "id"},
-    {"attempts", "id"},         {"dead_letters", "delivery_id"}, {"api_keys", "id"},
+    {"targets", "id"},
+    {"events", "id"},
+    {"deliveries", "id"},
+    {"attempts", "id"},
+    {"dead_letters", "delivery_id"},
+    {"api_keys", "id"},
     {"stats_minutely", "minute, target_id"},
 };
 
@@ -79,8 +83,10 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
         // New rows continue after the copied ids.
         if (detail::postgres(dst))
             for (const char* t : {"events", "deliveries", "attempts"})
-                dst.exec(std::string("SELECT setval(pg_get_serial_sequence('") + t + "', 'id'), coalesce(max(id), 0) + 1,"
-                         " false) FROM " + t);
+                dst.exec(std::string("SELECT setval(pg_get_serial_sequence('") + t +
+                         "', 'id'), coalesce(max(id), 0) + 1,"
+                         " false) FROM " +
+                         t);
         write.commit();
         for (const auto& c : out)
             if (const int64_t n = countRows(dst, c.table); n != c.rows)

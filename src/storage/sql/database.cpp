@@ -68,8 +68,8 @@ Result<Database> Database::open(const std::string& locator, const OpenOptions& o
     const int version = out.schemaVersion();
     if (version > latestSchemaVersion())
         return fail(Error::invalid("the database " + where + " has schema version " + std::to_string(version) +
-                                   ", newer than this webhookd understands (" +
-                                   std::to_string(latestSchemaVersion()) + "); upgrade webhookd"));
+                                   ", newer than this webhookd understands (" + std::to_string(latestSchemaVersion()) +
+                                   "); upgrade webhookd"));
     if (!out.readOnly()) {
         if (auto s = out.setDurability(options.durability); !s)
             return fail(s.error());

@@ -1,6 +1,5 @@
 #include "storage/deliveries.h"
 
-
 #include "storage/sql/connection.h"
 #include "storage/sql/rows.h"
 #include "storage/sql/sql_error.h"
@@ -107,9 +106,9 @@ Result<int64_t> countDeliveries(Database& db, const DeliveryFilter& f)
 {
     return detail::guarded("count deliveries", [&]() -> Result<int64_t> {
         sql::Statement q(detail::sql(db),
-                            std::string("SELECT count(*) FROM deliveries d") +
-                                (f.type ? " JOIN events e ON e.id = d.event_id" : "") + " WHERE true" +
-                                conditions(f, false));
+                         std::string("SELECT count(*) FROM deliveries d") +
+                             (f.type ? " JOIN events e ON e.id = d.event_id" : "") + " WHERE true" +
+                             conditions(f, false));
         bind(q, f, false);
         q.executeStep();
         return q.getColumn(0).getInt64();
@@ -143,11 +142,11 @@ Result<int64_t> countDeadLetters(Database& db, const DeliveryFilter& f)
         DeliveryFilter g = f;
         g.status.reset();
         sql::Statement q(detail::sql(db),
-                            std::string("SELECT count(*) FROM dead_letters dl JOIN deliveries d"
-                                        " ON d.id = dl.delivery_id") +
-                                (f.type ? " JOIN events e ON e.id = d.event_id" : "") +
-                                " WHERE dl.retried_at IS NULL AND d.status = " +
-                                detail::sqlName(DeliveryStatus::DeadLetter) + conditions(g, false));
+                         std::string("SELECT count(*) FROM dead_letters dl JOIN deliveries d"
+                                     " ON d.id = dl.delivery_id") +
+                             (f.type ? " JOIN events e ON e.id = d.event_id" : "") +
+                             " WHERE dl.retried_at IS NULL AND d.status = " +
+                             detail::sqlName(DeliveryStatus::DeadLetter) + conditions(g, false));
         bind(q, g, false);
         q.executeStep();
         return q.getColumn(0).getInt64();
@@ -158,19 +157,19 @@ Result<Delivery> getDelivery(Database& db, int64_t id)
 {
     return detail::guarded("read the delivery", [&]() -> Result<Delivery> {
         sql::Statement q(detail::sql(db),
-                            std::string("SELECT ") + detail::kDeliveryColumns +
-                                ", dl.reason, dl.moved_at FROM deliveries d JOIN events e"
-                                " ON e.id = d.event_id LEFT JOIN dead_letters dl ON dl.delivery_id = d.id"
-                                " WHERE d.id = ?");
+                         std::string("SELECT ") + detail::kDeliveryColumns +
+                             ", dl.reason, dl.moved_at FROM deliveries d JOIN events e"
+                             " ON e.id = d.event_id LEFT JOIN dead_letters dl ON dl.delivery_id = d.id"
+                             " WHERE d.id = ?");
         q.bind(1, id);
         if (!q.executeStep())
             return fail(Error::notFound("there is no delivery " + std::to_string(id)));
         Delivery d = detail::readDelivery(q);
         readReason(q, d);
         sql::Statement a(detail::sql(db),
-                            "SELECT number, started_at, duration_ms, status_code, error_type, error_message,"
-                            " retry_after_ms, response_excerpt FROM attempts WHERE delivery_id = ?"
-                            " ORDER BY number");
+                         "SELECT number, started_at, duration_ms, status_code, error_type, error_message,"
+                         " retry_after_ms, response_excerpt FROM attempts WHERE delivery_id = ?"
+                         " ORDER BY number");
         a.bind(1, id);
         while (a.executeStep()) {
             Attempt at;

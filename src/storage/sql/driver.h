@@ -176,8 +176,7 @@ public:
         if (open_) {
             try {
                 c_.rollback();
-            } catch (...) {
-            }
+            } catch (...) { }
         }
     }
     void commit()
@@ -207,8 +206,7 @@ public:
         if (open_) {
             try {
                 rollback();
-            } catch (...) {
-            }
+            } catch (...) { }
         }
     }
     void release()

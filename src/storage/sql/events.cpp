@@ -363,7 +363,8 @@ Result<std::vector<EventRecord>> listEvents(Database& db, const EventFilter& fil
     if (filter.limit < 1)
         return fail(Error::invalid("the limit must be at least 1"));
     return detail::guarded("list events", [&]() -> Result<std::vector<EventRecord>> {
-        std::string sql = std::string("SELECT ") + kEventColumns + " FROM events INDEXED BY events_by_created WHERE true";
+        std::string sql =
+            std::string("SELECT ") + kEventColumns + " FROM events INDEXED BY events_by_created WHERE true";
         if (filter.type)
             sql += " AND type = :type";
         if (filter.createdSince)
@@ -396,16 +397,16 @@ Result<EventRecord> getEvent(Database& db, const std::string& uid)
 {
     return detail::guarded("read the event", [&]() -> Result<EventRecord> {
         sql::Statement q(detail::sql(db),
-                            std::string("SELECT ") + kEventColumns + ", payload FROM events WHERE uid = ?");
+                         std::string("SELECT ") + kEventColumns + ", payload FROM events WHERE uid = ?");
         q.bind(1, uid);
         if (!q.executeStep())
             return fail(Error::notFound("there is no event '" + uid + "'"));
         EventRecord e = readEvent(q);
         e.payload = q.getColumn(7).getString();
         sql::Statement d(detail::sql(db),
-                            std::string("SELECT ") + detail::kDeliveryColumns +
-                                " FROM deliveries d JOIN events e ON e.id = d.event_id"
-                                " WHERE d.event_id = ? ORDER BY d.id DESC");
+                         std::string("SELECT ") + detail::kDeliveryColumns +
+                             " FROM deliveries d JOIN events e ON e.id = d.event_id"
+                             " WHERE d.event_id = ? ORDER BY d.id DESC");
         d.bind(1, e.id);
         while (d.executeStep())
             e.deliveries.push_back(detail::readDelivery(d));

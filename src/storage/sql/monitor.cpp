@@ -2,7 +2,6 @@
 
 #include <set>
 
-
 #include "ratelimit/aimd.h"
 #include "storage/sql/connection.h"
 #include "storage/sql/rows.h"
@@ -16,9 +15,9 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
         MonitorSnapshot m;
         sql::Transaction read(detail::sql(db), false);
         sql::Statement targets(detail::sql(db),
-                                  "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures,"
-                                  " CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END, rate_current,"
-                                  " coalesce(max_in_flight, 0) FROM targets ORDER BY id");
+                               "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures,"
+                               " CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END, rate_current,"
+                               " coalesce(max_in_flight, 0) FROM targets ORDER BY id");
         std::set<std::string, std::less<>> enabled;
         while (targets.executeStep()) {
             m.targets.push_back(

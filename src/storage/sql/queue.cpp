@@ -99,11 +99,12 @@ struct Queue::Statements {
           saveRate(db,
                    "UPDATE targets SET rate_current = ?2, rate_adjusted_at = ?3, rate_signal_at = ?4,"
                    " rate_signal = coalesce(?5, rate_signal) WHERE id = ?1"),
-          saveBreaker(db,
-                      "UPDATE targets SET consecutive_failures = ?2, paused_until = ?3,"
-                      " paused_at = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
-                      " paused_reason = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
-                      " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
+          saveBreaker(
+              db,
+              "UPDATE targets SET consecutive_failures = ?2, paused_until = ?3,"
+              " paused_at = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
+              " paused_reason = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
+              " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
           probe(db, "UPDATE targets SET paused_until = ?2 WHERE id = ?1"),
           rollup(db, detail::rollupUpsert()),
           disableUnreadable(db, "UPDATE targets SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1"),
@@ -123,8 +124,8 @@ struct Queue::Statements {
 
     bool postgres;
     sql::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
-        holdBack, inFlightOfTarget, event, targets, lockTarget, saveBucket, finish, attempt, deadLetter, targetState, saveRate,
-        saveBreaker, probe, rollup, disableUnreadable, orphan, release, outstanding;
+        holdBack, inFlightOfTarget, event, targets, lockTarget, saveBucket, finish, attempt, deadLetter, targetState,
+        saveRate, saveBreaker, probe, rollup, disableUnreadable, orphan, release, outstanding;
 
     // Targets as last read, with their bucket state. Reloaded when another
     // connection has committed since (data_version moved); this connection's
@@ -316,9 +317,10 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
             while (s.dueAtPriority.executeStep())
                 if (isClaimable(parseDeliveryStatus(s.dueAtPriority.getColumn(6).getText())
                                     .value_or(DeliveryStatus::InProgress))) // see queue_sql::dueAtPriority
-                    candidates.push_back({s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
-                                      s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
-                                      s.dueAtPriority.getColumn(4).getInt(), s.dueAtPriority.getColumn(5).getInt()});
+                    candidates.push_back(
+                        {s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
+                         s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
+                         s.dueAtPriority.getColumn(4).getInt(), s.dueAtPriority.getColumn(5).getInt()});
             s.dueAtPriority.reset();
             lastMoved = 0; // rows of this page moved out of the walk's way
             int moved = 0; // rows claimed or deferred from this page
@@ -755,18 +757,18 @@ Result<int64_t> Queue::shiftSchedule(int64_t deltaMs, int64_t nowMs)
         sql::Transaction tx(sql, true);
         const std::string inProgress = detail::sqlName(DeliveryStatus::InProgress);
         sql::Statement shift(sql,
-                                "UPDATE deliveries SET next_attempt_at = CASE WHEN status = " + inProgress +
-                                    " THEN next_attempt_at ELSE next_attempt_at + ?1 END,"
-                                    " lease_expires_at = CASE WHEN status = " +
-                                    inProgress +
-                                    " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2"
-                                    " WHERE " +
-                                    detail::statusIn(status_set::kUnfinished) +
-                                    // Times beyond ±2^62 (rows edited by hand) stay: adding could overflow.
-                                    " AND next_attempt_at BETWEEN -4611686018427387904 AND 4611686018427387904"
-                                    " AND coalesce(lease_expires_at, 0) BETWEEN -4611686018427387904"
-                                    " AND 4611686018427387904 AND " +
-                                    (deltaMs > 0 ? "updated_at <= ?3" : "updated_at > ?3"));
+                             "UPDATE deliveries SET next_attempt_at = CASE WHEN status = " + inProgress +
+                                 " THEN next_attempt_at ELSE next_attempt_at + ?1 END,"
+                                 " lease_expires_at = CASE WHEN status = " +
+                                 inProgress +
+                                 " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2"
+                                 " WHERE " +
+                                 detail::statusIn(status_set::kUnfinished) +
+                                 // Times beyond ±2^62 (rows edited by hand) stay: adding could overflow.
+                                 " AND next_attempt_at BETWEEN -4611686018427387904 AND 4611686018427387904"
+                                 " AND coalesce(lease_expires_at, 0) BETWEEN -4611686018427387904"
+                                 " AND 4611686018427387904 AND " +
+                                 (deltaMs > 0 ? "updated_at <= ?3" : "updated_at > ?3"));
         shift.bind(1, deltaMs);
         shift.bind(2, nowMs);
         shift.bind(3, deltaMs > 0 ? nowMs - deltaMs : nowMs + kShiftRaceMs);

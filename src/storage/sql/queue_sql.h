@@ -23,8 +23,7 @@ inline const std::string& reclaim(bool postgres = false)
 {
     static const std::string set = "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
         ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE ";
-    static const std::string expired =
-        "status = " + sqlName(DeliveryStatus::InProgress) + " AND lease_expires_at < ?1";
+    static const std::string expired = "status = " + sqlName(DeliveryStatus::InProgress) + " AND lease_expires_at < ?1";
     static const std::string s = set + expired;
     static const std::string pg =
         set + "id IN (SELECT id FROM deliveries WHERE " + expired + " FOR UPDATE SKIP LOCKED)";

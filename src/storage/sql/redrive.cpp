@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <set>
 
-
 #include "core/clock.h"
 #include "model/redrive_rules.h"
 #include "storage/sql/connection.h"
@@ -152,8 +151,8 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
         const int64_t total = count.getColumn(0).getInt64();
         count.reset();
         sql::Statement next(sql,
-                               "SELECT dl.delivery_id" + from + " WHERE dl.delivery_id > :after" + cond +
-                                   " ORDER BY dl.delivery_id LIMIT :limit");
+                            "SELECT dl.delivery_id" + from + " WHERE dl.delivery_id > :after" + cond +
+                                " ORDER BY dl.delivery_id LIMIT :limit");
         bind(next);
         next.bind(":limit", o.batchSize);
 

@@ -6,7 +6,6 @@
 #include <thread>
 #include <vector>
 
-
 #include "core/duration.h"
 #include "storage/sql/connection.h"
 #include "storage/sql/rows.h"
@@ -99,7 +98,7 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
         // Checked again inside the transaction: a row may have been resent
         // since the candidates were read.
         sql::Statement check(sql,
-                                "SELECT event_id FROM deliveries WHERE id = ?1 AND " + cond + " AND completed_at < ?2");
+                             "SELECT event_id FROM deliveries WHERE id = ?1 AND " + cond + " AND completed_at < ?2");
         sql::Statement attempts(sql, "DELETE FROM attempts WHERE delivery_id = ?");
         sql::Statement deadLetter(sql, "DELETE FROM dead_letters WHERE delivery_id = ?");
         sql::Statement delivery(sql, "DELETE FROM deliveries WHERE id = ?");
@@ -168,8 +167,8 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
         // The per-minute rollup outlives what it counts by kStatsKeptMs, so
         // the charts of the last two weeks stay whole after a short purge.
         sql::Statement stats(sql,
-                                "DELETE FROM stats_minutely WHERE (minute, target_id) IN (SELECT minute, target_id"
-                                " FROM stats_minutely WHERE minute < ?1 ORDER BY minute LIMIT 5000)");
+                             "DELETE FROM stats_minutely WHERE (minute, target_id) IN (SELECT minute, target_id"
+                             " FROM stats_minutely WHERE minute < ?1 ORDER BY minute LIMIT 5000)");
         for (int n = 1; n > 0 && !stopped(o);) {
             stats.reset();
             stats.bind(1, saturatingAdd(o.completedBeforeMs, -kStatsKeptMs));

@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-
 #include "model/rollup.h"
 
 namespace webhookd::detail {

@@ -163,8 +163,8 @@ int64_t deleteOrphanEvents(sql::Connection& sql, std::vector<int64_t> events)
     std::sort(events.begin(), events.end());
     events.erase(std::unique(events.begin(), events.end()), events.end());
     sql::Statement orphan(sql,
-                             "DELETE FROM events WHERE id = ?"
-                             " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)");
+                          "DELETE FROM events WHERE id = ?"
+                          " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)");
     int64_t deleted = 0;
     for (int64_t id : events) {
         orphan.reset();

@@ -5,12 +5,11 @@
 #include <optional>
 #include <vector>
 
-
 #include "core/error.h"
 #include "model/delivery.h"
 #include "model/event.h"
-#include "storage/sql/driver.h"
 #include "model/target.h"
+#include "storage/sql/driver.h"
 
 namespace webhookd::detail {
 

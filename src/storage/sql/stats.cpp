@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-
 #include "core/clock.h"
 #include "storage/sql/connection.h"
 #include "storage/sql/rollup_sql.h"
@@ -83,9 +82,9 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         // sorter took 3-4 times as long as this one pass, which also collects
         // the times to deliver.
         sql::Statement q(detail::sql(db),
-                            "SELECT e.type, d.target_id, d.status, d.completed_at - d.created_at"
-                            " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE true" +
-                                cond);
+                         "SELECT e.type, d.target_id, d.status, d.completed_at - d.created_at"
+                         " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE true" +
+                             cond);
         bind(q, filter);
         std::vector<int64_t> toDeliver;
         while (q.executeStep()) {
@@ -104,10 +103,10 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         s.timeToDeliverMs = percentiles(toDeliver);
 
         sql::Statement attempts(detail::sql(db),
-                                   "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
-                                   " JOIN deliveries d ON d.id = a.delivery_id" +
-                                       std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
-                                       " WHERE true" + cond);
+                                "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
+                                " JOIN deliveries d ON d.id = a.delivery_id" +
+                                    std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
+                                    " WHERE true" + cond);
         bind(attempts, filter);
         std::vector<int64_t> durations;
         int64_t answered = 0, answeredMs = 0;
@@ -127,12 +126,12 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         // scan stays inside that index (the backlog) instead of the whole table.
         const int64_t now = clock.nowMs();
         sql::Statement due(detail::sql(db),
-                              "SELECT min(d.next_attempt_at) FROM deliveries d" +
-                                  std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
-                                  " JOIN targets t ON t.id = d.target_id"
-                                  " WHERE " +
-                                  detail::statusIn(status_set::kClaimable, "d.status") +
-                                  " AND d.next_attempt_at <= :now AND t.enabled = 1" + cond);
+                           "SELECT min(d.next_attempt_at) FROM deliveries d" +
+                               std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
+                               " JOIN targets t ON t.id = d.target_id"
+                               " WHERE " +
+                               detail::statusIn(status_set::kClaimable, "d.status") +
+                               " AND d.next_attempt_at <= :now AND t.enabled = 1" + cond);
         bind(due, filter);
         due.bind(":now", now);
         if (due.executeStep() && !due.getColumn(0).isNull())
@@ -160,8 +159,8 @@ Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQu
         const std::string sums = detail::eachCounter([](const std::string& c) { return "sum(" + c + ")"; });
         // A range of the primary key (minute, target_id).
         sql::Statement rows(sql,
-                               "SELECT minute, " + sums + " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2" +
-                                   (q.targetId ? " AND target_id = ?3" : "") + " GROUP BY minute ORDER BY minute");
+                            "SELECT minute, " + sums + " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2" +
+                                (q.targetId ? " AND target_id = ?3" : "") + " GROUP BY minute ORDER BY minute");
         rows.bind(1, first);
         rows.bind(2, q.until);
         if (q.targetId)

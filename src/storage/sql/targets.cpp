@@ -144,7 +144,7 @@ Result<std::vector<Target>> listTargets(Database& db)
 {
     return detail::guarded("list targets", [&]() -> Result<std::vector<Target>> {
         sql::Statement q(detail::sql(db),
-                            std::string("SELECT ") + detail::kTargetColumns + " FROM targets ORDER BY id");
+                         std::string("SELECT ") + detail::kTargetColumns + " FROM targets ORDER BY id");
         std::vector<Target> out;
         while (q.executeStep())
             out.push_back(detail::readTarget(q));
@@ -160,10 +160,9 @@ Result<Target> setTargetEnabled(Database& db, const std::string& id, bool enable
         if (!t)
             return t;
         setEnabledByHand(*t, enabled, clock.nowMs());
-        sql::Statement q(
-            detail::sql(db),
-            "UPDATE targets SET enabled = ?2, updated_at = ?3, consecutive_failures = ?4,"
-            " paused_until = ?5, paused_at = ?6, paused_reason = ?7, disabled_reason = ?8 WHERE id = ?1");
+        sql::Statement q(detail::sql(db),
+                         "UPDATE targets SET enabled = ?2, updated_at = ?3, consecutive_failures = ?4,"
+                         " paused_until = ?5, paused_at = ?6, paused_reason = ?7, disabled_reason = ?8 WHERE id = ?1");
         q.bind(1, id);
         q.bind(2, t->enabled ? 1 : 0);
         q.bind(3, t->updatedAt);
@@ -229,8 +228,8 @@ Result<Rotation> rotateSecret(Database& db, const std::string& id, std::optional
         for (size_t i = 1; i < previous.size(); ++i)
             older.push_back({{"secret", previous[i].secret}, {"expires_at", previous[i].expiresAt}});
         sql::Statement q(detail::sql(db),
-                            "UPDATE targets SET previous_secret = ?, previous_secret_expires_at = ?, secret = ?,"
-                            " updated_at = ?, older_secrets = ? WHERE id = ?");
+                         "UPDATE targets SET previous_secret = ?, previous_secret_expires_at = ?, secret = ?,"
+                         " updated_at = ?, older_secrets = ? WHERE id = ?");
         if (!previous.empty()) {
             q.bind(1, previous.front().secret);
             q.bind(2, previous.front().expiresAt);

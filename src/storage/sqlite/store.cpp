@@ -21,7 +21,6 @@
 
 namespace webhookd {
 
-
 namespace {
 
 constexpr int64_t kApplicationId = 0x57484B44; // "WHKD"
@@ -198,8 +197,7 @@ Result<std::unique_ptr<Database::Impl>> openSqlite(const std::string& path, cons
                 // cannot create the -shm file it wants. With no -wal file left
                 // the database file holds everything, so read it as immutable.
                 db = std::make_unique<SQLite::Database>(immutableUri(path),
-                                                        SQLite::OPEN_READONLY | SQLite::OPEN_URI |
-                                                            SQLite::OPEN_NOMUTEX,
+                                                        SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX,
                                                         options.busyTimeoutMs);
                 appId = db->execAndGet("PRAGMA application_id").getInt64();
             }
