@@ -1,9 +1,13 @@
 """Shared by the Python end-to-end tests: a child process whose output is
 read by threads, line by line, so a test can wait for a line."""
 
+import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -60,8 +64,6 @@ class Store:
     (tests/support/pg_server.sh). close() stops a server it started."""
 
     def __init__(self, tmp):
-        import os
-        import socket
         self.server_dir = None
         if os.environ.get("WEBHOOKD_TEST_BACKEND") != "postgres":
             self.locator = os.path.join(tmp, "webhooks.db")
@@ -70,7 +72,6 @@ class Store:
         self.script = script
         admin = os.environ.get("WEBHOOKD_TEST_PG_URL")
         if not admin:
-            import tempfile
             self.server_dir = tempfile.mkdtemp(prefix="webhookd-pg-", dir="/tmp")
             os.chmod(self.server_dir, 0o755)
             with socket.socket() as s:
@@ -85,6 +86,5 @@ class Store:
 
     def close(self):
         if self.server_dir:
-            import shutil
             subprocess.run(["/bin/sh", self.script, "stop", self.server_dir], capture_output=True)
             shutil.rmtree(self.server_dir, ignore_errors=True)

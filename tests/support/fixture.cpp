@@ -151,6 +151,20 @@ Database openStore(const std::string& url)
     return std::move(*db);
 }
 
+// Every row of a statement (SQLiteCpp's or webhookd's driver), as text.
+template <typename Statement>
+std::vector<std::vector<std::string>> allRows(Statement& q)
+{
+    std::vector<std::vector<std::string>> rows;
+    while (q.executeStep()) {
+        std::vector<std::string> row;
+        for (int i = 0; i < q.getColumnCount(); ++i)
+            row.push_back(q.getColumn(i).getString());
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
 } // namespace
 
 int64_t Fixture::sqlInt(const std::string& query) const
@@ -178,25 +192,11 @@ std::vector<std::vector<std::string>> Fixture::sqlRows(const std::string& query)
     if (isPostgres()) {
         auto db = openStore(db_);
         sql::Statement q(detail::sql(db), query);
-        std::vector<std::vector<std::string>> rows;
-        while (q.executeStep()) {
-            std::vector<std::string> row;
-            for (int i = 0; i < q.getColumnCount(); ++i)
-                row.push_back(q.getColumn(i).getString());
-            rows.push_back(std::move(row));
-        }
-        return rows;
+        return allRows(q);
     }
     auto conn = sql();
     SQLite::Statement q(conn, query);
-    std::vector<std::vector<std::string>> rows;
-    while (q.executeStep()) {
-        std::vector<std::string> row;
-        for (int i = 0; i < q.getColumnCount(); ++i)
-            row.push_back(q.getColumn(i).getString());
-        rows.push_back(std::move(row));
-    }
-    return rows;
+    return allRows(q);
 }
 
 void Fixture::sqlExec(const std::string& statements) const

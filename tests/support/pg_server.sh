@@ -4,7 +4,6 @@
 #
 #   pg_server.sh start DIR PORT   initdb (once) and start; prints the admin URL
 #   pg_server.sh stop DIR         fast shutdown
-#   pg_server.sh kill DIR         SIGKILL the postmaster (a crash)
 #
 # initdb refuses to run as root, and CI runs as root: the server then runs
 # as the unprivileged "postgres" user that the package creates (or nobody).
@@ -40,12 +39,8 @@ start)
 stop)
     as "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
     ;;
-kill)
-    pid=$(head -1 "$dir/data/postmaster.pid")
-    kill -9 "$pid"
-    ;;
 *)
-    echo "usage: pg_server.sh start DIR PORT | stop DIR | kill DIR" >&2
+    echo "usage: pg_server.sh start DIR PORT | stop DIR" >&2
     exit 2
     ;;
 esac

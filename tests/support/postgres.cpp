@@ -110,20 +110,7 @@ void PgServer::stop()
     running_ = false;
 }
 
-void PgServer::kill()
-{
-    runScript({"kill", dir_});
-    running_ = false;
-}
-
 std::string PgServer::createDatabase() const { return newDatabaseOn(adminUrl_); }
-
-std::string PgServer::url(const std::string& database, const std::string& hostPort) const
-{
-    if (hostPort.empty())
-        return withDatabase(adminUrl_, database);
-    return "postgresql://webhookd@" + hostPort + "/" + database;
-}
 
 std::string freshPostgresDatabase()
 {

@@ -28,15 +28,12 @@ public:
 
     // postgresql://webhookd@127.0.0.1:PORT/postgres
     const std::string& adminUrl() const { return adminUrl_; }
-    int port() const { return port_; }
     // A new, empty database on this server; returns its URL.
     std::string createDatabase() const;
-    // The URL of database name on this server, through host:port.
-    std::string url(const std::string& database, const std::string& hostPort = {}) const;
 
+    // A fast shutdown (every connection is cut), and a start on the same port.
     void stop();
     void start();
-    void kill(); // SIGKILL the postmaster, as a crash
 
 private:
     std::string dir_;

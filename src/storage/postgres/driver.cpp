@@ -234,10 +234,9 @@ private:
         for (size_t k = 0; k < values.size(); ++k)
             values[k] = null_[k] ? nullptr : values_[k].c_str();
         PGconn* pc = c_.handle();
-        bool fresh = false;
         Connection::Prepared* p = nullptr;
         try {
-            p = &c_.cached(sql_, types_, fresh);
+            p = &c_.cached(sql_, types_);
         } catch (const std::length_error&) {
             p = nullptr; // too many kept: this one runs unprepared
         }
@@ -249,7 +248,7 @@ private:
                 std::string name = p->name.empty() ? fmt::format("w{}", reinterpret_cast<uintptr_t>(p)) : p->name;
                 PGresult* r = PQprepare(pc, name.c_str(), sql_.c_str(), n_, types_.data());
                 if (PQresultStatus(r) != PGRES_COMMAND_OK)
-                    c_.raise(r, source_);
+                    c_.raise(r);
                 PQclear(r);
                 p->name = std::move(name);
                 p->generation = c_.generation();
@@ -260,7 +259,7 @@ private:
         if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
             PGresult* r = res_;
             res_ = nullptr;
-            c_.raise(r, source_);
+            c_.raise(r);
         }
     }
 
@@ -335,12 +334,11 @@ PGconn* Connection::handle()
     return conn_;
 }
 
-Connection::Prepared& Connection::cached(const std::string& sql, const std::vector<Oid>& types, bool& fresh)
+Connection::Prepared& Connection::cached(const std::string& sql, const std::vector<Oid>& types)
 {
     auto key = std::make_pair(sql, types);
     auto it = prepared_.find(key);
-    fresh = it == prepared_.end();
-    if (fresh) {
+    if (it == prepared_.end()) {
         if (prepared_.size() >= kMaxPrepared)
             throw std::length_error("prepared statements");
         it = prepared_.emplace(std::move(key), Prepared{}).first;
@@ -348,7 +346,7 @@ Connection::Prepared& Connection::cached(const std::string& sql, const std::vect
     return it->second;
 }
 
-void Connection::raise(PGresult* result, const std::string& what)
+void Connection::raise(PGresult* result)
 {
     const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
     std::string message = firstLine(result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr);
@@ -361,7 +359,6 @@ void Connection::raise(PGresult* result, const std::string& what)
         kind = sql::Error::Kind::Connection;
         inTransaction_ = false; // the server has rolled it back
     }
-    (void)what;
     throw sql::Error(kind, message);
 }
 
@@ -375,7 +372,7 @@ void Connection::exec(const std::string& sql)
     PGresult* r = PQexec(handle(), sql.c_str());
     const auto status = PQresultStatus(r);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-        raise(r, sql);
+        raise(r);
     PQclear(r);
 }
 
@@ -390,7 +387,7 @@ void Connection::commit()
     PGresult* r = PQexec(handle(), "COMMIT");
     inTransaction_ = false;
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        raise(r, "COMMIT");
+        raise(r);
     // COMMIT of a transaction a failed statement aborted answers ROLLBACK.
     const bool rolledBack = std::strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
     PQclear(r);

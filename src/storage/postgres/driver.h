@@ -60,8 +60,8 @@ public:
         std::vector<Oid> types;
     };
     PGconn* handle(); // reconnects first when the connection broke (outside a transaction)
-    Prepared& cached(const std::string& sql, const std::vector<Oid>& types, bool& fresh);
-    [[noreturn]] void raise(PGresult* result, const std::string& what); // clears result
+    Prepared& cached(const std::string& sql, const std::vector<Oid>& types);
+    [[noreturn]] void raise(PGresult* result); // clears result
     uint64_t generation() const { return generation_; }
 
 private:

@@ -52,7 +52,6 @@ namespace detail {
 
 // The connection; valid while the Database lives.
 inline sql::Connection& sql(Database& db) { return *detailImpl(db).conn; }
-inline sql::Dialect dialect(Database& db) { return detailImpl(db).conn->dialect(); }
 inline bool postgres(sql::Connection& c) { return c.dialect() == sql::Dialect::Postgres; }
 
 inline std::shared_ptr<void>& cacheSlot(Database& db, Database::Impl::Slot slot)

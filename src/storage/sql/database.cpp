@@ -19,7 +19,6 @@ Error mapSqlError(const sql::Error& e, std::string_view what)
     case K::Full: return Error::storage("the disk is full, so could not " + op);
     case K::Constraint: return Error::invalid("could not " + op + ": " + e.what());
     case K::CantOpen: return Error::storage("could not open the database to " + op + ": " + e.what());
-    case K::Connection: return Error::storage("could not " + op + ": " + e.what());
     default: return Error::storage("could not " + op + ": " + e.what());
     }
 }
