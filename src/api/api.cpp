@@ -902,7 +902,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(ApiOptions options, const C
     so.maxBodyBytes = std::max<size_t>(2 * p->opt.limits.maxPayloadBytes + 64 * 1024, 16 * 1024 * 1024);
     so.keepAliveMax = 1000;
     so.keepAliveTimeoutMs = 2'000;
+    so.headTimeoutMs = 5'000;
     so.requestDeadlineMs = 30'000;
+    so.maxConnections = p->opt.maxConnections;
+    so.maxConnectionsPerPeer = p->opt.maxConnectionsPerPeer;
     so.errorWriter = [](int status, const std::string& detail, http::Response& res) {
         writeProblem(res, {status, "", detail});
     };
@@ -935,5 +938,6 @@ void ApiServer::stop()
         impl_->http->stop();
 }
 std::string ApiServer::address() const { return impl_->http->address(); }
+bool ApiServer::accepting() const { return impl_->http->loopAlive(1000); }
 
 } // namespace webhookd

@@ -35,7 +35,9 @@ struct ApiOptions {
     OpenOptions open;     // busy timeout; the API never creates or migrates
     std::string host = "127.0.0.1";
     int port = 0;
-    int threads = 16; // requests served at once; a keep-alive connection holds one
+    int threads = 16; // handlers run at once (idle and slow connections hold none)
+    int maxConnections = 4096;
+    int maxConnectionsPerPeer = 512;
     Limits limits;
     size_t ingestQueue = 4096; // events waiting for the group commit; more get 503
 };
@@ -52,7 +54,7 @@ public:
     void start();
     void stop(); // waits for requests in progress; idempotent
     std::string address() const;
-
+    bool accepting() const; // its connection loop turns
     struct Impl;
 
 private:

@@ -3,7 +3,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,11 +12,15 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <ctime>
+#include <deque>
+#include <list>
+#include <mutex>
 #include <strings.h>
 #include <thread>
-
-#include <httplib.h>
+#include <unordered_map>
 
 namespace webhookd::http {
 
@@ -40,125 +45,96 @@ std::optional<std::string> find(const Fields& fields, std::string_view name, boo
     return std::nullopt;
 }
 
-// Waits until fd is ready for `events` or timeoutMs passes; false on timeout
-// or error.
-bool waitFor(int fd, short events, int64_t timeoutMs)
+std::string_view reasonOf(int status)
 {
-    pollfd p{fd, events, 0};
-    for (;;) {
-        const int n = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, timeoutMs)));
-        if (n > 0)
-            return true;
-        if (n == 0 || errno != EINTR)
-            return false;
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
-// A socket stream whose every read and write also ends at a deadline: a
-// client that trickles its request a byte at a time (slowloris) is cut off
-// when the deadline passes instead of holding a thread for ever. It also
-// reads at most `budget` bytes for one request: httplib gathers a request
-// line or a header line whole before it checks its length, so a line that
-// never ends would otherwise grow in memory until the deadline.
-// What was received on a connection and not read yet: httplib reads a
-// request's head a byte at a time, so the stream reads the socket in
-// blocks. Kept per connection, so bytes of a next (pipelined) request
-// received with this one are not lost.
-struct ReadBuffer {
-    char data[4096];
-    size_t begin = 0, end = 0;
-};
-
-class DeadlineStream final : public httplib::Stream {
-public:
-    DeadlineStream(int sock, int64_t ioTimeoutMs, int64_t deadlineMono, size_t budget, ReadBuffer& buffer)
-        : sock_(sock),
-          ioTimeoutMs_(ioTimeoutMs),
-          deadline_(deadlineMono),
-          budget_(budget),
-          buffer_(buffer)
-    { }
-
-    bool is_readable() const override { return buffer_.begin < buffer_.end || waitFor(sock_, POLLIN, wait()); }
-    bool is_writable() const override { return waitFor(sock_, POLLOUT, wait()); }
-
-    ssize_t read(char* ptr, size_t size) override
-    {
-        if (budget_ == 0)
-            return -1;
-        if (buffer_.begin == buffer_.end) {
-            if (!is_readable())
-                return -1;
-            ssize_t n;
-            do
-                n = ::recv(sock_, buffer_.data, sizeof buffer_.data, 0);
-            while (n < 0 && errno == EINTR);
-            if (n <= 0)
-                return n;
-            buffer_.begin = 0;
-            buffer_.end = static_cast<size_t>(n);
-        }
-        const size_t n = std::min({size, budget_, buffer_.end - buffer_.begin});
-        std::memcpy(ptr, buffer_.data + buffer_.begin, n);
-        buffer_.begin += n;
-        budget_ -= n;
-        return static_cast<ssize_t>(n);
+// RFC 9110 §5.6.7's IMF-fixdate, made once a second per thread.
+const std::string& httpDate()
+{
+    thread_local std::time_t last = 0;
+    thread_local std::string text;
+    const std::time_t now = std::time(nullptr);
+    if (now != last) {
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        char buf[64];
+        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        text = buf;
+        last = now;
     }
+    return text;
+}
 
-    ssize_t write(const char* ptr, size_t size) override
-    {
-        if (!is_writable())
-            return -1;
-        for (;;) {
-            const ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
-            if (n >= 0 || errno != EINTR)
-                return n;
-        }
-    }
+bool safeHeader(const std::string& name, const std::string& value)
+{
+    return !name.empty() && name.find_first_of("\r\n:") == std::string::npos &&
+           value.find_first_of("\r\n") == std::string::npos;
+}
 
-    void get_remote_ip_and_port(std::string& ip, int& port) const override { address(true, ip, port); }
-    void get_local_ip_and_port(std::string& ip, int& port) const override { address(false, ip, port); }
-    socket_t socket() const override { return sock_; }
-
-private:
-    int64_t wait() const { return std::min(ioTimeoutMs_, deadline_ - monotonicMs()); }
-
-    void address(bool remote, std::string& ip, int& port) const
-    {
-        sockaddr_storage addr{};
-        socklen_t len = sizeof addr;
-        auto* sa = reinterpret_cast<sockaddr*>(&addr);
-        if ((remote ? ::getpeername(sock_, sa, &len) : ::getsockname(sock_, sa, &len)) != 0)
+// An answer as bytes on the wire.
+std::string serialize(const Response& r, const Fields& defaults, bool headOnly, bool close)
+{
+    const bool noBody = r.status == 204 || r.status == 304 || r.status < 200;
+    std::string out;
+    out.reserve(256 + (headOnly || noBody ? 0 : r.body.size()));
+    out += "HTTP/1.1 ";
+    out += std::to_string(r.status);
+    out += ' ';
+    out += reasonOf(r.status);
+    out += "\r\nDate: ";
+    out += httpDate();
+    out += "\r\n";
+    auto add = [&out](const std::string& k, const std::string& v) {
+        if (!safeHeader(k, v))
             return;
-        char text[INET6_ADDRSTRLEN] = "";
-        if (addr.ss_family == AF_INET) {
-            const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
-            ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-            port = ntohs(in->sin_port);
-        } else if (addr.ss_family == AF_INET6) {
-            const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
-            ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-            port = ntohs(in6->sin6_port);
-        }
-        ip = text;
+        out += k;
+        out += ": ";
+        out += v;
+        out += "\r\n";
+    };
+    for (const auto& [k, v] : defaults)
+        if (!find(r.headers, k, true))
+            add(k, v);
+    for (const auto& [k, v] : r.headers)
+        add(k, v);
+    if (!noBody) {
+        add("Content-Type", r.contentType);
+        add("Content-Length", std::to_string(r.body.size()));
     }
-
-    int sock_;
-    int64_t ioTimeoutMs_;
-    int64_t deadline_;
-    size_t budget_;
-    ReadBuffer& buffer_; // the connection's; outlives the stream
-};
-
-// Set by the pre-routing check, on the thread serving the request, when it
-// answered without reading a body the request has: the connection then
-// closes after the answer, since the unread body would be taken for the
-// next request.
-thread_local bool tlsCloseAfterAnswer = false;
-
-// Request line and headers together may take this much (httplib allows 8 KiB
-// a line).
-constexpr size_t kHeaderBudget = 64 * 1024;
+    if (close)
+        out += "Connection: close\r\n";
+    out += "\r\n";
+    if (!headOnly && !noBody)
+        out += r.body;
+    return out;
+}
 
 struct Route {
     std::string method;
@@ -197,104 +173,134 @@ bool matches(const Route& r, const std::vector<std::string>& segments, Fields* p
     return true;
 }
 
+std::string peerAddress(const sockaddr_storage& addr)
+{
+    char text[INET6_ADDRSTRLEN] = "";
+    if (addr.ss_family == AF_INET)
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, text, sizeof text);
+    else if (addr.ss_family == AF_INET6)
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, text, sizeof text);
+    return text;
+}
+
+// One client connection. The loop thread owns it, except while Dispatched,
+// when one pool thread does (it is then out of epoll, and the loop does not
+// touch it until the pool hands it back).
+struct Conn {
+    int fd = -1;
+    std::string peer;
+    std::list<Conn>::iterator self; // where the server keeps it
+    bool pending = false;           // a pipelined request waits in `in`
+    enum class State { Head, Body, Dispatched, Writing } state = State::Head;
+    std::string in;     // received and not yet framed
+    size_t scanned = 0; // how much of `in` was searched for a head's end
+    bool started = false;
+    int64_t startedAt = 0;
+    int64_t deadline = 0;
+    uint32_t events = 0; // as registered with epoll; 0 when out of it
+    int served = 0;
+
+    RequestHead head;
+    const Route* route = nullptr;
+    Fields params;
+    std::string body;
+    uint64_t bodyLeft = 0;
+    size_t reserved = 0; // of the server's body budget
+    ChunkedDecoder chunks;
+
+    std::string out;
+    size_t outSent = 0;
+    bool closeAfter = false;
+};
+
+// Sends what it can without waiting; false when the connection failed.
+bool sendSome(Conn& c)
+{
+    while (c.outSent < c.out.size()) {
+        const ssize_t n =
+            ::send(c.fd, c.out.data() + c.outSent, c.out.size() - c.outSent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            c.outSent += static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+    return true;
+}
+
 } // namespace
 
 std::optional<std::string> Request::header(std::string_view name) const { return find(headers, name, true); }
 std::optional<std::string> Request::queryParam(std::string_view name) const { return find(query, name, false); }
 std::optional<std::string> Request::pathParam(std::string_view name) const { return find(pathParams, name, false); }
 
-// httplib's Server with its per-connection loop replaced: the same keep-alive
-// rules, but each request read through a DeadlineStream. (Overriding the
-// private virtual process_and_close_socket is what httplib allows for this;
-// process_request is protected for the purpose.)
-class DeadlineServer final : public httplib::Server {
-public:
-    explicit DeadlineServer(const ServerOptions& o)
-        : o_(o)
-    { }
-
-    // httplib listens with a backlog of 5: many clients connecting at once
-    // overflow it, and their connections wait for SYN retries (a second and
-    // more) or are reset. Listening again on the bound socket raises it.
-    void raiseBacklog() const
-    {
-        if (svr_sock_ != INVALID_SOCKET)
-            ::listen(svr_sock_, SOMAXCONN);
-    }
-
-private:
-    bool process_and_close_socket(socket_t sock) override
-    {
-        // httplib writes an answer's head and body separately: with Nagle's
-        // algorithm the body then waits for the client's delayed ACK (40 ms
-        // on Linux) on every keep-alive request.
-        const int one = 1;
-        ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        bool ret = false;
-        ReadBuffer buffer;
-        for (int left = std::max(1, o_.keepAliveMax); left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
-            if (buffer.begin == buffer.end && !waitFor(sock, POLLIN, o_.keepAliveTimeoutMs))
-                break;
-            DeadlineStream stream(sock, o_.ioTimeoutMs, monotonicMs() + o_.requestDeadlineMs,
-                                  kHeaderBudget + o_.maxBodyBytes, buffer);
-            bool closed = false;
-            tlsCloseAfterAnswer = false;
-            ret = process_request(stream, left == 1, closed, nullptr);
-            if (!ret || closed || tlsCloseAfterAnswer)
-                break;
-        }
-        ::shutdown(sock, SHUT_RDWR);
-        ::close(sock);
-        return ret;
-    }
-
-    const ServerOptions& o_; // the owning Impl's; must outlive this server (it does: a member of it)
-};
-
 struct Server::Impl {
     ServerOptions opt;
-    DeadlineServer http{opt};
     std::vector<Route> routes;
-    std::thread thread;
+    int listenFd = -1;
+    int epollFd = -1;
+    int wakeFd = -1;
     int port = 0;
     bool started = false;
-    std::atomic<bool> listenReturned{false}; // the listener thread left listen_after_bind
+    std::atomic<bool> stopping{false};
+    std::atomic<int64_t> lastTurn{0};
+    std::thread loopThread;
+    std::vector<std::thread> pool;
+
+    // Loop thread only.
+    std::list<Conn> conns;
+    std::unordered_map<std::string, int> perPeer;
+    std::vector<Conn*> pending; // connections whose `in` may hold a next request
+    size_t bufferedBody = 0;
+    int64_t listenPausedUntil = 0;
+    bool listening = false;
+    std::string refusedBusy; // the 503 sent to a connection over a cap
+
+    // Shared with the pool.
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<Conn*> queue; // complete requests for the pool
+    std::vector<Conn*> done; // answered by the pool, for the loop
+    bool poolStop = false;
+
+    char listenTag = 0, wakeTag = 0; // epoll's data.ptr for the two fds that are not connections
 
     explicit Impl(ServerOptions o)
         : opt(std::move(o))
     { }
 
-    void writeError(int status, const std::string& detail, httplib::Response& res) const
+    ~Impl()
+    {
+        for (int fd : {listenFd, epollFd, wakeFd})
+            if (fd >= 0)
+                ::close(fd);
+    }
+
+    // --- answers made by the server itself --------------------------------
+
+    Response errorResponse(int status, const std::string& detail) const
     {
         Response r;
         if (opt.errorWriter)
             opt.errorWriter(status, detail, r);
         else
             r.set(status, detail + "\n", "text/plain; charset=utf-8");
-        apply(r, res);
-    }
-
-    void apply(const Response& r, httplib::Response& res) const
-    {
-        res.status = r.status;
-        for (const auto& [k, v] : opt.defaultHeaders)
-            res.set_header(k, v);
-        for (const auto& [k, v] : r.headers)
-            res.set_header(k, v);
-        res.set_content(r.body, r.contentType);
+        return r;
     }
 
     // 404 when no route has the path, 405 (with Allow) when none has the
-    // method; nullptr then, after the answer is written.
-    const Route* select(const httplib::Request& req, httplib::Response& res, Fields* params) const
+    // method; nullptr then, with `error` filled.
+    const Route* select(const std::string& method, const std::string& path, Fields* params, Response& error) const
     {
-        const auto segments = splitPath(req.path);
-        const std::string method = req.method == "HEAD" ? "GET" : req.method;
+        const auto segments = splitPath(path);
+        const std::string& m = method == "HEAD" ? "GET" : method;
         std::string allow;
         for (const auto& r : routes) {
             if (!matches(r, segments, nullptr))
                 continue;
-            if (r.method == method) {
+            if (r.method == m) {
                 if (params)
                     matches(r, segments, params);
                 return &r;
@@ -303,52 +309,437 @@ struct Server::Impl {
                 allow += (allow.empty() ? "" : ", ") + r.method;
         }
         if (allow.empty()) {
-            writeError(404, "there is nothing at " + req.path, res);
+            error = errorResponse(404, "there is nothing at " + path);
         } else {
-            writeError(405, req.method + " is not allowed on " + req.path + "; use " + allow, res);
-            res.set_header("Allow", allow);
+            error = errorResponse(405, method + " is not allowed on " + path + "; use " + allow);
+            error.headers.emplace_back("Allow", allow);
         }
         return nullptr;
     }
 
-    // Before the body is read: refuse what has no route and bodies over the cap.
-    httplib::Server::HandlerResponse preRouting(const httplib::Request& req, httplib::Response& res) const
+    // --- the loop ---------------------------------------------------------
+
+    void watch(Conn& c, uint32_t events)
     {
-        const std::string length = req.get_header_value("Content-Length");
-        const bool hasBody = (!length.empty() && length != "0") || req.has_header("Transfer-Encoding");
-        if (!select(req, res, nullptr)) {
-            tlsCloseAfterAnswer = hasBody;
-            return httplib::Server::HandlerResponse::Handled;
-        }
-        if (!length.empty()) {
-            char* end = nullptr;
-            const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
-            if (end == length.c_str() || *end != '\0' || n > opt.maxBodyBytes) {
-                writeError(413, "the request body is larger than " + std::to_string(opt.maxBodyBytes) + " bytes", res);
-                tlsCloseAfterAnswer = true;
-                return httplib::Server::HandlerResponse::Handled;
-            }
-        }
-        return httplib::Server::HandlerResponse::Unhandled;
+        if (events == c.events)
+            return;
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.ptr = &c;
+        const int op = c.events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+        ::epoll_ctl(epollFd, op, c.fd, &ev);
+        c.events = events;
     }
 
-    void dispatch(const httplib::Request& req, httplib::Response& res) const
+    void releaseBody(Conn& c)
     {
-        Request r;
-        const Route* route = select(req, res, &r.pathParams);
-        if (!route)
+        bufferedBody -= c.reserved;
+        c.reserved = 0;
+    }
+
+    void close(std::list<Conn>::iterator it)
+    {
+        Conn& c = *it;
+        if (c.pending)
+            pending.erase(std::find(pending.begin(), pending.end(), &c));
+        watch(c, 0);
+        releaseBody(c);
+        ::close(c.fd);
+        if (--perPeer[c.peer] <= 0)
+            perPeer.erase(c.peer);
+        conns.erase(it);
+    }
+
+    void closeConn(Conn& c) { close(c.self); }
+
+    // Queues an answer the loop made; closes after it when `close`.
+    void answer(Conn& c, const Response& r, bool close)
+    {
+        c.closeAfter = close || stopping;
+        c.out = serialize(r, opt.defaultHeaders, false, c.closeAfter);
+        c.outSent = 0;
+        startWrite(c);
+    }
+
+    void refuse(Conn& c, int status, const std::string& detail) { answer(c, errorResponse(status, detail), true); }
+
+    void startWrite(Conn& c)
+    {
+        c.state = Conn::State::Writing;
+        if (!sendSome(c))
+            return closeConn(c);
+        if (c.outSent < c.out.size()) {
+            c.deadline = monotonicMs() + opt.ioTimeoutMs;
+            watch(c, EPOLLOUT);
             return;
-        r.method = req.method;
-        r.path = req.path;
-        r.body = req.body;
-        r.remoteAddr = req.remote_addr;
-        for (const auto& [k, v] : req.params)
-            r.query.emplace_back(k, v);
-        for (const auto& [k, v] : req.headers)
-            r.headers.emplace_back(k, v);
-        Response out;
-        route->handler(r, out);
-        apply(out, res);
+        }
+        finishAnswer(c);
+    }
+
+    void finishAnswer(Conn& c)
+    {
+        if (c.closeAfter)
+            return closeConn(c);
+        ++c.served;
+        releaseBody(c);
+        c.out.clear();
+        c.outSent = 0;
+        c.head = RequestHead{};
+        c.route = nullptr;
+        c.params.clear();
+        c.body.clear();
+        c.body.shrink_to_fit();
+        c.state = Conn::State::Head;
+        c.started = false;
+        c.deadline = monotonicMs() + opt.keepAliveTimeoutMs;
+        watch(c, EPOLLIN | EPOLLRDHUP);
+        if (!c.in.empty() && !c.pending) {
+            // A pipelined request came with the last one: framed by the loop
+            // after this turn's events (not here: a long pipeline would recurse).
+            c.pending = true;
+            pending.push_back(&c);
+        }
+    }
+
+    void acceptAll()
+    {
+        for (;;) {
+            sockaddr_storage addr{};
+            socklen_t len = sizeof addr;
+            const int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EINTR || errno == ECONNABORTED)
+                    continue;
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                    // Out of descriptors: leave the rest in the backlog a while
+                    // (the listener is level-triggered and would spin).
+                    setListening(false);
+                    listenPausedUntil = monotonicMs() + 100;
+                }
+                return;
+            }
+            std::string peer = peerAddress(addr);
+            if (stopping || conns.size() >= static_cast<size_t>(opt.maxConnections) ||
+                perPeer[peer] >= opt.maxConnectionsPerPeer) {
+                if (perPeer[peer] == 0)
+                    perPeer.erase(peer);
+                ::send(fd, refusedBusy.data(), refusedBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                ::shutdown(fd, SHUT_WR);
+                ::close(fd);
+                continue;
+            }
+            const int one = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            ++perPeer[peer];
+            Conn& c = conns.emplace_back();
+            c.self = std::prev(conns.end());
+            c.fd = fd;
+            c.peer = std::move(peer);
+            c.deadline = monotonicMs() + opt.keepAliveTimeoutMs;
+            watch(c, EPOLLIN | EPOLLRDHUP);
+        }
+    }
+
+    void setListening(bool on)
+    {
+        if (on == listening)
+            return;
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.ptr = &listenTag;
+        ::epoll_ctl(epollFd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listenFd, &ev);
+        listening = on;
+    }
+
+    void readable(Conn& c)
+    {
+        char buf[16 * 1024];
+        // At most 256 KiB a turn, so one fast client does not starve the rest.
+        for (int i = 0; i < 16; ++i) {
+            const ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) {
+                c.in.append(buf, static_cast<size_t>(n));
+                if (c.state == Conn::State::Head && c.in.size() > kMaxHeadBytes + 4)
+                    break; // enough to refuse the head
+                if (static_cast<size_t>(n) < sizeof buf)
+                    break;
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            // End of stream or an error: what was not a whole request is lost.
+            if (c.in.empty() || c.state == Conn::State::Head || c.state == Conn::State::Body) {
+                advance(c, true);
+                return;
+            }
+            break;
+        }
+        advance(c);
+    }
+
+    // Frames what `in` holds; dispatches a complete request. `eof`: the
+    // client sent its last byte.
+    void advance(Conn& c, bool eof = false)
+    {
+        const int64_t now = monotonicMs();
+        if (c.state == Conn::State::Head) {
+            // Empty lines between requests are allowed and not a request's start.
+            size_t skip = 0;
+            while (c.in.compare(skip, 2, "\r\n") == 0)
+                skip += 2;
+            if (skip > 0) {
+                c.in.erase(0, skip);
+                c.scanned = 0;
+            }
+            if (c.in.empty()) {
+                if (eof)
+                    closeConn(c);
+                return;
+            }
+            if (!c.started) {
+                c.started = true;
+                c.startedAt = now;
+                c.deadline = now + opt.headTimeoutMs;
+            }
+            const size_t from = c.scanned > 3 ? c.scanned - 3 : 0;
+            const size_t end = findHeadEnd(std::string_view(c.in).substr(from));
+            if (end == std::string_view::npos) {
+                c.scanned = c.in.size();
+                if (c.in.size() > kMaxHeadBytes)
+                    return refuse(c, 431, "the request head is larger than 64 KiB");
+                if (eof)
+                    return closeConn(c);
+                return;
+            }
+            HeadResult parsed = parseHead(std::string_view(c.in).substr(0, from + end));
+            c.in.erase(0, from + end);
+            c.scanned = 0;
+            if (!parsed.head)
+                return refuse(c, parsed.refusal.status, parsed.refusal.detail);
+            c.head = std::move(*parsed.head);
+            const bool hasBody = c.head.body != RequestHead::Body::None;
+            Response error;
+            c.route = select(c.head.method, c.head.path, &c.params, error);
+            if (!c.route)
+                return answer(c, error, hasBody || !c.head.keepAlive);
+            if (c.head.contentEncoding)
+                return refuse(c, 415,
+                              "Content-Encoding " + *c.head.contentEncoding +
+                                  " is not accepted; send the body uncompressed");
+            if (hasBody) {
+                const uint64_t want = c.head.body == RequestHead::Body::Length ? c.head.contentLength : 0;
+                if (want > opt.maxBodyBytes)
+                    return refuse(c, 413, "the request body is larger than " + std::to_string(opt.maxBodyBytes) + " bytes");
+                if (!reserve(c, static_cast<size_t>(want)))
+                    return refuse(c, 503, "the server is reading too many request bodies; try again in a second");
+                c.bodyLeft = want;
+                c.chunks = ChunkedDecoder(opt.maxBodyBytes);
+                c.body.reserve(std::min<size_t>(static_cast<size_t>(want), 64 * 1024));
+                if (c.head.expectContinue) {
+                    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                    ::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                }
+            }
+            c.deadline = c.startedAt + opt.requestDeadlineMs;
+            c.state = hasBody ? Conn::State::Body : Conn::State::Dispatched;
+        }
+        if (c.state == Conn::State::Body) {
+            if (c.head.body == RequestHead::Body::Length) {
+                const size_t take = static_cast<size_t>(std::min<uint64_t>(c.bodyLeft, c.in.size()));
+                c.body.append(c.in, 0, take);
+                c.in.erase(0, take);
+                c.bodyLeft -= take;
+                if (c.bodyLeft > 0)
+                    return eof ? closeConn(c) : void();
+            } else {
+                const size_t before = c.body.size();
+                auto step = c.chunks.feed(c.in, c.body);
+                c.in.erase(0, step.used);
+                if (step.state == ChunkedDecoder::State::Failed)
+                    return refuse(c, c.chunks.refusal().status, c.chunks.refusal().detail);
+                if (!reserve(c, c.body.size() - before))
+                    return refuse(c, 503, "the server is reading too many request bodies; try again in a second");
+                if (step.state == ChunkedDecoder::State::More)
+                    return eof ? closeConn(c) : void();
+            }
+            c.state = Conn::State::Dispatched;
+        }
+        if (c.state == Conn::State::Dispatched)
+            dispatch(c);
+    }
+
+    bool reserve(Conn& c, size_t bytes)
+    {
+        if (bufferedBody + bytes > opt.maxBufferedBodyBytes)
+            return false;
+        bufferedBody += bytes;
+        c.reserved += bytes;
+        return true;
+    }
+
+    void dispatch(Conn& c)
+    {
+        {
+            std::lock_guard lock(mutex);
+            if (queue.size() < opt.maxQueued) {
+                watch(c, 0);
+                queue.push_back(&c);
+                ready.notify_one();
+                return;
+            }
+        }
+        refuse(c, 503, "the server is busy; try again in a second");
+    }
+
+    void collectDone()
+    {
+        uint64_t n;
+        [[maybe_unused]] ssize_t r = ::read(wakeFd, &n, sizeof n);
+        std::vector<Conn*> answered;
+        {
+            std::lock_guard lock(mutex);
+            answered.swap(done);
+        }
+        for (Conn* c : answered) {
+            if (c->outSent == SIZE_MAX) { // the pool could not send
+                closeConn(*c);
+                continue;
+            }
+            c->state = Conn::State::Writing;
+            if (c->outSent < c->out.size()) {
+                c->deadline = monotonicMs() + opt.ioTimeoutMs;
+                watch(*c, EPOLLOUT);
+            } else {
+                finishAnswer(*c);
+            }
+        }
+    }
+
+    void sweep(int64_t now)
+    {
+        for (auto it = conns.begin(); it != conns.end();) {
+            auto next = std::next(it);
+            Conn& c = *it;
+            if (c.state != Conn::State::Dispatched && now >= c.deadline) {
+                if (c.state == Conn::State::Head && c.started)
+                    sendBestEffort(c, 408, "the request head did not arrive within the time allowed");
+                else if (c.state == Conn::State::Body)
+                    sendBestEffort(c, 408, "the request body did not arrive within the time allowed");
+                close(it);
+            } else if (stopping && (c.state == Conn::State::Head || c.state == Conn::State::Body)) {
+                close(it);
+            }
+            it = next;
+        }
+        if (!listening && !stopping && now >= listenPausedUntil)
+            setListening(true);
+    }
+
+    void sendBestEffort(Conn& c, int status, const std::string& detail)
+    {
+        const std::string bytes = serialize(errorResponse(status, detail), opt.defaultHeaders, false, true);
+        ::send(c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+
+    void loop()
+    {
+        setListening(true);
+        epoll_event events[256];
+        int64_t nextSweep = 0;
+        bool stopSeen = false;
+        for (;;) {
+            lastTurn = monotonicMs();
+            const int n = ::epoll_wait(epollFd, events, 256, 50);
+            const int64_t now = monotonicMs();
+            for (int i = 0; i < n; ++i) {
+                void* tag = events[i].data.ptr;
+                if (tag == &listenTag) {
+                    acceptAll();
+                } else if (tag == &wakeTag) {
+                    collectDone();
+                } else {
+                    Conn& c = *static_cast<Conn*>(tag);
+                    const uint32_t e = events[i].events;
+                    if (c.state == Conn::State::Writing) {
+                        if (e & (EPOLLERR | EPOLLHUP))
+                            closeConn(c);
+                        else if (!sendSome(c))
+                            closeConn(c);
+                        else if (c.outSent == c.out.size())
+                            finishAnswer(c);
+                    } else if (c.state == Conn::State::Head || c.state == Conn::State::Body) {
+                        readable(c);
+                    }
+                }
+            }
+            while (!pending.empty()) {
+                Conn* c = pending.back();
+                pending.pop_back();
+                c->pending = false;
+                if (c->state == Conn::State::Head)
+                    advance(*c);
+            }
+            if (stopping && !stopSeen) {
+                stopSeen = true;
+                setListening(false);
+                nextSweep = 0;
+            }
+            if (now >= nextSweep) {
+                sweep(now);
+                nextSweep = now + 50;
+            }
+            if (stopSeen && conns.empty())
+                break;
+        }
+    }
+
+    // --- the pool ---------------------------------------------------------
+
+    void work()
+    {
+        for (;;) {
+            Conn* c = nullptr;
+            {
+                std::unique_lock lock(mutex);
+                ready.wait(lock, [this] { return poolStop || !queue.empty(); });
+                if (queue.empty())
+                    return;
+                c = queue.front();
+                queue.pop_front();
+            }
+            serve(*c);
+            {
+                std::lock_guard lock(mutex);
+                done.push_back(c);
+            }
+            const uint64_t one = 1;
+            [[maybe_unused]] ssize_t r = ::write(wakeFd, &one, sizeof one);
+        }
+    }
+
+    void serve(Conn& c)
+    {
+        Request req;
+        req.method = std::move(c.head.method);
+        req.path = std::move(c.head.path);
+        req.body = std::move(c.body);
+        req.remoteAddr = c.peer;
+        req.query = std::move(c.head.query);
+        req.headers = std::move(c.head.headers);
+        req.pathParams = std::move(c.params);
+        Response res;
+        try {
+            c.route->handler(req, res);
+        } catch (...) {
+            res = errorResponse(500, "the server failed to answer");
+        }
+        c.closeAfter = !c.head.keepAlive || opt.keepAliveMax <= 1 || c.served + 1 >= opt.keepAliveMax || stopping;
+        c.out = serialize(res, opt.defaultHeaders, req.method == "HEAD", c.closeAfter);
+        c.outSent = 0;
+        if (!sendSome(c))
+            c.outSent = SIZE_MAX;
     }
 };
 
@@ -362,50 +753,48 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options)
 {
     auto impl = std::make_unique<Impl>(std::move(options));
     Impl* p = impl.get();
-    const int threads = std::max(1, p->opt.threads);
-    p->http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-    // httplib's default adds SO_REUSEPORT, with which a second webhookd on
-    // this host would share the port and answer half the requests.
-    p->http.set_socket_options([](socket_t sock) {
-        int yes = 1;
-        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-    p->http.set_payload_max_length(p->opt.maxBodyBytes);
-    p->http.set_pre_routing_handler(
-        [p](const httplib::Request& req, httplib::Response& res) { return p->preRouting(req, res); });
-    auto dispatch = [p](const httplib::Request& req, httplib::Response& res) { p->dispatch(req, res); };
-    for (const char* any : {".*"}) {
-        p->http.Get(any, dispatch);
-        p->http.Post(any, dispatch);
-        p->http.Put(any, dispatch);
-        p->http.Patch(any, dispatch);
-        p->http.Delete(any, dispatch);
-        p->http.Options(any, dispatch);
-    }
-    p->http.set_error_handler([p](const httplib::Request& req, httplib::Response& res) {
-        // Errors httplib found itself (a malformed request, a body over the
-        // cap sent chunked); answers a handler wrote pass through.
-        if (!res.body.empty())
-            return;
-        const int status = res.status;
-        p->writeError(status, status == 413 ? "the request body is too large" : "the request could not be read", res);
-        (void)req;
-    });
-    p->http.set_exception_handler([p](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        p->writeError(500, "the server failed to answer", res);
-    });
     const std::string& host = p->opt.host;
-    if (p->opt.port == 0) {
-        p->port = p->http.bind_to_any_port(host);
-        if (p->port <= 0)
-            return fail(Error::network("cannot listen on " + host + ": " + std::strerror(errno)));
+    const std::string where = host + ":" + std::to_string(p->opt.port);
+
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+    const std::string bindHost = host == "localhost" ? "127.0.0.1" : host;
+    if (auto* in4 = reinterpret_cast<sockaddr_in*>(&addr); ::inet_pton(AF_INET, bindHost.c_str(), &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(static_cast<uint16_t>(p->opt.port));
+        len = sizeof(sockaddr_in);
+    } else if (auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+               ::inet_pton(AF_INET6, bindHost.c_str(), &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(static_cast<uint16_t>(p->opt.port));
+        len = sizeof(sockaddr_in6);
     } else {
-        if (!p->http.bind_to_port(host, p->opt.port))
-            return fail(Error::network("cannot listen on " + host + ":" + std::to_string(p->opt.port) + ": " +
-                                       std::strerror(errno)));
-        p->port = p->opt.port;
+        return fail(Error::invalid("cannot listen on " + where + ": the host must be an IP address or localhost"));
     }
-    p->http.raiseBacklog();
+    p->listenFd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    // No SO_REUSEPORT: a second webhookd on this host must not share the port.
+    const int yes = 1;
+    ::setsockopt(p->listenFd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (p->listenFd < 0 || ::bind(p->listenFd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(p->listenFd, SOMAXCONN) != 0)
+        return fail(Error::network("cannot listen on " + where + ": " + std::strerror(errno)));
+    sockaddr_storage bound{};
+    socklen_t boundLen = sizeof bound;
+    ::getsockname(p->listenFd, reinterpret_cast<sockaddr*>(&bound), &boundLen);
+    p->port = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                               : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+
+    p->epollFd = ::epoll_create1(EPOLL_CLOEXEC);
+    p->wakeFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->epollFd < 0 || p->wakeFd < 0)
+        return fail(Error::network("cannot serve " + where + ": " + std::strerror(errno)));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &p->wakeTag;
+    ::epoll_ctl(p->epollFd, EPOLL_CTL_ADD, p->wakeFd, &ev);
+    Response busy = p->errorResponse(503, "the server has too many connections; try again in a second");
+    busy.headers.emplace_back("Retry-After", "1");
+    p->refusedBusy = serialize(busy, p->opt.defaultHeaders, false, true);
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -419,25 +808,30 @@ void Server::start()
     if (impl_->started)
         return;
     impl_->started = true;
-    impl_->thread = std::thread([p = impl_.get()] {
-        p->http.listen_after_bind();
-        p->listenReturned = true;
-    });
-    // httplib's stop() does nothing until its accept loop has begun (it
-    // only closes the socket of a running server): a stop() right after
-    // start() (webhookd --drain with nothing to do) would then join a
-    // listener that never ends. Return once it runs, or has given up.
-    while (!impl_->http.is_running() && !impl_->listenReturned)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    impl_->lastTurn = monotonicMs();
+    for (int i = 0; i < std::max(1, impl_->opt.threads); ++i)
+        impl_->pool.emplace_back([p = impl_.get()] { p->work(); });
+    impl_->loopThread = std::thread([p = impl_.get()] { p->loop(); });
 }
 
 void Server::stop()
 {
-    if (!impl_)
+    if (!impl_ || !impl_->started)
         return;
-    impl_->http.stop();
-    if (impl_->thread.joinable())
-        impl_->thread.join();
+    impl_->stopping = true;
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = ::write(impl_->wakeFd, &one, sizeof one);
+    if (impl_->loopThread.joinable())
+        impl_->loopThread.join();
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->poolStop = true;
+    }
+    impl_->ready.notify_all();
+    for (auto& t : impl_->pool)
+        if (t.joinable())
+            t.join();
+    impl_->pool.clear();
 }
 
 int Server::port() const { return impl_->port; }
@@ -448,12 +842,17 @@ std::string Server::address() const
     return (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(impl_->port);
 }
 
+bool Server::loopAlive(int64_t withinMs) const
+{
+    return impl_->started && !impl_->stopping && monotonicMs() - impl_->lastTurn.load() <= withinMs;
+}
+
 Result<std::pair<std::string, int>> parseListenAddress(const std::string& text, std::string_view flag)
 {
     const std::string f(flag);
     const auto colon = text.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-        return fail(Error::invalid(f + " needs HOST:PORT, such as 127.0.0.1:9464, or off"));
+        return fail(Error::invalid(f + " needs HOST:PORT, such as 127.0.0.1:9464" + (f == "--listen" ? ", or off" : "")));
     std::string host = text.substr(0, colon);
     if (host.front() == '[') {
         if (host.back() != ']')

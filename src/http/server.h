@@ -1,9 +1,17 @@
 #pragma once
 
-// webhookd's one HTTP server (cpp-httplib underneath; nothing else includes
-// it): routes by method and path pattern, caps request bodies before reading
-// them, gives every request a whole-request deadline, answers 404 and 405
-// itself. Used by the status endpoint and the HTTP API; testable in-process.
+// webhookd's one HTTP server, used by the status endpoint and the HTTP API;
+// testable in-process. One thread reads every connection on epoll until it
+// holds a complete request (request_parser.h frames it); only then does one
+// of the pool's threads run the handler. So idle and slow clients cost a
+// file descriptor and a buffer, never a thread: a connection that sends no
+// byte is closed after keepAliveTimeoutMs, a request head must arrive within
+// headTimeoutMs of its first byte and the whole request within
+// requestDeadlineMs; past maxConnections (or maxConnectionsPerPeer from one
+// address) a new connection is answered 503 and closed rather than queued.
+// Routes by method and path pattern, refuses bodies over the cap and any
+// Content-Encoding (415) before reading a byte of them, answers 404 and 405
+// itself.
 
 #include <cstdint>
 #include <functional>
@@ -15,10 +23,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "http/request_parser.h"
 
 namespace webhookd::http {
-
-using Fields = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
     std::string method; // GET, POST, … as sent (HEAD is answered as GET)
@@ -58,12 +65,17 @@ using ErrorWriter = std::function<void(int status, const std::string& detail, Re
 struct ServerOptions {
     std::string host = "127.0.0.1";
     int port = 0;                       // 0: any free port
-    int threads = 8;                    // requests served at once; more wait
+    int threads = 8;                    // handlers run at once; complete requests wait for one
     size_t maxBodyBytes = 0;            // a larger body is refused with 413 before it is read
-    int64_t ioTimeoutMs = 5'000;        // longest wait for one read or write
-    int64_t requestDeadlineMs = 10'000; // a whole request, first byte to last byte of the answer
-    int keepAliveMax = 100;             // requests per connection
-    int64_t keepAliveTimeoutMs = 5'000; // idle time allowed between requests
+    int64_t ioTimeoutMs = 5'000;        // an answer whose client reads nothing for this long is dropped
+    int64_t headTimeoutMs = 5'000;      // a request head, from its first byte
+    int64_t requestDeadlineMs = 10'000; // a request's head and body, from its first byte
+    int keepAliveMax = 100;             // requests per connection; 1: every answer closes it
+    int64_t keepAliveTimeoutMs = 5'000; // idle time allowed before a request's first byte
+    int maxConnections = 4096;          // open at once; more are answered 503
+    int maxConnectionsPerPeer = 512;    // from one address; more are answered 503
+    size_t maxQueued = 1024;            // complete requests waiting for a thread; more are answered 503
+    size_t maxBufferedBodyBytes = 256u << 20; // bodies being read, all connections together; more: 503
     Fields defaultHeaders;              // added to every answer
     ErrorWriter errorWriter;            // default: one line of plain text
 };
@@ -85,6 +97,10 @@ public:
     void stop();                 // waits for requests in progress; idempotent
     int port() const;            // as bound
     std::string address() const; // host:port as bound
+
+    // Whether the connection loop turned within the last `withinMs` (it
+    // turns at least every 50 ms while it runs).
+    bool loopAlive(int64_t withinMs) const;
 
 private:
     struct Impl;

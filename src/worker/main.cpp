@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <sys/resource.h>
 #include <cstdlib>
 #include <iostream>
 
@@ -119,7 +120,7 @@ int main(int argc, char** argv)
         app.add_option("--listen", listen, "HOST:PORT of the /healthz, /metrics and /stats endpoint, or off")
             ->capture_default_str();
     app.add_option("--api-listen", apiListen, "HOST:PORT of the HTTP API (/api/v1, with API keys; off by default)");
-    app.add_option("--api-threads", apiThreads, "API requests served at once; a keep-alive connection holds one")
+    app.add_option("--api-threads", apiThreads, "API requests handled at once (idle and slow connections hold none)")
         ->check(cli::integer(1, 1024))
         ->capture_default_str();
     app.add_option("--max-payload", maxPayload, "Largest event payload the API accepts, in bytes")
@@ -226,6 +227,12 @@ int main(int argc, char** argv)
         sigaction(SIGTERM, &sa, nullptr);
         sigaction(SIGINT, &sa, nullptr);
         std::signal(SIGPIPE, SIG_IGN);
+        // Every API and status connection is a descriptor, idle ones too:
+        // allow what the hard limit allows (the servers cap connections).
+        if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+            files.rlim_cur = std::min<rlim_t>(files.rlim_max, 65'536);
+            setrlimit(RLIMIT_NOFILE, &files);
+        }
         std::unique_ptr<ApiServer> api;
         auto startApi = [&]() -> bool {
             if (!apiAddress)
@@ -246,6 +253,10 @@ int main(int argc, char** argv)
             api = std::move(*a);
             api->start();
             Log::info("api listening", {{"address", api->address()}});
+            if (!http::isLoopbackHost(apiAddress->first))
+                Log::warn("the API listens beyond this host over plain HTTP, so API keys cross the network in "
+                          "clear; put a TLS reverse proxy in front of it (README, Security)",
+                          {{"address", api->address()}});
             return true;
         };
         if (noDeliver) {
@@ -280,6 +291,8 @@ int main(int argc, char** argv)
             so.healthyRate = healthThreshold;
             const int64_t p = opt.pollIntervalMs;
             so.stallMs = std::max<int64_t>(30'000, saturatingAdd(saturatingAdd(p, p), p));
+            if (api)
+                so.apiAccepting = [&api] { return api->accepting(); };
             auto s = StatusServer::create(std::move(so), **worker);
             if (s) {
                 server = std::move(*s);

@@ -183,6 +183,37 @@ struct StatusServer::Impl {
         res.set(healthy ? 200 : 503, body.dump() + "\n", "application/json");
     }
 
+    // The process answers and its delivery loop turned within stallMs.
+    void livez(http::Response& res)
+    {
+        const int64_t now = SystemClock::instance().nowMs();
+        const int64_t tickAge = now - std::max(worker.metrics().counters.lastTickMs.load(), createdAt);
+        const bool ok = tickAge <= opt.stallMs;
+        nlohmann::json body = {{"status", ok ? "ok" : "stalled"},
+                               {"loop", {{"ok", ok}, {"last_tick_age_ms", tickAge}, {"limit_ms", opt.stallMs}}}};
+        res.set(ok ? 200 : 503, body.dump() + "\n", "application/json");
+    }
+
+    // The store answers (the snapshot /metrics uses, at most a second old)
+    // and the API, when this process serves it, accepts connections.
+    void readyz(http::Response& res)
+    {
+        std::string error;
+        const bool store = readSnapshot(SystemClock::instance().nowMs(), error).has_value();
+        nlohmann::json body;
+        body["checks"]["database"] = {{"ok", store}};
+        if (!store)
+            body["checks"]["database"]["error"] = error;
+        bool ok = store;
+        if (opt.apiAccepting) {
+            const bool api = opt.apiAccepting();
+            body["checks"]["api"] = {{"ok", api}};
+            ok = ok && api;
+        }
+        body["status"] = ok ? "ready" : "not_ready";
+        res.set(ok ? 200 : 503, body.dump() + "\n", "application/json");
+    }
+
     void metrics(http::Response& res)
     {
         const int64_t now = SystemClock::instance().nowMs();
@@ -222,18 +253,26 @@ Result<std::unique_ptr<StatusServer>> StatusServer::create(StatusServerOptions o
     http::ServerOptions so;
     so.host = p->opt.host;
     so.port = p->opt.port;
-    // Enough threads that /healthz answers while slow clients and a /stats
-    // scan hold some; every request, however slow its client, ends within
-    // the deadline; no request needs a body.
-    so.threads = 8;
+    // Idle and slow clients hold no thread (the server reads them on its
+    // loop); threads only run handlers, so a /stats scan on one leaves the
+    // rest to /livez and /healthz. No keep-alive: every answer closes its
+    // connection, and one that sends nothing for a second is closed. No
+    // request needs a body.
+    so.threads = 4;
     so.ioTimeoutMs = 2000;
-    so.requestDeadlineMs = 5000;
+    so.headTimeoutMs = 2000;
+    so.requestDeadlineMs = 2000;
     so.maxBodyBytes = 0;
-    so.keepAliveTimeoutMs = 5000;
+    so.keepAliveMax = 1;
+    so.keepAliveTimeoutMs = 1000;
+    so.maxConnections = 1024;
+    so.maxConnectionsPerPeer = 256;
     auto server = http::Server::create(std::move(so));
     if (!server)
         return fail(server.error());
     p->http = std::move(*server);
+    p->http->route("GET", "/livez", [p](const http::Request&, http::Response& res) { p->livez(res); });
+    p->http->route("GET", "/readyz", [p](const http::Request&, http::Response& res) { p->readyz(res); });
     p->http->route("GET", "/healthz", [p](const http::Request&, http::Response& res) { p->healthz(res); });
     p->http->route("GET", "/metrics", [p](const http::Request&, http::Response& res) { p->metrics(res); });
     p->http->route("GET", "/stats", [p](const http::Request&, http::Response& res) { p->stats(res); });

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,10 +17,16 @@ struct StatusServerOptions {
     std::string database;     // the store's locator, opened read-only
     double healthyRate = 0.9; // /healthz degrades below this success rate
     int64_t stallMs = 30'000; // /healthz degrades when the loop has not turned for this long
+    std::function<bool()> apiAccepting; // for /readyz, when this process serves the API
 };
 
-// webhookd's status endpoint: GET /healthz (200 healthy or 503 degraded,
-// JSON), /metrics (Prometheus text) and /stats (JSON), on http::Server.
+// webhookd's status endpoint, on http::Server: GET /livez (the process and
+// its delivery loop turn: for a liveness probe), /readyz (the store answers
+// and, when this process serves it, the API accepts: for a readiness probe),
+// /healthz ("delivery health": also degrades when receivers fail, so not for
+// a liveness probe; 200 healthy or 503 degraded, JSON), /metrics (Prometheus
+// text) and /stats (JSON). Every answer closes its connection (scrapers and
+// probes reconnect anyway), so a client that keeps one open holds nothing.
 // Serves from its own threads and its own read connection; never touches the
 // worker's.
 class StatusServer {

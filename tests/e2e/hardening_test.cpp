@@ -28,6 +28,7 @@
 #include "storage/events.h"
 #include "storage/targets.h"
 #include "support/fixture.h"
+#include "support/raw_socket.h"
 #include "worker/worker.h"
 
 using namespace webhookd::test;
@@ -41,35 +42,6 @@ FixtureOptions guardOn()
     o.allowPrivateNetworks = false;
     o.targetDefaults = kFastRetry;
     return o;
-}
-
-// A TCP connection to 127.0.0.1:port; -1 when it cannot connect.
-int connectTo(int port)
-{
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
-        return fd;
-    if (fd >= 0)
-        ::close(fd);
-    return -1;
-}
-
-// Whether the server closed fd (a read returns 0 or an error) within timeout.
-bool closedWithin(int fd, std::chrono::milliseconds timeout)
-{
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0)
-        return false;
-    char buf[512];
-    for (;;) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (n <= 0)
-            return n == 0 || errno != EAGAIN;
-    }
 }
 
 // VmHWM of a process, in kB.

@@ -657,7 +657,8 @@ json apiIngest(const std::string& webhookd, const std::string& path, int count, 
             {"p99_ms", latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)]},
             // webhookd's CPU (user + system) over the whole run, start and
             // stop included: the load generator shares this machine's cores.
-            {"server_cpu_s", cpuSeconds(server)}};
+            {"server_cpu_s", cpuSeconds(server)},
+            {"server_cpu_us_per_event", cpuSeconds(server) * 1e6 / static_cast<double>(stored)}};
 }
 
 json retryDelays(int64_t count)
