@@ -22,6 +22,8 @@ struct ApiRoute {
     std::string_view path; // below /api/v1, {name} for a parameter
     std::string_view operationId;
     std::string_view scope; // "" no key needed; "*" any valid key
+    // The query parameters it takes; any other, or one given twice, is 400.
+    std::vector<std::string_view> query = {};
 };
 
 // Every route the API serves, in the order of openapi.json.
