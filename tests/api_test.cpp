@@ -129,9 +129,9 @@ struct ApiFixture {
                          const std::string& body = "")
     {
         const std::string url = "/api/v1" + path;
-        httplib::Result r = method == "GET"     ? client->Get(url, auth(scope))
-                            : method == "PATCH" ? client->Patch(url, auth(scope), body, "application/json")
-                                                : client->Post(url, auth(scope), body, "application/json");
+        httplib::Result r = method == "GET" ? client->Get(url, auth(scope))
+            : method == "PATCH"             ? client->Patch(url, auth(scope), body, "application/json")
+                                            : client->Post(url, auth(scope), body, "application/json");
         REQUIRE(r);
         return r;
     }
@@ -382,12 +382,13 @@ TEST_CASE("S11: management bodies are at most 64 KiB and 32 levels deep; nothing
     CHECK(large->status == 413);
     CHECK(json::parse(large->body)["code"] == "payload_too_large");
     const std::string deep = R"({"id":"deep","url":"http://example.com/","metadata":)" + std::string(30'000, '[') +
-                             std::string(30'000, ']') + "}"; // under 64 KiB
+        std::string(30'000, ']') + "}"; // under 64 KiB
     auto nested = api.call("POST", "/targets", "manage", deep);
     CHECK(nested->status == 422);
     CHECK(ApiFixture::detailOf(nested).get<std::string>().find("nests") != std::string::npos);
-    CHECK(api.call("POST", "/dead-letters/retry", "manage", "[" + std::string(40, '[') + std::string(41, ']'))->status ==
-          422);
+    CHECK(
+        api.call("POST", "/dead-letters/retry", "manage", "[" + std::string(40, '[') + std::string(41, ']'))->status ==
+        422);
     CHECK(api.call("POST", "/targets", "manage", "{\"id\":")->status == 400);
     CHECK(api.store.rows("targets") == 0);
 }
@@ -396,9 +397,9 @@ TEST_CASE("S8: a secret changes only by rotation, and one given by hand carries 
 {
     ApiFixture api;
     const std::string strong = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // 24 bytes
-    REQUIRE(api.call("POST", "/targets", "admin",
-                     R"({"id":"t3","url":"http://example.com/t3","secret":")" + strong + "\"}")
-                ->status == 201);
+    REQUIRE(
+        api.call("POST", "/targets", "admin", R"({"id":"t3","url":"http://example.com/t3","secret":")" + strong + "\"}")
+            ->status == 201);
     for (const char* scope : {"manage", "admin"}) {
         auto r = api.call("PATCH", "/targets/t3", scope, R"({"secret":"attacker-chosen-secret-0123456789"})");
         CHECK(r->status == 422);
@@ -424,8 +425,7 @@ TEST_CASE("S8: a secret changes only by rotation, and one given by hand carries 
     // 16 bytes (whsec_ + 22 base64 characters) and 24 raw characters are enough.
     for (const std::string secret : {"whsec_AAAAAAAAAAAAAAAAAAAAAA==", "24-characters-long-text!"}) {
         CAPTURE(secret);
-        CHECK(api.call("POST", "/targets/t3/secret/rotate", "admin", R"({"secret":")" + secret + "\"}")->status ==
-              200);
+        CHECK(api.call("POST", "/targets/t3/secret/rotate", "admin", R"({"secret":")" + secret + "\"}")->status == 200);
     }
 }
 
@@ -436,7 +436,8 @@ TEST_CASE("S15: answers with secrets are not stored; read keys see capability UR
     auto created = api.call("POST", "/targets", "manage", R"({"id":"slack","url":")" + url + "\"}");
     REQUIRE(created->status == 201);
     CHECK(created->get_header_value("Cache-Control") == "no-store");
-    CHECK(json::parse(created->body)["url"] == "https://user:***@hooks.example.com/services/T000/B000/XXXX?token=***&***#top");
+    CHECK(json::parse(created->body)["url"] ==
+          "https://user:***@hooks.example.com/services/T000/B000/XXXX?token=***&***#top");
     auto rotated = api.call("POST", "/targets/slack/secret/rotate", "admin", "{}");
     CHECK(rotated->status == 200);
     CHECK(rotated->get_header_value("Cache-Control") == "no-store");

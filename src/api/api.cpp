@@ -240,8 +240,8 @@ std::string shownTargetUrl(const std::string& url, const ApiKey* key)
         const size_t next = std::min(out.find('&', at), end);
         const std::string_view part = std::string_view(out).substr(at, next - at);
         const size_t eq = part.find('=');
-        masked += (masked.empty() ? "" : "&") + (eq == std::string_view::npos ? std::string("***")
-                                                                               : std::string(part.substr(0, eq + 1)) + "***");
+        masked += (masked.empty() ? "" : "&") +
+            (eq == std::string_view::npos ? std::string("***") : std::string(part.substr(0, eq + 1)) + "***");
         at = next + 1;
     }
     return out.substr(0, start + 1) + masked + out.substr(end);
@@ -364,7 +364,7 @@ struct ApiServer::Impl {
     const Clock& clock;
     Pool pool;
     KeyCache keys;
-    LogThrottle refusals;  // "api key refused"
+    LogThrottle refusals;   // "api key refused"
     LogThrottle unanswered; // "api health: the store does not answer"
     std::unique_ptr<IngestBatcher> ingest;
     std::unique_ptr<http::Server> http;
@@ -976,9 +976,10 @@ struct ApiServer::Impl {
                     if (!k.error().is(Error::Kind::Invalid))
                         throw fromError(k.error());
                     if (auto leftOut = refusals.admit(now))
-                        Log::info("api key refused", {{"reason", k.error().message()},
-                                                      {"remote", req.remoteAddr},
-                                                      {"left_out", std::to_string(*leftOut)}});
+                        Log::info("api key refused",
+                                  {{"reason", k.error().message()},
+                                   {"remote", req.remoteAddr},
+                                   {"left_out", std::to_string(*leftOut)}});
                     throw Problem{401, "", k.error().message()};
                 }
                 if (route.scope != "*" && !grants(k->scopes, route.scope))
@@ -1011,7 +1012,8 @@ const std::vector<Operation>& operations()
         {{"GET", "/health", "getHealth", ""}, [](I& i, C& c) { i.health(c); }},
         {{"POST", "/events", "createEvent", "events:write"}, [](I& i, C& c) { i.createEvent(c); }},
         {{"POST", "/events/batch", "createEventBatch", "events:write"}, [](I& i, C& c) { i.createEventBatch(c); }},
-        {{"GET", "/events", "listEvents", "read", {"type", "since", "until", "limit", "iterator"}}, [](I& i, C& c) { i.listEventsRoute(c); }},
+        {{"GET", "/events", "listEvents", "read", {"type", "since", "until", "limit", "iterator"}},
+         [](I& i, C& c) { i.listEventsRoute(c); }},
         {{"GET", "/events/{uid}", "getEvent", "read"}, [](I& i, C& c) { i.getEventRoute(c); }},
         {{"GET", "/targets", "listTargets", "read", {"limit", "iterator"}}, [](I& i, C& c) { i.listTargetsRoute(c); }},
         {{"POST", "/targets", "createTarget", "manage"}, [](I& i, C& c) { i.createTarget(c); }},
@@ -1022,15 +1024,22 @@ const std::vector<Operation>& operations()
         {{"POST", "/targets/{id}/disable", "disableTarget", "manage"}, [](I& i, C& c) { i.setEnabled(c, false); }},
         {{"POST", "/targets/{id}/secret/rotate", "rotateTargetSecret", "admin"},
          [](I& i, C& c) { i.rotateSecretRoute(c); }},
-        {{"GET", "/deliveries", "listDeliveries", "read",
-          {"status", "target_id", "type", "since", "until", "limit", "iterator"}}, [](I& i, C& c) { i.listDeliveriesRoute(c); }},
+        {{"GET",
+          "/deliveries",
+          "listDeliveries",
+          "read",
+          {"status", "target_id", "type", "since", "until", "limit", "iterator"}},
+         [](I& i, C& c) { i.listDeliveriesRoute(c); }},
         {{"GET", "/deliveries/{id}", "getDelivery", "read"}, [](I& i, C& c) { i.getDeliveryRoute(c); }},
         {{"POST", "/deliveries/resend", "resendDeliveries", "manage"}, [](I& i, C& c) { i.resend(c); }},
-        {{"GET", "/dead-letters", "listDeadLetters", "read", {"target_id", "type", "since", "limit", "iterator"}}, [](I& i, C& c) { i.listDeadLettersRoute(c); }},
+        {{"GET", "/dead-letters", "listDeadLetters", "read", {"target_id", "type", "since", "limit", "iterator"}},
+         [](I& i, C& c) { i.listDeadLettersRoute(c); }},
         {{"POST", "/dead-letters/retry", "retryDeadLetters", "manage"}, [](I& i, C& c) { i.retryDeadLettersRoute(c); }},
         {{"POST", "/dead-letters/purge", "purgeDeadLetters", "manage"}, [](I& i, C& c) { i.purgeDeadLetters(c); }},
-        {{"GET", "/stats", "getStats", "read", {"since", "until", "target_id", "type"}}, [](I& i, C& c) { i.stats(c); }},
-        {{"GET", "/stats/timeseries", "getStatsTimeseries", "read", {"since", "until", "step", "target_id"}}, [](I& i, C& c) { i.timeseriesRoute(c); }},
+        {{"GET", "/stats", "getStats", "read", {"since", "until", "target_id", "type"}},
+         [](I& i, C& c) { i.stats(c); }},
+        {{"GET", "/stats/timeseries", "getStatsTimeseries", "read", {"since", "until", "step", "target_id"}},
+         [](I& i, C& c) { i.timeseriesRoute(c); }},
         {{"GET", "/api-keys", "listApiKeys", "admin", {"limit", "iterator"}}, [](I& i, C& c) { i.listKeys(c); }},
         {{"POST", "/api-keys", "createApiKey", "admin"}, [](I& i, C& c) { i.createKey(c); }},
         {{"GET", "/api-keys/self", "getApiKeySelf", "*"}, [](I&, C& c) { writeJson(c.res, 200, apiKeyJson(*c.key)); }},

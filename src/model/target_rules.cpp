@@ -109,8 +109,9 @@ Status validateGivenSecret(std::string_view secret)
     if (!key)
         return fail(key.error());
     if (encoded ? key->size() < kMinKeyBytes : secret.size() < kMinRawChars)
-        return fail(Error::invalid("a secret given by hand must carry at least 128 bits: whsec_ and the base64 of "
-                                   "16 bytes or more, or at least 24 characters (webhookctl secret generate makes one)"));
+        return fail(
+            Error::invalid("a secret given by hand must carry at least 128 bits: whsec_ and the base64 of "
+                           "16 bytes or more, or at least 24 characters (webhookctl secret generate makes one)"));
     return {};
 }
 

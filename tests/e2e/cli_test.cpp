@@ -343,8 +343,8 @@ TEST_CASE("cli: a secret given by hand carries at least 128 bits, on every comma
             CHECK(contains(r.err, "at least 128 bits"));
             CHECK_FALSE(contains(r.err, weak));
         }
-        auto fromStdin = fails(cli, {"target", "add", "b", "--url", "http://example.com/b", "--secret", "-"}, 2,
-                               weak + "\n");
+        auto fromStdin =
+            fails(cli, {"target", "add", "b", "--url", "http://example.com/b", "--secret", "-"}, 2, weak + "\n");
         CHECK(contains(fromStdin.err, "at least 128 bits"));
     }
     cli.ctlOk({"target", "add", "b", "--url", "http://example.com/b", "--secret", "whsec_AAAAAAAAAAAAAAAAAAAAAA=="});
