@@ -3,7 +3,8 @@
 // The HTTP API (DESIGN.md "HTTP API"): /api/v1 over http::Server, with API
 // keys, scopes, problem documents, keyset pages and group-committed ingest.
 // It calls storage/ only; every route is a row of apiRoutes(), which
-// tests/api_test.cpp holds against src/api/openapi.json.
+// tests/api_test.cpp holds against src/api/openapi.json, query parameters
+// included.
 
 #include <memory>
 #include <string>
