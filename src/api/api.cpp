@@ -1,6 +1,7 @@
 #include "api/api.h"
 #include "api/dashboard.h"
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <map>
@@ -16,6 +17,7 @@
 #include "http/server.h"
 #include "model/api_key.h"
 #include "model/delivery_status.h"
+#include "model/target_rules.h"
 #include "records/batch_line.h"
 #include "records/json.h"
 #include "records/target_input.h"
@@ -39,6 +41,13 @@ constexpr int kDefaultLimit = 50;
 constexpr int kMaxLimit = 250;
 constexpr size_t kMaxBatch = 10'000;
 constexpr int64_t kDefaultOverlapMs = 86'400'000;
+// Bodies other than events': settings and lists of ids, a few KiB at most.
+// Only POST /events (up to --max-payload) and POST /events/batch take more.
+constexpr size_t kMaxManagementBody = 64 * 1024;
+constexpr size_t kMaxManagementDepth = 32; // a target's settings nest 2 levels
+// Times in query parameters: from the epoch to the end of the year 9999.
+constexpr int64_t kMaxTimeMs = 253'402'300'799'999;
+constexpr std::string_view kForeignIterator = "the iterator is not one this API gave";
 
 // An answer that ends the handler: a problem document.
 struct Problem {
@@ -145,6 +154,122 @@ std::optional<std::pair<int64_t, int64_t>> readIterator(std::string_view text)
     return std::pair{*at, *id};
 }
 
+// Levenshtein's distance between two short names.
+size_t editDistance(std::string_view a, std::string_view b)
+{
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t above = row[j];
+            row[j] = std::min({above + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// The name a mistyped one most likely meant: one that starts with it, or
+// the nearest within a third of its length in edits.
+std::optional<std::string_view> closestName(std::string_view given, const std::vector<std::string_view>& names)
+{
+    constexpr size_t kLongest = 64; // longer is no typo of a parameter name
+    if (given.empty() || given.size() > kLongest)
+        return std::nullopt;
+    std::optional<std::string_view> best;
+    size_t bestDistance = std::max<size_t>(1, given.size() / 3) + 1;
+    for (std::string_view name : names) {
+        const size_t d = given.size() >= 3 && name.substr(0, given.size()) == given ? 0 : editDistance(given, name);
+        if (d < bestDistance) {
+            best = name;
+            bestDistance = d;
+        }
+    }
+    return best;
+}
+
+// A name from a request, for a sentence: quoted, and cut if long.
+std::string shownName(std::string_view name)
+{
+    constexpr size_t kShown = 64;
+    return "\"" + std::string(name.substr(0, kShown)) + (name.size() > kShown ? "…" : "") + "\"";
+}
+
+// Query parameters are checked like a body's fields: each must be one the
+// route takes, given once.
+void checkQuery(const ApiRoute& route, const http::Request& req)
+{
+    for (size_t i = 0; i < req.query.size(); ++i) {
+        const std::string& name = req.query[i].first;
+        if (std::find(route.query.begin(), route.query.end(), name) == route.query.end()) {
+            std::string detail = "unknown query parameter " + shownName(name);
+            if (auto near = closestName(name, route.query))
+                detail += "; did you mean " + shownName(*near) + "?";
+            else if (route.query.empty())
+                detail += "; this operation takes none";
+            else {
+                detail += "; this operation takes ";
+                for (size_t k = 0; k < route.query.size(); ++k)
+                    detail += (k == 0 ? "" : ", ") + std::string(route.query[k]);
+            }
+            throw Problem{400, "", detail};
+        }
+        for (size_t j = 0; j < i; ++j)
+            if (req.query[j].first == name)
+                throw Problem{400, "", "the query parameter " + shownName(name) + " is given more than once"};
+    }
+}
+
+// A target's URL as a key may see it: an admin key the whole URL; others
+// with the user info and every query value masked, since both carry
+// credentials in capability URLs (https://…/hook?token=…).
+std::string shownTargetUrl(const std::string& url, const ApiKey* key)
+{
+    if (key && grants(key->scopes, "admin"))
+        return url;
+    std::string out = redactUrl(url);
+    const size_t start = out.find('?');
+    if (start == std::string::npos)
+        return out;
+    const size_t end = std::min(out.find('#', start), out.size());
+    std::string masked;
+    for (size_t at = start + 1; at <= end;) {
+        const size_t next = std::min(out.find('&', at), end);
+        const std::string_view part = std::string_view(out).substr(at, next - at);
+        const size_t eq = part.find('=');
+        masked += (masked.empty() ? "" : "&") +
+            (eq == std::string_view::npos ? std::string("***") : std::string(part.substr(0, eq + 1)) + "***");
+        at = next + 1;
+    }
+    return out.substr(0, start + 1) + masked + out.substr(end);
+}
+
+// At most one line a second for a message any client can cause; the line
+// after a quiet spell says how many were left out.
+class LogThrottle {
+public:
+    // The number left out since the last line written, or nullopt when this
+    // one is left out too.
+    std::optional<int64_t> admit(int64_t nowMs)
+    {
+        std::lock_guard lock(mutex_);
+        if (written_ && nowMs >= *written_ && nowMs - *written_ < 1000) {
+            ++leftOut_;
+            return std::nullopt;
+        }
+        written_ = nowMs;
+        return std::exchange(leftOut_, 0);
+    }
+
+private:
+    std::mutex mutex_;
+    std::optional<int64_t> written_;
+    int64_t leftOut_ = 0;
+};
+
 // Connections for the request threads: one per thread at a time, opened
 // when first needed, kept for the next request.
 class Pool {
@@ -239,6 +364,8 @@ struct ApiServer::Impl {
     const Clock& clock;
     Pool pool;
     KeyCache keys;
+    LogThrottle refusals;   // "api key refused"
+    LogThrottle unanswered; // "api health: the store does not answer"
     std::unique_ptr<IngestBatcher> ingest;
     std::unique_ptr<http::Server> http;
 
@@ -252,15 +379,39 @@ struct ApiServer::Impl {
     struct Call {
         const http::Request& req;
         http::Response& res;
-        Database& db;
-        const ApiKey* key; // null for routes without a scope
+        Pool& pool;
+        const ApiKey* key = nullptr; // null for routes without a scope
+        std::optional<Pool::Lease> lease;
+
+        // A connection for this request, taken from the pool when first needed.
+        Database& db()
+        {
+            if (!lease)
+                lease.emplace(must(pool.acquire()));
+            return *lease->db;
+        }
     };
     using Handler = std::function<void(Impl&, Call&)>;
 
     // --- reading requests -------------------------------------------------
 
+    // 400 when text is not JSON, 422 when it nests deeper than maxDepth:
+    // checked before any parser builds it, so depth costs no memory.
+    static void checkJsonText(std::string_view text, size_t maxDepth)
+    {
+        if (auto v = json_text::validate(text, maxDepth); !v)
+            throw Problem{v.error().message().rfind("nests", 0) == 0 ? 422 : 400, "",
+                          "the body is " + v.error().message()};
+    }
+
+    // A management body (not an event's): at most 64 KiB and 32 levels.
     static json body(const Call& c)
     {
+        if (c.req.body.size() > kMaxManagementBody)
+            throw Problem{413, "",
+                          "the body is larger than " + std::to_string(kMaxManagementBody) +
+                              " bytes; only events may be larger"};
+        checkJsonText(c.req.body, kMaxManagementDepth);
         json j = json::parse(c.req.body, nullptr, false);
         if (j.is_discarded())
             throw Problem{400, "", "the body is not valid JSON"};
@@ -285,7 +436,7 @@ struct ApiServer::Impl {
             return kDefaultLimit;
         auto n = wholeNumber(*text);
         if (!n || *n < 1 || *n > kMaxLimit)
-            throw Problem{422, "", "limit must be a whole number from 1 to " + std::to_string(kMaxLimit)};
+            throw Problem{400, "", "limit must be a whole number from 1 to " + std::to_string(kMaxLimit)};
         return static_cast<int>(*n);
     }
 
@@ -296,21 +447,29 @@ struct ApiServer::Impl {
             return std::nullopt;
         auto it = readIterator(*text);
         if (!it)
-            throw Problem{422, "", "the iterator is not one this API gave"};
+            throw Problem{400, "", std::string(kForeignIterator)};
         return it;
     }
 
+    // A time parameter: epoch ms, ISO-8601 or a duration ago ("7d"), from
+    // 1970 to 9999; 400 otherwise.
     std::optional<int64_t> timeOf(const Call& c, const char* name) const
     {
         auto text = c.req.queryParam(name);
         if (!text)
             return std::nullopt;
-        if (auto ms = wholeNumber(*text))
-            return *ms;
-        auto t = parseTimeOrAgo(*text, clock.nowMs());
-        if (!t)
-            throw Problem{422, "", std::string(name) + ": " + t.error().message()};
-        return *t;
+        std::optional<int64_t> ms = wholeNumber(*text);
+        if (!ms) {
+            auto t = parseTimeOrAgo(*text, clock.nowMs());
+            if (!t)
+                throw Problem{400, "", std::string(name) + ": " + t.error().message()};
+            ms = *t;
+        }
+        if (*ms < 0 || *ms > kMaxTimeMs)
+            throw Problem{400, "",
+                          std::string(name) + " must be a time from 1970 to the end of 9999 (epoch ms 0 to " +
+                              std::to_string(kMaxTimeMs) + ")"};
+        return ms;
     }
 
     static std::optional<std::string> textOf(const Call& c, const char* name)
@@ -415,9 +574,7 @@ struct ApiServer::Impl {
 
     void createEvent(Call& c)
     {
-        if (auto v = json_text::validate(c.req.body, opt.limits.maxJsonDepth + 1); !v)
-            throw Problem{v.error().message().rfind("nests", 0) == 0 ? 422 : 400, "",
-                          "the body is " + v.error().message()};
+        checkJsonText(c.req.body, opt.limits.maxJsonDepth + 1);
         EventInput e = eventFrom(c.req.body, "");
         if (auto header = c.req.header("Idempotency-Key")) {
             if (e.idempotencyKey && *e.idempotencyKey != *header)
@@ -467,7 +624,7 @@ struct ApiServer::Impl {
         }
         if (events.empty())
             throw Problem{422, "", "the batch holds no events"};
-        auto r = sendBatch(c.db, events, clock, opt.limits);
+        auto r = sendBatch(c.db(), events, clock, opt.limits);
         if (!r)
             throw sendProblem(r.error());
         json data = json::array();
@@ -485,14 +642,14 @@ struct ApiServer::Impl {
         f.after = iteratorOf(c);
         const int limit = limitOf(c);
         f.limit = limit + 1;
-        writeJson(c.res, 200, pageOf(must(listEvents(c.db, f)), limit, eventJson, [](const EventRecord& e) {
+        writeJson(c.res, 200, pageOf(must(listEvents(c.db(), f)), limit, eventJson, [](const EventRecord& e) {
                       return std::pair{e.createdAt, e.id};
                   }));
     }
 
     void getEventRoute(Call& c)
     {
-        auto e = must(getEvent(c.db, *c.req.pathParam("uid")));
+        auto e = must(getEvent(c.db(), *c.req.pathParam("uid")));
         json j = eventJson(e);
         json deliveries = json::array();
         for (const auto& d : e.deliveries)
@@ -508,31 +665,47 @@ struct ApiServer::Impl {
 
     // --- targets ----------------------------------------------------------
 
-    void listTargetsRoute(Call& c)
+    // A page of records sorted by id, read whole (targets and keys are
+    // few): those after the iterator, base64url of "<tag>:<last id>".
+    template <typename Row, typename Show>
+    static json pageById(const Call& c, const std::vector<Row>& rows, const std::string& tag, Show show)
     {
         const int limit = limitOf(c);
         std::optional<std::string> after;
         if (auto text = textOf(c, "iterator")) {
             auto raw = base64UrlDecode(*text);
-            if (!raw || raw->rfind("t:", 0) != 0)
-                throw Problem{422, "", "the iterator is not one this API gave"};
-            after = raw->substr(2);
+            if (!raw || raw->rfind(tag + ":", 0) != 0)
+                throw Problem{400, "", std::string(kForeignIterator)};
+            after = raw->substr(tag.size() + 1);
         }
-        auto all = must(listTargets(c.db)); // sorted by id; targets are few
         json data = json::array();
         std::string last;
         bool done = true;
-        for (const auto& t : all) {
-            if (after && t.id <= *after)
+        for (const auto& r : rows) {
+            if (after && r.id <= *after)
                 continue;
             if (static_cast<int>(data.size()) == limit) {
                 done = false;
                 break;
             }
-            data.push_back(targetJson(t, false));
-            last = t.id;
+            data.push_back(show(r));
+            last = r.id;
         }
-        writeJson(c.res, 200, page(std::move(data), done, base64UrlEncode("t:" + last)));
+        return page(std::move(data), done, base64UrlEncode(tag + ":" + last));
+    }
+
+    // A target as the calling key may see it (shownTargetUrl).
+    static json targetFor(const Call& c, const Target& t)
+    {
+        json j = targetJson(t, false);
+        j["url"] = shownTargetUrl(t.url, c.key);
+        return j;
+    }
+
+    void listTargetsRoute(Call& c)
+    {
+        auto all = must(listTargets(c.db())); // sorted by id
+        writeJson(c.res, 200, pageById(c, all, "t", [&c](const Target& t) { return targetFor(c, t); }));
     }
 
     void createTarget(Call& c)
@@ -540,32 +713,32 @@ struct ApiServer::Impl {
         auto in = parseTargetInput(body(c), true);
         if (!in)
             throw Problem{422, "", in.error().message()};
-        auto t = must(addTarget(c.db, *in->id, in->spec, clock, opt.limits));
-        json j = targetJson(t, false);
+        auto t = must(addTarget(c.db(), *in->id, in->spec, clock, opt.limits));
+        json j = targetFor(c, t);
         if (!in->spec.secret)
             j["secret"] = t.secret; // generated: shown this once
         writeJson(c.res, 201, j);
     }
 
-    void getTargetRoute(Call& c) { writeJson(c.res, 200, targetJson(must(getTarget(c.db, id(c))), false)); }
+    void getTargetRoute(Call& c) { writeJson(c.res, 200, targetFor(c, must(getTarget(c.db(), id(c))))); }
 
     void updateTargetRoute(Call& c)
     {
         auto in = parseTargetInput(body(c), false);
         if (!in)
             throw Problem{422, "", in.error().message()};
-        writeJson(c.res, 200, targetJson(must(updateTarget(c.db, id(c), in->spec, clock, opt.limits)), false));
+        writeJson(c.res, 200, targetFor(c, must(updateTarget(c.db(), id(c), in->spec, clock, opt.limits))));
     }
 
     void deleteTarget(Call& c)
     {
-        must(removeTarget(c.db, id(c)));
+        must(removeTarget(c.db(), id(c)));
         c.res.set(204, "", "application/json");
     }
 
     void setEnabled(Call& c, bool enabled)
     {
-        writeJson(c.res, 200, targetJson(must(setTargetEnabled(c.db, id(c), enabled, clock)), false));
+        writeJson(c.res, 200, targetFor(c, must(setTargetEnabled(c.db(), id(c), enabled, clock))));
     }
 
     void rotateSecretRoute(Call& c)
@@ -576,9 +749,11 @@ struct ApiServer::Impl {
             if (!j["secret"].is_string())
                 throw Problem{422, "", "\"secret\" must be a string"};
             secret = j["secret"].get<std::string>();
+            if (auto strong = validateGivenSecret(*secret); !strong)
+                throw Problem{422, "", strong.error().message()};
         }
         const int64_t overlap = durationField(j, "overlap", "24h").value_or(kDefaultOverlapMs);
-        auto r = must(rotateSecret(c.db, id(c), secret, overlap, clock));
+        auto r = must(rotateSecret(c.db(), id(c), secret, overlap, clock));
         writeJson(c.res, 200,
                   {{"secret", r.secret},
                    {"previous_secret_expires_at", r.previousExpiresAt ? json(*r.previousExpiresAt) : json(nullptr)}});
@@ -602,7 +777,7 @@ struct ApiServer::Impl {
         if (auto s = textOf(c, "status")) {
             f.status = parseDeliveryStatus(*s);
             if (!f.status)
-                throw Problem{422, "", "status must be one of " + std::string(allStatusNames())};
+                throw Problem{400, "", "status must be one of " + std::string(allStatusNames())};
         }
         f.targetId = textOf(c, "target_id");
         f.type = textOf(c, "type");
@@ -611,7 +786,7 @@ struct ApiServer::Impl {
         f.after = iteratorOf(c);
         const int limit = limitOf(c);
         f.limit = limit + 1;
-        writeJson(c.res, 200, deliveryPage(must(listDeliveries(c.db, f)), limit, false));
+        writeJson(c.res, 200, deliveryPage(must(listDeliveries(c.db(), f)), limit, false));
     }
 
     void getDeliveryRoute(Call& c)
@@ -619,7 +794,7 @@ struct ApiServer::Impl {
         auto n = wholeNumber(*c.req.pathParam("id"));
         if (!n)
             throw Problem{422, "", "a delivery id is a whole number"};
-        writeJson(c.res, 200, deliveryWithAttemptsJson(must(getDelivery(c.db, *n))));
+        writeJson(c.res, 200, deliveryWithAttemptsJson(must(getDelivery(c.db(), *n))));
     }
 
     static json requeuedJson(const std::vector<Requeued>& r)
@@ -636,7 +811,7 @@ struct ApiServer::Impl {
         auto ids = idsOf(j);
         if (ids.empty())
             throw Problem{422, "", "\"ids\" is missing"};
-        writeJson(c.res, 202, requeuedJson(must(resendDeliveries(c.db, ids, clock))));
+        writeJson(c.res, 202, requeuedJson(must(resendDeliveries(c.db(), ids, clock))));
     }
 
     void listDeadLettersRoute(Call& c)
@@ -648,7 +823,7 @@ struct ApiServer::Impl {
         f.after = iteratorOf(c);
         const int limit = limitOf(c);
         f.limit = limit + 1;
-        writeJson(c.res, 200, deliveryPage(must(listDeadLetters(c.db, f)), limit, true));
+        writeJson(c.res, 200, deliveryPage(must(listDeadLetters(c.db(), f)), limit, true));
     }
 
     void retryDeadLettersRoute(Call& c)
@@ -663,7 +838,7 @@ struct ApiServer::Impl {
         if (!all) {
             if (j.contains("target_id") || j.contains("type") || j.contains("since"))
                 throw Problem{422, "", "target_id, type and since narrow \"all\": true only"};
-            writeJson(c.res, 202, requeuedJson(must(retryDeadLetters(c.db, ids, clock))));
+            writeJson(c.res, 202, requeuedJson(must(retryDeadLetters(c.db(), ids, clock))));
             return;
         }
         DeadLetterSelection s;
@@ -680,7 +855,7 @@ struct ApiServer::Impl {
                 throw Problem{422, "", "since: " + t.error().message()};
             s.movedSince = *t;
         }
-        writeJson(c.res, 202, requeuedJson(must(retryAllDeadLetters(c.db, s, clock))));
+        writeJson(c.res, 202, requeuedJson(must(retryAllDeadLetters(c.db(), s, clock))));
     }
 
     void purgeDeadLetters(Call& c)
@@ -692,7 +867,7 @@ struct ApiServer::Impl {
         PurgeOptions o;
         o.completedBeforeMs = saturatingAdd(clock.nowMs(), -*d);
         o.statuses = PurgeStatuses::DeadLetter;
-        writeJson(c.res, 200, {{"deleted", must(purgeTerminal(c.db, o)).deliveries}});
+        writeJson(c.res, 200, {{"deleted", must(purgeTerminal(c.db(), o)).deliveries}});
     }
 
     void stats(Call& c)
@@ -702,32 +877,31 @@ struct ApiServer::Impl {
         f.createdUntil = timeOf(c, "until");
         f.targetId = textOf(c, "target_id");
         f.type = textOf(c, "type");
-        writeJson(c.res, 200, statsJson(must(statistics(c.db, f, clock))));
+        writeJson(c.res, 200, statsJson(must(statistics(c.db(), f, clock))));
     }
 
     void timeseriesRoute(Call& c)
     {
         TimeseriesQuery q;
         q.until = timeOf(c, "until").value_or(clock.nowMs());
-        q.since = timeOf(c, "since").value_or(q.until - 3'600'000);
+        q.since = timeOf(c, "since").value_or(std::max<int64_t>(0, q.until - 3'600'000));
         if (auto step = textOf(c, "step")) {
             auto d = parseDuration(*step);
-            if (!d)
-                throw Problem{422, "", "step: " + d.error().message()};
+            if (!d || !validateTimeseriesStep(*d))
+                throw Problem{400, "", "step must be a whole number of minutes from 1m to 24h, such as 5m"};
             q.stepMs = *d;
         }
         q.targetId = textOf(c, "target_id");
-        writeJson(c.res, 200, timeseriesJson(must(timeseries(c.db, q)), q.stepMs));
+        writeJson(c.res, 200, timeseriesJson(must(timeseries(c.db(), q)), q.stepMs));
     }
 
     // --- API keys ---------------------------------------------------------
 
     void listKeys(Call& c)
     {
-        json data = json::array();
-        for (const auto& k : must(listApiKeys(c.db)))
-            data.push_back(apiKeyJson(k));
-        writeJson(c.res, 200, page(std::move(data), true, std::nullopt));
+        auto all = must(listApiKeys(c.db()));
+        std::sort(all.begin(), all.end(), [](const ApiKey& a, const ApiKey& b) { return a.id < b.id; });
+        writeJson(c.res, 200, pageById(c, all, "k", apiKeyJson));
     }
 
     void createKey(Call& c)
@@ -744,7 +918,7 @@ struct ApiServer::Impl {
             scopes.push_back(s.get<std::string>());
         }
         const std::optional<int64_t> expires = durationField(j, "expires_in", "90d");
-        auto made = must(createApiKey(c.db, j["name"].get<std::string>(), scopes, expires, clock));
+        auto made = must(createApiKey(c.db(), j["name"].get<std::string>(), scopes, expires, clock));
         json out = apiKeyJson(made.key);
         out["token"] = made.token;
         writeJson(c.res, 201, out);
@@ -752,18 +926,37 @@ struct ApiServer::Impl {
 
     void revokeKey(Call& c)
     {
-        must(revokeApiKey(c.db, id(c), clock));
+        must(revokeApiKey(c.db(), id(c), clock));
         keys.forget(id(c));
         c.res.set(204, "", "application/json");
+    }
+
+    // --- health -----------------------------------------------------------
+
+    // Whether this process can reach its store, nothing about receivers: a
+    // connection from the pool (not the request's) answers SELECT 1.
+    void health(Call& c)
+    {
+        auto lease = pool.acquire();
+        const Status answers = lease ? checkStoreAnswers(*lease->db) : Status(fail(lease.error()));
+        if (!answers) {
+            if (auto leftOut = unanswered.admit(clock.nowMs()))
+                Log::warn("api health: the store does not answer",
+                          {{"error", answers.error().toString()}, {"left_out", std::to_string(*leftOut)}});
+            throw Problem{503, "unavailable", "the store does not answer; try again in a second"};
+        }
+        writeJson(c.res, 200, {{"status", "ok"}});
     }
 
     // --- dispatch ---------------------------------------------------------
 
     void serve(const ApiRoute& route, const Handler& handler, const http::Request& req, http::Response& res)
     {
+        // Answers hold records, secrets and tokens: no cache keeps them.
+        res.headers.emplace_back("Cache-Control", "no-store");
+        Call call{req, res, pool, nullptr, std::nullopt};
         try {
             std::optional<ApiKey> key;
-            auto lease = must(pool.acquire());
             if (!route.scope.empty()) {
                 auto auth = req.header("Authorization");
                 constexpr std::string_view kBearer = "Bearer ";
@@ -777,19 +970,24 @@ struct ApiServer::Impl {
                 Result<ApiKey> k = fail(Error::invalid(""));
                 if (auto cached = keys.find(digest, now))
                     k = std::move(*cached);
-                else if ((k = authenticateApiKey(*lease.db, token, clock)))
+                else if ((k = authenticateApiKey(call.db(), token, clock)))
                     keys.put(digest, *k, now);
                 if (!k) {
                     if (!k.error().is(Error::Kind::Invalid))
                         throw fromError(k.error());
-                    Log::info("api key refused", {{"reason", k.error().message()}, {"remote", req.remoteAddr}});
+                    if (auto leftOut = refusals.admit(now))
+                        Log::info("api key refused",
+                                  {{"reason", k.error().message()},
+                                   {"remote", req.remoteAddr},
+                                   {"left_out", std::to_string(*leftOut)}});
                     throw Problem{401, "", k.error().message()};
                 }
                 if (route.scope != "*" && !grants(k->scopes, route.scope))
                     throw Problem{403, "", "this API key lacks the '" + std::string(route.scope) + "' scope"};
                 key = std::move(*k);
+                call.key = &*key;
             }
-            Call call{req, res, *lease.db, key ? &*key : nullptr};
+            checkQuery(route, req);
             handler(*this, call);
         } catch (const Problem& p) {
             writeProblem(res, p);
@@ -811,11 +1009,13 @@ const std::vector<Operation>& operations()
     static const std::vector<Operation> all = {
         {{"GET", "/openapi.json", "getOpenApi", ""},
          [](I&, C& c) { c.res.set(200, std::string(openApiDocument()), "application/json"); }},
+        {{"GET", "/health", "getHealth", ""}, [](I& i, C& c) { i.health(c); }},
         {{"POST", "/events", "createEvent", "events:write"}, [](I& i, C& c) { i.createEvent(c); }},
         {{"POST", "/events/batch", "createEventBatch", "events:write"}, [](I& i, C& c) { i.createEventBatch(c); }},
-        {{"GET", "/events", "listEvents", "read"}, [](I& i, C& c) { i.listEventsRoute(c); }},
+        {{"GET", "/events", "listEvents", "read", {"type", "since", "until", "limit", "iterator"}},
+         [](I& i, C& c) { i.listEventsRoute(c); }},
         {{"GET", "/events/{uid}", "getEvent", "read"}, [](I& i, C& c) { i.getEventRoute(c); }},
-        {{"GET", "/targets", "listTargets", "read"}, [](I& i, C& c) { i.listTargetsRoute(c); }},
+        {{"GET", "/targets", "listTargets", "read", {"limit", "iterator"}}, [](I& i, C& c) { i.listTargetsRoute(c); }},
         {{"POST", "/targets", "createTarget", "manage"}, [](I& i, C& c) { i.createTarget(c); }},
         {{"GET", "/targets/{id}", "getTarget", "read"}, [](I& i, C& c) { i.getTargetRoute(c); }},
         {{"PATCH", "/targets/{id}", "updateTarget", "manage"}, [](I& i, C& c) { i.updateTargetRoute(c); }},
@@ -824,15 +1024,23 @@ const std::vector<Operation>& operations()
         {{"POST", "/targets/{id}/disable", "disableTarget", "manage"}, [](I& i, C& c) { i.setEnabled(c, false); }},
         {{"POST", "/targets/{id}/secret/rotate", "rotateTargetSecret", "admin"},
          [](I& i, C& c) { i.rotateSecretRoute(c); }},
-        {{"GET", "/deliveries", "listDeliveries", "read"}, [](I& i, C& c) { i.listDeliveriesRoute(c); }},
+        {{"GET",
+          "/deliveries",
+          "listDeliveries",
+          "read",
+          {"status", "target_id", "type", "since", "until", "limit", "iterator"}},
+         [](I& i, C& c) { i.listDeliveriesRoute(c); }},
         {{"GET", "/deliveries/{id}", "getDelivery", "read"}, [](I& i, C& c) { i.getDeliveryRoute(c); }},
         {{"POST", "/deliveries/resend", "resendDeliveries", "manage"}, [](I& i, C& c) { i.resend(c); }},
-        {{"GET", "/dead-letters", "listDeadLetters", "read"}, [](I& i, C& c) { i.listDeadLettersRoute(c); }},
+        {{"GET", "/dead-letters", "listDeadLetters", "read", {"target_id", "type", "since", "limit", "iterator"}},
+         [](I& i, C& c) { i.listDeadLettersRoute(c); }},
         {{"POST", "/dead-letters/retry", "retryDeadLetters", "manage"}, [](I& i, C& c) { i.retryDeadLettersRoute(c); }},
         {{"POST", "/dead-letters/purge", "purgeDeadLetters", "manage"}, [](I& i, C& c) { i.purgeDeadLetters(c); }},
-        {{"GET", "/stats", "getStats", "read"}, [](I& i, C& c) { i.stats(c); }},
-        {{"GET", "/stats/timeseries", "getStatsTimeseries", "read"}, [](I& i, C& c) { i.timeseriesRoute(c); }},
-        {{"GET", "/api-keys", "listApiKeys", "admin"}, [](I& i, C& c) { i.listKeys(c); }},
+        {{"GET", "/stats", "getStats", "read", {"since", "until", "target_id", "type"}},
+         [](I& i, C& c) { i.stats(c); }},
+        {{"GET", "/stats/timeseries", "getStatsTimeseries", "read", {"since", "until", "step", "target_id"}},
+         [](I& i, C& c) { i.timeseriesRoute(c); }},
+        {{"GET", "/api-keys", "listApiKeys", "admin", {"limit", "iterator"}}, [](I& i, C& c) { i.listKeys(c); }},
         {{"POST", "/api-keys", "createApiKey", "admin"}, [](I& i, C& c) { i.createKey(c); }},
         {{"GET", "/api-keys/self", "getApiKeySelf", "*"}, [](I&, C& c) { writeJson(c.res, 200, apiKeyJson(*c.key)); }},
         {{"DELETE", "/api-keys/{id}", "revokeApiKey", "admin"}, [](I& i, C& c) { i.revokeKey(c); }},

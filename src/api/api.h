@@ -3,7 +3,8 @@
 // The HTTP API (DESIGN.md "HTTP API"): /api/v1 over http::Server, with API
 // keys, scopes, problem documents, keyset pages and group-committed ingest.
 // It calls storage/ only; every route is a row of apiRoutes(), which
-// tests/api_test.cpp holds against src/api/openapi.json.
+// tests/api_test.cpp holds against src/api/openapi.json, query parameters
+// included.
 
 #include <memory>
 #include <string>
@@ -22,6 +23,8 @@ struct ApiRoute {
     std::string_view path; // below /api/v1, {name} for a parameter
     std::string_view operationId;
     std::string_view scope; // "" no key needed; "*" any valid key
+    // The query parameters it takes; any other, or one given twice, is 400.
+    std::vector<std::string_view> query = {};
 };
 
 // Every route the API serves, in the order of openapi.json.

@@ -99,6 +99,22 @@ std::optional<BodyFormat> parseBodyFormat(std::string_view text)
 
 std::string_view bodyFormatName(BodyFormat format) { return format == BodyFormat::Data ? "data" : "envelope"; }
 
+Status validateGivenSecret(std::string_view secret)
+{
+    constexpr size_t kMinKeyBytes = 16; // 128 bits
+    constexpr size_t kMinRawChars = 24;
+    constexpr std::string_view kPrefix = "whsec_";
+    const bool encoded = secret.substr(0, kPrefix.size()) == kPrefix;
+    auto key = secretKey(secret);
+    if (!key)
+        return fail(key.error());
+    if (encoded ? key->size() < kMinKeyBytes : secret.size() < kMinRawChars)
+        return fail(
+            Error::invalid("a secret given by hand must carry at least 128 bits: whsec_ and the base64 of "
+                           "16 bytes or more, or at least 24 characters (webhookctl secret generate makes one)"));
+    return {};
+}
+
 void applySpec(Target& t, const TargetSpec& s)
 {
     if (s.name)

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -17,6 +18,13 @@ namespace webhookd {
 
 // Every rule a stored target must keep; Invalid naming the broken one.
 Status validateTarget(const Target& target, const Limits& limits = {});
+
+// A signing secret set by hand (not generated) must carry at least 128 bits:
+// "whsec_" and base64 of at least 16 bytes, or any other string of at least
+// 24 characters. Invalid, in one sentence that does not quote the secret,
+// otherwise. Stored secrets are not held to it: it applies where a person
+// gives one (target add/update --secret, POST /targets, rotation).
+Status validateGivenSecret(std::string_view secret);
 
 // Applies the fields the spec sets. Giving a rate turns rate limiting on
 // unless the spec also says otherwise.

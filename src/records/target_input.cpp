@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "model/target_rules.h"
 #include "retry/retry.h"
 #include "signing/signing.h"
 
@@ -86,7 +87,15 @@ Result<TargetInput> parseTargetInput(const json& body, bool withId)
         } else if (field == "name") {
             take(stringField(field, v), s.name);
         } else if (field == "secret") {
+            // A manage key must not pick a secret and cut receivers off at
+            // once: the secret changes only by rotation, with an overlap.
+            if (!withId)
+                return fail(Error::invalid("a target's secret changes only by rotation: POST "
+                                           "/targets/{id}/secret/rotate (admin scope), which keeps the old one "
+                                           "signing during an overlap"));
             take(stringField(field, v), s.secret);
+            if (st && s.secret)
+                st = validateGivenSecret(*s.secret);
         } else if (field == "event_filters") {
             if (!v.is_array())
                 st = fail(wrongType(field, "an array of event-type patterns"));

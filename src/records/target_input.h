@@ -19,9 +19,11 @@ struct TargetInput {
 };
 
 // Invalid, naming the field, for an unknown or read-only field, a wrong
-// type, or an id where none is allowed (withId false) or none where one is
-// needed (withId true). Values are checked later, by the storage call, with
-// the same rules and sentences as the CLI's.
+// type, or an id where none is allowed (withId false: PATCH) or none where
+// one is needed (withId true: POST). A secret is taken on POST only, and
+// must pass validateGivenSecret; on PATCH it is refused, pointing to
+// rotation. Other values are checked later, by the storage call, with the
+// same rules and sentences as the CLI's.
 Result<TargetInput> parseTargetInput(const nlohmann::json& body, bool withId);
 
 } // namespace webhookd

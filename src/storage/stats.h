@@ -39,9 +39,19 @@ struct TimeseriesQuery {
     int64_t since = 0, until = 0, stepMs = kMinuteMs;
     std::optional<std::string> targetId;
 };
-// Invalid for a step that is not 1 to 1,440 whole minutes or over 1,440
-// steps; NotFound for an unknown target.
+// Invalid for a step that is not 1 to 1,440 whole minutes, an end not after
+// the start, or over 1,440 steps (any int64 bounds are safe: the arithmetic
+// is checked); NotFound for an unknown target.
 Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQuery& query);
+
+constexpr int64_t kMaxTimeseriesSteps = 1440;
+// The step's own rule, for callers that check a step before they query:
+// Invalid unless 1 to 1,440 whole minutes.
+Status validateTimeseriesStep(int64_t stepMs);
+
+// GET /health: Ok when the store answers a trivial query and is still the
+// one this connection opened (Database::checkIdentity); its error otherwise.
+Status checkStoreAnswers(Database& db);
 
 // Their JSON is records/json.h's statsJson and timeseriesJson.
 

@@ -186,7 +186,7 @@ TEST_CASE("cli: target add with a given secret does not echo it, and --json form
                           "--url",
                           "https://example.com/b",
                           "--secret",
-                          "plain-secret-b",
+                          "plain-secret-b-0123456789",
                           "--events",
                           "order.*,user.created",
                           "--header",
@@ -210,7 +210,7 @@ TEST_CASE("cli: target add with a given secret does not echo it, and --json form
                           "--metadata",
                           "owner=ops",
                           "--disabled"});
-    CHECK_FALSE(j.dump().find("plain-secret-b") != std::string::npos);
+    CHECK_FALSE(j.dump().find("plain-secret-b-0123456789") != std::string::npos);
     CHECK(j["id"] == "b");
     CHECK(j["url"] == "https://example.com/b");
     CHECK(j["enabled"] == false);
@@ -229,7 +229,7 @@ TEST_CASE("cli: target add with a given secret does not echo it, and --json form
 
     auto show = cli.ctlJson({"target", "show", "b"});
     CHECK(show["event_filters"] == j["event_filters"]);
-    CHECK(show["secret"] != "plain-secret-b");
+    CHECK(show["secret"] != "plain-secret-b-0123456789");
     auto list = cli.ctlJson({"target", "list"});
     CHECK(list.size() == 2);
 }
@@ -323,9 +323,33 @@ TEST_CASE("cli: target rotate-secret generates and prints a new secret once, or 
     CHECK(until > wallClockMs() + 50 * 60 * 1000);
     CHECK(until <= wallClockMs() + 60 * 60 * 1000);
 
-    const std::string given = cli.ctlOk({"target", "rotate-secret", "a", "--secret", "my-own-secret"});
-    CHECK_FALSE(contains(given, "my-own-secret"));
-    CHECK(cli.sqlText("SELECT secret FROM targets WHERE id = 'a'") == "my-own-secret");
+    const std::string given = cli.ctlOk({"target", "rotate-secret", "a", "--secret", "my-own-secret-of-24-chars"});
+    CHECK_FALSE(contains(given, "my-own-secret-of-24-chars"));
+    CHECK(cli.sqlText("SELECT secret FROM targets WHERE id = 'a'") == "my-own-secret-of-24-chars");
+}
+
+TEST_CASE("cli: a secret given by hand carries at least 128 bits, on every command that sets one")
+{
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a", {"--secret", kVectorSecret});
+    // 15 bytes of base64, 23 characters: one short of the rule each.
+    for (const std::string weak : {"whsec_AAAAAAAAAAAAAAAAAAAA", "23-characters-long-text", "short"}) {
+        CAPTURE(weak);
+        for (const auto& args : std::vector<std::vector<std::string>>{
+                 {"target", "add", "b", "--url", "http://example.com/b", "--secret", weak},
+                 {"target", "update", "a", "--secret", weak},
+                 {"target", "rotate-secret", "a", "--secret", weak}}) {
+            auto r = fails(cli, args, 2);
+            CHECK(contains(r.err, "at least 128 bits"));
+            CHECK_FALSE(contains(r.err, weak));
+        }
+        auto fromStdin =
+            fails(cli, {"target", "add", "b", "--url", "http://example.com/b", "--secret", "-"}, 2, weak + "\n");
+        CHECK(contains(fromStdin.err, "at least 128 bits"));
+    }
+    cli.ctlOk({"target", "add", "b", "--url", "http://example.com/b", "--secret", "whsec_AAAAAAAAAAAAAAAAAAAAAA=="});
+    cli.ctlOk({"target", "update", "b", "--secret", "24-characters-long-text!"});
+    CHECK(cli.sqlText("SELECT secret FROM targets WHERE id = 'b'") == "24-characters-long-text!");
 }
 
 // ---------------------------------------------------------------- send

@@ -105,6 +105,8 @@ struct TargetFlags {
             auto read = readSecret(secret, secretFile, "secret");
             if (!read)
                 return fail(read.error());
+            if (auto strong = validateGivenSecret(*read); !strong)
+                return fail(strong.error());
             s.secret = std::move(*read);
         }
         if (given("events"))
@@ -472,6 +474,8 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                 auto read = readSecret(rot->secret, rot->secretFile, "secret");
                 if (!read)
                     return reportInput(read.error());
+                if (auto strong = validateGivenSecret(*read); !strong)
+                    return reportInput(strong.error());
                 given = std::move(*read);
             }
             auto r = rotateSecret(**db, rot->id, given, durationMs(rot->overlap), ctx.clock());

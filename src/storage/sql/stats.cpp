@@ -140,18 +140,29 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
     });
 }
 
+Status validateTimeseriesStep(int64_t stepMs)
+{
+    if (stepMs < kMinuteMs || stepMs % kMinuteMs != 0 || stepMs > kMaxTimeseriesSteps * kMinuteMs)
+        return fail(Error::invalid("the step must be a whole number of minutes, from 1m to 24h"));
+    return {};
+}
+
 Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQuery& q)
 {
-    constexpr int64_t kMaxSteps = 1440;
-    if (q.stepMs < kMinuteMs || q.stepMs % kMinuteMs != 0 || q.stepMs > kMaxSteps * kMinuteMs)
-        return fail(Error::invalid("the step must be a whole number of minutes, from 1m to 24h"));
-    const int64_t first = q.since - ((q.since % q.stepMs) + q.stepMs) % q.stepMs;
+    if (auto s = validateTimeseriesStep(q.stepMs); !s)
+        return fail(s.error());
+    // Any int64 may come in: the arithmetic is checked, so an extreme range
+    // is refused instead of wrapping around into a wrong number of steps.
+    const int64_t offset = ((q.since % q.stepMs) + q.stepMs) % q.stepMs; // 0 <= offset < step
+    int64_t first = 0, span = 0;
+    if (__builtin_sub_overflow(q.since, offset, &first))
+        return fail(Error::invalid("the series starts before the earliest time there is"));
     if (q.until <= first)
         return fail(Error::invalid("the series must end after it starts"));
-    const int64_t steps = (q.until - first + q.stepMs - 1) / q.stepMs;
-    if (steps > kMaxSteps)
-        return fail(Error::invalid("the series would have " + std::to_string(steps) +
-                                   " steps, more than 1,440: choose a larger step or a shorter span"));
+    if (__builtin_sub_overflow(q.until, first, &span) || span > kMaxTimeseriesSteps * q.stepMs)
+        return fail(Error::invalid("the series would have more than 1,440 steps: choose a larger step or a "
+                                   "shorter span"));
+    const int64_t steps = (span + q.stepMs - 1) / q.stepMs;
     return detail::guarded("read the statistics series", [&]() -> Result<std::vector<TimeseriesPoint>> {
         auto& sql = detail::sql(db);
         if (auto known = detail::knownTarget(sql, q.targetId); !known)
@@ -169,10 +180,27 @@ Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQu
         for (int64_t i = 0; i < steps; ++i)
             out[static_cast<size_t>(i)].t = first + i * q.stepMs;
         while (rows.executeStep()) {
-            const int64_t minute = rows.getColumn(0).getInt64();
-            out[static_cast<size_t>((minute - first) / q.stepMs)].counts += detail::readCounters(rows, 1);
+            // The query keeps minutes in [first, until), so the index is in
+            // [0, steps); checked anyway, as a row outside must not write
+            // outside the vector.
+            int64_t since = 0;
+            if (__builtin_sub_overflow(rows.getColumn(0).getInt64(), first, &since) || since < 0 ||
+                since / q.stepMs >= steps)
+                continue;
+            out[static_cast<size_t>(since / q.stepMs)].counts += detail::readCounters(rows, 1);
         }
         return out;
+    });
+}
+
+Status checkStoreAnswers(Database& db)
+{
+    return detail::guarded("ask the store", [&]() -> Status {
+        sql::Statement q(detail::sql(db), "SELECT 1");
+        if (!q.executeStep())
+            return fail(Error::storage("the store answered SELECT 1 with no row"));
+        // A SQLite connection answers SELECT 1 even after its file is gone.
+        return db.checkIdentity();
     });
 }
 
