@@ -500,8 +500,8 @@ TEST_CASE("F17: secrets from a file or standard input; only the canonical timest
     writeFile(file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
     fx.ctlOk({"target", "add", "f", "--url", "http://example.com/", "--secret-file", file});
     CHECK(fx.sqlText("SELECT secret FROM targets WHERE id = 'f'") == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-    fx.ctlOk({"target", "add", "s", "--url", "http://example.com/", "--secret", "-"}, std::string("from-stdin\n"));
-    CHECK(fx.sqlText("SELECT secret FROM targets WHERE id = 's'") == "from-stdin");
+    fx.ctlOk({"target", "add", "s", "--url", "http://example.com/", "--secret", "-"}, std::string("from-stdin-0123456789abcdef\n"));
+    CHECK(fx.sqlText("SELECT secret FROM targets WHERE id = 's'") == "from-stdin-0123456789abcdef");
     fx.ctlOk({"target", "rotate-secret", "s", "--secret-file", file});
     CHECK(fx.sqlText("SELECT secret FROM targets WHERE id = 's'") == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
 

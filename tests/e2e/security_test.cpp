@@ -465,7 +465,7 @@ TEST_CASE("signing: webhookctl sign and verify speak both schemes")
 // which are not built yet.
 TEST_CASE("signing: a github target is delivered with X-Hub-Signature-256 that the receiver verifies")
 {
-    const std::string secret = "gh-secret-for-the-test";
+    const std::string secret = "gh-secret-for-the-test-0001";
     Receiver rx({"--secret", secret, "--scheme", "github"});
     Fixture fx(guardOn());
     fx.addTarget("gh", rx.url("/gh"), {"--scheme", "github", "--secret", secret, "--max-attempts", "1"});
@@ -585,9 +585,9 @@ TEST_CASE("rotation: live, a delivery in the window carries both signatures and 
 {
     Receiver rx;
     Fixture fx(guardOn());
-    fx.addTarget("rot", rx.url("/rot"), {"--secret", "old-secret-0123456789"});
+    fx.addTarget("rot", rx.url("/rot"), {"--secret", "old-secret-0123456789-abcd"});
     // Long enough for a sanitizer build to send inside it; waited out below.
-    fx.ctlOk({"target", "rotate-secret", "rot", "--secret", "new-secret-9876543210", "--overlap", "5s"});
+    fx.ctlOk({"target", "rotate-secret", "rot", "--secret", "new-secret-9876543210-abcd", "--overlap", "5s"});
     const int64_t expiresAt = fx.sqlInt("SELECT previous_secret_expires_at FROM targets WHERE id = 'rot'");
     fx.send("rot", "sec.test", R"({"in":"window"})");
     fx.drain({"--allow-private-networks"});
@@ -609,10 +609,10 @@ TEST_CASE("rotation: live, a delivery in the window carries both signatures and 
     const std::string after = reqs[1]["headers"]["webhook-signature"];
     CHECK(std::count(inWindow.begin(), inWindow.end(), ' ') == 1);
     CHECK(after.find(' ') == std::string::npos);
-    CHECK(verifies(reqs[0], "old-secret-0123456789"));
-    CHECK(verifies(reqs[0], "new-secret-9876543210"));
-    CHECK(verifies(reqs[1], "new-secret-9876543210"));
-    CHECK_FALSE(verifies(reqs[1], "old-secret-0123456789"));
+    CHECK(verifies(reqs[0], "old-secret-0123456789-abcd"));
+    CHECK(verifies(reqs[0], "new-secret-9876543210-abcd"));
+    CHECK(verifies(reqs[1], "new-secret-9876543210-abcd"));
+    CHECK_FALSE(verifies(reqs[1], "old-secret-0123456789-abcd"));
 }
 
 // ---------------------------------------------------------------------------
@@ -650,7 +650,7 @@ TEST_CASE("secrets: webhookctl error messages never echo a bad secret")
 {
     Fixture fx(guardOn());
     const std::string bad = "whsec_!!not*base64*SECRETVALUE!!";
-    fx.ctlOk({"target", "add", "t", "--url", "http://example.com/", "--secret", "good-secret-value"});
+    fx.ctlOk({"target", "add", "t", "--url", "http://example.com/", "--secret", "good-secret-value-0123456"});
     std::vector<std::vector<std::string>> commands = {
         {"target", "add", "t2", "--url", "http://example.com/", "--secret", bad},
         {"target", "update", "t", "--secret", bad},
@@ -658,7 +658,7 @@ TEST_CASE("secrets: webhookctl error messages never echo a bad secret")
         {"sign", "--secret", bad, "--id", "msg_1", "--timestamp", "1"},
         {"verify", "--secret", bad, "--id", "msg_1", "--timestamp", "1", "--signature", "v1,abc"},
         {"target", "add", "t3", "--url", "ftp://x/", "--secret", "SECRETVALUE-plain"},
-        {"target", "rotate-secret", "t", "--secret", "good-secret-value"},
+        {"target", "rotate-secret", "t", "--secret", "good-secret-value-0123456"},
     };
     for (const auto& args : commands) {
         CAPTURE(args[0] + " " + args[1]);
@@ -667,16 +667,16 @@ TEST_CASE("secrets: webhookctl error messages never echo a bad secret")
         CHECK_FALSE(r.err.empty());
         CHECK_FALSE(contains(r.err, "SECRETVALUE"));
         CHECK_FALSE(contains(r.out, "SECRETVALUE"));
-        CHECK_FALSE(contains(r.err, "good-secret-value"));
+        CHECK_FALSE(contains(r.err, "good-secret-value-0123456"));
     }
     // Masked unless asked for.
     for (std::vector<std::string> args :
          {std::vector<std::string>{"target", "list"}, std::vector<std::string>{"target", "show", "t"},
           std::vector<std::string>{"--json", "target", "list"},
           std::vector<std::string>{"--json", "target", "show", "t"}}) {
-        CHECK_FALSE(contains(fx.ctlOk(args), "good-secret-value"));
+        CHECK_FALSE(contains(fx.ctlOk(args), "good-secret-value-0123456"));
         args.push_back("--show-secret");
-        CHECK(contains(fx.ctlOk(args), "good-secret-value"));
+        CHECK(contains(fx.ctlOk(args), "good-secret-value-0123456"));
     }
 }
 
