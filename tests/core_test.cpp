@@ -218,16 +218,19 @@ TEST_CASE("core: redactLocator hides a database password in every form libpq tak
 {
     SUBCASE("URL user info")
     {
-        CHECK(redactLocator("postgres://webhookd:S3cret@127.0.0.1:5432/wh") == "postgres://webhookd:***@127.0.0.1:5432/wh");
+        CHECK(redactLocator("postgres://webhookd:S3cret@127.0.0.1:5432/wh") ==
+              "postgres://webhookd:***@127.0.0.1:5432/wh");
         CHECK(redactLocator("postgresql://u:p%40ss@h/db?sslmode=require") == "postgresql://u:***@h/db?sslmode=require");
         CHECK(redactLocator("postgres://webhookd@127.0.0.1/wh") == "postgres://webhookd@127.0.0.1/wh");
     }
     SUBCASE("query parameters")
     {
-        CHECK(redactLocator("postgres://webhookd@h:5/nodb?password=S3cret") == "postgres://webhookd@h:5/nodb?password=***");
+        CHECK(redactLocator("postgres://webhookd@h:5/nodb?password=S3cret") ==
+              "postgres://webhookd@h:5/nodb?password=***");
         CHECK(redactLocator("postgres://h/db?sslmode=require&password=S3cret&application_name=x") ==
               "postgres://h/db?sslmode=require&password=***&application_name=x");
-        CHECK(redactLocator("postgres://u:p@h/db?sslpassword=k3y#frag") == "postgres://u:***@h/db?sslpassword=***#frag");
+        CHECK(redactLocator("postgres://u:p@h/db?sslpassword=k3y#frag") ==
+              "postgres://u:***@h/db?sslpassword=***#frag");
         CHECK(redactLocator("postgres://h/db?mypassword=x") == "postgres://h/db?mypassword=x");
     }
     SUBCASE("keyword/value")

@@ -717,8 +717,9 @@ TEST_CASE("storage: explicit targets must belong to the event's application, non
     auto r = sendEvent(f.db, plain, f.clock);
     REQUIRE_FALSE(r);
     CHECK(r.error().is(Error::Kind::Invalid));
-    CHECK(r.error().message() ==
-          "the target 'acme-hook' belongs to an application, and an event without app_id may name only targets of none");
+    CHECK(
+        r.error().message() ==
+        "the target 'acme-hook' belongs to an application, and an event without app_id may name only targets of none");
     EventInput tenant = plain;
     tenant.appId = "acme";
     tenant.targets = {"acme-hook", "global"};

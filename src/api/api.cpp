@@ -107,8 +107,7 @@ void logUnavailable(const Error& e)
         if (std::exchange(logged, outage) == outage)
             return;
     }
-    Log::error("the store cannot be reached; requests are answered 503 until it can",
-                   {{"error", e.toString()}});
+    Log::error("the store cannot be reached; requests are answered 503 until it can", {{"error", e.toString()}});
 }
 
 // The store's and the rules' errors as answers: their sentence is the detail.

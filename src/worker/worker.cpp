@@ -659,8 +659,7 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
     if (!db)
         return fail(db.error());
     if (db->readOnly())
-        return fail(
-            Error::readOnly("the database " + db->path() + " is read-only; webhookd needs to write to it"));
+        return fail(Error::readOnly("the database " + db->path() + " is read-only; webhookd needs to write to it"));
     HttpOptions http;
     http.guard = AddressGuard(GuardOptions{options.allowPrivateNetworks,
                                            options.allowedNetworks,

@@ -396,8 +396,14 @@ std::string lastLine(const std::string& text) { return lines(text).back(); }
 // webhookd --no-deliver with the API on a free port, JSON logs.
 Process startApi(const std::string& db, int& port, std::vector<std::string> extra = {})
 {
-    std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKD"), "--db", db, "--no-deliver", "--api-listen",
-                                     "127.0.0.1:0", "--log-format", "json"};
+    std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKD"),
+                                     "--db",
+                                     db,
+                                     "--no-deliver",
+                                     "--api-listen",
+                                     "127.0.0.1:0",
+                                     "--log-format",
+                                     "json"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto p = Process::start(argv);
     port = loggedPort(p, "api listening");
@@ -640,7 +646,9 @@ TEST_CASE("postgres: a response excerpt with NUL bytes is stored alike on both b
     CHECK(contains(r.out, "the counts and contents match"));
     CHECK(contains(r.out, "1 in attempts"));
     Fixture copy(onDatabase(url));
-    CHECK(copy.sqlText("SELECT response_excerpt FROM attempts") == "a\xEF\xBF\xBD" "b");
+    CHECK(copy.sqlText("SELECT response_excerpt FROM attempts") ==
+          "a\xEF\xBF\xBD"
+          "b");
     auto j = json::parse(
         lite.ctlOk({"migrate-store", "--from", "sqlite:" + lite.db(), "--to", dir.file("copy.db"), "--json"}));
     CHECK(j["changed_values"]["attempts"] == 1);

@@ -109,7 +109,8 @@ void addInitCommand(CLI::App& app, Context& ctx)
             if (ctx.json)
                 printJson(nlohmann::json{{"path", redactLocator(ctx.dbPath)}, {"schema_version", version}});
             else
-                std::cout << "database " << redactLocator(ctx.dbPath) << " is ready (schema version " << version << ")\n";
+                std::cout << "database " << redactLocator(ctx.dbPath) << " is ready (schema version " << version
+                          << ")\n";
             return kOk;
         };
     });
