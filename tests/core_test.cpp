@@ -214,6 +214,42 @@ TEST_CASE("core: redactUrl hides the password or token in a URL's userinfo and n
     CHECK(r.error().message().find("hunter2") == std::string::npos);
 }
 
+TEST_CASE("core: redactLocator hides a database password in every form libpq takes, and nothing else")
+{
+    SUBCASE("URL user info")
+    {
+        CHECK(redactLocator("postgres://webhookd:S3cret@127.0.0.1:5432/wh") ==
+              "postgres://webhookd:***@127.0.0.1:5432/wh");
+        CHECK(redactLocator("postgresql://u:p%40ss@h/db?sslmode=require") == "postgresql://u:***@h/db?sslmode=require");
+        CHECK(redactLocator("postgres://webhookd@127.0.0.1/wh") == "postgres://webhookd@127.0.0.1/wh");
+    }
+    SUBCASE("query parameters")
+    {
+        CHECK(redactLocator("postgres://webhookd@h:5/nodb?password=S3cret") ==
+              "postgres://webhookd@h:5/nodb?password=***");
+        CHECK(redactLocator("postgres://h/db?sslmode=require&password=S3cret&application_name=x") ==
+              "postgres://h/db?sslmode=require&password=***&application_name=x");
+        CHECK(redactLocator("postgres://u:p@h/db?sslpassword=k3y#frag") ==
+              "postgres://u:***@h/db?sslpassword=***#frag");
+        CHECK(redactLocator("postgres://h/db?mypassword=x") == "postgres://h/db?mypassword=x");
+    }
+    SUBCASE("keyword/value")
+    {
+        CHECK(redactLocator("host=x password=S3cret dbname=y") == "host=x password=*** dbname=y");
+        CHECK(redactLocator("host=x password = 'a b\\'c' dbname=y") == "host=x password = *** dbname=y");
+        CHECK(redactLocator("password=S3cret") == "password=***");
+        CHECK(redactLocator("host=x sslpassword=k3y") == "host=x sslpassword=***");
+    }
+    SUBCASE("files")
+    {
+        CHECK(redactLocator("./webhooks.db") == "./webhooks.db");
+        CHECK(redactLocator("sqlite:/var/lib/webhookd/password=x.db") == "sqlite:/var/lib/webhookd/password=x.db");
+    }
+    for (const char* l : {"postgres://a:S3cret@h/d", "postgres://h/d?password=S3cret", "host=h password=S3cret",
+                          "host=h password='S3cret'"})
+        CHECK(redactLocator(l).find("S3cret") == std::string::npos);
+}
+
 TEST_CASE("core: validateUrl refuses other schemes, missing hosts and unsafe characters")
 {
     SUBCASE("scheme")
@@ -413,6 +449,12 @@ TEST_CASE("utf8: validation, boundaries, repair and printing")
     CHECK(utf8::boundary(text, 3) == 3);
     CHECK(utf8::boundary(text, 10) == 4);
     CHECK(utf8::sanitize("ok\xff\xfe!") == "ok\xef\xbf\xbd\xef\xbf\xbd!");
+    // What either store holds as it is: U+0000 becomes U+FFFD as well.
+    using namespace std::string_literals;
+    CHECK(utf8::storable("\xff\xfe\0\x01 not text \x80\x81"s) ==
+          "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\x01 not text \xef\xbf\xbd\xef\xbf\xbd");
+    CHECK(utf8::storable("\0\0"s) == "\xef\xbf\xbd\xef\xbf\xbd");
+    CHECK(utf8::storable("plain \xc3\xa9") == "plain \xc3\xa9");
     CHECK(utf8::hasControl("a\x1b[31m"));
     CHECK(utf8::hasControl("a\xc2\x9b")); // C1 CSI
     CHECK_FALSE(utf8::hasControl("tab\there", true));

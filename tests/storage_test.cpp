@@ -704,6 +704,37 @@ TEST_CASE("storage: an application's event goes to its targets only; sendEach ke
     CHECK(f.count("SELECT count(*) FROM events WHERE app_id = 'acme'") == 2);
 }
 
+TEST_CASE("storage: explicit targets must belong to the event's application, none to none; nothing is written")
+{
+    StoreFixture f;
+    TargetSpec acme;
+    acme.appId = "acme";
+    f.addTarget("acme-hook", acme);
+    f.addTarget("global");
+    EventInput plain;
+    plain.type = "order.paid";
+    plain.targets = {"global", "acme-hook"};
+    auto r = sendEvent(f.db, plain, f.clock);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(Error::Kind::Invalid));
+    CHECK(
+        r.error().message() ==
+        "the target 'acme-hook' belongs to an application, and an event without app_id may name only targets of none");
+    EventInput tenant = plain;
+    tenant.appId = "acme";
+    tenant.targets = {"acme-hook", "global"};
+    r = sendEvent(f.db, tenant, f.clock);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() == "the target 'global' does not belong to the application 'acme'");
+    CHECK_FALSE(sendBatch(f.db, {tenant}, f.clock));
+    CHECK(f.rows("events") == 0);
+    CHECK(f.rows("deliveries") == 0);
+    plain.targets = {"global"};
+    tenant.targets = {"acme-hook"};
+    CHECK(sendEvent(f.db, plain, f.clock));
+    CHECK(sendEvent(f.db, tenant, f.clock));
+}
+
 TEST_CASE("storage: an invalid event is refused and nothing is written")
 {
     StoreFixture f;

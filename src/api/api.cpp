@@ -104,10 +104,28 @@ void writeProblem(http::Response& res, const Problem& p)
         res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"webhookd\"");
 }
 
+// One log line per outage of the store (Database::outages), not one per
+// request that met it; any thread.
+void logUnavailable(const Error& e)
+{
+    static std::mutex mutex;
+    static uint64_t logged = 0;
+    const uint64_t outage = Database::outages();
+    {
+        std::lock_guard lock(mutex);
+        if (std::exchange(logged, outage) == outage)
+            return;
+    }
+    Log::error("the store cannot be reached; requests are answered 503 until it can", {{"error", e.toString()}});
+}
+
 // The store's and the rules' errors as answers: their sentence is the detail.
 Problem fromError(const Error& e)
 {
     switch (e.kind()) {
+    case Error::Kind::Unavailable:
+        logUnavailable(e);
+        return {503, "store_unavailable", "the store cannot be reached; try again in a second"};
     case Error::Kind::NotFound: return {404, "", e.message()};
     case Error::Kind::Invalid: return {422, "", e.message()};
     case Error::Kind::Conflict: return {409, "", e.message()};

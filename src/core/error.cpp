@@ -11,6 +11,7 @@ std::string_view kindName(Error::Kind kind)
     case Error::Kind::Busy: return "busy";
     case Error::Kind::ReadOnly: return "read-only";
     case Error::Kind::Storage: return "storage";
+    case Error::Kind::Unavailable: return "unavailable";
     case Error::Kind::Network: return "network";
     case Error::Kind::Timeout: return "timeout";
     case Error::Kind::Signing: return "signing";

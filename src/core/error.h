@@ -13,16 +13,17 @@ namespace webhookd {
 class Error {
 public:
     enum class Kind {
-        NotFound, // the named thing does not exist
-        Invalid,  // the input is malformed or breaks a rule; nothing was changed
-        Conflict, // the input is valid but clashes with what is stored
-        Busy,     // the database stayed locked past the busy timeout
-        ReadOnly, // the database cannot be written
-        Storage,  // any other database failure (disk full, I/O, corruption)
-        Network,  // a transport failure
-        Timeout,  // an operation ran out of time
-        Signing,  // a signature did not verify
-        Internal, // a bug
+        NotFound,    // the named thing does not exist
+        Invalid,     // the input is malformed or breaks a rule; nothing was changed
+        Conflict,    // the input is valid but clashes with what is stored
+        Busy,        // the database stayed locked past the busy timeout
+        ReadOnly,    // the database cannot be written
+        Storage,     // any other database failure (disk full, I/O, corruption)
+        Unavailable, // the store's server cannot be reached now (down, restarting, cut off): try again later
+        Network,     // a transport failure
+        Timeout,     // an operation ran out of time
+        Signing,     // a signature did not verify
+        Internal,    // a bug
     };
 
     Error(Kind kind, std::string message)
@@ -36,6 +37,7 @@ public:
     static Error busy(std::string m) { return {Kind::Busy, std::move(m)}; }
     static Error readOnly(std::string m) { return {Kind::ReadOnly, std::move(m)}; }
     static Error storage(std::string m) { return {Kind::Storage, std::move(m)}; }
+    static Error unavailable(std::string m) { return {Kind::Unavailable, std::move(m)}; }
     static Error network(std::string m) { return {Kind::Network, std::move(m)}; }
     static Error timeout(std::string m) { return {Kind::Timeout, std::move(m)}; }
     static Error signing(std::string m) { return {Kind::Signing, std::move(m)}; }

@@ -62,6 +62,14 @@ size_t boundary(std::string_view text, size_t maxBytes)
     return end;
 }
 
+std::string storable(std::string_view text)
+{
+    std::string out = valid(text) ? std::string(text) : sanitize(text);
+    for (size_t at = out.find('\0'); at != std::string::npos; at = out.find('\0', at + 3))
+        out.replace(at, 1, "\xEF\xBF\xBD");
+    return out;
+}
+
 std::string sanitize(std::string_view text)
 {
     std::string out;

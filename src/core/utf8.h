@@ -20,6 +20,11 @@ size_t boundary(std::string_view text, size_t maxBytes);
 // The text with every ill-formed sequence replaced by U+FFFD.
 std::string sanitize(std::string_view text);
 
+// sanitize, and U+0000 replaced by U+FFFD too: text that either store holds
+// as it is (PostgreSQL's text cannot hold U+0000, and libpq would cut it
+// there). For strangers' bytes kept to be shown, such as response excerpts.
+std::string storable(std::string_view text);
+
 // A control character: C0 (U+0000–U+001F), DEL, or C1 (U+0080–U+009F).
 // allowTab lets HT through (header values may hold it).
 bool hasControl(std::string_view text, bool allowTab = false);

@@ -26,6 +26,101 @@ std::string redactUrl(std::string_view url)
     return std::string(url.substr(0, start)) + kept + "***" + std::string(url.substr(start + at));
 }
 
+namespace {
+
+bool isSecretKey(std::string_view key) { return key == "password" || key == "sslpassword"; }
+
+// The URL's query parameters named password or sslpassword, masked; the
+// rest (and percent-encoding) left as written.
+std::string redactQuery(std::string_view url)
+{
+    const size_t q = url.find('?');
+    if (q == std::string_view::npos)
+        return std::string(url);
+    const size_t end = std::min(url.size(), url.find('#', q));
+    std::string out(url.substr(0, q + 1));
+    size_t at = q + 1;
+    while (at <= end) {
+        size_t amp = url.find('&', at);
+        if (amp == std::string_view::npos || amp > end)
+            amp = end;
+        const std::string_view pair = url.substr(at, amp - at);
+        const size_t eq = pair.find('=');
+        if (eq != std::string_view::npos && isSecretKey(pair.substr(0, eq)))
+            out += std::string(pair.substr(0, eq + 1)) + "***";
+        else
+            out += pair;
+        if (amp < end)
+            out += '&';
+        at = amp + 1;
+    }
+    out += url.substr(end);
+    return out;
+}
+
+// libpq's keyword/value form: keyword = value, the value bare or in single
+// quotes with backslash escapes.
+std::string redactConninfo(std::string_view s)
+{
+    std::string out;
+    size_t i = 0;
+    const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+    while (i < s.size()) {
+        if (space(s[i])) {
+            out += s[i++];
+            continue;
+        }
+        const size_t keyStart = i;
+        while (i < s.size() && s[i] != '=' && !space(s[i]))
+            ++i;
+        const std::string_view key = s.substr(keyStart, i - keyStart);
+        size_t j = i;
+        while (j < s.size() && space(s[j]))
+            ++j;
+        if (j >= s.size() || s[j] != '=') { // not keyword/value after all
+            out += s.substr(keyStart, i - keyStart);
+            continue;
+        }
+        ++j;
+        while (j < s.size() && space(s[j]))
+            ++j;
+        size_t valueEnd = j;
+        if (valueEnd < s.size() && s[valueEnd] == '\'') {
+            for (++valueEnd; valueEnd < s.size() && s[valueEnd] != '\''; ++valueEnd)
+                if (s[valueEnd] == '\\')
+                    ++valueEnd;
+            valueEnd = std::min(s.size(), valueEnd + 1);
+        } else {
+            while (valueEnd < s.size() && !space(s[valueEnd]))
+                ++valueEnd;
+        }
+        out += s.substr(keyStart, j - keyStart);
+        out += isSecretKey(key) ? std::string("***") : std::string(s.substr(j, valueEnd - j));
+        i = valueEnd;
+    }
+    return out;
+}
+
+} // namespace
+
+std::string redactLocator(std::string_view locator)
+{
+    if (const size_t scheme = locator.find("://"); scheme != std::string_view::npos) {
+        std::string_view rest = locator.substr(scheme + 3);
+        rest = rest.substr(0, rest.find_first_of("/?#"));
+        // A user name alone is no secret here (libpq takes the password
+        // from ~/.pgpass or PGPASSWORD then): only user:password is masked.
+        const size_t at = rest.rfind('@');
+        const bool password = at != std::string_view::npos && rest.substr(0, at).find(':') != std::string_view::npos;
+        return redactQuery(password ? redactUrl(locator) : std::string(locator));
+    }
+    // A file path holds no '=' after a space or at its start, so only a
+    // keyword/value string is changed here.
+    if (locator.find('=') == std::string_view::npos)
+        return std::string(locator);
+    return redactConninfo(locator);
+}
+
 Status validateUrl(std::string_view url)
 {
     if (url.size() > 2048)

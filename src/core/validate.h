@@ -29,6 +29,14 @@ Status validateText(std::string_view text, std::string_view what, size_t maxByte
 // usually a token) replaced by "***": for listings, logs and error messages.
 std::string redactUrl(std::string_view url);
 
+// A database locator as it may be shown in logs and messages: a file path
+// as it is; a URL with the password of its userinfo ("postgres://u:***@h")
+// and the value of a password or sslpassword query parameter
+// ("?password=***") masked; a libpq keyword/value string with the value of
+// its password and sslpassword keywords masked ("host=h password=*** dbname=d").
+// Every message that names a store uses this (Database::path() does).
+std::string redactLocator(std::string_view locator);
+
 // A custom header: the name an RFC 9110 token, not one webhookd sets itself
 // (content-type, content-length, host, transfer-encoding, user-agent,
 // connection, webhook-*, x-hub-signature*), the value well-formed UTF-8

@@ -22,7 +22,7 @@ struct EventInput {
     int priority = 0;
     std::vector<std::string> targets; // empty: fan out by filters
     std::optional<std::string> idempotencyKey;
-    std::optional<std::string> appId; // only that application's targets (and those of none) receive it
+    std::optional<std::string> appId; // only that application's targets receive it (without: only targets of none)
 };
 
 // A stored event, as listed. payload and deliveries are filled by getEvent only.

@@ -23,6 +23,13 @@ struct OpenOptions {
     bool migrate = true;      // apply pending migrations (needs a writable store)
     int busyTimeoutMs = 5000; // how long a locked store is waited for, 0 … kMaxBusyTimeoutMs
     Durability durability = Durability::Full;
+    // PostgreSQL: LISTEN for other sessions' changes, for a connection that
+    // reads them (Queue::changeToken, the worker's queue). A connection that
+    // does not listen never reads notifications, so none pile up in it (libpq
+    // keeps each until read); it cannot tell whether targets changed, so
+    // what caches them (the event writer) reads them again every
+    // transaction. SQLite ignores it (data_version serves both).
+    bool notifications = false;
 };
 
 // One connection to a webhookd store, named by a locator: a file path or
@@ -34,17 +41,26 @@ class Database {
 public:
     // Errors: NotFound when the file is missing and !create; Invalid when the
     // locator names no supported store, or it is not a webhookd database, or
-    // was written by a newer webhookd; Busy when it stayed locked; Storage
-    // otherwise. A file the process may not write opens read-only: reads
+    // was written by a newer webhookd; Busy when it stayed locked;
+    // Unavailable when a PostgreSQL server cannot be reached (refused,
+    // starting, shutting down); Storage otherwise. Every call on an open
+    // Database may fail with Unavailable the same way; a statement outside a
+    // transaction is tried once more on a new connection first. A file the process may not write opens read-only: reads
     // work, writes fail with ReadOnly.
     static Result<Database> open(const std::string& locator, const OpenOptions& options = {});
+
+    // How many times, since the process started, a store it had reached (or
+    // never reached) became unreachable: a failure that moves it begins an
+    // outage, one that does not continues it; any success ends it. For
+    // reporting an outage once, not once per failed call. Thread-safe.
+    static uint64_t outages();
 
     Database(Database&&) noexcept;
     Database& operator=(Database&&) noexcept;
     ~Database();
 
     // The file of a SQLite store, or the URL of a PostgreSQL one without its
-    // password, for messages.
+    // password (redactLocator), for messages.
     const std::string& path() const;
     bool isPostgres() const;
     static bool isPostgresLocator(const std::string& locator);

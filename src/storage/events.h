@@ -16,10 +16,14 @@ class Database;
 // Records one event and its deliveries in one transaction, committed with the
 // database's durability (FULL by default) before returning. Without explicit
 // targets it fans out to every enabled target whose filters match; an event
-// that matches none is stored with no deliveries. A known idempotency key
-// returns the original event's deliveries with duplicate = true.
-// Errors: Invalid (validateEvent, model/event_rules.h), NotFound (an
-// explicit target).
+// that matches none is stored with no deliveries. Either way it reaches only
+// targets of its own application (app_id), or of none when it has none. A
+// known idempotency key returns the original event's deliveries with
+// duplicate = true, also when another connection recorded it concurrently
+// (its insert waits for that commit, then replays).
+// Errors: Invalid (validateEvent, model/event_rules.h, an explicit target of
+// another application), NotFound (an explicit target), Conflict (the
+// idempotency key was first used with another event).
 Result<SendResult> sendEvent(Database& db, const EventInput& event, const Clock& clock, const Limits& limits = {});
 
 // Records every event in one transaction: all go in or none do. An error names

@@ -13,6 +13,7 @@
 #include "cli/usage.h"
 #include "core/duration.h"
 #include "core/log.h"
+#include "core/validate.h"
 #include "http/server.h"
 #include "worker/status_server.h"
 #include "worker/worker.h"
@@ -268,7 +269,7 @@ int main(int argc, char** argv)
             }
             if (!startApi())
                 return 1;
-            Log::info("webhookd started without delivering (--no-deliver)", {{"db", opt.database}});
+            Log::info("webhookd started without delivering (--no-deliver)", {{"db", redactLocator(opt.database)}});
             while (!gStopRequested)
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             api->stop();

@@ -12,6 +12,7 @@
 #include "core/duration.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/validate.h"
 #include "delivery/http_client.h"
 #include "retry/retry.h"
 #include "signing/signing.h"
@@ -534,7 +535,7 @@ struct Worker::Impl {
     {
         Log::info("webhookd started",
                   {{"worker", opt.workerId},
-                   {"db", opt.database},
+                   {"db", redactLocator(opt.database)},
                    {"concurrency", std::to_string(opt.concurrency)},
                    {"poll_interval", formatDuration(opt.pollIntervalMs)},
                    {"default_timeout", formatDuration(opt.defaultTimeoutMs)},
@@ -653,12 +654,12 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
     // Worker transitions may use NORMAL: losing the last of them in a power
     // cut only means a delivery is sent again (DESIGN.md, Durability).
     open.durability = Durability::Normal;
+    open.notifications = true; // the queue's wake-ups and its target cache read them
     auto db = Database::open(options.database, open);
     if (!db)
         return fail(db.error());
     if (db->readOnly())
-        return fail(
-            Error::readOnly("the database " + options.database + " is read-only; webhookd needs to write to it"));
+        return fail(Error::readOnly("the database " + db->path() + " is read-only; webhookd needs to write to it"));
     HttpOptions http;
     http.guard = AddressGuard(GuardOptions{options.allowPrivateNetworks,
                                            options.allowedNetworks,

@@ -1298,6 +1298,25 @@ TEST_CASE("cli: an unknown target id is refused by show, update, remove, enable,
     }
 }
 
+TEST_CASE("cli: send --target reaches only targets of the event's own application, none included")
+{
+    Fixture cli;
+    cli.addTarget("mine", "http://example.com/mine", {"--app", "appA"});
+    cli.addTarget("theirs", "http://example.com/theirs", {"--app", "appB"});
+    cli.addTarget("nobody", "http://example.com/nobody");
+    // Refused with one sentence (a usage error: what was given breaks a
+    // rule), and nothing written (fails compares snapshots).
+    for (std::vector<std::string> args : {std::vector<std::string>{"send", "x", "--target", "mine"},
+                                          {"send", "x", "--target", "nobody", "--target", "theirs"},
+                                          {"send", "x", "--app", "appA", "--target", "theirs"},
+                                          {"send", "x", "--app", "appA", "--target", "nobody"}}) {
+        auto r = fails(cli, args, 2);
+        CHECK((contains(r.err, "theirs") || contains(r.err, "mine") || contains(r.err, "nobody")));
+    }
+    CHECK(targetsOf(cli, cli.sendIds({"x", "--app", "appA", "--target", "mine"})) == std::set<std::string>{"mine"});
+    CHECK(targetsOf(cli, cli.sendIds({"x", "--target", "nobody"})) == std::set<std::string>{"nobody"});
+}
+
 TEST_CASE("cli: other bad send, list, sign and verify input is refused with one sentence")
 {
     Fixture cli;

@@ -19,10 +19,15 @@
 #include <set>
 #include <thread>
 
+#include "core/clock.h"
+#include "storage/events.h"
+#include "storage/sql/connection.h"
+#include "storage/sql/rows.h"
 #include "support/fixture.h"
 #include "support/postgres.h"
 #include "support/process.h"
 
+using namespace webhookd;
 using namespace webhookd::test;
 using nlohmann::json;
 
@@ -344,4 +349,308 @@ TEST_CASE("postgres: a worker cut off from the database stops claiming; its leas
     CHECK(rx.stats()["distinct_ids"] == 100);
     CHECK(tookMs >= 12'000); // the cut-off worker's rows waited for their leases to expire
     CHECK(fx.count("deliveries WHERE status <> 'delivered'") == 0);
+}
+
+namespace {
+
+// The locator with a password in the URL's user info: the tests' server
+// trusts every local connection, so any password is accepted and only its
+// printing is under test.
+std::string withPassword(const std::string& url, const std::string& password)
+{
+    const auto user = url.find("webhookd@");
+    REQUIRE(user != std::string::npos);
+    return url.substr(0, user) + "webhookd:" + password + url.substr(user + 8);
+}
+
+long rssKb(pid_t pid)
+{
+    for (const auto& l : lines(readFile("/proc/" + std::to_string(pid) + "/status")))
+        if (startsWith(l, "VmRSS:"))
+            return std::stol(l.substr(6));
+    return -1;
+}
+
+// One API request through curl: the status and the answer's headers and body.
+struct ApiReply {
+    int status = 0;
+    std::string text; // headers, a blank line, the body
+};
+
+ApiReply api(int port, const std::string& token, const std::string& path, const std::string& body = {})
+{
+    std::vector<std::string> argv = {"curl", "-s", "-i", "-m", "20", "-H", "Authorization: Bearer " + token};
+    if (!body.empty())
+        argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", body});
+    argv.push_back("http://127.0.0.1:" + std::to_string(port) + path);
+    auto r = run(argv);
+    ApiReply out;
+    out.text = r.out;
+    if (r.exitCode == 0 && startsWith(r.out, "HTTP/1.1 "))
+        out.status = std::stoi(r.out.substr(9, 3));
+    return out;
+}
+
+std::string lastLine(const std::string& text) { return lines(text).back(); }
+
+// webhookd --no-deliver with the API on a free port, JSON logs.
+Process startApi(const std::string& db, int& port, std::vector<std::string> extra = {})
+{
+    std::vector<std::string> argv = {binary("WEBHOOKD_BIN_WEBHOOKD"),
+                                     "--db",
+                                     db,
+                                     "--no-deliver",
+                                     "--api-listen",
+                                     "127.0.0.1:0",
+                                     "--log-format",
+                                     "json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto p = Process::start(argv);
+    port = loggedPort(p, "api listening");
+    return p;
+}
+
+} // namespace
+
+TEST_CASE("postgres: a password in the locator is printed as *** by webhookctl and webhookd, in every form")
+{
+    const std::string url = freshPostgresDatabase();
+    const std::string secret = "S3cretPassw0rd";
+    const std::string ctl = binary("WEBHOOKD_BIN_WEBHOOKCTL"), webhookd = binary("WEBHOOKD_BIN_WEBHOOKD");
+    for (const std::string& locator : {withPassword(url, secret), url + "?password=" + secret}) {
+        CAPTURE(locator);
+        auto init = run({ctl, "--db", locator, "init"});
+        CHECK(init.exitCode == 0);
+        CHECK(contains(init.out, "***"));
+        auto initJson = run({ctl, "--db", locator, "init", "--json"});
+        CHECK(initJson.exitCode == 0);
+        for (const auto& log : {std::string("text"), std::string("json")}) {
+            auto drained = run({webhookd, "--db", locator, "--drain", "--log-format", log});
+            CHECK(drained.exitCode == 0);
+            CHECK(contains(drained.err, "webhookd started"));
+            CHECK(contains(drained.err, "***"));
+            CHECK_FALSE(contains(drained.out + drained.err, secret));
+        }
+        int port = 0;
+        auto apiOnly = startApi(locator, port);
+        REQUIRE(waitUntil([&] { return contains(apiOnly.stderrText(), "without delivering"); }, 10s));
+        apiOnly.kill(SIGTERM);
+        CHECK(apiOnly.wait() == 0);
+        CHECK(contains(apiOnly.stderrText(), "***"));
+        // Nothing anywhere: not in init's text or JSON, not in a start line.
+        CHECK_FALSE(contains(init.out + init.err + initJson.out + initJson.err + apiOnly.stderrText(), secret));
+    }
+    // A server that cannot be reached: the error names the store, masked.
+    auto down = run({ctl, "--db", "postgresql://webhookd:" + secret + "@127.0.0.1:1/nodb", "stats"});
+    CHECK(down.exitCode == 1);
+    CHECK(oneSentence(down.err, "webhookctl"));
+    CHECK_FALSE(contains(down.err, secret));
+    auto downQuery = run({ctl, "--db", "postgresql://webhookd@127.0.0.1:1/nodb?password=" + secret, "stats"});
+    CHECK(downQuery.exitCode == 1);
+    CHECK_FALSE(contains(downQuery.err, secret));
+}
+
+TEST_CASE("postgres: notifications do not pile up in connections that never read them (API, ingest)")
+{
+    Fixture fx(onDatabase(freshPostgresDatabase()));
+    fx.addTarget("t", "http://127.0.0.1:9/t");
+    const std::string token = lastLine(fx.ctlOk({"api-key", "create", "ops", "--scope", "admin"}));
+    int port = 0;
+    auto p = startApi(fx.db(), port, {"--api-threads", "2"});
+    // Every kind of connection the API process has: the pool's, the ingest writer's.
+    auto poke = [&] {
+        REQUIRE(api(port, token, "/api/v1/events?limit=1").status == 200);
+        REQUIRE(api(port, token, "/api/v1/targets").status == 200);
+        REQUIRE(api(port, token, "/api/v1/events", R"({"type":"x.y","data":{}})").status == 202);
+    };
+    poke();
+    poke();
+    const long before = rssKb(p.pid());
+    // 200,000 notifications: libpq keeps each (60-85 bytes) in every
+    // connection that LISTENs until it is read, and reads them off the
+    // socket with the connection's next statement (the poke).
+    fx.sqlExec("DO $$ BEGIN FOR i IN 1..200000 LOOP PERFORM pg_notify('webhookd', 'n' || i); END LOOP; END $$");
+    poke();
+    poke();
+    const long after = rssKb(p.pid());
+    p.kill(SIGTERM);
+    CHECK(p.wait() == 0);
+    INFO("VmRSS before " << before << " kB, after " << after << " kB");
+    REQUIRE(before > 0);
+    CHECK(after - before < 4000); // a listening connection would hold 12+ MB more
+    // The worker's queue connection still listens: a send wakes it at once.
+    Receiver rx({"--quiet"});
+    fx.addTarget("live", rx.url("/live"));
+    auto w = fx.startWorker({"--poll-interval", "30s", "--listen", "127.0.0.1:0"});
+    loggedPort(w, "status endpoint listening");
+    std::this_thread::sleep_for(500ms); // past the start's first claim
+    fx.send("live");
+    CHECK(waitUntil([&] { return rx.stats()["requests"].get<int64_t>() == 1; }, 10s));
+    w.kill(SIGTERM);
+    CHECK(w.wait() == 0);
+}
+
+TEST_CASE("postgres: while the server is down the API answers 503 store_unavailable with Retry-After, logged once")
+{
+    PgServer server;
+    Fixture fx(onDatabase(server.createDatabase()));
+    const std::string token = lastLine(fx.ctlOk({"api-key", "create", "ops", "--scope", "admin"}));
+    int port = 0;
+    auto p = startApi(fx.db(), port, {"--api-threads", "4"});
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(api(port, token, "/api/v1/events?limit=1").status == 200);
+
+    server.stop();
+    int unavailable = 0;
+    for (int i = 0; i < 30; ++i) {
+        const auto r = api(port, token, i % 2 ? "/api/v1/events?limit=1" : "/api/v1/targets");
+        INFO(r.text);
+        CHECK(r.status == 503);
+        CHECK(contains(r.text, "Retry-After: 1"));
+        CHECK(contains(r.text, "\"code\":\"store_unavailable\""));
+        unavailable += r.status == 503;
+    }
+    CHECK(unavailable == 30);
+    server.start();
+    // The first request after the restart is answered: the broken pooled
+    // connection is replaced before its statement fails the request.
+    CHECK(api(port, token, "/api/v1/events?limit=1").status == 200);
+    CHECK(api(port, token, "/api/v1/events", R"({"type":"x.y","data":{}})").status == 202);
+
+    // A restart while the API sits idle: no request fails afterwards.
+    server.stop();
+    server.start();
+    for (int i = 0; i < 5; ++i) {
+        CHECK(api(port, token, "/api/v1/targets").status == 200);
+        CHECK(api(port, token, "/api/v1/events", R"({"type":"x.z","data":{}})").status == 202);
+    }
+    p.kill(SIGTERM);
+    CHECK(p.wait() == 0);
+    const std::string log = p.stderrText();
+    INFO(log);
+    CHECK(logLines(log, "the store cannot be reached; requests are answered 503 until it can").size() == 1);
+    int errors = 0;
+    for (const auto& l : lines(log))
+        errors += contains(l, "\"level\":\"error\"");
+    CHECK(errors <= 2); // one line for the outage, not one per request
+}
+
+TEST_CASE("postgres: a first use of one idempotency key racing on two connections is answered as the replay")
+{
+    const std::string url = freshPostgresDatabase();
+    Fixture fx(onDatabase(url));
+    fx.addTarget("t", "http://127.0.0.1:9/t");
+    auto open = [&] {
+        auto db = Database::open(url);
+        REQUIRE(db);
+        return std::move(*db);
+    };
+    Database first = open(), second = open();
+    const auto& clock = SystemClock::instance();
+    EventInput e;
+    e.type = "order.paid";
+    e.payload = R"({"order":42})";
+    e.idempotencyKey = "order-42";
+
+    SUBCASE("the same event: the loser gets the winner's ids, as a duplicate")
+    {
+        // The winner has inserted, not committed: the loser's lookup sees
+        // nothing, and its insert waits for the winner's commit.
+        sql::Transaction tx(detail::sql(first), true);
+        auto won = detail::writeEventOnce(detail::sql(first), e, clock.nowMs());
+        REQUIRE(won);
+        std::optional<Result<SendResult>> lost;
+        std::thread loser([&] { lost = sendEvent(second, e, clock); });
+        std::this_thread::sleep_for(500ms);
+        tx.commit();
+        loser.join();
+        REQUIRE(lost);
+        INFO((*lost ? std::string() : lost->error().toString()));
+        REQUIRE(*lost);
+        CHECK((*lost)->duplicate);
+        CHECK((*lost)->eventId == won->eventId);
+        CHECK((*lost)->deliveryIds == won->deliveryIds);
+    }
+    SUBCASE("another event: the loser is told the key was used, in one sentence without SQL")
+    {
+        sql::Transaction tx(detail::sql(first), true);
+        REQUIRE(detail::writeEventOnce(detail::sql(first), e, clock.nowMs()));
+        EventInput other = e;
+        other.payload = R"({"order":43})";
+        std::optional<Result<std::vector<Result<SendResult>>>> lost; // the API's ingest path
+        std::thread loser([&] { lost = sendEach(second, {other}, clock); });
+        std::this_thread::sleep_for(500ms);
+        tx.commit();
+        loser.join();
+        REQUIRE(lost);
+        REQUIRE(*lost);
+        const auto& r = (**lost)[0];
+        REQUIRE_FALSE(r);
+        CHECK(r.error().is(Error::Kind::Conflict));
+        CHECK(contains(r.error().message(), "was first used with a different event"));
+        CHECK_FALSE(contains(r.error().message(), "constraint"));
+    }
+    CHECK(fx.count("events") == 1);
+}
+
+TEST_CASE("postgres: an explicit target of another application is refused, nothing written, as on SQLite")
+{
+    const std::string url = freshPostgresDatabase();
+    Fixture fx(onDatabase(url));
+    fx.addTarget("mine", "http://127.0.0.1:9/mine", {"--app", "appA"});
+    fx.addTarget("nobody", "http://127.0.0.1:9/nobody");
+    auto db = Database::open(url);
+    REQUIRE(db);
+    EventInput e;
+    e.type = "x";
+    e.targets = {"mine"};
+    auto r = sendEvent(*db, e, SystemClock::instance());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(Error::Kind::Invalid));
+    e.appId = "appA";
+    e.targets = {"nobody"};
+    auto s = sendEvent(*db, e, SystemClock::instance());
+    REQUIRE_FALSE(s);
+    CHECK(s.error().is(Error::Kind::Invalid));
+    CHECK(fx.count("events") == 0);
+}
+
+TEST_CASE("postgres: a response excerpt with NUL bytes is stored alike on both backends; migrate-store reports it")
+{
+    TempDir dir;
+    Receiver rx({"--quiet", "--script", "/bin=500;body=binary"});
+    Fixture lite(onDatabase(dir.file("lite.db")));
+    Fixture pg(onDatabase(freshPostgresDatabase()));
+    std::vector<std::string> excerpts;
+    for (Fixture* fx : {&lite, &pg}) {
+        fx->addTarget("bin", rx.url("/bin"), {"--max-attempts", "1"});
+        const int64_t id = fx->send("bin");
+        fx->drain();
+        const auto shown = fx->show(id);
+        REQUIRE(shown["attempts"].size() == 1);
+        excerpts.push_back(shown["attempts"][0]["response_excerpt"].get<std::string>());
+    }
+    INFO("sqlite: " << excerpts[0] << " postgres: " << excerpts[1]);
+    CHECK(contains(excerpts[0], "not text"));
+    CHECK(excerpts[0].find('\0') == std::string::npos);
+    CHECK(contains(excerpts[0], "\xEF\xBF\xBD"));
+    CHECK(excerpts[1] == excerpts[0]);
+
+    // A SQLite store written before both kept the same text: a U+0000 in an
+    // excerpt is copied as U+FFFD, counted, and the contents are checked.
+    lite.sqlExec("UPDATE attempts SET response_excerpt = 'a' || char(0) || 'b'");
+    const std::string url = freshPostgresDatabase();
+    auto r = lite.ctl({"migrate-store", "--from", "sqlite:" + lite.db(), "--to", url});
+    INFO(describe({"migrate-store"}, r));
+    REQUIRE(r.exitCode == 0);
+    CHECK(contains(r.out, "the counts and contents match"));
+    CHECK(contains(r.out, "1 in attempts"));
+    Fixture copy(onDatabase(url));
+    CHECK(copy.sqlText("SELECT response_excerpt FROM attempts") ==
+          "a\xEF\xBF\xBD"
+          "b");
+    auto j = json::parse(
+        lite.ctlOk({"migrate-store", "--from", "sqlite:" + lite.db(), "--to", dir.file("copy.db"), "--json"}));
+    CHECK(j["changed_values"]["attempts"] == 1);
+    CHECK(j["contents_checked"] == true);
 }

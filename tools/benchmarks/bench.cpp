@@ -84,6 +84,7 @@ Database freshDb(const std::string& path, Durability durability)
     OpenOptions o;
     o.create = true;
     o.durability = durability;
+    o.notifications = true; // the benchmark's queue claims on it
     Database db = must(Database::open(path, o), "open");
     if (pg)
         detail::sql(db).exec("TRUNCATE targets, events, deliveries, attempts, dead_letters, stats_minutely, api_keys"

@@ -107,9 +107,10 @@ void addInitCommand(CLI::App& app, Context& ctx)
                 return report(db.error());
             const int version = (*db)->schemaVersion();
             if (ctx.json)
-                printJson(nlohmann::json{{"path", ctx.dbPath}, {"schema_version", version}});
+                printJson(nlohmann::json{{"path", redactLocator(ctx.dbPath)}, {"schema_version", version}});
             else
-                std::cout << "database " << ctx.dbPath << " is ready (schema version " << version << ")\n";
+                std::cout << "database " << redactLocator(ctx.dbPath) << " is ready (schema version " << version
+                          << ")\n";
             return kOk;
         };
     });

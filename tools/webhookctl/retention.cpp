@@ -134,17 +134,31 @@ void addMigrateStoreCommand(CLI::App& app, Context& ctx)
             if (!copied)
                 return report(copied.error());
             if (ctx.json) {
-                nlohmann::json tables = nlohmann::json::object();
-                for (const auto& c : *copied)
+                nlohmann::json tables = nlohmann::json::object(), changed = nlohmann::json::object();
+                for (const auto& c : *copied) {
                     tables[c.table] = c.rows;
-                printJson({{"from", from->path()}, {"to", to->path()}, {"tables", tables}, {"counts_checked", true}});
+                    if (c.changed > 0)
+                        changed[c.table] = c.changed;
+                }
+                printJson({{"from", from->path()},
+                           {"to", to->path()},
+                           {"tables", tables},
+                           {"changed_values", changed},
+                           {"counts_checked", true},
+                           {"contents_checked", true}});
                 return kOk;
             }
-            std::string summary;
-            for (const auto& c : *copied)
+            std::string summary, changed;
+            for (const auto& c : *copied) {
                 summary += (summary.empty() ? "" : ", ") + std::to_string(c.rows) + " " + c.table;
+                if (c.changed > 0)
+                    changed += (changed.empty() ? "" : ", ") + std::to_string(c.changed) + " in " + c.table;
+            }
             std::cout << "copied " << summary << " from " << from->path() << " to " << to->path()
-                      << "; the counts match\n";
+                      << "; the counts and contents match";
+            if (!changed.empty())
+                std::cout << "; text values with U+0000 or ill-formed UTF-8 written with U+FFFD instead: " << changed;
+            std::cout << "\n";
             return kOk;
         };
     });

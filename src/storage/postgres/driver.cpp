@@ -1,5 +1,6 @@
 #include "storage/postgres/driver.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -21,6 +22,21 @@ constexpr Oid kBool = 16;
 // Prepared statements kept per connection; SQL built from many filters
 // past this runs unprepared.
 constexpr size_t kMaxPrepared = 1000;
+
+std::atomic<bool> gReachable{true};
+std::atomic<uint64_t> gOutages{0};
+
+void unreachable()
+{
+    if (gReachable.exchange(false))
+        gOutages.fetch_add(1);
+}
+
+void reachable()
+{
+    if (!gReachable.load(std::memory_order_relaxed))
+        gReachable.store(true);
+}
 
 int64_t steadyMs()
 {
@@ -109,7 +125,14 @@ public:
                                 : fmt::format("{}", v),
             kFloat8, 0);
     }
-    void bindText(int i, std::string_view v) override { set(i, std::string(v), 0, 0); }
+    void bindText(int i, std::string_view v) override
+    {
+        // libpq sends text parameters as C strings: a U+0000 would end the
+        // value there, silently. Callers store utf8::storable text.
+        if (v.find('\0') != std::string_view::npos)
+            throw sql::Error(sql::Error::Kind::Other, "a text value holds U+0000, which PostgreSQL cannot store");
+        set(i, std::string(v), 0, 0);
+    }
     void bindBlob(int i, const void* data, size_t size) override
     {
         set(i, std::string(static_cast<const char*>(data), size), kBytea, 1);
@@ -230,6 +253,10 @@ private:
     }
     void run()
     {
+        c_.retried([this] { runOnce(); });
+    }
+    void runOnce()
+    {
         std::vector<const char*> values(static_cast<size_t>(n_));
         for (size_t k = 0; k < values.size(); ++k)
             values[k] = null_[k] ? nullptr : values_[k].c_str();
@@ -261,6 +288,7 @@ private:
             res_ = nullptr;
             c_.raise(r);
         }
+        reachable();
     }
 
     Connection& c_;
@@ -305,17 +333,27 @@ void Connection::connect()
     if (conn_)
         PQfinish(conn_);
     conn_ = PQconnectdbParams(keys, values, 1);
-    if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
-        throw sql::Error(sql::Error::Kind::CantOpen,
-                         "could not connect to PostgreSQL: " + firstLine(conn_ ? PQerrorMessage(conn_) : nullptr));
+    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+        const std::string message = firstLine(conn_ ? PQerrorMessage(conn_) : nullptr);
+        // libpq gives no SQLSTATE for a failed connection. A server that
+        // answered FATAL refused us for good (a wrong password, no such
+        // database), unless it is starting or shutting down ("the database
+        // system is …"); anything else (refused, timed out) may pass.
+        const bool refused =
+            message.find("FATAL:") != std::string::npos && message.find("the database system is") == std::string::npos;
+        if (!refused)
+            unreachable();
+        throw sql::Error(refused ? sql::Error::Kind::CantOpen : sql::Error::Kind::Connection,
+                         "could not connect to PostgreSQL: " + message);
+    }
     ++generation_;
     configure();
 }
 
 void Connection::configure()
 {
-    exec(fmt::format("SET synchronous_commit = {}; SET lock_timeout = {}; LISTEN webhookd",
-                     settings_.synchronousCommit ? "on" : "off", settings_.lockTimeoutMs));
+    exec(fmt::format("SET synchronous_commit = {}; SET lock_timeout = {}{}", settings_.synchronousCommit ? "on" : "off",
+                     settings_.lockTimeoutMs, settings_.listen ? "; LISTEN webhookd" : ""));
     clockMeasuredAtMs_ = -1;
 }
 
@@ -332,6 +370,29 @@ PGconn* Connection::handle()
         configure();
     }
     return conn_;
+}
+
+void Connection::retried(const std::function<void()>& once)
+{
+    const bool alone = !inTransaction_;
+    try {
+        try {
+            once();
+        } catch (const sql::Error& e) {
+            // A single statement outside a transaction that found the
+            // connection broken: the server closed it (a restart, an idle
+            // timeout) before the statement reached it, so sending it again
+            // on a new connection (handle() reconnects) is what the caller
+            // wanted. A transaction cannot be resumed: its caller hears.
+            if (!alone || e.kind() != sql::Error::Kind::Connection || PQstatus(conn_) == CONNECTION_OK)
+                throw;
+            once();
+        }
+    } catch (const sql::Error& e) {
+        if (e.kind() == sql::Error::Kind::Connection)
+            unreachable();
+        throw;
+    }
 }
 
 Connection::Prepared& Connection::cached(const std::string& sql, const std::vector<Oid>& types)
@@ -369,11 +430,14 @@ std::unique_ptr<sql::StatementImpl> Connection::prepare(const std::string& sql)
 
 void Connection::exec(const std::string& sql)
 {
-    PGresult* r = PQexec(handle(), sql.c_str());
-    const auto status = PQresultStatus(r);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-        raise(r);
-    PQclear(r);
+    retried([&] {
+        PGresult* r = PQexec(handle(), sql.c_str());
+        const auto status = PQresultStatus(r);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+            raise(r);
+        PQclear(r);
+        reachable();
+    });
 }
 
 void Connection::begin(bool)
@@ -384,15 +448,17 @@ void Connection::begin(bool)
 
 void Connection::commit()
 {
-    PGresult* r = PQexec(handle(), "COMMIT");
-    inTransaction_ = false;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        raise(r);
-    // COMMIT of a transaction a failed statement aborted answers ROLLBACK.
-    const bool rolledBack = std::strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
-    PQclear(r);
-    if (rolledBack)
-        throw sql::Error(sql::Error::Kind::Other, "the transaction was rolled back after an error");
+    retried([&] { // never sent twice: it starts inside the transaction
+        PGresult* r = PQexec(handle(), "COMMIT");
+        inTransaction_ = false;
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            raise(r);
+        // COMMIT of a transaction a failed statement aborted answers ROLLBACK.
+        const bool rolledBack = std::strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
+        PQclear(r);
+        if (rolledBack)
+            throw sql::Error(sql::Error::Kind::Other, "the transaction was rolled back after an error");
+    });
 }
 
 void Connection::rollback()
@@ -412,7 +478,7 @@ void Connection::setSynchronousCommit(bool on)
 
 void Connection::drainNotifications()
 {
-    if (PQstatus(conn_) != CONNECTION_OK)
+    if (!settings_.listen || PQstatus(conn_) != CONNECTION_OK)
         return;
     PQconsumeInput(conn_);
     const int self = PQbackendPID(conn_);
@@ -453,5 +519,7 @@ int64_t Connection::clockOffsetMs()
 }
 
 int Connection::serverVersion() const { return PQserverVersion(conn_); }
+
+uint64_t outages() { return gOutages.load(); }
 
 } // namespace webhookd::postgres

@@ -4,12 +4,16 @@
 // Statements are prepared once per connection and SQL text (the server keeps
 // them), so the many short-lived sql::Statement objects of the storage code
 // cost one round trip each after the first. A connection that breaks is
-// re-established before the next transaction or statement outside one, and
-// reports the break once, as an error of the call that met it.
+// re-established before the next transaction or statement outside one. A
+// statement outside a transaction that meets a broken connection (a server
+// restarted while this one sat idle in a pool) is sent once more on a new
+// one; inside a transaction the break is the error of the call that met it
+// (Kind::Connection), and the transaction is gone.
 
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,7 +26,11 @@ namespace webhookd::postgres {
 struct Settings {
     bool synchronousCommit = true; // synchronous_commit on (off: a crash may lose the last commits, never corrupts)
     int lockTimeoutMs = 5000;      // lock_timeout: how long a row lock is waited for
+    bool listen = false;           // LISTEN webhookd: only a connection that calls changes() may
 };
+
+// Process-wide: outages of the server seen so far (Database::outages).
+uint64_t outages();
 
 class Connection final : public sql::Connection {
 public:
@@ -37,12 +45,14 @@ public:
     void commit() override;
     void rollback() override;
     bool inTransaction() const override { return inTransaction_; }
+    bool listening() const { return settings_.listen; }
 
     void setSynchronousCommit(bool on);
 
     // Notifications on the "webhookd" channel from other sessions, counted:
     // any at all, and those that say targets changed (payload "targets").
-    // Reads what the socket holds without waiting.
+    // Reads what the socket holds without waiting. Only with Settings::listen;
+    // 0 forever otherwise.
     uint64_t changes();
     uint64_t targetChanges();
 
@@ -62,6 +72,8 @@ public:
     PGconn* handle(); // reconnects first when the connection broke (outside a transaction)
     Prepared& cached(const std::string& sql, const std::vector<Oid>& types);
     [[noreturn]] void raise(PGresult* result); // clears result
+    // Runs once, and once more after a broken connection outside a transaction.
+    void retried(const std::function<void()>& once);
     uint64_t generation() const { return generation_; }
 
 private:

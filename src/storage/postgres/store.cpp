@@ -71,11 +71,20 @@ public:
 
     Status checkIdentity() const override { return {}; }
     void setDurability(Durability durability) override { pg().setSynchronousCommit(durability == Durability::Full); }
-    int64_t changeVersion() override { return static_cast<int64_t>(pg().changes()); }
-    int64_t targetsVersion() override { return static_cast<int64_t>(pg().targetChanges()); }
+    // A connection that does not listen cannot tell: every call says "changed".
+    int64_t changeVersion() override
+    {
+        return pg().listening() ? static_cast<int64_t>(pg().changes()) : static_cast<int64_t>(++unheard);
+    }
+    int64_t targetsVersion() override
+    {
+        return pg().listening() ? static_cast<int64_t>(pg().targetChanges()) : static_cast<int64_t>(++unheard);
+    }
     std::optional<int64_t> clockOffsetMs() override { return lastClockOffsetMs = pg().clockOffsetMs(); }
 
     ~Store() override { cache = {}; }
+
+    uint64_t unheard = 0;
 };
 
 } // namespace
@@ -84,16 +93,18 @@ namespace detail {
 
 Result<std::unique_ptr<Database::Impl>> openPostgres(const std::string& url, const OpenOptions& options)
 {
-    const std::string shown = redactUrl(url);
+    const std::string shown = redactLocator(url);
     auto store = std::make_unique<Store>();
     store->path = shown;
     try {
         postgres::Settings settings;
         settings.synchronousCommit = options.durability == Durability::Full;
         settings.lockTimeoutMs = options.busyTimeoutMs;
+        settings.listen = options.notifications;
         store->conn = std::make_unique<postgres::Connection>(url, settings);
     } catch (const sql::Error& e) {
-        return fail(Error::storage(std::string(e.what()) + " (" + shown + ")"));
+        const std::string message = std::string(e.what()) + " (" + shown + ")";
+        return fail(e.kind() == sql::Error::Kind::Connection ? Error::unavailable(message) : Error::storage(message));
     }
     return guarded("open the database", [&]() -> Result<std::unique_ptr<Database::Impl>> {
         auto& c = *store->conn;
@@ -110,6 +121,8 @@ Result<std::unique_ptr<Database::Impl>> openPostgres(const std::string& url, con
         return std::unique_ptr<Database::Impl>(std::move(store));
     });
 }
+
+uint64_t postgresOutages() { return postgres::outages(); }
 
 } // namespace detail
 

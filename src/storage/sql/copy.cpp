@@ -1,5 +1,9 @@
 #include "storage/copy.h"
 
+#include <fmt/format.h>
+
+#include "core/utf8.h"
+#include "signing/signing.h"
 #include "storage/sql/connection.h"
 #include "storage/sql/sql_error.h"
 
@@ -23,6 +27,48 @@ int64_t countRows(sql::Connection& c, const std::string& table)
     return sql::queryInt64(c, "SELECT count(*) FROM " + table);
 }
 
+// One value as the content digest sees it: what the stores mean, not how
+// each spells its type (SQLite's integer 1 and PostgreSQL's true, a
+// REAL column's integer-valued 3 and a float8 3, a BLOB and a bytea).
+std::string digestValue(char kind, const std::string& value)
+{
+    return (kind == 'n' ? std::string("N") : "V" + std::to_string(value.size()) + ":" + value);
+}
+
+std::string valueOf(sql::Statement& rows, int i, char kind)
+{
+    auto c = rows.getColumn(i);
+    switch (kind) {
+    case 'n': return {};
+    case 'i': return std::to_string(c.getInt64());
+    case 'r': return fmt::format("{}", c.getDouble());
+    case 'b': return c.getBlob();
+    default: return std::string(c.getText());
+    }
+}
+
+// A running SHA-256 over a table's rows, in their order.
+struct Digest {
+    std::string value;
+    void add(const std::string& row) { value = sha256({value, row}); }
+};
+
+// columns: the source's, in its order (the stores may order them differently).
+std::string digestOf(sql::Connection& c, const char* table, const std::string& columns, const char* order)
+{
+    sql::Statement rows(c, "SELECT " + columns + " FROM " + table + " ORDER BY " + order);
+    Digest d;
+    while (rows.executeStep()) {
+        std::string row;
+        for (int i = 0; i < rows.getColumnCount(); ++i) {
+            const char kind = rows.getColumnKind(i);
+            row += digestValue(kind, valueOf(rows, i, kind));
+        }
+        d.add(row);
+    }
+    return d.value;
+}
+
 } // namespace
 
 Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const CopyProgress& progress)
@@ -42,14 +88,20 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
         std::vector<CopiedTable> out;
         sql::Transaction read(src, false); // one snapshot of the source
         sql::Transaction write(dst, true);
+        struct Written {
+            std::string columns, digest;
+        };
+        std::vector<Written> written; // each table's, as written
         for (const auto& [table, order] : kTables) {
             sql::Statement rows(src, std::string("SELECT * FROM ") + table + " ORDER BY " + order);
             std::unique_ptr<sql::Statement> insert;
-            CopiedTable copied{table, 0};
+            CopiedTable copied{table, 0, 0};
+            std::string names;
+            Digest digest;
             while (rows.executeStep()) {
                 const int n = rows.getColumnCount();
                 if (!insert) {
-                    std::string names, marks;
+                    std::string marks;
                     for (int i = 0; i < n; ++i) {
                         names += (i ? ", " : "") + rows.getColumnName(i);
                         marks += (i ? ", ?" : "?") + std::to_string(i + 1);
@@ -58,20 +110,32 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
                         dst, std::string("INSERT INTO ") + table + " (" + names + ") VALUES (" + marks + ")");
                 }
                 insert->reset();
+                std::string row;
                 for (int i = 0; i < n; ++i) {
                     auto c = rows.getColumn(i);
-                    switch (rows.getColumnKind(i)) {
+                    const char kind = rows.getColumnKind(i);
+                    std::string value = valueOf(rows, i, kind);
+                    switch (kind) {
                     case 'n': insert->bind(i + 1); break;
                     case 'i': insert->bind(i + 1, c.getInt64()); break;
                     case 'r': insert->bind(i + 1, c.getDouble()); break;
-                    case 'b': {
-                        const std::string b = c.getBlob();
-                        insert->bind(i + 1, b.data(), b.size());
+                    case 'b': insert->bind(i + 1, value.data(), value.size()); break;
+                    default: {
+                        // As the stores write text now (a response excerpt
+                        // with U+0000 from an older SQLite store): counted,
+                        // and reported.
+                        std::string kept = utf8::storable(value);
+                        if (kept != value) {
+                            ++copied.changed;
+                            value = std::move(kept);
+                        }
+                        insert->bind(i + 1, value);
                         break;
                     }
-                    default: insert->bind(i + 1, c.getText()); break;
                     }
+                    row += digestValue(kind, value);
                 }
+                digest.add(row);
                 insert->exec();
                 if (++copied.rows % 10'000 == 0 && progress)
                     progress(table, copied.rows);
@@ -79,6 +143,7 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
             if (progress)
                 progress(table, copied.rows);
             out.push_back(copied);
+            written.push_back({names, digest.value});
         }
         // New rows continue after the copied ids.
         if (detail::postgres(dst))
@@ -88,10 +153,17 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
                          " false) FROM " +
                          t);
         write.commit();
-        for (const auto& c : out)
-            if (const int64_t n = countRows(dst, c.table); n != c.rows)
-                return fail(Error::storage("the copy of " + c.table + " has " + std::to_string(n) +
-                                           " rows, the source " + std::to_string(c.rows)));
+        // Read back, every value: the copy holds what was written (the
+        // source's content, but for the values counted as changed).
+        for (size_t i = 0; i < out.size(); ++i) {
+            if (const int64_t n = countRows(dst, out[i].table); n != out[i].rows)
+                return fail(Error::storage("the copy of " + out[i].table + " has " + std::to_string(n) +
+                                           " rows, the source " + std::to_string(out[i].rows)));
+            if (out[i].rows > 0 &&
+                digestOf(dst, kTables[i].first, written[i].columns, kTables[i].second) != written[i].digest)
+                return fail(Error::storage("the copy of " + out[i].table +
+                                           " does not hold what was written (its content digest differs)"));
+        }
         return out;
     });
 }

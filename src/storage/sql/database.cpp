@@ -19,6 +19,7 @@ Error mapSqlError(const sql::Error& e, std::string_view what)
     case K::Full: return Error::storage("the disk is full, so could not " + op);
     case K::Constraint: return Error::invalid("could not " + op + ": " + e.what());
     case K::CantOpen: return Error::storage("could not open the database to " + op + ": " + e.what());
+    case K::Connection: return Error::unavailable("the store cannot be reached, so could not " + op + ": " + e.what());
     default: return Error::storage("could not " + op + ": " + e.what());
     }
 }
@@ -26,6 +27,7 @@ Error mapSqlError(const sql::Error& e, std::string_view what)
 // The backends' openers (storage/sqlite/store.cpp, storage/postgres/store.cpp).
 Result<std::unique_ptr<Database::Impl>> openSqlite(const std::string& path, const OpenOptions& options);
 Result<std::unique_ptr<Database::Impl>> openPostgres(const std::string& url, const OpenOptions& options);
+uint64_t postgresOutages();
 
 } // namespace detail
 
@@ -43,6 +45,8 @@ Database::~Database() = default;
 const std::string& Database::path() const { return impl_->path; }
 bool Database::readOnly() const { return impl_->readOnly; }
 bool Database::isPostgres() const { return impl_->conn->dialect() == sql::Dialect::Postgres; }
+
+uint64_t Database::outages() { return detail::postgresOutages(); }
 
 int Database::latestSchemaVersion() { return static_cast<int>(detail::migrations().size()); }
 

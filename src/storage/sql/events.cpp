@@ -50,9 +50,13 @@ public:
                    "SELECT id, uid, idempotency_fingerprint, created_at FROM events"
                    " WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"),
           findDeliveries_(sql, "SELECT id, target_id FROM deliveries WHERE event_id = ? ORDER BY id"),
+          // A key another session recorded since the lookup (PostgreSQL,
+          // READ COMMITTED: the insert waits for that session's commit)
+          // inserts nothing, and write() replays it.
           insertEvent_(sql,
                        "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at,"
-                       " idempotency_fingerprint, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+                       " idempotency_fingerprint, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                       " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id"),
           insertDelivery_(sql,
                           "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
                           " created_at, updated_at) VALUES (?, ?, " +
@@ -96,27 +100,8 @@ public:
         std::string print;
         if (e.idempotencyKey) {
             print = fingerprint(e);
-            findKey_.reset();
-            findKey_.bind(1, *e.idempotencyKey);
-            if (findKey_.executeStep()) {
-                out.eventId = findKey_.getColumn(0).getInt64();
-                out.uid = findKey_.getColumn(1).getString();
-                out.createdAt = findKey_.getColumn(3).getInt64();
-                const auto stored = findKey_.getColumn(2);
-                const bool same = stored.isNull() || stored.getString() == print; // none: sent before version 5
-                findKey_.reset(); // a statement left mid-result would pin a read snapshot
-                if (!same)
-                    return fail(Error::conflict("the idempotency key '" + *e.idempotencyKey +
-                                                "' was first used with a different event"));
-                out.duplicate = true;
-                findDeliveries_.reset();
-                findDeliveries_.bind(1, out.eventId);
-                while (findDeliveries_.executeStep()) {
-                    out.deliveryIds.push_back(findDeliveries_.getColumn(0).getInt64());
-                    out.targetIds.push_back(findDeliveries_.getColumn(1).getString());
-                }
-                return out;
-            }
+            if (auto earlier = replay(*e.idempotencyKey, print))
+                return std::move(*earlier);
         }
 
         std::vector<const RouteTarget*> chosen;
@@ -126,9 +111,14 @@ public:
                 if (it == index_.end())
                     return fail(Error::notFound("there is no target '" + id + "'"));
                 const RouteTarget* t = &targets_[it->second];
+                // The same rule as fan-out's below, for targets named.
                 if (e.appId && t->appId != e.appId)
                     return fail(Error::invalid("the target '" + id + "' does not belong to the application '" +
                                                *e.appId + "'"));
+                if (!e.appId && t->appId)
+                    return fail(Error::invalid("the target '" + id +
+                                               "' belongs to an application, and an event without app_id may name"
+                                               " only targets of none"));
                 if (std::find(chosen.begin(), chosen.end(), t) == chosen.end())
                     chosen.push_back(t);
             }
@@ -161,7 +151,14 @@ public:
             insertEvent_.bind(8, *e.appId);
         else
             insertEvent_.bind(8);
-        out.eventId = returnedId(insertEvent_);
+        auto inserted = returnedId(insertEvent_);
+        if (!inserted) { // the key's first use raced this one, and won
+            if (auto earlier = replay(*e.idempotencyKey, print))
+                return std::move(*earlier);
+            return fail(Error::busy("the idempotency key '" + *e.idempotencyKey +
+                                    "' was being used by another request at the same time"));
+        }
+        out.eventId = *inserted;
 
         for (const RouteTarget* t : chosen) {
             insertDelivery_.reset();
@@ -171,17 +168,47 @@ public:
             insertDelivery_.bind(4, now);
             insertDelivery_.bind(5, now);
             insertDelivery_.bind(6, now);
-            out.deliveryIds.push_back(returnedId(insertDelivery_));
+            out.deliveryIds.push_back(*returnedId(insertDelivery_));
             out.targetIds.push_back(t->id);
         }
         return out;
     }
 
 private:
-    static int64_t returnedId(sql::Statement& insert)
+    // The event recorded before under this idempotency key, as a duplicate
+    // (the same request again) or a Conflict (another request); nullopt
+    // when the key is new.
+    std::optional<Result<SendResult>> replay(const std::string& key, const std::string& print)
     {
-        insert.executeStep();
-        const int64_t id = insert.getColumn(0).getInt64();
+        SendResult out;
+        findKey_.reset();
+        findKey_.bind(1, key);
+        if (!findKey_.executeStep())
+            return std::nullopt;
+        out.eventId = findKey_.getColumn(0).getInt64();
+        out.uid = findKey_.getColumn(1).getString();
+        out.createdAt = findKey_.getColumn(3).getInt64();
+        const auto stored = findKey_.getColumn(2);
+        const bool same = stored.isNull() || stored.getString() == print; // none: sent before version 5
+        findKey_.reset(); // a statement left mid-result would pin a read snapshot
+        if (!same)
+            return fail(Error::conflict("the idempotency key '" + key + "' was first used with a different event"));
+        out.duplicate = true;
+        findDeliveries_.reset();
+        findDeliveries_.bind(1, out.eventId);
+        while (findDeliveries_.executeStep()) {
+            out.deliveryIds.push_back(findDeliveries_.getColumn(0).getInt64());
+            out.targetIds.push_back(findDeliveries_.getColumn(1).getString());
+        }
+        return out;
+    }
+
+    // The id an INSERT … RETURNING id gave back; nullopt when it inserted nothing.
+    static std::optional<int64_t> returnedId(sql::Statement& insert)
+    {
+        std::optional<int64_t> id;
+        if (insert.executeStep())
+            id = insert.getColumn(0).getInt64();
         insert.reset();
         return id;
     }

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/duration.h"
+#include "core/utf8.h"
 #include "model/flow.h"
 #include "model/target_rules.h"
 #include "ratelimit/aimd.h"
@@ -553,10 +554,14 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
             s.attempt.bind(7);
         else
             s.attempt.bind(7, o.errorMessage);
+        // The excerpt is already a rendering (ill-formed bytes became U+FFFD,
+        // the end was cut), not the receiver's exact bytes; U+0000 becomes
+        // U+FFFD as well, so both stores keep the same text (PostgreSQL's
+        // text cannot hold U+0000).
         if (o.responseExcerpt.empty())
             s.attempt.bind(8);
         else
-            s.attempt.bind(8, o.responseExcerpt);
+            s.attempt.bind(8, utf8::storable(o.responseExcerpt));
         if (o.retryAfterMs)
             s.attempt.bind(9, *o.retryAfterMs);
         else

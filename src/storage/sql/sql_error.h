@@ -12,7 +12,8 @@
 namespace webhookd::detail {
 
 // Busy stays Busy, ReadOnly ReadOnly, Full a Storage error that says the
-// disk is full, Constraint Invalid; `what` names the operation.
+// disk is full, Constraint Invalid, a lost or unreachable server
+// (Connection) Unavailable; `what` names the operation.
 Error mapSqlError(const sql::Error& e, std::string_view what);
 
 // Runs f, which returns a Result; database exceptions become errors, and so
