@@ -489,7 +489,7 @@ TEST_CASE("api: GET /health needs no key and says whether the store answers")
     auto down = api.call("GET", "/health", "");
     CHECK(down->status == 503);
     CHECK(down->get_header_value("Retry-After") == "1");
-    CHECK(json::parse(down->body)["code"] == "unavailable");
+    CHECK(json::parse(down->body)["code"] == "store_unavailable");
     std::filesystem::rename(api.store.path + ".moved", api.store.path);
     CHECK(api.call("GET", "/health", "")->status == 200);
 }

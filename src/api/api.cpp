@@ -961,7 +961,7 @@ struct ApiServer::Impl {
             if (auto leftOut = unanswered.admit(clock.nowMs()))
                 Log::warn("api health: the store does not answer",
                           {{"error", answers.error().toString()}, {"left_out", std::to_string(*leftOut)}});
-            throw Problem{503, "unavailable", "the store does not answer; try again in a second"};
+            throw Problem{503, "store_unavailable", "the store does not answer; try again in a second"};
         }
         writeJson(c.res, 200, {{"status", "ok"}});
     }
