@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -158,6 +159,17 @@ TEST_CASE("postgres: the server restarts mid-run; the workers reconnect and noth
     CHECK(sawReconnect); // the cut was felt, and outlived
 }
 
+namespace {
+
+// Debian's multiarch folder name of this build, such as x86_64-linux-gnu.
+std::string multiarchTriplet()
+{
+    const RunResult r = run({"gcc", "-print-multiarch"});
+    return r.exitCode == 0 && !r.out.empty() ? lines(r.out).at(0) : "x86_64-linux-gnu";
+}
+
+} // namespace
+
 TEST_CASE("postgres: a worker whose own clock is an hour behind honours the server's schedule")
 {
     Fixture fx(onDatabase(freshPostgresDatabase()));
@@ -165,10 +177,15 @@ TEST_CASE("postgres: a worker whose own clock is an hour behind honours the serv
     fx.addTarget("t", rx.url("/flaky"), {"--initial-delay", "3s", "--jitter", "0"});
     const int64_t sentAt = wallClockMs();
     const int64_t id = fx.send("t");
-    // Debian's faketime: every clock of the process an hour behind the server's.
-    auto w = Process::start({"faketime", "-f", "-1h", binary("WEBHOOKD_BIN_WEBHOOKD"), "--db", fx.db(),
-                             "--allow-private-networks", "--poll-interval", "100ms", "--listen", "127.0.0.1:0",
-                             "--log-format", "json"});
+    // Debian's libfaketime: every clock of the process an hour behind the
+    // server's. Preloaded into webhookd itself, not through the faketime
+    // wrapper, which forks: a signal to the wrapper would leave webhookd
+    // running after the test.
+    const auto lib = std::filesystem::path("/usr/lib") / multiarchTriplet() / "faketime/libfaketime.so.1";
+    REQUIRE_MESSAGE(std::filesystem::exists(lib), lib << " is missing (Debian's libfaketime)");
+    auto w = Process::start({binary("WEBHOOKD_BIN_WEBHOOKD"), "--db", fx.db(), "--allow-private-networks",
+                             "--poll-interval", "100ms", "--listen", "127.0.0.1:0", "--log-format", "json"},
+                            {{"LD_PRELOAD", lib.string()}, {"FAKETIME", "-1h"}});
     const bool done = waitUntil([&] { return fx.show(id)["status"] == "delivered"; }, 30s, 100ms);
     w.kill(SIGTERM);
     w.wait();

@@ -5,14 +5,20 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -36,6 +42,70 @@ void closeFd(int& fd)
         ::close(fd);
     fd = -1;
 }
+
+// Every test program is a child subreaper: a descendant orphaned by its
+// parent (a server a wrapper forked, say) is reparented to it rather than to
+// init. At exit, a child still running that no Process owns is named on
+// stderr, killed, and fails the program: a test that leaks a process fails.
+std::mutex gOwnedMutex;
+std::set<pid_t> gOwned; // children a live Process owns
+
+void own(pid_t pid, bool owned)
+{
+    std::lock_guard lock(gOwnedMutex);
+    if (owned)
+        gOwned.insert(pid);
+    else
+        gOwned.erase(pid);
+}
+
+void killLeftovers()
+{
+    std::vector<std::pair<pid_t, std::string>> leaked;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        std::ifstream statFile(entry.path() / "stat");
+        std::string stat;
+        std::getline(statFile, stat);
+        const size_t close = stat.rfind(')');
+        if (close == std::string::npos)
+            continue;
+        char state = '?';
+        long ppid = 0;
+        if (std::sscanf(stat.c_str() + close + 1, " %c %ld", &state, &ppid) != 2 || ppid != ::getpid())
+            continue;
+        const pid_t pid = static_cast<pid_t>(std::stol(name));
+        if (state == 'Z') { // an orphan that already ended: reap it
+            ::waitpid(pid, nullptr, WNOHANG);
+            continue;
+        }
+        {
+            std::lock_guard lock(gOwnedMutex);
+            if (gOwned.count(pid) > 0)
+                continue;
+        }
+        std::ifstream cmdFile(entry.path() / "cmdline");
+        std::string cmd((std::istreambuf_iterator<char>(cmdFile)), std::istreambuf_iterator<char>());
+        std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+        leaked.emplace_back(pid, cmd);
+    }
+    for (const auto& [pid, cmd] : leaked) {
+        std::fprintf(stderr, "a test left process %d running: %s\n", static_cast<int>(pid), cmd.c_str());
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    if (!leaked.empty())
+        std::_Exit(1);
+}
+
+[[maybe_unused]] const bool gSubreaper = [] {
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    std::atexit(killLeftovers);
+    return true;
+}();
 
 int decodeStatus(int status)
 {
@@ -150,6 +220,8 @@ struct Process::State {
 
     ~State()
     {
+        if (pid > 0)
+            own(pid, false);
         if (pid > 0 && !exitCode) {
             ::kill(pid, SIGKILL);
             int status = 0;
@@ -244,6 +316,7 @@ Process Process::start(std::vector<std::string> argv, std::map<std::string, std:
         throw std::runtime_error("could not start " + argv[0] + ": " + std::strerror(rc));
     }
 
+    own(state->pid, true);
     State* s = state.get();
     state->reader = std::thread([s] { s->readOutput(); });
     if (stdinText)
