@@ -2,7 +2,7 @@
 # Debian packages webhookd builds with (only those missing), configures meson
 # and builds. Sourced, not run.
 
-WEBHOOKD_PACKAGES="meson ninja-build g++ pkg-config cmake python3 sqlite3 curl procps
+WEBHOOKD_PACKAGES="meson ninja-build g++ pkg-config cmake python3 sqlite3 curl procps openssl
   libsqlite3-dev libsqlitecpp-dev libpq-dev postgresql-15 libcurl4-openssl-dev libssl-dev libfmt-dev doctest-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libexpected-dev help2man faketime
   python3-jsonschema chromium chromium-driver python3-selenium"
