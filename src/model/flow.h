@@ -37,6 +37,9 @@ inline constexpr int64_t kUnknownAnswerMs = 20;
 // target"). concurrency 0: no sharing (a one-off claim).
 struct ClaimContext {
     int concurrency = 0;
+    // A lease outlives the request it covers by this much, so a slow
+    // receiver never has its delivery reclaimed mid-flight.
+    int64_t leaseMarginMs = 15'000;
     std::map<std::string, TargetLoad, std::less<>> targets;
 };
 

@@ -65,7 +65,7 @@ int main(int argc, char** argv)
         concurrency = c;
     std::string pollInterval = envDuration("WEBHOOK_QUEUE_INTERVAL", "1s");
     std::string defaultTimeout = envDuration("WEBHOOK_DEFAULT_TIMEOUT", "30s");
-    std::string lease = "60s", grace = "10s", retryAfterCap = "1h", busy = "5s";
+    std::string lease = "60s", leaseMargin = "15s", grace = "10s", retryAfterCap = "1h", busy = "5s";
     std::string logFormat = "text", logLevel = "info";
     std::string listen = "127.0.0.1:9464", healthWindow = "5m", breakerCooldown = "60s", retention;
     double healthThreshold = 0.9;
@@ -93,6 +93,11 @@ int main(int argc, char** argv)
     app.add_option("--lease", lease, "Shortest claim lease; a killed worker's claims return after it")
         ->check(cli::duration())
         ->capture_default_str();
+    // Hidden: how long a lease outlives its request's timeout. Tests shorten
+    // it so a killed worker's claims come back in seconds.
+    app.add_option("--lease-margin", leaseMargin, "How long a lease outlives its request's timeout")
+        ->check(cli::duration())
+        ->group("");
     app.add_flag("--allow-private-networks", opt.allowPrivateNetworks,
                  "Allow loopback, private, link-local and this host's own destinations (off by default)");
     app.add_option("--allow-network", allowNetworks, "Allow this CIDR range although it is private (repeatable)");
@@ -168,6 +173,7 @@ int main(int argc, char** argv)
     opt.pollIntervalMs = *parseDuration(pollInterval);
     opt.defaultTimeoutMs = *parseDuration(defaultTimeout);
     opt.leaseMs = *parseDuration(lease);
+    opt.leaseMarginMs = *parseDuration(leaseMargin);
     opt.shutdownGraceMs = *parseDuration(grace);
     opt.retryAfterCapMs = *parseDuration(retryAfterCap);
     opt.healthWindowMs = *parseDuration(healthWindow);

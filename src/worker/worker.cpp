@@ -219,6 +219,7 @@ struct Worker::Impl {
     {
         ClaimContext ctx;
         ctx.concurrency = opt.concurrency;
+        ctx.leaseMarginMs = opt.leaseMarginMs;
         for (const auto& [id, ms] : answerMs) {
             auto& load = ctx.targets[id];
             load.typicalMs = std::max<int64_t>(1, std::llround(ms));
@@ -633,6 +634,7 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
     if (options.defaultTimeoutMs < 1 || options.defaultTimeoutMs > 3'600'000)
         return fail(Error::invalid("the default timeout must be between 1ms and 1h"));
     for (const auto& [ms, what] : {std::pair{options.leaseMs, "the lease"},
+                                   {options.leaseMarginMs, "the lease margin"},
                                    {options.shutdownGraceMs, "the shutdown grace"},
                                    {options.retryAfterCapMs, "the Retry-After cap"},
                                    {options.healthWindowMs, "the health window"},

@@ -22,6 +22,7 @@ struct WorkerOptions {
     int64_t defaultTimeoutMs = 30'000;      // for targets without their own
     std::string userAgent = "webhookd/" WEBHOOKD_VERSION;
     int64_t leaseMs = 60'000;            // at least; see DESIGN.md
+    int64_t leaseMarginMs = 15'000;      // a lease outlives its request's timeout by this
     int64_t retryAfterCapMs = 3'600'000; // Retry-After is honoured up to this
     int64_t shutdownGraceMs = 10'000;    // in-flight transfers get this long
     bool allowPrivateNetworks = false;

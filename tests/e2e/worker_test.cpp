@@ -291,14 +291,14 @@ TEST_CASE("worker: a SIGKILLed worker loses nothing; the next run delivers every
     Receiver rx({"--script", "/slow=200;delay=300"});
     Fixture fx;
     std::vector<std::string> flags = kFastRetry;
-    // A short target timeout keeps the lease (timeout plus the worker's margin) short.
+    // A short target timeout and margin keep the lease (timeout plus margin) short.
     flags.insert(flags.end(), {"--timeout", "1s"});
     fx.addTarget("slow", rx.url("/slow"), flags);
     const int total = 300;
     fx.sendBatch("slow", total);
 
     {
-        Process worker = fx.startWorker({"--concurrency", "8", "--lease", "2s"});
+        Process worker = fx.startWorker({"--concurrency", "8", "--lease", "2s", "--lease-margin", "1s"});
         const bool some = waitUntil([&] { return fx.countStatus("delivered") >= 16; }, 60s);
         REQUIRE_MESSAGE(some, "no deliveries within 60 s; stderr: " << worker.stderrText());
         worker.kill(SIGKILL);
@@ -310,7 +310,7 @@ TEST_CASE("worker: a SIGKILLed worker loses nothing; the next run delivers every
     CHECK(deliveredBefore < total);
     CHECK(inProgress > 0);
 
-    fx.drain({"--lease", "2s", "--concurrency", "32"}, 120s);
+    fx.drain({"--lease", "2s", "--lease-margin", "1s", "--concurrency", "32"}, 120s);
     CHECK(fx.countStatus("delivered") == total);
     CHECK(fx.sqlInt("SELECT count(*) FROM deliveries WHERE status IN ('in_progress', 'pending', 'failed', "
                     "'rate_limited', 'dead_letter')") == 0);

@@ -25,10 +25,6 @@ namespace webhookd {
 
 namespace {
 
-// A lease outlives the request it covers by this much, so a slow receiver
-// never has its delivery reclaimed mid-flight.
-constexpr int64_t kLeaseMarginMs = 15'000;
-
 // The furthest a throttled target's rows are deferred for want of a token:
 // they come due again and meet the rate of that moment.
 constexpr int64_t kDeferHorizonMs = 5'000;
@@ -430,7 +426,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 if (capCount)
                     ++*capCount;
                 const int64_t lease =
-                    std::max(leaseMs, saturatingAdd(t.timeoutMs.value_or(defaultTimeoutMs), kLeaseMarginMs));
+                    std::max(leaseMs, saturatingAdd(t.timeoutMs.value_or(defaultTimeoutMs), context.leaseMarginMs));
                 s.takeLease.reset();
                 s.takeLease.bind(1, workerId_);
                 s.takeLease.bind(2, saturatingAdd(now, lease));
