@@ -239,7 +239,8 @@ TEST_CASE("cli: target update changes only the flags given and moves updated_at"
     Fixture cli;
     cli.addTarget("a", "http://example.com/a", {"--name", "Old", "--events", "order.*", "--max-attempts", "3"});
     const auto before = cli.ctlJson({"target", "show", "a"});
-    usleep(5000);
+    const int64_t shownAt = wallClockMs();
+    REQUIRE(waitUntil([&] { return wallClockMs() > shownAt; }, 1s, 1ms)); // updated_at has ms resolution
     auto j = cli.ctlJson(
         {"target", "update", "a", "--name", "New", "--url", "https://example.org/new", "--header", "X-A: 1"});
     CHECK(j["name"] == "New");

@@ -499,8 +499,8 @@ TEST_CASE("postgres: notifications do not pile up in connections that never read
     Receiver rx({"--quiet"});
     fx.addTarget("live", rx.url("/live"));
     auto w = fx.startWorker({"--poll-interval", "30s", "--listen", "127.0.0.1:0"});
-    loggedPort(w, "status endpoint listening");
-    std::this_thread::sleep_for(500ms); // past the start's first claim
+    const int statusPort = loggedPort(w, "status endpoint listening");
+    REQUIRE(waitUntil([&] { return firstClaimDone(statusPort); }, 10s)); // idle now, for 30 s
     fx.send("live");
     CHECK(waitUntil([&] { return rx.stats()["requests"].get<int64_t>() == 1; }, 10s));
     w.kill(SIGTERM);
@@ -564,6 +564,12 @@ TEST_CASE("postgres: a first use of one idempotency key racing on two connection
     };
     Database first = open(), second = open();
     const auto& clock = SystemClock::instance();
+    // The loser's insert is waiting on the winner's row lock.
+    auto loserWaits = [&] {
+        return waitUntil(
+            [&] { return fx.sqlInt("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") == 1; },
+            10s, 5ms);
+    };
     EventInput e;
     e.type = "order.paid";
     e.payload = R"({"order":42})";
@@ -578,7 +584,7 @@ TEST_CASE("postgres: a first use of one idempotency key racing on two connection
         REQUIRE(won);
         std::optional<Result<SendResult>> lost;
         std::thread loser([&] { lost = sendEvent(second, e, clock); });
-        std::this_thread::sleep_for(500ms);
+        CHECK(loserWaits());
         tx.commit();
         loser.join();
         REQUIRE(lost);
@@ -596,7 +602,7 @@ TEST_CASE("postgres: a first use of one idempotency key racing on two connection
         other.payload = R"({"order":43})";
         std::optional<Result<std::vector<Result<SendResult>>>> lost; // the API's ingest path
         std::thread loser([&] { lost = sendEach(second, {other}, clock); });
-        std::this_thread::sleep_for(500ms);
+        CHECK(loserWaits());
         tx.commit();
         loser.join();
         REQUIRE(lost);

@@ -392,7 +392,8 @@ TEST_CASE("worker: SIGTERM past the grace period returns unfinished deliveries t
 
     Process worker = fx.startWorker({"--concurrency", "4", "--shutdown-grace", "100ms"});
     REQUIRE(waitUntil([&] { return fx.countStatus("in_progress") == 3; }, 20s));
-    std::this_thread::sleep_for(200ms); // the requests are out, waiting on the receiver
+    // The requests are out, waiting on the receiver.
+    REQUIRE(waitUntil([&] { return rx.stats()["max_in_flight_by_path"].value("/stuck", 0) == 3; }, 10s));
     const auto signalled = Steady::now();
     worker.kill(SIGTERM);
     auto code = worker.waitFor(30s);
@@ -422,7 +423,6 @@ TEST_CASE("worker: a target that is down gets connect failures and retries; once
     {
         Process worker = fx.startWorker();
         const bool failed = waitUntil([&] { return fx.countStatus("failed") == 3; }, 20s);
-        std::this_thread::sleep_for(300ms);
         worker.kill(SIGTERM);
         auto code = worker.waitFor(30s);
         INFO("stderr: " << worker.stderrText());
@@ -459,9 +459,9 @@ TEST_CASE("worker: a new event wakes an idle worker long before its poll interva
     Receiver rx;
     Fixture fx;
     fx.addTarget("wake", rx.url("/wake"), kFastRetry);
-    Process worker = fx.startWorker({"--poll-interval", "5s"});
-    REQUIRE(waitUntil([&] { return worker.stderrText().find("webhookd started") != std::string::npos; }, 10s));
-    std::this_thread::sleep_for(300ms); // idle: the first, empty claim is done
+    Process worker = fx.startWorker({"--poll-interval", "5s", "--listen", "127.0.0.1:0"});
+    const int port = loggedPort(worker, "status endpoint listening");
+    REQUIRE(waitUntil([&] { return firstClaimDone(port); }, 10s)); // idle now, for 5 s
 
     fx.send("wake", "wake.test");
     const bool arrived = waitUntil([&] { return rx.stats()["requests"] == 1; }, 2s);

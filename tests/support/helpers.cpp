@@ -142,4 +142,12 @@ int loggedPort(Process& worker, const std::string& message)
     return port;
 }
 
+bool firstClaimDone(int port)
+{
+    const HttpReply r = httpGet("127.0.0.1", port, "/metrics");
+    const std::string name = "\nwebhookd_last_tick_timestamp_seconds ";
+    const size_t at = r.body.find(name);
+    return r.status == 200 && at != std::string::npos && std::stod(r.body.substr(at + name.size())) > 0;
+}
+
 } // namespace webhookd::test

@@ -70,6 +70,11 @@ std::optional<nlohmann::json> stoppedLine(const std::string& stderrText);
 // Every JSON log line of stderrText whose msg is message.
 std::vector<nlohmann::json> logLines(const std::string& stderrText, const std::string& message);
 
+// Whether the delivery loop of the webhookd whose status endpoint listens
+// on port has turned once (its first claim is done): /metrics'
+// webhookd_last_tick_timestamp_seconds is set.
+bool firstClaimDone(int port);
+
 // The port of the address a running webhookd logged under message (such as
 // "status endpoint listening"); REQUIREs that it does within 10 s.
 int loggedPort(Process& worker, const std::string& message);
