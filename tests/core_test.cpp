@@ -405,6 +405,23 @@ TEST_CASE("json_text: a payload is validated as RFC 8259 text, whatever its numb
     CHECK(json_text::validate(deep.substr(1, 1024), 512));
 }
 
+TEST_CASE("json_text: text nested too deep carries Code::TooDeep, invalid text does not")
+{
+    std::string deep(4, '[');
+    deep += std::string(4, ']');
+    CHECK(json_text::validate(deep, 3).error().is(Error::Code::TooDeep));
+    CHECK(json_text::validate("[1,", 3).error().is(Error::Code::None));
+    CHECK(json_text::objectMembers("{\"a\":[[]]}", 2).error().is(Error::Code::TooDeep));
+    CHECK(json_text::arrayElements("[]", 0).error().is(Error::Code::TooDeep));
+    Limits shallow;
+    shallow.maxJsonDepth = 3;
+    CHECK(validatePayload(deep, shallow).error().is(Error::Code::TooDeep));
+    CHECK(Error::conflict("x")
+              .withCode(Error::Code::IdempotencyKeyReused)
+              .prefixed("event 1: ")
+              .is(Error::Code::IdempotencyKeyReused));
+}
+
 TEST_CASE("json_text: an object's members keep the exact text of each value")
 {
     const std::string line = R"({"type":"a.b", "data" :  {"b":1,"a":2,"n":1.50,"big":12345678901234567890123} })";

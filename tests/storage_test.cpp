@@ -664,6 +664,34 @@ TEST_CASE("storage: a repeated idempotency key returns the original event")
     CHECK(f.text("SELECT payload FROM events") == "{}");
 }
 
+TEST_CASE("storage: a reused idempotency key is told by its code, alone and in a batch")
+{
+    StoreFixture f;
+    f.addTarget("a");
+    EventInput e;
+    e.type = "cost.alert";
+    e.idempotencyKey = "order-43";
+    REQUIRE(sendEvent(f.db, e, f.clock));
+    EventInput other = e;
+    other.type = "cost.other";
+    auto alone = sendEvent(f.db, other, f.clock);
+    REQUIRE_FALSE(alone);
+    CHECK(alone.error().is(Error::Code::IdempotencyKeyReused));
+    EventInput fresh;
+    fresh.type = "cost.alert";
+    auto batch = sendBatch(f.db, {fresh, other}, f.clock);
+    REQUIRE_FALSE(batch);
+    CHECK(batch.error().is(Error::Kind::Conflict));
+    CHECK(batch.error().is(Error::Code::IdempotencyKeyReused));
+    CHECK(batch.error().message().rfind("event 2: ", 0) == 0);
+    EventInput misdirected;
+    misdirected.type = "cost.alert";
+    misdirected.targets = {"ghost"};
+    auto missing = sendEvent(f.db, misdirected, f.clock);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().is(Error::Code::None));
+}
+
 TEST_CASE("storage: an application's event goes to its targets only; sendEach keeps each event's outcome")
 {
     StoreFixture f;

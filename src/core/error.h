@@ -8,8 +8,10 @@
 namespace webhookd {
 
 // A failure as a value, shaped like leveldb's Status: a kind that callers branch
-// on and a message that people read. Messages are one sentence, never contain
-// secrets, and do not end with a period (callers may append context).
+// on, an optional machine code for the few cases a caller must tell apart
+// within a kind, and a message that people read. Messages are one sentence,
+// never contain secrets, and do not end with a period (callers may append
+// context). Callers branch on the kind or the code, never on the message.
 class Error {
 public:
     enum class Kind {
@@ -24,6 +26,14 @@ public:
         Timeout,     // an operation ran out of time
         Signing,     // a signature did not verify
         Internal,    // a bug
+    };
+
+    // What sets one failure apart from others of its kind, where a caller
+    // answers it differently; None for most.
+    enum class Code {
+        None,
+        IdempotencyKeyReused, // Conflict: the key was first used with a different event
+        TooDeep,              // Invalid: JSON text nests deeper than allowed
     };
 
     Error(Kind kind, std::string message)
@@ -43,15 +53,33 @@ public:
     static Error signing(std::string m) { return {Kind::Signing, std::move(m)}; }
     static Error internal(std::string m) { return {Kind::Internal, std::move(m)}; }
 
+    // The same error with a code: Error::conflict("…").withCode(Code::…).
+    Error withCode(Code c) &&
+    {
+        code_ = c;
+        return std::move(*this);
+    }
+
+    // The same kind and code, with context before the message ("event 3: ").
+    Error prefixed(std::string_view context) const
+    {
+        Error e = *this;
+        e.message_.insert(0, context);
+        return e;
+    }
+
     Kind kind() const { return kind_; }
+    Code code() const { return code_; }
     const std::string& message() const { return message_; }
     bool is(Kind k) const { return kind_ == k; }
+    bool is(Code c) const { return code_ == c; }
 
     // "kind: message", for logs.
     std::string toString() const;
 
 private:
     Kind kind_;
+    Code code_ = Code::None;
     std::string message_;
 };
 

@@ -263,7 +263,7 @@ Status finish(Reader& r)
             r.failAt("text follows the value");
     }
     if (r.tooDeep())
-        return fail(Error::invalid(r.error().substr(0, r.error().rfind(" at byte "))));
+        return fail(Error::invalid(r.error().substr(0, r.error().rfind(" at byte "))).withCode(Error::Code::TooDeep));
     if (!r.ok())
         return fail(Error::invalid("not valid JSON: " + r.error()));
     return {};
@@ -301,7 +301,7 @@ Result<std::vector<Member>> objectMembers(std::string_view text, size_t maxDepth
                       },
                       &state};
     if (maxDepth < 1)
-        return fail(Error::invalid("nests arrays and objects deeper than 0 levels"));
+        return fail(Error::invalid("nests arrays and objects deeper than 0 levels").withCode(Error::Code::TooDeep));
     r.object(1, &sink);
     if (auto s = finish(r); !s)
         return fail(s.error());
@@ -322,7 +322,7 @@ Result<std::vector<std::pair<Kind, std::string_view>>> arrayElements(std::string
                       },
                       &out};
     if (maxDepth < 1)
-        return fail(Error::invalid("nests arrays and objects deeper than 0 levels"));
+        return fail(Error::invalid("nests arrays and objects deeper than 0 levels").withCode(Error::Code::TooDeep));
     r.array(1, &sink);
     if (auto s = finish(r); !s)
         return fail(s.error());

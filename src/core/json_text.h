@@ -24,7 +24,8 @@ enum class Kind { Object, Array, String, Number, True, False, Null };
 
 // Exactly one JSON value, with optional whitespace around it, nested at
 // most maxDepth arrays and objects deep. Invalid otherwise: "not valid JSON:
-// <what> at byte N", or "nests arrays and objects deeper than N levels".
+// <what> at byte N", or, with Code::TooDeep, "nests arrays and objects
+// deeper than N levels".
 Status validate(std::string_view text, size_t maxDepth);
 
 struct Member {

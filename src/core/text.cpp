@@ -4,8 +4,6 @@
 
 namespace webhookd {
 
-namespace {
-
 size_t editDistance(std::string_view a, std::string_view b)
 {
     std::vector<size_t> row(b.size() + 1);
@@ -22,8 +20,6 @@ size_t editDistance(std::string_view a, std::string_view b)
     }
     return row[b.size()];
 }
-
-} // namespace
 
 std::optional<std::string> closestMatch(std::string_view word, const std::vector<std::string>& candidates)
 {

@@ -11,6 +11,10 @@
 
 namespace webhookd {
 
+// Levenshtein's distance between two short texts (insertions, deletions
+// and substitutions of bytes).
+size_t editDistance(std::string_view a, std::string_view b);
+
 // The candidate closest to word by edit distance, when it is close enough
 // to be the one meant (at most a third of its length, and 2, away).
 std::optional<std::string> closestMatch(std::string_view word, const std::vector<std::string>& candidates);

@@ -216,8 +216,9 @@ Status validatePayload(std::string_view json, const Limits& limits)
         return fail(Error::invalid("the payload is " + std::to_string(json.size()) + " bytes, over the limit of " +
                                    std::to_string(limits.maxPayloadBytes) + " bytes"));
     if (auto s = json_text::validate(json, limits.maxJsonDepth); !s)
-        return fail(Error::invalid("the payload " + std::string(s.error().message().rfind("not", 0) == 0 ? "is " : "") +
-                                   s.error().message()));
+        return fail(Error::invalid("the payload " + std::string(s.error().is(Error::Code::TooDeep) ? "" : "is ") +
+                                   s.error().message())
+                        .withCode(s.error().code()));
     return {};
 }
 

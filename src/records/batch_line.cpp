@@ -11,10 +11,10 @@ Result<EventInput> parseBatchLine(std::string_view line)
     // The line's own object is one level more than its payload may nest.
     auto members = json_text::objectMembers(line, Limits{}.maxJsonDepth + 1);
     if (!members) {
-        const std::string& m = members.error().message();
-        if (m.rfind("nests", 0) == 0)
+        if (members.error().is(Error::Code::TooDeep))
             return fail(Error::invalid("nests arrays and objects deeper than " + std::to_string(Limits{}.maxJsonDepth) +
-                                       " levels"));
+                                       " levels")
+                            .withCode(Error::Code::TooDeep));
         return fail(members.error());
     }
     EventInput e;

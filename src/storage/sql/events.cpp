@@ -192,7 +192,8 @@ private:
         const bool same = stored.isNull() || stored.getString() == print; // none: sent before version 5
         findKey_.reset(); // a statement left mid-result would pin a read snapshot
         if (!same)
-            return fail(Error::conflict("the idempotency key '" + key + "' was first used with a different event"));
+            return fail(Error::conflict("the idempotency key '" + key + "' was first used with a different event")
+                            .withCode(Error::Code::IdempotencyKeyReused));
         out.duplicate = true;
         findDeliveries_.reset();
         findDeliveries_.bind(1, out.eventId);
@@ -268,7 +269,7 @@ Result<std::vector<SendResult>> sendBatch(Database& db, const std::vector<EventI
 {
     for (size_t i = 0; i < events.size(); ++i)
         if (auto s = validateEvent(events[i], limits); !s)
-            return fail(Error(s.error().kind(), "event " + std::to_string(i + 1) + ": " + s.error().message()));
+            return fail(s.error().prefixed("event " + std::to_string(i + 1) + ": "));
     return detail::guarded("record the batch", [&]() -> Result<std::vector<SendResult>> {
         sql::Transaction tx(detail::sql(db), true);
         EventWriter& writer = cachedWriter(db);
@@ -278,7 +279,7 @@ Result<std::vector<SendResult>> sendBatch(Database& db, const std::vector<EventI
         for (size_t i = 0; i < events.size(); ++i) {
             auto r = writer.write(events[i], now);
             if (!r)
-                return fail(Error(r.error().kind(), "event " + std::to_string(i + 1) + ": " + r.error().message()));
+                return fail(r.error().prefixed("event " + std::to_string(i + 1) + ": "));
             out.push_back(std::move(*r));
             if (progress && (i + 1) % 4096 == 0)
                 progress(i + 1, events.size());
@@ -305,9 +306,7 @@ Result<size_t> sendStream(Database& db, const EventSource& next, const ResultSin
             if (!*e)
                 break;
             ++n;
-            auto label = [n](const Error& err) {
-                return Error(err.kind(), "event " + std::to_string(n) + ": " + err.message());
-            };
+            auto label = [n](const Error& err) { return err.prefixed("event " + std::to_string(n) + ": "); };
             if (auto s = validateEvent(**e, limits); !s)
                 return fail(label(s.error()));
             auto r = writer.write(**e, now);

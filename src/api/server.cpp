@@ -1,0 +1,203 @@
+#include "api/api.h"
+
+#include <algorithm>
+
+#include "api/auth.h"
+#include "api/call.h"
+#include "api/context.h"
+#include "api/dashboard.h"
+#include "api/handlers.h"
+#include "api/ingest.h"
+#include "http/server.h"
+
+namespace webhookd {
+
+namespace api {
+
+ApiContext::ApiContext(ApiOptions o, const Clock& c)
+    : opt(std::move(o)),
+      clock(c),
+      pool(opt.database, opt.open)
+{ }
+
+ApiContext::~ApiContext() = default;
+
+namespace {
+
+constexpr std::string_view kBase = "/api/v1";
+
+struct Operation {
+    ApiRoute route;
+    Handler handler;
+};
+
+void getOpenApi(Call& c) { c.res.set(200, std::string(openApiDocument()), "application/json"); }
+
+const std::vector<Operation>& operations()
+{
+    using C = Call;
+    static const std::vector<Operation> all = {
+        {{"GET", "/openapi.json", "getOpenApi", ""}, getOpenApi},
+        {{"GET", "/health", "getHealth", ""}, health},
+        {{"POST", "/events", "createEvent", "events:write"}, createEvent},
+        {{"POST", "/events/batch", "createEventBatch", "events:write"}, createEventBatch},
+        {{"GET", "/events", "listEvents", "read", {"type", "since", "until", "limit", "iterator"}}, listEventsRoute},
+        {{"GET", "/events/{uid}", "getEvent", "read"}, getEventRoute},
+        {{"GET", "/targets", "listTargets", "read", {"limit", "iterator"}}, listTargetsRoute},
+        {{"POST", "/targets", "createTarget", "manage"}, createTarget},
+        {{"GET", "/targets/{id}", "getTarget", "read"}, getTargetRoute},
+        {{"PATCH", "/targets/{id}", "updateTarget", "manage"}, updateTargetRoute},
+        {{"DELETE", "/targets/{id}", "deleteTarget", "manage"}, deleteTarget},
+        {{"POST", "/targets/{id}/enable", "enableTarget", "manage"}, [](C& c) { setEnabled(c, true); }},
+        {{"POST", "/targets/{id}/disable", "disableTarget", "manage"}, [](C& c) { setEnabled(c, false); }},
+        {{"POST", "/targets/{id}/secret/rotate", "rotateTargetSecret", "admin"}, rotateSecretRoute},
+        {{"GET",
+          "/deliveries",
+          "listDeliveries",
+          "read",
+          {"status", "target_id", "type", "since", "until", "limit", "iterator"}},
+         listDeliveriesRoute},
+        {{"GET", "/deliveries/{id}", "getDelivery", "read"}, getDeliveryRoute},
+        {{"POST", "/deliveries/resend", "resendDeliveries", "manage"}, resend},
+        {{"GET", "/dead-letters", "listDeadLetters", "read", {"target_id", "type", "since", "limit", "iterator"}},
+         listDeadLettersRoute},
+        {{"POST", "/dead-letters/retry", "retryDeadLetters", "manage"}, retryDeadLettersRoute},
+        {{"POST", "/dead-letters/purge", "purgeDeadLetters", "manage"}, purgeDeadLetters},
+        {{"GET", "/stats", "getStats", "read", {"since", "until", "target_id", "type"}}, stats},
+        {{"GET", "/stats/timeseries", "getStatsTimeseries", "read", {"since", "until", "step", "target_id"}},
+         timeseriesRoute},
+        {{"GET", "/api-keys", "listApiKeys", "admin", {"limit", "iterator"}}, listKeys},
+        {{"POST", "/api-keys", "createApiKey", "admin"}, createKey},
+        {{"GET", "/api-keys/self", "getApiKeySelf", "*"}, getKeySelf},
+        {{"DELETE", "/api-keys/{id}", "revokeApiKey", "admin"}, revokeKey},
+    };
+    return all;
+}
+
+// One request: its key (when the route needs one), its query parameters,
+// then its handler; a Problem thrown on the way is the answer.
+void serve(ApiContext& ctx, const Operation& op, const http::Request& req, http::Response& res)
+{
+    // Answers hold records, secrets and tokens: no cache keeps them.
+    res.headers.emplace_back("Cache-Control", "no-store");
+    Call call{ctx, req, res, nullptr, std::nullopt};
+    try {
+        std::optional<ApiKey> key;
+        if (!op.route.scope.empty()) {
+            key = authenticate(call, op.route.scope);
+            call.key = &*key;
+        }
+        checkQuery(op.route, req);
+        op.handler(call);
+    } catch (const Problem& p) {
+        writeProblem(res, p);
+    }
+}
+
+// The dashboard's files at / (index.html) and /NAME. Every answer carries a
+// Content-Security-Policy that allows this origin's script, style and API
+// calls only: no inline script, no other origin, no framing.
+void serveDashboard(http::Server& server)
+{
+    for (const DashboardAsset& asset : dashboardAssets()) {
+        auto handler = [&asset](const http::Request& req, http::Response& res) {
+            res.headers.emplace_back(
+                "Content-Security-Policy",
+                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+            res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+            res.headers.emplace_back("Referrer-Policy", "no-referrer");
+            res.headers.emplace_back("X-Frame-Options", "DENY");
+            res.headers.emplace_back("Cache-Control", "no-cache");
+            res.headers.emplace_back("ETag", std::string(asset.etag));
+            if (req.header("If-None-Match") == std::string(asset.etag)) {
+                res.set(304, "", std::string(asset.contentType));
+                return;
+            }
+            res.set(200, std::string(asset.body), std::string(asset.contentType));
+        };
+        server.route("GET", std::string(asset.path), handler);
+        if (asset.path == "/index.html")
+            server.route("GET", "/", handler);
+    }
+}
+
+} // namespace
+} // namespace api
+
+const std::vector<ApiRoute>& apiRoutes()
+{
+    static const std::vector<ApiRoute> routes = [] {
+        std::vector<ApiRoute> out;
+        for (const auto& op : api::operations())
+            out.push_back(op.route);
+        return out;
+    }();
+    return routes;
+}
+
+// The server's shared state, and its HTTP server, stopped (destroyed) first.
+struct ApiServer::Impl {
+    api::ApiContext ctx;
+    std::unique_ptr<http::Server> http;
+
+    Impl(ApiOptions o, const Clock& c)
+        : ctx(std::move(o), c)
+    { }
+};
+
+Result<std::unique_ptr<ApiServer>> ApiServer::create(ApiOptions options, const Clock& clock)
+{
+    auto impl = std::make_unique<Impl>(std::move(options), clock);
+    Impl* p = impl.get();
+    api::ApiContext& ctx = p->ctx;
+    const ApiOptions& opt = ctx.opt;
+    auto ingest = IngestBatcher::create(opt.database, opt.open, clock, opt.limits, opt.ingestQueue);
+    if (!ingest)
+        return fail(ingest.error());
+    ctx.ingest = std::move(*ingest);
+    http::ServerOptions so;
+    so.host = opt.host;
+    so.port = opt.port;
+    so.threads = opt.threads;
+    // A batch of events is one body: twice the largest payload, and room for
+    // a batch of many small ones.
+    so.maxBodyBytes = std::max<size_t>(2 * opt.limits.maxPayloadBytes + 64 * 1024, 16 * 1024 * 1024);
+    so.keepAliveMax = 1000;
+    so.keepAliveTimeoutMs = 2'000;
+    so.headTimeoutMs = 5'000;
+    so.requestDeadlineMs = 30'000;
+    so.maxConnections = opt.maxConnections;
+    so.maxConnectionsPerPeer = opt.maxConnectionsPerPeer;
+    so.errorWriter = [](int status, const std::string& detail, http::Response& res) {
+        api::writeProblem(res, {status, "", detail});
+    };
+    auto server = http::Server::create(so);
+    if (!server)
+        return fail(server.error());
+    p->http = std::move(*server);
+    for (const auto& op : api::operations()) {
+        const api::Operation* o = &op;
+        p->http->route(std::string(op.route.method), std::string(api::kBase) + std::string(op.route.path),
+                       [&ctx, o](const http::Request& req, http::Response& res) { api::serve(ctx, *o, req, res); });
+    }
+    api::serveDashboard(*p->http);
+    return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
+}
+
+ApiServer::ApiServer(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl))
+{ }
+
+ApiServer::~ApiServer() { stop(); }
+
+void ApiServer::start() { impl_->http->start(); }
+void ApiServer::stop()
+{
+    if (impl_ && impl_->http)
+        impl_->http->stop();
+}
+std::string ApiServer::address() const { return impl_->http->address(); }
+bool ApiServer::accepting() const { return impl_->http->loopAlive(1000); }
+
+} // namespace webhookd

@@ -1,0 +1,111 @@
+#include "api/handlers.h"
+
+#include <algorithm>
+
+#include "api/call.h"
+#include "api/context.h"
+#include "core/validate.h"
+#include "model/api_key.h"
+#include "model/target_rules.h"
+#include "records/json.h"
+#include "records/target_input.h"
+#include "storage/targets.h"
+
+namespace webhookd::api {
+
+namespace {
+
+constexpr int64_t kDefaultOverlapMs = 86'400'000;
+
+// A target's URL as a key may see it: an admin key the whole URL; others
+// with the user info and every query value masked, since both carry
+// credentials in capability URLs (https://…/hook?token=…).
+std::string shownTargetUrl(const std::string& url, const ApiKey* key)
+{
+    if (key && grants(key->scopes, "admin"))
+        return url;
+    std::string out = redactUrl(url);
+    const size_t start = out.find('?');
+    if (start == std::string::npos)
+        return out;
+    const size_t end = std::min(out.find('#', start), out.size());
+    std::string masked;
+    for (size_t at = start + 1; at <= end;) {
+        const size_t next = std::min(out.find('&', at), end);
+        const std::string_view part = std::string_view(out).substr(at, next - at);
+        const size_t eq = part.find('=');
+        masked += (masked.empty() ? "" : "&") +
+            (eq == std::string_view::npos ? std::string("***") : std::string(part.substr(0, eq + 1)) + "***");
+        at = next + 1;
+    }
+    return out.substr(0, start + 1) + masked + out.substr(end);
+}
+
+// A target as the calling key may see it (shownTargetUrl).
+json targetFor(const Call& c, const Target& t)
+{
+    json j = targetJson(t, false);
+    j["url"] = shownTargetUrl(t.url, c.key);
+    return j;
+}
+
+} // namespace
+
+void listTargetsRoute(Call& c)
+{
+    auto all = must(listTargets(c.db())); // sorted by id
+    writeJson(c.res, 200, pageById(c, all, "t", [&c](const Target& t) { return targetFor(c, t); }));
+}
+
+void createTarget(Call& c)
+{
+    auto in = parseTargetInput(body(c), true);
+    if (!in)
+        throw Problem{422, "", in.error().message()};
+    auto t = must(addTarget(c.db(), *in->id, in->spec, c.ctx.clock, c.ctx.opt.limits));
+    json j = targetFor(c, t);
+    if (!in->spec.secret)
+        j["secret"] = t.secret; // generated: shown this once
+    writeJson(c.res, 201, j);
+}
+
+void getTargetRoute(Call& c) { writeJson(c.res, 200, targetFor(c, must(getTarget(c.db(), pathId(c))))); }
+
+void updateTargetRoute(Call& c)
+{
+    auto in = parseTargetInput(body(c), false);
+    if (!in)
+        throw Problem{422, "", in.error().message()};
+    writeJson(c.res, 200, targetFor(c, must(updateTarget(c.db(), pathId(c), in->spec, c.ctx.clock, c.ctx.opt.limits))));
+}
+
+void deleteTarget(Call& c)
+{
+    must(removeTarget(c.db(), pathId(c)));
+    c.res.set(204, "", "application/json");
+}
+
+void setEnabled(Call& c, bool enabled)
+{
+    writeJson(c.res, 200, targetFor(c, must(setTargetEnabled(c.db(), pathId(c), enabled, c.ctx.clock))));
+}
+
+void rotateSecretRoute(Call& c)
+{
+    json j = bodyObject(c, {"secret", "overlap"});
+    std::optional<std::string> secret;
+    if (j.contains("secret")) {
+        if (!j["secret"].is_string())
+            throw Problem{422, "", "\"secret\" must be a string"};
+        secret = j["secret"].get<std::string>();
+        if (auto strong = validateGivenSecret(*secret); !strong)
+            throw Problem{422, "", strong.error().message()};
+    }
+    const int64_t overlap = durationField(j, "overlap", "24h").value_or(kDefaultOverlapMs);
+    auto r = must(rotateSecret(c.db(), pathId(c), secret, overlap, c.ctx.clock));
+    writeJson(c.res, 200,
+              {{"secret", r.secret},
+               {"previous_secret_expires_at", r.previousExpiresAt ? json(*r.previousExpiresAt) : json(nullptr)}});
+}
+
+} // namespace webhookd::api
