@@ -13,7 +13,7 @@ echo "== building"
 webhookd_build build
 
 bin=build
-ctl="$bin/tools/webhookctl/webhookctl"
+ctl="$bin/src/apps/webhookctl/webhookctl"
 demo=demo
 mkdir -p "$demo"
 rm -f "$demo"/webhooks.db "$demo"/webhooks.db-wal "$demo"/webhooks.db-shm "$demo"/receiver.log
@@ -51,7 +51,7 @@ done | "$ctl" send --batch >/dev/null
 echo
 echo "== one more over the HTTP API (webhookd --api-listen, a key from webhookctl api-key create)"
 token=$("$ctl" api-key create quickstart --scope events:write --scope read 2>/dev/null | tail -1)
-"$bin/src/webhookd" --no-deliver --api-listen 127.0.0.1:0 2> "$demo/api.log" &
+"$bin/src/apps/webhookd/webhookd" --no-deliver --api-listen 127.0.0.1:0 2> "$demo/api.log" &
 api=$!
 trap 'kill $receiver $api 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q "api listening" "$demo/api.log" 2>/dev/null && break; sleep 0.1; done
@@ -65,7 +65,7 @@ kill $api; wait $api 2>/dev/null || true
 
 echo
 echo "== webhookd --drain: delivers everything, retrying where it must"
-"$bin/src/webhookd" --allow-private-networks --drain --poll-interval 250ms 2>&1
+"$bin/src/apps/webhookd/webhookd" --allow-private-networks --drain --poll-interval 250ms 2>&1
 
 echo
 echo "== deliveries"
@@ -89,13 +89,13 @@ echo "== the dashboard (webhookd --no-deliver --api-listen), with a read-only ke
 viewer=$("$ctl" api-key create dashboard --scope read 2>/dev/null | tail -1)
 port=${WEBHOOKD_DASHBOARD_PORT:-8080}
 : > "$demo/dashboard.log"
-"$bin/src/webhookd" --no-deliver --listen off --api-listen "127.0.0.1:$port" 2>> "$demo/dashboard.log" &
+"$bin/src/apps/webhookd/webhookd" --no-deliver --listen off --api-listen "127.0.0.1:$port" 2>> "$demo/dashboard.log" &
 dash=$!
 trap 'kill $receiver $dash 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q "api listening" "$demo/dashboard.log" && break; kill -0 $dash 2>/dev/null || break; sleep 0.1; done
 if ! grep -q "api listening" "$demo/dashboard.log"; then
     # The port is taken: any free one.
-    "$bin/src/webhookd" --no-deliver --listen off --api-listen 127.0.0.1:0 2>> "$demo/dashboard.log" &
+    "$bin/src/apps/webhookd/webhookd" --no-deliver --listen off --api-listen 127.0.0.1:0 2>> "$demo/dashboard.log" &
     dash=$!
     for _ in $(seq 50); do grep -q "api listening" "$demo/dashboard.log" && break; sleep 0.1; done
 fi
@@ -108,5 +108,5 @@ if [ -t 0 ] && [ -t 1 ]; then
     wait $dash || true
 else
     kill $dash; wait $dash 2>/dev/null || true
-    echo "(not a terminal: stopped; start it again with: $bin/src/webhookd --db $demo/webhooks.db --no-deliver --api-listen 127.0.0.1:$port)"
+    echo "(not a terminal: stopped; start it again with: $bin/src/apps/webhookd/webhookd --db $demo/webhooks.db --no-deliver --api-listen 127.0.0.1:$port)"
 fi

@@ -8,7 +8,6 @@
 #include <string>
 
 #include "core/outcome.h"
-#include "storage/monitor.h"
 
 namespace webhookd {
 
@@ -80,9 +79,5 @@ private:
     Histogram latency_;
     std::map<std::string, int64_t> outcomes_;
 };
-
-// The Prometheus text exposition (format 0.0.4) of the worker's metrics and
-// the database's state.
-std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& db, int64_t nowMs);
 
 } // namespace webhookd

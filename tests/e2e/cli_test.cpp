@@ -1772,7 +1772,7 @@ TEST_CASE("cli: durations compound, --since and --until take ISO-8601, and cut l
 
 TEST_CASE("cli: bash completion offers commands and flags the programs have")
 {
-    const std::string script = std::string(std::getenv("WEBHOOKD_SOURCE_ROOT")) + "/tools/completion/webhookctl.bash";
+    const std::string script = std::string(std::getenv("WEBHOOKD_SOURCE_ROOT")) + "/dist/completion/webhookctl.bash";
     auto complete = [&](const std::string& words, int cword) {
         const std::string cmd = "source '" + script + "'; COMP_WORDS=(" + words +
             "); COMP_CWORD=" + std::to_string(cword) + "; _webhookd_cli; printf '%s\\n' \"${COMPREPLY[@]}\"";

@@ -368,11 +368,11 @@ TEST_CASE("logs: start names the effective configuration; --log-payloads adds pa
     CHECK(failed[0]["level"] == "info");
 }
 
-TEST_CASE("service: the flags in tools/webhookd.service are ones webhookd accepts")
+TEST_CASE("service: the flags in dist/webhookd.service are ones webhookd accepts")
 {
     const char* root = std::getenv("WEBHOOKD_SOURCE_ROOT");
     REQUIRE(root != nullptr);
-    std::ifstream unit(std::string(root) + "/tools/webhookd.service");
+    std::ifstream unit(std::string(root) + "/dist/webhookd.service");
     REQUIRE(unit.good());
     std::string execStart;
     for (std::string line; std::getline(unit, line);)

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/usage.h"
+#include "apps/common/usage.h"
 #include "core/text.h"
 #include "records/batch_line.h"
 #include "storage/events.h"

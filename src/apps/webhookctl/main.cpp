@@ -9,7 +9,7 @@
 
 #include "context.h"
 
-#include "cli/usage.h"
+#include "apps/common/usage.h"
 
 #include "core/duration.h"
 #include "storage/database.h"

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "cli/usage.h"
+#include "apps/common/usage.h"
 #include "core/duration.h"
 #include "storage/copy.h"
 #include "storage/retention.h"

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "cli/usage.h"
+#include "apps/common/usage.h"
 #include "core/duration.h"
 #include "core/utf8.h"
 #include "delivery/address_guard.h"

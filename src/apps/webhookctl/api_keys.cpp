@@ -2,7 +2,7 @@
 
 #include <iostream>
 
-#include "cli/usage.h"
+#include "apps/common/usage.h"
 #include "core/duration.h"
 #include "core/text.h"
 #include "records/json.h"

@@ -4,7 +4,7 @@
 #include <iostream>
 #include <iterator>
 
-#include "cli/usage.h"
+#include "apps/common/usage.h"
 #include "core/duration.h"
 #include "core/ids.h"
 #include "signing/signing.h"

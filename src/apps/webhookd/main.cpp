@@ -10,12 +10,12 @@
 #include <thread>
 
 #include "api/api.h"
-#include "cli/usage.h"
+#include "apps/common/usage.h"
+#include "apps/webhookd/status_server.h"
 #include "core/duration.h"
 #include "core/log.h"
 #include "core/validate.h"
 #include "http/server.h"
-#include "worker/status_server.h"
 #include "worker/worker.h"
 
 namespace {

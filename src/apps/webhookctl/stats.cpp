@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "cli/usage.h"
+#include "apps/common/usage.h"
 #include "storage/stats.h"
 
 namespace webhookd::cli {

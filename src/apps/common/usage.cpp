@@ -1,4 +1,4 @@
-#include "cli/usage.h"
+#include "apps/common/usage.h"
 
 #include <cctype>
 #include <charconv>
