@@ -1,6 +1,6 @@
 #include "http/server.h"
+#include "http/wire.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -14,11 +14,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <ctime>
 #include <deque>
 #include <list>
 #include <mutex>
-#include <strings.h>
 #include <thread>
 #include <unordered_map>
 
@@ -30,157 +28,6 @@ int64_t monotonicMs()
 {
     using namespace std::chrono;
     return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b)
-{
-    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::optional<std::string> find(const Fields& fields, std::string_view name, bool ignoreCase)
-{
-    for (const auto& [k, v] : fields)
-        if (ignoreCase ? equalsIgnoreCase(k, name) : k == name)
-            return v;
-    return std::nullopt;
-}
-
-std::string_view reasonOf(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
-    }
-}
-
-// RFC 9110 §5.6.7's IMF-fixdate, made once a second per thread.
-const std::string& httpDate()
-{
-    thread_local std::time_t last = 0;
-    thread_local std::string text;
-    const std::time_t now = std::time(nullptr);
-    if (now != last) {
-        std::tm tm{};
-        gmtime_r(&now, &tm);
-        char buf[64];
-        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        text = buf;
-        last = now;
-    }
-    return text;
-}
-
-bool safeHeader(const std::string& name, const std::string& value)
-{
-    return !name.empty() && name.find_first_of("\r\n:") == std::string::npos &&
-           value.find_first_of("\r\n") == std::string::npos;
-}
-
-// An answer as bytes on the wire.
-std::string serialize(const Response& r, const Fields& defaults, bool headOnly, bool close)
-{
-    const bool noBody = r.status == 204 || r.status == 304 || r.status < 200;
-    std::string out;
-    out.reserve(256 + (headOnly || noBody ? 0 : r.body.size()));
-    out += "HTTP/1.1 ";
-    out += std::to_string(r.status);
-    out += ' ';
-    out += reasonOf(r.status);
-    out += "\r\nDate: ";
-    out += httpDate();
-    out += "\r\n";
-    auto add = [&out](const std::string& k, const std::string& v) {
-        if (!safeHeader(k, v))
-            return;
-        out += k;
-        out += ": ";
-        out += v;
-        out += "\r\n";
-    };
-    for (const auto& [k, v] : defaults)
-        if (!find(r.headers, k, true))
-            add(k, v);
-    for (const auto& [k, v] : r.headers)
-        add(k, v);
-    if (!noBody) {
-        add("Content-Type", r.contentType);
-        add("Content-Length", std::to_string(r.body.size()));
-    }
-    if (close)
-        out += "Connection: close\r\n";
-    out += "\r\n";
-    if (!headOnly && !noBody)
-        out += r.body;
-    return out;
-}
-
-struct Route {
-    std::string method;
-    std::vector<std::string> segments; // "{name}" for a parameter
-    Handler handler;
-};
-
-std::vector<std::string> splitPath(std::string_view path)
-{
-    std::vector<std::string> out;
-    size_t start = 1;
-    while (start <= path.size()) {
-        const size_t slash = path.find('/', start);
-        out.emplace_back(path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
-        if (slash == std::string_view::npos)
-            break;
-        start = slash + 1;
-    }
-    return out;
-}
-
-bool matches(const Route& r, const std::vector<std::string>& segments, Fields* params)
-{
-    if (r.segments.size() != segments.size())
-        return false;
-    for (size_t i = 0; i < segments.size(); ++i) {
-        const std::string& p = r.segments[i];
-        const bool param = p.size() > 2 && p.front() == '{' && p.back() == '}';
-        if (!param && p != segments[i])
-            return false;
-        if (param && segments[i].empty())
-            return false;
-        if (param && params)
-            params->emplace_back(p.substr(1, p.size() - 2), segments[i]);
-    }
-    return true;
-}
-
-std::string peerAddress(const sockaddr_storage& addr)
-{
-    char text[INET6_ADDRSTRLEN] = "";
-    if (addr.ss_family == AF_INET)
-        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, text, sizeof text);
-    else if (addr.ss_family == AF_INET6)
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, text, sizeof text);
-    return text;
 }
 
 // One client connection. The loop thread owns it, except while Dispatched,
@@ -232,13 +79,10 @@ bool sendSome(Conn& c)
 
 } // namespace
 
-std::optional<std::string> Request::header(std::string_view name) const { return find(headers, name, true); }
-std::optional<std::string> Request::queryParam(std::string_view name) const { return find(query, name, false); }
-std::optional<std::string> Request::pathParam(std::string_view name) const { return find(pathParams, name, false); }
 
 struct Server::Impl {
     ServerOptions opt;
-    std::vector<Route> routes;
+    Routes routes;
     int listenFd = -1;
     int epollFd = -1;
     int wakeFd = -1;
@@ -292,22 +136,11 @@ struct Server::Impl {
 
     // 404 when no route has the path, 405 (with Allow) when none has the
     // method; nullptr then, with `error` filled.
-    const Route* select(const std::string& method, const std::string& path, Fields* params, Response& error) const
+    const Route* select(const std::string& method, const std::string& path, Fields& params, Response& error) const
     {
-        const auto segments = splitPath(path);
-        const std::string& m = method == "HEAD" ? "GET" : method;
         std::string allow;
-        for (const auto& r : routes) {
-            if (!matches(r, segments, nullptr))
-                continue;
-            if (r.method == m) {
-                if (params)
-                    matches(r, segments, params);
-                return &r;
-            }
-            if (allow.find(r.method) == std::string::npos)
-                allow += (allow.empty() ? "" : ", ") + r.method;
-        }
+        if (const Route* r = routes.find(method, path, params, allow))
+            return r;
         if (allow.empty()) {
             error = errorResponse(404, "there is nothing at " + path);
         } else {
@@ -521,7 +354,7 @@ struct Server::Impl {
             c.head = std::move(*parsed.head);
             const bool hasBody = c.head.body != RequestHead::Body::None;
             Response error;
-            c.route = select(c.head.method, c.head.path, &c.params, error);
+            c.route = select(c.head.method, c.head.path, c.params, error);
             if (!c.route)
                 return answer(c, error, hasBody || !c.head.keepAlive);
             if (c.head.contentEncoding)
@@ -753,37 +586,12 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options)
 {
     auto impl = std::make_unique<Impl>(std::move(options));
     Impl* p = impl.get();
-    const std::string& host = p->opt.host;
-    const std::string where = host + ":" + std::to_string(p->opt.port);
-
-    sockaddr_storage addr{};
-    socklen_t len = 0;
-    const std::string bindHost = host == "localhost" ? "127.0.0.1" : host;
-    if (auto* in4 = reinterpret_cast<sockaddr_in*>(&addr); ::inet_pton(AF_INET, bindHost.c_str(), &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons(static_cast<uint16_t>(p->opt.port));
-        len = sizeof(sockaddr_in);
-    } else if (auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
-               ::inet_pton(AF_INET6, bindHost.c_str(), &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(static_cast<uint16_t>(p->opt.port));
-        len = sizeof(sockaddr_in6);
-    } else {
-        return fail(Error::invalid("cannot listen on " + where + ": the host must be an IP address or localhost"));
-    }
-    p->listenFd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    // No SO_REUSEPORT: a second webhookd on this host must not share the port.
-    const int yes = 1;
-    ::setsockopt(p->listenFd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    if (p->listenFd < 0 || ::bind(p->listenFd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::listen(p->listenFd, SOMAXCONN) != 0)
-        return fail(Error::network("cannot listen on " + where + ": " + std::strerror(errno)));
-    sockaddr_storage bound{};
-    socklen_t boundLen = sizeof bound;
-    ::getsockname(p->listenFd, reinterpret_cast<sockaddr*>(&bound), &boundLen);
-    p->port = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
-                                               : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-
+    const std::string where = p->opt.host + ":" + std::to_string(p->opt.port);
+    auto listener = listenOn(p->opt.host, p->opt.port);
+    if (!listener)
+        return fail(listener.error());
+    p->listenFd = listener->fd;
+    p->port = listener->port;
     p->epollFd = ::epoll_create1(EPOLL_CLOEXEC);
     p->wakeFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (p->epollFd < 0 || p->wakeFd < 0)
@@ -800,7 +608,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options)
 
 void Server::route(std::string method, std::string pattern, Handler handler)
 {
-    impl_->routes.push_back({std::move(method), splitPath(pattern), std::move(handler)});
+    impl_->routes.add(std::move(method), pattern, std::move(handler));
 }
 
 void Server::start()
@@ -845,33 +653,6 @@ std::string Server::address() const
 bool Server::loopAlive(int64_t withinMs) const
 {
     return impl_->started && !impl_->stopping && monotonicMs() - impl_->lastTurn.load() <= withinMs;
-}
-
-Result<std::pair<std::string, int>> parseListenAddress(const std::string& text, std::string_view flag)
-{
-    const std::string f(flag);
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-        return fail(Error::invalid(f + " needs HOST:PORT, such as 127.0.0.1:9464" + (f == "--listen" ? ", or off" : "")));
-    std::string host = text.substr(0, colon);
-    if (host.front() == '[') {
-        if (host.back() != ']')
-            return fail(Error::invalid(f + " needs HOST:PORT, such as [::1]:9464"));
-        host = host.substr(1, host.size() - 2);
-    }
-    const std::string port = text.substr(colon + 1);
-    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
-        return fail(Error::invalid(f + " has an invalid port '" + port + "'"));
-    return std::pair{host, std::stoi(port)};
-}
-
-bool isLoopbackHost(std::string_view host)
-{
-    if (host == "localhost" || host == "::1")
-        return true;
-    in_addr a{};
-    const std::string h(host);
-    return ::inet_pton(AF_INET, h.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 } // namespace webhookd::http
