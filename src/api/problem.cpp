@@ -12,23 +12,6 @@ namespace webhookd::api {
 
 namespace {
 
-std::string_view titleOf(int status)
-{
-    switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 422: return "Unprocessable Content";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Error";
-    }
-}
-
 std::string_view codeOf(int status)
 {
     switch (status) {
@@ -67,7 +50,7 @@ void writeProblem(http::Response& res, const Problem& p)
 {
     using nlohmann::json;
     json j = {{"type", "about:blank"},
-              {"title", titleOf(p.status)},
+              {"title", http::reasonPhrase(p.status)},
               {"status", p.status},
               {"code", p.code.empty() ? std::string(codeOf(p.status)) : p.code},
               {"detail", p.detail}};

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "core/text.h"
 #include "core/utf8.h"
 
 namespace webhookd::json_text {
@@ -141,17 +142,6 @@ private:
             return false;
         i_ += word.size();
         return true;
-    }
-
-    static int hexDigit(char c)
-    {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
     }
 
     // \uXXXX at i_ (after the backslash and 'u'); the code unit, or -1.

@@ -55,4 +55,15 @@ std::string plural(int64_t n, std::string_view one, std::string_view many)
     return withThousands(n) + " " + std::string(n == 1 ? one : many);
 }
 
+int hexDigit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 } // namespace webhookd

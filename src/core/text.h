@@ -15,6 +15,9 @@ namespace webhookd {
 // and substitutions of bytes).
 size_t editDistance(std::string_view a, std::string_view b);
 
+// The value of one hexadecimal digit (either case), or -1 for another character.
+int hexDigit(char c);
+
 // The candidate closest to word by edit distance, when it is close enough
 // to be the one meant (at most a third of its length, and 2, away).
 std::optional<std::string> closestMatch(std::string_view word, const std::vector<std::string>& candidates);

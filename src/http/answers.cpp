@@ -13,7 +13,33 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b)
     return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string_view reasonOf(int status)
+
+// RFC 9110 §5.6.7's IMF-fixdate, made once a second per thread.
+const std::string& httpDate()
+{
+    thread_local std::time_t last = 0;
+    thread_local std::string text;
+    const std::time_t now = std::time(nullptr);
+    if (now != last) {
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        char buf[64];
+        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        text = buf;
+        last = now;
+    }
+    return text;
+}
+
+bool safeHeader(const std::string& name, const std::string& value)
+{
+    return !name.empty() && name.find_first_of("\r\n:") == std::string::npos &&
+           value.find_first_of("\r\n") == std::string::npos;
+}
+
+} // namespace
+
+std::string_view reasonPhrase(int status)
 {
     switch (status) {
     case 100: return "Continue";
@@ -43,31 +69,6 @@ std::string_view reasonOf(int status)
     }
 }
 
-// RFC 9110 §5.6.7's IMF-fixdate, made once a second per thread.
-const std::string& httpDate()
-{
-    thread_local std::time_t last = 0;
-    thread_local std::string text;
-    const std::time_t now = std::time(nullptr);
-    if (now != last) {
-        std::tm tm{};
-        gmtime_r(&now, &tm);
-        char buf[64];
-        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        text = buf;
-        last = now;
-    }
-    return text;
-}
-
-bool safeHeader(const std::string& name, const std::string& value)
-{
-    return !name.empty() && name.find_first_of("\r\n:") == std::string::npos &&
-           value.find_first_of("\r\n") == std::string::npos;
-}
-
-} // namespace
-
 std::string serialize(const Response& r, const Fields& defaults, bool headOnly, bool close)
 {
     const bool noBody = r.status == 204 || r.status == 304 || r.status < 200;
@@ -76,7 +77,7 @@ std::string serialize(const Response& r, const Fields& defaults, bool headOnly, 
     out += "HTTP/1.1 ";
     out += std::to_string(r.status);
     out += ' ';
-    out += reasonOf(r.status);
+    out += reasonPhrase(r.status);
     out += "\r\nDate: ";
     out += httpDate();
     out += "\r\n";

@@ -1,5 +1,7 @@
 #include "http/request_parser.h"
 
+#include "core/text.h"
+
 #include <strings.h>
 
 #include <cstring>
@@ -50,17 +52,6 @@ bool listsToken(std::string_view value, std::string_view token)
         value.remove_prefix(comma + 1);
     }
     return false;
-}
-
-int hexDigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 HeadResult refuse(int status, std::string detail) { return {std::nullopt, {status, std::move(detail)}}; }

@@ -112,6 +112,9 @@ private:
 // naming `flag`.
 Result<std::pair<std::string, int>> parseListenAddress(const std::string& text, std::string_view flag = "--listen");
 
+// The reason phrase of a status code (RFC 9110 §15), such as "Not Found".
+std::string_view reasonPhrase(int status);
+
 // 127.0.0.0/8, ::1 or "localhost".
 bool isLoopbackHost(std::string_view host);
 

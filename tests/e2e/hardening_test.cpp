@@ -44,16 +44,6 @@ FixtureOptions guardOn()
     return o;
 }
 
-// VmHWM of a process, in kB.
-int64_t peakRssKb(pid_t pid)
-{
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("VmHWM:", 0) == 0)
-            return std::stoll(line.substr(6));
-    return -1;
-}
-
 int64_t fileMode(const std::string& path)
 {
     struct stat st { };

@@ -23,16 +23,6 @@ using nlohmann::json;
 
 namespace {
 
-// VmHWM (peak resident memory) of a process, in kB.
-int64_t peakRssKb(pid_t pid)
-{
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("VmHWM:", 0) == 0)
-            return std::stoll(line.substr(6));
-    return -1;
-}
-
 std::string readToken(const Fixture& fx, const std::string& scope)
 {
     const auto out = lines(fx.ctlOk({"api-key", "create", "surface-" + scope, "--scope", scope}));

@@ -150,4 +150,13 @@ bool firstClaimDone(int port)
     return r.status == 200 && at != std::string::npos && std::stod(r.body.substr(at + name.size())) > 0;
 }
 
+int64_t peakRssKb(pid_t pid)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("VmHWM:", 0) == 0)
+            return std::stoll(line.substr(6));
+    return -1;
+}
+
 } // namespace webhookd::test

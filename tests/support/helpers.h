@@ -70,6 +70,9 @@ std::optional<nlohmann::json> stoppedLine(const std::string& stderrText);
 // Every JSON log line of stderrText whose msg is message.
 std::vector<nlohmann::json> logLines(const std::string& stderrText, const std::string& message);
 
+// VmHWM (peak resident memory) of a process, in kB; -1 when unknown.
+int64_t peakRssKb(pid_t pid);
+
 // Whether the delivery loop of the webhookd whose status endpoint listens
 // on port has turned once (its first claim is done): /metrics'
 // webhookd_last_tick_timestamp_seconds is set.

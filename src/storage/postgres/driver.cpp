@@ -1,5 +1,6 @@
 #include "storage/postgres/driver.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -8,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/text.h"
 #include "storage/postgres/translate.h"
 
 namespace webhookd::postgres {
@@ -73,16 +75,7 @@ std::string firstLine(const char* message)
     return m.empty() ? "the connection to PostgreSQL was lost" : m;
 }
 
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return 0;
-}
+int hexValue(char c) { return std::max(0, hexDigit(c)); }
 
 // bytea's text output ("\x0a1b…") as bytes.
 std::string unhex(const char* p, int n)
