@@ -302,12 +302,10 @@ struct Server::Impl {
                 continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                 break;
-            // End of stream or an error: what was not a whole request is lost.
-            if (c.in.empty() || c.state == Conn::State::Head || c.state == Conn::State::Body) {
-                advance(c, true);
-                return;
-            }
-            break;
+            // End of stream or an error (readable runs only while a request
+            // is being read): frame what came; what is not a whole request is lost.
+            advance(c, true);
+            return;
         }
         advance(c);
     }
