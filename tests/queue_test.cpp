@@ -15,7 +15,7 @@
 #include "storage/queue.h"
 #include "storage/retention.h"
 #include "storage/sql/connection.h"
-#include "storage/sql/queue_sql.h"
+#include "storage/sqlite/statements.h"
 #include "storage/sqlite/driver.h"
 #include "storage/stats.h"
 #include "storage/targets.h"
@@ -287,9 +287,10 @@ TEST_CASE("queue: every claim query is an index seek, never a scan of deliveries
     for (int i = 0; i < 300; ++i)
         f.sendTo("a", i % 7);
     f.raw.exec("ANALYZE");
-    namespace qs = detail::queue_sql;
-    for (const std::string& sql :
-         {qs::reclaim(), qs::nextPriority(), qs::dueAtPriority(), qs::firstAtPriority(), qs::firstLease()}) {
+    using sql::Q;
+    for (Q q : {Q::QueueReclaim, Q::QueueNextPriority, Q::QueueDueAtPriority, Q::QueueFirstAtPriority,
+                Q::QueueFirstLease}) {
+        const std::string& sql = sqlite::statement(q);
         CAPTURE(sql);
         const std::string p = plan(f.raw, sql);
         CAPTURE(p);
@@ -320,7 +321,7 @@ TEST_CASE("queue: thousands of high-priority retries not yet due do not hide a d
     CHECK(ids(*r) == std::vector<int64_t>{due});
     // The range seek at priority 50 visits no row of the storm: its plan is
     // bounded by next_attempt_at <= now.
-    const std::string p = plan(f.raw, detail::queue_sql::dueAtPriority());
+    const std::string p = plan(f.raw, sqlite::statement(sql::Q::QueueDueAtPriority));
     CAPTURE(p);
     CHECK(p.find("next_attempt_at<?") != std::string::npos);
 }
@@ -624,7 +625,7 @@ TEST_CASE("queue: the in-flight cap holds across workers, counted from in_progre
     CHECK(c->claimed.size() == 1);
     CHECK(f.count("SELECT count(*) FROM deliveries WHERE status = 'in_progress'") == 2);
     // The count is one range of the deliveries_in_flight index.
-    const std::string p = plan(f.raw, detail::queue_sql::inFlightOfTarget());
+    const std::string p = plan(f.raw, sqlite::statement(sql::Q::QueueInFlightOfTarget));
     CAPTURE(p);
     CHECK(p.find("deliveries_in_flight") != std::string::npos);
 }

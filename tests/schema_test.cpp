@@ -15,7 +15,8 @@
 
 #include "core/duration.h"
 #include "storage/database.h"
-#include "storage/sql/queue_sql.h"
+#include "storage/sql/status_sql.h"
+#include "storage/sqlite/statements.h"
 #include "support/store_fixture.h"
 #include "support/temp_dir.h"
 
@@ -189,7 +190,7 @@ TEST_CASE("schema: the migrations spell the statuses exactly as DeliveryStatus n
     {
         const std::string index = schemaSql(f.raw, "deliveries_due");
         CHECK(spelledStatuses(index) == names(status_set::kClaimable));
-        CHECK(index.find("WHERE " + detail::queue_sql::claimable()) != std::string::npos);
+        CHECK(index.find("WHERE " + detail::statusIn(status_set::kClaimable)) != std::string::npos);
     }
     SUBCASE("deliveries_leased covers the leased status only")
     {
@@ -205,9 +206,9 @@ TEST_CASE("schema: the migrations spell the statuses exactly as DeliveryStatus n
 TEST_CASE("schema: the claim query walks deliveries_due without a scan or a sort")
 {
     StoreFixture f(kForeignKeys);
-    // The claim's own query (storage/sql/queue_sql.h), with its parameters bound
-    // by the planner as unknowns.
-    const std::string query = webhookd::detail::queue_sql::dueAtPriority();
+    // The claim's own query (storage/sqlite/statements.cpp), with its
+    // parameters bound by the planner as unknowns.
+    const std::string query = sqlite::statement(sql::Q::QueueDueAtPriority);
     auto check = [&] {
         const auto plan = queryPlan(f.raw, query);
         std::string text;

@@ -62,8 +62,7 @@ public:
     // The file of a SQLite store, or the URL of a PostgreSQL one without its
     // password (redactLocator), for messages.
     const std::string& path() const;
-    bool isPostgres() const;
-    static bool isPostgresLocator(const std::string& locator);
+    static bool isServerLocator(const std::string& locator);
     bool readOnly() const;
     int schemaVersion() const;
     // The schema version this binary writes (the number of the last migration).

@@ -32,6 +32,7 @@ struct PurgeResult {
     bool finished = false;    // false when stop or maxBatches ended it early
     int64_t pagesFreed = 0;   // pages the incremental vacuum gave back
     bool incremental = false; // the file has auto_vacuum = INCREMENTAL (else it keeps its size)
+    bool reusedInPlace = false; // the store reuses freed space itself (PostgreSQL's autovacuum)
     int64_t statsRows = 0;    // stats_minutely rows deleted: those kStatsKeptMs older than the deliveries purged
 };
 

@@ -56,7 +56,7 @@ public:
     // The store's locator: a file path, or a PostgreSQL URL when the run's
     // backend is PostgreSQL (support/postgres.h).
     const std::string& db() const { return db_; }
-    bool isPostgres() const { return Database::isPostgresLocator(db_); }
+    bool isPostgres() const { return Database::isServerLocator(db_); }
     // A temporary folder for the test's own files, removed with the fixture.
     const TempDir& dir() const { return dir_; }
 

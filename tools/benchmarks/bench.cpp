@@ -77,7 +77,7 @@ void mustOk(const Status& s, const char* what)
 // A fresh file, or, for a PostgreSQL URL, its database emptied.
 Database freshDb(const std::string& path, Durability durability)
 {
-    const bool pg = Database::isPostgresLocator(path);
+    const bool pg = Database::isServerLocator(path);
     for (const char* suffix : {"", "-wal", "-shm"})
         if (!pg)
             std::remove((path + suffix).c_str());
@@ -110,27 +110,31 @@ void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueIn
     o.busyTimeoutMs = 60'000;
     Database store = must(Database::open(path, o), "open");
     sql::Connection& db = detail::sql(store); // webhookd's own driver: either backend
-    const bool pg = Database::isPostgresLocator(path);
+    const bool pg = Database::isServerLocator(path);
     if (!pg)
         db.exec("PRAGMA synchronous = OFF");
     sql::Transaction tx(db, true);
     const int64_t now = SystemClock::instance().nowMs();
     const int64_t base = sql::queryInt64(db, "SELECT coalesce(max(id), 0) FROM events");
-    const std::string payload = "'{\"n\":' || (?2 + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}'";
-    sql::Statement ev(db,
-                      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)"
-                      " INSERT INTO events (id, uid, type, payload, priority, created_at)"
-                      " SELECT ?2 + i, 'msg_bench' || (?2 + i), 'bench.event', " +
-                          (pg ? "CAST(" + payload + " AS json)" : payload) + ", ?3, ?4 FROM n");
+    // Parameters as the backend spells them (?N, $N).
+    auto p = [&](int i) { return db.placeholder(i); };
+    const std::string payload =
+        "'{\"n\":' || (" + p(2) + " + i) || ',\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}'";
+    sql::Statement ev(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + p(1) +
+                              ") INSERT INTO events (id, uid, type, payload, priority, created_at) SELECT " + p(2) +
+                              " + i, 'msg_bench' || (" + p(2) + " + i), 'bench.event', " +
+                              (pg ? "CAST(" + payload + " AS json)" : payload) + ", " + p(3) + ", " + p(4) +
+                              " FROM n");
     ev.bind(1, n);
     ev.bind(2, base);
     ev.bind(3, priority);
     ev.bind(4, now);
     ev.exec();
-    sql::Statement dl(db,
-                      "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
-                      " created_at, updated_at) SELECT id, CASE WHEN ?6 > 0 THEN 'bench' || (id % ?6) ELSE ?7 END,"
-                      " ?1, ?2, ?3, ?4, ?4 FROM events WHERE id > ?5");
+    sql::Statement dl(db, "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
+                          " created_at, updated_at) SELECT id, CASE WHEN " +
+                              p(6) + " > 0 THEN 'bench' || (id % " + p(6) + ") ELSE " + p(7) + " END, " + p(1) +
+                              ", " + p(2) + ", " + p(3) + ", " + p(4) + ", " + p(4) + " FROM events WHERE id > " +
+                              p(5));
     dl.bind(1, std::string(toString(status)));
     dl.bind(2, priority);
     dl.bind(3, now + dueInMs);

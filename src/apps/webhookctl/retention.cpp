@@ -87,7 +87,7 @@ void addPurgeCommand(CLI::App& app, Context& ctx)
                                          vacuumed->switchedToIncremental ? ", now with incremental auto-vacuum" : "");
             else if (r->incremental)
                 std::cout << fmt::format("; {} free pages given back\n", r->pagesFreed);
-            else if ((*db)->isPostgres())
+            else if (r->reusedInPlace)
                 std::cout << "; PostgreSQL's autovacuum reuses the space\n";
             else
                 std::cout << "; the file keeps its size (it predates auto-vacuum: run purge --vacuum once while "

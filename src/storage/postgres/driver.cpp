@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/text.h"
-#include "storage/postgres/translate.h"
+#include "storage/postgres/statements.h"
 
 namespace webhookd::postgres {
 
@@ -90,22 +90,14 @@ std::string unhex(const char* p, int n)
     return std::string(p, static_cast<size_t>(n));
 }
 
+constexpr int kMaxParameters = 65535; // the protocol's limit
+
 class Statement final : public sql::StatementImpl {
 public:
     Statement(Connection& c, const std::string& sql)
         : c_(c),
-          source_(sql)
-    {
-        auto t = translate(sql);
-        sql_ = std::move(t.sql);
-        n_ = t.parameters;
-        names_ = std::move(t.names);
-        values_.resize(static_cast<size_t>(n_));
-        null_.assign(static_cast<size_t>(n_), true);
-        types_.assign(static_cast<size_t>(n_), 0);
-        formats_.assign(static_cast<size_t>(n_), 0);
-        lengths_.assign(static_cast<size_t>(n_), 0);
-    }
+          sql_(sql)
+    { }
     ~Statement() override { reset(); }
 
     void bindNull(int i) override { null_[slot(i)] = true; }
@@ -130,12 +122,7 @@ public:
     {
         set(i, std::string(static_cast<const char*>(data), size), kBytea, 1);
     }
-    void clearBindings() override { null_.assign(static_cast<size_t>(n_), true); }
-    int parameterIndex(const char* name) const override
-    {
-        auto it = names_.find(std::string_view(name));
-        return it == names_.end() ? 0 : it->second;
-    }
+    void clearBindings() override { null_.assign(null_.size(), true); }
 
     bool step() override
     {
@@ -222,12 +209,21 @@ public:
     std::string blob(int c) const override { return std::string(text(c)); }
 
 private:
-    size_t slot(int i) const
+    // Parameters are counted as they are bound; those the statement has
+    // beyond the last one bound are sent as NULL (runOnce).
+    size_t slot(int i)
     {
-        if (i < 1 || i > n_)
-            throw sql::Error(sql::Error::Kind::Other,
-                             fmt::format("parameter {} is out of range (the statement has {}): {}", i, n_, source_));
-        return static_cast<size_t>(i - 1);
+        if (i < 1 || i > kMaxParameters)
+            throw sql::Error(sql::Error::Kind::Other, fmt::format("parameter {} is out of range: {}", i, sql_));
+        const auto k = static_cast<size_t>(i - 1);
+        if (k >= values_.size()) {
+            values_.resize(k + 1);
+            null_.resize(k + 1, true);
+            types_.resize(k + 1, 0);
+            formats_.resize(k + 1, 0);
+            lengths_.resize(k + 1, 0);
+        }
+        return k;
     }
     void set(int i, std::string v, Oid type, int format)
     {
@@ -241,7 +237,7 @@ private:
     const PGresult* check(int c) const
     {
         if (!res_ || row_ < 0 || row_ >= PQntuples(res_) || c < 0 || c >= PQnfields(res_))
-            throw sql::Error(sql::Error::Kind::Other, fmt::format("column {} read outside a row of: {}", c, source_));
+            throw sql::Error(sql::Error::Kind::Other, fmt::format("column {} read outside a row of: {}", c, sql_));
         return res_;
     }
     void run()
@@ -250,7 +246,8 @@ private:
     }
     void runOnce()
     {
-        std::vector<const char*> values(static_cast<size_t>(n_));
+        const int bound = static_cast<int>(values_.size());
+        std::vector<const char*> values(values_.size());
         for (size_t k = 0; k < values.size(); ++k)
             values[k] = null_[k] ? nullptr : values_[k].c_str();
         PGconn* pc = c_.handle();
@@ -261,19 +258,31 @@ private:
             p = nullptr; // too many kept: this one runs unprepared
         }
         if (!p) {
-            res_ =
-                PQexecParams(pc, sql_.c_str(), n_, types_.data(), values.data(), lengths_.data(), formats_.data(), 0);
+            res_ = PQexecParams(pc, sql_.c_str(), bound, types_.data(), values.data(), lengths_.data(),
+                                formats_.data(), 0);
         } else {
             if (p->name.empty() || p->generation != c_.generation()) {
                 std::string name = p->name.empty() ? fmt::format("w{}", reinterpret_cast<uintptr_t>(p)) : p->name;
-                PGresult* r = PQprepare(pc, name.c_str(), sql_.c_str(), n_, types_.data());
+                PGresult* r = PQprepare(pc, name.c_str(), sql_.c_str(), bound, types_.data());
                 if (PQresultStatus(r) != PGRES_COMMAND_OK)
                     c_.raise(r);
+                PQclear(r);
+                // How many parameters the statement has, as the server counted them.
+                r = PQdescribePrepared(pc, name.c_str());
+                if (PQresultStatus(r) != PGRES_COMMAND_OK)
+                    c_.raise(r);
+                p->parameters = PQnparams(r);
                 PQclear(r);
                 p->name = std::move(name);
                 p->generation = c_.generation();
             }
-            res_ = PQexecPrepared(pc, p->name.c_str(), n_, values.data(), lengths_.data(), formats_.data(), 0);
+            // Parameters not bound go as NULL, as SQLite has them.
+            const int n = std::max(bound, p->parameters);
+            values.resize(static_cast<size_t>(n), nullptr);
+            std::vector<int> lengths(lengths_), formats(formats_);
+            lengths.resize(static_cast<size_t>(n), 0);
+            formats.resize(static_cast<size_t>(n), 0);
+            res_ = PQexecPrepared(pc, p->name.c_str(), n, values.data(), lengths.data(), formats.data(), 0);
         }
         const auto status = PQresultStatus(res_);
         if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
@@ -285,9 +294,7 @@ private:
     }
 
     Connection& c_;
-    std::string source_, sql_;
-    int n_ = 0;
-    std::map<std::string, int, std::less<>> names_;
+    std::string sql_;
     std::vector<std::string> values_;
     std::vector<bool> null_;
     std::vector<Oid> types_;
@@ -414,6 +421,18 @@ void Connection::raise(PGresult* result)
         inTransaction_ = false; // the server has rolled it back
     }
     throw sql::Error(kind, message);
+}
+
+const std::string& Connection::text(sql::Q statement) const { return postgres::statement(statement); }
+
+std::string Connection::placeholder(int n) const { return parameter(n); }
+
+void Connection::prepareOnly(const std::string& sql)
+{
+    PGresult* r = PQprepare(handle(), "", sql.c_str(), 0, nullptr);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        raise(r);
+    PQclear(r);
 }
 
 std::unique_ptr<sql::StatementImpl> Connection::prepare(const std::string& sql)

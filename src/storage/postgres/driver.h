@@ -38,7 +38,8 @@ public:
     Connection(const std::string& conninfo, Settings settings);
     ~Connection() override;
 
-    sql::Dialect dialect() const override { return sql::Dialect::Postgres; }
+    const std::string& text(sql::Q statement) const override;
+    std::string placeholder(int n) const override;
     std::unique_ptr<sql::StatementImpl> prepare(const std::string& sql) override;
     void exec(const std::string& sql) override;
     void begin(bool immediate) override;
@@ -48,6 +49,11 @@ public:
     bool listening() const { return settings_.listen; }
 
     void setSynchronousCommit(bool on);
+
+    // Has the server parse, analyse and type sql without running it (the
+    // unnamed statement, replaced by the next); throws sql::Error when it
+    // refuses. For the test that checks every statement of the catalog.
+    void prepareOnly(const std::string& sql);
 
     // Notifications on the "webhookd" channel from other sessions, counted:
     // any at all, and those that say targets changed (payload "targets").
@@ -67,6 +73,7 @@ public:
     struct Prepared {
         std::string name; // empty: not prepared on this connection yet
         uint64_t generation = 0;
+        int parameters = 0; // as the server counted them when it prepared the statement
         std::vector<Oid> types;
     };
     PGconn* handle(); // reconnects first when the connection broke (outside a transaction)

@@ -58,7 +58,7 @@ public:
             sql::Transaction tx(*conn, true);
             conn->exec(std::string(m.sql));
             sql::Statement record(*conn,
-                                  "INSERT INTO webhookd_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+                                  "INSERT INTO webhookd_migrations (version, name, applied_at) VALUES ($1, $2, $3)");
             record.bind(1, m.version);
             record.bind(2, std::string(m.name));
             record.bind(3, nowMs());
@@ -81,6 +81,34 @@ public:
         return pg().listening() ? static_cast<int64_t>(pg().targetChanges()) : static_cast<int64_t>(++unheard);
     }
     std::optional<int64_t> clockOffsetMs() override { return lastClockOffsetMs = pg().clockOffsetMs(); }
+
+    // PostgreSQL has no free-list to give back (its autovacuum reuses space
+    // in place): its size is reported in 8 KiB pages and the rest as nothing.
+    bool concurrentWriters() const override { return true; }
+    int64_t pageCount() override
+    {
+        return sql::queryInt64(*conn, "SELECT pg_database_size(current_database()) / 8192");
+    }
+    bool givesBackPages() override { return false; }
+    int64_t freePages() override { return 0; }
+    void giveBackPages(int) override { }
+    void checkpoint() override { } // the server checkpoints on its own schedule
+    bool reusesSpaceInPlace() const override { return true; }
+    VacuumResult vacuum() override
+    {
+        VacuumResult r;
+        r.pagesBefore = pageCount();
+        conn->exec("VACUUM (ANALYZE)");
+        r.pagesAfter = pageCount();
+        return r;
+    }
+    // Rows copied in with their ids leave the sequences behind them.
+    void idsCopied() override
+    {
+        for (const char* t : {"events", "deliveries", "attempts"})
+            conn->exec(std::string("SELECT setval(pg_get_serial_sequence('") + t +
+                       "', 'id'), coalesce(max(id), 0) + 1, false) FROM " + t);
+    }
 
     ~Store() override { cache = {}; }
 

@@ -14,8 +14,7 @@ namespace webhookd {
 
 namespace {
 
-constexpr const char* kColumns = "id, name, scopes, created_at, expires_at, revoked_at, last_used_at";
-
+// The columns of the ApiKey… statements (statements.h), in order.
 ApiKey readKey(sql::Statement& q)
 {
     ApiKey k;
@@ -70,9 +69,7 @@ Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std:
     out.token = "whk_" + out.key.id + "_" + secret;
     const std::string digest = sha256({secret});
     auto saved = detail::guarded("create the API key", [&]() -> Status {
-        sql::Statement q(detail::sql(db),
-                         "INSERT INTO api_keys (id, name, secret_sha256, scopes, created_at, expires_at)"
-                         " VALUES (?, ?, ?, ?, ?, ?)");
+        sql::Statement q(detail::sql(db), sql::Q::ApiKeyInsert);
         q.bind(1, out.key.id);
         q.bind(2, name);
         q.bind(3, digest.data(), static_cast<int>(digest.size()));
@@ -90,7 +87,7 @@ Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std:
 Result<std::vector<ApiKey>> listApiKeys(Database& db)
 {
     return detail::guarded("list API keys", [&]() -> Result<std::vector<ApiKey>> {
-        sql::Statement q(detail::sql(db), std::string("SELECT ") + kColumns + " FROM api_keys ORDER BY created_at, id");
+        sql::Statement q(detail::sql(db), sql::Q::ApiKeyList);
         std::vector<ApiKey> out;
         while (q.executeStep())
             out.push_back(readKey(q));
@@ -102,12 +99,12 @@ Result<ApiKey> revokeApiKey(Database& db, const std::string& id, const Clock& cl
 {
     return detail::guarded("revoke the API key", [&]() -> Result<ApiKey> {
         sql::Transaction tx(detail::sql(db), true);
-        sql::Statement u(detail::sql(db), "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1");
+        sql::Statement u(detail::sql(db), sql::Q::ApiKeyRevoke);
         u.bind(1, id);
         u.bind(2, clock.nowMs());
         if (u.exec() == 0)
             return fail(Error::notFound("there is no API key '" + id + "'"));
-        sql::Statement q(detail::sql(db), std::string("SELECT ") + kColumns + " FROM api_keys WHERE id = ?");
+        sql::Statement q(detail::sql(db), sql::Q::ApiKeyById);
         q.bind(1, id);
         q.executeStep();
         ApiKey k = readKey(q);
@@ -124,8 +121,7 @@ Result<ApiKey> authenticateApiKey(Database& db, std::string_view token, const Cl
         return fail(Error::invalid("the API key is not a webhookd key (whk_…)"));
     const int64_t now = clock.nowMs();
     return detail::guarded("check the API key", [&]() -> Result<ApiKey> {
-        sql::Statement q(detail::sql(db),
-                         std::string("SELECT ") + kColumns + ", secret_sha256 FROM api_keys WHERE id = ?");
+        sql::Statement q(detail::sql(db), sql::Q::ApiKeyWithSecret);
         q.bind(1, parts->id);
         // An unknown id is compared against a digest all the same, so a
         // wrong id and a wrong secret take the same time.
@@ -144,7 +140,7 @@ Result<ApiKey> authenticateApiKey(Database& db, std::string_view token, const Cl
         if (key->expiresAt && *key->expiresAt <= now)
             return fail(Error::invalid("the API key has expired"));
         if (!key->lastUsedAt || now - *key->lastUsedAt >= kLastUsedEveryMs) {
-            sql::Statement u(detail::sql(db), "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1");
+            sql::Statement u(detail::sql(db), sql::Q::ApiKeyUsed);
             u.bind(1, key->id);
             u.bind(2, now);
             try {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "storage/database.h"
+#include "storage/retention.h"
 #include "storage/sql/driver.h"
 
 namespace webhookd {
@@ -33,6 +34,31 @@ struct Database::Impl {
     virtual std::optional<int64_t> clockOffsetMs() { return std::nullopt; }
     std::optional<int64_t> lastClockOffsetMs; // kept by clockOffsetMs, for when the server cannot be asked
 
+    // Whether other connections write while a transaction is open on this
+    // one (PostgreSQL's row locks), rather than waiting for it to end
+    // (SQLite's one writer at a time).
+    virtual bool concurrentWriters() const = 0;
+
+    // Maintenance that is not SQL, each backend its own way (retention.cpp,
+    // copy.cpp). The store's size in pages (PostgreSQL: the database's size
+    // in 8 KiB pages).
+    virtual int64_t pageCount() = 0;
+    // Whether free pages can be given back in short steps beside writers
+    // (SQLite with auto_vacuum = INCREMENTAL), and how many wait.
+    virtual bool givesBackPages() = 0;
+    virtual int64_t freePages() = 0;
+    // Gives back up to n free pages, in a transaction of its own.
+    virtual void giveBackPages(int n) = 0;
+    // Copies the write-ahead log back into the store now, if no reader is in the way.
+    virtual void checkpoint() = 0;
+    // Whether the store reuses freed space by itself (PostgreSQL's
+    // autovacuum), so a purge has nothing to give back.
+    virtual bool reusesSpaceInPlace() const = 0;
+    // Rewrites the store compactly (purge --vacuum).
+    virtual VacuumResult vacuum() = 0;
+    // After rows were copied in with their own ids: new ids continue past them.
+    virtual void idsCopied() = 0;
+
     // cache is declared after the connection: cached statements go first.
     std::unique_ptr<sql::Connection> conn;
     // Objects kept per connection between calls, such as prepared statements
@@ -52,7 +78,6 @@ namespace detail {
 
 // The connection; valid while the Database lives.
 inline sql::Connection& sql(Database& db) { return *detailImpl(db).conn; }
-inline bool postgres(sql::Connection& c) { return c.dialect() == sql::Dialect::Postgres; }
 
 inline std::shared_ptr<void>& cacheSlot(Database& db, Database::Impl::Slot slot)
 {

@@ -104,7 +104,7 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
                     std::string marks;
                     for (int i = 0; i < n; ++i) {
                         names += (i ? ", " : "") + rows.getColumnName(i);
-                        marks += (i ? ", ?" : "?") + std::to_string(i + 1);
+                        marks += (i ? ", " : "") + dst.placeholder(i + 1);
                     }
                     insert = std::make_unique<sql::Statement>(
                         dst, std::string("INSERT INTO ") + table + " (" + names + ") VALUES (" + marks + ")");
@@ -146,12 +146,7 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
             written.push_back({names, digest.value});
         }
         // New rows continue after the copied ids.
-        if (detail::postgres(dst))
-            for (const char* t : {"events", "deliveries", "attempts"})
-                dst.exec(std::string("SELECT setval(pg_get_serial_sequence('") + t +
-                         "', 'id'), coalesce(max(id), 0) + 1,"
-                         " false) FROM " +
-                         t);
+        detailImpl(to).idsCopied();
         write.commit();
         // Read back, every value: the copy holds what was written (the
         // source's content, but for the values counted as changed).

@@ -44,13 +44,12 @@ Database::~Database() = default;
 
 const std::string& Database::path() const { return impl_->path; }
 bool Database::readOnly() const { return impl_->readOnly; }
-bool Database::isPostgres() const { return impl_->conn->dialect() == sql::Dialect::Postgres; }
 
 uint64_t Database::outages() { return detail::postgresOutages(); }
 
 int Database::latestSchemaVersion() { return static_cast<int>(detail::migrations().size()); }
 
-bool Database::isPostgresLocator(const std::string& locator)
+bool Database::isServerLocator(const std::string& locator)
 {
     return locator.rfind("postgres://", 0) == 0 || locator.rfind("postgresql://", 0) == 0;
 }
@@ -59,7 +58,7 @@ Result<Database> Database::open(const std::string& locator, const OpenOptions& o
 {
     if (options.busyTimeoutMs < 0 || options.busyTimeoutMs > kMaxBusyTimeoutMs)
         return fail(Error::invalid("the busy timeout must be between 0ms and 24h"));
-    const bool pg = isPostgresLocator(locator);
+    const bool pg = isServerLocator(locator);
     const std::string file = locator.rfind("sqlite:", 0) == 0 ? locator.substr(7) : locator;
     if (!pg && file.empty())
         return fail(Error::invalid("the database locator '" + locator + "' names no file"));

@@ -3,47 +3,27 @@
 #include "storage/sql/connection.h"
 #include "storage/sql/rows.h"
 #include "storage/sql/sql_error.h"
-#include "storage/sql/status_sql.h"
 
 namespace webhookd {
 
 namespace {
 
-// The filter's conditions over "deliveries d JOIN events e", and their binding.
-std::string conditions(const DeliveryFilter& f, bool withKeyset)
+// The filter's conditions over "deliveries d JOIN events e", composed after a head.
+void conditions(sql::Composer& q, const DeliveryFilter& f, bool withKeyset)
 {
-    std::string sql;
     if (f.status)
-        sql += " AND d.status = :status";
+        q << " AND d.status = " << sql::value(toString(*f.status));
     if (f.targetId)
-        sql += " AND d.target_id = :target";
+        q << " AND d.target_id = " << sql::value(*f.targetId);
     if (f.type)
-        sql += " AND e.type = :type";
+        q << " AND e.type = " << sql::value(*f.type);
     if (f.createdSince)
-        sql += " AND d.created_at >= :since";
+        q << " AND d.created_at >= " << sql::value(*f.createdSince);
     if (f.createdUntil)
-        sql += " AND d.created_at < :until";
+        q << " AND d.created_at < " << sql::value(*f.createdUntil);
     if (withKeyset && f.after)
-        sql += " AND (d.created_at, d.id) < (:afterAt, :afterId)";
-    return sql;
-}
-
-void bind(sql::Statement& q, const DeliveryFilter& f, bool withKeyset)
-{
-    if (f.status)
-        q.bind(":status", std::string(toString(*f.status)));
-    if (f.targetId)
-        q.bind(":target", *f.targetId);
-    if (f.type)
-        q.bind(":type", *f.type);
-    if (f.createdSince)
-        q.bind(":since", *f.createdSince);
-    if (f.createdUntil)
-        q.bind(":until", *f.createdUntil);
-    if (withKeyset && f.after) {
-        q.bind(":afterAt", f.after->first);
-        q.bind(":afterId", f.after->second);
-    }
+        q << " AND (d.created_at, d.id) < (" << sql::value(f.after->first) << ", " << sql::value(f.after->second)
+          << ")";
 }
 
 void readReason(sql::Statement& q, Delivery& d)
@@ -60,27 +40,26 @@ void readReason(sql::Statement& q, Delivery& d)
 
 namespace detail {
 
-std::string listDeliveriesSql(const DeliveryFilter& f)
+sql::Composer listDeliveriesSql(sql::Connection& c, const DeliveryFilter& f)
 {
-    return std::string("SELECT ") + kDeliveryColumns +
-        ", dl.reason, dl.moved_at FROM deliveries d JOIN events e ON e.id = d.event_id"
-        " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE true" +
-        conditions(f, true) + " ORDER BY d.created_at DESC, d.id DESC LIMIT :limit";
+    sql::Composer q(c);
+    q << sql::Q::DeliveryListHead;
+    conditions(q, f, true);
+    q << " ORDER BY d.created_at DESC, d.id DESC LIMIT " << sql::value(f.limit);
+    return q;
 }
 
-std::string listDeadLettersSql(const DeliveryFilter& f)
+sql::Composer listDeadLettersSql(sql::Connection& c, const DeliveryFilter& f)
 {
     DeliveryFilter g = f;
     g.status.reset();
-    g.after.reset();
-    // CROSS JOIN keeps dead_letters the outer loop, walked backwards by its
-    // key: the planner, without statistics for a small or empty
-    // dead_letters, would otherwise walk deliveries (millions of rows).
-    return std::string("SELECT ") + kDeliveryColumns +
-        ", dl.reason, dl.moved_at FROM dead_letters dl CROSS JOIN deliveries d ON d.id = dl.delivery_id"
-        " JOIN events e ON e.id = d.event_id WHERE dl.retried_at IS NULL AND d.status = " +
-        sqlName(DeliveryStatus::DeadLetter) + conditions(g, false) + (f.after ? " AND dl.delivery_id < :afterId" : "") +
-        " ORDER BY dl.delivery_id DESC LIMIT :limit";
+    sql::Composer q(c);
+    q << sql::Q::DeadLetterListHead;
+    conditions(q, g, false);
+    if (f.after)
+        q << " AND dl.delivery_id < " << sql::value(f.after->second);
+    q << " ORDER BY dl.delivery_id DESC LIMIT " << sql::value(f.limit);
+    return q;
 }
 
 } // namespace detail
@@ -90,9 +69,7 @@ Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter&
     if (f.limit < 1)
         return fail(Error::invalid("the limit must be at least 1"));
     return detail::guarded("list deliveries", [&]() -> Result<std::vector<Delivery>> {
-        sql::Statement q(detail::sql(db), detail::listDeliveriesSql(f));
-        bind(q, f, true);
-        q.bind(":limit", f.limit);
+        sql::Statement q = detail::listDeliveriesSql(detail::sql(db), f).statement();
         std::vector<Delivery> out;
         while (q.executeStep()) {
             out.push_back(detail::readDelivery(q));
@@ -105,11 +82,10 @@ Result<std::vector<Delivery>> listDeliveries(Database& db, const DeliveryFilter&
 Result<int64_t> countDeliveries(Database& db, const DeliveryFilter& f)
 {
     return detail::guarded("count deliveries", [&]() -> Result<int64_t> {
-        sql::Statement q(detail::sql(db),
-                         std::string("SELECT count(*) FROM deliveries d") +
-                             (f.type ? " JOIN events e ON e.id = d.event_id" : "") + " WHERE true" +
-                             conditions(f, false));
-        bind(q, f, false);
+        sql::Composer c(detail::sql(db));
+        c << (f.type ? sql::Q::DeliveryCountByTypeHead : sql::Q::DeliveryCountHead);
+        conditions(c, f, false);
+        sql::Statement q = c.statement();
         q.executeStep();
         return q.getColumn(0).getInt64();
     });
@@ -120,13 +96,7 @@ Result<std::vector<Delivery>> listDeadLetters(Database& db, const DeliveryFilter
     if (f.limit < 1)
         return fail(Error::invalid("the limit must be at least 1"));
     return detail::guarded("list dead letters", [&]() -> Result<std::vector<Delivery>> {
-        sql::Statement q(detail::sql(db), detail::listDeadLettersSql(f));
-        DeliveryFilter g = f;
-        g.status.reset();
-        bind(q, g, false);
-        if (f.after)
-            q.bind(":afterId", f.after->second);
-        q.bind(":limit", f.limit);
+        sql::Statement q = detail::listDeadLettersSql(detail::sql(db), f).statement();
         std::vector<Delivery> out;
         while (q.executeStep()) {
             out.push_back(detail::readDelivery(q));
@@ -141,13 +111,10 @@ Result<int64_t> countDeadLetters(Database& db, const DeliveryFilter& f)
     return detail::guarded("count dead letters", [&]() -> Result<int64_t> {
         DeliveryFilter g = f;
         g.status.reset();
-        sql::Statement q(detail::sql(db),
-                         std::string("SELECT count(*) FROM dead_letters dl JOIN deliveries d"
-                                     " ON d.id = dl.delivery_id") +
-                             (f.type ? " JOIN events e ON e.id = d.event_id" : "") +
-                             " WHERE dl.retried_at IS NULL AND d.status = " +
-                             detail::sqlName(DeliveryStatus::DeadLetter) + conditions(g, false));
-        bind(q, g, false);
+        sql::Composer c(detail::sql(db));
+        c << (f.type ? sql::Q::DeadLetterCountByTypeHead : sql::Q::DeadLetterCountHead);
+        conditions(c, g, false);
+        sql::Statement q = c.statement();
         q.executeStep();
         return q.getColumn(0).getInt64();
     });
@@ -156,20 +123,13 @@ Result<int64_t> countDeadLetters(Database& db, const DeliveryFilter& f)
 Result<Delivery> getDelivery(Database& db, int64_t id)
 {
     return detail::guarded("read the delivery", [&]() -> Result<Delivery> {
-        sql::Statement q(detail::sql(db),
-                         std::string("SELECT ") + detail::kDeliveryColumns +
-                             ", dl.reason, dl.moved_at FROM deliveries d JOIN events e"
-                             " ON e.id = d.event_id LEFT JOIN dead_letters dl ON dl.delivery_id = d.id"
-                             " WHERE d.id = ?");
+        sql::Statement q(detail::sql(db), sql::Q::DeliveryById);
         q.bind(1, id);
         if (!q.executeStep())
             return fail(Error::notFound("there is no delivery " + std::to_string(id)));
         Delivery d = detail::readDelivery(q);
         readReason(q, d);
-        sql::Statement a(detail::sql(db),
-                         "SELECT number, started_at, duration_ms, status_code, error_type, error_message,"
-                         " retry_after_ms, response_excerpt FROM attempts WHERE delivery_id = ?"
-                         " ORDER BY number");
+        sql::Statement a(detail::sql(db), sql::Q::AttemptsOfDelivery);
         a.bind(1, id);
         while (a.executeStep()) {
             Attempt at;

@@ -6,11 +6,8 @@
 // API follows SQLiteCpp's (bind by 1-based index, executeStep, getColumn),
 // so statements read the same as before there were two backends.
 //
-// SQL is written in the common subset of SQLite 3.40 and PostgreSQL 15.
-// PostgreSQL's driver rewrites the little that differs when it prepares a
-// statement (see storage/postgres/translate.h): ?N and ? placeholders
-// become $N, and SQLite's planner hints (CROSS JOIN … ON, INDEXED BY) go.
-// What cannot be rewritten is asked of dialect().
+// Statements are named (storage/sql/statements.h); each backend holds its
+// own spelling of each. Nothing here or in a driver rewrites SQL.
 
 #include <concepts>
 #include <cstdint>
@@ -19,10 +16,12 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
+#include <vector>
+
+#include "storage/sql/statements.h"
 
 namespace webhookd::sql {
-
-enum class Dialect { SQLite, Postgres };
 
 // What went wrong, as far as the storage code needs to tell.
 class Error : public std::runtime_error {
@@ -59,8 +58,6 @@ public:
     virtual void bindText(int index, std::string_view value) = 0;
     virtual void bindBlob(int index, const void* data, size_t size) = 0;
     virtual void clearBindings() = 0;
-    // The index of a named parameter (":name"); 0 when there is none.
-    virtual int parameterIndex(const char* name) const = 0;
     // The next row; false when there is none. The first call runs it.
     virtual bool step() = 0;
     // Runs a statement that returns no rows; the number of rows it changed.
@@ -82,7 +79,10 @@ public:
 class Connection {
 public:
     virtual ~Connection() = default;
-    virtual Dialect dialect() const = 0;
+    // The backend's text of a named statement.
+    virtual const std::string& text(Q statement) const = 0;
+    // How the backend writes parameter n (from 1) in SQL: ?n or $n.
+    virtual std::string placeholder(int n) const = 0;
     virtual std::unique_ptr<StatementImpl> prepare(const std::string& sql) = 0;
     // Runs one or more statements without parameters (a migration's script).
     virtual void exec(const std::string& sql) = 0;
@@ -116,6 +116,11 @@ private:
 
 class Statement {
 public:
+    Statement(Connection& c, Q statement)
+        : impl_(c.prepare(c.text(statement)))
+    { }
+    // A statement composed at run time (Composer), or a backend's own SQL
+    // inside storage/<backend>/.
     Statement(Connection& c, const std::string& sql)
         : impl_(c.prepare(sql))
     { }
@@ -130,15 +135,6 @@ public:
     void bind(int i, const std::string& v) { impl_->bindText(i, v); }
     void bind(int i, const char* v) { impl_->bindText(i, v); }
     void bind(int i, const void* data, size_t size) { impl_->bindBlob(i, data, size); }
-    // By name: ":name" in the SQL.
-    template <typename... V>
-    void bind(const char* name, V&&... v)
-    {
-        const int i = impl_->parameterIndex(name);
-        if (i == 0)
-            throw Error(Error::Kind::Other, std::string("the statement has no parameter ") + name);
-        bind(i, std::forward<V>(v)...);
-    }
     void clearBindings() { impl_->clearBindings(); }
     bool executeStep() { return impl_->step(); }
     int64_t exec() { return impl_->exec(); }
@@ -160,6 +156,65 @@ inline int64_t queryInt64(Connection& c, const std::string& sql)
         return 0;
     return q.getColumn(0).getInt64();
 }
+
+// A parameter's value in a Composer: q << " AND type = " << sql::value(type).
+template <typename V>
+struct Value {
+    V v;
+};
+template <typename V>
+Value<V> value(V v)
+{
+    return {std::move(v)};
+}
+
+// A statement put together at run time: text that reads the same in both
+// dialects (a listing's optional conditions), parts from the backend's
+// catalog (the head of a listing, with its planner hints), and parameters
+// numbered in the order they are added and spelled as the connection
+// spells them. Values given with sql::value() are bound by statement().
+class Composer {
+public:
+    explicit Composer(Connection& c)
+        : c_(c)
+    { }
+    Composer& operator<<(std::string_view text)
+    {
+        sql_ += text;
+        return *this;
+    }
+    Composer& operator<<(Q part)
+    {
+        sql_ += c_.text(part);
+        return *this;
+    }
+    // The next parameter, bound to v.v.
+    template <typename V>
+    Composer& operator<<(Value<V> v)
+    {
+        if constexpr (std::is_integral_v<V>)
+            values_.emplace_back(static_cast<int64_t>(v.v));
+        else
+            values_.emplace_back(std::string(v.v));
+        sql_ += c_.placeholder(static_cast<int>(values_.size()));
+        return *this;
+    }
+    // Parameters so far.
+    int count() const { return static_cast<int>(values_.size()); }
+    const std::string& sql() const { return sql_; }
+    Statement statement() const
+    {
+        Statement q(c_, sql_);
+        for (size_t i = 0; i < values_.size(); ++i)
+            std::visit([&](const auto& v) { q.bind(static_cast<int>(i + 1), v); }, values_[i]);
+        return q;
+    }
+
+private:
+    Connection& c_;
+    std::string sql_;
+    std::vector<std::variant<int64_t, std::string>> values_;
+};
 
 // Rolled back unless committed.
 class Transaction {

@@ -46,21 +46,13 @@ std::string fingerprint(const EventInput& e)
 class EventWriter {
 public:
     explicit EventWriter(sql::Connection& sql)
-        : findKey_(sql,
-                   "SELECT id, uid, idempotency_fingerprint, created_at FROM events"
-                   " WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"),
-          findDeliveries_(sql, "SELECT id, target_id FROM deliveries WHERE event_id = ? ORDER BY id"),
+        : findKey_(sql, sql::Q::EventByKey),
+          findDeliveries_(sql, sql::Q::EventDeliveries),
           // A key another session recorded since the lookup (PostgreSQL,
           // READ COMMITTED: the insert waits for that session's commit)
           // inserts nothing, and write() replays it.
-          insertEvent_(sql,
-                       "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at,"
-                       " idempotency_fingerprint, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                       " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id"),
-          insertDelivery_(sql,
-                          "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at,"
-                          " created_at, updated_at) VALUES (?, ?, " +
-                              detail::sqlName(DeliveryStatus::Pending) + ", ?, ?, ?, ?) RETURNING id"),
+          insertEvent_(sql, sql::Q::EventInsert),
+          insertDelivery_(sql, sql::Q::DeliveryInsert),
           sql_(sql)
     {
         loadRoutes();
@@ -71,7 +63,7 @@ public:
     {
         targets_.clear();
         index_.clear();
-        sql::Statement q(sql_, "SELECT id, enabled, event_filters, app_id FROM targets ORDER BY id");
+        sql::Statement q(sql_, sql::Q::RouteTargets);
         while (q.executeStep()) {
             RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}, {}};
             if (!q.getColumn(3).isNull())
@@ -333,8 +325,8 @@ Result<std::vector<Result<SendResult>>> sendEach(Database& db, const std::vector
         sql::Connection& sql = detail::sql(db);
         sql::Transaction tx(sql, true);
         EventWriter& writer = cachedWriter(db);
-        sql::Statement begin(sql, "SAVEPOINT webhookd_each"), release(sql, "RELEASE webhookd_each"),
-            undo(sql, "ROLLBACK TO webhookd_each");
+        sql::Statement begin(sql, sql::Q::SavepointEach), release(sql, sql::Q::SavepointEachRelease),
+            undo(sql, sql::Q::SavepointEachUndo);
         auto run = [](sql::Statement& q) {
             q.reset();
             q.exec();
@@ -367,8 +359,6 @@ Result<std::vector<Result<SendResult>>> sendEach(Database& db, const std::vector
 
 namespace {
 
-constexpr const char* kEventColumns = "id, uid, type, priority, created_at, idempotency_key, app_id";
-
 EventRecord readEvent(sql::Statement& q)
 {
     EventRecord e;
@@ -389,29 +379,7 @@ Result<std::vector<EventRecord>> listEvents(Database& db, const EventFilter& fil
     if (filter.limit < 1)
         return fail(Error::invalid("the limit must be at least 1"));
     return detail::guarded("list events", [&]() -> Result<std::vector<EventRecord>> {
-        std::string sql =
-            std::string("SELECT ") + kEventColumns + " FROM events INDEXED BY events_by_created WHERE true";
-        if (filter.type)
-            sql += " AND type = :type";
-        if (filter.createdSince)
-            sql += " AND created_at >= :since";
-        if (filter.createdUntil)
-            sql += " AND created_at < :until";
-        if (filter.after)
-            sql += " AND (created_at, id) < (:after_at, :after_id)";
-        sql += " ORDER BY created_at DESC, id DESC LIMIT :limit";
-        sql::Statement q(detail::sql(db), sql);
-        if (filter.type)
-            q.bind(":type", *filter.type);
-        if (filter.createdSince)
-            q.bind(":since", *filter.createdSince);
-        if (filter.createdUntil)
-            q.bind(":until", *filter.createdUntil);
-        if (filter.after) {
-            q.bind(":after_at", filter.after->first);
-            q.bind(":after_id", filter.after->second);
-        }
-        q.bind(":limit", filter.limit);
+        sql::Statement q = detail::listEventsSql(detail::sql(db), filter).statement();
         std::vector<EventRecord> out;
         while (q.executeStep())
             out.push_back(readEvent(q));
@@ -422,17 +390,13 @@ Result<std::vector<EventRecord>> listEvents(Database& db, const EventFilter& fil
 Result<EventRecord> getEvent(Database& db, const std::string& uid)
 {
     return detail::guarded("read the event", [&]() -> Result<EventRecord> {
-        sql::Statement q(detail::sql(db),
-                         std::string("SELECT ") + kEventColumns + ", payload FROM events WHERE uid = ?");
+        sql::Statement q(detail::sql(db), sql::Q::EventByUid);
         q.bind(1, uid);
         if (!q.executeStep())
             return fail(Error::notFound("there is no event '" + uid + "'"));
         EventRecord e = readEvent(q);
         e.payload = q.getColumn(7).getString();
-        sql::Statement d(detail::sql(db),
-                         std::string("SELECT ") + detail::kDeliveryColumns +
-                             " FROM deliveries d JOIN events e ON e.id = d.event_id"
-                             " WHERE d.event_id = ? ORDER BY d.id DESC");
+        sql::Statement d(detail::sql(db), sql::Q::DeliveriesOfEvent);
         d.bind(1, e.id);
         while (d.executeStep())
             e.deliveries.push_back(detail::readDelivery(d));
@@ -441,6 +405,22 @@ Result<EventRecord> getEvent(Database& db, const std::string& uid)
 }
 
 namespace detail {
+
+sql::Composer listEventsSql(sql::Connection& c, const EventFilter& f)
+{
+    sql::Composer q(c);
+    q << sql::Q::EventListHead;
+    if (f.type)
+        q << " AND type = " << sql::value(*f.type);
+    if (f.createdSince)
+        q << " AND created_at >= " << sql::value(*f.createdSince);
+    if (f.createdUntil)
+        q << " AND created_at < " << sql::value(*f.createdUntil);
+    if (f.after)
+        q << " AND (created_at, id) < (" << sql::value(f.after->first) << ", " << sql::value(f.after->second) << ")";
+    q << " ORDER BY created_at DESC, id DESC LIMIT " << sql::value(f.limit);
+    return q;
+}
 
 Result<SendResult> writeEventOnce(sql::Connection& connection, const EventInput& event, int64_t nowMs)
 {

@@ -14,10 +14,7 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
     return detail::guarded("read the queue's state", [&]() -> Result<MonitorSnapshot> {
         MonitorSnapshot m;
         sql::Transaction read(detail::sql(db), false);
-        sql::Statement targets(detail::sql(db),
-                               "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures,"
-                               " CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END, rate_current,"
-                               " coalesce(max_in_flight, 0) FROM targets ORDER BY id");
+        sql::Statement targets(detail::sql(db), sql::Q::MonitorTargets);
         std::set<std::string, std::less<>> enabled;
         while (targets.executeStep()) {
             m.targets.push_back(
@@ -32,7 +29,7 @@ Result<MonitorSnapshot> monitorSnapshot(Database& db, int64_t now)
         // One pass, counting while streaming rather than with GROUP BY (SQLite
         // would sort every row first, in memory, so a scrape's memory would
         // grow with the table); the oldest due row is found on the way.
-        sql::Statement rows(detail::sql(db), "SELECT target_id, status, next_attempt_at FROM deliveries");
+        sql::Statement rows(detail::sql(db), sql::Q::MonitorDeliveries);
         std::string keyTarget, keyStatus;
         int64_t* count = nullptr;
         bool keyClaimable = false, keyEnabled = false;

@@ -15,7 +15,6 @@
 #include "ratelimit/aimd.h"
 #include "ratelimit/token_bucket.h"
 #include "storage/sql/connection.h"
-#include "storage/sql/queue_sql.h"
 #include "storage/sql/rollup_sql.h"
 #include "storage/sql/rows.h"
 #include "storage/sql/sql_error.h"
@@ -48,78 +47,37 @@ constexpr int64_t kHoldBackHorizonMs = 30'000;
 // no busy timeout waits out.
 struct Queue::Statements {
     explicit Statements(sql::Connection& db)
-        : postgres(detail::postgres(db)),
-          reclaim(db, detail::queue_sql::reclaim(postgres)),
-          nextPriority(db, detail::queue_sql::nextPriority()),
-          dueAtPriority(db, detail::queue_sql::dueAtPriority(postgres)),
-          firstAtPriority(db, detail::queue_sql::firstAtPriority()),
-          firstLease(db, detail::queue_sql::firstLease()),
-          firstProbe(db, detail::queue_sql::firstProbe()),
-          takeLease(db,
-                    "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::InProgress) +
-                        ", lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 WHERE id = ?4"),
-          defer(db,
-                "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::RateLimited) +
-                    ", next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3"),
-          holdBack(db, "UPDATE deliveries SET next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3"),
-          inFlightOfTarget(db, detail::queue_sql::inFlightOfTarget()),
-          event(db, "SELECT uid, type, payload, created_at FROM events WHERE id = ?"),
-          targets(db,
-                  std::string("SELECT ") + detail::kTargetColumns + ", bucket_tokens, bucket_updated_at FROM targets"),
-          lockTarget(db,
-                     std::string("SELECT ") + detail::kTargetColumns +
-                         ", bucket_tokens, bucket_updated_at FROM targets WHERE id = ?1" +
-                         (postgres ? " FOR UPDATE SKIP LOCKED" : "")),
-          saveBucket(db, "UPDATE targets SET bucket_tokens = ?1, bucket_updated_at = ?2 WHERE id = ?3"),
-          finish(db,
-                 "UPDATE deliveries SET status = ?1, attempt_count = attempt_count + 1, next_attempt_at = ?2,"
-                 " last_status_code = ?3, last_error = ?4, lease_owner = NULL, lease_expires_at = NULL,"
-                 " updated_at = ?5, completed_at = ?6, retry_base = retry_base + ?9,"
-                 " throttle_deferrals = throttle_deferrals + ?9"
-                 " WHERE id = ?7 AND status = " +
-                     detail::sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?8"),
-          attempt(db,
-                  "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
-                  " error_message, response_excerpt, retry_after_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-          deadLetter(db,
-                     "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
-                     " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason,"
-                     " moved_at = excluded.moved_at, retried_at = NULL"),
-          // Locked on PostgreSQL (waiting: completions lock targets in id
-          // order, and claims never wait for a target), so no other
-          // worker's update of the breaker or the rate is lost.
-          targetState(db,
-                      std::string("SELECT consecutive_failures, paused_until, enabled, rate_current, rate_adjusted_at,"
-                                  " rate_signal_at, CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END,"
-                                  " min_rate, rate_step FROM targets WHERE id = ?") +
-                          (postgres ? " FOR UPDATE" : "")),
-          saveRate(db,
-                   "UPDATE targets SET rate_current = ?2, rate_adjusted_at = ?3, rate_signal_at = ?4,"
-                   " rate_signal = coalesce(?5, rate_signal) WHERE id = ?1"),
-          saveBreaker(
-              db,
-              "UPDATE targets SET consecutive_failures = ?2, paused_until = ?3,"
-              " paused_at = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
-              " paused_reason = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
-              " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1"),
-          probe(db, "UPDATE targets SET paused_until = ?2 WHERE id = ?1"),
-          rollup(db, detail::rollupUpsert()),
-          disableUnreadable(db, "UPDATE targets SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1"),
-          orphan(db,
-                 "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::DeadLetter) +
-                     ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2, completed_at = ?2,"
-                     " last_error = ?3 WHERE id = ?1"),
-          release(db,
-                  "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
-                      ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE id = ?2 AND status = " +
-                      detail::sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?3"),
-          outstanding(db,
-                      "SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id"
-                      " WHERE t.enabled = 1 AND " +
-                          detail::statusIn(status_set::kUnfinished, "d.status"))
+        : reclaim(db, sql::Q::QueueReclaim),
+          nextPriority(db, sql::Q::QueueNextPriority),
+          dueAtPriority(db, sql::Q::QueueDueAtPriority),
+          firstAtPriority(db, sql::Q::QueueFirstAtPriority),
+          firstLease(db, sql::Q::QueueFirstLease),
+          firstProbe(db, sql::Q::QueueFirstProbe),
+          takeLease(db, sql::Q::QueueTakeLease),
+          defer(db, sql::Q::QueueDefer),
+          holdBack(db, sql::Q::QueueHoldBack),
+          inFlightOfTarget(db, sql::Q::QueueInFlightOfTarget),
+          event(db, sql::Q::QueueEvent),
+          targets(db, sql::Q::QueueTargets),
+          lockTarget(db, sql::Q::QueueLockTarget),
+          saveBucket(db, sql::Q::QueueSaveBucket),
+          finish(db, sql::Q::QueueFinish),
+          attempt(db, sql::Q::QueueAttempt),
+          deadLetter(db, sql::Q::QueueDeadLetter),
+          targetState(db, sql::Q::QueueTargetState),
+          saveRate(db, sql::Q::QueueSaveRate),
+          saveBreaker(db, sql::Q::QueueSaveBreaker),
+          probe(db, sql::Q::QueueProbe),
+          rollup(db, sql::Q::RollupUpsert),
+          disableUnreadable(db, sql::Q::QueueDisableUnreadable),
+          orphan(db, sql::Q::QueueOrphan),
+          release(db, sql::Q::QueueRelease),
+          outstanding(db, sql::Q::QueueOutstanding)
     { }
 
-    bool postgres;
+    // Other connections write while a claim's transaction is open
+    // (PostgreSQL): the claim locks the targets whose shared state it reads.
+    bool lockTargets = false;
     sql::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
         holdBack, inFlightOfTarget, event, targets, lockTarget, saveBucket, finish, attempt, deadLetter, targetState,
         saveRate, saveBreaker, probe, rollup, disableUnreadable, orphan, release, outstanding;
@@ -141,7 +99,9 @@ Queue::Queue(Database& db, std::string workerId)
     : db_(db),
       workerId_(std::move(workerId)),
       st_(std::make_unique<Statements>(detail::sql(db)))
-{ }
+{
+    st_->lockTargets = detailImpl(db).concurrentWriters();
+}
 
 Queue::~Queue() = default;
 
@@ -313,7 +273,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
             s.dueAtPriority.bind(3, page);
             while (s.dueAtPriority.executeStep())
                 if (isClaimable(parseDeliveryStatus(s.dueAtPriority.getColumn(6).getText())
-                                    .value_or(DeliveryStatus::InProgress))) // see queue_sql::dueAtPriority
+                                    .value_or(DeliveryStatus::InProgress))) // see QueueDueAtPriority
                     candidates.push_back(
                         {s.dueAtPriority.getColumn(0).getInt64(), s.dueAtPriority.getColumn(2).getInt64(),
                          s.dueAtPriority.getColumn(1).getString(), s.dueAtPriority.getColumn(3).getInt(),
@@ -335,7 +295,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
                 if (it == s.cache.end() || !it->second.target->enabled)
                     continue; // waits for its target to be enabled
                 Statements::CachedTarget* entry = &it->second;
-                if (s.postgres && (entry->limited || entry->target->maxInFlight || entry->pausedUntil) &&
+                if (s.lockTargets && (entry->limited || entry->target->maxInFlight || entry->pausedUntil) &&
                     !lockTarget(c.targetId, entry)) {
                     ++out.heldBack; // another worker's claim holds the target: stays due for the next claim
                     continue;
@@ -756,20 +716,7 @@ Result<int64_t> Queue::shiftSchedule(int64_t deltaMs, int64_t nowMs)
     return detail::guarded("move the schedule after a clock change", [&]() -> Result<int64_t> {
         auto& sql = detail::sql(db_);
         sql::Transaction tx(sql, true);
-        const std::string inProgress = detail::sqlName(DeliveryStatus::InProgress);
-        sql::Statement shift(sql,
-                             "UPDATE deliveries SET next_attempt_at = CASE WHEN status = " + inProgress +
-                                 " THEN next_attempt_at ELSE next_attempt_at + ?1 END,"
-                                 " lease_expires_at = CASE WHEN status = " +
-                                 inProgress +
-                                 " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2"
-                                 " WHERE " +
-                                 detail::statusIn(status_set::kUnfinished) +
-                                 // Times beyond ±2^62 (rows edited by hand) stay: adding could overflow.
-                                 " AND next_attempt_at BETWEEN -4611686018427387904 AND 4611686018427387904"
-                                 " AND coalesce(lease_expires_at, 0) BETWEEN -4611686018427387904"
-                                 " AND 4611686018427387904 AND " +
-                                 (deltaMs > 0 ? "updated_at <= ?3" : "updated_at > ?3"));
+        sql::Statement shift(sql, deltaMs > 0 ? sql::Q::QueueShiftForward : sql::Q::QueueShiftBack);
         shift.bind(1, deltaMs);
         shift.bind(2, nowMs);
         shift.bind(3, deltaMs > 0 ? nowMs - deltaMs : nowMs + kShiftRaceMs);

@@ -16,16 +16,9 @@ namespace {
 
 struct Statements {
     explicit Statements(sql::Connection& sql)
-        : status(sql, "SELECT status FROM deliveries WHERE id = ?"),
-          requeue(sql,
-                  "UPDATE deliveries SET status = " + detail::sqlName(DeliveryStatus::Pending) +
-                      ", retry_base = attempt_count, next_attempt_at = ?1,"
-                      " updated_at = ?1, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL"
-                      " WHERE id = ?2"),
-          // A dead letter's row has retried_at NULL (moving a delivery to the
-          // queue again clears it); a delivered one keeps the time it was
-          // retried before.
-          retried(sql, "UPDATE dead_letters SET retried_at = ?1 WHERE delivery_id = ?2 AND retried_at IS NULL")
+        : status(sql, sql::Q::DeliveryStatus),
+          requeue(sql, sql::Q::DeliveryRequeue),
+          retried(sql, sql::Q::DeadLetterRetried)
     { }
 
     std::optional<DeliveryStatus> statusOf(int64_t id)
@@ -127,34 +120,31 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
         if (auto known = detail::knownTarget(sql, sel.targetId); !known)
             return fail(known.error());
         // Driven by dead_letters, which is far smaller than deliveries.
-        std::string from = " FROM dead_letters dl JOIN deliveries d ON d.id = dl.delivery_id";
-        std::string cond = " AND d.status = " + detail::sqlName(DeliveryStatus::DeadLetter);
-        if (sel.type) {
-            from += " JOIN events e ON e.id = d.event_id";
-            cond += " AND e.type = :type";
-        }
-        if (sel.targetId)
-            cond += " AND d.target_id = :target";
-        if (sel.movedSince)
-            cond += " AND dl.moved_at >= :since";
-        auto bind = [&](sql::Statement& q) {
+        // The same text in both dialects; the parameters as each spells them.
+        auto selection = [&](sql::Composer& q, bool count) {
+            q << (count ? "SELECT count(*)" : "SELECT dl.delivery_id")
+              << " FROM dead_letters dl JOIN deliveries d ON d.id = dl.delivery_id";
             if (sel.type)
-                q.bind(":type", *sel.type);
+                q << " JOIN events e ON e.id = d.event_id";
+            q << " WHERE d.status = " << detail::sqlName(DeliveryStatus::DeadLetter);
+            if (!count) // the first parameter: rebound for each batch
+                q << " AND dl.delivery_id > " << sql::value(int64_t{0});
+            if (sel.type)
+                q << " AND e.type = " << sql::value(*sel.type);
             if (sel.targetId)
-                q.bind(":target", *sel.targetId);
+                q << " AND d.target_id = " << sql::value(*sel.targetId);
             if (sel.movedSince)
-                q.bind(":since", *sel.movedSince);
+                q << " AND dl.moved_at >= " << sql::value(*sel.movedSince);
+            if (!count)
+                q << " ORDER BY dl.delivery_id LIMIT " << sql::value(o.batchSize);
+            return q.statement();
         };
-        sql::Statement count(sql, "SELECT count(*)" + from + " WHERE true" + cond);
-        bind(count);
+        sql::Composer counting(sql), listing(sql);
+        sql::Statement count = selection(counting, true);
         count.executeStep();
         const int64_t total = count.getColumn(0).getInt64();
         count.reset();
-        sql::Statement next(sql,
-                            "SELECT dl.delivery_id" + from + " WHERE dl.delivery_id > :after" + cond +
-                                " ORDER BY dl.delivery_id LIMIT :limit");
-        bind(next);
-        next.bind(":limit", o.batchSize);
+        sql::Statement next = selection(listing, false);
 
         Statements st(sql);
         const int64_t now = clock.nowMs();
@@ -164,7 +154,7 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
         for (;;) {
             ids.clear();
             next.reset();
-            next.bind(":after", after);
+            next.bind(1, after);
             while (next.executeStep())
                 ids.push_back(next.getColumn(0).getInt64());
             next.reset(); // a statement left open would pin a stale snapshot (see storage/queue.cpp)

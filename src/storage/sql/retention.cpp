@@ -30,44 +30,19 @@ std::string statusCondition(PurgeStatuses s)
     return detail::statusIn(status_set::kFinished);
 }
 
-// SQLite's page counters. PostgreSQL has no free-list to give back (its
-// autovacuum reuses space in place): its size is reported in 8 KiB pages
-// and the rest as nothing.
-int64_t pragma(sql::Connection& sql, const char* name)
-{
-    if (detail::postgres(sql))
-        return std::string_view(name) == "page_count"
-            ? sql::queryInt64(sql, "SELECT pg_database_size(current_database()) / 8192")
-            : 0;
-    return sql::queryInt64(sql, std::string("PRAGMA ") + name);
-}
-
-// PRAGMA auto_vacuum answers from the file header as this connection last
-// read it; a read first brings that up to date (another connection may have
-// vacuumed the file since).
-int64_t autoVacuumMode(sql::Connection& sql)
-{
-    if (detail::postgres(sql))
-        return 0;
-    sql::queryInt64(sql, "SELECT count(*) FROM sqlite_schema");
-    return pragma(sql, "auto_vacuum");
-}
-
 bool stopped(const PurgeOptions& o) { return o.stop && o.stop->load(); }
 
 // Gives free pages back in steps of their own short transactions, so a worker
 // on the same file waits at most one step. Counts them in r.pagesFreed.
-void incrementalVacuum(sql::Connection& sql, const PurgeOptions& o, PurgeResult& r, const PurgeProgress& progress)
+void incrementalVacuum(Database::Impl& store, const PurgeOptions& o, PurgeResult& r, const PurgeProgress& progress)
 {
     if (!r.incremental)
         return;
-    const int64_t before = pragma(sql, "page_count");
+    const int64_t before = store.pageCount();
     int64_t pages = before;
-    while (!stopped(o) && pragma(sql, "freelist_count") > 0) {
-        sql::Transaction tx(sql, true);
-        sql.exec("PRAGMA incremental_vacuum(" + std::to_string(kVacuumStepPages) + ")");
-        tx.commit();
-        const int64_t after = pragma(sql, "page_count");
+    while (!stopped(o) && store.freePages() > 0) {
+        store.giveBackPages(kVacuumStepPages);
+        const int64_t after = store.pageCount();
         if (after >= pages)
             break; // nothing given back: never spin beside writers that free pages as fast
         pages = after;
@@ -75,10 +50,10 @@ void incrementalVacuum(sql::Connection& sql, const PurgeOptions& o, PurgeResult&
         if (progress)
             progress(r);
     }
-    // Copies the shrunken database back from the WAL and truncates the file
+    // Copies the shrunken database back from the log and truncates the file
     // now, if no reader is in the way; otherwise a later checkpoint does.
     if (r.pagesFreed > 0)
-        sql.exec("PRAGMA wal_checkpoint(PASSIVE)");
+        store.checkpoint();
 }
 
 } // namespace
@@ -93,19 +68,26 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
         // Walks deliveries in id order from the cursor: there is no index on
         // completed_at (one would cost every delivery write), and the walk
         // reads each row once per purge, outside the write lock.
-        sql::Statement candidates(
-            sql, "SELECT id FROM deliveries WHERE id > ?1 AND " + cond + " AND completed_at < ?2 ORDER BY id LIMIT ?3");
+        // Parameters: 1 the cursor, 2 completed before, 3 the batch size.
+        sql::Composer listing(sql);
+        listing << "SELECT id FROM deliveries WHERE id > " << sql::value(0) << " AND " << cond
+                << " AND completed_at < " << sql::value(0) << " ORDER BY id LIMIT " << sql::value(0);
+        sql::Statement candidates = listing.statement();
         // Checked again inside the transaction: a row may have been resent
         // since the candidates were read.
-        sql::Statement check(sql,
-                             "SELECT event_id FROM deliveries WHERE id = ?1 AND " + cond + " AND completed_at < ?2");
-        sql::Statement attempts(sql, "DELETE FROM attempts WHERE delivery_id = ?");
-        sql::Statement deadLetter(sql, "DELETE FROM dead_letters WHERE delivery_id = ?");
-        sql::Statement delivery(sql, "DELETE FROM deliveries WHERE id = ?");
+        sql::Composer checking(sql);
+        checking << "SELECT event_id FROM deliveries WHERE id = " << sql::value(0) << " AND " << cond
+                 << " AND completed_at < " << sql::value(0);
+        sql::Statement check = checking.statement();
+        sql::Statement attempts(sql, sql::Q::PurgeAttempts);
+        sql::Statement deadLetter(sql, sql::Q::PurgeDeadLetter);
+        sql::Statement delivery(sql, sql::Q::PurgeDelivery);
 
         PurgeResult r;
         r.lastId = o.startAfterId;
-        r.incremental = autoVacuumMode(sql) == 2; // SQLite's INCREMENTAL
+        Database::Impl& store = detailImpl(db);
+        r.incremental = store.givesBackPages();
+        r.reusedInPlace = store.reusesSpaceInPlace();
         std::vector<int64_t> ids, events;
         for (;;) {
             if (stopped(o) || (o.maxBatches > 0 && r.batches >= o.maxBatches))
@@ -166,9 +148,7 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
         }
         // The per-minute rollup outlives what it counts by kStatsKeptMs, so
         // the charts of the last two weeks stay whole after a short purge.
-        sql::Statement stats(sql,
-                             "DELETE FROM stats_minutely WHERE (minute, target_id) IN (SELECT minute, target_id"
-                             " FROM stats_minutely WHERE minute < ?1 ORDER BY minute LIMIT 5000)");
+        sql::Statement stats(sql, sql::Q::PurgeStats);
         for (int n = 1; n > 0 && !stopped(o);) {
             stats.reset();
             stats.bind(1, saturatingAdd(o.completedBeforeMs, -kStatsKeptMs));
@@ -179,32 +159,14 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
         }
         r.finished = true;
         if (o.incrementalVacuum)
-            incrementalVacuum(sql, o, r, progress);
+            incrementalVacuum(store, o, r, progress);
         return r;
     });
 }
 
 Result<VacuumResult> vacuumDatabase(Database& db)
 {
-    return detail::guarded("vacuum the database", [&]() -> Result<VacuumResult> {
-        auto& sql = detail::sql(db);
-        VacuumResult r;
-        r.pagesBefore = pragma(sql, "page_count");
-        if (detail::postgres(sql)) {
-            sql.exec("VACUUM (ANALYZE)");
-            r.pagesAfter = pragma(sql, "page_count");
-            return r;
-        }
-        if (autoVacuumMode(sql) == 0) { // NONE
-            // Takes effect with the VACUUM that follows (it works in WAL mode too).
-            sql.exec("PRAGMA auto_vacuum = INCREMENTAL");
-            r.switchedToIncremental = true;
-        }
-        sql.exec("VACUUM");
-        sql.exec("PRAGMA wal_checkpoint(PASSIVE)");
-        r.pagesAfter = pragma(sql, "page_count");
-        return r;
-    });
+    return detail::guarded("vacuum the database", [&]() -> Result<VacuumResult> { return detailImpl(db).vacuum(); });
 }
 
 } // namespace webhookd

@@ -1,12 +1,13 @@
 #pragma once
 
-// The stats_minutely rollup's SQL, shared by the writer (the completion
-// transaction, storage/sql/queue.cpp) and the reader (stats.cpp).
+// The stats_minutely rollup's SQL, shared by both backends' statements: the
+// writer's (the completion transaction) and the reader's (stats.cpp).
 
 #include <string>
 #include <vector>
 
 #include "model/rollup.h"
+#include "storage/sql/driver.h"
 
 namespace webhookd::detail {
 
@@ -33,17 +34,16 @@ std::string eachCounter(F shape)
     return s;
 }
 
-// ?1 minute, ?2 target_id, then the counters: added to the row's.
-inline const std::string& rollupUpsert()
+// Parameter 1 minute, 2 target_id, then the counters: added to the row's.
+// The same in both dialects but for how a parameter is written.
+inline std::string rollupUpsert(std::string (*parameter)(int))
 {
-    static const std::string s = [] {
-        int n = 3;
-        return "INSERT INTO stats_minutely (minute, target_id, " + eachCounter([](const std::string& c) { return c; }) +
-            ") VALUES (?1, ?2, " + eachCounter([&](const std::string&) { return "?" + std::to_string(n++); }) +
-            ") ON CONFLICT (minute, target_id) DO UPDATE SET " +
-            eachCounter([](const std::string& c) { return c + " = stats_minutely." + c + " + excluded." + c; });
-    }();
-    return s;
+    int n = 3;
+    return "INSERT INTO stats_minutely (minute, target_id, " + eachCounter([](const std::string& c) { return c; }) +
+        ") VALUES (" + parameter(1) + ", " + parameter(2) + ", " +
+        eachCounter([&](const std::string&) { return parameter(n++); }) +
+        ") ON CONFLICT (minute, target_id) DO UPDATE SET " +
+        eachCounter([](const std::string& c) { return c + " = stats_minutely." + c + " + excluded." + c; });
 }
 
 inline void bindCounters(sql::Statement& q, int first, const MinuteCounts& c)

@@ -151,7 +151,7 @@ Status knownTarget(sql::Connection& sql, const std::optional<std::string>& id)
 {
     if (!id)
         return {};
-    sql::Statement t(sql, "SELECT 1 FROM targets WHERE id = ?");
+    sql::Statement t(sql, sql::Q::TargetExists);
     t.bind(1, *id);
     if (!t.executeStep())
         return fail(Error::notFound("there is no target '" + *id + "'"));
@@ -162,9 +162,7 @@ int64_t deleteOrphanEvents(sql::Connection& sql, std::vector<int64_t> events)
 {
     std::sort(events.begin(), events.end());
     events.erase(std::unique(events.begin(), events.end()), events.end());
-    sql::Statement orphan(sql,
-                          "DELETE FROM events WHERE id = ?"
-                          " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)");
+    sql::Statement orphan(sql, sql::Q::EventDeleteOrphan);
     int64_t deleted = 0;
     for (int64_t id : events) {
         orphan.reset();

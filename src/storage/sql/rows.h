@@ -9,6 +9,8 @@
 #include "model/delivery.h"
 #include "model/event.h"
 #include "model/target.h"
+#include "storage/deliveries.h"
+#include "storage/events.h"
 #include "storage/sql/driver.h"
 
 namespace webhookd::detail {
@@ -47,6 +49,10 @@ Target readTarget(sql::Statement& q, int first = 0);
 
 // Columns readDelivery expects, in order, from "deliveries d JOIN events e".
 extern const char* const kDeliveryColumns;
+
+// Columns of an API key (api_keys.cpp's readKey) and of an event (events.cpp's readEvent), in order.
+inline constexpr const char* kApiKeyColumns = "id, name, scopes, created_at, expires_at, revoked_at, last_used_at";
+inline constexpr const char* kEventColumns = "id, uid, type, priority, created_at, idempotency_key, app_id";
 Delivery readDelivery(sql::Statement& q, int first = 0);
 
 // NotFound ("there is no target 'ID'") unless the target exists; nothing to
@@ -78,8 +84,10 @@ Result<SendResult> writeEventOnce(sql::Connection& connection, const EventInput&
 
 namespace webhookd::detail {
 
-// The listing queries, named so tests can check their plans.
-std::string listDeliveriesSql(const DeliveryFilter& filter);
-std::string listDeadLettersSql(const DeliveryFilter& filter);
+// The listing queries, composed as the connection spells them; named so
+// tests can check their plans.
+sql::Composer listDeliveriesSql(sql::Connection& c, const DeliveryFilter& filter);
+sql::Composer listDeadLettersSql(sql::Connection& c, const DeliveryFilter& filter);
+sql::Composer listEventsSql(sql::Connection& c, const EventFilter& filter);
 
 } // namespace webhookd::detail

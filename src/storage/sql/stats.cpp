@@ -13,31 +13,18 @@ namespace webhookd {
 
 namespace {
 
-// The filter as SQL over "deliveries d" (and "events e" when a type is given).
-std::string where(const StatsFilter& f)
-{
-    std::string sql;
-    if (f.createdSince)
-        sql += " AND d.created_at >= :since";
-    if (f.createdUntil)
-        sql += " AND d.created_at < :until";
-    if (f.targetId)
-        sql += " AND d.target_id = :target";
-    if (f.type)
-        sql += " AND e.type = :type";
-    return sql;
-}
-
-void bind(sql::Statement& q, const StatsFilter& f)
+// The filter's conditions over "deliveries d" (and "events e" when a type
+// is given), composed after a head.
+void conditions(sql::Composer& q, const StatsFilter& f)
 {
     if (f.createdSince)
-        q.bind(":since", *f.createdSince);
+        q << " AND d.created_at >= " << sql::value(*f.createdSince);
     if (f.createdUntil)
-        q.bind(":until", *f.createdUntil);
+        q << " AND d.created_at < " << sql::value(*f.createdUntil);
     if (f.targetId)
-        q.bind(":target", *f.targetId);
+        q << " AND d.target_id = " << sql::value(*f.targetId);
     if (f.type)
-        q.bind(":type", *f.type);
+        q << " AND e.type = " << sql::value(*f.type);
 }
 
 // Nearest rank: the smallest value with at least p % of the values at or
@@ -73,7 +60,6 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
 
         if (auto known = detail::knownTarget(detail::sql(db), filter.targetId); !known)
             return fail(known.error());
-        const std::string cond = where(filter);
         Stats s;
         for (DeliveryStatus status : status_set::kAll)
             s.queueDepth[status] = 0;
@@ -81,11 +67,10 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         // Counted here rather than with GROUP BY: at 100k deliveries SQLite's
         // sorter took 3-4 times as long as this one pass, which also collects
         // the times to deliver.
-        sql::Statement q(detail::sql(db),
-                         "SELECT e.type, d.target_id, d.status, d.completed_at - d.created_at"
-                         " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE true" +
-                             cond);
-        bind(q, filter);
+        sql::Composer counting(detail::sql(db));
+        counting << sql::Q::StatsHead;
+        conditions(counting, filter);
+        sql::Statement q = counting.statement();
         std::vector<int64_t> toDeliver;
         while (q.executeStep()) {
             const auto status = parseDeliveryStatus(q.getColumn(2).getText());
@@ -102,12 +87,10 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         s.successRate = finished == 0 ? 0.0 : static_cast<double>(s.all.delivered) / static_cast<double>(finished);
         s.timeToDeliverMs = percentiles(toDeliver);
 
-        sql::Statement attempts(detail::sql(db),
-                                "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
-                                " JOIN deliveries d ON d.id = a.delivery_id" +
-                                    std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
-                                    " WHERE true" + cond);
-        bind(attempts, filter);
+        sql::Composer timing(detail::sql(db));
+        timing << (filter.type ? sql::Q::StatsAttemptsByTypeHead : sql::Q::StatsAttemptsHead);
+        conditions(timing, filter);
+        sql::Statement attempts = timing.statement();
         std::vector<int64_t> durations;
         int64_t answered = 0, answeredMs = 0;
         while (attempts.executeStep()) {
@@ -125,15 +108,11 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
         // The claimable states spelled as in the deliveries_due index, so the
         // scan stays inside that index (the backlog) instead of the whole table.
         const int64_t now = clock.nowMs();
-        sql::Statement due(detail::sql(db),
-                           "SELECT min(d.next_attempt_at) FROM deliveries d" +
-                               std::string(filter.type ? " JOIN events e ON e.id = d.event_id" : "") +
-                               " JOIN targets t ON t.id = d.target_id"
-                               " WHERE " +
-                               detail::statusIn(status_set::kClaimable, "d.status") +
-                               " AND d.next_attempt_at <= :now AND t.enabled = 1" + cond);
-        bind(due, filter);
-        due.bind(":now", now);
+        sql::Composer oldest(detail::sql(db));
+        oldest << (filter.type ? sql::Q::StatsDueByTypeHead : sql::Q::StatsDueHead)
+               << " AND d.next_attempt_at <= " << sql::value(now);
+        conditions(oldest, filter);
+        sql::Statement due = oldest.statement();
         if (due.executeStep() && !due.getColumn(0).isNull())
             s.oldestDueAgeMs = now - due.getColumn(0).getInt64();
         return s;
@@ -167,11 +146,7 @@ Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQu
         auto& sql = detail::sql(db);
         if (auto known = detail::knownTarget(sql, q.targetId); !known)
             return fail(known.error());
-        const std::string sums = detail::eachCounter([](const std::string& c) { return "sum(" + c + ")"; });
-        // A range of the primary key (minute, target_id).
-        sql::Statement rows(sql,
-                            "SELECT minute, " + sums + " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2" +
-                                (q.targetId ? " AND target_id = ?3" : "") + " GROUP BY minute ORDER BY minute");
+        sql::Statement rows(sql, q.targetId ? sql::Q::StatsSeriesOfTarget : sql::Q::StatsSeries);
         rows.bind(1, first);
         rows.bind(2, q.until);
         if (q.targetId)
@@ -196,7 +171,7 @@ Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQu
 Status checkStoreAnswers(Database& db)
 {
     return detail::guarded("ask the store", [&]() -> Status {
-        sql::Statement q(detail::sql(db), "SELECT 1");
+        sql::Statement q(detail::sql(db), sql::Q::Ping);
         if (!q.executeStep())
             return fail(Error::storage("the store answered SELECT 1 with no row"));
         // A SQLite connection answers SELECT 1 even after its file is gone.

@@ -25,7 +25,7 @@ json headersJson(const HeaderList& headers)
 
 Result<Target> loadTarget(sql::Connection& sql, const std::string& id)
 {
-    sql::Statement q(sql, std::string("SELECT ") + detail::kTargetColumns + " FROM targets WHERE id = ?");
+    sql::Statement q(sql, sql::Q::TargetById);
     q.bind(1, id);
     if (!q.executeStep())
         return fail(Error::notFound("there is no target '" + id + "'"));
@@ -35,30 +35,7 @@ Result<Target> loadTarget(sql::Connection& sql, const std::string& id)
 // Writes every column of t; the bucket starts full whenever the limit changes.
 void saveTarget(sql::Connection& sql, const Target& t, bool insert)
 {
-    const char* insertSql =
-        "INSERT INTO targets (id, name, url, secret, previous_secret, previous_secret_expires_at, enabled,"
-        " event_filters, headers, timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier,"
-        " jitter_factor, rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at,"
-        " bucket_tokens, bucket_updated_at, signature_scheme, ca_bundle, max_in_flight, min_rate, rate_step,"
-        " retry_schedule, app_id, body_format)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-        " NULL, NULL, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
-    const char* updateSql =
-        "UPDATE targets SET name = ?2, url = ?3, secret = ?4, previous_secret = ?5,"
-        " previous_secret_expires_at = ?6, enabled = ?7, event_filters = ?8, headers = ?9, timeout_ms = ?10,"
-        " max_attempts = ?11, initial_delay_ms = ?12, max_delay_ms = ?13, backoff_multiplier = ?14,"
-        " jitter_factor = ?15, rate_per_second = ?16, burst = ?17, rate_limit_enabled = ?18, metadata = ?19,"
-        " updated_at = ?21, signature_scheme = ?22, ca_bundle = ?23, max_in_flight = ?24, min_rate = ?25,"
-        " rate_step = ?26, retry_schedule = ?27, app_id = ?28, body_format = ?29,"
-        // A new rate or floor ends a throttling the old one started.
-        " rate_current = CASE WHEN rate_per_second IS ?16 AND rate_limit_enabled = ?18 AND min_rate IS ?25"
-        "                THEN rate_current END,"
-        " bucket_tokens = CASE WHEN rate_per_second IS ?16 AND burst IS ?17 AND rate_limit_enabled = ?18"
-        "                 THEN bucket_tokens END,"
-        " bucket_updated_at = CASE WHEN rate_per_second IS ?16 AND burst IS ?17 AND rate_limit_enabled = ?18"
-        "                 THEN bucket_updated_at END"
-        " WHERE id = ?1";
-    sql::Statement q(sql, insert ? insertSql : updateSql);
+    sql::Statement q(sql, insert ? sql::Q::TargetInsert : sql::Q::TargetUpdate);
     q.bind(1, t.id);
     q.bind(2, t.name);
     q.bind(3, t.url);
@@ -78,19 +55,20 @@ void saveTarget(sql::Connection& sql, const Target& t, bool insert)
     detail::bindOptional(q, 17, t.burst);
     q.bind(18, t.rateLimitEnabled ? 1 : 0);
     q.bind(19, json(t.metadata).dump());
-    q.bind(20, t.createdAt);
-    q.bind(21, t.updatedAt);
-    q.bind(22, std::string(signatureSchemeName(t.signatureScheme)));
-    detail::bindOptional(q, 23, t.caBundle);
-    detail::bindOptional(q, 24, t.maxInFlight);
-    detail::bindOptional(q, 25, t.minRate);
-    detail::bindOptional(q, 26, t.rateStep);
+    q.bind(20, t.updatedAt);
+    q.bind(21, std::string(signatureSchemeName(t.signatureScheme)));
+    detail::bindOptional(q, 22, t.caBundle);
+    detail::bindOptional(q, 23, t.maxInFlight);
+    detail::bindOptional(q, 24, t.minRate);
+    detail::bindOptional(q, 25, t.rateStep);
     if (t.retry.schedule.empty())
-        q.bind(27);
+        q.bind(26);
     else
-        q.bind(27, json(t.retry.schedule).dump());
-    detail::bindOptional(q, 28, t.appId);
-    q.bind(29, std::string(bodyFormatName(t.bodyFormat)));
+        q.bind(26, json(t.retry.schedule).dump());
+    detail::bindOptional(q, 27, t.appId);
+    q.bind(28, std::string(bodyFormatName(t.bodyFormat)));
+    if (insert) // an update keeps the target's creation time
+        q.bind(29, t.createdAt);
     q.exec();
 }
 
@@ -105,7 +83,7 @@ Result<Target> addTarget(Database& db, const std::string& id, const TargetSpec& 
     const Target& t = *made;
     return detail::guarded("add the target", [&]() -> Result<Target> {
         sql::Transaction tx(detail::sql(db), true);
-        sql::Statement exists(detail::sql(db), "SELECT 1 FROM targets WHERE id = ?");
+        sql::Statement exists(detail::sql(db), sql::Q::TargetExists);
         exists.bind(1, id);
         if (exists.executeStep())
             return fail(Error::conflict("a target with id '" + id + "' already exists"));
@@ -143,8 +121,7 @@ Result<Target> getTarget(Database& db, const std::string& id)
 Result<std::vector<Target>> listTargets(Database& db)
 {
     return detail::guarded("list targets", [&]() -> Result<std::vector<Target>> {
-        sql::Statement q(detail::sql(db),
-                         std::string("SELECT ") + detail::kTargetColumns + " FROM targets ORDER BY id");
+        sql::Statement q(detail::sql(db), sql::Q::TargetList);
         std::vector<Target> out;
         while (q.executeStep())
             out.push_back(detail::readTarget(q));
@@ -160,9 +137,7 @@ Result<Target> setTargetEnabled(Database& db, const std::string& id, bool enable
         if (!t)
             return t;
         setEnabledByHand(*t, enabled, clock.nowMs());
-        sql::Statement q(detail::sql(db),
-                         "UPDATE targets SET enabled = ?2, updated_at = ?3, consecutive_failures = ?4,"
-                         " paused_until = ?5, paused_at = ?6, paused_reason = ?7, disabled_reason = ?8 WHERE id = ?1");
+        sql::Statement q(detail::sql(db), sql::Q::TargetSetEnabled);
         q.bind(1, id);
         q.bind(2, t->enabled ? 1 : 0);
         q.bind(3, t->updatedAt);
@@ -186,10 +161,10 @@ Result<int64_t> removeTarget(Database& db, const std::string& id)
             return fail(t.error());
         // Events that went only to this target go with it; events that still
         // go to other targets stay.
-        sql::Statement deliveries(detail::sql(db), "DELETE FROM deliveries WHERE target_id = ? RETURNING event_id");
+        sql::Statement deliveries(detail::sql(db), sql::Q::TargetDeleteDeliveries);
         deliveries.bind(1, id);
         const int64_t removed = detail::deleteDeliveriesAndOrphans(detail::sql(db), deliveries);
-        sql::Statement del(detail::sql(db), "DELETE FROM targets WHERE id = ?");
+        sql::Statement del(detail::sql(db), sql::Q::TargetDelete);
         del.bind(1, id);
         del.exec();
         tx.commit();
@@ -227,9 +202,7 @@ Result<Rotation> rotateSecret(Database& db, const std::string& id, std::optional
         json older = json::array();
         for (size_t i = 1; i < previous.size(); ++i)
             older.push_back({{"secret", previous[i].secret}, {"expires_at", previous[i].expiresAt}});
-        sql::Statement q(detail::sql(db),
-                         "UPDATE targets SET previous_secret = ?, previous_secret_expires_at = ?, secret = ?,"
-                         " updated_at = ?, older_secrets = ? WHERE id = ?");
+        sql::Statement q(detail::sql(db), sql::Q::TargetRotate);
         if (!previous.empty()) {
             q.bind(1, previous.front().secret);
             q.bind(2, previous.front().expiresAt);

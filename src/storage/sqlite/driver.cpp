@@ -4,6 +4,8 @@
 #include <SQLiteCpp/Statement.h>
 #include <sqlite3.h>
 
+#include "storage/sqlite/statements.h"
+
 namespace webhookd::sqlite {
 
 sql::Error translate(const SQLite::Exception& e)
@@ -52,7 +54,6 @@ public:
         translated([&] { q_.bind(i, data, static_cast<int>(size)); });
     }
     void clearBindings() override { q_.clearBindings(); }
-    int parameterIndex(const char* name) const override { return q_.getIndex(name); }
     bool step() override
     {
         return translated([&] { return q_.executeStep(); });
@@ -106,6 +107,10 @@ Connection::Connection(std::unique_ptr<SQLite::Database> db)
 Connection::Connection(SQLite::Database& db)
     : db_(db)
 { }
+
+const std::string& Connection::text(sql::Q statement) const { return sqlite::statement(statement); }
+
+std::string Connection::placeholder(int n) const { return parameter(n); }
 
 std::unique_ptr<sql::StatementImpl> Connection::prepare(const std::string& sql)
 {

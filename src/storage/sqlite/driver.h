@@ -18,7 +18,8 @@ public:
     // Borrows an application's connection (the outbox); it must outlive this.
     explicit Connection(SQLite::Database& db);
 
-    sql::Dialect dialect() const override { return sql::Dialect::SQLite; }
+    const std::string& text(sql::Q statement) const override;
+    std::string placeholder(int n) const override;
     std::unique_ptr<sql::StatementImpl> prepare(const std::string& sql) override;
     void exec(const std::string& sql) override;
     void begin(bool immediate) override;

@@ -142,6 +142,42 @@ public:
     }
     int64_t targetsVersion() override { return changeVersion(); }
 
+    bool concurrentWriters() const override { return false; }
+    int64_t pageCount() override { return sql::queryInt64(*conn, "PRAGMA page_count"); }
+    // PRAGMA auto_vacuum answers from the file header as this connection last
+    // read it; a read first brings that up to date (another connection may
+    // have vacuumed the file since). 2 is INCREMENTAL.
+    bool givesBackPages() override
+    {
+        sql::queryInt64(*conn, "SELECT count(*) FROM sqlite_schema");
+        return sql::queryInt64(*conn, "PRAGMA auto_vacuum") == 2;
+    }
+    int64_t freePages() override { return sql::queryInt64(*conn, "PRAGMA freelist_count"); }
+    void giveBackPages(int n) override
+    {
+        sql::Transaction tx(*conn, true);
+        conn->exec("PRAGMA incremental_vacuum(" + std::to_string(n) + ")");
+        tx.commit();
+    }
+    void checkpoint() override { conn->exec("PRAGMA wal_checkpoint(PASSIVE)"); }
+    bool reusesSpaceInPlace() const override { return false; }
+    VacuumResult vacuum() override
+    {
+        VacuumResult r;
+        r.pagesBefore = pageCount();
+        sql::queryInt64(*conn, "SELECT count(*) FROM sqlite_schema");
+        if (sql::queryInt64(*conn, "PRAGMA auto_vacuum") == 0) { // NONE
+            // Takes effect with the VACUUM that follows (it works in WAL mode too).
+            conn->exec("PRAGMA auto_vacuum = INCREMENTAL");
+            r.switchedToIncremental = true;
+        }
+        conn->exec("VACUUM");
+        checkpoint();
+        r.pagesAfter = pageCount();
+        return r;
+    }
+    void idsCopied() override { } // INTEGER PRIMARY KEY continues past the largest id by itself
+
     ~Store() override
     {
         cache = {}; // statements go before the connection they belong to

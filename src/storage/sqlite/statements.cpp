@@ -1,0 +1,314 @@
+#include "storage/sqlite/statements.h"
+
+#include <array>
+
+#include "storage/sql/rollup_sql.h"
+#include "storage/sql/rows.h"
+#include "storage/sql/status_sql.h"
+
+// webhookd's statements in SQLite's dialect (storage/sql/statements.h):
+// ?N placeholders, and planner hints where the plan tests found SQLite's
+// own choice wrong (CROSS JOIN fixes the join order, INDEXED BY the index).
+
+namespace webhookd::sqlite {
+
+namespace {
+
+using detail::sqlName;
+using detail::statusIn;
+using sql::Q;
+
+std::string placeholder(int n) { return "?" + std::to_string(n); }
+
+std::string spell(Q q)
+{
+    const std::string keyColumns = detail::kApiKeyColumns, targetColumns = detail::kTargetColumns,
+                      deliveryColumns = detail::kDeliveryColumns, eventColumns = detail::kEventColumns;
+    const std::string claimable = statusIn(status_set::kClaimable);
+    const std::string sums = detail::eachCounter([](const std::string& c) { return "sum(" + c + ")"; });
+    auto shift = [](const char* rows) {
+        const std::string inProgress = sqlName(DeliveryStatus::InProgress);
+        return "UPDATE deliveries SET next_attempt_at = CASE WHEN status = " + inProgress +
+            " THEN next_attempt_at ELSE next_attempt_at + ?1 END, lease_expires_at = CASE WHEN status = " +
+            inProgress + " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2 WHERE " +
+            statusIn(status_set::kUnfinished) +
+            " AND next_attempt_at BETWEEN -4611686018427387904 AND 4611686018427387904"
+            " AND coalesce(lease_expires_at, 0) BETWEEN -4611686018427387904 AND 4611686018427387904 AND " +
+            rows;
+    };
+    switch (q) {
+    // api_keys.cpp: the key's columns, in readKey's order.
+    case Q::ApiKeyInsert:
+        return "INSERT INTO api_keys (id, name, secret_sha256, scopes, created_at, expires_at)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    case Q::ApiKeyList: return "SELECT " + keyColumns + " FROM api_keys ORDER BY created_at, id";
+    case Q::ApiKeyRevoke: return "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1";
+    case Q::ApiKeyById: return "SELECT " + keyColumns + " FROM api_keys WHERE id = ?1";
+    case Q::ApiKeyWithSecret: return "SELECT " + keyColumns + ", secret_sha256 FROM api_keys WHERE id = ?1";
+    case Q::ApiKeyUsed: return "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1";
+    // targets.cpp, rows.cpp
+    case Q::TargetById: return "SELECT " + targetColumns + " FROM targets WHERE id = ?1";
+    case Q::TargetInsert:
+        return "INSERT INTO targets (id, name, url, secret, previous_secret, previous_secret_expires_at, enabled,"
+               " event_filters, headers, timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier,"
+               " jitter_factor, rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at,"
+               " bucket_tokens, bucket_updated_at, signature_scheme, ca_bundle, max_in_flight, min_rate, rate_step,"
+               " retry_schedule, app_id, body_format)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?29, ?20,"
+               " NULL, NULL, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
+    case Q::TargetUpdate:
+        return "UPDATE targets SET name = ?2, url = ?3, secret = ?4, previous_secret = ?5,"
+               " previous_secret_expires_at = ?6, enabled = ?7, event_filters = ?8, headers = ?9, timeout_ms = ?10,"
+               " max_attempts = ?11, initial_delay_ms = ?12, max_delay_ms = ?13, backoff_multiplier = ?14,"
+               " jitter_factor = ?15, rate_per_second = ?16, burst = ?17, rate_limit_enabled = ?18, metadata = ?19,"
+               " updated_at = ?20, signature_scheme = ?21, ca_bundle = ?22, max_in_flight = ?23, min_rate = ?24,"
+               " rate_step = ?25, retry_schedule = ?26, app_id = ?27, body_format = ?28,"
+               // A new rate or floor ends a throttling the old one started.
+               " rate_current = CASE WHEN rate_per_second IS ?16 AND rate_limit_enabled = ?18 AND min_rate IS ?24"
+               "                THEN rate_current END,"
+               " bucket_tokens = CASE WHEN rate_per_second IS ?16 AND burst IS ?17 AND rate_limit_enabled = ?18"
+               "                 THEN bucket_tokens END,"
+               " bucket_updated_at = CASE WHEN rate_per_second IS ?16 AND burst IS ?17 AND rate_limit_enabled = ?18"
+               "                 THEN bucket_updated_at END"
+               " WHERE id = ?1";
+    case Q::TargetExists: return "SELECT 1 FROM targets WHERE id = ?1";
+    case Q::TargetList: return "SELECT " + targetColumns + " FROM targets ORDER BY id";
+    case Q::TargetSetEnabled:
+        return "UPDATE targets SET enabled = ?2, updated_at = ?3, consecutive_failures = ?4,"
+               " paused_until = ?5, paused_at = ?6, paused_reason = ?7, disabled_reason = ?8 WHERE id = ?1";
+    case Q::TargetDeleteDeliveries: return "DELETE FROM deliveries WHERE target_id = ?1 RETURNING event_id";
+    case Q::TargetDelete: return "DELETE FROM targets WHERE id = ?1";
+    case Q::TargetRotate:
+        return "UPDATE targets SET previous_secret = ?1, previous_secret_expires_at = ?2, secret = ?3,"
+               " updated_at = ?4, older_secrets = ?5 WHERE id = ?6";
+    case Q::EventDeleteOrphan:
+        return "DELETE FROM events WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)";
+    // events.cpp
+    case Q::EventByKey:
+        return "SELECT id, uid, idempotency_fingerprint, created_at FROM events"
+               " WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL";
+    case Q::EventDeliveries: return "SELECT id, target_id FROM deliveries WHERE event_id = ?1 ORDER BY id";
+    case Q::EventInsert:
+        return "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at,"
+               " idempotency_fingerprint, app_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+               " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id";
+    case Q::DeliveryInsert:
+        return "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at, created_at, updated_at)"
+               " VALUES (?1, ?2, " +
+            sqlName(DeliveryStatus::Pending) + ", ?3, ?4, ?5, ?6) RETURNING id";
+    case Q::RouteTargets: return "SELECT id, enabled, event_filters, app_id FROM targets ORDER BY id";
+    case Q::SavepointEach: return "SAVEPOINT webhookd_each";
+    case Q::SavepointEachRelease: return "RELEASE webhookd_each";
+    case Q::SavepointEachUndo: return "ROLLBACK TO webhookd_each";
+    // The listing walks the index by time, newest first, whatever the
+    // conditions composed after it (listEventsSql).
+    case Q::EventListHead:
+        return "SELECT " + eventColumns + " FROM events INDEXED BY events_by_created WHERE true";
+    case Q::EventByUid: return "SELECT " + eventColumns + ", payload FROM events WHERE uid = ?1";
+    case Q::DeliveriesOfEvent:
+        return "SELECT " + deliveryColumns +
+            " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.event_id = ?1 ORDER BY d.id DESC";
+    // deliveries.cpp: heads of the listings whose conditions are composed
+    // after them (listDeliveriesSql, listDeadLettersSql), "WHERE …" open.
+    case Q::DeliveryListHead:
+        return "SELECT " + deliveryColumns +
+            ", dl.reason, dl.moved_at FROM deliveries d JOIN events e ON e.id = d.event_id"
+            " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE true";
+    case Q::DeliveryCountHead: return "SELECT count(*) FROM deliveries d WHERE true";
+    case Q::DeliveryCountByTypeHead:
+        return "SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event_id WHERE true";
+    // CROSS JOIN keeps dead_letters the outer loop, walked backwards by its
+    // key: the planner, without statistics for a small or empty
+    // dead_letters, would otherwise walk deliveries (millions of rows).
+    case Q::DeadLetterListHead:
+        return "SELECT " + deliveryColumns +
+            ", dl.reason, dl.moved_at FROM dead_letters dl CROSS JOIN deliveries d ON d.id = dl.delivery_id"
+            " JOIN events e ON e.id = d.event_id WHERE dl.retried_at IS NULL AND d.status = " +
+            sqlName(DeliveryStatus::DeadLetter);
+    case Q::DeadLetterCountHead:
+        return "SELECT count(*) FROM dead_letters dl JOIN deliveries d ON d.id = dl.delivery_id"
+               " WHERE dl.retried_at IS NULL AND d.status = " +
+            sqlName(DeliveryStatus::DeadLetter);
+    case Q::DeadLetterCountByTypeHead:
+        return "SELECT count(*) FROM dead_letters dl JOIN deliveries d ON d.id = dl.delivery_id"
+               " JOIN events e ON e.id = d.event_id WHERE dl.retried_at IS NULL AND d.status = " +
+            sqlName(DeliveryStatus::DeadLetter);
+    case Q::DeliveryById:
+        return "SELECT " + deliveryColumns +
+            ", dl.reason, dl.moved_at FROM deliveries d JOIN events e ON e.id = d.event_id"
+            " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE d.id = ?1";
+    case Q::AttemptsOfDelivery:
+        return "SELECT number, started_at, duration_ms, status_code, error_type, error_message, retry_after_ms,"
+               " response_excerpt FROM attempts WHERE delivery_id = ?1 ORDER BY number";
+    // redrive.cpp
+    case Q::DeliveryStatus: return "SELECT status FROM deliveries WHERE id = ?1";
+    case Q::DeliveryRequeue:
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
+            ", retry_base = attempt_count, next_attempt_at = ?1, updated_at = ?1, completed_at = NULL,"
+            " lease_owner = NULL, lease_expires_at = NULL WHERE id = ?2";
+    // A dead letter's row has retried_at NULL (moving a delivery to the queue
+    // again clears it); a delivered one keeps the time it was retried before.
+    case Q::DeadLetterRetried:
+        return "UPDATE dead_letters SET retried_at = ?1 WHERE delivery_id = ?2 AND retried_at IS NULL";
+    // retention.cpp
+    case Q::PurgeAttempts: return "DELETE FROM attempts WHERE delivery_id = ?1";
+    case Q::PurgeDeadLetter: return "DELETE FROM dead_letters WHERE delivery_id = ?1";
+    case Q::PurgeDelivery: return "DELETE FROM deliveries WHERE id = ?1";
+    // The per-minute rollup, 5,000 rows a transaction.
+    case Q::PurgeStats:
+        return "DELETE FROM stats_minutely WHERE (minute, target_id) IN (SELECT minute, target_id"
+               " FROM stats_minutely WHERE minute < ?1 ORDER BY minute LIMIT 5000)";
+    // stats.cpp: heads whose conditions are composed after them, "WHERE …" open.
+    // Counted without GROUP BY: at 100k deliveries SQLite's sorter took 3-4
+    // times as long as one pass, which also collects the times to deliver.
+    case Q::StatsHead:
+        return "SELECT e.type, d.target_id, d.status, d.completed_at - d.created_at"
+               " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE true";
+    case Q::StatsAttemptsHead:
+        return "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
+               " JOIN deliveries d ON d.id = a.delivery_id WHERE true";
+    case Q::StatsAttemptsByTypeHead:
+        return "SELECT a.duration_ms, a.status_code IS NOT NULL FROM attempts a"
+               " JOIN deliveries d ON d.id = a.delivery_id JOIN events e ON e.id = d.event_id WHERE true";
+    // The claimable states spelled as in the deliveries_due index, so the
+    // scan stays inside that index (the backlog), not the whole table.
+    case Q::StatsDueHead:
+        return "SELECT min(d.next_attempt_at) FROM deliveries d JOIN targets t ON t.id = d.target_id WHERE " +
+            statusIn(status_set::kClaimable, "d.status") + " AND t.enabled = 1";
+    case Q::StatsDueByTypeHead:
+        return "SELECT min(d.next_attempt_at) FROM deliveries d JOIN events e ON e.id = d.event_id"
+               " JOIN targets t ON t.id = d.target_id WHERE " +
+            statusIn(status_set::kClaimable, "d.status") + " AND t.enabled = 1";
+    // A range of the primary key (minute, target_id).
+    case Q::StatsSeries:
+        return "SELECT minute, " + sums + " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2"
+               " GROUP BY minute ORDER BY minute";
+    case Q::StatsSeriesOfTarget:
+        return "SELECT minute, " + sums + " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2"
+               " AND target_id = ?3 GROUP BY minute ORDER BY minute";
+    case Q::Ping: return "SELECT 1";
+    // monitor.cpp
+    case Q::MonitorTargets:
+        return "SELECT id, enabled, paused_until IS NOT NULL, consecutive_failures,"
+               " CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END, rate_current,"
+               " coalesce(max_in_flight, 0) FROM targets ORDER BY id";
+    case Q::MonitorDeliveries: return "SELECT target_id, status, next_attempt_at FROM deliveries";
+    // queue.cpp: the claim's queries must be index seeks, never a scan of
+    // deliveries (the plan tests hold each to it).
+    case Q::QueueReclaim:
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
+            ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE status = " +
+            sqlName(DeliveryStatus::InProgress) + " AND lease_expires_at < ?1";
+    // The next lower priority level that has claimable rows.
+    case Q::QueueNextPriority:
+        return "SELECT priority FROM deliveries WHERE " + claimable + " AND priority < ?1 ORDER BY priority DESC LIMIT 1";
+    // Due rows of one priority level: a range seek that ends at the first row
+    // not yet due, however many of those wait behind it. Rows of disabled
+    // targets and of targets whose breaker is open until after ?2 are stepped
+    // over here, not in the caller: a backlog of theirs larger than the LIMIT
+    // would otherwise hide every other target's rows. CROSS JOIN keeps
+    // deliveries the outer loop: walked in index order (a plain JOIN lets the
+    // planner scan targets and sort).
+    case Q::QueueDueAtPriority:
+        return "SELECT d.id, d.target_id, d.event_id, d.attempt_count, d.retry_base, d.throttle_deferrals, d.status"
+               " FROM deliveries d CROSS JOIN targets t ON t.id = d.target_id WHERE " +
+            claimable +
+            " AND d.priority = ?1 AND d.next_attempt_at <= ?2"
+            " AND t.enabled = 1 AND (t.paused_until IS NULL OR t.paused_until <= ?2)"
+            " ORDER BY d.priority DESC, d.next_attempt_at LIMIT ?3";
+    // The first row of an enabled target ends the walk; targets whose breaker
+    // is open until after ?2 are stepped over (their next probe is
+    // QueueFirstProbe's).
+    case Q::QueueFirstAtPriority:
+        return "SELECT d.next_attempt_at FROM deliveries d CROSS JOIN targets t ON t.id = d.target_id WHERE " +
+            claimable +
+            " AND d.priority = ?1 AND t.enabled = 1 AND (t.paused_until IS NULL OR t.paused_until <= ?2)"
+            " ORDER BY d.priority DESC, d.next_attempt_at LIMIT 1";
+    case Q::QueueFirstLease:
+        return "SELECT lease_expires_at FROM deliveries WHERE status = " + sqlName(DeliveryStatus::InProgress) +
+            " ORDER BY lease_expires_at LIMIT 1";
+    case Q::QueueFirstProbe: return "SELECT min(paused_until) FROM targets WHERE enabled = 1 AND paused_until > ?1";
+    case Q::QueueTakeLease:
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::InProgress) +
+            ", lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 WHERE id = ?4";
+    case Q::QueueDefer:
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::RateLimited) +
+            ", next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3";
+    case Q::QueueHoldBack: return "UPDATE deliveries SET next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3";
+    // One target's deliveries in flight, across every worker: a range of the
+    // deliveries_in_flight index (the WHERE is the index's, word for word).
+    case Q::QueueInFlightOfTarget:
+        return "SELECT count(*) FROM deliveries WHERE status = " + sqlName(DeliveryStatus::InProgress) +
+            " AND target_id = ?1";
+    case Q::QueueEvent: return "SELECT uid, type, payload, created_at FROM events WHERE id = ?1";
+    case Q::QueueTargets: return "SELECT " + targetColumns + ", bucket_tokens, bucket_updated_at FROM targets";
+    // One writer at a time: nothing to lock.
+    case Q::QueueLockTarget:
+        return "SELECT " + targetColumns + ", bucket_tokens, bucket_updated_at FROM targets WHERE id = ?1";
+    case Q::QueueSaveBucket: return "UPDATE targets SET bucket_tokens = ?1, bucket_updated_at = ?2 WHERE id = ?3";
+    // Fenced by the lease: a row another worker reclaimed is not written.
+    case Q::QueueFinish:
+        return "UPDATE deliveries SET status = ?1, attempt_count = attempt_count + 1, next_attempt_at = ?2,"
+               " last_status_code = ?3, last_error = ?4, lease_owner = NULL, lease_expires_at = NULL,"
+               " updated_at = ?5, completed_at = ?6, retry_base = retry_base + ?9,"
+               " throttle_deferrals = throttle_deferrals + ?9 WHERE id = ?7 AND status = " +
+            sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?8";
+    case Q::QueueAttempt:
+        return "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
+               " error_message, response_excerpt, retry_after_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    case Q::QueueDeadLetter:
+        return "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
+               " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason, moved_at = excluded.moved_at,"
+               " retried_at = NULL";
+    case Q::QueueTargetState:
+        return "SELECT consecutive_failures, paused_until, enabled, rate_current, rate_adjusted_at, rate_signal_at,"
+               " CASE WHEN rate_limit_enabled = 1 THEN rate_per_second END, min_rate, rate_step FROM targets"
+               " WHERE id = ?1";
+    case Q::QueueSaveRate:
+        return "UPDATE targets SET rate_current = ?2, rate_adjusted_at = ?3, rate_signal_at = ?4,"
+               " rate_signal = coalesce(?5, rate_signal) WHERE id = ?1";
+    case Q::QueueSaveBreaker:
+        return "UPDATE targets SET consecutive_failures = ?2, paused_until = ?3,"
+               " paused_at = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(paused_at, ?4) END,"
+               " paused_reason = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE coalesce(?5, paused_reason) END,"
+               " enabled = ?6, disabled_reason = coalesce(?7, disabled_reason) WHERE id = ?1";
+    case Q::QueueProbe: return "UPDATE targets SET paused_until = ?2 WHERE id = ?1";
+    case Q::RollupUpsert: return detail::rollupUpsert(placeholder);
+    case Q::QueueDisableUnreadable:
+        return "UPDATE targets SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1";
+    case Q::QueueOrphan:
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::DeadLetter) +
+            ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2, completed_at = ?2, last_error = ?3"
+            " WHERE id = ?1";
+    case Q::QueueRelease:
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
+            ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE id = ?2 AND status = " +
+            sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?3";
+    case Q::QueueOutstanding:
+        return "SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id WHERE t.enabled = 1 AND " +
+            statusIn(status_set::kUnfinished, "d.status");
+    // After a clock jump (Queue::shiftSchedule): ?1 the jump, ?2 now, ?3 the
+    // updated_at that tells the rows apart. Times beyond ±2^62 (rows edited by
+    // hand) stay: adding could overflow.
+    case Q::QueueShiftForward: return shift("updated_at <= ?3");
+    case Q::QueueShiftBack: return shift("updated_at > ?3");
+    }
+    return {};
+}
+
+} // namespace
+
+const std::string& statement(sql::Q q)
+{
+    static const auto all = [] {
+        std::array<std::string, sql::kStatementCount> texts;
+        for (size_t i = 0; i < texts.size(); ++i)
+            texts[i] = spell(static_cast<Q>(i));
+        return texts;
+    }();
+    return all[static_cast<size_t>(q)];
+}
+
+std::string parameter(int n) { return placeholder(n); }
+
+} // namespace webhookd::sqlite
