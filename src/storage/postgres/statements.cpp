@@ -118,11 +118,14 @@ std::string spell(Q q)
     case Q::DeliveryCountHead: return "SELECT count(*) FROM deliveries d WHERE true";
     case Q::DeliveryCountByTypeHead:
         return "SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event_id WHERE true";
-    // dead_letters walked backwards by its key; PostgreSQL's statistics
-    // choose that order without a hint.
+    // dead_letters walked backwards by its key, each row's delivery looked
+    // up by id: the lateral subquery (kept apart by OFFSET 0) fixes that
+    // order as CROSS JOIN does for SQLite. A plain join let the generic plan
+    // scan deliveries and sort (the plan test caught it).
     case Q::DeadLetterListHead:
         return "SELECT " + deliveryColumns +
-            ", dl.reason, dl.moved_at FROM dead_letters dl JOIN deliveries d ON d.id = dl.delivery_id"
+            ", dl.reason, dl.moved_at FROM dead_letters dl"
+            " JOIN LATERAL (SELECT * FROM deliveries WHERE id = dl.delivery_id OFFSET 0) d ON true"
             " JOIN events e ON e.id = d.event_id WHERE dl.retried_at IS NULL AND d.status = " +
             sqlName(DeliveryStatus::DeadLetter);
     case Q::DeadLetterCountHead:

@@ -202,9 +202,10 @@ public:
     // Parameters so far.
     int count() const { return static_cast<int>(values_.size()); }
     const std::string& sql() const { return sql_; }
-    Statement statement() const
+    // Prepared with its values bound; after prefix, for a plan test's "EXPLAIN ".
+    Statement statement(std::string_view prefix = {}) const
     {
-        Statement q(c_, sql_);
+        Statement q(c_, std::string(prefix) + sql_);
         for (size_t i = 0; i < values_.size(); ++i)
             std::visit([&](const auto& v) { q.bind(static_cast<int>(i + 1), v); }, values_[i]);
         return q;
