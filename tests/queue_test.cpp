@@ -396,7 +396,7 @@ TEST_CASE("queue: a rolled-back transaction reports no target events")
     blocker.exec(f.postgres() ? "BEGIN; SELECT 1 FROM targets WHERE id = 'g' FOR UPDATE" : "BEGIN IMMEDIATE");
     auto refused = q.complete({c}, f.clock.nowMs());
     REQUIRE_FALSE(refused);
-    CHECK(refused.error().is(Error::Kind::Busy));
+    CHECK_MESSAGE(refused.error().is(Error::Kind::Busy), refused.error().toString());
     CHECK(q.takeTargetEvents().empty());
     blocker.exec("ROLLBACK");
     CHECK(f.status(id) == "in_progress");

@@ -303,7 +303,7 @@ TEST_CASE("storage: a store the process may not write opens read-only" *
     spec.url = "http://x/";
     auto t = addTarget(*db, "a", spec, clock);
     REQUIRE_FALSE(t);
-    CHECK(t.error().is(Error::Kind::ReadOnly));
+    CHECK_MESSAGE(t.error().is(Error::Kind::ReadOnly), t.error().toString());
 }
 
 // ---------------------------------------------------------------------------
