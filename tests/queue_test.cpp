@@ -146,7 +146,7 @@ TEST_CASE("queue: rows not yet due, and rows of disabled targets, are not claime
     }
 }
 
-TEST_CASE("queue: two workers on one file never claim the same delivery")
+TEST_CASE("queue: two workers on one store never claim the same delivery")
 {
     StoreFixture f;
     f.addTarget("a");

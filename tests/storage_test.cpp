@@ -143,9 +143,9 @@ std::vector<std::vector<std::string>> deliveryStates(StoreFixture& f)
 
 // ---------------------------------------------------------------------------
 
-// The file-level cases below are SQLite's (a file, its mode, its PRAGMAs);
-// PostgreSQL's database is made by its administrator, and webhookd only
-// creates its tables in it.
+// The cases below marked sqliteOnly() check a file (its mode, its PRAGMAs,
+// what it holds): a PostgreSQL database is made by its administrator, and
+// webhookd only creates its tables in it.
 TEST_CASE("storage: opening a missing file without create is NotFound and creates nothing" * sqliteOnly())
 {
     test::TempDir dir;
