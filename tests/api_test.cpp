@@ -67,12 +67,11 @@ std::vector<std::string> statementsOf(Database& db, Body body)
     return seen;
 }
 
-std::vector<std::string> planOf(SQLite::Database& db, const std::string& sql)
+std::vector<std::string> planOf(test::RawSql& db, const std::string& sql)
 {
-    SQLite::Statement q(db, "EXPLAIN QUERY PLAN " + sql);
     std::vector<std::string> out;
-    while (q.executeStep())
-        out.push_back(q.getColumn(3).getString());
+    for (const auto& row : db.rows("EXPLAIN QUERY PLAN " + sql))
+        out.push_back(row.at(3));
     return out;
 }
 
@@ -106,7 +105,7 @@ struct ApiFixture {
             tokens[scope] = k->token;
         }
         ApiOptions o;
-        o.database = store.path;
+        o.database = store.locator;
         o.threads = 2;
         auto made = ApiServer::create(o, store.clock);
         REQUIRE(made);
@@ -485,11 +484,11 @@ TEST_CASE("api: GET /health needs no key and says whether the store answers")
     CHECK(json::parse(up->body) == json{{"status", "ok"}});
     CHECK(api.call("GET", "/health?verbose=1", "")->status == 400);
     // Receivers failing does not matter: only the store does.
-    std::filesystem::rename(api.store.path, api.store.path + ".moved");
+    std::filesystem::rename(api.store.locator, api.store.locator + ".moved");
     auto down = api.call("GET", "/health", "");
     CHECK(down->status == 503);
     CHECK(down->get_header_value("Retry-After") == "1");
     CHECK(json::parse(down->body)["code"] == "store_unavailable");
-    std::filesystem::rename(api.store.path + ".moved", api.store.path);
+    std::filesystem::rename(api.store.locator + ".moved", api.store.locator);
     CHECK(api.call("GET", "/health", "")->status == 200);
 }

@@ -17,6 +17,7 @@
 #include "storage/sql/rows.h"
 #include "storage/targets.h"
 #include "support/postgres.h"
+#include "support/store_fixture.h"
 #include "support/temp_dir.h"
 
 using namespace webhookd;
@@ -137,7 +138,7 @@ std::string planOf(sql::Statement q, int detailColumn)
 
 } // namespace
 
-TEST_CASE("plans: SQLite walks an index for every hot and listing query")
+TEST_CASE("plans: SQLite walks an index for every hot and listing query" * test::sqliteOnly())
 {
     test::TempDir dir;
     OpenOptions o;
@@ -159,7 +160,7 @@ TEST_CASE("plans: SQLite walks an index for every hot and listing query")
     }
 }
 
-TEST_CASE("plans: PostgreSQL walks an index for every hot and listing query")
+TEST_CASE("plans: PostgreSQL walks an index for every hot and listing query" * test::postgresOnly())
 {
     OpenOptions o;
     o.create = true;

@@ -17,6 +17,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include "api/problem.h"
 #include "core/clock.h"
 #include "model/target_rules.h"
 #include "records/json.h"
@@ -42,6 +43,7 @@
 using namespace webhookd;
 using test::filteredBy;
 using test::openNew;
+using test::sqliteOnly;
 using test::StoreFixture;
 
 namespace {
@@ -81,70 +83,37 @@ std::vector<int64_t> ids(const std::vector<Delivery>& ds)
 // created now and completed at completedAt (NULL when unset), each with one
 // attempt carrying payloadBytes of response excerpt (and as much payload), and
 // a dead_letters row for dead letters. One transaction of INSERT … SELECT, so
-// large histories are quick to make. Returns the delivery ids, ascending.
+// large histories are quick to make; the store numbers the rows (a
+// PostgreSQL identity does not move past ids given to it). Returns the
+// delivery ids, ascending.
 std::vector<int64_t> bulk(StoreFixture& f, int n, const std::string& target, const std::string& status,
                           std::optional<int64_t> completedAt, int payloadBytes = 8)
 {
     auto& raw = f.raw;
-    const int64_t eventBase = raw.execAndGet("SELECT coalesce(max(id), 0) FROM events").getInt64();
-    const int64_t deliveryBase = raw.execAndGet("SELECT coalesce(max(id), 0) FROM deliveries").getInt64();
-    const int64_t now = f.clock.nowMs();
-    SQLite::Transaction tx(raw);
-    const std::string series = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < :n) ";
-    SQLite::Statement ev(raw,
-                         series +
-                             "INSERT INTO events (id, uid, type, payload, created_at)"
-                             " SELECT :base + i, 'msg_bulk' || (:base + i), 'bulk.event',"
-                             " json_object('pad', hex(zeroblob(:half))), :now FROM c");
-    ev.bind(":n", n);
-    ev.bind(":base", eventBase);
-    ev.bind(":half", payloadBytes / 2);
-    ev.bind(":now", now);
-    ev.exec();
-    SQLite::Statement d(raw,
-                        series +
-                            "INSERT INTO deliveries (id, event_id, target_id, status, attempt_count,"
-                            " next_attempt_at, created_at, updated_at, completed_at)"
-                            " SELECT :dbase + i, :base + i, :target, :status, 1, :now, :now, :now, :done"
-                            " FROM c");
-    d.bind(":n", n);
-    d.bind(":dbase", deliveryBase);
-    d.bind(":base", eventBase);
-    d.bind(":target", target);
-    d.bind(":status", status);
-    d.bind(":now", now);
-    if (completedAt)
-        d.bind(":done", *completedAt);
-    else
-        d.bind(":done");
-    d.exec();
-    SQLite::Statement a(raw,
-                        series +
-                            "INSERT INTO attempts (delivery_id, number, started_at, duration_ms,"
-                            " status_code, response_excerpt)"
-                            " SELECT :dbase + i, 1, :now, 5, 200, hex(zeroblob(:half)) FROM c");
-    a.bind(":n", n);
-    a.bind(":dbase", deliveryBase);
-    a.bind(":now", now);
-    a.bind(":half", payloadBytes / 2);
-    a.exec();
-    if (status == "dead_letter") {
-        SQLite::Statement dl(raw,
-                             series +
-                                 "INSERT INTO dead_letters (delivery_id, reason, moved_at)"
-                                 " SELECT :dbase + i, 'HTTP 410', :done FROM c");
-        dl.bind(":n", n);
-        dl.bind(":dbase", deliveryBase);
-        if (completedAt)
-            dl.bind(":done", *completedAt);
-        else
-            dl.bind(":done", now);
-        dl.exec();
-    }
-    tx.commit();
+    const std::string eventBase = std::to_string(f.count("SELECT coalesce(max(id), 0) FROM events"));
+    const std::string deliveryBase = std::to_string(f.count("SELECT coalesce(max(id), 0) FROM deliveries"));
+    const std::string now = std::to_string(f.clock.nowMs());
+    const std::string done = completedAt ? std::to_string(*completedAt) : "NULL";
+    const std::string pad(static_cast<size_t>(payloadBytes / 2 * 2), '0');
+    raw.exec("BEGIN");
+    raw.exec("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " + std::to_string(n) +
+             ") INSERT INTO events (uid, type, payload, created_at) SELECT 'msg_bulk' || (" + eventBase +
+             " + i), 'bulk.event', '{\"pad\":\"" + pad + "\"}', " + now + " FROM c ORDER BY i");
+    raw.exec("INSERT INTO deliveries (event_id, target_id, status, attempt_count, next_attempt_at, created_at,"
+             " updated_at, completed_at) SELECT id, " +
+             test::quoted(target) + ", " + test::quoted(status) + ", 1, " + now + ", " + now + ", " + now + ", " +
+             done + " FROM events WHERE id > " + eventBase + " ORDER BY id");
+    raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_excerpt)"
+             " SELECT id, 1, " +
+             now + ", 5, 200, '" + pad + "' FROM deliveries WHERE id > " + deliveryBase + " ORDER BY id");
+    if (status == "dead_letter")
+        raw.exec("INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT id, 'HTTP 410', " +
+                 (completedAt ? done : now) + " FROM deliveries WHERE id > " + deliveryBase);
+    raw.exec("COMMIT");
     std::vector<int64_t> ids;
-    for (int i = 1; i <= n; ++i)
-        ids.push_back(deliveryBase + i);
+    for (const auto& row : raw.rows("SELECT id FROM deliveries WHERE id > " + deliveryBase + " ORDER BY id"))
+        ids.push_back(std::stoll(row[0]));
+    REQUIRE(ids.size() == static_cast<size_t>(n));
     return ids;
 }
 
@@ -162,17 +131,25 @@ void markDelivered(StoreFixture& f, int64_t id, int64_t completedAt, int attempt
 
 std::string column(StoreFixture& f, const std::string& col, int64_t deliveryId)
 {
-    SQLite::Statement q(f.raw, "SELECT " + col + " FROM deliveries WHERE id = ?");
-    q.bind(1, deliveryId);
-    REQUIRE(q.executeStep());
-    return q.getColumn(0).isNull() ? "NULL" : q.getColumn(0).getString();
+    return f.text("SELECT coalesce(CAST(" + col +
+                  " AS TEXT), 'NULL') FROM deliveries WHERE id = " + std::to_string(deliveryId));
+}
+
+// Every delivery's id, status, completion and update time: equal snapshots
+// mean no delivery changed.
+std::vector<std::vector<std::string>> deliveryStates(StoreFixture& f)
+{
+    return f.raw.rows("SELECT id, status, completed_at, updated_at FROM deliveries ORDER BY id");
 }
 
 } // namespace
 
 // ---------------------------------------------------------------------------
 
-TEST_CASE("storage: opening a missing file without create is NotFound and creates nothing")
+// The cases below marked sqliteOnly() check a file (its mode, its PRAGMAs,
+// what it holds): a PostgreSQL database is made by its administrator, and
+// webhookd only creates its tables in it.
+TEST_CASE("storage: opening a missing file without create is NotFound and creates nothing" * sqliteOnly())
 {
     test::TempDir dir;
     const std::string path = dir.file("missing.db");
@@ -182,7 +159,7 @@ TEST_CASE("storage: opening a missing file without create is NotFound and create
     CHECK_FALSE(std::filesystem::exists(path));
 }
 
-TEST_CASE("storage: create makes a private WAL database with foreign keys on")
+TEST_CASE("storage: create makes a private WAL database with foreign keys on" * sqliteOnly())
 {
     test::TempDir dir;
     const std::string path = dir.file("webhooks.db");
@@ -198,7 +175,8 @@ TEST_CASE("storage: create makes a private WAL database with foreign keys on")
     CHECK(db.path() == path);
 }
 
-TEST_CASE("storage: a new database is created with incremental auto-vacuum, and an old one keeps its mode")
+TEST_CASE("storage: a new database is created with incremental auto-vacuum, and an old one keeps its mode" *
+          sqliteOnly())
 {
     test::TempDir dir;
     const std::string path = dir.file("webhooks.db");
@@ -222,7 +200,7 @@ TEST_CASE("storage: a new database is created with incremental auto-vacuum, and 
 TEST_CASE("storage: re-opening a database is fine and migrating again applies nothing")
 {
     test::TempDir dir;
-    const std::string path = dir.file("webhooks.db");
+    const std::string path = test::newLocator(dir);
     {
         Database db = openNew(path);
         auto applied = db.migrate();
@@ -235,7 +213,7 @@ TEST_CASE("storage: re-opening a database is fine and migrating again applies no
     CHECK(again->migrate().value() == 0);
     SUBCASE("without migrating at open, migrate() applies every migration once")
     {
-        const std::string fresh = dir.file("fresh.db");
+        const std::string fresh = test::newLocator(dir, "fresh.db");
         OpenOptions options;
         options.create = true;
         options.migrate = false;
@@ -248,24 +226,13 @@ TEST_CASE("storage: re-opening a database is fine and migrating again applies no
     }
 }
 
-TEST_CASE("storage: a file that is not a webhookd database is Invalid")
+TEST_CASE("storage: a file that is not a webhookd database is Invalid" * sqliteOnly())
 {
     test::TempDir dir;
     SUBCASE("not SQLite at all")
     {
         const std::string path = dir.file("notes.txt");
         std::ofstream(path) << std::string(4096, 'x');
-        auto db = Database::open(path);
-        REQUIRE_FALSE(db);
-        CHECK(db.error().is(Error::Kind::Invalid));
-    }
-    SUBCASE("another application's SQLite database")
-    {
-        const std::string path = dir.file("other.db");
-        {
-            SQLite::Database other(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-            other.exec("CREATE TABLE things (x INTEGER)");
-        }
         auto db = Database::open(path);
         REQUIRE_FALSE(db);
         CHECK(db.error().is(Error::Kind::Invalid));
@@ -278,13 +245,31 @@ TEST_CASE("storage: a file that is not a webhookd database is Invalid")
     }
 }
 
+TEST_CASE("storage: another application's database is Invalid, and left alone")
+{
+    test::TempDir dir;
+    const std::string locator = test::newLocator(dir, "other.db");
+    if (!test::postgresBackend()) // a file for RawSql to open
+        SQLite::Database created(locator, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    test::RawSql(locator).exec("CREATE TABLE things (x INTEGER)");
+    auto db = Database::open(locator);
+    REQUIRE_FALSE(db);
+    CHECK(db.error().is(Error::Kind::Invalid));
+    CHECK(test::RawSql(locator).rows("SELECT count(*) FROM things") == std::vector<std::vector<std::string>>{{"0"}});
+}
+
 TEST_CASE("storage: a database from a newer webhookd is Invalid")
 {
     test::TempDir dir;
-    const std::string path = dir.file("webhooks.db");
+    const std::string path = test::newLocator(dir);
     {
         Database db = openNew(path);
-        sqlite::handle(db).exec("PRAGMA user_version = " + std::to_string(Database::latestSchemaVersion() + 1));
+        const std::string future = std::to_string(Database::latestSchemaVersion() + 1);
+        if (Database::isServerLocator(path))
+            test::RawSql(path).exec("INSERT INTO webhookd_migrations (version, name, applied_at) VALUES (" + future +
+                                    ", 'future', 0)");
+        else
+            sqlite::handle(db).exec("PRAGMA user_version = " + future);
     }
     auto db = Database::open(path);
     REQUIRE_FALSE(db);
@@ -294,15 +279,24 @@ TEST_CASE("storage: a database from a newer webhookd is Invalid")
 
 // Root may write any file whatever its mode, so as root this case cannot
 // make a file unwritable: it is reported as skipped (tests/e2e/cli_test.cpp
-// covers a read-only store as root by running webhookctl as nobody).
-TEST_CASE("storage: a file the process may not write opens read-only" * doctest::skip(::geteuid() == 0))
+// covers a read-only store as root by running webhookctl as nobody). On
+// PostgreSQL the database is made read-only instead
+// (default_transaction_read_only), which root's tests can do.
+TEST_CASE("storage: a store the process may not write opens read-only" *
+          doctest::skip(::geteuid() == 0 && !test::postgresBackend()))
 {
     test::TempDir dir;
-    const std::string path = dir.file("webhooks.db");
+    const std::string path = test::newLocator(dir);
     {
         Database db = openNew(path);
     }
-    REQUIRE(::chmod(path.c_str(), 0400) == 0);
+    if (test::postgresBackend()) {
+        test::RawSql admin(path);
+        admin.exec("ALTER DATABASE " + admin.text("SELECT current_database()") +
+                   " SET default_transaction_read_only = on");
+    } else {
+        REQUIRE(::chmod(path.c_str(), 0400) == 0);
+    }
     auto db = Database::open(path);
     REQUIRE(db);
     CHECK(db->readOnly());
@@ -312,7 +306,7 @@ TEST_CASE("storage: a file the process may not write opens read-only" * doctest:
     spec.url = "http://x/";
     auto t = addTarget(*db, "a", spec, clock);
     REQUIRE_FALSE(t);
-    CHECK(t.error().is(Error::Kind::ReadOnly));
+    CHECK_MESSAGE(t.error().is(Error::Kind::ReadOnly), t.error().toString());
 }
 
 // ---------------------------------------------------------------------------
@@ -1138,8 +1132,7 @@ TEST_CASE("redrive: resend refuses unfinished and unknown deliveries and changes
     markDelivered(f, done, f.clock.nowMs());
     const int64_t other = f.send("x").deliveryIds[0];
     f.clock.advance(1000);
-    const std::string before = f.text("SELECT group_concat(id || status || coalesce(completed_at, '-') || updated_at)"
-                                      " FROM deliveries");
+    const auto before = deliveryStates(f);
     for (const char* status : {"pending", "failed", "rate_limited", "in_progress"}) {
         CAPTURE(status);
         f.setStatus(other, status);
@@ -1156,8 +1149,7 @@ TEST_CASE("redrive: resend refuses unfinished and unknown deliveries and changes
     CHECK(unknown.error().is(Error::Kind::NotFound));
     CHECK(unknown.error().message().find("999") != std::string::npos);
     CHECK(resendDeliveries(f.db, {}, f.clock).error().is(Error::Kind::Invalid));
-    CHECK(f.text("SELECT group_concat(id || status || coalesce(completed_at, '-') || updated_at) FROM deliveries") ==
-          before);
+    CHECK(deliveryStates(f) == before);
 }
 
 TEST_CASE("redrive: many ids go in batches of their own transactions, with progress, each id once")
@@ -1289,7 +1281,8 @@ TEST_CASE("retention: purge deletes finished deliveries completed before the cut
         CHECK(f.rows("events") == 6);
         CHECK(f.status(shared.deliveryIds[1 - sharedA]) == "pending");
         CHECK(f.status(resent.deliveryIds[0]) == "pending");
-        CHECK(f.count("SELECT count(*) FROM pragma_foreign_key_check") == 0);
+        if (!f.postgres()) // PostgreSQL enforces foreign keys on every connection
+            CHECK(f.count("SELECT count(*) FROM pragma_foreign_key_check") == 0);
         auto again = purgeTerminal(f.db, o);
         REQUIRE(again);
         CHECK(again->deliveries == 0);
@@ -1365,7 +1358,8 @@ TEST_CASE("retention: purge works in batches, returns when told to stop or after
     }
 }
 
-TEST_CASE("retention: a purge gives the space back on an incrementally vacuumed database")
+// SQLite's pages and auto-vacuum (PostgreSQL's space is VACUUM's, in the server).
+TEST_CASE("retention: a purge gives the space back on an incrementally vacuumed database" * sqliteOnly())
 {
     StoreFixture f;
     f.addTarget("a");
@@ -1374,7 +1368,7 @@ TEST_CASE("retention: a purge gives the space back on an incrementally vacuumed 
     bulk(f, 100, "a", "pending", std::nullopt, 2000);
     f.raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     const int64_t pagesBefore = f.count("PRAGMA page_count");
-    const auto sizeBefore = std::filesystem::file_size(f.path);
+    const auto sizeBefore = std::filesystem::file_size(f.locator);
 
     PurgeOptions o;
     o.completedBeforeMs = f.clock.nowMs();
@@ -1387,12 +1381,13 @@ TEST_CASE("retention: a purge gives the space back on an incrementally vacuumed 
     CHECK(r->pagesFreed == pagesBefore - pagesAfter);
     CHECK(pagesAfter * 10 < pagesBefore);
     f.raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    CHECK(std::filesystem::file_size(f.path) * 10 < sizeBefore);
+    CHECK(std::filesystem::file_size(f.locator) * 10 < sizeBefore);
     CHECK(f.rows("deliveries") == 100);
     CHECK(f.text("PRAGMA integrity_check") == "ok");
 }
 
-TEST_CASE("retention: an old database without auto-vacuum keeps its size until vacuumDatabase switches it")
+TEST_CASE("retention: an old database without auto-vacuum keeps its size until vacuumDatabase switches it" *
+          sqliteOnly())
 {
     StoreFixture f;
     f.raw.exec("PRAGMA auto_vacuum = NONE");
@@ -1687,11 +1682,13 @@ TEST_CASE("statistics: the target, type and since filters narrow every figure, a
 
 // ---------------------------------------------------------------------------
 
-TEST_CASE("storage: sendInTransaction commits and rolls back with the caller's own writes")
+// The transactional outbox takes an application's own SQLite connection
+// (storage/sqlite/outbox.h); there is none for PostgreSQL.
+TEST_CASE("storage: sendInTransaction commits and rolls back with the caller's own writes" * sqliteOnly())
 {
     StoreFixture f;
     f.addTarget("a");
-    SQLite::Database app(f.path, SQLite::OPEN_READWRITE, 5000);
+    SQLite::Database app(f.locator, SQLite::OPEN_READWRITE, 5000);
     app.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL)");
     EventInput e;
     e.type = "order.created";
@@ -1745,7 +1742,7 @@ TEST_CASE("storage: sendInTransaction commits and rolls back with the caller's o
     }
 }
 
-TEST_CASE("storage: sendInTransaction refuses a file webhookd did not create")
+TEST_CASE("storage: sendInTransaction refuses a file webhookd did not create" * sqliteOnly())
 {
     test::TempDir dir;
     FakeClock clock;
@@ -1759,10 +1756,120 @@ TEST_CASE("storage: sendInTransaction refuses a file webhookd did not create")
     CHECK(r.error().is(Error::Kind::Invalid));
 }
 
-TEST_CASE("storage: every statement of both catalogs prepares against its backend")
+// ---------------------------------------------------------------------------
+// Faults from the driver (support/faulty_connection.h): what the storage
+// promises when a statement or a commit fails, on both backends.
+
+namespace {
+
+using Fault = test::FaultyConnection::Fault;
+using SqlKind = sql::Error::Kind;
+
+} // namespace
+
+TEST_CASE("storage: a full disk during a send writes nothing and is a Storage error that says so")
 {
-    // SQLite prepares a statement when it is built: against a migrated file,
-    // each must name tables and columns that exist.
+    StoreFixture f({.faults = true});
+    f.addTarget("a");
+    f.addTarget("b");
+    EventInput e;
+    e.type = "order.paid";
+    SUBCASE("at the second delivery's insert")
+    {
+        f.faults->inject(Fault::statement(SqlKind::Full, "INSERT INTO deliveries", 1));
+    }
+    SUBCASE("at the commit") { f.faults->inject(Fault::commit(SqlKind::Full)); }
+    auto r = sendEvent(f.db, e, f.clock);
+    REQUIRE_FALSE(r);
+    CHECK(f.faults->counts().faults == 1);
+    CHECK(r.error().is(Error::Kind::Storage));
+    CHECK(r.error().message() == "the disk is full, so could not record the event");
+    CHECK(f.rows("events") == 0);
+    CHECK(f.rows("deliveries") == 0);
+    // Nothing is left half-done on the connection: the next send goes in whole.
+    auto next = sendEvent(f.db, e, f.clock);
+    REQUIRE_MESSAGE(next, next.error().toString());
+    CHECK(next->deliveryIds.size() == 2);
+    CHECK(f.rows("events") == 1);
+    CHECK(f.rows("deliveries") == 2);
+}
+
+TEST_CASE("storage: sendEach keeps a full disk to the event it struck; a full disk at its commit keeps every one out")
+{
+    StoreFixture f({.faults = true});
+    f.addTarget("a");
+    std::vector<EventInput> events(3);
+    events[0].type = "one";
+    events[1].type = "two";
+    events[2].type = "three";
+    SUBCASE("the second event's delivery")
+    {
+        f.faults->inject(Fault::statement(SqlKind::Full, "INSERT INTO deliveries", 1));
+        auto each = sendEach(f.db, events, f.clock);
+        REQUIRE_MESSAGE(each, each.error().toString());
+        REQUIRE(each->size() == 3);
+        CHECK((*each)[0]);
+        CHECK((*each)[2]);
+        REQUIRE_FALSE((*each)[1]);
+        CHECK((*each)[1].error().is(Error::Kind::Storage));
+        CHECK((*each)[1].error().message() == "the disk is full, so could not record the event");
+        CHECK(f.rows("events") == 2);
+        CHECK(f.rows("deliveries") == 2);
+        CHECK(f.count("SELECT count(*) FROM events WHERE type = 'two'") == 0);
+    }
+    SUBCASE("the commit")
+    {
+        f.faults->inject(Fault::commit(SqlKind::Full));
+        auto each = sendEach(f.db, events, f.clock);
+        REQUIRE_FALSE(each);
+        CHECK(each.error().is(Error::Kind::Storage));
+        CHECK(f.rows("events") == 0);
+        CHECK(f.rows("deliveries") == 0);
+    }
+}
+
+TEST_CASE("storage: a lost connection is Unavailable (the API's 503 store_unavailable) and writes nothing")
+{
+    StoreFixture f({.faults = true});
+    f.addTarget("a");
+    SUBCASE("mid-transaction")
+    {
+        f.faults->inject(Fault::statement(SqlKind::Connection, "INSERT INTO deliveries"));
+        EventInput e;
+        e.type = "order.paid";
+        auto sent = sendEvent(f.db, e, f.clock);
+        REQUIRE_FALSE(sent);
+        CHECK(sent.error().is(Error::Kind::Unavailable));
+        CHECK(f.rows("events") == 0);
+        const api::Problem problem = api::fromError(sent.error());
+        CHECK(problem.status == 503);
+        CHECK(problem.code == "store_unavailable");
+    }
+    SUBCASE("at a commit")
+    {
+        f.faults->inject(Fault::commit(SqlKind::Connection));
+        TargetSpec spec;
+        spec.url = "http://127.0.0.1:9/b";
+        auto t = addTarget(f.db, "b", spec, f.clock);
+        REQUIRE_FALSE(t);
+        CHECK(t.error().is(Error::Kind::Unavailable));
+        CHECK(f.rows("targets") == 1);
+    }
+    SUBCASE("a read")
+    {
+        f.faults->inject(Fault::statement(SqlKind::Connection));
+        auto listed = listTargets(f.db);
+        REQUIRE_FALSE(listed);
+        CHECK(listed.error().is(Error::Kind::Unavailable));
+    }
+    // The next call, with the connection back, works.
+    CHECK(listTargets(f.db).value().size() == 1);
+}
+
+TEST_CASE("storage: every statement of SQLite's catalog prepares against a migrated file" * sqliteOnly())
+{
+    // SQLite prepares a statement when it is built: each must name tables
+    // and columns that exist.
     StoreFixture f;
     auto& lite = detail::sql(f.db);
     for (size_t i = 0; i < sql::kStatementCount; ++i) {
@@ -1771,12 +1878,14 @@ TEST_CASE("storage: every statement of both catalogs prepares against its backen
         CHECK(lite.text(q) == sqlite::statement(q));
         CHECK_NOTHROW(sql::Statement(lite, q));
     }
-    // PostgreSQL parses, analyses and types each one on a real server.
-    OpenOptions o;
-    o.create = true;
-    auto pg = Database::open(test::freshPostgresDatabase(), o);
-    REQUIRE(pg);
-    auto& server = static_cast<postgres::Connection&>(detail::sql(*pg));
+}
+
+TEST_CASE("storage: every statement of PostgreSQL's catalog prepares on a real server" * test::postgresOnly())
+{
+    // The server parses, analyses and types each one (no parameter left
+    // untyped, no SQLite spelling).
+    StoreFixture f;
+    auto& server = static_cast<postgres::Connection&>(detail::sql(f.db));
     for (size_t i = 0; i < sql::kStatementCount; ++i) {
         const auto q = static_cast<sql::Q>(i);
         CAPTURE(sql::statementName(q));

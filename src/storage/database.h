@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -8,6 +9,10 @@
 #include "core/error.h"
 
 namespace webhookd {
+
+namespace sql {
+class Connection;
+}
 
 // How enqueue transactions reach the disk (see DESIGN.md, Durability). Full
 // survives a power cut; Normal may lose the last commits in one, never
@@ -30,6 +35,12 @@ struct OpenOptions {
     // what caches them (the event writer) reads them again every
     // transaction. SQLite ignores it (data_version serves both).
     bool notifications = false;
+    // Tests only (tests/support/faulty_connection.h, a fault injector): once
+    // the store is open and migrated, called with its connection; what it
+    // returns stands in front of that connection for every later call of
+    // the storage code and must forward to it. The Database owns both and
+    // drops the wrapper first.
+    std::function<std::unique_ptr<sql::Connection>(sql::Connection&)> wrapConnection;
 };
 
 // One connection to a webhookd store, named by a locator: a file path or

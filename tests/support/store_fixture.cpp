@@ -1,19 +1,20 @@
 #include "support/store_fixture.h"
 
-#include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
-#include <doctest/doctest.h>
-
 #include "storage/events.h"
+#include "storage/sql/driver.h"
 #include "storage/targets.h"
 
 namespace webhookd::test {
 
-Database openNew(const std::string& path)
+std::string newLocator(const TempDir& dir, const std::string& name)
 {
-    OpenOptions options;
+    return postgresBackend() ? freshPostgresDatabase() : dir.file(name);
+}
+
+Database openNew(const std::string& locator, OpenOptions options)
+{
     options.create = true;
-    auto db = Database::open(path, options);
+    auto db = Database::open(locator, options);
     REQUIRE_MESSAGE(db, "could not create the database: " << db.error().toString());
     return std::move(*db);
 }
@@ -26,9 +27,27 @@ TargetSpec filteredBy(std::vector<std::string> filters, bool enabled)
     return spec;
 }
 
-StoreFixture::StoreFixture(StoreOptions options)
+namespace {
+
+OpenOptions fixtureOpen(const StoreOptions& options, FaultyConnection*& faults)
 {
-    if (options.rawForeignKeys)
+    OpenOptions open;
+    if (options.faults)
+        open.wrapConnection = [&faults](sql::Connection& real) {
+            auto wrapper = std::make_unique<FaultyConnection>(real);
+            faults = wrapper.get();
+            return std::unique_ptr<sql::Connection>(std::move(wrapper));
+        };
+    return open;
+}
+
+} // namespace
+
+StoreFixture::StoreFixture(StoreOptions options)
+    : db(openNew(locator, fixtureOpen(options, faults))),
+      raw(locator)
+{
+    if (options.rawForeignKeys && !raw.postgres())
         raw.exec("PRAGMA foreign_keys = ON");
 }
 
@@ -64,42 +83,48 @@ int64_t StoreFixture::sendTo(const std::string& target, int priority)
     return r->deliveryIds.at(0);
 }
 
-int64_t StoreFixture::count(const std::string& query) { return raw.execAndGet(query).getInt64(); }
+int64_t StoreFixture::count(const std::string& query) { return raw.int64(query); }
 
 int64_t StoreFixture::rows(const std::string& table) { return count("SELECT count(*) FROM " + table); }
 
-std::string StoreFixture::text(const std::string& query) { return raw.execAndGet(query).getString(); }
+std::string StoreFixture::text(const std::string& query) { return raw.text(query); }
 
 std::string StoreFixture::status(int64_t deliveryId)
 {
-    SQLite::Statement q(raw, "SELECT status FROM deliveries WHERE id = ?");
-    q.bind(1, deliveryId);
-    REQUIRE(q.executeStep());
-    return q.getColumn(0).getString();
+    auto found = raw.rows("SELECT status FROM deliveries WHERE id = " + std::to_string(deliveryId));
+    REQUIRE_MESSAGE(found.size() == 1, "no delivery " << deliveryId);
+    return found[0][0];
 }
 
 void StoreFixture::setStatus(int64_t deliveryId, const std::string& status)
 {
-    raw.exec("UPDATE deliveries SET status = '" + status + "' WHERE id = " + std::to_string(deliveryId));
+    raw.exec("UPDATE deliveries SET status = " + quoted(status) + " WHERE id = " + std::to_string(deliveryId));
 }
 
 void StoreFixture::deadLetter(int64_t deliveryId, const std::string& reason, int attempts)
 {
     const std::string id = std::to_string(deliveryId);
     const std::string now = std::to_string(clock.nowMs());
-    SQLite::Transaction tx(raw);
-    raw.exec("UPDATE deliveries SET status = 'dead_letter', attempt_count = " + std::to_string(attempts) +
-             ", completed_at = " + now + ", updated_at = " + now + " WHERE id = " + id);
+    std::string script =
+        "BEGIN; UPDATE deliveries SET status = 'dead_letter', attempt_count = " + std::to_string(attempts) +
+        ", completed_at = " + now + ", updated_at = " + now + " WHERE id = " + id + ";";
     for (int n = 1; n <= attempts; ++n)
-        raw.exec("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
-                 " VALUES (" +
-                 id + ", " + std::to_string(n) + ", " + now + ", 10, 500)");
-    SQLite::Statement dl(raw, "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?, ?, ?)");
-    dl.bind(1, deliveryId);
-    dl.bind(2, reason);
-    dl.bind(3, clock.nowMs());
-    dl.exec();
-    tx.commit();
+        script += " INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) VALUES (" + id +
+            ", " + std::to_string(n) + ", " + now + ", 10, 500);";
+    script += " INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (" + id + ", " + quoted(reason) + ", " +
+        now + "); COMMIT";
+    raw.exec(script);
+}
+
+std::string quoted(const std::string& text)
+{
+    std::string out = "'";
+    for (char c : text) {
+        out += c;
+        if (c == '\'')
+            out += '\'';
+    }
+    return out + "'";
 }
 
 } // namespace webhookd::test

@@ -413,9 +413,9 @@ void Connection::raise(PGresult* result)
     std::string message = firstLine(result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr);
     if (!result || !state)
         message = firstLine(PQerrorMessage(conn_));
+    auto kind = kindOf(state); // before PQclear: state points into the result
     if (result)
         PQclear(result);
-    auto kind = kindOf(state);
     if (PQstatus(conn_) != CONNECTION_OK) {
         kind = sql::Error::Kind::Connection;
         inTransaction_ = false; // the server has rolled it back

@@ -61,6 +61,9 @@ struct Database::Impl {
 
     // cache is declared after the connection: cached statements go first.
     std::unique_ptr<sql::Connection> conn;
+    // OpenOptions::wrapConnection's, in front of conn for the storage code
+    // (detail::sql); declared after it, so it goes first. Usually none.
+    std::unique_ptr<sql::Connection> front;
     // Objects kept per connection between calls, such as prepared statements
     // (shared_ptr<void> erases their types; nothing else holds them).
     enum class Slot { EventWriter, Count };
@@ -76,8 +79,13 @@ Database::Impl& detailImpl(Database& db);
 
 namespace detail {
 
-// The connection; valid while the Database lives.
-inline sql::Connection& sql(Database& db) { return *detailImpl(db).conn; }
+// The connection the storage code runs on (the wrapper in front of it, if
+// any); valid while the Database lives.
+inline sql::Connection& sql(Database& db)
+{
+    auto& impl = detailImpl(db);
+    return impl.front ? *impl.front : *impl.conn;
+}
 
 inline std::shared_ptr<void>& cacheSlot(Database& db, Database::Impl::Slot slot)
 {

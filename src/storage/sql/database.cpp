@@ -83,6 +83,8 @@ Result<Database> Database::open(const std::string& locator, const OpenOptions& o
     }
     if (out.schemaVersion() == 0 && !options.create)
         return fail(Error::invalid("the database " + where + " is empty; run 'webhookctl init'"));
+    if (options.wrapConnection)
+        out.impl_->front = options.wrapConnection(*out.impl_->conn);
     return out;
 }
 

@@ -192,7 +192,10 @@ public:
 
 } // namespace
 
-SQLite::Database& sqlite::handle(Database& db) { return static_cast<sqlite::Connection&>(detail::sql(db)).handle(); }
+SQLite::Database& sqlite::handle(Database& db)
+{
+    return static_cast<sqlite::Connection&>(*detailImpl(db).conn).handle();
+}
 
 namespace detail {
 
