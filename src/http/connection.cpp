@@ -72,6 +72,11 @@ void Server::Impl::startWrite(Conn& c)
     c.state = Conn::State::Writing;
     if (!sendSome(c))
         return closeConn(c);
+    awaitWritten(c);
+}
+
+void Server::Impl::awaitWritten(Conn& c)
+{
     if (c.outSent < c.out.size()) {
         c.deadline = monotonicMs() + opt.ioTimeoutMs;
         watch(c, EPOLLOUT);

@@ -6,7 +6,6 @@
 // pool in server.cpp.
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -17,17 +16,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/clock.h"
 #include "http/request_parser.h"
 #include "http/server.h"
 #include "http/wire.h"
 
 namespace webhookd::http {
 
-inline int64_t monotonicMs()
-{
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
+inline int64_t monotonicMs() { return SystemClock::instance().monotonicMs(); }
 
 // One client connection. The loop thread owns it, except while Dispatched,
 // when one pool thread does (it is then out of epoll, and the loop does not
@@ -104,6 +100,9 @@ struct Server::Impl {
     void answer(Conn& c, const Response& r, bool close);
     void refuse(Conn& c, int status, const std::string& detail) { answer(c, errorResponse(status, detail), true); }
     void startWrite(Conn& c);
+    // After the first send of an answer: the rest waits for EPOLLOUT (and
+    // ioTimeoutMs from now), or the answer is complete.
+    void awaitWritten(Conn& c);
     void finishAnswer(Conn& c);
     void readable(Conn& c);
     void advance(Conn& c, bool eof = false);

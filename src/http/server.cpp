@@ -129,12 +129,7 @@ void Server::Impl::collectDone()
             continue;
         }
         c->state = Conn::State::Writing;
-        if (c->outSent < c->out.size()) {
-            c->deadline = monotonicMs() + opt.ioTimeoutMs;
-            watch(*c, EPOLLOUT);
-        } else {
-            finishAnswer(*c);
-        }
+        awaitWritten(*c);
     }
 }
 
