@@ -1,7 +1,6 @@
 #include "schedule/claim_plan.h"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 #include "core/duration.h"
@@ -14,17 +13,6 @@ namespace {
 // The furthest a throttled target's rows are deferred for want of a token:
 // they come due again and meet the rate of that moment.
 constexpr int64_t kDeferHorizonMs = 5'000;
-
-// Rows one claim may move out of the walk's way (held back or deferred for a
-// token): a few milliseconds of updates, whatever the free slots.
-constexpr int kMovePerClaim = 1024;
-
-// The furthest past one answer's time a target's rows held back at its share
-// are spread: they come due again and meet the share of that moment. A
-// backlog of B rows so comes back at B / 30 s or faster, whatever the
-// estimate it was spread by (a share that has since grown, a second for a
-// target that had not answered yet and answers in a millisecond).
-constexpr int64_t kHoldBackHorizonMs = 30'000;
 
 } // namespace
 
@@ -45,26 +33,11 @@ ClaimTarget claimTargetOf(std::shared_ptr<const Target> target, std::optional<do
     return c;
 }
 
-// Rows come due at the rate the target's slots free (its slots per answer
-// time), continuing after the rows earlier claims held back, so its backlog
-// moves out of the walk's way instead of coming back to the head a second
-// later. The spread reaches at most one claim's worth of moves, and
-// kHoldBackHorizonMs, ahead, then starts again from the front. It is an
-// estimate of this moment (the target's share, its answer time:
-// SlotShare::answerMs) that the rows keep: a row moved again when it comes
-// due must not push the backlog ever further out, and a target whose share
-// grows, or that turns out fast, must not find its backlog spread minutes
-// ahead.
-int64_t HoldBack::next(const std::string& targetId, int64_t nowMs, double answerMs, int slots)
-{
-    const double step = answerMs / std::max(1, slots), first = static_cast<double>(nowMs) + answerMs;
-    double& until = until_[targetId];
-    until = std::max(first, until + step);
-    if (until > first + std::min(step * kMovePerClaim, static_cast<double>(kHoldBackHorizonMs)))
-        until = first;
-    return static_cast<int64_t>(std::ceil(until));
-}
-
+// Rows examined per claim are bounded, so a claim stays short whatever waits:
+// rows it takes or steps over count against examineBudget_, rows it moves out
+// of the walk's way (held back, or deferred for a token) against moveBudget_,
+// which does not shrink with the free slots, so a backlog ahead of other
+// targets' rows is moved in a few claims.
 ClaimPlanner::ClaimPlanner(const ClaimContext& context, const ClaimRequest& request, const BreakerPolicy& breaker,
                            HoldBack& holdBack)
     : context_(context),

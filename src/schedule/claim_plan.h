@@ -21,6 +21,7 @@
 #include "model/target.h"
 #include "ratelimit/token_bucket.h"
 #include "schedule/flow.h"
+#include "schedule/hold_back.h"
 
 namespace webhookd {
 
@@ -66,22 +67,6 @@ struct ClaimTargets {
     std::function<int64_t(const std::string& targetId)> inFlight;
 };
 
-// Where rows held back for want of a slot go, per target: after the rows
-// held back before them, so a backlog moves out of the walk's way at the
-// rate the target's slots free. A scheduling hint kept for a Queue's life;
-// the rows keep their times in the store.
-class HoldBack {
-public:
-    // When a row of the target held back at nowMs comes due again, given
-    // about how long one of its answers takes and how many slots it has.
-    int64_t next(const std::string& targetId, int64_t nowMs, double answerMs, int slots);
-
-private:
-    // The latest time a row was moved to, in fractional milliseconds (a fast
-    // target frees several slots a millisecond).
-    std::map<std::string, double, std::less<>> until_;
-};
-
 struct ClaimRequest {
     int64_t nowMs = 0;
     int64_t leaseMs = 0;          // the shortest lease
@@ -89,8 +74,7 @@ struct ClaimRequest {
     int limit = 0;                // rows to lease at most
 };
 
-// A row to lease to this worker (in_progress until expiresAt).
-struct LeaseRow {
+struct LeaseRow { // in_progress, leased to this worker until expiresAt
     int64_t deliveryId = 0;
     int64_t eventId = 0;
     int64_t expiresAt = 0;
@@ -100,8 +84,7 @@ struct LeaseRow {
     std::shared_ptr<const Target> target;
 };
 
-// A row moved out of the walk's way: due again at dueAt.
-struct MovedRow {
+struct MovedRow { // out of the walk's way, due again at dueAt
     int64_t deliveryId = 0;
     int64_t dueAt = 0;
 };
@@ -166,13 +149,8 @@ private:
     std::map<std::string, Seen, std::less<>> seen_;
     std::map<std::string, int, std::less<>> deferred_; // per target, for spreading deferrals
     int claimed_ = 0;
-    // Rows examined per claim are bounded, so a claim stays short whatever
-    // waits: rows it takes or steps over count against examineBudget_, rows
-    // it moves out of the walk's way (held back, or deferred for a token)
-    // against moveBudget_, which does not shrink with the free slots, so a
-    // backlog ahead of other targets' rows is moved in a few claims.
-    int examineBudget_;
-    int moveBudget_;
+    int examineBudget_;   // rows taken or stepped over
+    int moveBudget_;      // rows held back or deferred
     int page_ = 0;        // rows the open page asked for
     size_t pageRows_ = 0; // rows it got
     int moved_ = 0;       // rows of the page claimed or moved
