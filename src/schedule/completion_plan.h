@@ -76,9 +76,10 @@ struct DeadLetterRow {
     int64_t movedAt = 0;
 };
 
-// Each list in the completions' order; finishes and attempts one per
-// completion. An attempt row and a dead letter are written only where the
-// delivery's finish was. Views into the completions, which must outlive it.
+// Each list in the completions' order: finishes and attempts one per
+// completion, dead letters one per completion that is a dead letter. An
+// attempt row and a dead letter are written only where the delivery's finish
+// was. Views into the completions, which must outlive the plan.
 struct CompletionPlan {
     std::vector<FinishRow> finishes;
     std::vector<AttemptRow> attempts;
