@@ -1,8 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,12 +8,12 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/outcome.h"
 #include "model/breaker.h"
-#include "model/delivery_status.h"
-#include "model/flow.h"
 #include "model/target.h"
 #include "ratelimit/aimd.h"
+#include "schedule/claim_plan.h"
+#include "schedule/completion_plan.h"
+#include "schedule/flow.h"
 
 namespace webhookd {
 
@@ -32,29 +30,6 @@ struct ClaimedDelivery {
     std::string payload;
     int64_t eventCreatedAt = 0;
     std::shared_ptr<const Target> target; // as of the claim; shared between claims
-};
-
-// What one attempt led to, as the worker decided it.
-struct Completion {
-    int64_t deliveryId = 0;
-    std::string targetId;
-    int attemptNumber = 0;
-    Outcome outcome;
-    DeliveryStatus status = DeliveryStatus::Failed; // Delivered, Failed or DeadLetter
-    int64_t nextAttemptAt = 0;                      // for failed
-    std::string lastError;                          // empty when delivered
-    std::string deadLetterReason;                   // for dead_letter
-    bool freeThrottle = false;                      // a 429 with Retry-After that does not use up the budget
-};
-
-// A change the worker made to a target while claiming or recording attempts.
-struct TargetEvent {
-    // Disabled: a 410 Gone. Unreadable: its row was edited into a shape the
-    // worker cannot deliver from (Target::rowError), so it was disabled.
-    // Throttled: adaptive throttling cut its rate (reason says to what, and why).
-    enum class Kind { Paused, Resumed, Disabled, Unreadable, Throttled } kind;
-    std::string targetId;
-    std::string reason;
 };
 
 struct ClaimResult {
@@ -136,11 +111,18 @@ public:
     Result<int64_t> shiftSchedule(int64_t deltaMs, int64_t nowMs);
 
 private:
-    // The bodies of claim and complete, inside a transaction the caller holds.
+    // The bodies of claim and complete, inside a transaction the caller holds:
+    // they read rows, ask schedule/ what to do, and write its plans.
     Result<ClaimResult> claimLocked(int64_t nowMs, int64_t leaseMs, int64_t defaultTimeoutMs, int limit,
                                     const ClaimContext& context);
     void recordLocked(const std::vector<Completion>& completions, int64_t nowMs);
     void updateTargetsLocked(const std::vector<Completion>& completions, int64_t nowMs);
+    // The claim's steps: the targets cache, one target for the planner,
+    // one page of due rows, one page's plan written (returns its leases lost).
+    void loadTargets(int64_t nowMs);
+    ClaimTargets::Found findTarget(const std::string& targetId, int64_t nowMs);
+    void readDue(int priority, int64_t nowMs, int page, std::vector<DueRow>& rows);
+    int writePage(const PagePlan& page, int64_t nowMs, ClaimResult& out);
     // Run the body in one BEGIN IMMEDIATE transaction; target events it
     // produced count only once it commits.
     template <typename Body>
@@ -154,18 +136,8 @@ private:
     AimdPolicy aimd_;
     std::vector<TargetEvent> pendingEvents_; // of the open transaction
     std::vector<TargetEvent> targetEvents_;  // committed, not yet taken
-    // Attempts per second this worker sent each target lately (decaying):
-    // where adaptive throttling starts for a target with no configured rate.
-    struct SendRate {
-        double perSecond = 0;
-        int64_t atMs = 0;
-    };
-    std::map<std::string, SendRate, std::less<>> sendRates_;
-    // Per target, the latest time a row held back for want of a slot was
-    // moved to, in fractional milliseconds (a fast target frees several
-    // slots a millisecond): the next ones follow it (a scheduling hint; the
-    // rows keep their times in the store).
-    std::map<std::string, double, std::less<>> heldBackUntil_;
+    SendRates sendRates_;
+    HoldBack holdBack_;
 };
 
 } // namespace webhookd

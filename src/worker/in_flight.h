@@ -4,7 +4,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "model/flow.h"
+#include "schedule/flow.h"
 #include "storage/queue.h"
 
 namespace webhookd {

@@ -2,8 +2,8 @@
 
 // Fair sharing of a worker's slots among targets (DESIGN.md "Flow control
 // per target") as a pure rule: what the worker knows about its transfers
-// (ClaimContext), and SlotShare, which the claim asks whether a target may
-// have one more slot. Storage walks the due rows and asks; it keeps no rule.
+// (ClaimContext), and SlotShare, which the claim's planner
+// (schedule/claim_plan.h) asks whether a target may have one more slot.
 
 #include <algorithm>
 #include <cstdint>
