@@ -27,6 +27,7 @@
 #include "support/fixture.h"
 #include "support/postgres.h"
 #include "support/process.h"
+#include "support/raw_sql.h"
 
 using namespace webhookd;
 using namespace webhookd::test;
@@ -676,4 +677,41 @@ TEST_CASE("postgres: a response excerpt with NUL bytes is stored alike on both b
         lite.ctlOk({"migrate-store", "--from", "sqlite:" + lite.db(), "--to", dir.file("copy.db"), "--json"}));
     CHECK(j["changed_values"]["attempts"] == 1);
     CHECK(j["contents_checked"] == true);
+}
+
+// The README's steps on PostgreSQL 15, whose public schema no longer lets
+// every role create tables: a role that owns its database runs `init` and a
+// worker; one that does not is told what it lacks, not that the store is
+// read-only.
+TEST_CASE("postgres: the README's role and database work as written; a missing privilege is named as one")
+{
+    const std::string admin = freshPostgresDatabase(); // postgresql://webhookd@HOST:PORT/DB, a superuser
+    const std::string ctl = binary("WEBHOOKD_BIN_WEBHOOKCTL");
+    const auto at = admin.find('@'), slash = admin.rfind('/');
+    auto as = [&](const std::string& role, const std::string& db) {
+        return "postgresql://" + role + admin.substr(at, slash - at) + "/" + db;
+    };
+    const std::string suffix = std::to_string(::getpid());
+    const std::string owner = "app_" + suffix, stranger = "stranger_" + suffix;
+    {
+        RawSql sql(admin);
+        // README, "Scaling out with PostgreSQL": createuser, then createdb --owner.
+        sql.exec("CREATE ROLE " + owner + " LOGIN PASSWORD 'x'");
+        sql.exec("CREATE DATABASE " + owner + " OWNER " + owner);
+        sql.exec("CREATE ROLE " + stranger + " LOGIN PASSWORD 'x'");
+    }
+    auto init = run({ctl, "--db", as(owner, owner), "init"});
+    CHECK_MESSAGE(init.exitCode == 0, init.err);
+    auto added = run({ctl, "--db", as(owner, owner), "target", "add", "t", "--url", "https://example.com/hook",
+                      "--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
+    CHECK_MESSAGE(added.exitCode == 0, added.err);
+
+    // A role that may connect but not create: init refuses with the privilege it lacks.
+    const std::string theirs = admin.substr(slash + 1);
+    auto refused = run({ctl, "--db", as(stranger, theirs), "init"});
+    CHECK(refused.exitCode == 1);
+    CHECK(oneSentence(refused.err, "webhookctl"));
+    CHECK(contains(refused.err, "permission denied"));
+    CHECK_FALSE(contains(refused.err, "read-only"));
+    CHECK(contains(refused.err, "OWNER"));
 }

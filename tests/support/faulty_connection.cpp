@@ -12,6 +12,7 @@ std::string kindName(sql::Error::Kind kind)
     switch (kind) {
     case K::Busy: return "busy";
     case K::ReadOnly: return "read-only";
+    case K::Denied: return "permission denied";
     case K::Full: return "disk full";
     case K::Constraint: return "constraint";
     case K::CantOpen: return "cannot open";

@@ -54,8 +54,10 @@ sql::Error::Kind kindOf(const char* state)
     const std::string_view s(state);
     if (s == "40001" || s == "40P01" || s == "55P03" || s == "57014")
         return K::Busy;
-    if (s == "25006" || s == "42501")
+    if (s == "25006")
         return K::ReadOnly;
+    if (s == "42501")
+        return K::Denied;
     if (s == "53100")
         return K::Full;
     if (s.substr(0, 2) == "23")

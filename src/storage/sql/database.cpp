@@ -16,6 +16,9 @@ Error mapSqlError(const sql::Error& e, std::string_view what)
     switch (e.kind()) {
     case K::Busy: return Error::busy("the database stayed locked by another process while trying to " + op);
     case K::ReadOnly: return Error::readOnly("the database is read-only, so could not " + op);
+    case K::Denied:
+        return Error::storage("the database role may not " + op + " (" + e.what() +
+                              "): give it the database (CREATE DATABASE … OWNER role) or GRANT what it lacks");
     case K::Full: return Error::storage("the disk is full, so could not " + op);
     case K::Constraint: return Error::invalid("could not " + op + ": " + e.what());
     case K::CantOpen: return Error::storage("could not open the database to " + op + ": " + e.what());

@@ -29,6 +29,7 @@ public:
     enum class Kind {
         Busy,         // locked, a deadlock, a lock timeout, a serialization failure: try again
         ReadOnly,     // the store or this connection may not be written
+        Denied,       // the role lacks a privilege (PostgreSQL's 42501): a GRANT or an owner, not a read-only store
         Full,         // the disk is full
         Constraint,   // a constraint refused the change
         CantOpen,     // the file or server could not be opened or reached
