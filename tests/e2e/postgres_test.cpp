@@ -715,3 +715,33 @@ TEST_CASE("postgres: the README's role and database work as written; a missing p
     CHECK_FALSE(contains(refused.err, "read-only"));
     CHECK(contains(refused.err, "OWNER"));
 }
+
+// README, "Scaling out with PostgreSQL": stop webhookd, then migrate-store. A
+// webhookd still delivering from the source is noticed by its live leases.
+TEST_CASE("postgres: migrate-store refuses a source a webhookd is delivering from, and copies once it stopped")
+{
+    TempDir dir;
+    Fixture lite(onDatabase(dir.file("lite.db")));
+    Receiver rx({"--quiet", "--script", "/slow=200;delay=3000"});
+    lite.addTarget("slow", rx.url("/slow"), kFastRetry);
+    lite.send("slow");
+    Process worker = lite.startWorker();
+    REQUIRE(waitUntil([&] { return lite.countStatus("in_progress") == 1; }, 10s));
+
+    const std::string url = freshPostgresDatabase();
+    auto refused = lite.ctl({"migrate-store", "--from", "sqlite:" + lite.db(), "--to", url});
+    CHECK(refused.exitCode == 1);
+    CHECK(oneSentence(refused.err, "webhookctl"));
+    CHECK(contains(refused.err, "running webhookd"));
+    CHECK(contains(refused.err, "stop every webhookd"));
+    Fixture pg(onDatabase(url));
+    CHECK(pg.count("targets") == 0);
+
+    // Stopped: it finishes what it sent, and the copy goes through.
+    worker.kill(SIGTERM);
+    CHECK(worker.wait() == 0);
+    auto copied = lite.ctl({"migrate-store", "--from", "sqlite:" + lite.db(), "--to", url});
+    INFO(describe({"migrate-store"}, copied));
+    CHECK(copied.exitCode == 0);
+    CHECK(pg.count("deliveries") == 1);
+}

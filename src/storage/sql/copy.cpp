@@ -81,6 +81,15 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
     return detail::guarded("copy the store", [&]() -> Result<std::vector<CopiedTable>> {
         auto& src = detail::sql(from);
         auto& dst = detail::sql(to);
+        // A webhookd still delivering from the source would go on claiming
+        // there after the copy: what it sends then is sent again from the copy.
+        sql::Statement live(src, sql::Q::CopyLiveLeases);
+        if (live.executeStep() && live.getColumn(0).getInt64() > 0)
+            return fail(Error::conflict(
+                "the source " + from.path() + " has " + std::to_string(live.getColumn(0).getInt64()) +
+                " deliveries leased to a running webhookd (" + live.getColumn(1).getString() +
+                "); stop every webhookd that uses it first (one that was killed lets its leases end within --lease)"));
+        live.reset();
         for (const char* t : {"targets", "events", "api_keys"})
             if (const int64_t n = countRows(dst, t); n > 0)
                 return fail(Error::invalid("the destination " + to.path() + " is not empty (its " + t + " has " +

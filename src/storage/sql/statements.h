@@ -31,6 +31,8 @@
     X(DeliveryStatus) X(DeliveryRequeue) X(DeadLetterRetried)                                                          \
     /* retention.cpp */                                                                                                \
     X(PurgeAttempts) X(PurgeDeadLetter) X(PurgeDelivery) X(PurgeStats)                                                 \
+    /* copy.cpp */                                                                                                     \
+    X(CopyLiveLeases)                                                                                                  \
     /* stats.cpp, monitor.cpp */                                                                                       \
     X(StatsHead) X(StatsAttemptsHead) X(StatsAttemptsByTypeHead) X(StatsDueHead) X(StatsDueByTypeHead) X(StatsSeries)   \
     X(StatsSeriesOfTarget) X(Ping)        \

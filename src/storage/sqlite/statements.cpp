@@ -158,6 +158,12 @@ std::string spell(Q q)
     case Q::PurgeStats:
         return "DELETE FROM stats_minutely WHERE (minute, target_id) IN (SELECT minute, target_id"
                " FROM stats_minutely WHERE minute < ?1 ORDER BY minute LIMIT 5000)";
+    // copy.cpp: leases not yet ended by the store's own clock, and a holder
+    // of one (a webhookd still delivering from the source).
+    case Q::CopyLiveLeases:
+        return "SELECT count(*), min(lease_owner) FROM deliveries WHERE status = " +
+            sqlName(DeliveryStatus::InProgress) +
+            " AND lease_expires_at > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
     // stats.cpp: heads whose conditions are composed after them, "WHERE …" open.
     // Counted without GROUP BY: at 100k deliveries SQLite's sorter took 3-4
     // times as long as one pass, which also collects the times to deliver.
