@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "storage/database.h"
+#include "storage/sql/bind.h"
 #include "storage/sql/connection.h"
 #include "storage/sql/rows.h"
 #include "storage/targets.h"
@@ -80,8 +81,7 @@ Case named(Q q, V... values)
 {
     return {std::string(sql::statementName(q)), false, [=](sql::Connection& c, std::string_view prefix) {
                 sql::Statement s(c, std::string(prefix) + c.text(q));
-                int i = 0;
-                (s.bind(++i, values), ...);
+                detail::bindAll(s, values...);
                 return s;
             }};
 }

@@ -222,6 +222,8 @@ private:
             values_.resize(k + 1);
             null_.resize(k + 1, true);
             types_.resize(k + 1, 0);
+        }
+        if (k >= lengths_.size()) { // may be longer already: padded for the statement's own count
             formats_.resize(k + 1, 0);
             lengths_.resize(k + 1, 0);
         }
@@ -278,13 +280,16 @@ private:
                 p->name = std::move(name);
                 p->generation = c_.generation();
             }
-            // Parameters not bound go as NULL, as SQLite has them.
+            // Parameters not bound go as NULL, as SQLite has them. Padded in
+            // place (once, not per run); types_ keeps its length: it keys the
+            // prepared statement.
             const int n = std::max(bound, p->parameters);
             values.resize(static_cast<size_t>(n), nullptr);
-            std::vector<int> lengths(lengths_), formats(formats_);
-            lengths.resize(static_cast<size_t>(n), 0);
-            formats.resize(static_cast<size_t>(n), 0);
-            res_ = PQexecPrepared(pc, p->name.c_str(), n, values.data(), lengths.data(), formats.data(), 0);
+            if (lengths_.size() < static_cast<size_t>(n)) {
+                lengths_.resize(static_cast<size_t>(n), 0);
+                formats_.resize(static_cast<size_t>(n), 0);
+            }
+            res_ = PQexecPrepared(pc, p->name.c_str(), n, values.data(), lengths_.data(), formats_.data(), 0);
         }
         const auto status = PQresultStatus(res_);
         if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {

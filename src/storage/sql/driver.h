@@ -200,8 +200,6 @@ public:
         sql_ += c_.placeholder(static_cast<int>(values_.size()));
         return *this;
     }
-    // Parameters so far.
-    int count() const { return static_cast<int>(values_.size()); }
     const std::string& sql() const { return sql_; }
     // Prepared with its values bound; after prefix, for a plan test's "EXPLAIN ".
     Statement statement(std::string_view prefix = {}) const
