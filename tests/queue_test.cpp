@@ -438,7 +438,7 @@ TEST_CASE("queue: a claim that fails in the driver is reported, not retried, cha
     }
     SUBCASE("Busy at the lease's UPDATE, mid-transaction")
     {
-        f.faults->inject(Fault::statement(SqlKind::Busy, "UPDATE deliveries SET status = 'in_progress'"));
+        f.faults->inject(Fault::statement(SqlKind::Busy, "SET status = 'in_progress', lease_owner"));
     }
     SUBCASE("a full disk at its commit is a Storage error")
     {
@@ -447,7 +447,7 @@ TEST_CASE("queue: a claim that fails in the driver is reported, not retried, cha
     }
     SUBCASE("a connection lost mid-transaction is Unavailable")
     {
-        f.faults->inject(Fault::statement(SqlKind::Connection, "UPDATE deliveries SET status = 'in_progress'"));
+        f.faults->inject(Fault::statement(SqlKind::Connection, "SET status = 'in_progress', lease_owner"));
         expected = Error::Kind::Unavailable;
     }
     CAPTURE(expected);

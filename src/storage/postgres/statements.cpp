@@ -245,19 +245,26 @@ std::string spell(Q q)
         return "SELECT lease_expires_at FROM deliveries WHERE status = " + sqlName(DeliveryStatus::InProgress) +
             " ORDER BY lease_expires_at LIMIT 1";
     case Q::QueueFirstProbe: return "SELECT min(paused_until) FROM targets WHERE enabled = 1 AND paused_until > $1";
-    case Q::QueueTakeLease:
-        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::InProgress) +
-            ", lease_owner = $1, lease_expires_at = $2, updated_at = $3 WHERE id = $4";
-    case Q::QueueDefer:
-        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::RateLimited) +
-            ", next_attempt_at = $1, updated_at = $2 WHERE id = $3";
-    case Q::QueueHoldBack: return "UPDATE deliveries SET next_attempt_at = $1, updated_at = $2 WHERE id = $3";
+    // The batch's statements read their rows from one parameter, a JSON
+    // array of arrays (storage/sql/json_rows.h).
+    case Q::QueueLeaseMany:
+        return "UPDATE deliveries d SET status = " + sqlName(DeliveryStatus::InProgress) +
+            ", lease_owner = $1, lease_expires_at = (r.value ->> 1)::bigint, updated_at = $2 FROM json_array_elements($3::json) AS r"
+            " WHERE d.id = (r.value ->> 0)::bigint";
+    case Q::QueueDeferMany:
+        return "UPDATE deliveries d SET status = " + sqlName(DeliveryStatus::RateLimited) +
+            ", next_attempt_at = (r.value ->> 1)::bigint, updated_at = $1 FROM json_array_elements($2::json) AS r WHERE d.id = (r.value ->> 0)::bigint";
+    case Q::QueueHoldBackMany:
+        return "UPDATE deliveries d SET next_attempt_at = (r.value ->> 1)::bigint, updated_at = $1 FROM json_array_elements($2::json) AS r"
+               " WHERE d.id = (r.value ->> 0)::bigint";
     // One target's deliveries in flight, across every worker: a range of the
     // deliveries_in_flight index (the WHERE is the index's, word for word).
     case Q::QueueInFlightOfTarget:
         return "SELECT count(*) FROM deliveries WHERE status = " + sqlName(DeliveryStatus::InProgress) +
             " AND target_id = $1";
-    case Q::QueueEvent: return "SELECT uid, type, payload, created_at FROM events WHERE id = $1";
+    case Q::QueueLeasedEvents:
+        return "SELECT d.id, e.uid, e.type, e.payload, e.created_at FROM json_array_elements($1::json) AS r"
+               " JOIN deliveries d ON d.id = (r.value ->> 0)::bigint JOIN events e ON e.id = d.event_id";
     case Q::QueueTargets: return "SELECT " + targetColumns + ", bucket_tokens, bucket_updated_at FROM targets";
     // A claim's hold on a target whose shared state (bucket, cap, breaker)
     // it reads; a target another claim holds is left for the next claim.
@@ -266,17 +273,22 @@ std::string spell(Q q)
             ", bucket_tokens, bucket_updated_at FROM targets WHERE id = $1 FOR UPDATE SKIP LOCKED";
     case Q::QueueSaveBucket: return "UPDATE targets SET bucket_tokens = $1, bucket_updated_at = $2 WHERE id = $3";
     // Fenced by the lease: a row another worker reclaimed is not written.
-    case Q::QueueFinish:
-        return "UPDATE deliveries SET status = $1, attempt_count = attempt_count + 1, next_attempt_at = $2,"
-               " last_status_code = $3, last_error = $4, lease_owner = NULL, lease_expires_at = NULL,"
-               " updated_at = $5, completed_at = $6, retry_base = retry_base + $9,"
-               " throttle_deferrals = throttle_deferrals + $9 WHERE id = $7 AND status = " +
-            sqlName(DeliveryStatus::InProgress) + " AND lease_owner = $8";
-    case Q::QueueAttempt:
+    // Returns the ids written.
+    case Q::QueueFinishMany:
+        return "UPDATE deliveries d SET status = r.value ->> 1, attempt_count = d.attempt_count + 1,"
+               " next_attempt_at = (r.value ->> 2)::bigint, last_status_code = (r.value ->> 3)::bigint, last_error = r.value ->> 4,"
+               " lease_owner = NULL, lease_expires_at = NULL, updated_at = $2, completed_at = (r.value ->> 5)::bigint,"
+               " retry_base = d.retry_base + (r.value ->> 6)::bigint, throttle_deferrals = d.throttle_deferrals + (r.value ->> 6)::bigint"
+               " FROM json_array_elements($3::json) AS r WHERE d.id = (r.value ->> 0)::bigint AND d.status = " +
+            sqlName(DeliveryStatus::InProgress) + " AND d.lease_owner = $1 RETURNING d.id";
+    case Q::QueueAttemptMany:
         return "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
-               " error_message, response_excerpt, retry_after_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    case Q::QueueDeadLetter:
-        return "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES ($1, $2, $3)"
+               " error_message, response_excerpt, retry_after_ms) SELECT (r.value ->> 0)::bigint, (r.value ->> 1)::bigint,"
+               " (r.value ->> 2)::bigint, (r.value ->> 3)::bigint, (r.value ->> 4)::bigint, r.value ->> 5, r.value ->> 6, r.value ->> 7, (r.value ->> 8)::bigint"
+               " FROM json_array_elements($1::json) AS r";
+    case Q::QueueDeadLetterMany:
+        return "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT (r.value ->> 0)::bigint, r.value ->> 1,"
+               " (r.value ->> 2)::bigint FROM json_array_elements($1::json) AS r"
                " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason, moved_at = excluded.moved_at,"
                " retried_at = NULL";
     // Locked, waiting (completions lock targets in id order, and claims

@@ -1,12 +1,15 @@
 #include "storage/queue.h"
 
 #include <limits>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "core/duration.h"
 #include "schedule/claim_plan.h"
 #include "schedule/completion_plan.h"
 #include "storage/sql/bind.h"
 #include "storage/sql/connection.h"
+#include "storage/sql/json_rows.h"
 #include "storage/sql/rollup_sql.h"
 #include "storage/sql/rows.h"
 #include "storage/sql/sql_error.h"
@@ -17,6 +20,7 @@ namespace webhookd {
 using detail::bindAll;
 using detail::execWith;
 using detail::firstInt64;
+using detail::JsonRows;
 
 // Every statement is reset as soon as its row is read: a statement left
 // mid-result keeps a read snapshot open on the connection, and the next
@@ -30,17 +34,17 @@ struct Queue::Statements {
           firstAtPriority(db, sql::Q::QueueFirstAtPriority),
           firstLease(db, sql::Q::QueueFirstLease),
           firstProbe(db, sql::Q::QueueFirstProbe),
-          takeLease(db, sql::Q::QueueTakeLease),
-          defer(db, sql::Q::QueueDefer),
-          holdBack(db, sql::Q::QueueHoldBack),
+          leaseMany(db, sql::Q::QueueLeaseMany),
+          deferMany(db, sql::Q::QueueDeferMany),
+          holdBackMany(db, sql::Q::QueueHoldBackMany),
           inFlightOfTarget(db, sql::Q::QueueInFlightOfTarget),
-          event(db, sql::Q::QueueEvent),
+          leasedEvents(db, sql::Q::QueueLeasedEvents),
           targets(db, sql::Q::QueueTargets),
           lockTarget(db, sql::Q::QueueLockTarget),
           saveBucket(db, sql::Q::QueueSaveBucket),
-          finish(db, sql::Q::QueueFinish),
-          attempt(db, sql::Q::QueueAttempt),
-          deadLetter(db, sql::Q::QueueDeadLetter),
+          finishMany(db, sql::Q::QueueFinishMany),
+          attemptMany(db, sql::Q::QueueAttemptMany),
+          deadLetterMany(db, sql::Q::QueueDeadLetterMany),
           targetState(db, sql::Q::QueueTargetState),
           saveRate(db, sql::Q::QueueSaveRate),
           saveBreaker(db, sql::Q::QueueSaveBreaker),
@@ -55,9 +59,12 @@ struct Queue::Statements {
     // Other connections write while a claim's transaction is open
     // (PostgreSQL): the claim locks the targets whose shared state it reads.
     bool lockTargets = false;
-    sql::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, takeLease, defer,
-        holdBack, inFlightOfTarget, event, targets, lockTarget, saveBucket, finish, attempt, deadLetter, targetState,
-        saveRate, saveBreaker, probe, rollup, disableUnreadable, orphan, release, outstanding;
+    // A claim's page and a completion write each kind of row for the whole
+    // batch in one statement (storage/sql/json_rows.h).
+    sql::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, leaseMany, deferMany,
+        holdBackMany, inFlightOfTarget, leasedEvents, targets, lockTarget, saveBucket, finishMany, attemptMany,
+        deadLetterMany, targetState, saveRate, saveBreaker, probe, rollup, disableUnreadable, orphan, release,
+        outstanding;
 
     // Targets as last read, each with its bucket and its breaker. Reloaded
     // when another connection has committed since (data_version moved); this
@@ -196,38 +203,72 @@ void Queue::readDue(int priority, int64_t now, int page, std::vector<DueRow>& ro
     q.reset();
 }
 
+namespace {
+
+// Moves each row's next_attempt_at, in one statement.
+void moveRows(sql::Statement& q, const std::vector<MovedRow>& rows, int64_t now)
+{
+    if (rows.empty())
+        return;
+    JsonRows moved;
+    for (const auto& m : rows)
+        moved.add(m.deliveryId, m.dueAt);
+    execWith(q, now, moved.text());
+}
+
+struct LeasedEvent {
+    std::string uid, type, payload;
+    int64_t createdAt = 0;
+};
+
+} // namespace
+
 int Queue::writePage(const PagePlan& page, int64_t now, ClaimResult& out)
 {
     auto& s = *st_;
-    for (const auto& m : page.heldBack)
-        execWith(s.holdBack, m.dueAt, now, m.deliveryId);
-    for (const auto& m : page.deferred)
-        execWith(s.defer, m.dueAt, now, m.deliveryId);
+    moveRows(s.holdBackMany, page.heldBack, now);
+    moveRows(s.deferMany, page.deferred, now);
     for (const auto& p : page.probes)
         execWith(s.probe, p.targetId, p.pausedUntil);
     out.heldBack += page.steppedOver + static_cast<int64_t>(page.heldBack.size());
     out.rateLimited += static_cast<int64_t>(page.deferred.size());
-    int lost = 0;
-    for (const auto& l : page.leases) {
-        execWith(s.takeLease, workerId_, l.expiresAt, now, l.deliveryId);
+    if (page.leases.empty())
+        return 0;
 
-        auto& e = bindAll(s.event, l.eventId);
-        if (!e.executeStep()) {
+    JsonRows leases, ids;
+    for (const auto& l : page.leases) {
+        leases.add(l.deliveryId, l.expiresAt);
+        ids.add(l.deliveryId);
+    }
+    execWith(s.leaseMany, workerId_, now, leases.text());
+    std::unordered_map<int64_t, LeasedEvent> events;
+    events.reserve(page.leases.size());
+    auto& e = bindAll(s.leasedEvents, ids.text());
+    while (e.executeStep())
+        events.emplace(e.getColumn(0).getInt64(), LeasedEvent{e.getColumn(1).getString(), e.getColumn(2).getString(),
+                                                               e.getColumn(3).getString(), e.getColumn(4).getInt64()});
+    e.reset();
+
+    int lost = 0;
+    JsonRows orphans;
+    for (const auto& l : page.leases) {
+        auto it = events.find(l.deliveryId);
+        if (it == events.end()) {
             // Its event was deleted by hand (the sqlite3 shell does not
             // enforce foreign keys): nothing can ever be sent for it.
-            e.reset();
             const std::string reason = "its event " + std::to_string(l.eventId) + " is missing";
             execWith(s.orphan, l.deliveryId, now, reason);
-            execWith(s.deadLetter, l.deliveryId, reason, now);
+            orphans.add(l.deliveryId, reason, now);
             out.orphaned.push_back(l.deliveryId);
             ++lost;
             continue;
         }
-        out.claimed.push_back({l.deliveryId, l.attemptNumber, l.attemptsUsed, l.throttleDeferrals,
-                               e.getColumn(0).getString(), e.getColumn(1).getString(), e.getColumn(2).getString(),
-                               e.getColumn(3).getInt64(), l.target});
-        e.reset();
+        LeasedEvent& ev = it->second;
+        out.claimed.push_back({l.deliveryId, l.attemptNumber, l.attemptsUsed, l.throttleDeferrals, std::move(ev.uid),
+                               std::move(ev.type), std::move(ev.payload), ev.createdAt, l.target});
     }
+    if (!orphans.empty())
+        execWith(s.deadLetterMany, orphans.text());
     return lost;
 }
 
@@ -295,26 +336,38 @@ Status Queue::complete(const std::vector<Completion>& completions, int64_t now)
 
 void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now)
 {
+    if (completions.empty())
+        return;
     auto& s = *st_;
     const CompletionPlan plan = planCompletions(completions, now);
+    JsonRows finishes;
+    for (const FinishRow& f : plan.finishes)
+        finishes.add(f.deliveryId, toString(f.status), f.nextAttemptAt, f.statusCode, f.lastError, f.completedAt,
+                     f.freeThrottle);
+    // A row not written: its lease was lost, the delivery is someone else's now.
+    std::unordered_set<int64_t> written;
+    auto& q = bindAll(s.finishMany, workerId_, now, finishes.text());
+    while (q.executeStep())
+        written.insert(q.getColumn(0).getInt64());
+    q.reset();
+
     std::vector<bool> finished(completions.size(), false);
-    auto deadLetter = plan.deadLetters.begin();
+    JsonRows attempts, deadLetters;
     for (size_t i = 0; i < plan.finishes.size(); ++i) {
-        const FinishRow& f = plan.finishes[i];
-        // Nothing changed: the lease was lost, the delivery is someone else's now.
-        finished[i] = execWith(s.finish, toString(f.status), f.nextAttemptAt, f.statusCode, f.lastError, now,
-                               f.completedAt, f.deliveryId, workerId_, f.freeThrottle ? 1 : 0) != 0;
-        const DeadLetterRow* dead = f.status == DeliveryStatus::DeadLetter ? &*deadLetter++ : nullptr;
+        finished[i] = written.count(plan.finishes[i].deliveryId) != 0;
         if (!finished[i])
             continue;
-
         const AttemptRow& a = plan.attempts[i];
-        execWith(s.attempt, a.deliveryId, a.number, a.startedAt, a.durationMs, a.statusCode, a.errorType,
-                 a.errorMessage, a.responseExcerpt, a.retryAfterMs);
-
-        if (dead)
-            execWith(s.deadLetter, dead->deliveryId, dead->reason, dead->movedAt);
+        attempts.add(a.deliveryId, a.number, a.startedAt, a.durationMs, a.statusCode, a.errorType, a.errorMessage,
+                     a.responseExcerpt, a.retryAfterMs);
     }
+    for (const DeadLetterRow& d : plan.deadLetters)
+        if (written.count(d.deliveryId))
+            deadLetters.add(d.deliveryId, d.reason, d.movedAt);
+    if (!attempts.empty())
+        execWith(s.attemptMany, attempts.text());
+    if (!deadLetters.empty())
+        execWith(s.deadLetterMany, deadLetters.text());
     for (const RollupRow& r : rollupOf(completions, finished)) {
         detail::bindCounters(bindAll(s.rollup, r.minute, r.targetId), 3, r.counts);
         s.rollup.exec();

@@ -39,8 +39,8 @@
     X(MonitorTargets) X(MonitorDeliveries)                                                                             \
     /* queue.cpp */                                                                                                    \
     X(QueueReclaim) X(QueueNextPriority) X(QueueDueAtPriority) X(QueueFirstAtPriority) X(QueueFirstLease)              \
-    X(QueueFirstProbe) X(QueueTakeLease) X(QueueDefer) X(QueueHoldBack) X(QueueInFlightOfTarget) X(QueueEvent)        \
-    X(QueueTargets) X(QueueLockTarget) X(QueueSaveBucket) X(QueueFinish) X(QueueAttempt) X(QueueDeadLetter)            \
+    X(QueueFirstProbe) X(QueueLeaseMany) X(QueueDeferMany) X(QueueHoldBackMany) X(QueueInFlightOfTarget) X(QueueLeasedEvents) \
+    X(QueueTargets) X(QueueLockTarget) X(QueueSaveBucket) X(QueueFinishMany) X(QueueAttemptMany) X(QueueDeadLetterMany)         \
     X(QueueTargetState) X(QueueSaveRate) X(QueueSaveBreaker) X(QueueProbe) X(RollupUpsert) X(QueueDisableUnreadable)   \
     X(QueueOrphan) X(QueueRelease) X(QueueOutstanding) X(QueueShiftForward) X(QueueShiftBack)
 

@@ -234,36 +234,48 @@ std::string spell(Q q)
         return "SELECT lease_expires_at FROM deliveries WHERE status = " + sqlName(DeliveryStatus::InProgress) +
             " ORDER BY lease_expires_at LIMIT 1";
     case Q::QueueFirstProbe: return "SELECT min(paused_until) FROM targets WHERE enabled = 1 AND paused_until > ?1";
-    case Q::QueueTakeLease:
+    // The batch's statements read their rows from one parameter, a JSON
+    // array of arrays (storage/sql/json_rows.h).
+    case Q::QueueLeaseMany:
         return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::InProgress) +
-            ", lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 WHERE id = ?4";
-    case Q::QueueDefer:
+            ", lease_owner = ?1, lease_expires_at = r.value ->> 1, updated_at = ?2 FROM json_each(?3) AS r"
+            " WHERE deliveries.id = r.value ->> 0";
+    case Q::QueueDeferMany:
         return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::RateLimited) +
-            ", next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3";
-    case Q::QueueHoldBack: return "UPDATE deliveries SET next_attempt_at = ?1, updated_at = ?2 WHERE id = ?3";
+            ", next_attempt_at = r.value ->> 1, updated_at = ?1 FROM json_each(?2) AS r WHERE deliveries.id = r.value ->> 0";
+    case Q::QueueHoldBackMany:
+        return "UPDATE deliveries SET next_attempt_at = r.value ->> 1, updated_at = ?1 FROM json_each(?2) AS r"
+               " WHERE deliveries.id = r.value ->> 0";
     // One target's deliveries in flight, across every worker: a range of the
     // deliveries_in_flight index (the WHERE is the index's, word for word).
     case Q::QueueInFlightOfTarget:
         return "SELECT count(*) FROM deliveries WHERE status = " + sqlName(DeliveryStatus::InProgress) +
             " AND target_id = ?1";
-    case Q::QueueEvent: return "SELECT uid, type, payload, created_at FROM events WHERE id = ?1";
+    case Q::QueueLeasedEvents:
+        return "SELECT d.id, e.uid, e.type, e.payload, e.created_at FROM json_each(?1) AS r"
+               " JOIN deliveries d ON d.id = r.value ->> 0 JOIN events e ON e.id = d.event_id";
     case Q::QueueTargets: return "SELECT " + targetColumns + ", bucket_tokens, bucket_updated_at FROM targets";
     // One writer at a time: nothing to lock.
     case Q::QueueLockTarget:
         return "SELECT " + targetColumns + ", bucket_tokens, bucket_updated_at FROM targets WHERE id = ?1";
     case Q::QueueSaveBucket: return "UPDATE targets SET bucket_tokens = ?1, bucket_updated_at = ?2 WHERE id = ?3";
     // Fenced by the lease: a row another worker reclaimed is not written.
-    case Q::QueueFinish:
-        return "UPDATE deliveries SET status = ?1, attempt_count = attempt_count + 1, next_attempt_at = ?2,"
-               " last_status_code = ?3, last_error = ?4, lease_owner = NULL, lease_expires_at = NULL,"
-               " updated_at = ?5, completed_at = ?6, retry_base = retry_base + ?9,"
-               " throttle_deferrals = throttle_deferrals + ?9 WHERE id = ?7 AND status = " +
-            sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?8";
-    case Q::QueueAttempt:
+    // Returns the ids written.
+    case Q::QueueFinishMany:
+        return "UPDATE deliveries SET status = r.value ->> 1, attempt_count = deliveries.attempt_count + 1,"
+               " next_attempt_at = r.value ->> 2, last_status_code = r.value ->> 3, last_error = r.value ->> 4,"
+               " lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2, completed_at = r.value ->> 5,"
+               " retry_base = deliveries.retry_base + r.value ->> 6, throttle_deferrals = deliveries.throttle_deferrals + r.value ->> 6"
+               " FROM json_each(?3) AS r WHERE deliveries.id = r.value ->> 0 AND deliveries.status = " +
+            sqlName(DeliveryStatus::InProgress) + " AND deliveries.lease_owner = ?1 RETURNING deliveries.id";
+    case Q::QueueAttemptMany:
         return "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
-               " error_message, response_excerpt, retry_after_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-    case Q::QueueDeadLetter:
-        return "INSERT INTO dead_letters (delivery_id, reason, moved_at) VALUES (?1, ?2, ?3)"
+               " error_message, response_excerpt, retry_after_ms) SELECT r.value ->> 0, r.value ->> 1,"
+               " r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, r.value ->> 6, r.value ->> 7, r.value ->> 8"
+               " FROM json_each(?1) AS r";
+    case Q::QueueDeadLetterMany:
+        return "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT r.value ->> 0, r.value ->> 1,"
+               " r.value ->> 2 FROM json_each(?1) AS r WHERE true"
                " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason, moved_at = excluded.moved_at,"
                " retried_at = NULL";
     case Q::QueueTargetState:
