@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "delivery/http_client.h"
+#include "delivery/http_pool.h"
 #include "storage/database.h"
 #include "storage/queue.h"
 #include "worker/in_flight.h"
@@ -28,7 +28,7 @@ struct Worker::Impl {
     StoreClock clock; // over the Clock given, which must outlive the Worker (see worker.h)
     Database db;
     Queue queue;
-    std::unique_ptr<HttpClient> http;
+    std::unique_ptr<HttpPool> http; // the delivery threads
     WorkerMetrics metrics;
     WorkerCounters& counters = metrics.counters;
     std::atomic<bool> stopping{false};

@@ -14,6 +14,7 @@ void logStarted(const WorkerOptions& opt)
               {{"worker", opt.workerId},
                {"db", redactLocator(opt.database)},
                {"concurrency", std::to_string(opt.concurrency)},
+               {"threads", std::to_string(opt.threads)},
                {"poll_interval", formatDuration(opt.pollIntervalMs)},
                {"default_timeout", formatDuration(opt.defaultTimeoutMs)},
                {"lease", formatDuration(opt.leaseMs)},

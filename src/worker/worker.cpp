@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <sched.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "core/duration.h"
 #include "core/ids.h"
@@ -25,6 +28,15 @@ std::string defaultWorkerId()
     randomBytes(r, sizeof r);
     return std::string(host) + ":" + std::to_string(getpid()) + ":" +
         hexEncode(std::string_view(reinterpret_cast<char*>(r), 3));
+}
+
+// One delivery thread per core the process may run on.
+int defaultThreads()
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return std::clamp(CPU_COUNT(&set), 1, 256);
+    return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 256u));
 }
 
 // Completions wait at most this long for company before they are committed.
@@ -232,6 +244,10 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
 {
     if (options.concurrency < 1 || options.concurrency > 10'000)
         return fail(Error::invalid("the concurrency must be between 1 and 10000"));
+    if (options.threads == 0)
+        options.threads = defaultThreads();
+    if (options.threads < 1 || options.threads > 256)
+        return fail(Error::invalid("the delivery threads must be between 1 and 256"));
     if (options.pollIntervalMs < 1 || options.pollIntervalMs > kMaxDurationMs)
         return fail(Error::invalid("the poll interval must be between 1ms and 10 years"));
     if (options.defaultTimeoutMs < 1 || options.defaultTimeoutMs > 3'600'000)
@@ -277,7 +293,7 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
     http.maxResponseBytes = options.maxResponseBytes;
     auto impl = std::make_unique<Impl>(std::move(options), clock, std::move(*db));
     // Attempts are timed on the store's clock too (attempts.started_at).
-    auto client = HttpClient::create(std::move(http), impl->clock);
+    auto client = HttpPool::create(http, impl->clock, impl->opt.threads);
     if (!client)
         return fail(client.error());
     impl->http = std::move(*client);

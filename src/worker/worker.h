@@ -18,6 +18,7 @@ namespace webhookd {
 struct WorkerOptions {
     std::string database = "./webhooks.db"; // the store's locator: PATH or sqlite:PATH
     int concurrency = 10;                   // transfers in flight at most
+    int threads = 0;                        // delivery threads (each its own libcurl multi); 0: one per core
     int64_t pollIntervalMs = 1000;          // longest sleep when idle
     int64_t defaultTimeoutMs = 30'000;      // for targets without their own
     std::string userAgent = "webhookd/" WEBHOOKD_VERSION;

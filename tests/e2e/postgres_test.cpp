@@ -130,6 +130,32 @@ TEST_CASE("postgres: four workers deliver 20,000 events exactly once")
     CHECK(total == 20000);
 }
 
+TEST_CASE("postgres: two workers with four delivery threads each deliver 10,000 events exactly once")
+{
+    Fixture fx(onDatabase(freshPostgresDatabase()));
+    Receiver rx({"--quiet", "--threads", "160"});
+    fx.addTarget("t", rx.url("/ok"));
+    fx.sendBatch("t", 10000);
+    Process a = fx.startWorker({"--drain", "--concurrency", "64", "--threads", "4", "--listen", "127.0.0.1:0"});
+    Process b = fx.startWorker({"--drain", "--concurrency", "64", "--threads", "4", "--listen", "127.0.0.1:0"});
+    auto codeA = a.waitFor(240s);
+    auto codeB = b.waitFor(240s);
+    INFO("worker a stderr: " << a.stderrText());
+    INFO("worker b stderr: " << b.stderrText());
+    REQUIRE(codeA == 0);
+    REQUIRE(codeB == 0);
+    CHECK(fx.countStatus("delivered") == 10000);
+    const json stats = rx.stats();
+    CHECK(stats["requests"] == 10000);
+    CHECK(stats["distinct_ids"] == 10000);
+    CHECK(stats["duplicate_ids"] == 0);
+    CHECK(fx.count("attempts") == 10000);
+    const int64_t byA = attemptsLogged(a.stderrText()), byB = attemptsLogged(b.stderrText());
+    CHECK(byA > 0);
+    CHECK(byB > 0);
+    CHECK(byA + byB == 10000);
+}
+
 TEST_CASE("postgres: the server restarts mid-run; the workers reconnect and nothing is lost")
 {
     PgServer server;

@@ -327,9 +327,14 @@ TEST_CASE("worker: two workers on one file deliver every event exactly once betw
     fx.addTarget("bulk", rx.url("/bulk"), kFastRetry);
     const int total = 2000;
     fx.sendBatch("bulk", total);
+    // The claims stay on each worker's one storage thread, whatever the
+    // number of threads its transfers run on.
+    std::string threads;
+    SUBCASE("one delivery thread each") { threads = "1"; }
+    SUBCASE("four delivery threads each") { threads = "4"; }
 
-    Process a = fx.startWorker({"--drain", "--concurrency", "16"});
-    Process b = fx.startWorker({"--drain", "--concurrency", "16"});
+    Process a = fx.startWorker({"--drain", "--concurrency", "16", "--threads", threads});
+    Process b = fx.startWorker({"--drain", "--concurrency", "16", "--threads", threads});
     auto codeA = a.waitFor(120s);
     auto codeB = b.waitFor(120s);
     INFO("worker a stderr: " << a.stderrText());

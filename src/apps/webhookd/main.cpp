@@ -84,6 +84,10 @@ int main(int argc, char** argv)
         "Database: a file, sqlite:FILE or postgres://USER@HOST/DB (default $WEBHOOKD_DB, else ./webhooks.db)");
     app.add_option("--concurrency", concurrency, "Transfers in flight at most (env WEBHOOK_MAX_CONCURRENT, default 10)")
         ->check(cli::integer(1, 10'000));
+    app.add_option("--threads", opt.threads,
+                   "Delivery threads, each with its own connections (default: one per core; claims and the "
+                   "database stay on one more)")
+        ->check(cli::integer(1, 256));
     app.add_option("--poll-interval", pollInterval, "Longest idle sleep (env WEBHOOK_QUEUE_INTERVAL, default 1s)")
         ->check(cli::duration());
     app.add_option("--default-timeout", defaultTimeout,
@@ -166,10 +170,10 @@ int main(int argc, char** argv)
          {std::pair{"WEBHOOK_QUEUE_INTERVAL", pollInterval}, {"WEBHOOK_DEFAULT_TIMEOUT", defaultTimeout}})
         if (!parseDuration(value))
             return usage(std::string(name) + " must be milliseconds or a duration such as 30s, at most 3650d");
-    const auto threads = std::strtoll(concurrency.c_str(), nullptr, 10);
-    if (concurrency.find_first_not_of("0123456789") != std::string::npos || threads < 1 || threads > 10'000)
+    const auto inFlight = std::strtoll(concurrency.c_str(), nullptr, 10);
+    if (concurrency.find_first_not_of("0123456789") != std::string::npos || inFlight < 1 || inFlight > 10'000)
         return usage("the concurrency (WEBHOOK_MAX_CONCURRENT) must be a whole number from 1 to 10,000");
-    opt.concurrency = static_cast<int>(threads);
+    opt.concurrency = static_cast<int>(inFlight);
     opt.pollIntervalMs = *parseDuration(pollInterval);
     opt.defaultTimeoutMs = *parseDuration(defaultTimeout);
     opt.leaseMs = *parseDuration(lease);
