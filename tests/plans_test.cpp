@@ -26,9 +26,10 @@ using sql::Q;
 
 namespace {
 
-// 40 targets; 60,000 events, each with a delivery: most delivered, the rest
-// pending, failed, leased or dead letters, spread over 5 priorities.
-void seed(Database& db, bool server)
+// 40 targets; `count` events, each with a delivery: most delivered, the
+// rest pending, failed, leased or dead letters, spread over 5 priorities.
+// Statistics gathered unless `analyze` is false.
+void seed(Database& db, bool server, int count = 60000, bool analyze = true)
 {
     FakeClock clock;
     for (int i = 0; i < 40; ++i) {
@@ -40,7 +41,8 @@ void seed(Database& db, bool server)
     auto p = [&](int i) { return c.placeholder(i); };
     const std::string payload = "'{\"n\":' || i || '}'";
     sql::Transaction tx(c, true);
-    sql::Statement events(c, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000)"
+    sql::Statement events(c, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                                 std::to_string(count) + ")"
                              " INSERT INTO events (id, uid, type, payload, priority, created_at)"
                              " SELECT i, 'msg_' || i, 'type.' || (i % 7), " +
                                  (server ? "CAST(" + payload + " AS json)" : payload) + ", i % 5, " + p(1) +
@@ -63,9 +65,9 @@ void seed(Database& db, bool server)
     dead.exec();
     tx.commit();
     if (server)
-        c.exec("SELECT setval(pg_get_serial_sequence('events', 'id'), 60000);"
-               " SELECT setval(pg_get_serial_sequence('deliveries', 'id'), 60000); ANALYZE");
-    else
+        c.exec("SELECT setval(pg_get_serial_sequence('events', 'id'), " + std::to_string(count) +
+               "); SELECT setval(pg_get_serial_sequence('deliveries', 'id'), " + std::to_string(count) + ")");
+    if (analyze)
         c.exec("ANALYZE");
 }
 
@@ -175,10 +177,22 @@ TEST_CASE("plans: PostgreSQL walks an index for every hot and listing query" * t
     o.create = true;
     auto db = Database::open(test::freshPostgresDatabase(), o);
     REQUIRE(db);
-    seed(*db, true);
+    // A store just filled by a bulk send has no statistics yet, and a small
+    // table invites a hash join over a scan of it: the worker's statements
+    // (Queue…) must find their rows by index there too; a listing may scan
+    // a small table.
+    bool workerOnly = false;
+    SUBCASE("60,000 deliveries, analysed") { seed(*db, true); }
+    SUBCASE("10,000 deliveries, no statistics yet")
+    {
+        seed(*db, true, 10000, false);
+        workerOnly = true;
+    }
     auto& c = detail::sql(*db);
     c.exec("SET plan_cache_mode = force_generic_plan");
     for (const auto& k : cases()) {
+        if (workerOnly && k.name.rfind("Queue", 0) != 0)
+            continue;
         CAPTURE(k.name);
         const std::string p = planOf(k.explain(c, "EXPLAIN "), 0);
         CAPTURE(p);

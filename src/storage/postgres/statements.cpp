@@ -246,25 +246,35 @@ std::string spell(Q q)
             " ORDER BY lease_expires_at LIMIT 1";
     case Q::QueueFirstProbe: return "SELECT min(paused_until) FROM targets WHERE enabled = 1 AND paused_until > $1";
     // The batch's statements read their rows from one parameter, a JSON
-    // array of arrays (storage/sql/json_rows.h).
+    // array of arrays (storage/sql/json_rows.h), parsed once (rows). The rows
+    // to change are found by `id = ANY(…)`: an index lookup whatever the
+    // planner believes of the table. A join with the rows alone is planned
+    // as a hash join over a scan of deliveries while the table is small or
+    // has no statistics yet (a bulk send just made it), which cost a full
+    // scan a batch.
     case Q::QueueLeaseMany:
-        return "UPDATE deliveries d SET status = " + sqlName(DeliveryStatus::InProgress) +
-            ", lease_owner = $1, lease_expires_at = (r.value ->> 1)::bigint, updated_at = $2 FROM json_array_elements($3::json) AS r"
-            " WHERE d.id = (r.value ->> 0)::bigint";
+        return "WITH r AS MATERIALIZED (SELECT (value ->> 0)::bigint AS id, (value ->> 1)::bigint AS expires_at"
+               " FROM json_array_elements($3::json)) UPDATE deliveries d SET status = " +
+            sqlName(DeliveryStatus::InProgress) +
+            ", lease_owner = $1, lease_expires_at = r.expires_at, updated_at = $2 FROM r"
+            " WHERE d.id = r.id AND d.id = ANY (ARRAY(SELECT id FROM r))";
     case Q::QueueDeferMany:
-        return "UPDATE deliveries d SET status = " + sqlName(DeliveryStatus::RateLimited) +
-            ", next_attempt_at = (r.value ->> 1)::bigint, updated_at = $1 FROM json_array_elements($2::json) AS r WHERE d.id = (r.value ->> 0)::bigint";
+        return "WITH r AS MATERIALIZED (SELECT (value ->> 0)::bigint AS id, (value ->> 1)::bigint AS due_at"
+               " FROM json_array_elements($2::json)) UPDATE deliveries d SET status = " +
+            sqlName(DeliveryStatus::RateLimited) +
+            ", next_attempt_at = r.due_at, updated_at = $1 FROM r WHERE d.id = r.id AND d.id = ANY (ARRAY(SELECT id FROM r))";
     case Q::QueueHoldBackMany:
-        return "UPDATE deliveries d SET next_attempt_at = (r.value ->> 1)::bigint, updated_at = $1 FROM json_array_elements($2::json) AS r"
-               " WHERE d.id = (r.value ->> 0)::bigint";
+        return "WITH r AS MATERIALIZED (SELECT (value ->> 0)::bigint AS id, (value ->> 1)::bigint AS due_at"
+               " FROM json_array_elements($2::json)) UPDATE deliveries d SET next_attempt_at = r.due_at, updated_at = $1"
+               " FROM r WHERE d.id = r.id AND d.id = ANY (ARRAY(SELECT id FROM r))";
     // One target's deliveries in flight, across every worker: a range of the
     // deliveries_in_flight index (the WHERE is the index's, word for word).
     case Q::QueueInFlightOfTarget:
         return "SELECT count(*) FROM deliveries WHERE status = " + sqlName(DeliveryStatus::InProgress) +
             " AND target_id = $1";
     case Q::QueueLeasedEvents:
-        return "SELECT d.id, e.uid, e.type, e.payload, e.created_at FROM json_array_elements($1::json) AS r"
-               " JOIN deliveries d ON d.id = (r.value ->> 0)::bigint JOIN events e ON e.id = d.event_id";
+        return "SELECT d.id, e.uid, e.type, e.payload, e.created_at FROM deliveries d JOIN events e ON e.id = d.event_id"
+               " WHERE d.id = ANY (ARRAY(SELECT (value ->> 0)::bigint FROM json_array_elements($1::json)))";
     case Q::QueueTargets: return "SELECT " + targetColumns + ", bucket_tokens, bucket_updated_at FROM targets";
     // A claim's hold on a target whose shared state (bucket, cap, breaker)
     // it reads; a target another claim holds is left for the next claim.
@@ -275,11 +285,14 @@ std::string spell(Q q)
     // Fenced by the lease: a row another worker reclaimed is not written.
     // Returns the ids written.
     case Q::QueueFinishMany:
-        return "UPDATE deliveries d SET status = r.value ->> 1, attempt_count = d.attempt_count + 1,"
-               " next_attempt_at = (r.value ->> 2)::bigint, last_status_code = (r.value ->> 3)::bigint, last_error = r.value ->> 4,"
-               " lease_owner = NULL, lease_expires_at = NULL, updated_at = $2, completed_at = (r.value ->> 5)::bigint,"
-               " retry_base = d.retry_base + (r.value ->> 6)::bigint, throttle_deferrals = d.throttle_deferrals + (r.value ->> 6)::bigint"
-               " FROM json_array_elements($3::json) AS r WHERE d.id = (r.value ->> 0)::bigint AND d.status = " +
+        return "WITH r AS MATERIALIZED (SELECT (value ->> 0)::bigint AS id, value ->> 1 AS status,"
+               " (value ->> 2)::bigint AS next_attempt_at, (value ->> 3)::bigint AS status_code, value ->> 4 AS error,"
+               " (value ->> 5)::bigint AS completed_at, (value ->> 6)::bigint AS free FROM json_array_elements($3::json))"
+               " UPDATE deliveries d SET status = r.status, attempt_count = d.attempt_count + 1,"
+               " next_attempt_at = r.next_attempt_at, last_status_code = r.status_code, last_error = r.error,"
+               " lease_owner = NULL, lease_expires_at = NULL, updated_at = $2, completed_at = r.completed_at,"
+               " retry_base = d.retry_base + r.free, throttle_deferrals = d.throttle_deferrals + r.free FROM r"
+               " WHERE d.id = r.id AND d.id = ANY (ARRAY(SELECT id FROM r)) AND d.status = " +
             sqlName(DeliveryStatus::InProgress) + " AND d.lease_owner = $1 RETURNING d.id";
     case Q::QueueAttemptMany:
         return "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
