@@ -279,11 +279,15 @@ json rawHttp(const std::string& url, int concurrency, int count)
     return {{"requests_per_s", count / seconds(t0)}};
 }
 
+// Delivery threads for the worker (0: one per core, webhookd's default).
+int gThreads = 0;
+
 WorkerOptions workerOptions(const std::string& path, int concurrency)
 {
     WorkerOptions opt;
     opt.database = path;
     opt.concurrency = concurrency;
+    opt.threads = gThreads;
     opt.allowPrivateNetworks = true;
     opt.pollIntervalMs = 1000;
     return opt;
@@ -735,6 +739,7 @@ int main(int argc, char** argv)
     e2e->add_option("--url", url)->required();
     e2e->add_option("--count", count);
     e2e->add_option("--concurrency", concurrency);
+    e2e->add_option("--threads", gThreads, "delivery threads (default: one per core)");
     auto* lat = app.add_subcommand("latency", "send-to-receipt latency at low load");
     lat->add_option("--db", db);
     lat->add_option("--url", url)->required();
