@@ -121,6 +121,7 @@ std::vector<Case> cases()
         named(Q::QueueFinishMany, std::string("w1"), now,
               std::string("[[500,\"delivered\",1,200,null,1,0],[501,\"failed\",9,500,\"HTTP 500\",null,0]]")),
         named(Q::QueueAttemptMany, std::string("[[500,9,1,2,200,null,null,\"ok\",null]]")),
+        named(Q::QueueReleaseMany, now, std::string("w1"), std::string("[[500],[501]]")),
         named(Q::QueueDeadLetterMany, std::string("[[500,\"gave up\",1]]")),
         named(Q::EventDeliveries, int64_t{500}),
         named(Q::EventByUid, std::string("msg_500")),

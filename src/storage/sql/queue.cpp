@@ -52,7 +52,7 @@ struct Queue::Statements {
           rollup(db, sql::Q::RollupUpsert),
           disableUnreadable(db, sql::Q::QueueDisableUnreadable),
           orphan(db, sql::Q::QueueOrphan),
-          release(db, sql::Q::QueueRelease),
+          releaseMany(db, sql::Q::QueueReleaseMany),
           outstanding(db, sql::Q::QueueOutstanding)
     { }
 
@@ -63,7 +63,7 @@ struct Queue::Statements {
     // batch in one statement (storage/sql/json_rows.h).
     sql::Statement reclaim, nextPriority, dueAtPriority, firstAtPriority, firstLease, firstProbe, leaseMany, deferMany,
         holdBackMany, inFlightOfTarget, leasedEvents, targets, lockTarget, saveBucket, finishMany, attemptMany,
-        deadLetterMany, targetState, saveRate, saveBreaker, probe, rollup, disableUnreadable, orphan, release,
+        deadLetterMany, targetState, saveRate, saveBreaker, probe, rollup, disableUnreadable, orphan, releaseMany,
         outstanding;
 
     // Targets as last read, each with its bucket and its breaker. Reloaded
@@ -420,9 +420,10 @@ Status Queue::release(const std::vector<int64_t>& ids, int64_t now)
     if (ids.empty())
         return {};
     return transaction("release deliveries", [&]() -> Status {
-        auto& s = *st_;
+        JsonRows rows;
         for (int64_t id : ids)
-            execWith(s.release, now, id, workerId_);
+            rows.add(id);
+        execWith(st_->releaseMany, now, workerId_, rows.text());
         return {};
     });
 }

@@ -42,7 +42,7 @@
     X(QueueFirstProbe) X(QueueLeaseMany) X(QueueDeferMany) X(QueueHoldBackMany) X(QueueInFlightOfTarget) X(QueueLeasedEvents) \
     X(QueueTargets) X(QueueLockTarget) X(QueueSaveBucket) X(QueueFinishMany) X(QueueAttemptMany) X(QueueDeadLetterMany)         \
     X(QueueTargetState) X(QueueSaveRate) X(QueueSaveBreaker) X(QueueProbe) X(RollupUpsert) X(QueueDisableUnreadable)   \
-    X(QueueOrphan) X(QueueRelease) X(QueueOutstanding) X(QueueShiftForward) X(QueueShiftBack)
+    X(QueueOrphan) X(QueueReleaseMany) X(QueueOutstanding) X(QueueShiftForward) X(QueueShiftBack)
 
 namespace webhookd::sql {
 

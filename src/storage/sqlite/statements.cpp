@@ -298,10 +298,11 @@ std::string spell(Q q)
         return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::DeadLetter) +
             ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2, completed_at = ?2, last_error = ?3"
             " WHERE id = ?1";
-    case Q::QueueRelease:
+    case Q::QueueReleaseMany:
         return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
-            ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 WHERE id = ?2 AND status = " +
-            sqlName(DeliveryStatus::InProgress) + " AND lease_owner = ?3";
+            ", lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 FROM json_each(?3) AS r"
+            " WHERE deliveries.id = r.value ->> 0 AND deliveries.status = " +
+            sqlName(DeliveryStatus::InProgress) + " AND deliveries.lease_owner = ?2";
     case Q::QueueOutstanding:
         return "SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id WHERE t.enabled = 1 AND " +
             statusIn(status_set::kUnfinished, "d.status");
