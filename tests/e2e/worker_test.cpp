@@ -395,7 +395,7 @@ TEST_CASE("worker: SIGTERM past the grace period returns unfinished deliveries t
     fx.addTarget("stuck", rx.url("/stuck"), kFastRetry);
     auto ids = fx.sendBatch("stuck", 3);
 
-    Process worker = fx.startWorker({"--concurrency", "4", "--shutdown-grace", "100ms"});
+    Process worker = fx.startWorker({"--concurrency", "4", "--threads", "3", "--shutdown-grace", "100ms"});
     REQUIRE(waitUntil([&] { return fx.countStatus("in_progress") == 3; }, 20s));
     // The requests are out, waiting on the receiver.
     REQUIRE(waitUntil([&] { return rx.stats()["max_in_flight_by_path"].value("/stuck", 0) == 3; }, 10s));
