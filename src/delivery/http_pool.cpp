@@ -3,7 +3,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 
@@ -66,7 +65,6 @@ void HttpPool::start(HttpRequest request)
             best = lane.get();
     best->load.fetch_add(1, std::memory_order_relaxed);
     best->pending.push_back(std::move(request));
-    ++inFlight_;
 }
 
 // A delivery thread: starts what it was handed, drives its transfers, and
@@ -120,7 +118,6 @@ void HttpPool::poll(int timeoutMs, std::vector<HttpResult>& done)
         std::lock_guard lock(doneMutex_);
         if (!failure_.empty())
             throw std::runtime_error(failure_);
-        inFlight_ -= std::min(inFlight_, done_.size());
         for (auto& r : done_)
             done.push_back(std::move(r));
         done_.clear();
@@ -156,7 +153,6 @@ std::vector<uint64_t> HttpPool::abortAll()
     for (const auto& r : done_)
         tags.push_back(r.tag);
     done_.clear();
-    inFlight_ = 0;
     return tags;
 }
 

@@ -34,10 +34,6 @@ public:
     // comes out of poll(). The worker's thread only.
     void start(HttpRequest request);
 
-    // Transfers started and not yet returned by poll().
-    size_t inFlight() const { return inFlight_; }
-    int threads() const { return static_cast<int>(lanes_.size()); }
-
     // Hands the requests started since the last call to their threads, then
     // waits up to timeoutMs for results (less when one arrives or wakeup()
     // is called) and appends every result ready to done. The worker's thread
@@ -64,7 +60,6 @@ private:
     std::vector<HttpResult> done_; // results not yet taken by poll()
     std::string failure_;          // a delivery thread's client failed (under doneMutex_)
     std::atomic<bool> stopping_{false};
-    size_t inFlight_ = 0; // the worker's thread only
 };
 
 } // namespace webhookd
