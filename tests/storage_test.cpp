@@ -1866,6 +1866,79 @@ TEST_CASE("storage: a lost connection is Unavailable (the API's 503 store_unavai
     CHECK(listTargets(f.db).value().size() == 1);
 }
 
+TEST_CASE("storage: a deferred write is seen by the transaction's next statement; one that fails loses the "
+          "transaction, and the connection goes on")
+{
+    // PostgreSQL sends deferred writes in pipeline mode, with the next
+    // statement that returns something or the commit; SQLite runs them at
+    // once. Either way an error surfaces by the commit, and nothing of the
+    // transaction stays.
+    StoreFixture f;
+    f.addTarget("a");
+    const int64_t id = f.sendTo("a");
+    auto& c = detail::sql(f.db);
+    sql::Statement good(c, "UPDATE deliveries SET retry_base = 7 WHERE id = " + std::to_string(id));
+    sql::Statement read(c, "SELECT retry_base FROM deliveries WHERE id = " + std::to_string(id));
+    const std::string written = "SELECT count(*) FROM deliveries WHERE retry_base = 7";
+    SUBCASE("read back, then committed")
+    {
+        sql::Transaction tx(c, true);
+        good.execDeferred();
+        REQUIRE(read.executeStep());
+        CHECK(read.getColumn(0).getInt64() == 7);
+        read.reset();
+        tx.commit();
+        CHECK(f.count(written) == 1);
+    }
+    SUBCASE("refused: at the next read or at the commit, and nothing stays")
+    {
+        for (const bool readAfter : {true, false}) {
+            CAPTURE(readAfter);
+            std::optional<sql::Error::Kind> failed;
+            try {
+                sql::Transaction tx(c, true);
+                good.reset();
+                good.execDeferred();
+                sql::Statement(c, "UPDATE deliveries SET attempt_count = -1 WHERE id = " + std::to_string(id))
+                    .execDeferred(); // SQLite: refused here
+                if (readAfter)
+                    read.executeStep(); // PostgreSQL: here
+                read.reset();
+                tx.commit(); // or here
+            } catch (const sql::Error& e) {
+                failed = e.kind();
+            }
+            REQUIRE(failed.has_value());
+            CHECK(static_cast<int>(*failed) == static_cast<int>(sql::Error::Kind::Constraint));
+            CHECK(f.count(written) == 0);
+        }
+    }
+    // The connection goes on.
+    {
+        sql::Transaction tx(c, true);
+        good.reset();
+        good.execDeferred();
+        tx.commit();
+    }
+    CHECK(f.count(written) == 1);
+}
+
+TEST_CASE("storage: a transaction's first statement, sent with its BEGIN, goes again on a new connection when the "
+          "server had closed the old one" * test::postgresOnly())
+{
+    StoreFixture f;
+    f.addTarget("a");
+    f.sendTo("a");
+    Queue q(f.db, "w");
+    // The server ends the idle connection (a restart, an idle timeout).
+    CHECK(f.count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database()"
+                  " AND application_name = 'webhookd'") >= 1);
+    auto claimed = q.claim(f.clock.nowMs(), 60'000, 30'000, 10);
+    REQUIRE(claimed);
+    CHECK(claimed->claimed.size() == 1);
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE status = 'in_progress' AND lease_owner = 'w'") == 1);
+}
+
 TEST_CASE("storage: every statement of SQLite's catalog prepares against a migrated file" * sqliteOnly())
 {
     // SQLite prepares a statement when it is built: each must name tables

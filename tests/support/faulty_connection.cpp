@@ -52,6 +52,11 @@ public:
         conn_.strike(FaultyConnection::Point::Statement, sql_);
         return real_->exec();
     }
+    void execDeferred() override
+    {
+        conn_.strike(FaultyConnection::Point::Statement, sql_);
+        real_->execDeferred();
+    }
     void reset() override
     {
         running_ = false;

@@ -144,6 +144,20 @@ public:
         reset();
         return changed;
     }
+    void execDeferred() override
+    {
+        if (!c_.inTransaction()) { // its error would have no later statement to surface at
+            exec();
+            return;
+        }
+        reset();
+        PGconn* pc = c_.handle();
+        Connection::Prepared* p = prepared(pc);
+        auto values = parameterValues(p);
+        c_.enterPipeline();
+        send(pc, p, values);
+        c_.sent();
+    }
     void reset() override
     {
         if (res_)
@@ -248,48 +262,75 @@ private:
     {
         c_.retried([this] { runOnce(); });
     }
-    void runOnce()
+    // The statement as prepared on this connection (prepared now if need
+    // be, after what the pipeline holds is read); nullptr: it runs
+    // unprepared (too many kept).
+    Connection::Prepared* prepared(PGconn* pc)
     {
-        const int bound = static_cast<int>(values_.size());
-        std::vector<const char*> values(values_.size());
-        for (size_t k = 0; k < values.size(); ++k)
-            values[k] = null_[k] ? nullptr : values_[k].c_str();
-        PGconn* pc = c_.handle();
         Connection::Prepared* p = nullptr;
         try {
             p = &c_.cached(sql_, types_);
         } catch (const std::length_error&) {
-            p = nullptr; // too many kept: this one runs unprepared
+            return nullptr;
         }
-        if (!p) {
-            res_ = PQexecParams(pc, sql_.c_str(), bound, types_.data(), values.data(), lengths_.data(),
-                                formats_.data(), 0);
-        } else {
-            if (p->name.empty() || p->generation != c_.generation()) {
-                std::string name = p->name.empty() ? fmt::format("w{}", reinterpret_cast<uintptr_t>(p)) : p->name;
-                PGresult* r = PQprepare(pc, name.c_str(), sql_.c_str(), bound, types_.data());
-                if (PQresultStatus(r) != PGRES_COMMAND_OK)
-                    c_.raise(r);
-                PQclear(r);
-                // How many parameters the statement has, as the server counted them.
-                r = PQdescribePrepared(pc, name.c_str());
-                if (PQresultStatus(r) != PGRES_COMMAND_OK)
-                    c_.raise(r);
-                p->parameters = PQnparams(r);
-                PQclear(r);
-                p->name = std::move(name);
-                p->generation = c_.generation();
-            }
-            // Parameters not bound go as NULL, as SQLite has them. Padded in
-            // place (once, not per run); types_ keeps its length: it keys the
-            // prepared statement.
-            const int n = std::max(bound, p->parameters);
-            values.resize(static_cast<size_t>(n), nullptr);
-            if (lengths_.size() < static_cast<size_t>(n)) {
-                lengths_.resize(static_cast<size_t>(n), 0);
-                formats_.resize(static_cast<size_t>(n), 0);
-            }
+        if (!p->name.empty() && p->generation == c_.generation())
+            return p;
+        c_.settle();
+        std::string name = p->name.empty() ? fmt::format("w{}", reinterpret_cast<uintptr_t>(p)) : p->name;
+        PGresult* r = PQprepare(pc, name.c_str(), sql_.c_str(), static_cast<int>(values_.size()), types_.data());
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            c_.raise(r);
+        PQclear(r);
+        // How many parameters the statement has, as the server counted them.
+        r = PQdescribePrepared(pc, name.c_str());
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            c_.raise(r);
+        p->parameters = PQnparams(r);
+        PQclear(r);
+        p->name = std::move(name);
+        p->generation = c_.generation();
+        return p;
+    }
+    // The values to send. Parameters not bound go as NULL, as SQLite has
+    // them. Padded in place (once, not per run); types_ keeps its length: it
+    // keys the prepared statement.
+    std::vector<const char*> parameterValues(const Connection::Prepared* p)
+    {
+        std::vector<const char*> values(values_.size());
+        for (size_t k = 0; k < values.size(); ++k)
+            values[k] = null_[k] ? nullptr : values_[k].c_str();
+        const size_t n = std::max(values.size(), p ? static_cast<size_t>(p->parameters) : 0);
+        values.resize(n, nullptr);
+        if (lengths_.size() < n) {
+            lengths_.resize(n, 0);
+            formats_.resize(n, 0);
+        }
+        return values;
+    }
+    // Pipeline mode: queued, sent with the next sync.
+    void send(PGconn* pc, const Connection::Prepared* p, const std::vector<const char*>& values)
+    {
+        const int n = static_cast<int>(values.size());
+        const int ok = p ? PQsendQueryPrepared(pc, p->name.c_str(), n, values.data(), lengths_.data(), formats_.data(), 0)
+                         : PQsendQueryParams(pc, sql_.c_str(), static_cast<int>(values_.size()), types_.data(),
+                                             values.data(), lengths_.data(), formats_.data(), 0);
+        if (!ok)
+            c_.raise(nullptr);
+    }
+    void runOnce()
+    {
+        PGconn* pc = c_.handle();
+        Connection::Prepared* p = prepared(pc);
+        const auto values = parameterValues(p);
+        const int n = static_cast<int>(values.size());
+        if (c_.pipelining()) {
+            send(pc, p, values);
+            res_ = c_.syncPipeline(true);
+        } else if (p) {
             res_ = PQexecPrepared(pc, p->name.c_str(), n, values.data(), lengths_.data(), formats_.data(), 0);
+        } else {
+            res_ = PQexecParams(pc, sql_.c_str(), static_cast<int>(values_.size()), types_.data(), values.data(),
+                                lengths_.data(), formats_.data(), 0);
         }
         const auto status = PQresultStatus(res_);
         if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
@@ -359,8 +400,13 @@ void Connection::connect()
 
 void Connection::configure()
 {
-    exec(fmt::format("SET synchronous_commit = {}; SET lock_timeout = {}{}", settings_.synchronousCommit ? "on" : "off",
-                     settings_.lockTimeoutMs, settings_.listen ? "; LISTEN webhookd" : ""));
+    // Every statement is prepared once and keeps its generic plan, the one
+    // tests/plans_test.cpp checks walks an index: a custom plan would be
+    // planned again on every run (the claim's page, whose LIMIT varies, spent
+    // ~200 us a claim on it) for a plan no better.
+    exec(fmt::format("SET synchronous_commit = {}; SET lock_timeout = {}; SET plan_cache_mode = force_generic_plan{}",
+                     settings_.synchronousCommit ? "on" : "off", settings_.lockTimeoutMs,
+                     settings_.listen ? "; LISTEN webhookd" : ""));
     clockMeasuredAtMs_ = -1;
 }
 
@@ -369,7 +415,8 @@ PGconn* Connection::handle()
     if (PQstatus(conn_) != CONNECTION_OK) {
         if (inTransaction_)
             throw sql::Error(sql::Error::Kind::Connection, "the connection to PostgreSQL was lost");
-        PQreset(conn_);
+        PQreset(conn_); // leaves pipeline mode too
+        pending_ = 0;
         if (PQstatus(conn_) != CONNECTION_OK)
             throw sql::Error(sql::Error::Kind::Connection,
                              "could not reconnect to PostgreSQL: " + firstLine(PQerrorMessage(conn_)));
@@ -381,7 +428,8 @@ PGconn* Connection::handle()
 
 void Connection::retried(const std::function<void()>& once)
 {
-    const bool alone = !inTransaction_;
+    const bool first = inTransaction_ && onlyBegin_ && pending_ == 1;
+    const bool alone = !inTransaction_ || first;
     try {
         try {
             once();
@@ -390,9 +438,16 @@ void Connection::retried(const std::function<void()>& once)
             // connection broken: the server closed it (a restart, an idle
             // timeout) before the statement reached it, so sending it again
             // on a new connection (handle() reconnects) is what the caller
-            // wanted. A transaction cannot be resumed: its caller hears.
+            // wanted. So is a transaction's first statement, sent with its
+            // BEGIN: nothing of it ran. A transaction further on cannot be
+            // resumed: its caller hears.
             if (!alone || e.kind() != sql::Error::Kind::Connection || PQstatus(conn_) == CONNECTION_OK)
                 throw;
+            if (first) {
+                inTransaction_ = false;
+                pending_ = 0;
+                begin(true);
+            }
             once();
         }
     } catch (const sql::Error& e) {
@@ -436,6 +491,7 @@ std::string Connection::placeholder(int n) const { return parameter(n); }
 
 void Connection::prepareOnly(const std::string& sql)
 {
+    settle();
     PGresult* r = PQprepare(handle(), "", sql.c_str(), 0, nullptr);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         raise(r);
@@ -447,9 +503,68 @@ std::unique_ptr<sql::StatementImpl> Connection::prepare(const std::string& sql)
     return std::make_unique<Statement>(*this, sql);
 }
 
+void Connection::enterPipeline()
+{
+    if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && !PQenterPipelineMode(conn_))
+        raise(nullptr);
+}
+
+PGresult* Connection::syncPipeline(bool own)
+{
+    PGresult* error = nullptr; // the first failure
+    PGresult* mine = nullptr;
+    const int queries = pending_ + (own ? 1 : 0);
+    pending_ = 0;
+    onlyBegin_ = false;
+    bool broken = PQpipelineSync(conn_) != 1;
+    // Each query's results end with a null; the sync's is one result.
+    for (int i = 0; i < queries && !broken; ++i) {
+        while (PGresult* r = PQgetResult(conn_)) {
+            const auto status = PQresultStatus(r);
+            const bool failed = status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK;
+            if (failed && !error && status != PGRES_PIPELINE_ABORTED)
+                error = r;
+            else if (own && i == queries - 1 && !failed && !mine)
+                mine = r;
+            else
+                PQclear(r);
+        }
+        broken = PQstatus(conn_) != CONNECTION_OK;
+    }
+    if (!broken) {
+        PGresult* sync = PQgetResult(conn_);
+        broken = !sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+        broken = broken || PQexitPipelineMode(conn_) != 1;
+    }
+    if (broken) {
+        // Results lost track of: a new connection, and the transaction with
+        // the old one.
+        PQclear(mine);
+        PQclear(error);
+        inTransaction_ = false;
+        if (PQstatus(conn_) == CONNECTION_OK) {
+            PQreset(conn_);
+            ++generation_;
+            if (PQstatus(conn_) == CONNECTION_OK) {
+                try {
+                    configure();
+                } catch (const sql::Error&) { }
+            }
+        }
+        throw sql::Error(sql::Error::Kind::Connection, "the connection to PostgreSQL was lost");
+    }
+    if (error) {
+        PQclear(mine);
+        raise(error);
+    }
+    return mine;
+}
+
 void Connection::exec(const std::string& sql)
 {
     retried([&] {
+        settle();
         PGresult* r = PQexec(handle(), sql.c_str());
         const auto status = PQresultStatus(r);
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
@@ -459,16 +574,32 @@ void Connection::exec(const std::string& sql)
     });
 }
 
+// BEGIN goes in pipeline mode, with the transaction's first statement.
 void Connection::begin(bool)
 {
-    exec("BEGIN");
+    PGconn* pc = handle(); // reconnects when broken: outside a transaction still
+    settle();
+    enterPipeline();
+    if (!PQsendQueryParams(pc, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0))
+        raise(nullptr);
+    ++pending_;
+    onlyBegin_ = true;
     inTransaction_ = true;
 }
 
 void Connection::commit()
 {
-    retried([&] { // never sent twice: it starts inside the transaction
-        PGresult* r = PQexec(handle(), "COMMIT");
+    retried([&] { // sent again only when nothing but its BEGIN went before
+        PGresult* r = nullptr;
+        if (pipelining()) {
+            // After a deferred statement that failed, COMMIT did not run:
+            // the transaction stays open for the caller's ROLLBACK.
+            if (!PQsendQueryParams(handle(), "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0))
+                raise(nullptr);
+            r = syncPipeline(true);
+        } else {
+            r = PQexec(handle(), "COMMIT");
+        }
         inTransaction_ = false;
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
             raise(r);
@@ -485,6 +616,11 @@ void Connection::rollback()
     if (!inTransaction_)
         return;
     inTransaction_ = false;
+    if (pipelining()) {
+        try {
+            syncPipeline(false); // what failed is the caller's to know: it rolls back
+        } catch (const sql::Error&) { }
+    }
     if (PQstatus(conn_) == CONNECTION_OK)
         PQclear(PQexec(conn_, "ROLLBACK"));
 }

@@ -79,8 +79,32 @@ public:
     PGconn* handle(); // reconnects first when the connection broke (outside a transaction)
     Prepared& cached(const std::string& sql, const std::vector<Oid>& types);
     [[noreturn]] void raise(PGresult* result); // clears result
-    // Runs once, and once more after a broken connection outside a transaction.
+    // Runs once, and once more after a broken connection outside a
+    // transaction, or before anything but its BEGIN reached the server.
     void retried(const std::function<void()>& once);
+    // Pipeline mode (sql::StatementImpl::execDeferred, and every BEGIN):
+    // statements sent whose results are not read yet. The next statement
+    // that returns something, or the commit, goes with them: one round trip.
+    bool pipelining() const { return pending_ > 0; }
+    // Enters pipeline mode if need be; call before sending.
+    void enterPipeline();
+    // One more statement sent in pipeline mode.
+    void sent()
+    {
+        ++pending_;
+        onlyBegin_ = false;
+    }
+    // Sends a sync and reads the pending statements' results, then, with
+    // own, that of the statement sent last: returned (nullptr without own).
+    // Leaves pipeline mode. Raises the first error met (a statement after it
+    // did not run; the transaction is aborted and waits for its ROLLBACK).
+    PGresult* syncPipeline(bool own);
+    // Reads what the pipeline holds, raising its first error.
+    void settle()
+    {
+        if (pipelining())
+            syncPipeline(false);
+    }
     uint64_t generation() const { return generation_; }
 
 private:
@@ -92,6 +116,8 @@ private:
     Settings settings_;
     PGconn* conn_ = nullptr;
     bool inTransaction_ = false;
+    int pending_ = 0;          // statements in the pipeline whose results are not read yet
+    bool onlyBegin_ = false;   // the pipeline holds the transaction's BEGIN and nothing else
     uint64_t generation_ = 0; // bumped by each (re)connection: prepared statements are gone
     uint64_t nextName_ = 0;
     std::map<std::pair<std::string, std::vector<Oid>>, Prepared> prepared_;

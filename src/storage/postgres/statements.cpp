@@ -254,18 +254,18 @@ std::string spell(Q q)
     // scan a batch.
     case Q::QueueLeaseMany:
         return "WITH r AS MATERIALIZED (SELECT (value ->> 0)::bigint AS id, (value ->> 1)::bigint AS expires_at"
-               " FROM json_array_elements($3::json)) UPDATE deliveries d SET status = " +
+               " FROM jsonb_array_elements($3::jsonb)) UPDATE deliveries d SET status = " +
             sqlName(DeliveryStatus::InProgress) +
             ", lease_owner = $1, lease_expires_at = r.expires_at, updated_at = $2 FROM r"
             " WHERE d.id = r.id AND d.id = ANY (ARRAY(SELECT id FROM r))";
     case Q::QueueDeferMany:
         return "WITH r AS MATERIALIZED (SELECT (value ->> 0)::bigint AS id, (value ->> 1)::bigint AS due_at"
-               " FROM json_array_elements($2::json)) UPDATE deliveries d SET status = " +
+               " FROM jsonb_array_elements($2::jsonb)) UPDATE deliveries d SET status = " +
             sqlName(DeliveryStatus::RateLimited) +
             ", next_attempt_at = r.due_at, updated_at = $1 FROM r WHERE d.id = r.id AND d.id = ANY (ARRAY(SELECT id FROM r))";
     case Q::QueueHoldBackMany:
         return "WITH r AS MATERIALIZED (SELECT (value ->> 0)::bigint AS id, (value ->> 1)::bigint AS due_at"
-               " FROM json_array_elements($2::json)) UPDATE deliveries d SET next_attempt_at = r.due_at, updated_at = $1"
+               " FROM jsonb_array_elements($2::jsonb)) UPDATE deliveries d SET next_attempt_at = r.due_at, updated_at = $1"
                " FROM r WHERE d.id = r.id AND d.id = ANY (ARRAY(SELECT id FROM r))";
     // One target's deliveries in flight, across every worker: a range of the
     // deliveries_in_flight index (the WHERE is the index's, word for word).
@@ -274,7 +274,7 @@ std::string spell(Q q)
             " AND target_id = $1";
     case Q::QueueLeasedEvents:
         return "SELECT d.id, e.uid, e.type, e.payload, e.created_at FROM deliveries d JOIN events e ON e.id = d.event_id"
-               " WHERE d.id = ANY (ARRAY(SELECT (value ->> 0)::bigint FROM json_array_elements($1::json)))";
+               " WHERE d.id = ANY (ARRAY(SELECT (value ->> 0)::bigint FROM jsonb_array_elements($1::jsonb)))";
     case Q::QueueTargets: return "SELECT " + targetColumns + ", bucket_tokens, bucket_updated_at FROM targets";
     // A claim's hold on a target whose shared state (bucket, cap, breaker)
     // it reads; a target another claim holds is left for the next claim.
@@ -287,7 +287,7 @@ std::string spell(Q q)
     case Q::QueueFinishMany:
         return "WITH r AS MATERIALIZED (SELECT (value ->> 0)::bigint AS id, value ->> 1 AS status,"
                " (value ->> 2)::bigint AS next_attempt_at, (value ->> 3)::bigint AS status_code, value ->> 4 AS error,"
-               " (value ->> 5)::bigint AS completed_at, (value ->> 6)::bigint AS free FROM json_array_elements($3::json))"
+               " (value ->> 5)::bigint AS completed_at, (value ->> 6)::bigint AS free FROM jsonb_array_elements($3::jsonb))"
                " UPDATE deliveries d SET status = r.status, attempt_count = d.attempt_count + 1,"
                " next_attempt_at = r.next_attempt_at, last_status_code = r.status_code, last_error = r.error,"
                " lease_owner = NULL, lease_expires_at = NULL, updated_at = $2, completed_at = r.completed_at,"
@@ -298,10 +298,10 @@ std::string spell(Q q)
         return "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
                " error_message, response_excerpt, retry_after_ms) SELECT (r.value ->> 0)::bigint, (r.value ->> 1)::bigint,"
                " (r.value ->> 2)::bigint, (r.value ->> 3)::bigint, (r.value ->> 4)::bigint, r.value ->> 5, r.value ->> 6, r.value ->> 7, (r.value ->> 8)::bigint"
-               " FROM json_array_elements($1::json) AS r";
+               " FROM jsonb_array_elements($1::jsonb) AS r";
     case Q::QueueDeadLetterMany:
         return "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT (r.value ->> 0)::bigint, r.value ->> 1,"
-               " (r.value ->> 2)::bigint FROM json_array_elements($1::json) AS r"
+               " (r.value ->> 2)::bigint FROM jsonb_array_elements($1::jsonb) AS r"
                " ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason, moved_at = excluded.moved_at,"
                " retried_at = NULL";
     // Locked, waiting (completions lock targets in id order, and claims
@@ -330,7 +330,7 @@ std::string spell(Q q)
     case Q::QueueReleaseMany:
         return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
             ", lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 WHERE id = ANY (ARRAY(SELECT (value ->> 0)::bigint"
-            " FROM json_array_elements($3::json))) AND status = " +
+            " FROM jsonb_array_elements($3::jsonb))) AND status = " +
             sqlName(DeliveryStatus::InProgress) + " AND lease_owner = $2";
     case Q::QueueOutstanding:
         return "SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id WHERE t.enabled = 1 AND " +

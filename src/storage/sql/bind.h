@@ -42,6 +42,14 @@ int64_t execWith(sql::Statement& q, const Args&... args)
     return bindAll(q, args...).exec();
 }
 
+// Binds as bindAll does and runs the statement deferred
+// (StatementImpl::execDeferred): a write whose outcome nothing reads.
+template <typename... Args>
+void deferWith(sql::Statement& q, const Args&... args)
+{
+    bindAll(q, args...).execDeferred();
+}
+
 // Binds as bindAll does, then reads the first column of the first row
 // (nullopt: no row, or NULL) and resets the statement, so it keeps no read
 // snapshot open.

@@ -63,6 +63,12 @@ public:
     virtual bool step() = 0;
     // Runs a statement that returns no rows; the number of rows it changed.
     virtual int64_t exec() = 0;
+    // Runs a statement whose outcome nobody reads but its success. Inside a
+    // transaction a backend may send it now and learn how it went with the
+    // next statement that returns something, or the commit: PostgreSQL's
+    // pipeline mode, one round trip for all of them. An error then surfaces
+    // there (the transaction is lost either way). SQLite runs it at once.
+    virtual void execDeferred() { exec(); }
     // Ready to run again, with the same bindings; any result is dropped.
     virtual void reset() = 0;
     virtual int columnCount() const = 0;
@@ -139,6 +145,7 @@ public:
     void clearBindings() { impl_->clearBindings(); }
     bool executeStep() { return impl_->step(); }
     int64_t exec() { return impl_->exec(); }
+    void execDeferred() { impl_->execDeferred(); }
     void reset() { impl_->reset(); }
     int getColumnCount() const { return impl_->columnCount(); }
     std::string getColumnName(int i) const { return impl_->columnName(i); }

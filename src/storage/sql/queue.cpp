@@ -18,6 +18,7 @@
 namespace webhookd {
 
 using detail::bindAll;
+using detail::deferWith;
 using detail::execWith;
 using detail::firstInt64;
 using detail::JsonRows;
@@ -213,7 +214,7 @@ void moveRows(sql::Statement& q, const std::vector<MovedRow>& rows, int64_t now)
     JsonRows moved;
     for (const auto& m : rows)
         moved.add(m.deliveryId, m.dueAt);
-    execWith(q, now, moved.text());
+    deferWith(q, now, moved.text());
 }
 
 struct LeasedEvent {
@@ -229,7 +230,7 @@ int Queue::writePage(const PagePlan& page, int64_t now, ClaimResult& out)
     moveRows(s.holdBackMany, page.heldBack, now);
     moveRows(s.deferMany, page.deferred, now);
     for (const auto& p : page.probes)
-        execWith(s.probe, p.targetId, p.pausedUntil);
+        deferWith(s.probe, p.targetId, p.pausedUntil);
     out.heldBack += page.steppedOver + static_cast<int64_t>(page.heldBack.size());
     out.rateLimited += static_cast<int64_t>(page.deferred.size());
     if (page.leases.empty())
@@ -240,7 +241,7 @@ int Queue::writePage(const PagePlan& page, int64_t now, ClaimResult& out)
         leases.add(l.deliveryId, l.expiresAt);
         ids.add(l.deliveryId);
     }
-    execWith(s.leaseMany, workerId_, now, leases.text());
+    deferWith(s.leaseMany, workerId_, now, leases.text()); // goes with the events' query
     std::unordered_map<int64_t, LeasedEvent> events;
     events.reserve(page.leases.size());
     auto& e = bindAll(s.leasedEvents, ids.text());
@@ -257,7 +258,7 @@ int Queue::writePage(const PagePlan& page, int64_t now, ClaimResult& out)
             // Its event was deleted by hand (the sqlite3 shell does not
             // enforce foreign keys): nothing can ever be sent for it.
             const std::string reason = "its event " + std::to_string(l.eventId) + " is missing";
-            execWith(s.orphan, l.deliveryId, now, reason);
+            deferWith(s.orphan, l.deliveryId, now, reason);
             orphans.add(l.deliveryId, reason, now);
             out.orphaned.push_back(l.deliveryId);
             ++lost;
@@ -268,7 +269,7 @@ int Queue::writePage(const PagePlan& page, int64_t now, ClaimResult& out)
                                std::move(ev.type), std::move(ev.payload), ev.createdAt, l.target});
     }
     if (!orphans.empty())
-        execWith(s.deadLetterMany, orphans.text());
+        deferWith(s.deadLetterMany, orphans.text());
     return lost;
 }
 
@@ -319,7 +320,7 @@ Result<ClaimResult> Queue::claimLocked(int64_t now, int64_t leaseMs, int64_t def
     for (auto& [id, c] : s.cache) {
         if (!c.limited || c.bucket.updatedAtMs != now)
             continue;
-        execWith(s.saveBucket, c.bucket.tokens, c.bucket.updatedAtMs, id);
+        deferWith(s.saveBucket, c.bucket.tokens, c.bucket.updatedAtMs, id);
     }
     return out;
 }
@@ -364,13 +365,15 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
     for (const DeadLetterRow& d : plan.deadLetters)
         if (written.count(d.deliveryId))
             deadLetters.add(d.deliveryId, d.reason, d.movedAt);
+    // What nothing reads back goes with the next statement that returns
+    // something, or the commit (StatementImpl::execDeferred).
     if (!attempts.empty())
-        execWith(s.attemptMany, attempts.text());
+        deferWith(s.attemptMany, attempts.text());
     if (!deadLetters.empty())
-        execWith(s.deadLetterMany, deadLetters.text());
+        deferWith(s.deadLetterMany, deadLetters.text());
     for (const RollupRow& r : rollupOf(completions, finished)) {
         detail::bindCounters(bindAll(s.rollup, r.minute, r.targetId), 3, r.counts);
-        s.rollup.exec();
+        s.rollup.execDeferred();
     }
     updateTargetsLocked(completions, now);
 }
@@ -402,12 +405,12 @@ void Queue::updateTargetsLocked(const std::vector<Completion>& completions, int6
             planTargetUpdate(targetId, before, run, sendRates_.perSecond(targetId), now, breaker_, aimd_);
         if (u.rate) {
             const AimdState& r = u.rate->after;
-            execWith(s.saveRate, targetId, r.current, r.adjustedAt, r.signalAt, u.rate->signal);
+            deferWith(s.saveRate, targetId, r.current, r.adjustedAt, r.signalAt, u.rate->signal);
         }
         if (u.breaker) {
             const BreakerSave& b = *u.breaker;
-            execWith(s.saveBreaker, targetId, b.consecutiveFailures, b.pausedUntil, now, b.pausedReason,
-                     b.enabled ? 1 : 0, b.disabledReason);
+            deferWith(s.saveBreaker, targetId, b.consecutiveFailures, b.pausedUntil, now, b.pausedReason,
+                      b.enabled ? 1 : 0, b.disabledReason);
         }
         if (u.claimViewChanged)
             s.cacheVersion = -1; // the claim takes buckets and breakers from the cache
@@ -423,7 +426,7 @@ Status Queue::release(const std::vector<int64_t>& ids, int64_t now)
         JsonRows rows;
         for (int64_t id : ids)
             rows.add(id);
-        execWith(st_->releaseMany, now, workerId_, rows.text());
+        deferWith(st_->releaseMany, now, workerId_, rows.text()); // goes with the commit
         return {};
     });
 }
