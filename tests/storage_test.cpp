@@ -1931,12 +1931,19 @@ TEST_CASE("storage: a transaction's first statement, sent with its BEGIN, goes a
     f.sendTo("a");
     Queue q(f.db, "w");
     // The server ends the idle connection (a restart, an idle timeout).
-    CHECK(f.count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database()"
-                  " AND application_name = 'webhookd'") >= 1);
-    auto claimed = q.claim(f.clock.nowMs(), 60'000, 30'000, 10);
+    auto cut = [&] {
+        CHECK(f.count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+                      "current_database() AND application_name = 'webhookd'") >= 1);
+    };
+    const std::string leased = "SELECT count(*) FROM deliveries WHERE status = 'in_progress' AND lease_owner = 'w'";
+    cut();
+    auto claimed = q.claim(f.clock.nowMs(), 60'000, 30'000, 10); // its first statement reads
     REQUIRE(claimed);
-    CHECK(claimed->claimed.size() == 1);
-    CHECK(f.count("SELECT count(*) FROM deliveries WHERE status = 'in_progress' AND lease_owner = 'w'") == 1);
+    REQUIRE(claimed->claimed.size() == 1);
+    CHECK(f.count(leased) == 1);
+    cut();
+    CHECK(q.release({claimed->claimed[0].id}, f.clock.nowMs())); // its first statement writes
+    CHECK(f.count(leased) == 0);
 }
 
 TEST_CASE("storage: every statement of SQLite's catalog prepares against a migrated file" * sqliteOnly())

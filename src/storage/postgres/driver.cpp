@@ -146,7 +146,10 @@ public:
     }
     void execDeferred() override
     {
-        if (!c_.inTransaction()) { // its error would have no later statement to surface at
+        // Outside a transaction its error would have no later statement to
+        // surface at; a transaction's first statement runs now, retried on a
+        // new connection if the server had closed the old one (retried()).
+        if (!c_.inTransaction() || c_.firstOfTransaction()) {
             exec();
             return;
         }
@@ -428,7 +431,7 @@ PGconn* Connection::handle()
 
 void Connection::retried(const std::function<void()>& once)
 {
-    const bool first = inTransaction_ && onlyBegin_ && pending_ == 1;
+    const bool first = firstOfTransaction();
     const bool alone = !inTransaction_ || first;
     try {
         try {

@@ -86,6 +86,9 @@ public:
     // statements sent whose results are not read yet. The next statement
     // that returns something, or the commit, goes with them: one round trip.
     bool pipelining() const { return pending_ > 0; }
+    // The pipeline holds the open transaction's BEGIN and nothing else: the
+    // statement sent next can go again on a new connection if need be.
+    bool firstOfTransaction() const { return inTransaction_ && onlyBegin_ && pending_ == 1; }
     // Enters pipeline mode if need be; call before sending.
     void enterPipeline();
     // One more statement sent in pipeline mode.

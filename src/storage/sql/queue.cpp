@@ -426,7 +426,7 @@ Status Queue::release(const std::vector<int64_t>& ids, int64_t now)
         JsonRows rows;
         for (int64_t id : ids)
             rows.add(id);
-        deferWith(st_->releaseMany, now, workerId_, rows.text()); // goes with the commit
+        execWith(st_->releaseMany, now, workerId_, rows.text());
         return {};
     });
 }
