@@ -29,6 +29,7 @@
 #include "storage/queue.h"
 #include "storage/redrive.h"
 #include "storage/retention.h"
+#include "storage/sql/bind.h"
 #include "storage/sql/connection.h"
 #include "storage/sqlite/driver.h"
 #include "storage/sqlite/outbox.h"
@@ -1921,6 +1922,21 @@ TEST_CASE("storage: a deferred write is seen by the transaction's next statement
         tx.commit();
     }
     CHECK(f.count(written) == 1);
+}
+
+TEST_CASE("storage: a statement whose run failed is ready again after a reset, with no error of the old run")
+{
+    // The queue's statements live as long as it does: a claim that failed
+    // (a busy store, a refused row) must not fail the next one as well.
+    StoreFixture f;
+    f.addTarget("a");
+    const int64_t id = f.sendTo("a");
+    auto& c = detail::sql(f.db);
+    sql::Statement q(c, "UPDATE deliveries SET attempt_count = " + c.placeholder(1) + " WHERE id = " + std::to_string(id));
+    CHECK_THROWS_AS(detail::execWith(q, -1), sql::Error);
+    CHECK_NOTHROW(q.reset());
+    CHECK(detail::execWith(q, 3) == 1);
+    CHECK(f.count("SELECT attempt_count FROM deliveries WHERE id = " + std::to_string(id)) == 3);
 }
 
 TEST_CASE("storage: a transaction's first statement, sent with its BEGIN, goes again on a new connection when the "

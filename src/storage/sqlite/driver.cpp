@@ -62,10 +62,10 @@ public:
     {
         return translated([&] { return static_cast<int64_t>(q_.exec()); });
     }
-    void reset() override
-    {
-        translated([&] { q_.reset(); });
-    }
+    // sqlite3_reset repeats the error of the run that failed, which its
+    // step already reported: the statement is ready again all the same, as
+    // the seam promises (and as PostgreSQL's is).
+    void reset() override { q_.tryReset(); }
     int columnCount() const override { return q_.getColumnCount(); }
     std::string columnName(int c) const override { return q_.getColumnName(c); }
     char columnKind(int c) const override
