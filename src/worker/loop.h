@@ -67,6 +67,7 @@ struct Worker::Impl {
     void storageRecovered();
     bool storagePaused() const;
     bool shouldRecord() const;
+    bool wantsClaim(int64_t now) const;
     void detectClockJump(int64_t now);
     void progress();
     void checkStore();

@@ -82,6 +82,15 @@ void Worker::Impl::storageRecovered()
 
 bool Worker::Impl::storagePaused() const { return clock.monotonicMs() < storagePauseUntilMono; }
 
+// Slots enough are free (a quarter of them, or all), the claim is due, and
+// storage is not paused.
+bool Worker::Impl::wantsClaim(int64_t now) const
+{
+    const int used = static_cast<int>(inflight.size());
+    const bool refill = used == 0 || opt.concurrency - used >= std::max(1, opt.concurrency / 4);
+    return used < opt.concurrency && refill && now >= nextClaimAt && !storagePaused();
+}
+
 bool Worker::Impl::shouldRecord() const
 {
     if (unrecorded.empty() || storagePaused())
@@ -192,10 +201,7 @@ Status Worker::Impl::run()
         if (fatal)
             break;
 
-        const bool slots = static_cast<int>(inflight.size()) < opt.concurrency;
-        const bool refill =
-            inflight.empty() || opt.concurrency - static_cast<int>(inflight.size()) >= std::max(1, opt.concurrency / 4);
-        if (slots && refill && now >= nextClaimAt && !storagePaused())
+        if (wantsClaim(now))
             claim(now);
 
         if (opt.drain && inflight.empty() && unrecorded.empty() && now < nextClaimAt && !storagePaused()) {
@@ -215,8 +221,13 @@ Status Worker::Impl::run()
             wait = std::max(wait, 10);
         http->poll(wait, done);
         collect();
-        if (shouldRecord())
-            record();
+        if (shouldRecord()) {
+            // One transaction, one commit, for what finished and what comes next.
+            if (wantsClaim(clock.nowMs()))
+                claim(clock.nowMs());
+            else
+                record();
+        }
 
         // Another process committed (an event arrived, a target changed):
         // look for work now rather than at the end of the sleep.
