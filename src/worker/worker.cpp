@@ -223,8 +223,8 @@ Status Worker::Impl::run()
         collect();
         if (shouldRecord()) {
             // One transaction, one commit, for what finished and what comes next.
-            if (wantsClaim(clock.nowMs()))
-                claim(clock.nowMs());
+            if (const int64_t at = clock.nowMs(); wantsClaim(at))
+                claim(at);
             else
                 record();
         }

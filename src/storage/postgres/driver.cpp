@@ -418,15 +418,23 @@ PGconn* Connection::handle()
     if (PQstatus(conn_) != CONNECTION_OK) {
         if (inTransaction_)
             throw sql::Error(sql::Error::Kind::Connection, "the connection to PostgreSQL was lost");
-        PQreset(conn_); // leaves pipeline mode too
-        pending_ = 0;
-        if (PQstatus(conn_) != CONNECTION_OK)
+        if (!reconnect())
             throw sql::Error(sql::Error::Kind::Connection,
                              "could not reconnect to PostgreSQL: " + firstLine(PQerrorMessage(conn_)));
-        ++generation_;
-        configure();
     }
     return conn_;
+}
+
+bool Connection::reconnect()
+{
+    PQreset(conn_); // leaves pipeline mode too
+    pending_ = 0;
+    onlyBegin_ = false;
+    ++generation_; // prepared statements are gone
+    if (PQstatus(conn_) != CONNECTION_OK)
+        return false;
+    configure();
+    return true;
 }
 
 void Connection::retried(const std::function<void()>& once)
@@ -448,8 +456,7 @@ void Connection::retried(const std::function<void()>& once)
                 throw;
             if (first) {
                 inTransaction_ = false;
-                pending_ = 0;
-                begin(true);
+                begin(true); // on a new connection (handle())
             }
             once();
         }
@@ -547,13 +554,9 @@ PGresult* Connection::syncPipeline(bool own)
         PQclear(error);
         inTransaction_ = false;
         if (PQstatus(conn_) == CONNECTION_OK) {
-            PQreset(conn_);
-            ++generation_;
-            if (PQstatus(conn_) == CONNECTION_OK) {
-                try {
-                    configure();
-                } catch (const sql::Error&) { }
-            }
+            try {
+                reconnect();
+            } catch (const sql::Error&) { } // handle() tries again
         }
         throw sql::Error(sql::Error::Kind::Connection, "the connection to PostgreSQL was lost");
     }

@@ -113,6 +113,9 @@ public:
 private:
     void connect();
     void configure();
+    // PQreset (which leaves pipeline mode too), then configure(); false when
+    // the server cannot be reached.
+    bool reconnect();
     void drainNotifications();
 
     std::string conninfo_;

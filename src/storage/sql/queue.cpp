@@ -236,15 +236,14 @@ int Queue::writePage(const PagePlan& page, int64_t now, ClaimResult& out)
     if (page.leases.empty())
         return 0;
 
-    JsonRows leases, ids;
-    for (const auto& l : page.leases) {
+    JsonRows leases;
+    for (const auto& l : page.leases)
         leases.add(l.deliveryId, l.expiresAt);
-        ids.add(l.deliveryId);
-    }
-    deferWith(s.leaseMany, workerId_, now, leases.text()); // goes with the events' query
+    const std::string rows = leases.text();
+    deferWith(s.leaseMany, workerId_, now, rows); // goes with the events' query
     std::unordered_map<int64_t, LeasedEvent> events;
     events.reserve(page.leases.size());
-    auto& e = bindAll(s.leasedEvents, ids.text());
+    auto& e = bindAll(s.leasedEvents, rows); // reads each row's first value, the id
     while (e.executeStep())
         events.emplace(e.getColumn(0).getInt64(), LeasedEvent{e.getColumn(1).getString(), e.getColumn(2).getString(),
                                                                e.getColumn(3).getString(), e.getColumn(4).getInt64()});
