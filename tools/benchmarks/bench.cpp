@@ -50,6 +50,46 @@ double seconds(std::chrono::steady_clock::time_point since)
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+// The CPU a timed section used: this process's (every thread) and the whole
+// machine's (every core, every process: the receiver, PostgreSQL, the
+// kernel), in µs a unit of work. tools/bench sets them beside the rate.
+class CpuMeter {
+public:
+    CpuMeter() : own_(ownSeconds()), machine_(machineSeconds()) { }
+    json per(double units) const
+    {
+        return {{"cpu_us", (ownSeconds() - own_) * 1e6 / units},
+                {"machine_us", (machineSeconds() - machine_) * 1e6 / units}};
+    }
+
+private:
+    static double ownSeconds()
+    {
+        rusage u{};
+        getrusage(RUSAGE_SELF, &u);
+        auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+        return s(u.ru_utime) + s(u.ru_stime);
+    }
+    // Busy time of every core: all of /proc/stat's first line but idle and iowait.
+    static double machineSeconds()
+    {
+        FILE* f = std::fopen("/proc/stat", "r");
+        unsigned long long v[8] = {};
+        if (f == nullptr || std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                                        &v[4], &v[5], &v[6], &v[7]) != 8)
+            die_("cannot read /proc/stat");
+        std::fclose(f);
+        const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+        return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+    [[noreturn]] static void die_(const char* what)
+    {
+        std::cerr << "webhookd-bench: " << what << '\n';
+        std::exit(1);
+    }
+    double own_, machine_;
+};
+
 pid_t serverPid = 0; // a webhookd this run started: stopped by die()
 
 [[noreturn]] void die(const std::string& what)
@@ -238,6 +278,7 @@ json claimComplete(const std::string& path, int count, int batch)
     o.durability = Durability::Normal;
     Database db = must(Database::open(path, o), "open");
     Queue q(db, "bench");
+    const CpuMeter cpu;
     auto t0 = std::chrono::steady_clock::now();
     int64_t done = 0;
     std::vector<Completion> completions;
@@ -252,7 +293,9 @@ json claimComplete(const std::string& path, int count, int batch)
     }
     if (done != count)
         die("claimed " + std::to_string(done) + " of " + std::to_string(count));
-    return {{"deliveries_per_s", done / seconds(t0)}};
+    json out = cpu.per(static_cast<double>(done));
+    out["deliveries_per_s"] = static_cast<double>(done) / seconds(t0);
+    return out;
 }
 
 json rawHttp(const std::string& url, int concurrency, int count)
@@ -310,14 +353,17 @@ json endToEnd(const std::string& path, const std::string& url, int concurrency, 
     auto opt = workerOptions(path, concurrency);
     opt.drain = true;
     auto worker = must(Worker::create(opt), "worker");
+    const CpuMeter cpu;
     auto t0 = std::chrono::steady_clock::now();
     mustOk(worker->run(), "run");
     const double elapsed = seconds(t0);
+    json out = cpu.per(count);
     SQLite::Database check(path, SQLite::OPEN_READONLY);
     const int64_t delivered = check.execAndGet("SELECT count(*) FROM deliveries WHERE status = 'delivered'").getInt64();
     if (delivered != count)
         die("delivered " + std::to_string(delivered) + " of " + std::to_string(count));
-    return {{"deliveries_per_s", count / elapsed}};
+    out["deliveries_per_s"] = count / elapsed;
+    return out;
 }
 
 // Send-to-receipt times of the events in sentAt (uid -> send time), from
