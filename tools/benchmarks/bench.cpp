@@ -139,6 +139,18 @@ void addBenchTarget(Database& db, const std::string& url, const std::string& id 
     must(addTarget(db, id, spec, SystemClock::instance()), "add target");
 }
 
+// The store opened as webhookd's worker opens it: NORMAL durability, and
+// on PostgreSQL a connection that listens, so that the claim reads its
+// targets again only when one changed (Queue::loadTargets), as the
+// worker's does.
+OpenOptions workerOpenOptions()
+{
+    OpenOptions o;
+    o.durability = Durability::Normal;
+    o.notifications = true;
+    return o;
+}
+
 // N pending deliveries, inserted with plain SQL in one transaction (setup
 // cost is not what is measured): to the bench target, or spread round-robin
 // over `targets` targets bench0, bench1, ….
@@ -274,9 +286,7 @@ json claimComplete(const std::string& path, int count, int batch)
         addBenchTarget(db, "http://127.0.0.1:9/bench");
     }
     fillBacklog(path, count, 0, 0, DeliveryStatus::Pending);
-    OpenOptions o;
-    o.durability = Durability::Normal;
-    Database db = must(Database::open(path, o), "open");
+    Database db = must(Database::open(path, workerOpenOptions()), "open");
     Queue q(db, "bench");
     const CpuMeter cpu;
     auto t0 = std::chrono::steady_clock::now();
@@ -459,9 +469,7 @@ json scale(const std::string& path, int64_t waiting, bool storm, int batch, int 
         Database analyze = must(Database::open(path), "open");
         detail::sql(analyze).exec("ANALYZE");
     }
-    OpenOptions o;
-    o.durability = Durability::Normal;
-    Database db = must(Database::open(path, o), "open");
+    Database db = must(Database::open(path, workerOpenOptions()), "open");
     Queue q(db, "bench");
     std::vector<double> us;
     for (int i = 0; i < claims; ++i) {
