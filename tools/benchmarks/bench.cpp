@@ -50,6 +50,22 @@ double seconds(std::chrono::steady_clock::time_point since)
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+pid_t serverPid = 0; // a webhookd this run started: stopped by die()
+
+[[noreturn]] void die(const std::string& what)
+{
+    if (serverPid > 0)
+        kill(serverPid, SIGTERM);
+    std::cerr << "webhookd-bench: " << what << '\n';
+    std::exit(1);
+}
+
+double cpuSeconds(const rusage& u)
+{
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return s(u.ru_utime) + s(u.ru_stime);
+}
+
 // The CPU a timed section used: this process's (every thread) and the whole
 // machine's (every core, every process: the receiver, PostgreSQL, the
 // kernel), in µs a unit of work. tools/bench sets them beside the rate.
@@ -67,8 +83,7 @@ private:
     {
         rusage u{};
         getrusage(RUSAGE_SELF, &u);
-        auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-        return s(u.ru_utime) + s(u.ru_stime);
+        return cpuSeconds(u);
     }
     // Busy time of every core: all of /proc/stat's first line but idle and iowait.
     static double machineSeconds()
@@ -77,28 +92,13 @@ private:
         unsigned long long v[8] = {};
         if (f == nullptr || std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
                                         &v[4], &v[5], &v[6], &v[7]) != 8)
-            die_("cannot read /proc/stat");
+            die("cannot read /proc/stat");
         std::fclose(f);
         const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
         return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
     }
-    [[noreturn]] static void die_(const char* what)
-    {
-        std::cerr << "webhookd-bench: " << what << '\n';
-        std::exit(1);
-    }
     double own_, machine_;
 };
-
-pid_t serverPid = 0; // a webhookd this run started: stopped by die()
-
-[[noreturn]] void die(const std::string& what)
-{
-    if (serverPid > 0)
-        kill(serverPid, SIGTERM);
-    std::cerr << "webhookd-bench: " << what << '\n';
-    std::exit(1);
-}
 
 template <typename T>
 T must(Result<T> r, const char* what)
@@ -628,12 +628,6 @@ void leanPosts(const std::string& host, int port, const std::string& request, in
     for (auto& c : conns)
         close(c.fd);
     close(ep);
-}
-
-double cpuSeconds(const rusage& u)
-{
-    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-    return s(u.ru_utime) + s(u.ru_stime);
 }
 
 // POST /api/v1/events through a real webhookd --no-deliver: `clients`
