@@ -34,7 +34,8 @@ CREATE TABLE targets (
     CHECK (retry_schedule IS NULL OR (json_valid(retry_schedule) AND json_type(retry_schedule) = 'array')), older_secrets TEXT NOT NULL DEFAULT '[]'
     CHECK (json_valid(older_secrets) AND json_type(older_secrets) = 'array'), app_id TEXT
     CHECK (app_id IS NULL OR (length(app_id) BETWEEN 1 AND 64 AND app_id NOT GLOB '*[^A-Za-z0-9_.-]*')), body_format TEXT NOT NULL DEFAULT 'envelope'
-    CHECK (body_format IN ('envelope', 'data'))) STRICT;
+    CHECK (body_format IN ('envelope', 'data')), payload_filter TEXT
+    CHECK (payload_filter IS NULL OR (json_valid(payload_filter) AND json_type(payload_filter) = 'object'))) STRICT;
 
 CREATE TABLE events (
     id               INTEGER PRIMARY KEY,

@@ -38,6 +38,7 @@
 #include "storage/targets.h"
 #include "support/postgres.h"
 #include "support/print.h"
+#include "support/filter_table.h"
 #include "support/store_fixture.h"
 #include "support/temp_dir.h"
 
@@ -583,6 +584,50 @@ TEST_CASE("storage: an event fans out to the enabled targets whose filters match
                   std::to_string(f.clock.nowMs())) == 3);
     CHECK(f.text("SELECT payload FROM events") == R"({"n": 1})");
     CHECK(f.text("SELECT uid FROM events") == r.uid);
+}
+
+TEST_CASE("storage: payload filters decide fan-out as DESIGN's table says, on both backends")
+{
+    StoreFixture f;
+    const auto& table = test::filterTable();
+    // One target per row, all of one kind of event; a row's payload goes
+    // out as its own event, and only targets whose filter holds get a row.
+    for (size_t i = 0; i < table.size(); ++i) {
+        TargetSpec spec;
+        spec.payloadFilter = table[i].filter;
+        f.addTarget("f" + std::to_string(i), spec);
+    }
+    f.addTarget("typed", [] {
+        TargetSpec s = filteredBy({"other.*"});
+        s.payloadFilter = R"({"all":[]})";
+        return s;
+    }());
+    for (size_t i = 0; i < table.size(); ++i) {
+        CAPTURE(table[i].filter);
+        CAPTURE(table[i].payload);
+        EventInput e;
+        e.type = "thing.happened";
+        e.payload = table[i].payload;
+        auto r = sendEvent(f.db, e, f.clock);
+        REQUIRE(r);
+        const std::string id = "f" + std::to_string(i);
+        const bool got = std::find(r->targetIds.begin(), r->targetIds.end(), id) != r->targetIds.end();
+        CHECK(got == table[i].matches);
+        // The filter and --events must both hold.
+        CHECK(std::find(r->targetIds.begin(), r->targetIds.end(), "typed") == r->targetIds.end());
+        CHECK(f.count("SELECT count(*) FROM deliveries WHERE event_id = " + std::to_string(r->eventId) +
+                      " AND target_id = '" + id + "'") == (table[i].matches ? 1 : 0));
+    }
+    SUBCASE("a filter edited by hand into something unreadable stops that target's fan-out, not the send")
+    {
+        f.raw.exec(R"(UPDATE targets SET payload_filter = '{"path":"x","op":"eq","value":1}' WHERE id = 'f0')");
+        auto r = f.send("thing.happened");
+        CHECK(std::find(r.targetIds.begin(), r.targetIds.end(), "f0") == r.targetIds.end());
+        auto t = getTarget(f.db, "f0");
+        REQUIRE(t);
+        REQUIRE(t->rowError);
+        CHECK(t->rowError->find("payload_filter") != std::string::npos);
+    }
 }
 
 TEST_CASE("storage: explicit targets override the filters")

@@ -43,6 +43,9 @@ struct Target {
     std::vector<PreviousSecret> olderSecrets; // before previousSecret, newest first
     bool enabled = true;
     std::vector<std::string> eventFilters; // empty: every event
+    // A payload filter (routing/payload_filter.h) as compact JSON; nullopt:
+    // every payload. Fan-out needs it and eventFilters to hold.
+    std::optional<std::string> payloadFilter;
     HeaderList headers;
     std::optional<int64_t> timeoutMs; // nullopt: the worker's default
     RetryPolicy retry;
@@ -93,6 +96,7 @@ struct TargetSpec {
     std::optional<std::string> url;
     std::optional<std::string> secret;
     std::optional<std::vector<std::string>> eventFilters;
+    std::optional<std::string> payloadFilter; // an empty string clears it
     std::optional<HeaderList> headers;
     std::optional<int64_t> timeoutMs;
     std::optional<int> maxAttempts;

@@ -6,6 +6,7 @@
 #include "core/ids.h"
 #include "ratelimit/aimd.h"
 #include "routing/patterns.h"
+#include "routing/payload_filter.h"
 #include "signing/signing.h"
 
 namespace webhookd {
@@ -25,6 +26,9 @@ Status validateTarget(const Target& t, const Limits& limits)
     for (const auto& p : t.eventFilters)
         if (auto s = validatePattern(p); !s)
             return s;
+    if (t.payloadFilter)
+        if (auto f = PayloadFilter::parse(*t.payloadFilter); !f)
+            return fail(f.error());
     if (t.headers.size() > limits.maxHeaders)
         return fail(
             Error::invalid("a target may have at most " + std::to_string(limits.maxHeaders) + " custom headers"));
@@ -125,6 +129,12 @@ void applySpec(Target& t, const TargetSpec& s)
         t.secret = *s.secret;
     if (s.eventFilters)
         t.eventFilters = *s.eventFilters;
+    if (s.payloadFilter) {
+        if (s.payloadFilter->empty())
+            t.payloadFilter.reset();
+        else
+            t.payloadFilter = *s.payloadFilter;
+    }
     if (s.headers)
         t.headers = *s.headers;
     if (s.timeoutMs)

@@ -9,6 +9,7 @@
 #include "model/delivery_status.h"
 #include "model/event_rules.h"
 #include "routing/patterns.h"
+#include "routing/payload_filter.h"
 #include "signing/signing.h"
 #include "storage/sql/connection.h"
 #include "storage/sql/rows.h"
@@ -24,6 +25,7 @@ struct RouteTarget {
     bool enabled;
     std::vector<std::string> filters;
     std::optional<std::string> appId;
+    std::optional<PayloadFilter> payloadFilter;
 };
 
 // What an idempotency key is bound to: the same key with another request is
@@ -65,9 +67,16 @@ public:
         index_.clear();
         sql::Statement q(sql_, sql::Q::RouteTargets);
         while (q.executeStep()) {
-            RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}, {}};
+            RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}, {}, {}};
             if (!q.getColumn(3).isNull())
                 t.appId = q.getColumn(3).getString();
+            if (!q.getColumn(4).isNull()) {
+                auto f = PayloadFilter::parse(q.getColumn(4).getString());
+                if (f)
+                    t.payloadFilter = std::move(*f);
+                else
+                    t.enabled = false;
+            }
             // Filters edited by hand into something unreadable: the target
             // gets no fan-out (the worker disables it) rather than failing
             // every send.
@@ -118,9 +127,20 @@ public:
             // Tenants stay apart: an application's event goes to its
             // targets only, one sent without an application to the targets
             // of none.
-            for (const auto& t : targets_)
-                if (t.enabled && matchesAny(t.filters, e.type) && t.appId == e.appId)
-                    chosen.push_back(&t);
+            // The payload is parsed once, and only for a target with a
+            // payload filter that the rest lets through.
+            std::optional<nlohmann::json> payload;
+            for (const auto& t : targets_) {
+                if (!t.enabled || !matchesAny(t.filters, e.type) || t.appId != e.appId)
+                    continue;
+                if (t.payloadFilter) {
+                    if (!payload)
+                        payload = nlohmann::json::parse(e.payload, nullptr, false);
+                    if (!t.payloadFilter->matches(*payload))
+                        continue;
+                }
+                chosen.push_back(&t);
+            }
         }
 
         out.uid = newMessageUid(now);

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "routing/payload_filter.h"
+
 namespace webhookd::detail {
 
 const char* const kTargetColumns =
@@ -12,7 +14,7 @@ const char* const kTargetColumns =
     " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at, signature_scheme, ca_bundle,"
     " consecutive_failures, paused_until, paused_at, paused_reason, disabled_reason, max_in_flight, min_rate,"
     " rate_step, rate_current, rate_adjusted_at, rate_signal_at, rate_signal, retry_schedule, older_secrets,"
-    " app_id, body_format";
+    " app_id, body_format, payload_filter";
 
 Target readTarget(sql::Statement& q, int i)
 {
@@ -103,6 +105,10 @@ Target readTarget(sql::Statement& q, int i)
     }
     t.appId = optionalColumn<std::string>(q, i + 37);
     t.bodyFormat = parseBodyFormat(q.getColumn(i + 38).getString()).value_or(BodyFormat::Envelope);
+    t.payloadFilter = optionalColumn<std::string>(q, i + 39);
+    if (t.payloadFilter && !t.rowError)
+        if (auto f = PayloadFilter::parse(*t.payloadFilter); !f)
+            t.rowError = "its payload_filter column is not a filter (" + f.error().message() + ")";
     return t;
 }
 

@@ -67,8 +67,9 @@ void saveTarget(sql::Connection& sql, const Target& t, bool insert)
         q.bind(26, json(t.retry.schedule).dump());
     detail::bindOptional(q, 27, t.appId);
     q.bind(28, std::string(bodyFormatName(t.bodyFormat)));
+    detail::bindOptional(q, 29, t.payloadFilter);
     if (insert) // an update keeps the target's creation time
-        q.bind(29, t.createdAt);
+        q.bind(30, t.createdAt);
     q.exec();
 }
 

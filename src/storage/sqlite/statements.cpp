@@ -53,16 +53,16 @@ std::string spell(Q q)
                " event_filters, headers, timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier,"
                " jitter_factor, rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at,"
                " bucket_tokens, bucket_updated_at, signature_scheme, ca_bundle, max_in_flight, min_rate, rate_step,"
-               " retry_schedule, app_id, body_format)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?29, ?20,"
-               " NULL, NULL, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
+               " retry_schedule, app_id, body_format, payload_filter)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?30, ?20,"
+               " NULL, NULL, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
     case Q::TargetUpdate:
         return "UPDATE targets SET name = ?2, url = ?3, secret = ?4, previous_secret = ?5,"
                " previous_secret_expires_at = ?6, enabled = ?7, event_filters = ?8, headers = ?9, timeout_ms = ?10,"
                " max_attempts = ?11, initial_delay_ms = ?12, max_delay_ms = ?13, backoff_multiplier = ?14,"
                " jitter_factor = ?15, rate_per_second = ?16, burst = ?17, rate_limit_enabled = ?18, metadata = ?19,"
                " updated_at = ?20, signature_scheme = ?21, ca_bundle = ?22, max_in_flight = ?23, min_rate = ?24,"
-               " rate_step = ?25, retry_schedule = ?26, app_id = ?27, body_format = ?28,"
+               " rate_step = ?25, retry_schedule = ?26, app_id = ?27, body_format = ?28, payload_filter = ?29,"
                // A new rate or floor ends a throttling the old one started.
                " rate_current = CASE WHEN rate_per_second IS ?16 AND rate_limit_enabled = ?18 AND min_rate IS ?24"
                "                THEN rate_current END,"
@@ -96,7 +96,7 @@ std::string spell(Q q)
         return "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at, created_at, updated_at)"
                " VALUES (?1, ?2, " +
             sqlName(DeliveryStatus::Pending) + ", ?3, ?4, ?5, ?6) RETURNING id";
-    case Q::RouteTargets: return "SELECT id, enabled, event_filters, app_id FROM targets ORDER BY id";
+    case Q::RouteTargets: return "SELECT id, enabled, event_filters, app_id, payload_filter FROM targets ORDER BY id";
     case Q::SavepointEach: return "SAVEPOINT webhookd_each";
     case Q::SavepointEachRelease: return "RELEASE webhookd_each";
     case Q::SavepointEachUndo: return "ROLLBACK TO webhookd_each";
