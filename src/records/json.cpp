@@ -99,6 +99,9 @@ json targetJson(const Target& t, bool showSecret)
         {"paused_at", orNull(t.pausedAt)},
         {"paused_reason", orNull(t.pausedReason)},
         {"event_filters", t.eventFilters},
+        // Stored valid (a hand-edited column that is not JSON shows as null;
+        // the target's row error says why).
+        {"filter", t.payloadFilter ? json::parse(*t.payloadFilter, nullptr, false) : json(nullptr)},
         {"headers", headers},
         {"timeout_ms", orNull(t.timeoutMs)},
         {"max_attempts", t.retry.maxAttempts},

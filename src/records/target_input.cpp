@@ -4,6 +4,7 @@
 
 #include "model/target_rules.h"
 #include "retry/retry.h"
+#include "routing/payload_filter.h"
 #include "signing/signing.h"
 
 namespace webhookd {
@@ -107,6 +108,17 @@ Result<TargetInput> parseTargetInput(const json& body, bool withId)
                     else
                         st = fail(wrongType(field, "an array of event-type patterns"));
                 s.eventFilters = std::move(patterns);
+            }
+        } else if (field == "filter") {
+            // null removes it; an object must be a filter (one sentence why not).
+            if (v.is_null()) {
+                s.payloadFilter = std::string();
+            } else {
+                auto f = PayloadFilter::fromJson(v);
+                if (f)
+                    s.payloadFilter = f->text();
+                else
+                    st = fail(f.error());
             }
         } else if (field == "headers") {
             auto m = stringMap(field, v);

@@ -240,6 +240,15 @@ def scenario(tokens, recv_base):
     check("updateTarget changes what it was given", lambda: (u["name"], u["max_attempts"], u["rate_per_second"], u["rate_limit_enabled"])
           == ("Spare", 3, 5, False))
     api("updateTarget", A, 422, code="validation_error", label="with an unknown field", args={"id": "spare"}, body={"bogus": 1})
+    big = {"all": [{"path": "$.amount", "op": "gte", "value": 10000}, {"path": "$.currency", "op": "in", "value": ["EUR", "USD"]}]}
+    f = api("updateTarget", A, 200, label="with a payload filter", args={"id": "spare"}, body={"filter": big}).json
+    check("the payload filter reads back as given", lambda: f["filter"] == big)
+    bad = api("updateTarget", A, 422, code="validation_error", label="with a filter of an unknown operator",
+              args={"id": "spare"}, body={"filter": {"path": "$.a", "op": "like", "value": 1}})
+    check("a bad filter is refused with one sentence naming the operator",
+          lambda: "\"like\"" in bad.json.get("detail", "") and api("getTarget", R, 200, args={"id": "spare"}).json["filter"] == big)
+    n = api("updateTarget", A, 200, label="with filter null", args={"id": "spare"}, body={"filter": None}).json
+    check("filter null removes it", lambda: n["filter"] is None)
     api("updateTarget", A, 422, label="with an id", args={"id": "spare"}, body={"id": "renamed"})
     api("updateTarget", A, 404, label="unknown", args={"id": "nope"}, body={"name": "x"})
     d = api("disableTarget", A, 200, args={"id": "spare"}).json

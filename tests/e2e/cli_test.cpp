@@ -391,6 +391,57 @@ TEST_CASE("cli: send --target delivers only to the targets named, ignoring their
     CHECK(startsWith(j["event_uid"].get<std::string>(), "msg_"));
 }
 
+TEST_CASE("cli: --filter keeps a target's deliveries to the payloads that match, test-filter says why not")
+{
+    Fixture cli;
+    const std::string big = R"({"all": [{"path": "$.currency", "op": "eq", "value": "EUR"},
+                                        {"path": "$.amount", "op": "gte", "value": 10000}]})";
+    cli.addTarget("big", "http://example.com/big", {"--events", "order.*", "--filter", big});
+    cli.addTarget("all", "http://example.com/all");
+    CHECK(targetsOf(cli, cli.sendIds({"order.paid", "--data", R"({"currency": "EUR", "amount": 1e4})"})) ==
+          std::set<std::string>{"all", "big"});
+    CHECK(targetsOf(cli, cli.sendIds({"order.paid", "--data", R"({"currency": "EUR", "amount": 500})"})) ==
+          std::set<std::string>{"all"});
+    // The filter and --events must both hold.
+    CHECK(targetsOf(cli, cli.sendIds({"user.paid", "--data", R"({"currency": "EUR", "amount": 50000})"})) ==
+          std::set<std::string>{"all"});
+
+    auto j = cli.ctlJson({"target", "show", "big"});
+    CHECK(j["filter"] == json::parse(big));
+    CHECK(contains(cli.ctlOk({"target", "show", "big"}), R"("op":"gte")"));
+
+    auto no = cli.ctl({"target", "test-filter", "big", "--data", R"({"currency": "EUR", "amount": 500})"});
+    CHECK(no.exitCode == 1);
+    CHECK(no.out == "no match: $.amount gte 10000 failed: the payload has 500 there\n");
+    auto yes = cli.ctl({"target", "test-filter", "big", "--data", "-"}, R"({"currency": "EUR", "amount": 10000.0})");
+    CHECK(yes.exitCode == 0);
+    CHECK(yes.out == "match\n");
+    auto why = cli.ctlJson({"target", "test-filter", "all", "--data", "{}"});
+    CHECK(why["match"] == true);
+
+    SUBCASE("a bad filter is refused with one sentence, exit 2, nothing written")
+    {
+        const std::string before = cli.snapshot();
+        for (const char* bad : {R"({"path": "$.a", "op": "like", "value": 1})", R"({"path": "a", "op": "eq", "value": 1})",
+                                R"({"path": "$.a", "op": "in", "value": 1})", "{", R"({"not": {"not": {"not": {"not":
+                                {"not": {"not": {"not": {"not": {"path": "$.a", "op": "eq", "value": 1}}}}}}}}})"}) {
+            CAPTURE(bad);
+            auto r = cli.ctl({"target", "update", "big", "--filter", bad});
+            CHECK(r.exitCode == 2);
+            CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+            auto a = cli.ctl({"target", "add", "other", "--url", "http://example.com/o", "--filter", bad});
+            CHECK(a.exitCode == 2);
+        }
+        CHECK(cli.snapshot() == before);
+    }
+    SUBCASE("--no-filter removes it")
+    {
+        cli.ctlOk({"target", "update", "big", "--no-filter"});
+        CHECK(cli.ctlJson({"target", "show", "big"})["filter"].is_null());
+        CHECK(targetsOf(cli, cli.sendIds({"order.paid", "--data", "{}"})) == std::set<std::string>{"all", "big"});
+    }
+}
+
 TEST_CASE("cli: send of an event matching no target stores it, notes it on stderr and exits 0")
 {
     Fixture cli;

@@ -195,6 +195,9 @@ def scenario(d, base, keys, ids):
     go("#/targets/t-flaky", "#target")
     wait_until(lambda: css("svg[data-chart=attempts] rect"))
     report(bool(css("svg[data-chart=attempts] rect")), "a target's page charts its attempts")
+    shown = css("#target-filter")
+    report(bool(shown) and '"op":"gte"' in shown[0].text and "$.n" in shown[0].text,
+           "a target's page shows its payload filter", shown[0].text if shown else "no #target-filter")
     shot("target")
 
     # Widths: a phone and a 1080p screen.
@@ -254,7 +257,8 @@ def main():
         rx = f"http://{m.group(1)}:{m.group(2)}"
         ctl("init")
         ctl("target", "add", "t-ok", "--url", rx + "/ok")
-        ctl("target", "add", "t-flaky", "--url", rx + "/flaky", "--initial-delay", "200ms", "--events", "flaky.*")
+        ctl("target", "add", "t-flaky", "--url", rx + "/flaky", "--initial-delay", "200ms", "--events", "flaky.*",
+            "--filter", '{"path": "$.n", "op": "gte", "value": 1}')
         ctl("target", "add", "t-reject", "--url", rx + "/reject", "--events", "reject.*")
         ctl("target", "add", "t-off", "--url", rx + "/ok", "--events", "off.*")
         ctl("target", "disable", "t-off")

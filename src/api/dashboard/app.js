@@ -474,6 +474,7 @@ async function target(id) {
       h("dt", {}, "URL"), h("dd", {}, t.url),
       h("dt", {}, "Secret"), h("dd", {}, t.secret),
       h("dt", {}, "Events"), h("dd", {}, t.event_filters.length ? t.event_filters.join(", ") : "all"),
+      h("dt", {}, "Payload filter"), h("dd", {}, t.filter ? h("code", { id: "target-filter" }, JSON.stringify(t.filter)) : "none: every payload"),
       h("dt", {}, "Rate"), h("dd", {}, rate(t)),
       h("dt", {}, "In flight at most"), h("dd", {}, t.max_in_flight === null ? "no cap" : t.max_in_flight),
       h("dt", {}, "Breaker"), h("dd", {}, t.paused_until ? `open until ${when(t.paused_until)} (${t.paused_reason || ""})` : "closed"),

@@ -93,6 +93,11 @@ private:
     bool shown_ = false;
 };
 
+// A payload given as JSON text, @FILE, or - for standard input; never reads
+// more than maxBytes (and one byte to tell that it is over).
+Result<std::string> readPayload(const std::string& source, size_t maxBytes);
+Result<std::string> payloadArgument(const std::string& arg, size_t maxBytes);
+
 // Text helpers for the human output.
 std::string orDash(const std::optional<std::string>& s);
 std::string orDash(const std::optional<int>& n);

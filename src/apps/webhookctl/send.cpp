@@ -46,30 +46,6 @@ Result<File> openSource(const std::string& source, const char* what)
     return f;
 }
 
-// Reads a payload, never more than the limit allows (one byte more tells
-// that it is over): /dev/zero or a huge file costs nothing.
-Result<std::string> readPayload(const std::string& source, size_t maxBytes)
-{
-    auto f = openSource(source, "payload");
-    if (!f)
-        return fail(f.error());
-    std::string text(maxBytes + 1, '\0');
-    size_t got = 0;
-    while (got < text.size()) {
-        const size_t n = std::fread(text.data() + got, 1, text.size() - got, f->get());
-        if (n == 0)
-            break;
-        got += n;
-    }
-    if (std::ferror(f->get()))
-        return fail(Error::storage("could not read the payload from " + source));
-    if (got > maxBytes)
-        return fail(
-            Error::invalid("the payload is over the limit of " + std::to_string(maxBytes) + " bytes (--max-payload)"));
-    text.resize(got);
-    return text;
-}
-
 // NDJSON lines, one at a time, each at most maxBytes: the whole batch is
 // never held in memory.
 class LineReader {
@@ -159,14 +135,10 @@ int sendOne(Context& ctx, const SendFlags& f)
         e.idempotencyKey = f.idempotencyKey;
     if (f.appOpt->count() > 0)
         e.appId = f.app;
-    if (f.data == "-" || (!f.data.empty() && f.data[0] == '@')) {
-        auto text = readPayload(f.data == "-" ? "-" : f.data.substr(1), ctx.limits().maxPayloadBytes);
-        if (!text)
-            return reportInput(text.error());
-        e.payload = std::move(*text);
-    } else {
-        e.payload = f.data;
-    }
+    auto text = payloadArgument(f.data, ctx.limits().maxPayloadBytes);
+    if (!text)
+        return reportInput(text.error());
+    e.payload = std::move(*text);
     auto db = ctx.db();
     if (!db)
         return report(db.error());
@@ -276,6 +248,38 @@ int sendBatchFile(Context& ctx, const SendFlags& f)
 }
 
 } // namespace
+
+// Reads a payload, never more than the limit allows (one byte more tells
+// that it is over): /dev/zero or a huge file costs nothing.
+Result<std::string> readPayload(const std::string& source, size_t maxBytes)
+{
+    auto f = openSource(source, "payload");
+    if (!f)
+        return fail(f.error());
+    std::string text(maxBytes + 1, '\0');
+    size_t got = 0;
+    while (got < text.size()) {
+        const size_t n = std::fread(text.data() + got, 1, text.size() - got, f->get());
+        if (n == 0)
+            break;
+        got += n;
+    }
+    if (std::ferror(f->get()))
+        return fail(Error::storage("could not read the payload from " + source));
+    if (got > maxBytes)
+        return fail(
+            Error::invalid("the payload is over the limit of " + std::to_string(maxBytes) + " bytes (--max-payload)"));
+    text.resize(got);
+    return text;
+}
+
+Result<std::string> payloadArgument(const std::string& arg, size_t maxBytes)
+{
+    if (arg == "-" || (!arg.empty() && arg[0] == '@'))
+        return readPayload(arg == "-" ? "-" : arg.substr(1), maxBytes);
+    return arg;
+}
+
 
 void addSendCommand(CLI::App& app, Context& ctx)
 {

@@ -12,6 +12,7 @@
 #include "model/target_rules.h"
 #include "ratelimit/aimd.h"
 #include "records/text_specs.h"
+#include "routing/payload_filter.h"
 #include "storage/targets.h"
 
 namespace webhookd::cli {
@@ -21,11 +22,11 @@ namespace {
 // The flags shared by `target add` and `target update`, as given.
 struct TargetFlags {
     std::string id, url, name, secret, secretFile, events, timeout, initialDelay, maxDelay, scheme, caBundle,
-        retrySchedule, app, body;
+        retrySchedule, app, body, filter;
     std::vector<std::string> headers, metadata;
     int maxAttempts = 0, burst = 0, maxInFlight = 0;
     double backoff = 0, jitter = 0, rate = 0, minRate = 0, rateStep = 0;
-    bool noRateLimit = false, disabled = false;
+    bool noRateLimit = false, disabled = false, noFilter = false;
     std::map<std::string, CLI::Option*> opts;
 
     void add(CLI::App* cmd, bool adding)
@@ -42,6 +43,10 @@ struct TargetFlags {
                                   ->excludes(opts["secret"]);
         opts["events"] =
             cmd->add_option("--events", events, "Comma-separated event-type patterns, * wildcards (empty = all)");
+        opts["filter"] = cmd->add_option("--filter", filter,
+                                         "Payload filter: JSON, @FILE or -; only events whose data match get a "
+                                         "delivery (README \"Payload filters\")");
+        opts["no-filter"] = cmd->add_flag("--no-filter", noFilter, "Remove the payload filter")->excludes(opts["filter"]);
         opts["header"] =
             cmd->add_option("--header", headers, "Custom header NAME:VALUE (repeatable; replaces all on update)");
         opts["timeout"] = cmd->add_option("--timeout", timeout, "Request timeout, 1ms to 1h (default: the worker's)")
@@ -111,6 +116,17 @@ struct TargetFlags {
         }
         if (given("events"))
             s.eventFilters = parsePatternList(events);
+        if (given("filter")) {
+            auto text = payloadArgument(filter, 1 << 20); // the filter's own limit is checked below
+            if (!text)
+                return fail(text.error());
+            auto f = PayloadFilter::parse(*text);
+            if (!f)
+                return fail(f.error());
+            s.payloadFilter = f->text();
+        }
+        if (noFilter)
+            s.payloadFilter = std::string();
         if (given("header")) {
             auto list = parseHeaderSpecs(headers);
             if (!list)
@@ -222,6 +238,7 @@ void printTarget(const Target& t, bool showSecret)
     for (const auto& f : t.eventFilters)
         filters += (filters.empty() ? "" : ",") + f;
     row("events", filters.empty() ? "* (all)" : filters);
+    row("filter", t.payloadFilter ? *t.payloadFilter : "none (every payload)");
     for (const auto& [k, v] : t.headers)
         row("header", k + ": " + shownHeaderValue(k, v, showSecret));
     row("signature", std::string(signatureSchemeName(t.signatureScheme)));
@@ -402,6 +419,45 @@ void addTargetCommands(CLI::App& app, Context& ctx)
             if (!db)
                 return report(db.error());
             return showOne(ctx, getTarget(**db, *showId), *showSecret2);
+        };
+    });
+
+    struct TestFilterFlags {
+        std::string id, data;
+    };
+    auto tf = std::make_shared<TestFilterFlags>();
+    auto* testFilter = target->add_subcommand(
+        "test-filter", "Check a payload against a target's filter: prints match (exit 0) or no match and why (exit 1)");
+    testFilter->add_option("ID", tf->id, "Target id")->required();
+    testFilter->add_option("--data", tf->data, "The payload: JSON text, @FILE, or - for standard input")->required();
+    testFilter->callback([&ctx, tf] {
+        ctx.action = [&ctx, tf] {
+            auto text = payloadArgument(tf->data, ctx.limits().maxPayloadBytes);
+            if (!text)
+                return reportInput(text.error());
+            const auto payload = nlohmann::json::parse(*text, nullptr, false);
+            if (payload.is_discarded())
+                return reportInput(Error::invalid("the payload (--data) is not valid JSON"));
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            auto t = getTarget(**db, tf->id);
+            if (!t)
+                return report(t.error());
+            std::optional<std::string> why;
+            if (t->payloadFilter) {
+                auto f = PayloadFilter::parse(*t->payloadFilter);
+                if (!f)
+                    return report(Error::invalid("the target's stored filter is not a filter: " + f.error().message()));
+                why = f->whyNot(payload);
+            }
+            if (ctx.json)
+                printJson({{"target_id", t->id}, {"match", !why}, {"reason", why ? nlohmann::json(*why) : nullptr}});
+            else if (why)
+                std::cout << "no match: " << utf8::printable(*why) << '\n';
+            else
+                std::cout << (t->payloadFilter ? "match\n" : "match (the target has no filter)\n");
+            return why ? kFailure : kOk;
         };
     });
 
