@@ -6,7 +6,7 @@
 # reproducer in build-fuzz/crashes/. New inputs found go to build-fuzz/corpus/,
 # never into the seeds.
 #
-#   tools/fuzz.sh [--seconds N] [NAME…]      NAME: payload batch_line header json_text utf8
+#   tools/fuzz.sh [--seconds N] [NAME…]      NAME: payload batch_line header json_text utf8 filter
 #                                            duration url retry_after verify
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$seconds" in '' | *[!0-9]*) echo "fuzz.sh: --seconds needs a whole number" >&2; exit 2 ;; esac
-[ ${#names[@]} -eq 0 ] && names=(payload batch_line header duration url retry_after verify json_text utf8)
+[ ${#names[@]} -eq 0 ] && names=(payload batch_line header duration url retry_after verify json_text utf8 filter)
 
 # clang and libFuzzer's runtime (libclang_rt.fuzzer, in libclang-rt-*-dev).
 webhookd_install_packages clang libclang-rt-dev
