@@ -35,7 +35,9 @@ CREATE TABLE targets (
     CHECK (json_valid(older_secrets) AND json_type(older_secrets) = 'array'), app_id TEXT
     CHECK (app_id IS NULL OR (length(app_id) BETWEEN 1 AND 64 AND app_id NOT GLOB '*[^A-Za-z0-9_.-]*')), body_format TEXT NOT NULL DEFAULT 'envelope'
     CHECK (body_format IN ('envelope', 'data')), payload_filter TEXT
-    CHECK (payload_filter IS NULL OR (json_valid(payload_filter) AND json_type(payload_filter) = 'object'))) STRICT;
+    CHECK (payload_filter IS NULL OR (json_valid(payload_filter) AND json_type(payload_filter) = 'object')), ordering TEXT NOT NULL DEFAULT 'none'
+    CHECK (ordering = 'none' OR ordering = 'fifo' OR ordering = 'key'), ordering_dead_letter TEXT NOT NULL DEFAULT 'skip'
+    CHECK (ordering_dead_letter = 'skip' OR ordering_dead_letter = 'block')) STRICT;
 
 CREATE TABLE events (
     id               INTEGER PRIMARY KEY,
@@ -46,7 +48,8 @@ CREATE TABLE events (
     priority         INTEGER NOT NULL DEFAULT 0,
     idempotency_key  TEXT,            -- unique when set: see events_idempotency
     created_at       INTEGER NOT NULL
-, idempotency_fingerprint BLOB, app_id TEXT) STRICT;
+, idempotency_fingerprint BLOB, app_id TEXT, ordering_key TEXT
+    CHECK (ordering_key IS NULL OR length(CAST(ordering_key AS BLOB)) BETWEEN 1 AND 256)) STRICT;
 
 CREATE UNIQUE INDEX events_idempotency ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
@@ -58,7 +61,8 @@ CREATE TABLE deliveries (
     -- on every row it checks, which tripled the cost of each status change.
     status            TEXT NOT NULL DEFAULT 'pending'
                       CHECK (status = 'pending' OR status = 'in_progress' OR status = 'delivered'
-                             OR status = 'failed' OR status = 'rate_limited' OR status = 'dead_letter'),
+                             OR status = 'failed' OR status = 'rate_limited' OR status = 'dead_letter'
+                             OR status = 'waiting'),
     priority          INTEGER NOT NULL DEFAULT 0,
     attempt_count     INTEGER NOT NULL DEFAULT 0 CHECK (attempt_count >= 0),
     retry_base        INTEGER NOT NULL DEFAULT 0, -- attempt_count when the budget was last refreshed (dlq retry)
@@ -69,7 +73,8 @@ CREATE TABLE deliveries (
     last_error        TEXT,
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL,
-    completed_at      INTEGER, throttle_deferrals INTEGER NOT NULL DEFAULT 0 CHECK (throttle_deferrals >= 0),
+    completed_at      INTEGER, throttle_deferrals INTEGER NOT NULL DEFAULT 0 CHECK (throttle_deferrals >= 0), ordering_group TEXT, ordering_blocking INTEGER NOT NULL DEFAULT 0
+    CHECK (ordering_blocking = 0 OR ordering_blocking = 1),
     UNIQUE (event_id, target_id)
 ) STRICT;
 
@@ -171,4 +176,7 @@ CREATE TABLE stats_minutely (
     lat_inf       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (minute, target_id)
 ) STRICT, WITHOUT ROWID;
+
+CREATE INDEX deliveries_ordering ON deliveries (target_id, ordering_group, status, ordering_blocking, id)
+    WHERE ordering_group IS NOT NULL;
 

@@ -31,10 +31,13 @@ TEST_CASE("model: every status has one name, and the named sets are what the sta
     CHECK_FALSE(isClaimable(DeliveryStatus::InProgress));
     CHECK(isFinished(DeliveryStatus::Delivered));
     CHECK(isFinished(DeliveryStatus::DeadLetter));
-    // Unfinished is exactly what is neither finished nor anything else.
+    CHECK_FALSE(isClaimable(DeliveryStatus::Waiting));
+    CHECK_FALSE(isFinished(DeliveryStatus::Waiting));
+    // Unfinished is exactly what is neither finished nor waiting its turn.
     for (DeliveryStatus s : status_set::kAll)
-        CHECK(isIn(s, status_set::kUnfinished) != isFinished(s));
-    CHECK(std::string(allStatusNames()) == "pending, in_progress, failed, rate_limited, delivered or dead_letter");
+        CHECK(isIn(s, status_set::kUnfinished) != (isFinished(s) || s == DeliveryStatus::Waiting));
+    CHECK(std::string(allStatusNames()) ==
+          "waiting, pending, in_progress, failed, rate_limited, delivered or dead_letter");
 }
 
 TEST_CASE("model: bucketFor gives the claim's bucket; the burst defaults to the rate, at least 1")

@@ -10,6 +10,7 @@
 #include "storage/database.h"
 #include "storage/events.h"
 #include "storage/queue.h"
+#include "storage/redrive.h"
 #include "storage/retention.h"
 #include "storage/sql/connection.h"
 #include "storage/sqlite/statements.h"
@@ -877,4 +878,197 @@ TEST_CASE("queue: a purge deletes rollup minutes 14 days older than the deliveri
     auto r = purgeTerminal(f.db, o);
     REQUIRE(r);
     CHECK(r->statsRows == 0);
+}
+
+// ---------------------------------------------------------------------------
+// Ordered delivery (DESIGN.md "Ordering and payload filters"), on both backends.
+
+namespace {
+
+int64_t sendKeyed(StoreFixture& f, const std::string& target, const std::optional<std::string>& key)
+{
+    EventInput e;
+    e.type = "order.updated";
+    e.targets = {target};
+    e.orderingKey = key;
+    auto r = sendEvent(f.db, e, f.clock);
+    REQUIRE_MESSAGE(r, r.error().message());
+    return r->deliveryIds.at(0);
+}
+
+TargetSpec ordered(Ordering o, OrderingDeadLetter dl = OrderingDeadLetter::Skip)
+{
+    TargetSpec s;
+    s.ordering = o;
+    s.orderingDeadLetter = dl;
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("ordering: under key, one delivery per key at a time, in the order the events were recorded")
+{
+    StoreFixture f;
+    f.addTarget("k", ordered(Ordering::Key));
+    const int64_t a1 = sendKeyed(f, "k", "A"), b1 = sendKeyed(f, "k", "B"), a2 = sendKeyed(f, "k", "A"),
+                  a3 = sendKeyed(f, "k", "A"), none = sendKeyed(f, "k", std::nullopt),
+                  none2 = sendKeyed(f, "k", std::nullopt);
+    CHECK(f.status(a1) == "pending");
+    CHECK(f.status(b1) == "pending");
+    CHECK(f.status(a2) == "waiting");
+    CHECK(f.status(a3) == "waiting");
+    // Events without a key on a key target are unordered.
+    CHECK(f.status(none) == "pending");
+    CHECK(f.status(none2) == "pending");
+
+    Queue q(f.db, "w1");
+    const int64_t now = f.clock.nowMs();
+    auto r = q.claim(now, 60'000, 30'000, 64);
+    REQUIRE(r);
+    auto got = ids(*r);
+    std::sort(got.begin(), got.end());
+    CHECK(got == std::vector<int64_t>{a1, b1, none, none2});
+
+    SUBCASE("a retry keeps its schedule and the group waits for it")
+    {
+        const ClaimedDelivery& d = *std::find_if(r->claimed.begin(), r->claimed.end(),
+                                                 [&](const auto& c) { return c.id == a1; });
+        REQUIRE(q.complete({completion(d, DeliveryStatus::Failed, 503, now + 1000)}, now));
+        CHECK(f.status(a2) == "waiting");
+        CHECK(q.claim(now + 999, 60'000, 30'000, 64)->claimed.empty());
+        auto again = q.claim(now + 1000, 60'000, 30'000, 64);
+        REQUIRE(ids(*again) == std::vector<int64_t>{a1});
+        REQUIRE(q.complete({completion(again->claimed[0], DeliveryStatus::Delivered, 204)}, now + 1000));
+        CHECK(f.status(a2) == "pending");
+        CHECK(f.status(a3) == "waiting");
+        auto next = q.claim(now + 1000, 60'000, 30'000, 64);
+        CHECK(ids(*next) == std::vector<int64_t>{a2});
+    }
+    SUBCASE("a SIGKILLed worker's lease must expire before anything of the group goes")
+    {
+        // The worker that claimed a1 is gone: nothing of group A is claimable
+        // until a1's lease expires, and then a1 itself comes back first.
+        Queue other(f.db, "w2");
+        CHECK(other.claim(now + 59'000, 60'000, 30'000, 64)->claimed.empty());
+        auto back = other.claim(now + 60'001, 60'000, 30'000, 64);
+        auto backIds = ids(*back);
+        CHECK(std::find(backIds.begin(), backIds.end(), a1) != backIds.end());
+        CHECK(std::find(backIds.begin(), backIds.end(), a2) == backIds.end());
+        CHECK(f.status(a2) == "waiting");
+    }
+}
+
+TEST_CASE("ordering: under fifo the whole target is one group; skip lets a dead letter's group go on")
+{
+    StoreFixture f;
+    f.addTarget("q", ordered(Ordering::Fifo));
+    f.addTarget("free");
+    const int64_t d1 = sendKeyed(f, "q", "x"), d2 = sendKeyed(f, "q", "y"), d3 = sendKeyed(f, "q", std::nullopt);
+    const int64_t u1 = f.sendTo("free"), u2 = f.sendTo("free");
+    CHECK(f.status(d2) == "waiting");
+    CHECK(f.status(d3) == "waiting");
+    // Unordered targets are untouched: no group, nothing waits.
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE target_id = 'free' AND ordering_group IS NULL"
+                  " AND status = 'pending'") == 2);
+    Queue q(f.db, "w1");
+    const int64_t now = f.clock.nowMs();
+    auto r = q.claim(now, 60'000, 30'000, 64);
+    auto got = ids(*r);
+    std::sort(got.begin(), got.end());
+    CHECK(got == std::vector<int64_t>{d1, u1, u2});
+    const ClaimedDelivery& c1 = *std::find_if(r->claimed.begin(), r->claimed.end(),
+                                              [&](const auto& c) { return c.id == d1; });
+    REQUIRE(q.complete({completion(c1, DeliveryStatus::DeadLetter, 400)}, now));
+    CHECK(f.status(d1) == "dead_letter");
+    CHECK(f.status(d2) == "pending");
+    CHECK(f.status(d3) == "waiting");
+    CHECK(f.count("SELECT ordering_blocking FROM deliveries WHERE id = " + std::to_string(d1)) == 0);
+
+    SUBCASE("dlq retry of the old dead letter puts it back at the head")
+    {
+        REQUIRE(retryDeadLetters(f.db, {d1}, f.clock));
+        // d2 is due (pending) ahead of it, so d1 waits, and goes next.
+        CHECK(f.status(d1) == "waiting");
+        auto r2 = q.claim(now, 60'000, 30'000, 64);
+        REQUIRE(ids(*r2) == std::vector<int64_t>{d2});
+        REQUIRE(q.complete({completion(r2->claimed[0], DeliveryStatus::Delivered, 204)}, now));
+        CHECK(f.status(d1) == "pending");
+        CHECK(f.status(d3) == "waiting");
+    }
+}
+
+TEST_CASE("ordering: block holds the group after a dead letter until dlq release or dlq retry")
+{
+    StoreFixture f;
+    f.addTarget("b", ordered(Ordering::Key, OrderingDeadLetter::Block));
+    const int64_t d1 = sendKeyed(f, "b", "K"), d2 = sendKeyed(f, "b", "K"), d3 = sendKeyed(f, "b", "K");
+    Queue q(f.db, "w1");
+    const int64_t now = f.clock.nowMs();
+    auto r = q.claim(now, 60'000, 30'000, 64);
+    REQUIRE(ids(*r) == std::vector<int64_t>{d1});
+    REQUIRE(q.complete({completion(r->claimed[0], DeliveryStatus::DeadLetter, 400)}, now));
+    CHECK(f.status(d2) == "waiting");
+    CHECK(f.count("SELECT ordering_blocking FROM deliveries WHERE id = " + std::to_string(d1)) == 1);
+    // A newcomer queues behind the blocked group.
+    const int64_t d4 = sendKeyed(f, "b", "K");
+    CHECK(f.status(d4) == "waiting");
+    // A purge does not take the dead letter that holds the group.
+    PurgeOptions p;
+    p.completedBeforeMs = now + 1;
+    REQUIRE(purgeTerminal(f.db, p));
+    CHECK(f.status(d1) == "dead_letter");
+
+    SUBCASE("dlq release lets the rest go; the dead letter stays dead")
+    {
+        auto bad = releaseDeadLetter(f.db, d2, f.clock);
+        REQUIRE_FALSE(bad);
+        CHECK(bad.error().message() == "delivery " + std::to_string(d2) + " is waiting, not a dead letter");
+        REQUIRE(releaseDeadLetter(f.db, d1, f.clock));
+        CHECK(f.status(d1) == "dead_letter");
+        CHECK(f.status(d2) == "pending");
+        CHECK(f.status(d3) == "waiting");
+        auto twice = releaseDeadLetter(f.db, d1, f.clock);
+        REQUIRE_FALSE(twice);
+        CHECK(twice.error().is(Error::Kind::Conflict));
+    }
+    SUBCASE("dlq retry puts the blocking dead letter back at the head")
+    {
+        REQUIRE(retryDeadLetters(f.db, {d1}, f.clock));
+        CHECK(f.status(d1) == "pending");
+        CHECK(f.status(d2) == "waiting");
+        auto again = q.claim(now, 60'000, 30'000, 64);
+        REQUIRE(ids(*again) == std::vector<int64_t>{d1});
+        REQUIRE(q.complete({completion(again->claimed[0], DeliveryStatus::Delivered, 204)}, now));
+        CHECK(f.status(d2) == "pending");
+    }
+    SUBCASE("changing the target's ordering lets everything waiting go")
+    {
+        TargetSpec none;
+        none.ordering = Ordering::None;
+        REQUIRE(updateTarget(f.db, "b", none, f.clock));
+        CHECK(f.status(d2) == "pending");
+        CHECK(f.status(d3) == "pending");
+        CHECK(f.status(d4) == "pending");
+        CHECK(f.count("SELECT count(*) FROM deliveries WHERE ordering_group IS NOT NULL") == 0);
+    }
+}
+
+TEST_CASE("ordering: a group's next delivery is an index seek, and unordered rows are not in that index")
+{
+    StoreFixture f;
+    f.addTarget("k", ordered(Ordering::Key));
+    f.addTarget("free");
+    for (int i = 0; i < 50; ++i)
+        sendKeyed(f, "k", "g" + std::to_string(i % 5));
+    for (int i = 0; i < 20; ++i)
+        f.sendTo("free");
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE status = 'waiting'") == 45);
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE ordering_group IS NULL") == 20);
+    if (!f.postgres()) {
+        const std::string p =
+            plan(f.raw, "SELECT id FROM deliveries WHERE target_id = 'k' AND ordering_group = 'g1' AND status = "
+                        "'waiting' AND ordering_blocking = 0 ORDER BY id LIMIT 1");
+        CHECK_MESSAGE(p.find("USING COVERING INDEX deliveries_ordering") != std::string::npos, p);
+        CHECK(p.find("TEMP B-TREE") == std::string::npos);
+    }
 }

@@ -1605,7 +1605,7 @@ TEST_CASE("statistics: latency percentiles are nearest-rank over every attempt, 
     }
 }
 
-TEST_CASE("statistics: queue depth names all six statuses, and the oldest due age counts only due claimable rows "
+TEST_CASE("statistics: queue depth names all seven statuses, and the oldest due age counts only due claimable rows "
           "of enabled targets")
 {
     StoreFixture f;
@@ -1635,7 +1635,8 @@ TEST_CASE("statistics: queue depth names all six statuses, and the oldest due ag
                                             {DeliveryStatus::Failed, 1},
                                             {DeliveryStatus::RateLimited, 1},
                                             {DeliveryStatus::Delivered, 1},
-                                            {DeliveryStatus::DeadLetter, 1}});
+                                            {DeliveryStatus::DeadLetter, 1},
+                                            {DeliveryStatus::Waiting, 0}});
     CHECK(s->oldestDueAgeMs == 8000);
     f.clock.advance(1000);
     CHECK(statistics(f.db, {}, f.clock)->oldestDueAgeMs == 9000);
@@ -1650,7 +1651,7 @@ TEST_CASE("statistics: queue depth names all six statuses, and the oldest due ag
         f.raw.exec("DELETE FROM deliveries");
         auto empty = statistics(f.db, {}, f.clock);
         REQUIRE(empty);
-        CHECK(empty->queueDepth.size() == 6);
+        CHECK(empty->queueDepth.size() == 7);
         for (const auto& [status, n] : empty->queueDepth) {
             CAPTURE(status);
             CHECK(n == 0);

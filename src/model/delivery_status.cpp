@@ -13,6 +13,7 @@ std::string_view toString(DeliveryStatus status)
     case DeliveryStatus::RateLimited: return "rate_limited";
     case DeliveryStatus::Delivered: return "delivered";
     case DeliveryStatus::DeadLetter: return "dead_letter";
+    case DeliveryStatus::Waiting: return "waiting";
     }
     return "pending";
 }

@@ -18,10 +18,11 @@ enum class DeliveryStatus {
     RateLimited, // deferred for want of a token in the target's bucket
     Delivered,   // a 2xx answer: finished
     DeadLetter,  // given up on: finished; its dead_letters row says why
+    Waiting,     // ordered: the delivery ahead of it in its group is not finished
 };
 
 // The name stored in deliveries.status and printed everywhere: "pending",
-// "in_progress", "failed", "rate_limited", "delivered", "dead_letter".
+// "in_progress", "failed", "rate_limited", "delivered", "dead_letter", "waiting".
 std::string_view toString(DeliveryStatus status);
 
 // The status with that exact name; nullopt for anything else.
@@ -30,12 +31,15 @@ std::optional<DeliveryStatus> parseDeliveryStatus(std::string_view name);
 namespace status_set {
 
 // Every status, in the order listings show them.
-inline constexpr std::array kAll = {DeliveryStatus::Pending,   DeliveryStatus::InProgress,
-                                    DeliveryStatus::Failed,    DeliveryStatus::RateLimited,
-                                    DeliveryStatus::Delivered, DeliveryStatus::DeadLetter};
+inline constexpr std::array kAll = {DeliveryStatus::Waiting,     DeliveryStatus::Pending,   DeliveryStatus::InProgress,
+                                    DeliveryStatus::Failed,      DeliveryStatus::RateLimited,
+                                    DeliveryStatus::Delivered,   DeliveryStatus::DeadLetter};
 // What a claim may take once due: the deliveries_due index covers exactly these.
 inline constexpr std::array kClaimable = {DeliveryStatus::Pending, DeliveryStatus::Failed, DeliveryStatus::RateLimited};
 // Not yet delivered or dead-lettered: the claimable ones and those in flight.
+// Waiting is not among them: a waiting delivery goes on only after one of
+// these in its group finishes (or a person releases a blocking dead letter),
+// so when none is left, --drain is done.
 inline constexpr std::array kUnfinished = {DeliveryStatus::Pending, DeliveryStatus::Failed, DeliveryStatus::RateLimited,
                                            DeliveryStatus::InProgress};
 // Finished for good (until a person redrives them): what purge deletes and

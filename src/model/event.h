@@ -23,6 +23,9 @@ struct EventInput {
     std::vector<std::string> targets; // empty: fan out by filters
     std::optional<std::string> idempotencyKey;
     std::optional<std::string> appId; // only that application's targets receive it (without: only targets of none)
+    // Its deliveries to a target with ordering key go one at a time per key
+    // (DESIGN.md "Ordering and payload filters"); 1 to 256 bytes of UTF-8.
+    std::optional<std::string> orderingKey;
 };
 
 // A stored event, as listed. payload and deliveries are filled by getEvent only.
@@ -34,6 +37,7 @@ struct EventRecord {
     int64_t createdAt = 0;
     std::optional<std::string> idempotencyKey;
     std::optional<std::string> appId;
+    std::optional<std::string> orderingKey;
     std::string payload;
     std::vector<Delivery> deliveries;
 };

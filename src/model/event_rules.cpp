@@ -23,6 +23,11 @@ Status validateEvent(const EventInput& e, const Limits& limits)
     if (e.appId)
         if (auto s = validateAppId(*e.appId); !s)
             return s;
+    if (e.orderingKey && (e.orderingKey->empty() || e.orderingKey->size() > kMaxOrderingKeyBytes))
+        return fail(Error::invalid("an ordering key must be 1 to 256 bytes"));
+    if (e.orderingKey)
+        if (auto s = validateText(*e.orderingKey, "an ordering key", kMaxOrderingKeyBytes); !s)
+            return s;
     return {};
 }
 

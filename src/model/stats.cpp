@@ -11,7 +11,8 @@ void Counts::add(DeliveryStatus status, int64_t n)
     case DeliveryStatus::DeadLetter: deadLetter += n; break;
     case DeliveryStatus::Pending:
     case DeliveryStatus::InProgress:
-    case DeliveryStatus::RateLimited: pending += n; break;
+    case DeliveryStatus::RateLimited:
+    case DeliveryStatus::Waiting: pending += n; break;
     }
 }
 

@@ -16,7 +16,7 @@ struct Counts {
     int64_t delivered = 0;
     int64_t failed = 0;
     int64_t deadLetter = 0;
-    int64_t pending = 0; // pending + rate_limited + in_progress
+    int64_t pending = 0; // pending + rate_limited + in_progress + waiting
 
     void add(DeliveryStatus status, int64_t n = 1);
 };

@@ -24,6 +24,17 @@ enum class BodyFormat { Envelope, Data };
 std::optional<BodyFormat> parseBodyFormat(std::string_view text);
 std::string_view bodyFormatName(BodyFormat format);
 
+// Ordered delivery (DESIGN.md "Ordering and payload filters"): none, the
+// whole target one at a time (fifo), or one at a time per ordering key.
+enum class Ordering { None, Fifo, Key };
+std::optional<Ordering> parseOrdering(std::string_view text);
+std::string_view orderingName(Ordering ordering);
+// What a dead letter does to its ordering group: lets it go on, or holds it
+// until `dlq release` or `dlq retry`.
+enum class OrderingDeadLetter { Skip, Block };
+std::optional<OrderingDeadLetter> parseOrderingDeadLetter(std::string_view text);
+std::string_view orderingDeadLetterName(OrderingDeadLetter mode);
+
 struct PreviousSecret {
     std::string secret;
     int64_t expiresAt = 0;
@@ -65,6 +76,8 @@ struct Target {
     // application's events only. nullopt: none (events sent without one).
     std::optional<std::string> appId;
     BodyFormat bodyFormat = BodyFormat::Envelope;
+    Ordering ordering = Ordering::None;
+    OrderingDeadLetter orderingDeadLetter = OrderingDeadLetter::Skip;
     // Written by the worker. The circuit breaker: failed attempts in a row,
     // and while it is open, until when no delivery is claimed (one probe
     // after that). disabledReason: why the worker disabled it (410 Gone).
@@ -117,6 +130,8 @@ struct TargetSpec {
     std::optional<std::string> caBundle; // an empty string clears it
     std::optional<std::string> appId;    // an empty string clears it
     std::optional<BodyFormat> bodyFormat;
+    std::optional<Ordering> ordering;
+    std::optional<OrderingDeadLetter> orderingDeadLetter;
 };
 
 } // namespace webhookd

@@ -103,6 +103,38 @@ std::optional<BodyFormat> parseBodyFormat(std::string_view text)
 
 std::string_view bodyFormatName(BodyFormat format) { return format == BodyFormat::Data ? "data" : "envelope"; }
 
+std::optional<Ordering> parseOrdering(std::string_view text)
+{
+    for (Ordering o : {Ordering::None, Ordering::Fifo, Ordering::Key})
+        if (orderingName(o) == text)
+            return o;
+    return std::nullopt;
+}
+
+std::string_view orderingName(Ordering ordering)
+{
+    switch (ordering) {
+    case Ordering::Fifo: return "fifo";
+    case Ordering::Key: return "key";
+    case Ordering::None: break;
+    }
+    return "none";
+}
+
+std::optional<OrderingDeadLetter> parseOrderingDeadLetter(std::string_view text)
+{
+    if (text == "skip")
+        return OrderingDeadLetter::Skip;
+    if (text == "block")
+        return OrderingDeadLetter::Block;
+    return std::nullopt;
+}
+
+std::string_view orderingDeadLetterName(OrderingDeadLetter mode)
+{
+    return mode == OrderingDeadLetter::Block ? "block" : "skip";
+}
+
 Status validateGivenSecret(std::string_view secret)
 {
     constexpr size_t kMinKeyBytes = 16; // 128 bits
@@ -187,6 +219,10 @@ void applySpec(Target& t, const TargetSpec& s)
     }
     if (s.bodyFormat)
         t.bodyFormat = *s.bodyFormat;
+    if (s.ordering)
+        t.ordering = *s.ordering;
+    if (s.orderingDeadLetter)
+        t.orderingDeadLetter = *s.orderingDeadLetter;
     if (s.caBundle) {
         if (s.caBundle->empty())
             t.caBundle.reset();

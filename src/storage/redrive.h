@@ -56,4 +56,10 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
 Result<std::vector<Requeued>> resendDeliveries(Database& db, const std::vector<int64_t>& ids, const Clock& clock,
                                                const RedriveOptions& options = {});
 
+// dlq release: the ordering group a dead letter holds back (its target says
+// --ordering-dead-letter block) goes on with its next delivery; the dead
+// letter stays in the queue, and `dlq retry` still takes it. NotFound for an
+// unknown id; Conflict when it is not a dead letter that blocks a group.
+Status releaseDeadLetter(Database& db, int64_t id, const Clock& clock);
+
 } // namespace webhookd

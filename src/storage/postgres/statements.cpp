@@ -17,6 +17,7 @@ namespace {
 
 using detail::sqlName;
 using detail::statusIn;
+using detail::groupBusy;
 using sql::Q;
 
 std::string placeholder(int n) { return "$" + std::to_string(n); }
@@ -54,16 +55,16 @@ std::string spell(Q q)
                " event_filters, headers, timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier,"
                " jitter_factor, rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at,"
                " bucket_tokens, bucket_updated_at, signature_scheme, ca_bundle, max_in_flight, min_rate, rate_step,"
-               " retry_schedule, app_id, body_format, payload_filter)"
-               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $30, $20,"
-               " NULL, NULL, $21, $22, $23, $24, $25, $26, $27, $28, $29)";
+               " retry_schedule, app_id, body_format, payload_filter, ordering, ordering_dead_letter)"
+               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $32, $20,"
+               " NULL, NULL, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)";
     case Q::TargetUpdate:
         return "UPDATE targets SET name = $2, url = $3, secret = $4, previous_secret = $5,"
                " previous_secret_expires_at = $6, enabled = $7, event_filters = $8, headers = $9, timeout_ms = $10,"
                " max_attempts = $11, initial_delay_ms = $12, max_delay_ms = $13, backoff_multiplier = $14,"
                " jitter_factor = $15, rate_per_second = $16, burst = $17, rate_limit_enabled = $18, metadata = $19,"
                " updated_at = $20, signature_scheme = $21, ca_bundle = $22, max_in_flight = $23, min_rate = $24,"
-               " rate_step = $25, retry_schedule = $26, app_id = $27, body_format = $28, payload_filter = $29,"
+               " rate_step = $25, retry_schedule = $26, app_id = $27, body_format = $28, payload_filter = $29, ordering = $30, ordering_dead_letter = $31,"
                // A new rate or floor ends a throttling the old one started.
                " rate_current = CASE WHEN rate_per_second IS NOT DISTINCT FROM $16 AND rate_limit_enabled = $18 AND min_rate IS NOT DISTINCT FROM $24"
                "                THEN rate_current END,"
@@ -91,13 +92,14 @@ std::string spell(Q q)
     case Q::EventDeliveries: return "SELECT id, target_id FROM deliveries WHERE event_id = $1 ORDER BY id";
     case Q::EventInsert:
         return "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at,"
-               " idempotency_fingerprint, app_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+               " idempotency_fingerprint, app_id, ordering_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id";
     case Q::DeliveryInsert:
-        return "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at, created_at, updated_at)"
-               " VALUES ($1, $2, " +
-            sqlName(DeliveryStatus::Pending) + ", $3, $4, $5, $6) RETURNING id";
-    case Q::RouteTargets: return "SELECT id, enabled, event_filters, app_id, payload_filter FROM targets ORDER BY id";
+        // $7 the status: pending, or waiting behind its ordering group ($8).
+        return "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at, created_at, updated_at,"
+               " ordering_group) VALUES ($1, $2, $7, $3, $4, $5, $6, $8) RETURNING id";
+    case Q::RouteTargets:
+        return "SELECT id, enabled, event_filters, app_id, payload_filter, ordering FROM targets ORDER BY id";
     case Q::SavepointEach: return "SAVEPOINT webhookd_each";
     case Q::SavepointEachRelease: return "RELEASE webhookd_each";
     case Q::SavepointEachUndo: return "ROLLBACK TO webhookd_each";
@@ -148,7 +150,7 @@ std::string spell(Q q)
     case Q::DeliveryRequeue:
         return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
             ", retry_base = attempt_count, next_attempt_at = $1, updated_at = $1, completed_at = NULL,"
-            " lease_owner = NULL, lease_expires_at = NULL WHERE id = $2";
+            " lease_owner = NULL, lease_expires_at = NULL, ordering_blocking = 0 WHERE id = $2";
     // A dead letter's row has retried_at NULL (moving a delivery to the queue
     // again clears it); a delivered one keeps the time it was retried before.
     case Q::DeadLetterRetried:
@@ -340,6 +342,46 @@ std::string spell(Q q)
     // hand) stay: adding could overflow.
     case Q::QueueShiftForward: return shift("updated_at <= $3");
     case Q::QueueShiftBack: return shift("updated_at > $3");
+    // ordering.cpp. The group's lock: PostgreSQL sessions side by side
+    // decide a group in turn (a transaction-scoped advisory lock on a hash of
+    // target and group; a collision only makes two groups take turns).
+    case Q::OrderingLock: return "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(1) || $2, 0))";
+    case Q::OrderingBusy:
+        return "SELECT CASE WHEN " + groupBusy("$1", "$2", true) + " THEN 1 ELSE 0 END";
+    // The groups of the deliveries given (JSON rows, id first), in one order
+    // every session takes them in.
+    case Q::OrderingLockMany:
+        return "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(target_id || chr(1) || ordering_group, 0) AS k"
+               " FROM deliveries WHERE id = ANY (ARRAY(SELECT (value ->> 0)::bigint FROM jsonb_array_elements($1::jsonb))) AND ordering_group IS NOT NULL ORDER BY 1) AS g";
+    // The dead letters given whose target says block hold their group.
+    case Q::OrderingBlockMany:
+        return "UPDATE deliveries SET ordering_blocking = 1 WHERE id = ANY (ARRAY(SELECT (value ->> 0)::bigint FROM jsonb_array_elements($1::jsonb))) AND status = " +
+            sqlName(DeliveryStatus::DeadLetter) +
+            " AND ordering_group IS NOT NULL AND target_id IN (SELECT id FROM targets WHERE ordering_dead_letter = 'block')";
+    // For each group of the deliveries given: its next waiting delivery goes,
+    // unless something ahead of it is still unfinished or blocking.
+    case Q::OrderingPromoteMany:
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) + ", next_attempt_at = $1, updated_at = $1"
+               " WHERE id IN (SELECT (SELECT w.id FROM deliveries w WHERE w.target_id = g.target_id"
+               " AND w.ordering_group = g.ordering_group AND w.status = " + sqlName(DeliveryStatus::Waiting) +
+            " AND w.ordering_blocking = 0 ORDER BY w.id LIMIT 1) FROM (SELECT DISTINCT f.target_id, f.ordering_group"
+            " FROM deliveries f WHERE f.id = ANY (ARRAY(SELECT (value ->> 0)::bigint FROM jsonb_array_elements($2::jsonb))) AND f.ordering_group IS NOT NULL) AS g WHERE NOT " +
+            groupBusy("g.target_id", "g.ordering_group", false) + ")";
+    case Q::OrderingOfDelivery:
+        return "SELECT target_id, ordering_group, ordering_blocking, status FROM deliveries WHERE id = $1";
+    // A delivery put back in the queue waits if its group has one ahead.
+    case Q::OrderingRequeued:
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Waiting) + " WHERE id = $1 AND ordering_group IS NOT NULL AND " +
+            groupBusy("deliveries.target_id", "deliveries.ordering_group", false, "$1");
+    case Q::OrderingRelease:
+        return "UPDATE deliveries SET ordering_blocking = 0 WHERE id = $1 AND ordering_blocking = 1 AND status = " +
+            sqlName(DeliveryStatus::DeadLetter);
+    // The target's ordering changed: what waited under the old one goes.
+    case Q::OrderingReset:
+        return "UPDATE deliveries SET status = CASE WHEN status = " + sqlName(DeliveryStatus::Waiting) + " THEN " +
+            sqlName(DeliveryStatus::Pending) + " ELSE status END, next_attempt_at = CASE WHEN status = " + sqlName(DeliveryStatus::Waiting) +
+            " THEN $2 ELSE next_attempt_at END, ordering_group = NULL, ordering_blocking = 0, updated_at = $2"
+            " WHERE target_id = $1 AND ordering_group IS NOT NULL AND status <> " + sqlName(DeliveryStatus::Delivered);
     }
     return {};
 }

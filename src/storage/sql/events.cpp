@@ -12,6 +12,7 @@
 #include "routing/payload_filter.h"
 #include "signing/signing.h"
 #include "storage/sql/connection.h"
+#include "storage/sql/ordering.h"
 #include "storage/sql/rows.h"
 #include "storage/sql/sql_error.h"
 #include "storage/sql/status_sql.h"
@@ -26,6 +27,7 @@ struct RouteTarget {
     std::vector<std::string> filters;
     std::optional<std::string> appId;
     std::optional<PayloadFilter> payloadFilter;
+    Ordering ordering = Ordering::None;
 };
 
 // What an idempotency key is bound to: the same key with another request is
@@ -38,8 +40,11 @@ std::string fingerprint(const EventInput& e)
     for (const auto& t : targets)
         joined += t + '\x1f';
     const std::string priority = std::to_string(e.priority);
+    // An ordering key is counted only when given, so a request without one
+    // keeps the fingerprint it had before ordering existed.
+    const std::string key = e.orderingKey ? std::string("\0", 1) + *e.orderingKey : std::string();
     return sha256({e.type, std::string_view("\0", 1), e.payload, std::string_view("\0", 1), joined,
-                   std::string_view("\0", 1), priority, std::string_view("\0", 1), e.appId.value_or("")});
+                   std::string_view("\0", 1), priority, std::string_view("\0", 1), e.appId.value_or(""), key});
 }
 
 // Inserts events and their deliveries on one connection, inside a transaction
@@ -67,7 +72,8 @@ public:
         index_.clear();
         sql::Statement q(sql_, sql::Q::RouteTargets);
         while (q.executeStep()) {
-            RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}, {}, {}};
+            RouteTarget t{q.getColumn(0).getString(), q.getColumn(1).getInt() != 0, {}, {}, {}, Ordering::None};
+            t.ordering = parseOrdering(q.getColumn(5).getString()).value_or(Ordering::None);
             if (!q.getColumn(3).isNull())
                 t.appId = q.getColumn(3).getString();
             if (!q.getColumn(4).isNull()) {
@@ -163,6 +169,7 @@ public:
             insertEvent_.bind(8, *e.appId);
         else
             insertEvent_.bind(8);
+        detail::bindOptional(insertEvent_, 9, e.orderingKey);
         auto inserted = returnedId(insertEvent_);
         if (!inserted) { // the key's first use raced this one, and won
             if (auto earlier = replay(*e.idempotencyKey, print))
@@ -173,6 +180,10 @@ public:
         out.eventId = *inserted;
 
         for (const RouteTarget* t : chosen) {
+            // An ordered target's delivery joins its group, and waits when
+            // one of the group is ahead of it.
+            const auto group = detail::orderingGroupOf(t->ordering, e.orderingKey);
+            const DeliveryStatus status = group ? detail::joinGroup(sql_, t->id, *group) : DeliveryStatus::Pending;
             insertDelivery_.reset();
             insertDelivery_.bind(1, out.eventId);
             insertDelivery_.bind(2, t->id);
@@ -180,6 +191,8 @@ public:
             insertDelivery_.bind(4, now);
             insertDelivery_.bind(5, now);
             insertDelivery_.bind(6, now);
+            insertDelivery_.bind(7, std::string(toString(status)));
+            detail::bindOptional(insertDelivery_, 8, group);
             out.deliveryIds.push_back(*returnedId(insertDelivery_));
             out.targetIds.push_back(t->id);
         }

@@ -10,6 +10,7 @@
 #include "storage/sql/bind.h"
 #include "storage/sql/connection.h"
 #include "storage/sql/json_rows.h"
+#include "storage/sql/ordering.h"
 #include "storage/sql/rollup_sql.h"
 #include "storage/sql/rows.h"
 #include "storage/sql/sql_error.h"
@@ -370,6 +371,18 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
         deferWith(s.attemptMany, attempts.text());
     if (!deadLetters.empty())
         deferWith(s.deadLetterMany, deadLetters.text());
+    // Ordered targets: a finished delivery lets the next of its group go
+    // (or, dead-lettered where the target says block, holds the group).
+    std::vector<int64_t> ordered;
+    for (size_t i = 0; i < completions.size(); ++i) {
+        const Completion& c = completions[i];
+        if (!finished[i] || !isFinished(c.status))
+            continue;
+        auto it = s.cache.find(c.targetId);
+        if (it != s.cache.end() && it->second.target->ordering != Ordering::None)
+            ordered.push_back(c.deliveryId);
+    }
+    detail::afterFinished(detail::sql(db_), ordered, now);
     for (const RollupRow& r : rollupOf(completions, finished)) {
         detail::bindCounters(bindAll(s.rollup, r.minute, r.targetId), 3, r.counts);
         s.rollup.execDeferred();

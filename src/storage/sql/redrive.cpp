@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "model/redrive_rules.h"
 #include "storage/sql/connection.h"
+#include "storage/sql/ordering.h"
 #include "storage/sql/rows.h"
 #include "storage/sql/sql_error.h"
 #include "storage/sql/status_sql.h"
@@ -37,8 +38,8 @@ struct Statements {
 
 // Requeues those of ids whose status still allows it, inside the caller's
 // transaction; appends them to out.
-void requeueLocked(Statements& st, Redrive t, const int64_t* first, const int64_t* last, int64_t now,
-                   std::vector<Requeued>& out)
+void requeueLocked(sql::Connection& sql, Statements& st, Redrive t, const int64_t* first, const int64_t* last,
+                   int64_t now, std::vector<Requeued>& out)
 {
     for (const int64_t* it = first; it != last; ++it) {
         const auto status = st.statusOf(*it);
@@ -52,6 +53,9 @@ void requeueLocked(Statements& st, Redrive t, const int64_t* first, const int64_
         st.retried.bind(1, now);
         st.retried.bind(2, *it);
         st.retried.exec();
+        // An ordered delivery goes back at the head of its group: next, or
+        // now when nothing of the group is ahead of it.
+        detail::afterRequeued(sql, *it);
         out.push_back({*it, *status});
     }
 }
@@ -87,7 +91,7 @@ Result<std::vector<Requeued>> requeueIds(Database& db, const std::vector<int64_t
                             return fail(redriveRefused(t, id, *status));
                     }
                 }
-                requeueLocked(st, t, ids.data() + start, ids.data() + end, now, out);
+                requeueLocked(detail::sql(db), st, t, ids.data() + start, ids.data() + end, now, out);
                 tx.commit();
                 if (o.progress)
                     o.progress(static_cast<int64_t>(end), static_cast<int64_t>(ids.size()));
@@ -161,13 +165,34 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
             if (ids.empty())
                 break;
             sql::Transaction tx(sql, true);
-            requeueLocked(st, Redrive::DeadLetters, ids.data(), ids.data() + ids.size(), now, out);
+            requeueLocked(detail::sql(db), st, Redrive::DeadLetters, ids.data(), ids.data() + ids.size(), now, out);
             tx.commit();
             after = ids.back();
             if (o.progress)
                 o.progress(static_cast<int64_t>(out.size()), std::max(total, static_cast<int64_t>(out.size())));
         }
         return out;
+    });
+}
+
+Status releaseDeadLetter(Database& db, int64_t id, const Clock& clock)
+{
+    return detail::guarded("release the dead letter", [&]() -> Status {
+        auto& sql = detail::sql(db);
+        sql::Transaction tx(sql, true);
+        Statements st(sql);
+        const auto status = st.statusOf(id);
+        if (!status)
+            return fail(Error::notFound("there is no delivery " + std::to_string(id)));
+        if (*status != DeliveryStatus::DeadLetter)
+            return fail(Error::conflict("delivery " + std::to_string(id) + " is " + std::string(toString(*status)) +
+                                        ", not a dead letter"));
+        if (!detail::releaseGroup(sql, id, clock.nowMs()))
+            return fail(Error::conflict("delivery " + std::to_string(id) +
+                                        " does not hold an ordering group back (only a dead letter of a target with"
+                                        " --ordering-dead-letter block does, until released or retried)"));
+        tx.commit();
+        return {};
     });
 }
 

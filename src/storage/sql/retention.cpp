@@ -20,14 +20,17 @@ namespace {
 // default page size, a few milliseconds of writing.
 constexpr int kVacuumStepPages = 1024;
 
+// A dead letter that holds its ordering group back stays until it is
+// released or retried: deleting it would leave the group waiting for ever.
 std::string statusCondition(PurgeStatuses s)
 {
     switch (s) {
     case PurgeStatuses::Delivered: return "status = " + detail::sqlName(DeliveryStatus::Delivered);
-    case PurgeStatuses::DeadLetter: return "status = " + detail::sqlName(DeliveryStatus::DeadLetter);
+    case PurgeStatuses::DeadLetter:
+        return "status = " + detail::sqlName(DeliveryStatus::DeadLetter) + " AND ordering_blocking = 0";
     case PurgeStatuses::Both: break;
     }
-    return detail::statusIn(status_set::kFinished);
+    return detail::statusIn(status_set::kFinished) + " AND ordering_blocking = 0";
 }
 
 bool stopped(const PurgeOptions& o) { return o.stop && o.stop->load(); }

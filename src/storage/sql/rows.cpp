@@ -14,7 +14,7 @@ const char* const kTargetColumns =
     " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at, signature_scheme, ca_bundle,"
     " consecutive_failures, paused_until, paused_at, paused_reason, disabled_reason, max_in_flight, min_rate,"
     " rate_step, rate_current, rate_adjusted_at, rate_signal_at, rate_signal, retry_schedule, older_secrets,"
-    " app_id, body_format, payload_filter";
+    " app_id, body_format, payload_filter, ordering, ordering_dead_letter";
 
 Target readTarget(sql::Statement& q, int i)
 {
@@ -109,6 +109,9 @@ Target readTarget(sql::Statement& q, int i)
     if (t.payloadFilter && !t.rowError)
         if (auto f = PayloadFilter::parse(*t.payloadFilter); !f)
             t.rowError = "its payload_filter column is not a filter (" + f.error().message() + ")";
+    t.ordering = parseOrdering(q.getColumn(i + 40).getString()).value_or(Ordering::None);
+    t.orderingDeadLetter =
+        parseOrderingDeadLetter(q.getColumn(i + 41).getString()).value_or(OrderingDeadLetter::Skip);
     return t;
 }
 

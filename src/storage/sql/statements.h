@@ -42,7 +42,10 @@
     X(QueueFirstProbe) X(QueueLeaseMany) X(QueueDeferMany) X(QueueHoldBackMany) X(QueueInFlightOfTarget) X(QueueLeasedEvents) \
     X(QueueTargets) X(QueueLockTarget) X(QueueSaveBucket) X(QueueFinishMany) X(QueueAttemptMany) X(QueueDeadLetterMany)         \
     X(QueueTargetState) X(QueueSaveRate) X(QueueSaveBreaker) X(QueueProbe) X(RollupUpsert) X(QueueDisableUnreadable)   \
-    X(QueueOrphan) X(QueueReleaseMany) X(QueueOutstanding) X(QueueShiftForward) X(QueueShiftBack)
+    X(QueueOrphan) X(QueueReleaseMany) X(QueueOutstanding) X(QueueShiftForward) X(QueueShiftBack)                    \
+    /* ordering.cpp */                                                                                                 \
+    X(OrderingLock) X(OrderingBusy) X(OrderingLockMany) X(OrderingBlockMany) X(OrderingPromoteMany)                    \
+    X(OrderingOfDelivery) X(OrderingRequeued) X(OrderingRelease) X(OrderingReset)
 
 namespace webhookd::sql {
 

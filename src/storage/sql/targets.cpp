@@ -6,6 +6,7 @@
 #include "model/target_rules.h"
 #include "signing/signing.h"
 #include "storage/sql/connection.h"
+#include "storage/sql/ordering.h"
 #include "storage/sql/rows.h"
 #include "storage/sql/sql_error.h"
 
@@ -68,8 +69,10 @@ void saveTarget(sql::Connection& sql, const Target& t, bool insert)
     detail::bindOptional(q, 27, t.appId);
     q.bind(28, std::string(bodyFormatName(t.bodyFormat)));
     detail::bindOptional(q, 29, t.payloadFilter);
+    q.bind(30, std::string(orderingName(t.ordering)));
+    q.bind(31, std::string(orderingDeadLetterName(t.orderingDeadLetter)));
     if (insert) // an update keeps the target's creation time
-        q.bind(30, t.createdAt);
+        q.bind(32, t.createdAt);
     q.exec();
 }
 
@@ -103,11 +106,15 @@ Result<Target> updateTarget(Database& db, const std::string& id, const TargetSpe
         auto t = loadTarget(detail::sql(db), id);
         if (!t)
             return t;
+        const Ordering ordering = t->ordering;
         applySpec(*t, spec);
         t->updatedAt = clock.nowMs();
         if (auto s = validateTarget(*t, limits); !s)
             return fail(s.error());
         saveTarget(detail::sql(db), *t, false);
+        // What waited under the old ordering goes; groups start afresh.
+        if (t->ordering != ordering)
+            detail::resetGroups(detail::sql(db), id, t->updatedAt);
         tx.commit();
         detail::targetsChanged(db);
         return t;

@@ -1,0 +1,88 @@
+#include "storage/sql/ordering.h"
+
+#include "storage/sql/bind.h"
+#include "storage/sql/json_rows.h"
+
+namespace webhookd::detail {
+
+namespace {
+
+// Runs a statement that returns rows nobody reads (taking locks).
+void run(sql::Statement& q)
+{
+    while (q.executeStep()) { }
+    q.reset();
+}
+
+} // namespace
+
+std::optional<std::string> orderingGroupOf(Ordering ordering, const std::optional<std::string>& orderingKey)
+{
+    switch (ordering) {
+    case Ordering::Fifo: return std::string();
+    case Ordering::Key: return orderingKey;
+    case Ordering::None: break;
+    }
+    return std::nullopt;
+}
+
+DeliveryStatus joinGroup(sql::Connection& c, const std::string& targetId, const std::string& group)
+{
+    sql::Statement lock(c, sql::Q::OrderingLock), busy(c, sql::Q::OrderingBusy);
+    run(bindAll(lock, targetId, group));
+    // A statement of its own, after the lock: under READ COMMITTED it sees
+    // what the session that held the lock committed.
+    return firstInt64(busy, targetId, group).value_or(0) != 0 ? DeliveryStatus::Waiting : DeliveryStatus::Pending;
+}
+
+void afterFinished(sql::Connection& c, const std::vector<int64_t>& ids, int64_t now)
+{
+    if (ids.empty())
+        return;
+    JsonRows rows;
+    for (int64_t id : ids)
+        rows.add(id);
+    const std::string text = rows.text();
+    sql::Statement lock(c, sql::Q::OrderingLockMany), block(c, sql::Q::OrderingBlockMany),
+        promote(c, sql::Q::OrderingPromoteMany);
+    run(bindAll(lock, text));
+    execWith(block, text);
+    execWith(promote, now, text);
+}
+
+void afterRequeued(sql::Connection& c, int64_t id)
+{
+    sql::Statement of(c, sql::Q::OrderingOfDelivery);
+    bindAll(of, id);
+    if (!of.executeStep() || of.getColumn(1).isNull()) {
+        of.reset();
+        return;
+    }
+    const std::string target = of.getColumn(0).getString(), group = of.getColumn(1).getString();
+    of.reset();
+    sql::Statement lock(c, sql::Q::OrderingLock), requeued(c, sql::Q::OrderingRequeued);
+    run(bindAll(lock, target, group));
+    execWith(requeued, id);
+}
+
+bool releaseGroup(sql::Connection& c, int64_t id, int64_t now)
+{
+    JsonRows rows;
+    rows.add(id);
+    const std::string text = rows.text();
+    sql::Statement lock(c, sql::Q::OrderingLockMany), release(c, sql::Q::OrderingRelease),
+        promote(c, sql::Q::OrderingPromoteMany);
+    run(bindAll(lock, text));
+    if (execWith(release, id) == 0)
+        return false;
+    execWith(promote, now, text);
+    return true;
+}
+
+void resetGroups(sql::Connection& c, const std::string& targetId, int64_t now)
+{
+    sql::Statement reset(c, sql::Q::OrderingReset);
+    execWith(reset, targetId, now);
+}
+
+} // namespace webhookd::detail
