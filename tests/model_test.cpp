@@ -37,7 +37,7 @@ TEST_CASE("model: every status has one name, and the named sets are what the sta
     for (DeliveryStatus s : status_set::kAll)
         CHECK(isIn(s, status_set::kUnfinished) != (isFinished(s) || s == DeliveryStatus::Waiting));
     CHECK(std::string(allStatusNames()) ==
-          "waiting, pending, in_progress, failed, rate_limited, delivered or dead_letter");
+          "pending, in_progress, failed, rate_limited, delivered, dead_letter or waiting");
 }
 
 TEST_CASE("model: bucketFor gives the claim's bucket; the burst defaults to the rate, at least 1")

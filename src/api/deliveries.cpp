@@ -62,6 +62,16 @@ void getDeliveryRoute(Call& c)
     writeJson(c.res, 200, deliveryWithAttemptsJson(must(getDelivery(c.db(), *n))));
 }
 
+void releaseDeadLetterRoute(Call& c)
+{
+    auto n = wholeNumber(*c.req.pathParam("id"));
+    if (!n)
+        throw Problem{422, "", "a delivery id is a whole number"};
+    if (auto r = releaseDeadLetter(c.db(), *n, c.ctx.clock); !r)
+        throw fromError(r.error());
+    writeJson(c.res, 200, json{{"released", *n}});
+}
+
 void resend(Call& c)
 {
     json j = bodyObject(c, {"ids"});

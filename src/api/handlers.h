@@ -29,6 +29,7 @@ void getDeliveryRoute(Call& c);
 void resend(Call& c);
 void listDeadLettersRoute(Call& c);
 void retryDeadLettersRoute(Call& c);
+void releaseDeadLetterRoute(Call& c);
 void purgeDeadLetters(Call& c);
 
 // stats.cpp

@@ -62,6 +62,7 @@ const std::vector<Operation>& operations()
         {{"GET", "/dead-letters", "listDeadLetters", "read", {"target_id", "type", "since", "limit", "iterator"}},
          listDeadLettersRoute},
         {{"POST", "/dead-letters/retry", "retryDeadLetters", "manage"}, retryDeadLettersRoute},
+        {{"POST", "/dead-letters/{id}/release", "releaseDeadLetter", "manage"}, releaseDeadLetterRoute},
         {{"POST", "/dead-letters/purge", "purgeDeadLetters", "manage"}, purgeDeadLetters},
         {{"GET", "/stats", "getStats", "read", {"since", "until", "target_id", "type"}}, stats},
         {{"GET", "/stats/timeseries", "getStatsTimeseries", "read", {"since", "until", "step", "target_id"}},

@@ -41,6 +41,12 @@ struct Delivery {
     std::optional<std::string> deadLetterReason;
     std::optional<int64_t> deadLetteredAt; // when it entered the dead-letter queue (while it is in it)
     std::vector<Attempt> attempts;         // filled by getDelivery only
+    // Ordered targets, filled by getDelivery only: the delivery's group ('' for
+    // fifo, the event's key for key), the delivery of the group a waiting one
+    // waits behind, and whether this dead letter holds its group back.
+    std::optional<std::string> orderingGroup;
+    std::optional<int64_t> waitingBehind;
+    bool blocksGroup = false;
 };
 
 // Which deliveries a listing takes, newest first: (created_at, id)

@@ -31,9 +31,10 @@ std::optional<DeliveryStatus> parseDeliveryStatus(std::string_view name);
 namespace status_set {
 
 // Every status, in the order listings show them.
-inline constexpr std::array kAll = {DeliveryStatus::Waiting,     DeliveryStatus::Pending,   DeliveryStatus::InProgress,
-                                    DeliveryStatus::Failed,      DeliveryStatus::RateLimited,
-                                    DeliveryStatus::Delivered,   DeliveryStatus::DeadLetter};
+inline constexpr std::array kAll = {DeliveryStatus::Pending,   DeliveryStatus::InProgress,
+                                    DeliveryStatus::Failed,    DeliveryStatus::RateLimited,
+                                    DeliveryStatus::Delivered, DeliveryStatus::DeadLetter,
+                                    DeliveryStatus::Waiting};
 // What a claim may take once due: the deliveries_due index covers exactly these.
 inline constexpr std::array kClaimable = {DeliveryStatus::Pending, DeliveryStatus::Failed, DeliveryStatus::RateLimited};
 // Not yet delivered or dead-lettered: the claimable ones and those in flight.

@@ -53,6 +53,11 @@ Result<EventInput> parseBatchLine(std::string_view line)
             if (!v)
                 return fail(Error::invalid("\"idempotency_key\" must be a string"));
             e.idempotencyKey = std::move(*v);
+        } else if (m.key == "ordering_key") {
+            auto v = m.kind == Kind::String ? json_text::stringValue(m.raw) : std::nullopt;
+            if (!v)
+                return fail(Error::invalid("\"ordering_key\" must be a string"));
+            e.orderingKey = std::move(*v);
         } else if (m.key == "app_id") {
             auto v = m.kind == Kind::String ? json_text::stringValue(m.raw) : std::nullopt;
             if (!v)

@@ -51,6 +51,12 @@ json deliveryJson(const Delivery& d)
     };
     if (d.deadLetterReason)
         j["dead_letter_reason"] = *d.deadLetterReason;
+    if (d.orderingGroup)
+        j["ordering_group"] = *d.orderingGroup;
+    if (d.waitingBehind)
+        j["waiting_behind"] = *d.waitingBehind;
+    if (d.blocksGroup)
+        j["blocks_group"] = true;
     return j;
 }
 
@@ -127,6 +133,8 @@ json targetJson(const Target& t, bool showSecret)
         {"ca_bundle", orNull(t.caBundle)},
         {"app_id", orNull(t.appId)},
         {"body_format", std::string(bodyFormatName(t.bodyFormat))},
+        {"ordering", std::string(orderingName(t.ordering))},
+        {"ordering_dead_letter", std::string(orderingDeadLetterName(t.orderingDeadLetter))},
         {"created_at", t.createdAt},
         {"updated_at", t.updatedAt},
     };
@@ -149,7 +157,8 @@ json eventJson(const EventRecord& e)
             {"priority", e.priority},
             {"created_at", e.createdAt},
             {"idempotency_key", orNull(e.idempotencyKey)},
-            {"app_id", orNull(e.appId)}};
+            {"app_id", orNull(e.appId)},
+            {"ordering_key", orNull(e.orderingKey)}};
 }
 
 json eventCreatedJson(const SendResult& r, const std::string& type)

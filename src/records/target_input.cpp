@@ -187,6 +187,18 @@ Result<TargetInput> parseTargetInput(const json& body, bool withId)
                 s.appId = std::string(); // clears it
             else
                 take(stringField(field, v), s.appId);
+        } else if (field == "ordering") {
+            auto name = stringField(field, v);
+            auto o = name ? parseOrdering(*name) : std::nullopt;
+            if (!o)
+                st = fail(wrongType(field, "\"none\", \"fifo\" or \"key\""));
+            s.ordering = o;
+        } else if (field == "ordering_dead_letter") {
+            auto name = stringField(field, v);
+            auto o = name ? parseOrderingDeadLetter(*name) : std::nullopt;
+            if (!o)
+                st = fail(wrongType(field, "\"skip\" or \"block\""));
+            s.orderingDeadLetter = o;
         } else if (field == "body_format") {
             auto name = stringField(field, v);
             auto format = name ? parseBodyFormat(*name) : std::nullopt;

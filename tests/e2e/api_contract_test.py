@@ -377,6 +377,24 @@ def scenario(tokens, recv_base):
     check("retry all requeues it", lambda: ra["requeued"] >= 1 and rid in ra["ids"])
     api("retryDeadLetters", A, 404, label="unknown id", body={"ids": [999999999]})
     api("retryDeadLetters", A, 422, label="all: false", body={"all": False})
+    # Ordering with block: the first of key k dead-letters and holds the second back until released.
+    api("createTarget", A, 201, label="ordered by key, dead letters block", body={
+        "id": "ordered", "url": recv_base + "/reject", "event_filters": ["ordered.*"], "max_attempts": 1,
+        "ordering": "key", "ordering_dead_letter": "block"})
+    o1 = api("createEvent", W, 202, label="with an ordering key", body={"type": "ordered.one", "ordering_key": "k"}).json
+    o2 = api("createEvent", W, 202, label="behind it", body={"type": "ordered.two", "ordering_key": "k"}).json
+    first, second = o1["deliveries"][0]["id"], o2["deliveries"][0]["id"]
+    check("the first dead-letters and blocks its group",
+          lambda: poll_delivery(R, first, "dead_letter").get("blocks_group") is True)
+    w = api("getDelivery", R, 200, label="a waiting one", args={"id": second}).json
+    check("the second waits behind the first", lambda: (w["status"], w["waiting_behind"], w["ordering_group"]) == ("waiting", first, "k"))
+    api("releaseDeadLetter", A, 409, label="not a dead letter", args={"id": second})
+    api("releaseDeadLetter", A, 404, label="unknown", args={"id": 999999999})
+    api("releaseDeadLetter", R, 403, label="with a read key", args={"id": first})
+    api("releaseDeadLetter", A, 200, args={"id": first})
+    check("after release the second goes (and dead-letters in turn)", lambda: poll_delivery(R, second, "dead_letter")["status"] == "dead_letter")
+    api("releaseDeadLetter", A, 409, label="again", args={"id": first})
+    api("retryDeadLetters", A, 202, label="the blocking one, by id", body={"ids": [second]})
     check("it dead-letters a third time", lambda: poll_delivery(R, rid, "dead_letter")["status"] == "dead_letter")
     p0 = api("purgeDeadLetters", A, 200, label="older than 10 years", body={"older_than": "3650d"}).json
     check("nothing is that old", lambda: p0["deleted"] == 0)

@@ -920,7 +920,8 @@ TEST_CASE("cli: stats --json adds latency percentiles, time to deliver, queue de
                {"failed", 1},
                {"rate_limited", 0},
                {"delivered", 2},
-               {"dead_letter", 0}});
+               {"dead_letter", 0},
+               {"waiting", 0}});
     // The failed one has been due for a minute (plus the time webhookctl took to start).
     CHECK(s["oldest_due_age_ms"].get<int64_t>() >= 60'000);
     CHECK(s["oldest_due_age_ms"].get<int64_t>() < 120'000);

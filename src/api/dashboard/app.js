@@ -311,7 +311,7 @@ function filterForm(params, base, fields) {
   } }, inputs, h("button", { type: "submit" }, "Filter"));
 }
 
-const STATUSES = ["waiting", "pending", "in_progress", "delivered", "failed", "rate_limited", "dead_letter"];
+const STATUSES = ["pending", "in_progress", "delivered", "failed", "rate_limited", "dead_letter", "waiting"];
 
 async function deliveries(params) {
   const query = Object.fromEntries(["status", "target_id", "type", "since", "iterator"].map((k) => [k, params.get(k)]));

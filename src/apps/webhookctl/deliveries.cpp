@@ -141,6 +141,17 @@ int showDelivery(const Context& ctx, const Delivery& d)
         row("last error", *d.lastError);
     if (d.deadLetterReason)
         row("dead letter", *d.deadLetterReason);
+    if (d.orderingGroup) {
+        const std::string group = d.orderingGroup->empty() ? "the target's (fifo)" : "key " + *d.orderingGroup;
+        row("ordering", group);
+        if (d.waitingBehind)
+            row("waits behind", "delivery " + std::to_string(*d.waitingBehind) +
+                                    " (the next of its group goes when that one is delivered or dead-lettered)");
+        else if (d.status == DeliveryStatus::Waiting)
+            row("waits behind", "nothing now: it goes at the group's next change");
+        if (d.blocksGroup)
+            row("blocks", "its group, until `webhookctl dlq release " + std::to_string(d.id) + "` or dlq retry");
+    }
     row("created", isoTime(d.createdAt));
     row("updated", isoTime(d.updatedAt));
     row("completed", timeText(d.completedAt));
@@ -308,6 +319,25 @@ void addDlqCommands(CLI::App& app, Context& ctx)
             return printRequeued(ctx, *r, "retried",
                                  "returned " + plural(static_cast<int64_t>(r->size()), "dead letter", "dead letters") +
                                      " to pending");
+        };
+    });
+
+    auto releaseId = std::make_shared<int64_t>(0);
+    auto* release = dlq->add_subcommand(
+        "release", "Let the ordering group a dead letter holds back go on (the dead letter stays in the queue)");
+    release->add_option("DELIVERY_ID", *releaseId, "The dead letter")->required();
+    release->callback([&ctx, releaseId] {
+        ctx.action = [&ctx, releaseId] {
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            if (auto r = releaseDeadLetter(**db, *releaseId, ctx.clock()); !r)
+                return report(r.error());
+            if (ctx.json)
+                printJson({{"released", *releaseId}});
+            else
+                std::cout << "released the ordering group of dead letter " << *releaseId << '\n';
+            return kOk;
         };
     });
 

@@ -17,11 +17,12 @@ namespace webhookd::cli {
 namespace {
 
 struct SendFlags {
-    std::string type, data = "{}", idempotencyKey, batch, app;
+    std::string type, data = "{}", idempotencyKey, batch, app, orderingKey;
     int priority = 0;
     std::vector<std::string> targets;
     CLI::Option* keyOpt = nullptr;
     CLI::Option* appOpt = nullptr;
+    CLI::Option* orderingKeyOpt = nullptr;
     CLI::Option* batchOpt = nullptr;
     CLI::Option* dataOpt = nullptr;
     CLI::App* cmd = nullptr;
@@ -135,6 +136,8 @@ int sendOne(Context& ctx, const SendFlags& f)
         e.idempotencyKey = f.idempotencyKey;
     if (f.appOpt->count() > 0)
         e.appId = f.app;
+    if (f.orderingKeyOpt->count() > 0)
+        e.orderingKey = f.orderingKey;
     auto text = payloadArgument(f.data, ctx.limits().maxPayloadBytes);
     if (!text)
         return reportInput(text.error());
@@ -155,7 +158,8 @@ int sendOne(Context& ctx, const SendFlags& f)
 
 int sendBatchFile(Context& ctx, const SendFlags& f)
 {
-    if (!f.type.empty() || f.dataOpt->count() > 0 || !f.targets.empty() || f.keyOpt->count() > 0)
+    if (!f.type.empty() || f.dataOpt->count() > 0 || !f.targets.empty() || f.keyOpt->count() > 0 ||
+        f.orderingKeyOpt->count() > 0)
         return usageError("with --batch, give type, data, targets and keys on each line, not as arguments", f.cmd);
     auto in = openSource(f.batch.empty() ? "-" : f.batch, "batch");
     if (!in)
@@ -295,6 +299,9 @@ void addSendCommand(CLI::App& app, Context& ctx)
                                 "A repeated key prints the original delivery ids instead of recording again (the "
                                 "same key with a different event is an error)");
     f->appOpt = cmd->add_option("--app", f->app, "Fan out only to the targets of this application (tenant)");
+    f->orderingKeyOpt = cmd->add_option("--ordering-key", f->orderingKey,
+                                        "Targets with --ordering key deliver events of one key one at a time, in "
+                                        "order (1 to 256 bytes)");
     f->batchOpt =
         cmd->add_option("--batch", f->batch, "Record NDJSON events from FILE or - (standard input), all or none")
             ->expected(0, 1);

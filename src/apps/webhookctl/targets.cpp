@@ -22,7 +22,7 @@ namespace {
 // The flags shared by `target add` and `target update`, as given.
 struct TargetFlags {
     std::string id, url, name, secret, secretFile, events, timeout, initialDelay, maxDelay, scheme, caBundle,
-        retrySchedule, app, body, filter;
+        retrySchedule, app, body, filter, ordering, orderingDeadLetter;
     std::vector<std::string> headers, metadata;
     int maxAttempts = 0, burst = 0, maxInFlight = 0;
     double backoff = 0, jitter = 0, rate = 0, minRate = 0, rateStep = 0;
@@ -91,6 +91,16 @@ struct TargetFlags {
         opts["app"] = cmd->add_option("--app", app,
                                       "The application (tenant) it belongs to: it then receives only events sent "
                                       "with this app id ('' clears it)");
+        opts["ordering"] =
+            cmd->add_option("--ordering", ordering,
+                            "none (default), fifo (one delivery at a time, in order), or key (one at a time per "
+                            "event's --ordering-key)")
+                ->check(oneOf({"none", "fifo", "key"}));
+        opts["ordering-dead-letter"] =
+            cmd->add_option("--ordering-dead-letter", orderingDeadLetter,
+                            "Under ordering, what a dead letter does to its group: skip (default: the rest go on) "
+                            "or block (they wait for dlq release or dlq retry)")
+                ->check(oneOf({"skip", "block"}));
         opts["body"] = cmd->add_option("--body", body,
                                        "What is POSTed: envelope ({id, type, timestamp, data}, the default) or data "
                                        "(the payload alone)")
@@ -180,6 +190,10 @@ struct TargetFlags {
             s.appId = app;
         if (given("body"))
             s.bodyFormat = parseBodyFormat(body);
+        if (given("ordering"))
+            s.ordering = parseOrdering(ordering);
+        if (given("ordering-dead-letter"))
+            s.orderingDeadLetter = parseOrderingDeadLetter(orderingDeadLetter);
         if (given("ca-bundle")) {
             if (caBundle.empty()) {
                 s.caBundle = std::string();
@@ -239,6 +253,10 @@ void printTarget(const Target& t, bool showSecret)
         filters += (filters.empty() ? "" : ",") + f;
     row("events", filters.empty() ? "* (all)" : filters);
     row("filter", t.payloadFilter ? *t.payloadFilter : "none (every payload)");
+    row("ordering", t.ordering == Ordering::None ? std::string("none")
+                    : std::string(orderingName(t.ordering)) + ", a dead letter " +
+                          (t.orderingDeadLetter == OrderingDeadLetter::Block ? "blocks its group (block)"
+                                                                             : "lets its group go on (skip)"));
     for (const auto& [k, v] : t.headers)
         row("header", k + ": " + shownHeaderValue(k, v, showSecret));
     row("signature", std::string(signatureSchemeName(t.signatureScheme)));

@@ -373,6 +373,12 @@ std::string spell(Q q)
     case Q::OrderingRequeued:
         return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Waiting) + " WHERE id = $1 AND ordering_group IS NOT NULL AND " +
             groupBusy("deliveries.target_id", "deliveries.ordering_group", false, "$1");
+    // What the group waits for: its unfinished delivery, or the dead letter
+    // that blocks it.
+    case Q::OrderingHead:
+        return "SELECT min(o.id) FROM deliveries o WHERE o.target_id = $1 AND o.ordering_group = $2 AND (" +
+            statusIn(status_set::kUnfinished, "o.status") + " OR (o.status = " + sqlName(DeliveryStatus::DeadLetter) +
+            " AND o.ordering_blocking = 1))";
     case Q::OrderingRelease:
         return "UPDATE deliveries SET ordering_blocking = 0 WHERE id = $1 AND ordering_blocking = 1 AND status = " +
             sqlName(DeliveryStatus::DeadLetter);

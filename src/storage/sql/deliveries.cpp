@@ -148,6 +148,21 @@ Result<Delivery> getDelivery(Database& db, int64_t id)
                 at.responseExcerpt = a.getColumn(7).getString();
             d.attempts.push_back(std::move(at));
         }
+        sql::Statement o(detail::sql(db), sql::Q::OrderingOfDelivery);
+        o.bind(1, id);
+        if (o.executeStep() && !o.getColumn(1).isNull()) {
+            const std::string target = o.getColumn(0).getString();
+            d.orderingGroup = o.getColumn(1).getString();
+            d.blocksGroup = o.getColumn(2).getInt() != 0 && d.status == DeliveryStatus::DeadLetter;
+            o.reset();
+            if (d.status == DeliveryStatus::Waiting) {
+                sql::Statement head(detail::sql(db), sql::Q::OrderingHead);
+                head.bind(1, target);
+                head.bind(2, *d.orderingGroup);
+                if (head.executeStep() && !head.getColumn(0).isNull())
+                    d.waitingBehind = head.getColumn(0).getInt64();
+            }
+        }
         return d;
     });
 }

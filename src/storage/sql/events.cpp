@@ -402,6 +402,7 @@ EventRecord readEvent(sql::Statement& q)
     e.createdAt = q.getColumn(4).getInt64();
     e.idempotencyKey = detail::optionalColumn<std::string>(q, 5);
     e.appId = detail::optionalColumn<std::string>(q, 6);
+    e.orderingKey = detail::optionalColumn<std::string>(q, 7);
     return e;
 }
 
@@ -428,7 +429,7 @@ Result<EventRecord> getEvent(Database& db, const std::string& uid)
         if (!q.executeStep())
             return fail(Error::notFound("there is no event '" + uid + "'"));
         EventRecord e = readEvent(q);
-        e.payload = q.getColumn(7).getString();
+        e.payload = q.getColumn(8).getString();
         sql::Statement d(detail::sql(db), sql::Q::DeliveriesOfEvent);
         d.bind(1, e.id);
         while (d.executeStep())

@@ -52,7 +52,7 @@ extern const char* const kDeliveryColumns;
 
 // Columns of an API key (api_keys.cpp's readKey) and of an event (events.cpp's readEvent), in order.
 inline constexpr const char* kApiKeyColumns = "id, name, scopes, created_at, expires_at, revoked_at, last_used_at";
-inline constexpr const char* kEventColumns = "id, uid, type, priority, created_at, idempotency_key, app_id";
+inline constexpr const char* kEventColumns = "id, uid, type, priority, created_at, idempotency_key, app_id, ordering_key";
 Delivery readDelivery(sql::Statement& q, int first = 0);
 
 // NotFound ("there is no target 'ID'") unless the target exists; nothing to

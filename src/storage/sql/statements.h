@@ -45,7 +45,7 @@
     X(QueueOrphan) X(QueueReleaseMany) X(QueueOutstanding) X(QueueShiftForward) X(QueueShiftBack)                    \
     /* ordering.cpp */                                                                                                 \
     X(OrderingLock) X(OrderingBusy) X(OrderingLockMany) X(OrderingBlockMany) X(OrderingPromoteMany)                    \
-    X(OrderingOfDelivery) X(OrderingRequeued) X(OrderingRelease) X(OrderingReset)
+    X(OrderingOfDelivery) X(OrderingRequeued) X(OrderingRelease) X(OrderingReset) X(OrderingHead)
 
 namespace webhookd::sql {
 
