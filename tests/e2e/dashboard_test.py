@@ -180,6 +180,26 @@ def scenario(d, base, keys, ids):
     go("#/dead-letters", "#dead-letters")
     report("empty" in d.find_element(By.ID, "dead-letters").text, "the dead-letter queue is then empty")
 
+    # Ordering: a waiting delivery says what it waits behind; its blocking
+    # dead letter can release the group.
+    for name, type_ in (("blocker", "ordered.one"), ("blocked", "ordered.two")):
+        sent = api(base, keys["admin"], "/events", method="POST",
+                   body={"type": type_, "targets": ["t-ordered"], "ordering_key": "acct_7"})
+        ids[name] = sent["deliveries"][0]["id"]
+    wait_until(lambda: api(base, keys["admin"], f"/deliveries/{ids['blocker']}").get("blocks_group"), timeout=20)
+    go(f"#/deliveries/{ids['blocked']}", "#delivery")
+    behind = css("#waiting-behind")
+    report(bool(behind) and f"delivery {ids['blocker']}" in behind[0].text,
+           "a waiting delivery's page says what it waits behind", behind[0].text if behind else "no #waiting-behind")
+    shot("delivery-waiting")
+    go(f"#/deliveries/{ids['blocker']}", "#delivery")
+    release = css("#release")
+    report(bool(release) and bool(css("#blocks-group")), "the blocking dead letter's page offers to release its group")
+    if release:
+        release[0].click()
+        moved = wait_until(lambda: api(base, keys["admin"], f"/deliveries/{ids['blocked']}")["status"] == "delivered", timeout=20)
+        report(bool(moved), "Release lets the waiting delivery go, and it is delivered")
+
     # Targets: health words, a page of one with its charts.
     go("#/targets", "#targets tbody tr[data-id]")
     health = {r.get_attribute("data-id"): r.find_element(By.CSS_SELECTOR, ".status").text for r in css("#targets tbody tr[data-id]")}
@@ -249,7 +269,8 @@ def main():
 
     try:
         recv = Proc([bins["WEBHOOKD_BIN_RECEIVER"], "--port", "0", "--quiet",
-                     "--script", "/flaky=500;body=html,200", "--script", "/reject=400;body=html,200"])
+                     "--script", "/flaky=500;body=html,200", "--script", "/reject=400;body=html,200",
+                     "--script", "/ordered=400,200"])
         procs.append(recv)
         m = recv.wait_for(r"listening on (\S+):(\d+)")
         if not report(m is not None, "the receiver is listening"):
@@ -261,6 +282,8 @@ def main():
             "--filter", '{"path": "$.n", "op": "gte", "value": 1}')
         ctl("target", "add", "t-reject", "--url", rx + "/reject", "--events", "reject.*")
         ctl("target", "add", "t-off", "--url", rx + "/ok", "--events", "off.*")
+        ctl("target", "add", "t-ordered", "--url", rx + "/ordered", "--events", "ordered.*", "--ordering", "key",
+            "--ordering-dead-letter", "block", "--max-attempts", "1")
         ctl("target", "disable", "t-off")
         keys = {n: ctl("api-key", "create", n, "--scope", s).splitlines()[-1] for n, s in (("admin", "admin"), ("reader", "read"))}
         ids = {}

@@ -353,6 +353,18 @@ async function delivery(id) {
         toast(`Dead letter ${d.id} retried`);
         route();
       } }, "Retry dead letter") : null;
+  const release = can("manage") && d.blocks_group
+    ? h("button", { id: "release", onclick: async () => {
+        await api(`/dead-letters/${d.id}/release`, { method: "POST" });
+        toast(`The group of dead letter ${d.id} goes on`);
+        route();
+      } }, "Release its group") : null;
+  const ordering = d.ordering_group === undefined ? null : [
+    h("dt", {}, "Ordering group"), h("dd", {}, d.ordering_group === "" ? "the whole target (fifo)" : `key ${d.ordering_group}`),
+    d.waiting_behind !== undefined ? [h("dt", {}, "Waits behind"), h("dd", { id: "waiting-behind" },
+      h("a", { href: `#/deliveries/${d.waiting_behind}` }, `delivery ${d.waiting_behind}`),
+      " (it goes when that one is delivered or dead-lettered)")] : null,
+    d.blocks_group ? [h("dt", {}, "Blocks"), h("dd", { id: "blocks-group" }, "its group, until released or retried")] : null];
   return [
     h("div", { class: "card" }, h("dl", { class: "kv", id: "delivery" },
       h("dt", {}, "Status"), h("dd", {}, statusBadge(d.status)),
@@ -362,8 +374,9 @@ async function delivery(id) {
       h("dt", {}, "Next attempt"), h("dd", {}, d.completed_at ? "—" : when(d.next_attempt_at)),
       h("dt", {}, "Completed"), h("dd", {}, when(d.completed_at)),
       d.dead_letter_reason ? [h("dt", {}, "Dead-letter reason"), h("dd", {}, d.dead_letter_reason)] : null,
+      ordering,
       h("dt", {}, "Last error"), h("dd", {}, d.last_error || "—")),
-      h("div", { class: "actions" }, resend, retry)),
+      h("div", { class: "actions" }, resend, retry, release)),
     h("h2", {}, "Payload"),
     h("pre", { id: "payload" }, event.error ? `(could not read the event: ${event.error})` : prettyJson(event.data)),
     h("h2", {}, `Attempts (${d.attempts.length})`),
@@ -474,6 +487,7 @@ async function target(id) {
       h("dt", {}, "URL"), h("dd", {}, t.url),
       h("dt", {}, "Secret"), h("dd", {}, t.secret),
       h("dt", {}, "Events"), h("dd", {}, t.event_filters.length ? t.event_filters.join(", ") : "all"),
+      h("dt", {}, "Ordering"), h("dd", { id: "target-ordering" }, t.ordering === "none" ? "none" : `${t.ordering}, a dead letter ${t.ordering_dead_letter === "block" ? "blocks its group" : "lets its group go on"}`),
       h("dt", {}, "Payload filter"), h("dd", {}, t.filter ? h("code", { id: "target-filter" }, JSON.stringify(t.filter)) : "none: every payload"),
       h("dt", {}, "Rate"), h("dd", {}, rate(t)),
       h("dt", {}, "In flight at most"), h("dd", {}, t.max_in_flight === null ? "no cap" : t.max_in_flight),
