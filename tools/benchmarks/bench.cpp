@@ -200,6 +200,23 @@ void fillBacklog(const std::string& path, int64_t n, int priority, int64_t dueIn
     tx.commit();
 }
 
+// Turns the bench target's backlog into `groups` ordering groups (its
+// ordering set to key): in each group the oldest delivery is due and the
+// rest wait their turn, as fan-out would have left them.
+void orderBacklog(const std::string& path, int groups)
+{
+    Database store = must(Database::open(path), "open");
+    TargetSpec keyed;
+    keyed.ordering = Ordering::Key;
+    must(updateTarget(store, "bench", keyed, SystemClock::instance()), "order the target");
+    sql::Connection& db = detail::sql(store);
+    sql::Transaction tx(db, true);
+    db.exec("UPDATE deliveries SET ordering_group = 'g' || (id % " + std::to_string(groups) + ")");
+    db.exec("UPDATE deliveries SET status = 'waiting' WHERE id NOT IN"
+            " (SELECT min(id) FROM deliveries GROUP BY ordering_group)");
+    tx.commit();
+}
+
 EventInput benchEvent()
 {
     EventInput e;
@@ -353,13 +370,15 @@ WorkerOptions workerOptions(const std::string& path, int concurrency)
     return opt;
 }
 
-json endToEnd(const std::string& path, const std::string& url, int concurrency, int count)
+json endToEnd(const std::string& path, const std::string& url, int concurrency, int count, int groups)
 {
     {
         Database db = freshDb(path, Durability::Normal);
         addBenchTarget(db, url);
     }
     fillBacklog(path, count, 0, 0, DeliveryStatus::Pending);
+    if (groups > 0)
+        orderBacklog(path, groups);
     auto opt = workerOptions(path, concurrency);
     opt.drain = true;
     auto worker = must(Worker::create(opt), "worker");
@@ -436,7 +455,7 @@ json latency(const std::string& path, const std::string& url, int count, int int
 // Cost of one claim of `batch` due rows with `waiting` rows in the queue. With
 // storm, the waiting rows are high-priority retries not yet due and the due
 // rows sit below them.
-json scale(const std::string& path, int64_t waiting, bool storm, int batch, int claims, int targets)
+json scale(const std::string& path, int64_t waiting, bool storm, int batch, int claims, int targets, int groups)
 {
     // The claim shares a worker's slots as a running worker would, every
     // target having answered fast before.
@@ -465,6 +484,10 @@ json scale(const std::string& path, int64_t waiting, bool storm, int batch, int 
     } else {
         fillBacklog(path, waiting + drained, 0, 0, DeliveryStatus::Pending, spread);
     }
+    // Ordered: the backlog is `groups` keys' queues; each claim takes their
+    // heads, and each completion lets the next of each group go.
+    if (groups > 0)
+        orderBacklog(path, groups);
     {
         Database analyze = must(Database::open(path), "open");
         detail::sql(analyze).exec("ANALYZE");
@@ -774,7 +797,7 @@ int main(int argc, char** argv)
     app.require_subcommand(1);
     std::string db = "/tmp/webhookd-bench.db", url, sync = "full", webhookd;
     int count = 1000, concurrency = 64, batch = 64, interval = 10, claims = 200, targets = 1, slowBacklog = 3000,
-        paced = 500;
+        paced = 500, groups = 0;
     std::string slowUrl;
     int64_t waiting = 10'000;
     bool storm = false;
@@ -797,6 +820,7 @@ int main(int argc, char** argv)
     e2e->add_option("--count", count);
     e2e->add_option("--concurrency", concurrency);
     e2e->add_option("--threads", gThreads, "delivery threads (default: one per core)");
+    e2e->add_option("--groups", groups, "an ordered target (key) whose backlog is this many groups");
     auto* lat = app.add_subcommand("latency", "send-to-receipt latency at low load");
     lat->add_option("--db", db);
     lat->add_option("--url", url)->required();
@@ -809,6 +833,7 @@ int main(int argc, char** argv)
     sc->add_option("--batch", batch);
     sc->add_option("--claims", claims);
     sc->add_option("--targets", targets, "spread the backlog over this many targets");
+    sc->add_option("--groups", groups, "an ordered target (key) whose backlog is this many groups");
     auto* mixed = app.add_subcommand("slow-beside-fast", "a fast target's deliveries while a slow one has a backlog");
     mixed->add_option("--db", db);
     mixed->add_option("--url", url, "the fast target's receiver")->required();
@@ -842,11 +867,11 @@ int main(int argc, char** argv)
     else if (*raw)
         out = rawHttp(url, concurrency, count);
     else if (*e2e)
-        out = endToEnd(db, url, concurrency, count);
+        out = endToEnd(db, url, concurrency, count, groups);
     else if (*lat)
         out = latency(db, url, count, interval);
     else if (*sc)
-        out = scale(db, waiting, storm, batch, claims, targets);
+        out = scale(db, waiting, storm, batch, claims, targets, groups);
     else if (*mixed)
         out = slowBesideFast(db, url, slowUrl, count, slowBacklog, concurrency, paced, interval);
     else if (*ai)

@@ -371,7 +371,7 @@ async function delivery(id) {
       h("dt", {}, "Target"), h("dd", {}, h("a", { href: `#/targets/${encodeURIComponent(d.target_id)}` }, d.target_id)),
       h("dt", {}, "Event"), h("dd", {}, `${d.event_uid} (${d.type})`),
       h("dt", {}, "Created"), h("dd", {}, when(d.created_at)),
-      h("dt", {}, "Next attempt"), h("dd", {}, d.completed_at ? "—" : when(d.next_attempt_at)),
+      h("dt", {}, "Next attempt"), h("dd", {}, d.completed_at || d.status === "waiting" ? "—" : when(d.next_attempt_at)),
       h("dt", {}, "Completed"), h("dd", {}, when(d.completed_at)),
       d.dead_letter_reason ? [h("dt", {}, "Dead-letter reason"), h("dd", {}, d.dead_letter_reason)] : null,
       ordering,
