@@ -16,3 +16,23 @@ ALTER TABLE deliveries ADD COLUMN ordering_blocking bigint NOT NULL DEFAULT 0
     CHECK (ordering_blocking = 0 OR ordering_blocking = 1);
 CREATE INDEX deliveries_ordering ON deliveries (target_id, ordering_group, status, ordering_blocking, id)
     WHERE ordering_group IS NOT NULL;
+
+CREATE OR REPLACE VIEW delivery_history AS
+SELECT d.id                AS delivery_id,
+       e.uid               AS event_uid,
+       e.type              AS event_type,
+       d.target_id         AS target_id,
+       t.url               AS target_url,
+       d.status            AS status,
+       d.priority          AS priority,
+       d.attempt_count     AS attempt_count,
+       d.last_status_code  AS last_status_code,
+       d.last_error        AS last_error,
+       webhookd_iso(d.created_at)      AS created_at,
+       webhookd_iso(d.next_attempt_at) AS next_attempt_at,
+       webhookd_iso(d.updated_at)      AS updated_at,
+       webhookd_iso(d.completed_at)    AS completed_at,
+       d.ordering_group                AS ordering_group
+FROM deliveries d
+JOIN events e ON e.id = d.event_id
+JOIN targets t ON t.id = d.target_id;
