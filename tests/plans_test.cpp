@@ -57,6 +57,10 @@ void seed(Database& db, bool server, int count = 60000, bool analyze = true)
            " priority, created_at + 1000, created_at, created_at,"
            " CASE WHEN id % 20 = 3 THEN 'w1' END, CASE WHEN id % 20 = 3 THEN created_at + 60000 END FROM events");
     deliveries.exec();
+    // Target t7 is ordered by key: 50 groups, their waiting rows beside the rest.
+    sql::Statement ordered(c, "UPDATE deliveries SET ordering_group = 'g' || (id % 50), status = CASE WHEN status ="
+                              " 'delivered' AND id % 3 = 0 THEN 'waiting' ELSE status END WHERE target_id = 't7'");
+    ordered.exec();
     sql::Statement attempts(c, "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
                                " SELECT id, 1, created_at, 12, 200 FROM deliveries");
     attempts.exec();
@@ -123,6 +127,13 @@ std::vector<Case> cases()
         named(Q::QueueAttemptMany, std::string("[[500,9,1,2,200,null,null,\"ok\",null]]")),
         named(Q::QueueReleaseMany, now, std::string("w1"), std::string("[[500],[501]]")),
         named(Q::QueueDeadLetterMany, std::string("[[500,\"gave up\",1]]")),
+        // Ordered delivery: a group's lookups are seeks on deliveries_ordering.
+        named(Q::OrderingBusy, std::string("t7"), std::string("g7")),
+        named(Q::OrderingHead, std::string("t7"), std::string("g7")),
+        named(Q::OrderingLockMany, std::string("[[500],[501]]")),
+        named(Q::OrderingBlockMany, std::string("[[500],[501]]")),
+        named(Q::OrderingPromoteMany, now, std::string("[[500],[501]]")),
+        named(Q::OrderingRequeued, int64_t{500}),
         named(Q::EventDeliveries, int64_t{500}),
         named(Q::EventByUid, std::string("msg_500")),
         named(Q::DeliveryById, int64_t{500}),

@@ -933,7 +933,7 @@ TEST_CASE("ordering: under key, one delivery per key at a time, in the order the
     {
         const ClaimedDelivery& d = *std::find_if(r->claimed.begin(), r->claimed.end(),
                                                  [&](const auto& c) { return c.id == a1; });
-        REQUIRE(q.complete({completion(d, DeliveryStatus::Failed, 503, now + 1000)}, now));
+        REQUIRE(q.complete({completion(d, DeliveryStatus::Failed, 500, now + 1000)}, now)); // 503 would throttle
         CHECK(f.status(a2) == "waiting");
         CHECK(q.claim(now + 999, 60'000, 30'000, 64)->claimed.empty());
         auto again = q.claim(now + 1000, 60'000, 30'000, 64);

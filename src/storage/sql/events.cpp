@@ -60,6 +60,7 @@ public:
           // inserts nothing, and write() replays it.
           insertEvent_(sql, sql::Q::EventInsert),
           insertDelivery_(sql, sql::Q::DeliveryInsert),
+          join_(sql),
           sql_(sql)
     {
         loadRoutes();
@@ -183,7 +184,7 @@ public:
             // An ordered target's delivery joins its group, and waits when
             // one of the group is ahead of it.
             const auto group = detail::orderingGroupOf(t->ordering, e.orderingKey);
-            const DeliveryStatus status = group ? detail::joinGroup(sql_, t->id, *group) : DeliveryStatus::Pending;
+            const DeliveryStatus status = group ? detail::joinGroup(join_, t->id, *group) : DeliveryStatus::Pending;
             insertDelivery_.reset();
             insertDelivery_.bind(1, out.eventId);
             insertDelivery_.bind(2, t->id);
@@ -243,6 +244,7 @@ private:
     sql::Statement findDeliveries_;
     sql::Statement insertEvent_;
     sql::Statement insertDelivery_;
+    detail::JoinStatements join_;
     sql::Connection& sql_; // the connection the statements above belong to; must outlive the writer
     std::vector<RouteTarget> targets_;
     std::unordered_map<std::string, size_t> index_;

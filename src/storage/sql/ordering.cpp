@@ -26,13 +26,17 @@ std::optional<std::string> orderingGroupOf(Ordering ordering, const std::optiona
     return std::nullopt;
 }
 
-DeliveryStatus joinGroup(sql::Connection& c, const std::string& targetId, const std::string& group)
+JoinStatements::JoinStatements(sql::Connection& c)
+    : lock(c, sql::Q::OrderingLock),
+      busy(c, sql::Q::OrderingBusy)
+{ }
+
+DeliveryStatus joinGroup(JoinStatements& st, const std::string& targetId, const std::string& group)
 {
-    sql::Statement lock(c, sql::Q::OrderingLock), busy(c, sql::Q::OrderingBusy);
-    run(bindAll(lock, targetId, group));
+    run(bindAll(st.lock, targetId, group));
     // A statement of its own, after the lock: under READ COMMITTED it sees
     // what the session that held the lock committed.
-    return firstInt64(busy, targetId, group).value_or(0) != 0 ? DeliveryStatus::Waiting : DeliveryStatus::Pending;
+    return firstInt64(st.busy, targetId, group).value_or(0) != 0 ? DeliveryStatus::Waiting : DeliveryStatus::Pending;
 }
 
 void afterFinished(sql::Connection& c, const std::vector<int64_t>& ids, int64_t now)

@@ -27,7 +27,12 @@ std::optional<std::string> orderingGroupOf(Ordering ordering, const std::optiona
 
 // The status a new delivery of the group starts in: waiting when anything
 // of the group is ahead of it, pending otherwise. Takes the group's lock.
-DeliveryStatus joinGroup(sql::Connection& c, const std::string& targetId, const std::string& group);
+// The statements are the caller's (prepared once for a batch of events).
+struct JoinStatements {
+    explicit JoinStatements(sql::Connection& c);
+    sql::Statement lock, busy;
+};
+DeliveryStatus joinGroup(JoinStatements& st, const std::string& targetId, const std::string& group);
 
 // After deliveries finished (delivered or dead-lettered) in the caller's
 // transaction: dead letters of targets that block hold their group, and

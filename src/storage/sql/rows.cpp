@@ -8,14 +8,6 @@
 
 namespace webhookd::detail {
 
-const char* const kTargetColumns =
-    "id, name, url, secret, previous_secret, previous_secret_expires_at, enabled, event_filters, headers,"
-    " timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier, jitter_factor,"
-    " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at, signature_scheme, ca_bundle,"
-    " consecutive_failures, paused_until, paused_at, paused_reason, disabled_reason, max_in_flight, min_rate,"
-    " rate_step, rate_current, rate_adjusted_at, rate_signal_at, rate_signal, retry_schedule, older_secrets,"
-    " app_id, body_format, payload_filter, ordering, ordering_dead_letter";
-
 Target readTarget(sql::Statement& q, int i)
 {
     using nlohmann::json;

@@ -43,8 +43,23 @@ void bindOptional(sql::Statement& q, int index, const std::optional<T>& value)
 }
 
 // Columns readTarget expects, in order, from a table aliased as nothing or "t".
-extern const char* const kTargetColumns;
-constexpr int kTargetColumnCount = 39; // columns after these start at this index
+inline constexpr const char* kTargetColumns =
+    "id, name, url, secret, previous_secret, previous_secret_expires_at, enabled, event_filters, headers,"
+    " timeout_ms, max_attempts, initial_delay_ms, max_delay_ms, backoff_multiplier, jitter_factor,"
+    " rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at, signature_scheme, ca_bundle,"
+    " consecutive_failures, paused_until, paused_at, paused_reason, disabled_reason, max_in_flight, min_rate,"
+    " rate_step, rate_current, rate_adjusted_at, rate_signal_at, rate_signal, retry_schedule, older_secrets,"
+    " app_id, body_format, payload_filter, ordering, ordering_dead_letter";
+// How many: columns a query selects after these start at this index.
+constexpr int columnCount(const char* list)
+{
+    int n = 1;
+    for (const char* c = list; *c != '\0'; ++c)
+        n += *c == ',' ? 1 : 0;
+    return n;
+}
+inline constexpr int kTargetColumnCount = columnCount(kTargetColumns);
+static_assert(kTargetColumnCount == 42, "readTarget reads 42 columns: keep it and kTargetColumns in step");
 Target readTarget(sql::Statement& q, int first = 0);
 
 // Columns readDelivery expects, in order, from "deliveries d JOIN events e".
