@@ -442,6 +442,34 @@ TEST_CASE("cli: --filter keeps a target's deliveries to the payloads that match,
     }
 }
 
+TEST_CASE("cli: --ordering and --ordering-key are stored and shown; a bad key is refused and nothing is written")
+{
+    Fixture cli;
+    cli.addTarget("erp", "http://example.com/erp", {"--ordering", "key", "--ordering-dead-letter", "block"});
+    auto t = cli.ctlJson({"target", "show", "erp"});
+    CHECK(t["ordering"] == "key");
+    CHECK(t["ordering_dead_letter"] == "block");
+    const auto first = cli.sendIds({"order.updated", "--ordering-key", "ord_1"});
+    const auto second = cli.sendIds({"order.updated", "--ordering-key", "ord_1"});
+    CHECK(cli.show(first.at(0))["status"] == "pending");
+    CHECK(cli.show(second.at(0))["status"] == "waiting");
+    CHECK(cli.show(second.at(0))["waiting_behind"] == first.at(0));
+    const std::string before = cli.snapshot();
+    for (const std::string& bad : {std::string(257, 'k'), std::string("a\x01" "b"), std::string("\xff\xfe")}) {
+        auto r = cli.ctl({"send", "order.updated", "--ordering-key", bad});
+        CHECK(r.exitCode == 2);
+        CHECK(contains(r.err, "ordering key"));
+    }
+    auto batch = cli.ctl({"send", "--batch", "-"}, R"({"type": "x", "ordering_key": 7})" "\n");
+    CHECK(batch.exitCode == 2);
+    CHECK(contains(batch.err, "\"ordering_key\" must be a string"));
+    auto mode = cli.ctl({"target", "update", "erp", "--ordering", "lifo"});
+    CHECK(mode.exitCode == 2);
+    CHECK(cli.snapshot() == before);
+    // 256 bytes is the limit, not past it.
+    CHECK(cli.sendIds({"order.updated", "--ordering-key", std::string(256, 'k')}).size() == 1);
+}
+
 TEST_CASE("cli: send of an event matching no target stores it, notes it on stderr and exits 0")
 {
     Fixture cli;
