@@ -39,7 +39,13 @@ DeliveryStatus joinGroup(JoinStatements& st, const std::string& targetId, const 
     return firstInt64(st.busy, targetId, group).value_or(0) != 0 ? DeliveryStatus::Waiting : DeliveryStatus::Pending;
 }
 
-void afterFinished(sql::Connection& c, const std::vector<int64_t>& ids, int64_t now)
+FinishStatements::FinishStatements(sql::Connection& c)
+    : lockMany(c, sql::Q::OrderingLockMany),
+      blockMany(c, sql::Q::OrderingBlockMany),
+      promoteMany(c, sql::Q::OrderingPromoteMany)
+{ }
+
+void afterFinished(FinishStatements& st, const std::vector<int64_t>& ids, int64_t now)
 {
     if (ids.empty())
         return;
@@ -47,26 +53,28 @@ void afterFinished(sql::Connection& c, const std::vector<int64_t>& ids, int64_t 
     for (int64_t id : ids)
         rows.add(id);
     const std::string text = rows.text();
-    sql::Statement lock(c, sql::Q::OrderingLockMany), block(c, sql::Q::OrderingBlockMany),
-        promote(c, sql::Q::OrderingPromoteMany);
-    run(bindAll(lock, text));
-    execWith(block, text);
-    execWith(promote, now, text);
+    run(bindAll(st.lockMany, text));
+    execWith(st.blockMany, text);
+    execWith(st.promoteMany, now, text);
 }
 
-void afterRequeued(sql::Connection& c, int64_t id)
+RequeueStatements::RequeueStatements(sql::Connection& c)
+    : of(c, sql::Q::OrderingOfDelivery),
+      lock(c, sql::Q::OrderingLock),
+      requeued(c, sql::Q::OrderingRequeued)
+{ }
+
+void afterRequeued(RequeueStatements& st, int64_t id)
 {
-    sql::Statement of(c, sql::Q::OrderingOfDelivery);
-    bindAll(of, id);
-    if (!of.executeStep() || of.getColumn(1).isNull()) {
-        of.reset();
+    bindAll(st.of, id);
+    if (!st.of.executeStep() || st.of.getColumn(1).isNull()) {
+        st.of.reset();
         return;
     }
-    const std::string target = of.getColumn(0).getString(), group = of.getColumn(1).getString();
-    of.reset();
-    sql::Statement lock(c, sql::Q::OrderingLock), requeued(c, sql::Q::OrderingRequeued);
-    run(bindAll(lock, target, group));
-    execWith(requeued, id);
+    const std::string target = st.of.getColumn(0).getString(), group = st.of.getColumn(1).getString();
+    st.of.reset();
+    run(bindAll(st.lock, target, group));
+    execWith(st.requeued, id);
 }
 
 bool releaseGroup(sql::Connection& c, int64_t id, int64_t now)

@@ -37,12 +37,22 @@ DeliveryStatus joinGroup(JoinStatements& st, const std::string& targetId, const 
 // After deliveries finished (delivered or dead-lettered) in the caller's
 // transaction: dead letters of targets that block hold their group, and
 // every other group among them lets its next delivery go. ids: deliveries of
-// ordered targets only (others need nothing).
-void afterFinished(sql::Connection& c, const std::vector<int64_t>& ids, int64_t now);
+// ordered targets only (others need nothing). The statements are the
+// caller's (a worker's queue prepares them once).
+struct FinishStatements {
+    explicit FinishStatements(sql::Connection& c);
+    sql::Statement lockMany, blockMany, promoteMany;
+};
+void afterFinished(FinishStatements& st, const std::vector<int64_t>& ids, int64_t now);
 
 // After a delivery was put back in the queue (dlq retry, resend): it waits
-// when its group has one ahead of it; otherwise it is the group's next.
-void afterRequeued(sql::Connection& c, int64_t id);
+// when its group has one ahead of it; otherwise it is the group's next. The
+// statements are the caller's (prepared once for a whole redrive).
+struct RequeueStatements {
+    explicit RequeueStatements(sql::Connection& c);
+    sql::Statement of, lock, requeued;
+};
+void afterRequeued(RequeueStatements& st, int64_t id);
 
 // Lets the group a blocking dead letter holds go on; the dead letter stays
 // dead. False when id is not a dead letter that blocks its group.

@@ -55,7 +55,8 @@ struct Queue::Statements {
           disableUnreadable(db, sql::Q::QueueDisableUnreadable),
           orphan(db, sql::Q::QueueOrphan),
           releaseMany(db, sql::Q::QueueReleaseMany),
-          outstanding(db, sql::Q::QueueOutstanding)
+          outstanding(db, sql::Q::QueueOutstanding),
+          ordering(db)
     { }
 
     // Other connections write while a claim's transaction is open
@@ -67,6 +68,7 @@ struct Queue::Statements {
         holdBackMany, inFlightOfTarget, leasedEvents, targets, lockTarget, saveBucket, finishMany, attemptMany,
         deadLetterMany, targetState, saveRate, saveBreaker, probe, rollup, disableUnreadable, orphan, releaseMany,
         outstanding;
+    detail::FinishStatements ordering; // what a finished delivery of an ordered target does to its group
 
     // Targets as last read, each with its bucket and its breaker. Reloaded
     // when another connection has committed since (data_version moved); this
@@ -382,7 +384,7 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
         if (it != s.cache.end() && it->second.target->ordering != Ordering::None)
             ordered.push_back(c.deliveryId);
     }
-    detail::afterFinished(detail::sql(db_), ordered, now);
+    detail::afterFinished(s.ordering, ordered, now);
     for (const RollupRow& r : rollupOf(completions, finished)) {
         detail::bindCounters(bindAll(s.rollup, r.minute, r.targetId), 3, r.counts);
         s.rollup.execDeferred();

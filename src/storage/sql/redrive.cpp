@@ -19,7 +19,8 @@ struct Statements {
     explicit Statements(sql::Connection& sql)
         : status(sql, sql::Q::DeliveryStatus),
           requeue(sql, sql::Q::DeliveryRequeue),
-          retried(sql, sql::Q::DeadLetterRetried)
+          retried(sql, sql::Q::DeadLetterRetried),
+          ordering(sql)
     { }
 
     std::optional<DeliveryStatus> statusOf(int64_t id)
@@ -34,12 +35,13 @@ struct Statements {
     }
 
     sql::Statement status, requeue, retried;
+    detail::RequeueStatements ordering;
 };
 
 // Requeues those of ids whose status still allows it, inside the caller's
 // transaction; appends them to out.
-void requeueLocked(sql::Connection& sql, Statements& st, Redrive t, const int64_t* first, const int64_t* last,
-                   int64_t now, std::vector<Requeued>& out)
+void requeueLocked(Statements& st, Redrive t, const int64_t* first, const int64_t* last, int64_t now,
+                   std::vector<Requeued>& out)
 {
     for (const int64_t* it = first; it != last; ++it) {
         const auto status = st.statusOf(*it);
@@ -55,7 +57,7 @@ void requeueLocked(sql::Connection& sql, Statements& st, Redrive t, const int64_
         st.retried.exec();
         // An ordered delivery goes back at the head of its group: next, or
         // now when nothing of the group is ahead of it.
-        detail::afterRequeued(sql, *it);
+        detail::afterRequeued(st.ordering, *it);
         out.push_back({*it, *status});
     }
 }
@@ -91,7 +93,7 @@ Result<std::vector<Requeued>> requeueIds(Database& db, const std::vector<int64_t
                             return fail(redriveRefused(t, id, *status));
                     }
                 }
-                requeueLocked(detail::sql(db), st, t, ids.data() + start, ids.data() + end, now, out);
+                requeueLocked(st, t, ids.data() + start, ids.data() + end, now, out);
                 tx.commit();
                 if (o.progress)
                     o.progress(static_cast<int64_t>(end), static_cast<int64_t>(ids.size()));
@@ -165,7 +167,7 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
             if (ids.empty())
                 break;
             sql::Transaction tx(sql, true);
-            requeueLocked(detail::sql(db), st, Redrive::DeadLetters, ids.data(), ids.data() + ids.size(), now, out);
+            requeueLocked(st, Redrive::DeadLetters, ids.data(), ids.data() + ids.size(), now, out);
             tx.commit();
             after = ids.back();
             if (o.progress)
