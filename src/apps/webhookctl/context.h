@@ -95,7 +95,6 @@ private:
 
 // A payload given as JSON text, @FILE, or - for standard input; never reads
 // more than maxBytes (and one byte to tell that it is over).
-Result<std::string> readPayload(const std::string& source, size_t maxBytes);
 Result<std::string> payloadArgument(const std::string& arg, size_t maxBytes);
 
 // Text helpers for the human output.

@@ -253,6 +253,8 @@ int sendBatchFile(Context& ctx, const SendFlags& f)
 
 } // namespace
 
+namespace {
+
 // Reads a payload, never more than the limit allows (one byte more tells
 // that it is over): /dev/zero or a huge file costs nothing.
 Result<std::string> readPayload(const std::string& source, size_t maxBytes)
@@ -277,13 +279,14 @@ Result<std::string> readPayload(const std::string& source, size_t maxBytes)
     return text;
 }
 
+} // namespace
+
 Result<std::string> payloadArgument(const std::string& arg, size_t maxBytes)
 {
     if (arg == "-" || (!arg.empty() && arg[0] == '@'))
         return readPayload(arg == "-" ? "-" : arg.substr(1), maxBytes);
     return arg;
 }
-
 
 void addSendCommand(CLI::App& app, Context& ctx)
 {
