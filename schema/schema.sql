@@ -51,8 +51,6 @@ CREATE TABLE events (
 , idempotency_fingerprint BLOB, app_id TEXT, ordering_key TEXT
     CHECK (ordering_key IS NULL OR length(CAST(ordering_key AS BLOB)) BETWEEN 1 AND 256)) STRICT;
 
-CREATE UNIQUE INDEX events_idempotency ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
-
 CREATE TABLE deliveries (
     id                INTEGER PRIMARY KEY,
     event_id          INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
@@ -135,7 +133,9 @@ CREATE TABLE api_keys (
     expires_at    INTEGER,
     revoked_at    INTEGER,
     last_used_at  INTEGER
-) STRICT;
+, app_id TEXT
+    CHECK (app_id IS NULL OR (length(app_id) BETWEEN 1 AND 64 AND app_id NOT GLOB '*[^A-Za-z0-9_.-]*')), kind TEXT NOT NULL DEFAULT 'key'
+    CHECK (kind IN ('key', 'portal') AND (kind = 'key' OR app_id IS NOT NULL))) STRICT;
 
 CREATE INDEX events_by_created ON events (created_at, id);
 
@@ -180,4 +180,9 @@ SELECT d.id                AS delivery_id,
 FROM deliveries d
 JOIN events e ON e.id = d.event_id
 JOIN targets t ON t.id = d.target_id;
+
+CREATE UNIQUE INDEX events_idempotency ON events (coalesce(app_id, ''), idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+
+CREATE INDEX events_by_app ON events (app_id, created_at, id) WHERE app_id IS NOT NULL;
 

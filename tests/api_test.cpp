@@ -271,7 +271,7 @@ TEST_CASE("api: an unknown, repeated or malformed query parameter is 400 naming 
     };
     refused("/deliveries?target=x", "unknown query parameter \"target\"; did you mean \"target_id\"?");
     refused("/events?limt=5", "unknown query parameter \"limt\"; did you mean \"limit\"?");
-    refused("/targets?colour=red", "unknown query parameter \"colour\"; this operation takes limit, iterator");
+    refused("/targets?colour=red", "unknown query parameter \"colour\"; this operation takes app_id, limit, iterator");
     refused("/api-keys/self?verbose=1", "unknown query parameter \"verbose\"; this operation takes none");
     refused("/deliveries?limit=1&limit=2", "the query parameter \"limit\" is given more than once");
     refused("/events?limit=0", "limit must be a whole number from 1 to 250");

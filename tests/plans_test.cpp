@@ -41,31 +41,36 @@ void seed(Database& db, bool server, int count = 60000, bool analyze = true)
     auto p = [&](int i) { return c.placeholder(i); };
     const std::string payload = "'{\"n\":' || i || '}'";
     sql::Transaction tx(c, true);
-    sql::Statement events(c, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
-                                 std::to_string(count) + ")"
-                             " INSERT INTO events (id, uid, type, payload, priority, created_at)"
-                             " SELECT i, 'msg_' || i, 'type.' || (i % 7), " +
-                                 (server ? "CAST(" + payload + " AS json)" : payload) + ", i % 5, " + p(1) +
-                                 " + i FROM n");
+    sql::Statement events(
+        c,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(count) +
+            ")"
+            " INSERT INTO events (id, uid, type, payload, priority, created_at)"
+            " SELECT i, 'msg_' || i, 'type.' || (i % 7), " +
+            (server ? "CAST(" + payload + " AS json)" : payload) + ", i % 5, " + p(1) + " + i FROM n");
     events.bind(1, clock.nowMs());
     events.exec();
     sql::Statement deliveries(
-        c, "INSERT INTO deliveries (id, event_id, target_id, status, priority, next_attempt_at, created_at, updated_at,"
-           " lease_owner, lease_expires_at)"
-           " SELECT id, id, 't' || (id % 40), CASE WHEN id % 20 = 1 THEN 'pending' WHEN id % 20 = 2 THEN 'failed'"
-           " WHEN id % 20 = 3 THEN 'in_progress' WHEN id % 20 = 4 THEN 'dead_letter' ELSE 'delivered' END,"
-           " priority, created_at + 1000, created_at, created_at,"
-           " CASE WHEN id % 20 = 3 THEN 'w1' END, CASE WHEN id % 20 = 3 THEN created_at + 60000 END FROM events");
+        c,
+        "INSERT INTO deliveries (id, event_id, target_id, status, priority, next_attempt_at, created_at, updated_at,"
+        " lease_owner, lease_expires_at)"
+        " SELECT id, id, 't' || (id % 40), CASE WHEN id % 20 = 1 THEN 'pending' WHEN id % 20 = 2 THEN 'failed'"
+        " WHEN id % 20 = 3 THEN 'in_progress' WHEN id % 20 = 4 THEN 'dead_letter' ELSE 'delivered' END,"
+        " priority, created_at + 1000, created_at, created_at,"
+        " CASE WHEN id % 20 = 3 THEN 'w1' END, CASE WHEN id % 20 = 3 THEN created_at + 60000 END FROM events");
     deliveries.exec();
     // Target t7 is ordered by key: 50 groups, their waiting rows beside the rest.
-    sql::Statement ordered(c, "UPDATE deliveries SET ordering_group = 'g' || (id % 50), status = CASE WHEN status ="
-                              " 'delivered' AND id % 3 = 0 THEN 'waiting' ELSE status END WHERE target_id = 't7'");
+    sql::Statement ordered(c,
+                           "UPDATE deliveries SET ordering_group = 'g' || (id % 50), status = CASE WHEN status ="
+                           " 'delivered' AND id % 3 = 0 THEN 'waiting' ELSE status END WHERE target_id = 't7'");
     ordered.exec();
-    sql::Statement attempts(c, "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
-                               " SELECT id, 1, created_at, 12, 200 FROM deliveries");
+    sql::Statement attempts(c,
+                            "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code)"
+                            " SELECT id, 1, created_at, 12, 200 FROM deliveries");
     attempts.exec();
-    sql::Statement dead(c, "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT id, 'gave up',"
-                           " created_at FROM deliveries WHERE id % 20 = 4");
+    sql::Statement dead(c,
+                        "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT id, 'gave up',"
+                        " created_at FROM deliveries WHERE id % 20 = 4");
     dead.exec();
     tx.commit();
     if (server)
@@ -109,6 +114,10 @@ std::vector<Case> cases()
     EventFilter events;
     EventFilter eventsByType;
     eventsByType.type = "type.3";
+    EventFilter eventsOfApp;
+    eventsOfApp.appId = "acme";
+    DeliveryFilter ofApp;
+    ofApp.appId = "acme";
     return {
         named(Q::QueueReclaim, now),
         named(Q::QueueNextPriority, int64_t{4}),
@@ -139,15 +148,24 @@ std::vector<Case> cases()
         named(Q::DeliveryById, int64_t{500}),
         named(Q::AttemptsOfDelivery, int64_t{500}),
         named(Q::DeliveriesOfEvent, int64_t{500}),
-        composed("listDeliveries", true, [](sql::Connection& c) { return detail::listDeliveriesSql(c, DeliveryFilter{}); }),
+        composed("listDeliveries", true,
+                 [](sql::Connection& c) { return detail::listDeliveriesSql(c, DeliveryFilter{}); }),
         composed("listDeliveries by status", false,
                  [=](sql::Connection& c) { return detail::listDeliveriesSql(c, byStatus); }),
         composed("listDeliveries by target", false,
                  [=](sql::Connection& c) { return detail::listDeliveriesSql(c, byTarget); }),
-        composed("listDeliveries, a later page", true, [=](sql::Connection& c) { return detail::listDeliveriesSql(c, page); }),
-        composed("listDeadLetters", true, [](sql::Connection& c) { return detail::listDeadLettersSql(c, DeliveryFilter{}); }),
+        composed("listDeliveries, a later page", true,
+                 [=](sql::Connection& c) { return detail::listDeliveriesSql(c, page); }),
+        composed("listDeadLetters", true,
+                 [](sql::Connection& c) { return detail::listDeadLettersSql(c, DeliveryFilter{}); }),
         composed("listEvents", true, [=](sql::Connection& c) { return detail::listEventsSql(c, events); }),
-        composed("listEvents by type", true, [=](sql::Connection& c) { return detail::listEventsSql(c, eventsByType); }),
+        composed("listEvents by type", true,
+                 [=](sql::Connection& c) { return detail::listEventsSql(c, eventsByType); }),
+        // An application's listings (keys bound to it, ?app_id=).
+        composed("listEvents of an application", true,
+                 [=](sql::Connection& c) { return detail::listEventsSql(c, eventsOfApp); }),
+        composed("listDeliveries of an application", false,
+                 [=](sql::Connection& c) { return detail::listDeliveriesSql(c, ofApp); }),
     };
 }
 

@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "model/target_rules.h"
 #include "records/json.h"
+#include "storage/api_keys.h"
 #include "storage/database.h"
 #include "storage/deliveries.h"
 #include "storage/events.h"
@@ -36,9 +37,9 @@
 #include "storage/sqlite/statements.h"
 #include "storage/stats.h"
 #include "storage/targets.h"
+#include "support/filter_table.h"
 #include "support/postgres.h"
 #include "support/print.h"
-#include "support/filter_table.h"
 #include "support/store_fixture.h"
 #include "support/temp_dir.h"
 
@@ -793,7 +794,14 @@ TEST_CASE("storage: explicit targets must belong to the event's application, non
     tenant.targets = {"acme-hook", "global"};
     r = sendEvent(f.db, tenant, f.clock);
     REQUIRE_FALSE(r);
-    CHECK(r.error().message() == "the target 'global' does not belong to the application 'acme'");
+    // Inside an application another's target is as unknown as a missing one.
+    CHECK(r.error().is(Error::Kind::NotFound));
+    CHECK(r.error().message() == "there is no target 'global' in the application 'acme'");
+    tenant.targets = {"nowhere"};
+    r = sendEvent(f.db, tenant, f.clock);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() == "there is no target 'nowhere' in the application 'acme'");
+    tenant.targets = {"acme-hook", "global"};
     CHECK_FALSE(sendBatch(f.db, {tenant}, f.clock));
     CHECK(f.rows("events") == 0);
     CHECK(f.rows("deliveries") == 0);
@@ -801,6 +809,165 @@ TEST_CASE("storage: explicit targets must belong to the event's application, non
     tenant.targets = {"acme-hook"};
     CHECK(sendEvent(f.db, plain, f.clock));
     CHECK(sendEvent(f.db, tenant, f.clock));
+}
+
+TEST_CASE("storage: idempotency keys are per application")
+{
+    StoreFixture f;
+    TargetSpec acme, globex;
+    acme.appId = "acme";
+    globex.appId = "globex";
+    f.addTarget("acme-hook", acme);
+    f.addTarget("globex-hook", globex);
+    f.addTarget("plain");
+    EventInput a;
+    a.type = "order.paid";
+    a.appId = "acme";
+    a.idempotencyKey = "order-42";
+    EventInput g = a;
+    g.appId = "globex";
+    g.payload = R"({"other":true})";
+    EventInput none = a;
+    none.appId.reset();
+    auto first = sendEvent(f.db, a, f.clock);
+    REQUIRE(first);
+    // The same key in another application, or in none, is another event.
+    auto second = sendEvent(f.db, g, f.clock);
+    REQUIRE(second);
+    CHECK_FALSE(second->duplicate);
+    auto third = sendEvent(f.db, none, f.clock);
+    REQUIRE(third);
+    CHECK_FALSE(third->duplicate);
+    CHECK(f.rows("events") == 3);
+    // Within one application it still replays, and refuses another request.
+    auto again = sendEvent(f.db, a, f.clock);
+    REQUIRE(again);
+    CHECK(again->duplicate);
+    CHECK(again->uid == first->uid);
+    EventInput changed = g;
+    changed.payload = R"({"changed":true})";
+    auto reused = sendEvent(f.db, changed, f.clock);
+    REQUIRE_FALSE(reused);
+    CHECK(reused.error().code() == Error::Code::IdempotencyKeyReused);
+    CHECK(f.rows("events") == 3);
+}
+
+TEST_CASE("storage: every listing and bulk action keeps to one application when given one")
+{
+    StoreFixture f;
+    TargetSpec acme, globex;
+    acme.appId = "acme";
+    globex.appId = "globex";
+    f.addTarget("acme-hook", acme);
+    f.addTarget("globex-hook", globex);
+    f.addTarget("plain");
+    auto sendFor = [&](const std::optional<std::string>& app) {
+        EventInput e;
+        e.type = "order.paid";
+        e.appId = app;
+        auto r = sendEvent(f.db, e, f.clock);
+        REQUIRE(r);
+        REQUIRE(r->deliveryIds.size() == 1);
+        return r->deliveryIds[0];
+    };
+    const int64_t a1 = sendFor("acme"), a2 = sendFor("acme"), g1 = sendFor("globex"), p1 = sendFor(std::nullopt);
+    f.deadLetter(a2, "gave up");
+    f.deadLetter(g1, "gave up");
+    f.clock.advance(1000);
+
+    EventFilter ef;
+    ef.limit = 100;
+    ef.appId = "acme";
+    auto events = listEvents(f.db, ef);
+    REQUIRE(events);
+    CHECK(events->size() == 2);
+    for (const auto& e : *events)
+        CHECK(e.appId == std::optional<std::string>("acme"));
+
+    DeliveryFilter df;
+    df.appId = "globex";
+    auto deliveries = listDeliveries(f.db, df);
+    REQUIRE(deliveries);
+    REQUIRE(deliveries->size() == 1);
+    CHECK(deliveries->at(0).id == g1);
+    CHECK(*countDeliveries(f.db, df) == 1);
+    df.targetId = "acme-hook"; // another application's target: nothing
+    CHECK(listDeliveries(f.db, df)->empty());
+    df.targetId.reset();
+    df.appId = "acme";
+    auto dead = listDeadLetters(f.db, df);
+    REQUIRE(dead);
+    REQUIRE(dead->size() == 1);
+    CHECK(dead->at(0).id == a2);
+
+    StatsFilter sf;
+    sf.appId = "acme";
+    auto st = statistics(f.db, sf, f.clock);
+    REQUIRE(st);
+    CHECK(st->all.deadLetter == 1);
+    CHECK(st->byTarget.size() == 1);
+    CHECK(st->byTarget.count("acme-hook") == 1);
+
+    CHECK(*firstOutsideApp(f.db, {a1, a2}, "acme") == std::nullopt);
+    CHECK(*firstOutsideApp(f.db, {a1, g1, p1}, "acme") == std::optional<int64_t>(g1));
+    CHECK(*firstOutsideApp(f.db, {a1, 999'999}, "acme") == std::optional<int64_t>(999'999));
+
+    // Retry all and purge of one application leave the other's dead letter.
+    DeadLetterSelection sel;
+    sel.appId = "acme";
+    auto retried = retryAllDeadLetters(f.db, sel, f.clock);
+    REQUIRE(retried);
+    REQUIRE(retried->size() == 1);
+    CHECK(retried->at(0).id == a2);
+    CHECK(f.status(g1) == "dead_letter");
+    f.deadLetter(a1, "gave up");
+    f.clock.advance(1000);
+    PurgeOptions po;
+    po.completedBeforeMs = f.clock.nowMs();
+    po.statuses = PurgeStatuses::DeadLetter;
+    po.appId = "globex";
+    auto purged = purgeTerminal(f.db, po);
+    REQUIRE(purged);
+    CHECK(purged->deliveries == 1);
+    CHECK(f.count("SELECT count(*) FROM deliveries WHERE id = " + std::to_string(g1)) == 0);
+    CHECK(f.status(a1) == "dead_letter");
+}
+
+TEST_CASE("storage: portal sessions are bound keys that expire, and one call ends them all")
+{
+    StoreFixture f;
+    auto s1 = createPortalSession(f.db, "acme", 60'000, f.clock);
+    auto s2 = createPortalSession(f.db, "acme", 60'000, f.clock);
+    auto other = createPortalSession(f.db, "globex", 60'000, f.clock);
+    auto key = createApiKey(f.db, "acme producer", {"events:write"}, std::nullopt, f.clock, std::string("acme"));
+    REQUIRE(s1);
+    REQUIRE(s2);
+    REQUIRE(other);
+    REQUIRE(key);
+    auto k = authenticateApiKey(f.db, s1->token, f.clock);
+    REQUIRE(k);
+    CHECK(k->portal);
+    CHECK(k->appId == std::optional<std::string>("acme"));
+    CHECK(k->expiresAt == std::optional<int64_t>(f.clock.nowMs() + 60'000));
+    auto bound = authenticateApiKey(f.db, key->token, f.clock);
+    REQUIRE(bound);
+    CHECK_FALSE(bound->portal);
+    CHECK(bound->appId == std::optional<std::string>("acme"));
+
+    CHECK(*revokePortalSessions(f.db, "acme", f.clock) == 2);
+    CHECK_FALSE(authenticateApiKey(f.db, s1->token, f.clock));
+    CHECK_FALSE(authenticateApiKey(f.db, s2->token, f.clock));
+    CHECK(authenticateApiKey(f.db, key->token, f.clock)); // a key of the application stays
+    CHECK(authenticateApiKey(f.db, other->token, f.clock));
+    f.clock.advance(60'000);
+    auto expired = authenticateApiKey(f.db, other->token, f.clock);
+    REQUIRE_FALSE(expired);
+    CHECK(expired.error().message() == "the API key has expired");
+
+    CHECK_FALSE(createPortalSession(f.db, "acme", 7 * 86'400'000 + 1, f.clock));
+    CHECK_FALSE(createPortalSession(f.db, "acme", 0, f.clock));
+    CHECK_FALSE(createPortalSession(f.db, "not valid", 60'000, f.clock));
+    CHECK_FALSE(createApiKey(f.db, "x", {"read"}, std::nullopt, f.clock, std::string("bad app!")));
 }
 
 TEST_CASE("storage: an invalid event is refused and nothing is written")
@@ -1978,7 +2145,8 @@ TEST_CASE("storage: a statement whose run failed is ready again after a reset, w
     f.addTarget("a");
     const int64_t id = f.sendTo("a");
     auto& c = detail::sql(f.db);
-    sql::Statement q(c, "UPDATE deliveries SET attempt_count = " + c.placeholder(1) + " WHERE id = " + std::to_string(id));
+    sql::Statement q(c,
+                     "UPDATE deliveries SET attempt_count = " + c.placeholder(1) + " WHERE id = " + std::to_string(id));
     CHECK_THROWS_AS(detail::execWith(q, -1), sql::Error);
     CHECK_NOTHROW(q.reset());
     CHECK(detail::execWith(q, 3) == 1);
@@ -1986,7 +2154,8 @@ TEST_CASE("storage: a statement whose run failed is ready again after a reset, w
 }
 
 TEST_CASE("storage: a transaction's first statement, sent with its BEGIN, goes again on a new connection when the "
-          "server had closed the old one" * test::postgresOnly())
+          "server had closed the old one" *
+          test::postgresOnly())
 {
     StoreFixture f;
     f.addTarget("a");

@@ -43,6 +43,12 @@ struct ApiOptions {
     int maxConnectionsPerPeer = 512;
     Limits limits;
     size_t ingestQueue = 4096; // events waiting for the group commit; more get 503
+    // Where people reach this API (https://hooks.example.com), for portal
+    // links; empty: http:// and the address it listens on.
+    std::string publicUrl;
+    // CSP frame-ancestors sources that may frame the dashboard (an operator
+    // embedding the portal in their product); empty: no framing at all.
+    std::string frameAncestors;
 };
 
 class ApiServer {

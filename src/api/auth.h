@@ -28,6 +28,7 @@ public:
     std::optional<ApiKey> find(const std::string& digest, int64_t now);
     void put(const std::string& digest, const ApiKey& key, int64_t now);
     void forget(const std::string& id); // a key's id
+    void clear();
 
 private:
     std::mutex mutex_;
@@ -35,7 +36,8 @@ private:
 };
 
 // The key the request's "Authorization: Bearer …" names, when it grants
-// `scope` ("*": any valid key). Throws Problem 401 without a valid key
+// `scope` ("*": any valid key; a portal session passes, and the operation
+// decides what it may do). Throws Problem 401 without a valid key
 // (refusals are logged, at most one line a second), 403 when the key lacks
 // the scope, and the store's errors as problems.
 ApiKey authenticate(Call& c, std::string_view scope);

@@ -5,9 +5,13 @@
 
 #include "api/context.h"
 #include "core/duration.h"
+#include "core/ids.h"
 #include "core/json_text.h"
 #include "core/text.h"
+#include "model/api_key.h"
 #include "signing/signing.h"
+#include "storage/deliveries.h"
+#include "storage/targets.h"
 
 namespace webhookd::api {
 
@@ -240,6 +244,57 @@ std::optional<std::string> afterId(const Call& c, const std::string& tag)
     if (!raw || raw->rfind(tag + ":", 0) != 0)
         throw Problem{400, "", std::string(kForeignIterator)};
     return raw->substr(tag.size() + 1);
+}
+
+const std::optional<std::string>& boundApp(const Call& c)
+{
+    static const std::optional<std::string> kNone;
+    return c.key ? c.key->appId : kNone;
+}
+
+std::optional<std::string> listingApp(const Call& c)
+{
+    const std::optional<std::string> named = textOf(c, "app_id");
+    if (named)
+        if (auto s = validateAppId(*named); !s)
+            throw Problem{400, "", "app_id: " + s.error().message()};
+    return writingApp(c, named);
+}
+
+std::optional<std::string> writingApp(const Call& c, const std::optional<std::string>& named)
+{
+    const auto& bound = boundApp(c);
+    if (!bound)
+        return named;
+    if (named && *named != *bound)
+        throw Problem{403, "", "this key is bound to the application '" + *bound + "' and may not act for another"};
+    return bound;
+}
+
+void mustSee(const Call& c, const std::optional<std::string>& recordApp, const std::string& notFound)
+{
+    const auto& bound = boundApp(c);
+    if (bound && recordApp != bound)
+        throw Problem{404, "", notFound};
+}
+
+void mustSeeTarget(Call& c, const std::optional<std::string>& targetId)
+{
+    if (!targetId || !boundApp(c))
+        return;
+    auto t = getTarget(c.db(), *targetId);
+    if (!t && !t.error().is(Error::Kind::NotFound))
+        throw fromError(t.error());
+    mustSee(c, t ? t->appId : boundApp(c), "there is no target '" + *targetId + "'");
+}
+
+void mustSeeDeliveries(Call& c, const std::vector<int64_t>& ids)
+{
+    const auto& bound = boundApp(c);
+    if (!bound)
+        return;
+    if (auto outside = must(firstOutsideApp(c.db(), ids, *bound)))
+        throw Problem{404, "", "there is no delivery " + std::to_string(*outside)};
 }
 
 std::string iteratorAfterId(const std::string& tag, const std::string& lastId)

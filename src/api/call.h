@@ -112,6 +112,30 @@ json pageOf(std::vector<Row> rows, int limit, Show show, Key key)
     return page(std::move(data), done, next);
 }
 
+// Applications (DESIGN.md "HTTP API", Tenants). A key bound to an
+// application sees only that application's records: everything else answers
+// 404 exactly as a record that does not exist (existence does not leak).
+
+// The application a call is confined to: its key's, when bound to one.
+const std::optional<std::string>& boundApp(const Call& c);
+// The application a listing keeps to: a bound key's own, or ?app_id= for an
+// operator key (none: every application). 403 for a bound key naming
+// another application in ?app_id=.
+std::optional<std::string> listingApp(const Call& c);
+// 403 when a bound key names an application other than its own in a body or
+// a path; the application a write applies to otherwise (the key's when
+// none is named).
+std::optional<std::string> writingApp(const Call& c, const std::optional<std::string>& named);
+// 404 with `notFound` unless a record of application `recordApp` is visible
+// to the call's key.
+void mustSee(const Call& c, const std::optional<std::string>& recordApp, const std::string& notFound);
+// 404 "there is no target 'ID'" when a bound key names a target of another
+// application (an unknown one is the storage's own 404 later).
+void mustSeeTarget(Call& c, const std::optional<std::string>& targetId);
+// 404 "there is no delivery N" for the first delivery not of the bound
+// key's application (nothing for operator keys).
+void mustSeeDeliveries(Call& c, const std::vector<int64_t>& ids);
+
 // Pages by id: the iterator is base64url of "<tag>:<last id>". afterId is
 // the id after which the page starts: nullopt on the first page, 400 for an
 // iterator of another tag.

@@ -25,7 +25,11 @@ struct ApiContext {
     LogThrottle unanswered;                // "api health: the store does not answer"
     std::unique_ptr<IngestBatcher> ingest; // POST /events' group commit
 
+    std::string address; // host:port it listens on, once bound
+
     ApiContext(ApiOptions o, const Clock& c);
+    // Where people reach this API: --public-url, or http:// and the address.
+    std::string publicUrl() const { return opt.publicUrl.empty() ? "http://" + address : opt.publicUrl; }
     ~ApiContext();
 };
 

@@ -14,11 +14,14 @@ namespace {
 
 constexpr size_t kMaxBatch = 10'000;
 
+// An event from a request: a bound key's application is implied, and
+// another one named is 403.
 EventInput eventFrom(const Call& c, std::string_view text, const std::string& label)
 {
     auto e = parseBatchLine(text);
     if (!e)
         throw Problem{422, "", label + e.error().message()};
+    e->appId = writingApp(c, e->appId);
     const size_t maxPayload = c.ctx.opt.limits.maxPayloadBytes;
     if (e->payload.size() > maxPayload)
         throw Problem{413, "",
@@ -90,6 +93,7 @@ void listEventsRoute(Call& c)
 {
     EventFilter f;
     f.type = textOf(c, "type");
+    f.appId = listingApp(c);
     const int limit = readListing(c, f);
     writeJson(c.res, 200, pageOf(must(listEvents(c.db(), f)), limit, eventJson, [](const EventRecord& e) {
                   return std::pair{e.createdAt, e.id};
@@ -98,7 +102,9 @@ void listEventsRoute(Call& c)
 
 void getEventRoute(Call& c)
 {
-    auto e = must(getEvent(c.db(), *c.req.pathParam("uid")));
+    const std::string uid = *c.req.pathParam("uid");
+    auto e = must(getEvent(c.db(), uid));
+    mustSee(c, e.appId, "there is no event '" + uid + "'");
     json j = eventJson(e);
     json deliveries = json::array();
     for (const auto& d : e.deliveries)

@@ -22,6 +22,7 @@ void updateTargetRoute(Call& c);
 void deleteTarget(Call& c);
 void setEnabled(Call& c, bool enabled);
 void rotateSecretRoute(Call& c);
+void sendTestEvent(Call& c);
 
 // deliveries.cpp (deliveries and dead letters)
 void listDeliveriesRoute(Call& c);
@@ -43,5 +44,7 @@ void listKeys(Call& c);
 void createKey(Call& c);
 void getKeySelf(Call& c);
 void revokeKey(Call& c);
+void createPortalSessionRoute(Call& c);
+void revokePortalSessionsRoute(Call& c);
 
 } // namespace webhookd::api

@@ -19,7 +19,7 @@ void listKeys(Call& c)
 
 void createKey(Call& c)
 {
-    json j = bodyObject(c, {"name", "scopes", "expires_in"});
+    json j = bodyObject(c, {"name", "scopes", "expires_in", "app_id"});
     if (!j.contains("name") || !j["name"].is_string())
         throw Problem{422, "", "\"name\" must be a string"};
     std::vector<std::string> scopes;
@@ -31,13 +31,43 @@ void createKey(Call& c)
         scopes.push_back(s.get<std::string>());
     }
     const std::optional<int64_t> expires = durationField(j, "expires_in", "90d");
-    auto made = must(createApiKey(c.db(), j["name"].get<std::string>(), scopes, expires, c.ctx.clock));
+    std::optional<std::string> app;
+    if (j.contains("app_id")) {
+        if (!j["app_id"].is_string())
+            throw Problem{422, "", "\"app_id\" must be a string"};
+        app = j["app_id"].get<std::string>();
+    }
+    auto made = must(createApiKey(c.db(), j["name"].get<std::string>(), scopes, expires, c.ctx.clock, app));
     json out = apiKeyJson(made.key);
     out["token"] = made.token;
     writeJson(c.res, 201, out);
 }
 
 void getKeySelf(Call& c) { writeJson(c.res, 200, apiKeyJson(*c.key)); }
+
+void createPortalSessionRoute(Call& c)
+{
+    const std::string app = *c.req.pathParam("app");
+    json j = bodyObject(c, {"ttl"});
+    const int64_t ttl = durationField(j, "ttl", "1h").value_or(kDefaultPortalTtlMs);
+    if (ttl <= 0 || ttl > kMaxPortalTtlMs)
+        throw Problem{422, "", "\"ttl\" must be a duration above 0 and at most 7d"};
+    auto made = must(createPortalSession(c.db(), app, ttl, c.ctx.clock));
+    writeJson(c.res, 201,
+              {{"url", portalUrl(c.ctx.publicUrl(), made.token)},
+               {"token", made.token},
+               {"expires_at", *made.key.expiresAt},
+               {"app_id", app},
+               {"id", made.key.id}});
+}
+
+void revokePortalSessionsRoute(Call& c)
+{
+    const std::string app = *c.req.pathParam("app");
+    const int64_t n = must(revokePortalSessions(c.db(), app, c.ctx.clock));
+    c.ctx.keys.clear(); // sessions cached as authenticated must not outlive this answer
+    writeJson(c.res, 200, {{"revoked", n}});
+}
 
 void revokeKey(Call& c)
 {

@@ -26,9 +26,20 @@ namespace {
 
 constexpr std::string_view kBase = "/api/v1";
 
+// Who may call an operation, beyond its scope. A key bound to an
+// application and a portal session act only inside their application;
+// operations on keys and sessions are for operator keys alone, and a portal
+// session gets only what a customer's portal needs.
+enum class Who {
+    Anyone,      // any key with the scope, portal sessions included
+    NotPortal,   // keys with the scope, bound or not; no portal session
+    OperatorOnly // keys with the scope and no application
+};
+
 struct Operation {
     ApiRoute route;
     Handler handler;
+    Who who = Who::Anyone;
 };
 
 void getOpenApi(Call& c) { c.res.set(200, std::string(openApiDocument()), "application/json"); }
@@ -36,43 +47,69 @@ void getOpenApi(Call& c) { c.res.set(200, std::string(openApiDocument()), "appli
 const std::vector<Operation>& operations()
 {
     using C = Call;
+    using enum Who;
     static const std::vector<Operation> all = {
         {{"GET", "/openapi.json", "getOpenApi", ""}, getOpenApi},
         {{"GET", "/health", "getHealth", ""}, health},
-        {{"POST", "/events", "createEvent", "events:write"}, createEvent},
-        {{"POST", "/events/batch", "createEventBatch", "events:write"}, createEventBatch},
-        {{"GET", "/events", "listEvents", "read", {"type", "since", "until", "limit", "iterator"}}, listEventsRoute},
+        {{"POST", "/events", "createEvent", "events:write"}, createEvent, NotPortal},
+        {{"POST", "/events/batch", "createEventBatch", "events:write"}, createEventBatch, NotPortal},
+        {{"GET", "/events", "listEvents", "read", {"type", "since", "until", "app_id", "limit", "iterator"}},
+         listEventsRoute},
         {{"GET", "/events/{uid}", "getEvent", "read"}, getEventRoute},
-        {{"GET", "/targets", "listTargets", "read", {"limit", "iterator"}}, listTargetsRoute},
+        {{"GET", "/targets", "listTargets", "read", {"app_id", "limit", "iterator"}}, listTargetsRoute},
         {{"POST", "/targets", "createTarget", "manage"}, createTarget},
         {{"GET", "/targets/{id}", "getTarget", "read"}, getTargetRoute},
         {{"PATCH", "/targets/{id}", "updateTarget", "manage"}, updateTargetRoute},
-        {{"DELETE", "/targets/{id}", "deleteTarget", "manage"}, deleteTarget},
+        {{"DELETE", "/targets/{id}", "deleteTarget", "manage"}, deleteTarget, NotPortal},
         {{"POST", "/targets/{id}/enable", "enableTarget", "manage"}, [](C& c) { setEnabled(c, true); }},
         {{"POST", "/targets/{id}/disable", "disableTarget", "manage"}, [](C& c) { setEnabled(c, false); }},
         {{"POST", "/targets/{id}/secret/rotate", "rotateTargetSecret", "admin"}, rotateSecretRoute},
+        {{"POST", "/targets/{id}/test", "sendTestEvent", "manage"}, sendTestEvent},
         {{"GET",
           "/deliveries",
           "listDeliveries",
           "read",
-          {"status", "target_id", "type", "since", "until", "limit", "iterator"}},
+          {"status", "target_id", "type", "since", "until", "app_id", "limit", "iterator"}},
          listDeliveriesRoute},
         {{"GET", "/deliveries/{id}", "getDelivery", "read"}, getDeliveryRoute},
         {{"POST", "/deliveries/resend", "resendDeliveries", "manage"}, resend},
-        {{"GET", "/dead-letters", "listDeadLetters", "read", {"target_id", "type", "since", "limit", "iterator"}},
+        {{"GET",
+          "/dead-letters",
+          "listDeadLetters",
+          "read",
+          {"target_id", "type", "since", "app_id", "limit", "iterator"}},
          listDeadLettersRoute},
         {{"POST", "/dead-letters/retry", "retryDeadLetters", "manage"}, retryDeadLettersRoute},
         {{"POST", "/dead-letters/{id}/release", "releaseDeadLetter", "manage"}, releaseDeadLetterRoute},
-        {{"POST", "/dead-letters/purge", "purgeDeadLetters", "manage"}, purgeDeadLetters},
-        {{"GET", "/stats", "getStats", "read", {"since", "until", "target_id", "type"}}, stats},
-        {{"GET", "/stats/timeseries", "getStatsTimeseries", "read", {"since", "until", "step", "target_id"}},
+        {{"POST", "/dead-letters/purge", "purgeDeadLetters", "manage"}, purgeDeadLetters, NotPortal},
+        {{"GET", "/stats", "getStats", "read", {"since", "until", "target_id", "type", "app_id"}}, stats},
+        {{"GET", "/stats/timeseries", "getStatsTimeseries", "read", {"since", "until", "step", "target_id", "app_id"}},
          timeseriesRoute},
-        {{"GET", "/api-keys", "listApiKeys", "admin", {"limit", "iterator"}}, listKeys},
-        {{"POST", "/api-keys", "createApiKey", "admin"}, createKey},
+        {{"GET", "/api-keys", "listApiKeys", "admin", {"limit", "iterator"}}, listKeys, OperatorOnly},
+        {{"POST", "/api-keys", "createApiKey", "admin"}, createKey, OperatorOnly},
         {{"GET", "/api-keys/self", "getApiKeySelf", "*"}, getKeySelf},
-        {{"DELETE", "/api-keys/{id}", "revokeApiKey", "admin"}, revokeKey},
+        {{"DELETE", "/api-keys/{id}", "revokeApiKey", "admin"}, revokeKey, OperatorOnly},
+        {{"POST", "/apps/{app}/portal-sessions", "createPortalSession", "manage"},
+         createPortalSessionRoute,
+         OperatorOnly},
+        {{"DELETE", "/apps/{app}/portal-sessions", "revokePortalSessions", "manage"},
+         revokePortalSessionsRoute,
+         OperatorOnly},
     };
     return all;
+}
+
+// 403 when the key may not call the operation for what it is (a portal
+// session, or bound to an application), whatever its scopes.
+void checkWho(const Operation& op, const ApiKey& key)
+{
+    if (key.portal && op.who != Who::Anyone)
+        throw Problem{403, "", "a portal session may not do this"};
+    if (key.appId && op.who == Who::OperatorOnly)
+        throw Problem{403, "",
+                      "API keys and portal sessions are managed with an operator key; this key is bound to the "
+                      "application '" +
+                          *key.appId + "'"};
 }
 
 // One request: its key (when the route needs one), its query parameters,
@@ -87,6 +124,7 @@ void serve(ApiContext& ctx, const Operation& op, const http::Request& req, http:
         if (!op.route.scope.empty()) {
             key = authenticate(call, op.route.scope);
             call.key = &*key;
+            checkWho(op, *key);
         }
         checkQuery(op.route, req);
         op.handler(call);
@@ -97,18 +135,21 @@ void serve(ApiContext& ctx, const Operation& op, const http::Request& req, http:
 
 // The dashboard's files at / (index.html) and /NAME. Every answer carries a
 // Content-Security-Policy that allows this origin's script, style and API
-// calls only: no inline script, no other origin, no framing.
-void serveDashboard(http::Server& server)
+// calls only: no inline script, no other origin, and no framing unless the
+// operator names who may frame it (--portal-frame-ancestors).
+void serveDashboard(http::Server& server, const std::string& frameAncestors)
 {
+    const std::string csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                            "img-src 'self' data:; frame-ancestors " +
+        (frameAncestors.empty() ? std::string("'none'") : frameAncestors) + "; base-uri 'none'; form-action 'self'";
+    const bool framable = !frameAncestors.empty();
     for (const DashboardAsset& asset : dashboardAssets()) {
-        auto handler = [&asset](const http::Request& req, http::Response& res) {
-            res.headers.emplace_back(
-                "Content-Security-Policy",
-                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+        auto handler = [&asset, csp, framable](const http::Request& req, http::Response& res) {
+            res.headers.emplace_back("Content-Security-Policy", csp);
             res.headers.emplace_back("X-Content-Type-Options", "nosniff");
             res.headers.emplace_back("Referrer-Policy", "no-referrer");
-            res.headers.emplace_back("X-Frame-Options", "DENY");
+            if (!framable) // X-Frame-Options cannot name origins; CSP decides then
+                res.headers.emplace_back("X-Frame-Options", "DENY");
             res.headers.emplace_back("Cache-Control", "no-cache");
             res.headers.emplace_back("ETag", std::string(asset.etag));
             if (req.header("If-None-Match") == std::string(asset.etag)) {
@@ -177,12 +218,13 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(ApiOptions options, const C
     if (!server)
         return fail(server.error());
     p->http = std::move(*server);
+    ctx.address = p->http->address();
     for (const auto& op : api::operations()) {
         const api::Operation* o = &op;
         p->http->route(std::string(op.route.method), std::string(api::kBase) + std::string(op.route.path),
                        [&ctx, o](const http::Request& req, http::Response& res) { api::serve(ctx, *o, req, res); });
     }
-    api::serveDashboard(*p->http);
+    api::serveDashboard(*p->http, opt.frameAncestors);
     return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
 }
 

@@ -18,6 +18,8 @@ void stats(Call& c)
     f.createdUntil = timeOf(c, "until");
     f.targetId = textOf(c, "target_id");
     f.type = textOf(c, "type");
+    f.appId = listingApp(c);
+    mustSeeTarget(c, f.targetId);
     writeJson(c.res, 200, statsJson(must(statistics(c.db(), f, c.ctx.clock))));
 }
 
@@ -33,6 +35,8 @@ void timeseriesRoute(Call& c)
         q.stepMs = *d;
     }
     q.targetId = textOf(c, "target_id");
+    q.appId = listingApp(c);
+    mustSeeTarget(c, q.targetId);
     writeJson(c.res, 200, timeseriesJson(must(timeseries(c.db(), q)), q.stepMs));
 }
 

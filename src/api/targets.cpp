@@ -9,6 +9,7 @@
 #include "model/target_rules.h"
 #include "records/json.h"
 #include "records/target_input.h"
+#include "storage/events.h"
 #include "storage/targets.h"
 
 namespace webhookd::api {
@@ -49,45 +50,95 @@ json targetFor(const Call& c, const Target& t)
     return j;
 }
 
+// The path's target, when the call's key may see it: 404 as for an unknown
+// one otherwise.
+std::string visibleTargetId(Call& c)
+{
+    const std::string id = pathId(c);
+    if (boundApp(c))
+        mustSee(c, must(getTarget(c.db(), id)).appId, "there is no target '" + id + "'");
+    return id;
+}
+
+// A target's settings from a body: a bound key's application is implied and
+// may not be changed (an empty app_id, which clears it, included).
+TargetInput targetInputOf(Call& c, bool withId)
+{
+    auto in = parseTargetInput(body(c), withId);
+    if (!in)
+        throw Problem{422, "", in.error().message()};
+    if (boundApp(c))
+        in->spec.appId = writingApp(c, in->spec.appId && in->spec.appId->empty() ? "" : in->spec.appId);
+    return std::move(*in);
+}
+
 } // namespace
 
 void listTargetsRoute(Call& c)
 {
     auto all = must(listTargets(c.db())); // sorted by id
+    if (const auto app = listingApp(c))
+        std::erase_if(all, [&app](const Target& t) { return t.appId != app; });
     writeJson(c.res, 200, pageById(c, all, "t", [&c](const Target& t) { return targetFor(c, t); }));
 }
 
 void createTarget(Call& c)
 {
-    auto in = parseTargetInput(body(c), true);
-    if (!in)
-        throw Problem{422, "", in.error().message()};
-    auto t = must(addTarget(c.db(), *in->id, in->spec, c.ctx.clock, c.ctx.opt.limits));
+    auto in = targetInputOf(c, true);
+    auto t = must(addTarget(c.db(), *in.id, in.spec, c.ctx.clock, c.ctx.opt.limits));
     json j = targetFor(c, t);
-    if (!in->spec.secret)
+    if (!in.spec.secret)
         j["secret"] = t.secret; // generated: shown this once
     writeJson(c.res, 201, j);
 }
 
-void getTargetRoute(Call& c) { writeJson(c.res, 200, targetFor(c, must(getTarget(c.db(), pathId(c))))); }
+void getTargetRoute(Call& c)
+{
+    const std::string id = pathId(c);
+    Target t = must(getTarget(c.db(), id));
+    mustSee(c, t.appId, "there is no target '" + id + "'");
+    writeJson(c.res, 200, targetFor(c, t));
+}
 
 void updateTargetRoute(Call& c)
 {
-    auto in = parseTargetInput(body(c), false);
-    if (!in)
-        throw Problem{422, "", in.error().message()};
-    writeJson(c.res, 200, targetFor(c, must(updateTarget(c.db(), pathId(c), in->spec, c.ctx.clock, c.ctx.opt.limits))));
+    const std::string id = visibleTargetId(c);
+    const auto in = targetInputOf(c, false);
+    writeJson(c.res, 200, targetFor(c, must(updateTarget(c.db(), id, in.spec, c.ctx.clock, c.ctx.opt.limits))));
 }
 
 void deleteTarget(Call& c)
 {
-    must(removeTarget(c.db(), pathId(c)));
+    must(removeTarget(c.db(), visibleTargetId(c)));
     c.res.set(204, "", "application/json");
 }
 
 void setEnabled(Call& c, bool enabled)
 {
-    writeJson(c.res, 200, targetFor(c, must(setTargetEnabled(c.db(), pathId(c), enabled, c.ctx.clock))));
+    writeJson(c.res, 200, targetFor(c, must(setTargetEnabled(c.db(), visibleTargetId(c), enabled, c.ctx.clock))));
+}
+
+// One event of type webhookd.test to this target alone, recorded and
+// delivered like any other: what a customer presses to see their endpoint
+// answer.
+void sendTestEvent(Call& c)
+{
+    const std::string id = visibleTargetId(c);
+    json j = bodyObject(c, {"type", "data"});
+    EventInput e;
+    e.type = "webhookd.test";
+    if (j.contains("type")) {
+        if (!j["type"].is_string())
+            throw Problem{422, "", "\"type\" must be a string"};
+        e.type = j["type"].get<std::string>();
+    }
+    e.payload = j.contains("data") ? j["data"].dump()
+                                   : json{{"test", true}, {"target_id", id}, {"sent_at", c.ctx.clock.nowMs()}}.dump();
+    e.targets = {id};
+    e.appId = must(getTarget(c.db(), id)).appId;
+    const std::string type = e.type;
+    auto r = must(sendEvent(c.db(), e, c.ctx.clock, c.ctx.opt.limits));
+    writeJson(c.res, 202, eventCreatedJson(r, type));
 }
 
 void rotateSecretRoute(Call& c)
@@ -102,7 +153,7 @@ void rotateSecretRoute(Call& c)
             throw Problem{422, "", strong.error().message()};
     }
     const int64_t overlap = durationField(j, "overlap", "24h").value_or(kDefaultOverlapMs);
-    auto r = must(rotateSecret(c.db(), pathId(c), secret, overlap, c.ctx.clock));
+    auto r = must(rotateSecret(c.db(), visibleTargetId(c), secret, overlap, c.ctx.clock));
     writeJson(c.res, 200,
               {{"secret", r.secret},
                {"previous_secret_expires_at", r.previousExpiresAt ? json(*r.previousExpiresAt) : json(nullptr)}});

@@ -21,6 +21,13 @@ bool grants(const std::vector<std::string>& held, std::string_view scope)
     return has("admin") || has(scope) || (scope == "read" && has("manage"));
 }
 
+std::string portalUrl(std::string_view base, std::string_view token)
+{
+    while (!base.empty() && base.back() == '/')
+        base.remove_suffix(1);
+    return std::string(base) + "/#portal=" + std::string(token);
+}
+
 std::optional<TokenParts> splitToken(std::string_view token)
 {
     // whk_key_XXXXXXXXXXXX_SECRET: the id is key_ and base62, the secret base64url.

@@ -54,6 +54,7 @@ struct Delivery {
 struct DeliveryFilter {
     std::optional<DeliveryStatus> status;
     std::optional<std::string> targetId;
+    std::optional<std::string> appId; // only deliveries to this application's targets
     std::optional<std::string> type;
     std::optional<int64_t> createdSince; // created_at >= this (epoch ms)
     std::optional<int64_t> createdUntil; // created_at < this (epoch ms)

@@ -45,6 +45,7 @@ struct EventRecord {
 // Which events listEvents takes; unset fields do not narrow.
 struct EventFilter {
     std::optional<std::string> type;
+    std::optional<std::string> appId;                 // only this application's events
     std::optional<int64_t> createdSince;              // created_at >= this
     std::optional<int64_t> createdUntil;              // created_at < this
     std::optional<std::pair<int64_t, int64_t>> after; // keyset: older than this (created_at, id)

@@ -242,7 +242,9 @@ json apiKeyJson(const ApiKey& k)
             {"created_at", k.createdAt},
             {"expires_at", orNull(k.expiresAt)},
             {"revoked_at", orNull(k.revokedAt)},
-            {"last_used_at", orNull(k.lastUsedAt)}};
+            {"last_used_at", orNull(k.lastUsedAt)},
+            {"app_id", orNull(k.appId)},
+            {"kind", k.portal ? "portal" : "key"}};
 }
 
 std::string maskSecret(const std::string& secret)

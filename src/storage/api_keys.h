@@ -21,9 +21,22 @@ struct NewApiKey {
     std::string token; // whk_<id>_<secret>: shown once, never stored
 };
 
-// Invalid for a bad name or scope, or an expiry not in the future.
+// Invalid for a bad name, scope or application id, or an expiry not in the
+// future. With appId the key is bound to that application.
 Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std::vector<std::string>& scopes,
-                               std::optional<int64_t> expiresInMs, const Clock& clock);
+                               std::optional<int64_t> expiresInMs, const Clock& clock,
+                               const std::optional<std::string>& appId = std::nullopt);
+
+// Portal sessions: keys of kind portal, bound to one application, read and
+// manage scopes, expiring after ttl. The application need not have a target
+// yet (a customer may create the first one in the portal).
+inline constexpr int64_t kDefaultPortalTtlMs = 3'600'000;  // 1 h
+inline constexpr int64_t kMaxPortalTtlMs = 7 * 86'400'000; // 7 d
+// Invalid for a bad application id or a ttl not in (0, 7 d].
+Result<NewApiKey> createPortalSession(Database& db, const std::string& appId, int64_t ttlMs, const Clock& clock);
+// Revokes every portal session of the application that is not revoked yet;
+// how many. Keys of the application (kind key) stay.
+Result<int64_t> revokePortalSessions(Database& db, const std::string& appId, const Clock& clock);
 
 // Every key, revoked ones too, oldest first.
 Result<std::vector<ApiKey>> listApiKeys(Database& db);

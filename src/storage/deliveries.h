@@ -28,4 +28,9 @@ Result<int64_t> countDeliveries(Database& db, const DeliveryFilter& filter);
 Result<std::vector<Delivery>> listDeadLetters(Database& db, const DeliveryFilter& filter);
 Result<int64_t> countDeadLetters(Database& db, const DeliveryFilter& filter);
 
+// The first of `ids` that is not a delivery to one of the application's
+// targets (unknown ones included), or nullopt when all are: what a key bound
+// to that application may not touch.
+Result<std::optional<int64_t>> firstOutsideApp(Database& db, const std::vector<int64_t>& ids, const std::string& appId);
+
 } // namespace webhookd

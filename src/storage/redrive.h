@@ -36,6 +36,7 @@ struct DeadLetterSelection {
     std::optional<std::string> targetId;
     std::optional<std::string> type;
     std::optional<int64_t> movedSince; // moved to the queue at or after this (epoch ms)
+    std::optional<std::string> appId;  // only dead letters of this application's targets
 };
 
 // Requeues the given dead letters. Every id is checked in the first batch's

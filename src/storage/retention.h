@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "core/error.h"
 
@@ -21,6 +23,7 @@ struct PurgeOptions {
     int64_t maxBatches = 0;                  // return after this many batches (0: no limit)
     const std::atomic<bool>* stop = nullptr; // when set and true, returns before the next batch
     bool incrementalVacuum = true;           // then return free pages to the file system (auto_vacuum INCREMENTAL only)
+    std::optional<std::string> appId;        // only deliveries to this application's targets
 };
 
 struct PurgeResult {
@@ -28,12 +31,12 @@ struct PurgeResult {
     int64_t attempts = 0;
     int64_t events = 0; // left with no delivery by the purge, so deleted too
     int64_t batches = 0;
-    int64_t lastId = 0;       // the highest delivery id examined: pass it as startAfterId to resume
-    bool finished = false;    // false when stop or maxBatches ended it early
-    int64_t pagesFreed = 0;   // pages the incremental vacuum gave back
-    bool incremental = false; // the file has auto_vacuum = INCREMENTAL (else it keeps its size)
+    int64_t lastId = 0;         // the highest delivery id examined: pass it as startAfterId to resume
+    bool finished = false;      // false when stop or maxBatches ended it early
+    int64_t pagesFreed = 0;     // pages the incremental vacuum gave back
+    bool incremental = false;   // the file has auto_vacuum = INCREMENTAL (else it keeps its size)
     bool reusedInPlace = false; // the store reuses freed space itself (PostgreSQL's autovacuum)
-    int64_t statsRows = 0;    // stats_minutely rows deleted: those kStatsKeptMs older than the deliveries purged
+    int64_t statsRows = 0;      // stats_minutely rows deleted: those kStatsKeptMs older than the deliveries purged
 };
 
 // How much longer than the deliveries it counts the per-minute rollup is kept.

@@ -19,7 +19,8 @@ struct StatsFilter {
     std::optional<int64_t> createdSince; // created_at >= this (epoch ms)
     std::optional<int64_t> createdUntil; // created_at < this (epoch ms)
     std::optional<std::string> targetId;
-    std::optional<std::string> type; // the event type, exactly
+    std::optional<std::string> type;  // the event type, exactly
+    std::optional<std::string> appId; // only deliveries to this application's targets
 };
 
 // Statistics over the deliveries the filter selects, all read in one
@@ -38,6 +39,7 @@ Result<Stats> statistics(Database& db, const StatsFilter& filter, const Clock& c
 struct TimeseriesQuery {
     int64_t since = 0, until = 0, stepMs = kMinuteMs;
     std::optional<std::string> targetId;
+    std::optional<std::string> appId; // this application's targets together (when no targetId is given)
 };
 // Invalid for a step that is not 1 to 1,440 whole minutes, an end not after
 // the start, or over 1,440 steps (any int64 bounds are safe: the arithmetic

@@ -423,6 +423,7 @@ def scenario(tokens, recv_base):
 
     bad_input(tokens)
     same_as_cli(tokens)
+    tenancy(tokens, recv_base)
 
     api("deleteTarget", A, 204, args={"id": "spare"})
     api("deleteTarget", A, 404, label="again", args={"id": "spare"})
@@ -462,7 +463,7 @@ def query_parameters(tokens):
                   for op_id, (_, _, op) in OPS.items()}
     every_name = set().union(*documented.values()) | {"zz_unknown"}
     for op_id, (method, template, op) in OPS.items():
-        args = {"id": "nope", "uid": "msg_00000000000000000000000000"}
+        args = {"id": "nope", "uid": "msg_00000000000000000000000000", "app": "acme"}
         path = template.format(**{k: v for k, v in args.items() if "{" + k + "}" in template})
         for name in sorted(every_name):
             twice = name in documented[op_id]
@@ -513,6 +514,183 @@ def bad_input(tokens):
     check("the token never appears in webhookctl api-key list",
           # whk_key_<id>_<secret>: the secret is base64url, so it may hold "_" itself
           lambda: token.split("_", 3)[3] not in CTL("api-key", "list", "--json").stdout)
+
+
+def tenancy(tokens, recv_base):
+    """Applications are a boundary (DESIGN.md "HTTP API", Tenants): a key bound
+    to an application, and a portal session, see and act only inside it. The
+    walk below calls every operation of the spec that takes a key, aimed at
+    another application's records, and asserts that none answers them:
+    records are 404 in the very words of one that does not exist, lists hold
+    none of them, naming the other application is 403, and nothing of it
+    changed."""
+    A = tokens["admin"]
+
+    def token_of(ans):
+        return (ans.json or {}).get("token", "")
+
+    # Two applications, each with a target that delivers and one that
+    # dead-letters, and an application key of each.
+    for app in ("acme", "globex"):
+        api("createTarget", A, 201, label=f"of {app}", body={"id": f"{app}-hook", "url": f"{recv_base}/{app}", "app_id": app,
+                                                                "event_filters": [f"{app}.*", "shared.*"]})
+        api("createTarget", A, 201, label=f"of {app}, that dead-letters",
+            body={"id": f"{app}-reject", "url": recv_base + "/reject", "app_id": app, "event_filters": ["reject.*"],
+                  "max_attempts": 1})
+    acme = token_of(api("createApiKey", A, 201, label="bound to acme",
+                        body={"name": "acme", "scopes": ["admin", "events:write"], "app_id": "acme"}))
+    globex = token_of(api("createApiKey", A, 201, label="bound to globex",
+                          body={"name": "globex", "scopes": ["admin", "events:write"], "app_id": "globex"}))
+    me = api("getApiKeySelf", globex, 200, label="of an application key").json
+    check("an application key says its application", lambda: (me["app_id"], me["kind"]) == ("globex", "key"))
+
+    # acme's records, made with acme's key: the application is implied.
+    ev = api("createEvent", acme, 202, label="with an application key", body={"type": "acme.created", "data": {"secret": "acme"}},
+             headers={"Idempotency-Key": "shared-42"}).json
+    check("an application key's event goes to its application's targets only",
+          lambda: [x["target_id"] for x in ev["deliveries"]] == ["acme-hook"])
+    rj = api("createEvent", acme, 202, label="to acme's rejecting target", body={"type": "reject.me"}).json
+    acme_dl = rj["deliveries"][0]["id"]
+    check("acme's rejected delivery is a dead letter", lambda: poll_delivery(A, acme_dl, "dead_letter")["status"] == "dead_letter")
+    acme_did = ev["deliveries"][0]["id"]
+    check("acme's event is delivered", lambda: poll_delivery(A, acme_did, "delivered")["status"] == "delivered")
+    # Idempotency keys are per application: globex may use acme's.
+    gev = api("createEvent", globex, 202, label="with another application's idempotency key",
+              body={"type": "globex.created", "data": {"g": 1}}, headers={"Idempotency-Key": "shared-42"}).json
+    check("the same idempotency key in another application is a new event", lambda: gev["id"] != ev["id"])
+    shared = api("createEvent", globex, 202, label="of a type both subscribe to", body={"type": "shared.x"}).json
+    check("an application's event never reaches another's target",
+          lambda: [x["target_id"] for x in shared["deliveries"]] == ["globex-hook"])
+
+    before = {
+        "target": http("GET", f"{BASE}/targets/acme-hook", A).json,
+        "delivery": http("GET", f"{BASE}/deliveries/{acme_did}", A).json,
+        "dead": http("GET", f"{BASE}/deliveries/{acme_dl}", A).json,
+        "event": http("GET", f"{BASE}/events/{ev['id']}", A).json,
+    }
+    portal = api("createPortalSession", A, 201, args={"app": "globex"}, body={"ttl": "1h"}).json
+    check("a portal session's URL carries its token in the fragment only",
+          lambda: portal["url"].endswith("/#portal=" + portal["token"]) and "?" not in portal["url"])
+    P = portal["token"]
+
+    acme_ids = {str(acme_did), str(acme_dl), ev["id"], "acme-hook", "acme-reject", "acme"}
+
+    def leaks(doc):
+        text = json.dumps(doc)
+        return [x for x in acme_ids if f'"{x}"' in text or f": {x}," in text or f": {x}}}" in text]
+
+    no_event = f"there is no event '{ev['id']}'"
+    no_target = "there is no target 'acme-hook'"
+    # Every operation that takes a key: (expected status, args, query, body,
+    # the 404's words when 404), aimed at acme while holding globex's key.
+    probes = {
+        "createEvent": [(403, {}, None, {"type": "acme.created", "app_id": "acme"}, None),
+                        (404, {}, None, {"type": "acme.created", "targets": ["acme-hook"]},
+                         "there is no target 'acme-hook' in the application 'globex'")],
+        "createEventBatch": [(403, {}, None, [{"type": "acme.created", "app_id": "acme"}], None),
+                             (404, {}, None, [{"type": "acme.created", "targets": ["acme-hook"]}], None)],
+        "listEvents": [(200, {}, {"limit": 250}, None, None), (403, {}, {"app_id": "acme"}, None, None)],
+        "getEvent": [(404, {"uid": ev["id"]}, None, None, no_event)],
+        "listTargets": [(200, {}, {"limit": 250}, None, None), (403, {}, {"app_id": "acme"}, None, None)],
+        "createTarget": [(403, {}, None, {"id": "stolen", "url": recv_base + "/x", "app_id": "acme"}, None),
+                         (403, {}, None, {"id": "stolen", "url": recv_base + "/x", "app_id": ""}, None)],
+        "getTarget": [(404, {"id": "acme-hook"}, None, None, no_target)],
+        "updateTarget": [(404, {"id": "acme-hook"}, None, {"url": recv_base + "/stolen"}, no_target)],
+        "deleteTarget": [(404, {"id": "acme-hook"}, None, None, no_target)],
+        "enableTarget": [(404, {"id": "acme-hook"}, None, None, no_target)],
+        "disableTarget": [(404, {"id": "acme-hook"}, None, None, no_target)],
+        "rotateTargetSecret": [(404, {"id": "acme-hook"}, None, {}, no_target)],
+        "sendTestEvent": [(404, {"id": "acme-hook"}, None, {}, no_target)],
+        "listDeliveries": [(200, {}, {"limit": 250}, None, None), (200, {}, {"target_id": "acme-hook"}, None, None),
+                           (403, {}, {"app_id": "acme"}, None, None)],
+        "getDelivery": [(404, {"id": acme_did}, None, None, f"there is no delivery {acme_did}")],
+        "resendDeliveries": [(404, {}, None, {"ids": [acme_did]}, f"there is no delivery {acme_did}")],
+        "listDeadLetters": [(200, {}, {"limit": 250}, None, None), (200, {}, {"target_id": "acme-reject"}, None, None),
+                            (403, {}, {"app_id": "acme"}, None, None)],
+        "retryDeadLetters": [(404, {}, None, {"ids": [acme_dl]}, f"there is no delivery {acme_dl}"),
+                             (404, {}, None, {"all": True, "target_id": "acme-reject"}, "there is no target 'acme-reject'"),
+                             (403, {}, None, {"all": True, "app_id": "acme"}, None),
+                             (202, {}, None, {"all": True}, None)],
+        "releaseDeadLetter": [(404, {"id": acme_dl}, None, None, f"there is no delivery {acme_dl}")],
+        "purgeDeadLetters": [(403, {}, None, {"older_than": "1ms", "app_id": "acme"}, None),
+                             (200, {}, None, {"older_than": "1ms"}, None)],
+        "getStats": [(200, {}, None, None, None), (404, {}, {"target_id": "acme-hook"}, None, no_target),
+                     (403, {}, {"app_id": "acme"}, None, None)],
+        "getStatsTimeseries": [(200, {}, None, None, None), (404, {}, {"target_id": "acme-hook"}, None, no_target),
+                               (403, {}, {"app_id": "acme"}, None, None)],
+        "listApiKeys": [(403, {}, None, None, None)],
+        "createApiKey": [(403, {}, None, {"name": "escalate", "scopes": ["admin"]}, None)],
+        "getApiKeySelf": [(200, {}, None, None, None)],
+        "revokeApiKey": [(403, {"id": "key_000000000000"}, None, None, None)],
+        "createPortalSession": [(403, {"app": "acme"}, None, {}, None), (403, {"app": "globex"}, None, {}, None)],
+        "revokePortalSessions": [(403, {"app": "acme"}, None, None, None)],
+    }
+    # What a portal session may not do at all (403 before anything is read).
+    not_for_portal = {"createEvent", "createEventBatch", "deleteTarget", "purgeDeadLetters", "listApiKeys", "createApiKey",
+                      "revokeApiKey", "createPortalSession", "revokePortalSessions"}
+    keyed = {op_id for op_id, (_, _, op) in OPS.items() if op.get("security") != []}
+    check("the isolation walk has a probe for every operation that takes a key",
+          lambda: keyed == set(probes), f"missing {sorted(keyed - set(probes))}")
+    walked = set()
+    for who, tok in (("an application key", globex), ("a portal session", P)):
+        for op_id, cases in probes.items():
+            for status, args, query, body, words in cases:
+                if who == "a portal session" and op_id in not_for_portal:
+                    status, words = 403, None
+                label = f"with {who} of another application {json.dumps(args or query or body)[:60]}"
+                ans = api(op_id, tok, status, args=args, query=query, body=body, label=label)
+                walked.add(op_id)
+                if words:
+                    check(f"{op_id}: the 404 says {words!r}, as for one that does not exist",
+                          lambda: ans.json["detail"] == words)
+                if status in (200, 202):
+                    check(f"{op_id} with {who}: nothing of the other application in the answer",
+                          lambda: not leaks(ans.json), f"{leaks(ans.json)}")
+    after = {
+        "target": http("GET", f"{BASE}/targets/acme-hook", A).json,
+        "delivery": http("GET", f"{BASE}/deliveries/{acme_did}", A).json,
+        "dead": http("GET", f"{BASE}/deliveries/{acme_dl}", A).json,
+        "event": http("GET", f"{BASE}/events/{ev['id']}", A).json,
+    }
+    check(f"the isolation walk covered {len(walked)} operations with both credentials, and nothing of the other "
+          "application changed", lambda: after == before and walked == set(probes),
+          json.dumps({k: [before[k], after[k]] for k in before if before[k] != after[k]})[:400])
+    print(f"# isolation: {len(walked)} operations walked with an application key and a portal session")
+
+    # An operator key narrows every listing with ?app_id=.
+    g = api("createEvent", globex, 202, label="to globex's rejecting target", body={"type": "reject.me"}).json
+    check("globex's rejected delivery is a dead letter",
+          lambda: poll_delivery(A, g["deliveries"][0]["id"], "dead_letter")["status"] == "dead_letter")
+    for op_id in ("listEvents", "listTargets", "listDeliveries", "listDeadLetters"):
+        page = api(op_id, A, 200, label="?app_id=globex", query={"app_id": "globex", "limit": 250}).json
+        check(f"{op_id}?app_id=globex holds none of acme's", lambda: page["data"] and not leaks(page))
+    api("listTargets", A, 400, label="?app_id=not valid", query={"app_id": "not valid"})
+
+    # The portal session inside its own application.
+    mine = api("listTargets", P, 200, label="with a portal session").json
+    check("a portal session lists its application's targets only",
+          lambda: sorted(t["id"] for t in mine["data"]) == ["globex-hook", "globex-reject"])
+    made = api("createTarget", P, 201, label="with a portal session", body={"id": "globex-new", "url": recv_base + "/globex"}).json
+    check("a target made in the portal belongs to its application", lambda: made["app_id"] == "globex")
+    api("updateTarget", P, 200, label="with a portal session", args={"id": "globex-new"}, body={"name": "Mine"})
+    api("rotateTargetSecret", P, 200, label="with a portal session", args={"id": "globex-new"}, body={})
+    t = api("sendTestEvent", P, 202, label="with a portal session", args={"id": "globex-new"}).json
+    check("the test event goes to that target alone", lambda: [x["target_id"] for x in t["deliveries"]] == ["globex-new"])
+    api("disableTarget", P, 200, label="with a portal session", args={"id": "globex-new"})
+    api("sendTestEvent", R_or(tokens), 403, label="with a read key", args={"id": "globex-new"})
+    gone = api("revokePortalSessions", A, 200, args={"app": "globex"}).json
+    check("revoking the application's sessions ends this one", lambda: gone["revoked"] == 1)
+    api("listTargets", P, 401, label="with a revoked portal session")
+    short = api("createPortalSession", A, 201, label="lasting 1ms", args={"app": "globex"}, body={"ttl": "1ms"}).json
+    time.sleep(0.01)
+    api("listTargets", short["token"], 401, label="with an expired portal session")
+    api("createPortalSession", A, 422, label="for 8 days", args={"app": "globex"}, body={"ttl": "8d"})
+    api("createPortalSession", A, 422, label="for a bad application id", args={"app": "not valid!"}, body={})
+    api("createPortalSession", R_or(tokens), 403, label="with a read key", args={"app": "globex"}, body={})
+
+
+def R_or(tokens):
+    return tokens["reader"]
 
 
 def same_as_cli(tokens):

@@ -1,5 +1,6 @@
 #include "context.h"
 
+#include <cstdlib>
 #include <iostream>
 
 #include "apps/common/usage.h"
@@ -14,6 +15,8 @@ namespace {
 
 std::string scopesText(const ApiKey& k)
 {
+    if (k.portal)
+        return "portal";
     std::string out;
     for (const auto& s : k.scopes)
         out += (out.empty() ? "" : ",") + s;
@@ -28,7 +31,7 @@ void addApiKeyCommands(CLI::App& app, Context& ctx)
     keys->require_subcommand(1);
 
     struct CreateFlags {
-        std::string name, expires;
+        std::string name, expires, app;
         std::vector<std::string> scopes;
         CLI::Option* expiresOpt = nullptr;
     };
@@ -40,6 +43,8 @@ void addApiKeyCommands(CLI::App& app, Context& ctx)
         ->check(oneOf({"events:write", "read", "manage", "admin"}));
     cf->expiresOpt =
         create->add_option("--expires", cf->expires, "Stop accepting it after this long, e.g. 90d")->check(duration());
+    create->add_option("--app", cf->app,
+                       "Bind it to one application: it sees and acts only inside it, and cannot manage keys");
     create->callback([&ctx, cf] {
         ctx.action = [&ctx, cf]() -> int {
             auto db = ctx.db();
@@ -48,7 +53,8 @@ void addApiKeyCommands(CLI::App& app, Context& ctx)
             std::optional<int64_t> expires;
             if (cf->expiresOpt->count() > 0)
                 expires = durationMs(cf->expires);
-            auto made = createApiKey(**db, cf->name, cf->scopes, expires, ctx.clock());
+            auto made = createApiKey(**db, cf->name, cf->scopes, expires, ctx.clock(),
+                                     cf->app.empty() ? std::nullopt : std::optional(cf->app));
             if (!made)
                 return reportInput(made.error());
             if (ctx.json) {
@@ -58,7 +64,8 @@ void addApiKeyCommands(CLI::App& app, Context& ctx)
                 return kOk;
             }
             std::cerr << "webhookctl: created API key " << made->key.id << " (" << scopesText(made->key)
-                      << "); the token below is shown only now\n";
+                      << (made->key.appId ? ", application " + *made->key.appId : std::string()) << ")"
+                      << "; the token below is shown only now\n";
             std::cout << made->token << '\n';
             return kOk;
         };
@@ -90,10 +97,10 @@ void addApiKeyCommands(CLI::App& app, Context& ctx)
                     state = "expired " + isoTime(*k.expiresAt);
                 else if (k.expiresAt)
                     state = "expires " + isoTime(*k.expiresAt);
-                rows.push_back({k.id, k.name, scopesText(k), isoTime(k.createdAt),
+                rows.push_back({k.id, k.name, scopesText(k), k.appId.value_or("-"), isoTime(k.createdAt),
                                 k.lastUsedAt ? isoTime(*k.lastUsedAt) : "never", state});
             }
-            printTable({"ID", "NAME", "SCOPES", "CREATED", "LAST USED", "STATE"}, rows);
+            printTable({"ID", "NAME", "SCOPES", "APP", "CREATED", "LAST USED", "STATE"}, rows);
             return kOk;
         };
     });
@@ -113,6 +120,65 @@ void addApiKeyCommands(CLI::App& app, Context& ctx)
                 printJson(apiKeyJson(*k));
             else
                 std::cout << "revoked " << k->id << '\n';
+            return kOk;
+        };
+    });
+}
+
+void addPortalCommands(CLI::App& app, Context& ctx)
+{
+    struct Flags {
+        std::string app, ttl = "1h", url;
+        bool revoke = false;
+    };
+    auto f = std::make_shared<Flags>();
+    auto* cmd = app.add_subcommand(
+        "portal-link", "Print a portal URL for one application: its customer sees and manages only that application");
+    cmd->add_option("--app", f->app, "The application (tenant) the portal shows")->required();
+    cmd->add_option("--ttl", f->ttl, "How long the link works, at most 7d")->check(duration())->capture_default_str();
+    cmd->add_option(
+        "--url", f->url,
+        "Where people reach webhookd's API, e.g. https://hooks.example.com (default: $WEBHOOKD_PUBLIC_URL)");
+    cmd->add_flag("--revoke", f->revoke, "Instead: end every portal session of the application now");
+    cmd->callback([&ctx, f, cmd] {
+        ctx.action = [&ctx, f, cmd]() -> int {
+            std::string base = f->url;
+            if (base.empty())
+                if (const char* env = std::getenv("WEBHOOKD_PUBLIC_URL"))
+                    base = env;
+            if (!f->revoke && base.rfind("http://", 0) != 0 && base.rfind("https://", 0) != 0)
+                return usageError("portal-link needs the address people reach the API at: --url "
+                                  "https://hooks.example.com (or WEBHOOKD_PUBLIC_URL)",
+                                  cmd);
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            if (f->revoke) {
+                auto n = revokePortalSessions(**db, f->app, ctx.clock());
+                if (!n)
+                    return reportInput(n.error());
+                if (ctx.json)
+                    printJson({{"app_id", f->app}, {"revoked", *n}});
+                else
+                    std::cout << "revoked " << *n << " portal session" << (*n == 1 ? "" : "s") << " of " << f->app
+                              << '\n';
+                return kOk;
+            }
+            auto made = createPortalSession(**db, f->app, durationMs(f->ttl), ctx.clock());
+            if (!made)
+                return reportInput(made.error());
+            const std::string url = portalUrl(base, made->token);
+            if (ctx.json) {
+                printJson({{"url", url},
+                           {"token", made->token},
+                           {"expires_at", *made->key.expiresAt},
+                           {"app_id", f->app},
+                           {"id", made->key.id}});
+                return kOk;
+            }
+            std::cerr << "webhookctl: portal session " << made->key.id << " for " << f->app << ", until "
+                      << isoTime(*made->key.expiresAt) << "; the link below is shown only now\n";
+            std::cout << url << '\n';
             return kOk;
         };
     });

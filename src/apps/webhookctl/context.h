@@ -114,5 +114,6 @@ void addPurgeCommand(CLI::App& app, Context& ctx);
 void addMigrateStoreCommand(CLI::App& app, Context& ctx);
 void addSecretCommands(CLI::App& app, Context& ctx);
 void addApiKeyCommands(CLI::App& app, Context& ctx);
+void addPortalCommands(CLI::App& app, Context& ctx); // api_keys.cpp
 
 } // namespace webhookd::cli

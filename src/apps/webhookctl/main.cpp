@@ -158,6 +158,7 @@ int main(int argc, char** argv)
     addMigrateStoreCommand(app, ctx);
     addSecretCommands(app, ctx);
     addApiKeyCommands(app, ctx);
+    addPortalCommands(app, ctx);
 
     int exitCode = 0;
     if (!parse(app, argc, argv, "webhookctl", exitCode))

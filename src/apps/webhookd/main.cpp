@@ -2,10 +2,12 @@
 // flags and environment in, signals to stop().
 
 #include <atomic>
+#include <cctype>
 #include <csignal>
-#include <sys/resource.h>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <sys/resource.h>
 
 #include <thread>
 
@@ -44,6 +46,16 @@ std::string envDuration(const char* name, const std::string& fallback)
     if (s.find_first_not_of("0123456789") == std::string::npos)
         s += "ms";
     return s;
+}
+
+// CSP frame-ancestors sources: words of letters, digits and :/.*-_' only,
+// so a value can add no directive (;) and split no header.
+bool validFrameAncestors(const std::string& sources)
+{
+    for (char c : sources)
+        if (c == '\0' || !(std::isalnum(static_cast<unsigned char>(c)) || std::strchr(" :/.*-_'", c)))
+            return false;
+    return sources.size() <= 1024;
 }
 
 int usage(const std::string& sentence)
@@ -136,6 +148,13 @@ int main(int argc, char** argv)
     app.add_option("--max-payload", maxPayload, "Largest event payload the API accepts, in bytes")
         ->check(cli::integer(1, int64_t{64} * 1024 * 1024))
         ->capture_default_str();
+    std::string publicUrl, frameAncestors;
+    app.add_option("--public-url", publicUrl,
+                   "Where people reach the API, e.g. https://hooks.example.com (portal links start with it; default: "
+                   "http:// and --api-listen)");
+    app.add_option("--portal-frame-ancestors", frameAncestors,
+                   "Origins allowed to embed the dashboard and portal in a frame, e.g. https://app.example.com "
+                   "(default: none)");
     app.add_flag("--no-deliver", noDeliver, "Serve the API only: deliver nothing (needs --api-listen)");
     app.add_option("--health-threshold", healthThreshold,
                    "/healthz answers 503 when the recent success rate is below this fraction")
@@ -170,6 +189,13 @@ int main(int argc, char** argv)
          {std::pair{"WEBHOOK_QUEUE_INTERVAL", pollInterval}, {"WEBHOOK_DEFAULT_TIMEOUT", defaultTimeout}})
         if (!parseDuration(value))
             return usage(std::string(name) + " must be milliseconds or a duration such as 30s, at most 3650d");
+    if (!publicUrl.empty() &&
+        (!(publicUrl.rfind("http://", 0) == 0 || publicUrl.rfind("https://", 0) == 0) ||
+         publicUrl.find_first_of("?# \t\r\n") != std::string::npos))
+        return usage("--public-url must be an http:// or https:// address without a query or fragment");
+    if (!validFrameAncestors(frameAncestors))
+        return usage("--portal-frame-ancestors takes origins such as https://app.example.com (or 'self'), "
+                     "separated by spaces");
     const auto inFlight = std::strtoll(concurrency.c_str(), nullptr, 10);
     if (concurrency.find_first_not_of("0123456789") != std::string::npos || inFlight < 1 || inFlight > 10'000)
         return usage("the concurrency (WEBHOOK_MAX_CONCURRENT) must be a whole number from 1 to 10,000");
@@ -256,6 +282,8 @@ int main(int argc, char** argv)
             ao.port = apiAddress->second;
             ao.threads = apiThreads;
             ao.limits.maxPayloadBytes = maxPayload;
+            ao.publicUrl = publicUrl;
+            ao.frameAncestors = frameAncestors;
             auto a = ApiServer::create(std::move(ao), SystemClock::instance());
             if (!a) {
                 std::cerr << "webhookd: the API could not start: " << a.error().message() << ".\n";

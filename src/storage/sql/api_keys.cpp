@@ -29,6 +29,8 @@ ApiKey readKey(sql::Statement& q)
     k.expiresAt = detail::optionalColumn<int64_t>(q, 4);
     k.revokedAt = detail::optionalColumn<int64_t>(q, 5);
     k.lastUsedAt = detail::optionalColumn<int64_t>(q, 6);
+    k.appId = detail::optionalColumn<std::string>(q, 7);
+    k.portal = q.getColumn(8).getString() == "portal";
     return k;
 }
 
@@ -47,21 +49,12 @@ std::string base62(size_t n)
 
 constexpr int64_t kLastUsedEveryMs = 60'000;
 
-} // namespace
-
-Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std::vector<std::string>& scopes,
-                               std::optional<int64_t> expiresInMs, const Clock& clock)
+// Writes a new key (or portal session) and gives its token, shown once.
+Result<NewApiKey> insertKey(Database& db, ApiKey key, std::optional<int64_t> expiresInMs, const Clock& clock)
 {
-    if (auto s = validateText(name, "the key name", 200); !s)
-        return fail(s.error());
-    if (auto s = validateScopes(scopes); !s)
-        return fail(s.error());
-    if (expiresInMs && (*expiresInMs <= 0 || *expiresInMs > kMaxDurationMs))
-        return fail(Error::invalid("a key's lifetime must be above 0 and at most 10 years (3650d)"));
     NewApiKey out;
+    out.key = std::move(key);
     out.key.id = "key_" + base62(12);
-    out.key.name = name;
-    out.key.scopes = scopes;
     out.key.createdAt = clock.nowMs();
     if (expiresInMs)
         out.key.expiresAt = out.key.createdAt + *expiresInMs;
@@ -71,17 +64,67 @@ Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std:
     auto saved = detail::guarded("create the API key", [&]() -> Status {
         sql::Statement q(detail::sql(db), sql::Q::ApiKeyInsert);
         q.bind(1, out.key.id);
-        q.bind(2, name);
+        q.bind(2, out.key.name);
         q.bind(3, digest.data(), static_cast<int>(digest.size()));
-        q.bind(4, nlohmann::json(scopes).dump());
+        q.bind(4, nlohmann::json(out.key.scopes).dump());
         q.bind(5, out.key.createdAt);
         detail::bindOptional(q, 6, out.key.expiresAt);
+        detail::bindOptional(q, 7, out.key.appId);
+        q.bind(8, std::string(out.key.portal ? "portal" : "key"));
         q.exec();
         return {};
     });
     if (!saved)
         return fail(saved.error());
     return out;
+}
+
+} // namespace
+
+Result<NewApiKey> createApiKey(Database& db, const std::string& name, const std::vector<std::string>& scopes,
+                               std::optional<int64_t> expiresInMs, const Clock& clock,
+                               const std::optional<std::string>& appId)
+{
+    if (auto s = validateText(name, "the key name", 200); !s)
+        return fail(s.error());
+    if (auto s = validateScopes(scopes); !s)
+        return fail(s.error());
+    if (appId)
+        if (auto s = validateAppId(*appId); !s)
+            return fail(s.error());
+    if (expiresInMs && (*expiresInMs <= 0 || *expiresInMs > kMaxDurationMs))
+        return fail(Error::invalid("a key's lifetime must be above 0 and at most 10 years (3650d)"));
+    ApiKey k;
+    k.name = name;
+    k.scopes = scopes;
+    k.appId = appId;
+    return insertKey(db, std::move(k), expiresInMs, clock);
+}
+
+Result<NewApiKey> createPortalSession(Database& db, const std::string& appId, int64_t ttlMs, const Clock& clock)
+{
+    if (auto s = validateAppId(appId); !s)
+        return fail(s.error());
+    if (ttlMs <= 0 || ttlMs > kMaxPortalTtlMs)
+        return fail(Error::invalid("a portal session lasts more than 0 and at most 7 days (7d)"));
+    ApiKey k;
+    k.name = "portal session";
+    k.scopes = {"read", "manage"};
+    k.appId = appId;
+    k.portal = true;
+    return insertKey(db, std::move(k), ttlMs, clock);
+}
+
+Result<int64_t> revokePortalSessions(Database& db, const std::string& appId, const Clock& clock)
+{
+    if (auto s = validateAppId(appId); !s)
+        return fail(s.error());
+    return detail::guarded("revoke the portal sessions", [&]() -> Result<int64_t> {
+        sql::Statement u(detail::sql(db), sql::Q::PortalSessionsRevoke);
+        u.bind(1, appId);
+        u.bind(2, clock.nowMs());
+        return static_cast<int64_t>(u.exec());
+    });
 }
 
 Result<std::vector<ApiKey>> listApiKeys(Database& db)
@@ -129,7 +172,7 @@ Result<ApiKey> authenticateApiKey(Database& db, std::string_view token, const Cl
         std::optional<ApiKey> key;
         if (q.executeStep()) {
             key = readKey(q);
-            stored = q.getColumn(7).getString();
+            stored = q.getColumn(9).getString();
         }
         q.reset();
         const bool match = constantTimeEquals(sha256({parts->secret}), stored);

@@ -1,5 +1,8 @@
 #include "storage/deliveries.h"
 
+#include <algorithm>
+#include <set>
+
 #include "storage/sql/connection.h"
 #include "storage/sql/rows.h"
 #include "storage/sql/sql_error.h"
@@ -15,6 +18,7 @@ void conditions(sql::Composer& q, const DeliveryFilter& f, bool withKeyset)
         q << " AND d.status = " << sql::value(toString(*f.status));
     if (f.targetId)
         q << " AND d.target_id = " << sql::value(*f.targetId);
+    detail::appCondition(q, "d.target_id", f.appId);
     if (f.type)
         q << " AND e.type = " << sql::value(*f.type);
     if (f.createdSince)
@@ -117,6 +121,30 @@ Result<int64_t> countDeadLetters(Database& db, const DeliveryFilter& f)
         sql::Statement q = c.statement();
         q.executeStep();
         return q.getColumn(0).getInt64();
+    });
+}
+
+Result<std::optional<int64_t>> firstOutsideApp(Database& db, const std::vector<int64_t>& ids, const std::string& appId)
+{
+    constexpr size_t kChunk = 500; // ids a statement: far below either dialect's parameter limit
+    return detail::guarded("check the deliveries' application", [&]() -> Result<std::optional<int64_t>> {
+        for (size_t start = 0; start < ids.size(); start += kChunk) {
+            const size_t end = std::min(ids.size(), start + kChunk);
+            sql::Composer c(detail::sql(db));
+            c << "SELECT d.id FROM deliveries d JOIN targets t ON t.id = d.target_id WHERE t.app_id = "
+              << sql::value(appId) << " AND d.id IN (";
+            for (size_t i = start; i < end; ++i)
+                c << (i == start ? "" : ", ") << sql::value(ids[i]);
+            c << ")";
+            sql::Statement q = c.statement();
+            std::set<int64_t> inside;
+            while (q.executeStep())
+                inside.insert(q.getColumn(0).getInt64());
+            for (size_t i = start; i < end; ++i)
+                if (!inside.count(ids[i]))
+                    return std::optional<int64_t>(ids[i]);
+        }
+        return std::optional<int64_t>();
     });
 }
 

@@ -108,7 +108,7 @@ public:
         std::string print;
         if (e.idempotencyKey) {
             print = fingerprint(e);
-            if (auto earlier = replay(*e.idempotencyKey, print))
+            if (auto earlier = replay(*e.idempotencyKey, e.appId, print))
                 return std::move(*earlier);
         }
 
@@ -116,13 +116,13 @@ public:
         if (!e.targets.empty()) {
             for (const auto& id : e.targets) {
                 auto it = index_.find(id);
-                if (it == index_.end())
-                    return fail(Error::notFound("there is no target '" + id + "'"));
+                // The same rule as fan-out's below, for targets named. Inside
+                // an application, another one's target is as unknown as one
+                // that does not exist: the answer must not tell them apart.
+                if (it == index_.end() || (e.appId && targets_[it->second].appId != e.appId))
+                    return fail(Error::notFound("there is no target '" + id + "'" +
+                                                (e.appId ? " in the application '" + *e.appId + "'" : "")));
                 const RouteTarget* t = &targets_[it->second];
-                // The same rule as fan-out's below, for targets named.
-                if (e.appId && t->appId != e.appId)
-                    return fail(Error::invalid("the target '" + id + "' does not belong to the application '" +
-                                               *e.appId + "'"));
                 if (!e.appId && t->appId)
                     return fail(Error::invalid("the target '" + id +
                                                "' belongs to an application, and an event without app_id may name"
@@ -173,7 +173,7 @@ public:
         detail::bindOptional(insertEvent_, 9, e.orderingKey);
         auto inserted = returnedId(insertEvent_);
         if (!inserted) { // the key's first use raced this one, and won
-            if (auto earlier = replay(*e.idempotencyKey, print))
+            if (auto earlier = replay(*e.idempotencyKey, e.appId, print))
                 return std::move(*earlier);
             return fail(Error::busy("the idempotency key '" + *e.idempotencyKey +
                                     "' was being used by another request at the same time"));
@@ -201,14 +201,17 @@ public:
     }
 
 private:
-    // The event recorded before under this idempotency key, as a duplicate
-    // (the same request again) or a Conflict (another request); nullopt
-    // when the key is new.
-    std::optional<Result<SendResult>> replay(const std::string& key, const std::string& print)
+    // The event recorded before under this idempotency key in this
+    // application (keys are per application), as a duplicate (the same
+    // request again) or a Conflict (another request); nullopt when the key
+    // is new there.
+    std::optional<Result<SendResult>> replay(const std::string& key, const std::optional<std::string>& appId,
+                                             const std::string& print)
     {
         SendResult out;
         findKey_.reset();
         findKey_.bind(1, key);
+        findKey_.bind(2, appId.value_or(""));
         if (!findKey_.executeStep())
             return std::nullopt;
         out.eventId = findKey_.getColumn(0).getInt64();
@@ -448,6 +451,8 @@ sql::Composer listEventsSql(sql::Connection& c, const EventFilter& f)
     q << sql::Q::EventListHead;
     if (f.type)
         q << " AND type = " << sql::value(*f.type);
+    if (f.appId)
+        q << " AND app_id = " << sql::value(*f.appId);
     if (f.createdSince)
         q << " AND created_at >= " << sql::value(*f.createdSince);
     if (f.createdUntil)

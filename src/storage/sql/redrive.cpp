@@ -139,6 +139,7 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
                 q << " AND e.type = " << sql::value(*sel.type);
             if (sel.targetId)
                 q << " AND d.target_id = " << sql::value(*sel.targetId);
+            detail::appCondition(q, "d.target_id", sel.appId);
             if (sel.movedSince)
                 q << " AND dl.moved_at >= " << sql::value(*sel.movedSince);
             if (!count)

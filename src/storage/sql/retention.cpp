@@ -71,16 +71,21 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
         // Walks deliveries in id order from the cursor: there is no index on
         // completed_at (one would cost every delivery write), and the walk
         // reads each row once per purge, outside the write lock.
-        // Parameters: 1 the cursor, 2 completed before, 3 the batch size.
+        // Parameters: 1 the cursor, 2 completed before, (3 the application,)
+        // then the batch size.
         sql::Composer listing(sql);
-        listing << "SELECT id FROM deliveries WHERE id > " << sql::value(0) << " AND " << cond
-                << " AND completed_at < " << sql::value(0) << " ORDER BY id LIMIT " << sql::value(0);
+        listing << "SELECT id FROM deliveries WHERE id > " << sql::value(0) << " AND " << cond << " AND completed_at < "
+                << sql::value(0);
+        detail::appCondition(listing, "target_id", o.appId);
+        listing << " ORDER BY id LIMIT " << sql::value(0);
+        const int limitAt = o.appId ? 4 : 3;
         sql::Statement candidates = listing.statement();
         // Checked again inside the transaction: a row may have been resent
         // since the candidates were read.
         sql::Composer checking(sql);
         checking << "SELECT event_id FROM deliveries WHERE id = " << sql::value(0) << " AND " << cond
                  << " AND completed_at < " << sql::value(0);
+        detail::appCondition(checking, "target_id", o.appId);
         sql::Statement check = checking.statement();
         sql::Statement attempts(sql, sql::Q::PurgeAttempts);
         sql::Statement deadLetter(sql, sql::Q::PurgeDeadLetter);
@@ -99,7 +104,7 @@ Result<PurgeResult> purgeTerminal(Database& db, const PurgeOptions& o, const Pur
             candidates.reset();
             candidates.bind(1, r.lastId);
             candidates.bind(2, o.completedBeforeMs);
-            candidates.bind(3, o.batchSize);
+            candidates.bind(limitAt, o.batchSize);
             while (candidates.executeStep())
                 ids.push_back(candidates.getColumn(0).getInt64());
             candidates.reset(); // a statement left open would pin a stale snapshot (see storage/queue.cpp)

@@ -66,8 +66,18 @@ Target readTarget(sql::Statement& q, int first = 0);
 extern const char* const kDeliveryColumns;
 
 // Columns of an API key (api_keys.cpp's readKey) and of an event (events.cpp's readEvent), in order.
-inline constexpr const char* kApiKeyColumns = "id, name, scopes, created_at, expires_at, revoked_at, last_used_at";
-inline constexpr const char* kEventColumns = "id, uid, type, priority, created_at, idempotency_key, app_id, ordering_key";
+// " AND <column> IN (that application's targets)", when an application is
+// given: how every listing keeps to one tenant.
+inline void appCondition(sql::Composer& q, const char* targetColumn, const std::optional<std::string>& appId)
+{
+    if (appId)
+        q << " AND " << targetColumn << " IN (SELECT id FROM targets WHERE app_id = " << sql::value(*appId) << ")";
+}
+
+inline constexpr const char* kApiKeyColumns =
+    "id, name, scopes, created_at, expires_at, revoked_at, last_used_at, app_id, kind";
+inline constexpr const char* kEventColumns =
+    "id, uid, type, priority, created_at, idempotency_key, app_id, ordering_key";
 Delivery readDelivery(sql::Statement& q, int first = 0);
 
 // NotFound ("there is no target 'ID'") unless the target exists; nothing to

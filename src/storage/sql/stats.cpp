@@ -23,6 +23,7 @@ void conditions(sql::Composer& q, const StatsFilter& f)
         q << " AND d.created_at < " << sql::value(*f.createdUntil);
     if (f.targetId)
         q << " AND d.target_id = " << sql::value(*f.targetId);
+    detail::appCondition(q, "d.target_id", f.appId);
     if (f.type)
         q << " AND e.type = " << sql::value(*f.type);
 }
@@ -146,11 +147,16 @@ Result<std::vector<TimeseriesPoint>> timeseries(Database& db, const TimeseriesQu
         auto& sql = detail::sql(db);
         if (auto known = detail::knownTarget(sql, q.targetId); !known)
             return fail(known.error());
-        sql::Statement rows(sql, q.targetId ? sql::Q::StatsSeriesOfTarget : sql::Q::StatsSeries);
+        sql::Statement rows(sql,
+                            q.targetId    ? sql::Q::StatsSeriesOfTarget
+                                : q.appId ? sql::Q::StatsSeriesOfApp
+                                          : sql::Q::StatsSeries);
         rows.bind(1, first);
         rows.bind(2, q.until);
         if (q.targetId)
             rows.bind(3, *q.targetId);
+        else if (q.appId)
+            rows.bind(3, *q.appId);
         std::vector<TimeseriesPoint> out(static_cast<size_t>(steps));
         for (int64_t i = 0; i < steps; ++i)
             out[static_cast<size_t>(i)].t = first + i * q.stepMs;

@@ -14,9 +14,9 @@ namespace webhookd::sqlite {
 
 namespace {
 
+using detail::groupBusy;
 using detail::sqlName;
 using detail::statusIn;
-using detail::groupBusy;
 using sql::Q;
 
 std::string placeholder(int n) { return "?" + std::to_string(n); }
@@ -30,8 +30,8 @@ std::string spell(Q q)
     auto shift = [](const char* rows) {
         const std::string inProgress = sqlName(DeliveryStatus::InProgress);
         return "UPDATE deliveries SET next_attempt_at = CASE WHEN status = " + inProgress +
-            " THEN next_attempt_at ELSE next_attempt_at + ?1 END, lease_expires_at = CASE WHEN status = " +
-            inProgress + " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2 WHERE " +
+            " THEN next_attempt_at ELSE next_attempt_at + ?1 END, lease_expires_at = CASE WHEN status = " + inProgress +
+            " THEN lease_expires_at + ?1 ELSE lease_expires_at END, updated_at = ?2 WHERE " +
             statusIn(status_set::kUnfinished) +
             " AND next_attempt_at BETWEEN -4611686018427387904 AND 4611686018427387904"
             " AND coalesce(lease_expires_at, 0) BETWEEN -4611686018427387904 AND 4611686018427387904 AND " +
@@ -40,12 +40,14 @@ std::string spell(Q q)
     switch (q) {
     // api_keys.cpp: the key's columns, in readKey's order.
     case Q::ApiKeyInsert:
-        return "INSERT INTO api_keys (id, name, secret_sha256, scopes, created_at, expires_at)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        return "INSERT INTO api_keys (id, name, secret_sha256, scopes, created_at, expires_at, app_id, kind)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
     case Q::ApiKeyList: return "SELECT " + keyColumns + " FROM api_keys ORDER BY created_at, id";
     case Q::ApiKeyRevoke: return "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1";
     case Q::ApiKeyById: return "SELECT " + keyColumns + " FROM api_keys WHERE id = ?1";
     case Q::ApiKeyWithSecret: return "SELECT " + keyColumns + ", secret_sha256 FROM api_keys WHERE id = ?1";
+    case Q::PortalSessionsRevoke:
+        return "UPDATE api_keys SET revoked_at = ?2 WHERE app_id = ?1 AND kind = 'portal' AND revoked_at IS NULL";
     case Q::ApiKeyUsed: return "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1";
     // targets.cpp, rows.cpp
     case Q::TargetById: return "SELECT " + targetColumns + " FROM targets WHERE id = ?1";
@@ -55,7 +57,8 @@ std::string spell(Q q)
                " jitter_factor, rate_per_second, burst, rate_limit_enabled, metadata, created_at, updated_at,"
                " bucket_tokens, bucket_updated_at, signature_scheme, ca_bundle, max_in_flight, min_rate, rate_step,"
                " retry_schedule, app_id, body_format, payload_filter, ordering, ordering_dead_letter)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?32, ?20,"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?32, "
+               "?20,"
                " NULL, NULL, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)";
     case Q::TargetUpdate:
         return "UPDATE targets SET name = ?2, url = ?3, secret = ?4, previous_secret = ?5,"
@@ -63,7 +66,8 @@ std::string spell(Q q)
                " max_attempts = ?11, initial_delay_ms = ?12, max_delay_ms = ?13, backoff_multiplier = ?14,"
                " jitter_factor = ?15, rate_per_second = ?16, burst = ?17, rate_limit_enabled = ?18, metadata = ?19,"
                " updated_at = ?20, signature_scheme = ?21, ca_bundle = ?22, max_in_flight = ?23, min_rate = ?24,"
-               " rate_step = ?25, retry_schedule = ?26, app_id = ?27, body_format = ?28, payload_filter = ?29, ordering = ?30, ordering_dead_letter = ?31,"
+               " rate_step = ?25, retry_schedule = ?26, app_id = ?27, body_format = ?28, payload_filter = ?29, "
+               "ordering = ?30, ordering_dead_letter = ?31,"
                // A new rate or floor ends a throttling the old one started.
                " rate_current = CASE WHEN rate_per_second IS ?16 AND rate_limit_enabled = ?18 AND min_rate IS ?24"
                "                THEN rate_current END,"
@@ -87,12 +91,13 @@ std::string spell(Q q)
     // events.cpp
     case Q::EventByKey:
         return "SELECT id, uid, idempotency_fingerprint, created_at FROM events"
-               " WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL";
+               " WHERE coalesce(app_id, '') = ?2 AND idempotency_key = ?1 AND idempotency_key IS NOT NULL";
     case Q::EventDeliveries: return "SELECT id, target_id FROM deliveries WHERE event_id = ?1 ORDER BY id";
     case Q::EventInsert:
         return "INSERT INTO events (uid, type, payload, priority, idempotency_key, created_at,"
                " idempotency_fingerprint, app_id, ordering_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-               " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id";
+               " ON CONFLICT (coalesce(app_id, ''), idempotency_key) WHERE idempotency_key IS NOT NULL"
+               " DO NOTHING RETURNING id";
     case Q::DeliveryInsert:
         // ?7 the status: pending, or waiting behind its ordering group (?8).
         return "INSERT INTO deliveries (event_id, target_id, status, priority, next_attempt_at, created_at, updated_at,"
@@ -104,8 +109,7 @@ std::string spell(Q q)
     case Q::SavepointEachUndo: return "ROLLBACK TO webhookd_each";
     // The listing walks the index by time, newest first, whatever the
     // conditions composed after it (listEventsSql).
-    case Q::EventListHead:
-        return "SELECT " + eventColumns + " FROM events INDEXED BY events_by_created WHERE true";
+    case Q::EventListHead: return "SELECT " + eventColumns + " FROM events INDEXED BY events_by_created WHERE true";
     case Q::EventByUid: return "SELECT " + eventColumns + ", payload FROM events WHERE uid = ?1";
     case Q::DeliveriesOfEvent:
         return "SELECT " + deliveryColumns +
@@ -189,11 +193,17 @@ std::string spell(Q q)
             statusIn(status_set::kClaimable, "d.status") + " AND t.enabled = 1";
     // A range of the primary key (minute, target_id).
     case Q::StatsSeries:
-        return "SELECT minute, " + sums + " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2"
-               " GROUP BY minute ORDER BY minute";
+        return "SELECT minute, " + sums +
+            " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2"
+            " GROUP BY minute ORDER BY minute";
+    case Q::StatsSeriesOfApp:
+        return "SELECT minute, " + sums +
+            " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2"
+            " AND target_id IN (SELECT id FROM targets WHERE app_id = ?3) GROUP BY minute ORDER BY minute";
     case Q::StatsSeriesOfTarget:
-        return "SELECT minute, " + sums + " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2"
-               " AND target_id = ?3 GROUP BY minute ORDER BY minute";
+        return "SELECT minute, " + sums +
+            " FROM stats_minutely WHERE minute >= ?1 AND minute < ?2"
+            " AND target_id = ?3 GROUP BY minute ORDER BY minute";
     case Q::Ping: return "SELECT 1";
     // monitor.cpp
     case Q::MonitorTargets:
@@ -209,7 +219,8 @@ std::string spell(Q q)
             sqlName(DeliveryStatus::InProgress) + " AND lease_expires_at < ?1";
     // The next lower priority level that has claimable rows.
     case Q::QueueNextPriority:
-        return "SELECT priority FROM deliveries WHERE " + claimable + " AND priority < ?1 ORDER BY priority DESC LIMIT 1";
+        return "SELECT priority FROM deliveries WHERE " + claimable +
+            " AND priority < ?1 ORDER BY priority DESC LIMIT 1";
     // Due rows of one priority level: a range seek that ends at the first row
     // not yet due, however many of those wait behind it. Rows of disabled
     // targets and of targets whose breaker is open until after ?2 are stepped
@@ -244,7 +255,8 @@ std::string spell(Q q)
             " WHERE deliveries.id = r.value ->> 0";
     case Q::QueueDeferMany:
         return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::RateLimited) +
-            ", next_attempt_at = r.value ->> 1, updated_at = ?1 FROM json_each(?2) AS r WHERE deliveries.id = r.value ->> 0";
+            ", next_attempt_at = r.value ->> 1, updated_at = ?1 FROM json_each(?2) AS r WHERE deliveries.id = r.value "
+            "->> 0";
     case Q::QueueHoldBackMany:
         return "UPDATE deliveries SET next_attempt_at = r.value ->> 1, updated_at = ?1 FROM json_each(?2) AS r"
                " WHERE deliveries.id = r.value ->> 0";
@@ -267,13 +279,15 @@ std::string spell(Q q)
         return "UPDATE deliveries SET status = r.value ->> 1, attempt_count = deliveries.attempt_count + 1,"
                " next_attempt_at = r.value ->> 2, last_status_code = r.value ->> 3, last_error = r.value ->> 4,"
                " lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2, completed_at = r.value ->> 5,"
-               " retry_base = deliveries.retry_base + r.value ->> 6, throttle_deferrals = deliveries.throttle_deferrals + r.value ->> 6"
+               " retry_base = deliveries.retry_base + r.value ->> 6, throttle_deferrals = "
+               "deliveries.throttle_deferrals + r.value ->> 6"
                " FROM json_each(?3) AS r WHERE deliveries.id = r.value ->> 0 AND deliveries.status = " +
             sqlName(DeliveryStatus::InProgress) + " AND deliveries.lease_owner = ?1 RETURNING deliveries.id";
     case Q::QueueAttemptMany:
         return "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
                " error_message, response_excerpt, retry_after_ms) SELECT r.value ->> 0, r.value ->> 1,"
-               " r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, r.value ->> 6, r.value ->> 7, r.value ->> 8"
+               " r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, r.value ->> 6, r.value ->> 7, r.value ->> "
+               "8"
                " FROM json_each(?1) AS r";
     case Q::QueueDeadLetterMany:
         return "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT r.value ->> 0, r.value ->> 1,"
@@ -317,31 +331,35 @@ std::string spell(Q q)
     // decide a group in turn (a transaction-scoped advisory lock on a hash of
     // target and group; a collision only makes two groups take turns).
     case Q::OrderingLock: return "SELECT ?1, ?2"; // one writer at a time already
-    case Q::OrderingBusy:
-        return "SELECT CASE WHEN " + groupBusy("?1", "?2", true) + " THEN 1 ELSE 0 END";
+    case Q::OrderingBusy: return "SELECT CASE WHEN " + groupBusy("?1", "?2", true) + " THEN 1 ELSE 0 END";
     // The groups of the deliveries given (JSON rows, id first), in one order
     // every session takes them in.
-    case Q::OrderingLockMany:
-        return "SELECT ?1 WHERE false";
+    case Q::OrderingLockMany: return "SELECT ?1 WHERE false";
     // The dead letters given whose target says block hold their group.
     case Q::OrderingBlockMany:
-        return "UPDATE deliveries SET ordering_blocking = 1 WHERE id IN (SELECT r.value ->> 0 FROM json_each(?1) AS r) AND status = " +
+        return "UPDATE deliveries SET ordering_blocking = 1 WHERE id IN (SELECT r.value ->> 0 FROM json_each(?1) AS r) "
+               "AND status = " +
             sqlName(DeliveryStatus::DeadLetter) +
-            " AND ordering_group IS NOT NULL AND target_id IN (SELECT id FROM targets WHERE ordering_dead_letter = 'block')";
+            " AND ordering_group IS NOT NULL AND target_id IN (SELECT id FROM targets WHERE ordering_dead_letter = "
+            "'block')";
     // For each group of the deliveries given: its next waiting delivery goes,
     // unless something ahead of it is still unfinished or blocking.
     case Q::OrderingPromoteMany:
-        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) + ", next_attempt_at = ?1, updated_at = ?1"
-               " WHERE id IN (SELECT (SELECT w.id FROM deliveries w WHERE w.target_id = g.target_id"
-               " AND w.ordering_group = g.ordering_group AND w.status = " + sqlName(DeliveryStatus::Waiting) +
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Pending) +
+            ", next_attempt_at = ?1, updated_at = ?1"
+            " WHERE id IN (SELECT (SELECT w.id FROM deliveries w WHERE w.target_id = g.target_id"
+            " AND w.ordering_group = g.ordering_group AND w.status = " +
+            sqlName(DeliveryStatus::Waiting) +
             " AND w.ordering_blocking = 0 ORDER BY w.id LIMIT 1) FROM (SELECT DISTINCT f.target_id, f.ordering_group"
-            " FROM deliveries f WHERE f.id IN (SELECT r.value ->> 0 FROM json_each(?2) AS r) AND f.ordering_group IS NOT NULL) AS g WHERE NOT " +
+            " FROM deliveries f WHERE f.id IN (SELECT r.value ->> 0 FROM json_each(?2) AS r) AND f.ordering_group IS "
+            "NOT NULL) AS g WHERE NOT " +
             groupBusy("g.target_id", "g.ordering_group", false) + ")";
     case Q::OrderingOfDelivery:
         return "SELECT target_id, ordering_group, ordering_blocking, status FROM deliveries WHERE id = ?1";
     // A delivery put back in the queue waits if its group has one ahead.
     case Q::OrderingRequeued:
-        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Waiting) + " WHERE id = ?1 AND ordering_group IS NOT NULL AND " +
+        return "UPDATE deliveries SET status = " + sqlName(DeliveryStatus::Waiting) +
+            " WHERE id = ?1 AND ordering_group IS NOT NULL AND " +
             groupBusy("deliveries.target_id", "deliveries.ordering_group", false, "?1");
     // What the group waits for: its unfinished delivery, or the dead letter
     // that blocks it.
@@ -355,9 +373,11 @@ std::string spell(Q q)
     // The target's ordering changed: what waited under the old one goes.
     case Q::OrderingReset:
         return "UPDATE deliveries SET status = CASE WHEN status = " + sqlName(DeliveryStatus::Waiting) + " THEN " +
-            sqlName(DeliveryStatus::Pending) + " ELSE status END, next_attempt_at = CASE WHEN status = " + sqlName(DeliveryStatus::Waiting) +
+            sqlName(DeliveryStatus::Pending) +
+            " ELSE status END, next_attempt_at = CASE WHEN status = " + sqlName(DeliveryStatus::Waiting) +
             " THEN ?2 ELSE next_attempt_at END, ordering_group = NULL, ordering_blocking = 0, updated_at = ?2"
-            " WHERE target_id = ?1 AND ordering_group IS NOT NULL AND status <> " + sqlName(DeliveryStatus::Delivered);
+            " WHERE target_id = ?1 AND ordering_group IS NOT NULL AND status <> " +
+            sqlName(DeliveryStatus::Delivered);
     }
     return {};
 }
