@@ -94,6 +94,7 @@ void listEventsRoute(Call& c)
     EventFilter f;
     f.type = textOf(c, "type");
     f.appId = listingApp(c);
+    f.idempotencyKey = textOf(c, "idempotency_key");
     const int limit = readListing(c, f);
     writeJson(c.res, 200, pageOf(must(listEvents(c.db(), f)), limit, eventJson, [](const EventRecord& e) {
                   return std::pair{e.createdAt, e.id};

@@ -53,7 +53,7 @@ const std::vector<Operation>& operations()
         {{"GET", "/health", "getHealth", ""}, health},
         {{"POST", "/events", "createEvent", "events:write"}, createEvent, NotPortal},
         {{"POST", "/events/batch", "createEventBatch", "events:write"}, createEventBatch, NotPortal},
-        {{"GET", "/events", "listEvents", "read", {"type", "since", "until", "app_id", "limit", "iterator"}},
+        {{"GET", "/events", "listEvents", "read", {"type", "since", "until", "app_id", "idempotency_key", "limit", "iterator"}},
          listEventsRoute},
         {{"GET", "/events/{uid}", "getEvent", "read"}, getEventRoute},
         {{"GET", "/targets", "listTargets", "read", {"app_id", "limit", "iterator"}}, listTargetsRoute},

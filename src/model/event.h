@@ -46,6 +46,7 @@ struct EventRecord {
 struct EventFilter {
     std::optional<std::string> type;
     std::optional<std::string> appId;                 // only this application's events
+    std::optional<std::string> idempotencyKey;        // the events sent with this key (one per application)
     std::optional<int64_t> createdSince;              // created_at >= this
     std::optional<int64_t> createdUntil;              // created_at < this
     std::optional<std::pair<int64_t, int64_t>> after; // keyset: older than this (created_at, id)

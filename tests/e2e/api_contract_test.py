@@ -279,6 +279,10 @@ def scenario(tokens, recv_base):
     check("a replay says Idempotent-Replayed: true", lambda: again.headers.get("Idempotent-Replayed") == "true")
     check("a replay answers the original ids", lambda: (again.json["id"], again.json["deliveries"])
           == (first.json["id"], first.json["deliveries"]))
+    found = api("listEvents", R, 200, label="by idempotency key", query={"idempotency_key": "pay-42"}).json
+    check("the idempotency key finds its event", lambda: [x["id"] for x in found["data"]] == [first.json["id"]])
+    found = api("listEvents", R, 200, label="by idempotency key", query={"idempotency_key": "pay-42"}).json
+    check("the idempotency key finds its event", lambda: [x["id"] for x in found["data"]] == [first.json["id"]])
     api("createEvent", W, 422, code="idempotency_key_reused", label="same key, different request",
         body={"type": "order.paid", "data": {"order": 43}}, headers={"Idempotency-Key": "pay-42"})
     api("createEvent", W, 400, code="bad_request", label="malformed JSON", raw=b'{"type": "order.created", "data": ')

@@ -453,6 +453,8 @@ sql::Composer listEventsSql(sql::Connection& c, const EventFilter& f)
         q << " AND type = " << sql::value(*f.type);
     if (f.appId)
         q << " AND app_id = " << sql::value(*f.appId);
+    if (f.idempotencyKey)
+        q << " AND idempotency_key = " << sql::value(*f.idempotencyKey);
     if (f.createdSince)
         q << " AND created_at >= " << sql::value(*f.createdSince);
     if (f.createdUntil)
