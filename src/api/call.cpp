@@ -196,6 +196,14 @@ std::optional<std::string> textOf(const Call& c, const char* name)
 
 std::string pathId(const Call& c) { return *c.req.pathParam("id"); }
 
+std::optional<std::string> typeOf(const Call& c)
+{
+    auto t = textOf(c, "type");
+    if (t && t->find('*') < t->size() - 1)
+        throw Problem{400, "", "type: a pattern holds one * and only at its end, such as order.*"};
+    return t;
+}
+
 std::optional<int64_t> durationField(const json& j, const char* name, const char* example)
 {
     if (!j.contains(name))

@@ -67,6 +67,9 @@ std::optional<std::pair<int64_t, int64_t>> iteratorOf(const Call& c); // (create
 std::optional<int64_t> timeOf(const Call& c, const char* name);
 std::optional<std::string> textOf(const Call& c, const char* name); // empty is absent
 std::string pathId(const Call& c);                                  // {id}
+// ?type=: an event type, or a pattern ending in * (order.*); 400 for a *
+// anywhere else.
+std::optional<std::string> typeOf(const Call& c);
 
 // A body field holding a duration ("24h"), or nullopt when absent; 422
 // for anything else. `example` goes into the sentence.

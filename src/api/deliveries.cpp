@@ -25,7 +25,7 @@ std::pair<DeliveryFilter, int> filterOf(Call& c)
             throw Problem{400, "", "status must be one of " + std::string(allStatusNames())};
     }
     f.targetId = textOf(c, "target_id");
-    f.type = textOf(c, "type");
+    f.type = typeOf(c);
     // Another application's target is no filter of this one's: the listing
     // is empty, as for a target that does not exist.
     f.appId = listingApp(c);

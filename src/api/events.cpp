@@ -92,7 +92,7 @@ void createEventBatch(Call& c)
 void listEventsRoute(Call& c)
 {
     EventFilter f;
-    f.type = textOf(c, "type");
+    f.type = typeOf(c);
     f.appId = listingApp(c);
     f.idempotencyKey = textOf(c, "idempotency_key");
     const int limit = readListing(c, f);

@@ -17,7 +17,7 @@ void stats(Call& c)
     f.createdSince = timeOf(c, "since");
     f.createdUntil = timeOf(c, "until");
     f.targetId = textOf(c, "target_id");
-    f.type = textOf(c, "type");
+    f.type = typeOf(c);
     f.appId = listingApp(c);
     mustSeeTarget(c, f.targetId);
     writeJson(c.res, 200, statsJson(must(statistics(c.db(), f, c.ctx.clock))));

@@ -322,6 +322,9 @@ def scenario(tokens, recv_base):
     for since in ("1h", str(start), iso(start)):
         got = api("listEvents", R, 200, label=f"since={since}", query={"type": "page.test", "since": since, "until": until}).json
         check(f"since={since} until=ISO finds the 7", lambda: len(got["data"]) == 7)
+    pat = api("listEvents", R, 200, label="type=page.*", query={"type": "page.*", "limit": 250}).json
+    check("a type pattern page.* finds the 7 page.test events", lambda: len(pat["data"]) == 7)
+    api("listEvents", R, 400, label="type=*.test", query={"type": "*.test"})
     api("listEvents", R, 400, code="bad_request", label="limit=1000", query={"limit": 1000})
     api("listEvents", R, 400, label="forged iterator", query={"iterator": "zzz"})
     api("listEvents", R, 400, label="bad since", query={"since": "last tuesday"})

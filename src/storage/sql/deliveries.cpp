@@ -19,8 +19,7 @@ void conditions(sql::Composer& q, const DeliveryFilter& f, bool withKeyset)
     if (f.targetId)
         q << " AND d.target_id = " << sql::value(*f.targetId);
     detail::appCondition(q, "d.target_id", f.appId);
-    if (f.type)
-        q << " AND e.type = " << sql::value(*f.type);
+    detail::typeCondition(q, "e.type", f.type);
     if (f.createdSince)
         q << " AND d.created_at >= " << sql::value(*f.createdSince);
     if (f.createdUntil)

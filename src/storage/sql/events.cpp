@@ -449,8 +449,7 @@ sql::Composer listEventsSql(sql::Connection& c, const EventFilter& f)
 {
     sql::Composer q(c);
     q << sql::Q::EventListHead;
-    if (f.type)
-        q << " AND type = " << sql::value(*f.type);
+    detail::typeCondition(q, "type", f.type);
     if (f.appId)
         q << " AND app_id = " << sql::value(*f.appId);
     if (f.idempotencyKey)

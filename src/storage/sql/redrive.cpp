@@ -135,8 +135,7 @@ Result<std::vector<Requeued>> retryAllDeadLetters(Database& db, const DeadLetter
             q << " WHERE d.status = " << detail::sqlName(DeliveryStatus::DeadLetter);
             if (!count) // the first parameter: rebound for each batch
                 q << " AND dl.delivery_id > " << sql::value(int64_t{0});
-            if (sel.type)
-                q << " AND e.type = " << sql::value(*sel.type);
+            detail::typeCondition(q, "e.type", sel.type);
             if (sel.targetId)
                 q << " AND d.target_id = " << sql::value(*sel.targetId);
             detail::appCondition(q, "d.target_id", sel.appId);

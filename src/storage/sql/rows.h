@@ -74,6 +74,21 @@ inline void appCondition(sql::Composer& q, const char* targetColumn, const std::
         q << " AND " << targetColumn << " IN (SELECT id FROM targets WHERE app_id = " << sql::value(*appId) << ")";
 }
 
+// " AND <column> = type", or for a pattern ending in * (order.*) the types
+// that start with what precedes it: substr() compares characters exactly in
+// both dialects, where a range would follow PostgreSQL's collation.
+inline void typeCondition(sql::Composer& q, const char* column, const std::optional<std::string>& type)
+{
+    if (!type)
+        return;
+    if (!type->empty() && type->back() == '*') {
+        const std::string prefix = type->substr(0, type->size() - 1);
+        q << " AND substr(" << column << ", 1, " << std::to_string(prefix.size()) << ") = " << sql::value(prefix);
+    } else {
+        q << " AND " << column << " = " << sql::value(*type);
+    }
+}
+
 inline constexpr const char* kApiKeyColumns =
     "id, name, scopes, created_at, expires_at, revoked_at, last_used_at, app_id, kind";
 inline constexpr const char* kEventColumns =

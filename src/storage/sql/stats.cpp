@@ -24,8 +24,7 @@ void conditions(sql::Composer& q, const StatsFilter& f)
     if (f.targetId)
         q << " AND d.target_id = " << sql::value(*f.targetId);
     detail::appCondition(q, "d.target_id", f.appId);
-    if (f.type)
-        q << " AND e.type = " << sql::value(*f.type);
+    detail::typeCondition(q, "e.type", f.type);
 }
 
 // Nearest rank: the smallest value with at least p % of the values at or
