@@ -220,6 +220,8 @@ def scenario(d, base, keys, ids):
            "a target's page shows its payload filter", shown[0].text if shown else "no #target-filter")
     shot("target")
 
+    debugging(d, base, keys, ids, go, css, shot)
+
     # Widths: a phone and a 1080p screen.
     d.set_window_size(390, 844)
     go("#/deliveries", "#deliveries tbody tr[data-id]")
@@ -244,9 +246,159 @@ def scenario(d, base, keys, ids):
     go(f"#/deliveries/{ids['hostile']}", "#delivery")
     report(not css("#resend") and not css("#retry"), "nor on a delivery")
 
+    page_errors(d, "the operator's pages")
+
+
+def page_errors(d, pages):
+    """No CSP violation and no uncaught JavaScript error in the browser's log
+    since the last look (answers of 4xx the pages asked for are expected)."""
     errors = [e for e in d.get_log("browser") if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
     report(not [e for e in errors if "Content Security Policy" in e.get("message", "")],
-           "the page breaks no rule of its Content-Security-Policy", "; ".join(e["message"][:120] for e in errors))
+           f"{pages} break no rule of their Content-Security-Policy", "; ".join(e["message"][:120] for e in errors))
+    report(not [e for e in errors if "Uncaught" in e.get("message", "")],
+           f"{pages} raise no JavaScript error", "; ".join(e["message"][:160] for e in errors))
+
+
+def status_of(base, token, path):
+    try:
+        api(base, token, path)
+        return 200
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def debugging(d, base, keys, ids, go, css, shot):
+    """What someone debugging "we never got msg_…" needs: search, the events
+    page with fan-out, why a delivery waits, target create and edit, a test
+    event, times with their zone."""
+    hostile = api(base, keys["admin"], f"/deliveries/{ids['hostile']}")
+    d.find_element(By.ID, "search-input").send_keys(hostile["event_uid"] + "\n")
+    fan = wait_until(lambda: css("#fan-out tbody tr[data-id]"))
+    report(bool(fan) and fan[0].get_attribute("data-id") == str(ids["hostile"]) and "t-ok" in fan[0].text,
+           "searching an event id (the webhook-id) opens the event with its fan-out", fan[0].text if fan else "no #fan-out")
+    report("UTC" in d.find_element(By.ID, "event").text, "times carry their zone", d.find_element(By.ID, "event").text[:200])
+    shot("event-fan-out")
+    d.find_element(By.ID, "search-input").send_keys("order-777\n")
+    found = wait_until(lambda: css("#events tbody tr[data-id]"))
+    report(bool(found) and len(found) == 1 and found[0].get_attribute("data-id") == ids["idempotent"],
+           "searching an idempotency key finds its event", found[0].text if found else "none")
+    d.find_element(By.ID, "search-input").send_keys(f"{ids['flaky']}\n")
+    report(bool(wait_until(lambda: "flaky.one" in d.find_element(By.ID, "delivery").text)),
+           "searching a delivery id opens the delivery")
+    link = css("#event-link")
+    report(bool(link) and link[0].text.startswith("msg_"), "a delivery's event is a link to the event's page")
+    go("#/events?type=order.*", "#events tbody tr[data-id]")
+    types = {r.find_elements(By.TAG_NAME, "td")[1].text for r in css("#events tbody tr[data-id]")}
+    report(types and all(t.startswith("order.") for t in types), "the events page filters by a type pattern (order.*)", str(types))
+    shot("events")
+
+    # A target made and edited in the dashboard, and a test event to it.
+    go("#/targets", "#new-target")
+    d.find_element(By.ID, "new-target").click()
+    form = wait_until(lambda: css("#target-form"))
+    f = form[0]
+    f.find_element(By.NAME, "id").send_keys("t-made")
+    f.find_element(By.NAME, "url").send_keys(base.replace("http://", "http://") + "/nowhere")
+    f.find_element(By.NAME, "event_filters").send_keys("made.*")
+    f.find_element(By.NAME, "headers").send_keys("X-Team: billing")
+    f.find_element(By.NAME, "max_attempts").send_keys("4")
+    shot("target-create")
+    d.find_element(By.ID, "save-target").click()
+    secret = wait_until(lambda: css("#new-secret pre"))
+    made = api(base, keys["admin"], "/targets/t-made")
+    report(bool(secret) and secret[0].text.startswith("whsec_") and made["event_filters"] == ["made.*"]
+           and made["headers"] == {"X-Team": "billing"} and made["max_attempts"] == 4,
+           "a target created in the dashboard has what the form said, and its secret is shown once", str(made)[:200])
+    go("#/targets/t-made/edit", "#target-form")
+    name = d.find_element(By.CSS_SELECTOR, "#target-form [name=name]")
+    name.send_keys("Made here")
+    d.find_element(By.CSS_SELECTOR, "#target-form [name=url]").clear()
+    d.find_element(By.CSS_SELECTOR, "#target-form [name=url]").send_keys("not a url")
+    d.execute_script("document.querySelector('#target-form [name=url]').type = 'text'")  # let the server judge it
+    d.find_element(By.ID, "save-target").click()
+    err = wait_until(lambda: d.find_element(By.ID, "form-error").text)
+    report(bool(err) and api(base, keys["admin"], "/targets/t-made")["name"] == "",
+           "a bad URL is refused with the server's sentence, and nothing changes", err or "")
+    d.find_element(By.CSS_SELECTOR, "#target-form [name=url]").clear()
+    d.find_element(By.CSS_SELECTOR, "#target-form [name=url]").send_keys("http://127.0.0.1:9/made")
+    d.find_element(By.ID, "save-target").click()
+    report(bool(wait_until(lambda: api(base, keys["admin"], "/targets/t-made")["name"] == "Made here")),
+           "editing a target in the dashboard saves it")
+    go("#/targets/t-made", "#send-test")
+    api(base, keys["admin"], "/targets/t-made/disable", method="POST")
+    go("#/targets/t-made", "#send-test")
+    d.find_element(By.ID, "send-test").click()
+    fan = wait_until(lambda: css("#fan-out tbody tr[data-id]"))
+    report(bool(fan) and "t-made" in fan[0].text, "Send test event records one event for that target alone")
+    if fan:
+        fan[0].click()
+        why = wait_until(lambda: css("#why-waiting"))
+        report(bool(why) and "disabled" in why[0].text, "a pending delivery says why it waits (its target is disabled)",
+               why[0].text if why else "no #why-waiting")
+        shot("delivery-why-waiting")
+
+
+def portal(d, base, ctl, ids):
+    """A portal link hands one application to its customer: they see only it,
+    can replay and edit its endpoint, cannot reach keys, and an expired link
+    is refused."""
+    wait = WebDriverWait(d, 15)
+    css = lambda sel: d.find_elements(By.CSS_SELECTOR, sel)  # noqa: E731
+    shot = lambda name: d.save_screenshot(os.path.join(SHOTS, name + ".png"))  # noqa: E731
+    d.execute_script("sessionStorage.clear()")
+    url = ctl("portal-link", "--app", "acme", "--url", base).splitlines()[-1]
+    report(url.startswith(base + "/#portal=whk_"), "portal-link prints the dashboard URL with the token in the fragment", url[:60])
+    token = url.split("#portal=", 1)[1]
+    d.get(url)
+    wait.until(EC.presence_of_element_located((By.ID, "queue-depth")))
+    report("Portal · acme" in d.find_element(By.ID, "who").text, "the portal opens in tenant mode for its application",
+           d.find_element(By.ID, "who").text)
+    report("portal=" not in d.current_url, "the token leaves the address bar at once", d.current_url)
+    shot("portal-overview")
+    d.get(base + "/#/targets")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#targets tbody tr[data-id]")))
+    shown = sorted(r.get_attribute("data-id") for r in css("#targets tbody tr[data-id]"))
+    report(shown == ["a-hook"], "the portal lists its application's targets only", str(shown))
+    report(not css("#targets th.hide-narrow") or "Application" not in d.find_element(By.ID, "targets").text,
+           "and no application column")
+    shot("portal-targets")
+    d.get(base + "/#/deliveries")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#deliveries tbody tr[data-id]")))
+    seen = {r.find_elements(By.TAG_NAME, "td")[2].text for r in css("#deliveries tbody tr[data-id]")}
+    report(seen == {"a-hook"}, "its deliveries are its application's only", str(seen))
+    d.get(base + f"/#/deliveries/{ids['globex']}")
+    err = wait_until(lambda: css("main .error"))
+    report(bool(err) and f"there is no delivery {ids['globex']}" in err[0].text,
+           "another application's delivery is 'there is no delivery', as for one that does not exist",
+           err[0].text if err else "")
+    # Replay its own delivery.
+    before = api(base, token, f"/deliveries/{ids['acme']}")["attempt_count"]
+    d.get(base + f"/#/deliveries/{ids['acme']}")
+    wait.until(EC.element_to_be_clickable((By.ID, "resend"))).click()
+    replayed = wait_until(lambda: api(base, token, f"/deliveries/{ids['acme']}")["attempt_count"] > before
+                          and api(base, token, f"/deliveries/{ids['acme']}")["status"] == "delivered", timeout=20)
+    report(bool(replayed), "the customer replays a delivery from the portal, and it is delivered again")
+    shot("portal-delivery")
+    # Edit its endpoint.
+    d.get(base + "/#/targets/a-hook/edit")
+    wait.until(EC.presence_of_element_located((By.ID, "target-form")))
+    d.find_element(By.CSS_SELECTOR, "#target-form [name=name]").send_keys("Acme production")
+    d.find_element(By.ID, "save-target").click()
+    report(bool(wait_until(lambda: api(base, token, "/targets/a-hook")["name"] == "Acme production")),
+           "the customer edits their endpoint from the portal")
+    report(status_of(base, token, "/api-keys") == 403 and status_of(base, token, "/api-keys/self") == 200,
+           "a portal session cannot list keys (403), only read itself")
+    report(not [a for a in css("a") if "key" in (a.get_attribute("href") or "")], "the portal shows no key pages")
+    # An expired link.
+    d.execute_script("sessionStorage.clear()")
+    expired = ctl("portal-link", "--app", "acme", "--ttl", "1ms", "--url", base).splitlines()[-1]
+    time.sleep(0.05)
+    d.get(base + "/")
+    d.get(expired)
+    msg = wait_until(lambda: d.find_element(By.ID, "login-error").text)
+    report(bool(msg) and "expired" in msg, "an expired portal link is refused with one sentence", msg or "")
+    shot("portal-expired")
+    page_errors(d, "the portal's pages")
 
 
 def main():
@@ -285,12 +437,16 @@ def main():
         ctl("target", "add", "t-ordered", "--url", rx + "/ordered", "--events", "ordered.*", "--ordering", "key",
             "--ordering-dead-letter", "block", "--max-attempts", "1")
         ctl("target", "disable", "t-off")
+        ctl("target", "add", "a-hook", "--url", rx + "/ok", "--app", "acme")
+        ctl("target", "add", "g-hook", "--url", rx + "/ok", "--app", "globex")
         keys = {n: ctl("api-key", "create", n, "--scope", s).splitlines()[-1] for n, s in (("admin", "admin"), ("reader", "read"))}
         ids = {}
         ids["flaky"] = int(ctl("send", "flaky.one", "--target", "t-flaky", "--data", '{"n": 1}').splitlines()[0])
         ids["reject"] = int(ctl("send", "reject.one", "--target", "t-reject", "--data", '{"n": 2}').splitlines()[0])
         ids["hostile"] = int(ctl("send", "order.created", "--target", "t-ok",
                                  "--data", json.dumps({"note": HOSTILE, "html": "<script>window.__pwned=2</script>"})).splitlines()[0])
+        ids["acme"] = int(ctl("send", "order.paid", "--app", "acme", "--data", '{"n": 3}').splitlines()[0])
+        ids["globex"] = int(ctl("send", "order.paid", "--app", "globex", "--data", '{"n": 4}').splitlines()[0])
         batch = "".join(json.dumps({"type": f"order.e{i % 5}", "data": {"i": i}, "targets": ["t-ok"]}) + "\n" for i in range(120))
         ctl("send", "--batch", "-", data=batch)
 
@@ -319,9 +475,12 @@ def main():
                    "/ is served with a strict Content-Security-Policy, nosniff and no cookie", csp)
             report("<script type=\"module\" src=\"app.js\">" in r.read().decode(), "index.html loads app.js, no inline script")
 
+        ids["idempotent"] = api(base, keys["admin"], "/events", method="POST",
+                                body={"type": "order.keyed", "targets": ["t-ok"], "idempotency_key": "order-777"})["id"]
         d = browser()
         try:
             scenario(d, base, keys, ids)
+            portal(d, base, ctl, ids)
         except Exception:  # noqa: BLE001
             report(False, "the browser scenario ran to the end", traceback.format_exc().strip().replace("\n", " | "))
             try:

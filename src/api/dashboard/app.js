@@ -5,8 +5,9 @@
 
 const KEY = "webhookd.api_key";
 const API = "/api/v1";
+const PORTAL = "#portal="; // a portal link: /#portal=TOKEN (the fragment never reaches a server or its logs)
 const main = document.getElementById("main");
-let self = null; // the key's own record: {id, name, scopes}
+let self = null; // the key's own record: {id, name, scopes, app_id, kind}
 
 // --- DOM --------------------------------------------------------------------
 
@@ -69,22 +70,42 @@ async function api(path, { method = "GET", query, body } = {}) {
   return doc;
 }
 
-const can = (scope) => !!self && (self.scopes.includes("admin") || self.scopes.includes(scope) ||
-                                  (scope === "read" && self.scopes.includes("manage")));
+// A portal session may read, resend, retry and manage its application's
+// endpoints (rotation included), never send events or purge: the server
+// holds the same list (server.cpp, Who).
+const portal = () => !!self && self.kind === "portal";
+const tenant = () => !!self && !!self.app_id; // bound to one application: no application column or filter
+const can = (scope) => !!self && (portal() ? ["read", "manage", "admin"].includes(scope)
+  : self.scopes.includes("admin") || self.scopes.includes(scope) || (scope === "read" && self.scopes.includes("manage")));
 
 // --- formatting ------------------------------------------------------------------
 
 const pad = (n) => String(n).padStart(2, "0");
+// The browser's zone, as "UTC" or "UTC+01:00", after every time shown.
+function zone(d) {
+  const off = -d.getTimezoneOffset();
+  return off === 0 ? "UTC" : `UTC${off > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+}
 function when(ms) {
   if (ms === null || ms === undefined) return "—";
   const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone(d)}`;
+}
+// A length of time in words: "850 ms", "4.2 s", "3 min 42 s", "2 h 5 min", "3 d 2 h".
+function dur(n) {
+  if (n === null || n === undefined) return "—";
+  n = Math.max(0, Math.round(n));
+  if (n < 1000) return `${n} ms`;
+  if (n < 60000) return `${(n / 1000).toFixed(n < 10000 ? 1 : 0)} s`;
+  const s = Math.round(n / 1000), m = Math.floor(s / 60), hr = Math.floor(m / 60), d = Math.floor(hr / 24);
+  if (m < 60) return `${m} min${s % 60 ? ` ${s % 60} s` : ""}`;
+  if (hr < 24) return `${hr} h${m % 60 ? ` ${m % 60} min` : ""}`;
+  return `${d} d${hr % 24 ? ` ${hr % 24} h` : ""}`;
 }
 function ago(ms) {
   if (ms === null || ms === undefined) return "—";
-  const s = Math.round((Date.now() - ms) / 1000);
-  const a = Math.abs(s), f = a < 60 ? `${a} s` : a < 3600 ? `${Math.round(a / 60)} min` : a < 86400 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86400)} d`;
-  return s >= 0 ? `${f} ago` : `in ${f}`;
+  const diff = Date.now() - ms;
+  return diff >= 0 ? `${dur(diff)} ago` : `in ${dur(-diff)}`;
 }
 const num = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US"));
 const ms = (n) => (n === null || n === undefined ? "—" : `${Math.round(n).toLocaleString("en-US")} ms`);
@@ -118,6 +139,7 @@ function signOut(why) {
 function renderLogin(why) {
   document.getElementById("nav").hidden = true;
   document.getElementById("logout").hidden = true;
+  document.getElementById("search").hidden = true;
   document.getElementById("who").textContent = "";
   const input = h("input", { id: "api-key", type: "password", autocomplete: "off", spellcheck: "false",
                             placeholder: "whk_…", "aria-label": "API key" });
@@ -146,8 +168,21 @@ async function start() {
   self = await api("/api-keys/self");
   document.getElementById("nav").hidden = false;
   document.getElementById("logout").hidden = false;
-  document.getElementById("who").textContent = `${self.name || self.id} · ${self.scopes.join(", ")}`;
+  document.getElementById("search").hidden = false;
+  document.body.classList.toggle("tenant", tenant());
+  document.getElementById("who").textContent = portal() ? `Portal · ${self.app_id} · until ${when(self.expires_at)}`
+    : `${self.name || self.id} · ${self.scopes.join(", ")}${self.app_id ? ` · application ${self.app_id}` : ""}`;
   route();
+}
+
+// The search box: an event id (msg_…, the webhook-id header a receiver
+// saw), a delivery id, or an idempotency key.
+function search(term) {
+  term = term.trim();
+  if (!term) return;
+  if (/^msg_/.test(term)) location.hash = `#/events/${encodeURIComponent(term)}`;
+  else if (/^[0-9]+$/.test(term)) location.hash = `#/deliveries/${term}`;
+  else location.hash = `#/events?idempotency_key=${encodeURIComponent(term)}`;
 }
 
 // --- charts -----------------------------------------------------------------
@@ -242,7 +277,7 @@ async function overview(params) {
   ]);
   const depth = stats.queue_depth || {};
   const tiles = h("div", { class: "tiles", id: "queue-depth" },
-    Object.entries(depth).map(([s, n]) => h("a", { class: "tile", href: `#/deliveries?status=${s}&since=${span}`, "data-status": s },
+    STATUSES.filter((s) => s in depth).map((s) => [s, depth[s]]).map(([s, n]) => h("a", { class: "tile", href: `#/deliveries?status=${s}&since=${span}`, "data-status": s },
                                             h("b", {}, num(n)), h("span", {}, s.replace("_", " ")))));
   const attention = targets.map((t) => [t, needsAttention(t)]).filter(([, w]) => w.length);
   const totals = series.points.reduce((a, p) => ({ attempts: a.attempts + p.attempts, delivered: a.delivered + p.delivered }),
@@ -251,7 +286,7 @@ async function overview(params) {
     h("div", { class: "actions" }, Object.keys(SPANS).map((s) =>
       h("a", { class: "button" + (s === span ? "" : " secondary"), href: `#/?span=${s}` }, `last ${s}`))),
     h("h2", {}, `Deliveries created in the last ${span}, by status`), tiles,
-    h("p", { class: "muted" }, `Oldest due delivery waiting: ${stats.oldest_due_age_ms === null ? "none" : ms(stats.oldest_due_age_ms)}. `,
+    h("p", { class: "muted" }, `Oldest due delivery waiting: ${stats.oldest_due_age_ms === null ? "none" : dur(stats.oldest_due_age_ms)}. `,
       `Last ${span}: ${num(totals.attempts)} attempts, ${num(totals.delivered)} delivered.`),
     h("div", { class: "grid" },
       h("div", { class: "card" }, h("h2", {}, "Attempts"), barChart(series.points, series.step_ms)),
@@ -300,7 +335,7 @@ function filterForm(params, base, fields) {
     const value = params.get(name) || "";
     const el = options
       ? h("select", { name }, h("option", { value: "" }, "any"), options.map((o) => h("option", { value: o, selected: o === value }, o)))
-      : h("input", { name, value, placeholder: label === "Since" ? "1h, 7d or ISO time" : "" });
+      : h("input", { name, value, placeholder: PLACEHOLDERS[name] || "" });
     return h("label", {}, label, el);
   });
   return h("form", { class: "filters", onsubmit: (ev) => {
@@ -312,23 +347,54 @@ function filterForm(params, base, fields) {
 }
 
 const STATUSES = ["pending", "in_progress", "delivered", "failed", "rate_limited", "dead_letter", "waiting"];
+const PLACEHOLDERS = { since: "1h, 7d or ISO time", type: "order.created or order.*", app_id: "any application",
+                       idempotency_key: "exact key" };
+
+// The filters every listing shares: a target picked from the list, a type or
+// a pattern ending in *, and for an operator the application.
+function commonFilters(targetIds) {
+  return [["target_id", "Target", targetIds], ["type", "Type"], ...(tenant() ? [] : [["app_id", "Application"]])];
+}
+
+// Why an unfinished delivery has not gone yet, in words, from its target's
+// state: what the delivery page and the list say for pending rows.
+function whyWaiting(d, t) {
+  const now = Date.now();
+  if (d.status === "waiting")
+    return d.waiting_behind !== undefined ? `waits behind delivery ${d.waiting_behind} of its ordering group` : "waits for its ordering group";
+  if (d.completed_at || d.status === "delivered" || d.status === "dead_letter") return null;
+  if (d.status === "in_progress") return "an attempt is in flight now";
+  if (t && !t.enabled) return `its target is disabled${t.disabled_reason ? ` (${t.disabled_reason})` : ""}`;
+  if (t && t.paused_until && t.paused_until > now)
+    return `the target's breaker is open until ${when(t.paused_until)} (${ago(t.paused_until)})${t.paused_reason ? `: ${t.paused_reason}` : ""}`;
+  const why = [];
+  if (d.status === "rate_limited") why.push("the receiver asked to wait (429 or Retry-After)");
+  if (t && t.rate_current !== null && t.rate_current !== undefined) why.push(`the target is throttled to ${t.rate_current}/s`);
+  else if (t && t.rate_limit_enabled && t.rate_per_second) why.push(`the target sends at most ${t.rate_per_second}/s`);
+  why.push(d.next_attempt_at > now ? `next attempt ${ago(d.next_attempt_at)}, at ${when(d.next_attempt_at)}` : "due now: a worker takes it next");
+  return why.join("; ");
+}
 
 async function deliveries(params) {
-  const query = Object.fromEntries(["status", "target_id", "type", "since", "iterator"].map((k) => [k, params.get(k)]));
-  const p = await api("/deliveries", { query: { ...query, limit: 50 } });
+  const query = Object.fromEntries(["status", "target_id", "type", "since", "app_id", "iterator"].map((k) => [k, params.get(k)]));
+  const [p, targetList] = await Promise.all([api("/deliveries", { query: { ...query, limit: 50 } }), allTargets()]);
+  const byId = new Map(targetList.map((t) => [t.id, t]));
   const rows = p.data.map((d) => h("tr", { class: "clickable", "data-id": d.id, onclick: () => (location.hash = `#/deliveries/${d.id}`) },
     h("td", { class: "num" }, h("a", { href: `#/deliveries/${d.id}` }, d.id)),
     h("td", {}, statusBadge(d.status)),
     h("td", {}, d.target_id), h("td", {}, d.type),
+    tenant() ? null : h("td", { class: "hide-narrow app" }, (byId.get(d.target_id) || {}).app_id || "—"),
     h("td", { class: "num" }, d.attempt_count),
-    h("td", { class: "hide-narrow" }, d.last_status_code === null ? (d.last_error || "—") : `HTTP ${d.last_status_code}`),
+    h("td", { class: "hide-narrow why" }, d.last_status_code === null ? (d.last_error || whyWaiting(d, byId.get(d.target_id)) || "—")
+      : `HTTP ${d.last_status_code}${whyWaiting(d, byId.get(d.target_id)) ? ` · ${whyWaiting(d, byId.get(d.target_id))}` : ""}`),
     h("td", { title: when(d.created_at) }, ago(d.created_at))));
   return [
-    filterForm(params, "deliveries", [["status", "Status", STATUSES], ["target_id", "Target"], ["type", "Type"], ["since", "Since"]]),
+    filterForm(params, "deliveries", [["status", "Status", STATUSES], ...commonFilters(targetList.map((t) => t.id)), ["since", "Since"]]),
     h("div", { class: "table-wrap" }, h("table", { id: "deliveries" },
       h("thead", {}, h("tr", {}, h("th", { class: "num" }, "ID"), h("th", {}, "Status"), h("th", {}, "Target"), h("th", {}, "Type"),
-        h("th", { class: "num" }, "Attempts"), h("th", { class: "hide-narrow" }, "Last answer"), h("th", {}, "Created"))),
-      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No deliveries match."))))),
+        tenant() ? null : h("th", { class: "hide-narrow" }, "Application"),
+        h("th", { class: "num" }, "Attempts"), h("th", { class: "hide-narrow" }, "Last answer, or why it waits"), h("th", {}, "Created"))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 8, class: "muted" }, "No deliveries match."))))),
     pager(params, p.done ? null : p.iterator, "deliveries"),
   ];
 }
@@ -339,16 +405,18 @@ function prettyJson(value) {
 
 async function delivery(id) {
   const d = await api(`/deliveries/${encodeURIComponent(id)}`);
-  let event = null;
+  let event = null, t = null;
   try { event = await api(`/events/${encodeURIComponent(d.event_uid)}`); } catch (e) { event = { error: e.message }; }
+  try { t = await api(`/targets/${encodeURIComponent(d.target_id)}`); } catch { t = null; }
+  const why = whyWaiting(d, t);
   const resend = can("manage") && (d.status === "delivered" || d.status === "dead_letter")
-    ? h("button", { id: "resend", onclick: async () => {
+    ? h("button", { id: "resend", title: "Send it again as a new series of attempts, with a fresh attempt budget", onclick: async () => {
         await api("/deliveries/resend", { method: "POST", body: { ids: [d.id] } });
         toast(`Delivery ${d.id} queued again`);
         route();
       } }, "Resend") : null;
   const retry = can("manage") && d.status === "dead_letter"
-    ? h("button", { id: "retry", onclick: async () => {
+    ? h("button", { id: "retry", title: "Take it out of the dead-letter queue and try again (for an ordered target: at the head of its group)", onclick: async () => {
         await api("/dead-letters/retry", { method: "POST", body: { ids: [d.id] } });
         toast(`Dead letter ${d.id} retried`);
         route();
@@ -369,14 +437,17 @@ async function delivery(id) {
     h("div", { class: "card" }, h("dl", { class: "kv", id: "delivery" },
       h("dt", {}, "Status"), h("dd", {}, statusBadge(d.status)),
       h("dt", {}, "Target"), h("dd", {}, h("a", { href: `#/targets/${encodeURIComponent(d.target_id)}` }, d.target_id)),
-      h("dt", {}, "Event"), h("dd", {}, `${d.event_uid} (${d.type})`),
+      h("dt", {}, "Event"), h("dd", {}, h("a", { href: `#/events/${encodeURIComponent(d.event_uid)}`, id: "event-link" }, d.event_uid),
+        ` (${d.type}; the webhook-id header the receiver saw)`),
+      why ? [h("dt", {}, "Why it waits"), h("dd", { id: "why-waiting" }, why)] : null,
       h("dt", {}, "Created"), h("dd", {}, when(d.created_at)),
       h("dt", {}, "Next attempt"), h("dd", {}, d.completed_at || d.status === "waiting" ? "—" : when(d.next_attempt_at)),
       h("dt", {}, "Completed"), h("dd", {}, when(d.completed_at)),
       d.dead_letter_reason ? [h("dt", {}, "Dead-letter reason"), h("dd", {}, d.dead_letter_reason)] : null,
       ordering,
       h("dt", {}, "Last error"), h("dd", {}, d.last_error || "—")),
-      h("div", { class: "actions" }, resend, retry, release)),
+      h("div", { class: "actions" }, resend, retry, release),
+      resend && retry ? h("p", { class: "muted" }, "Retry takes the dead letter out of the queue; Resend does the same and counts as a new series of attempts for a delivered one too.") : null),
     h("h2", {}, "Payload"),
     h("pre", { id: "payload" }, event.error ? `(could not read the event: ${event.error})` : prettyJson(event.data)),
     h("h2", {}, `Attempts (${d.attempts.length})`),
@@ -384,17 +455,17 @@ async function delivery(id) {
       h("dl", { class: "kv" },
         h("dt", {}, "Attempt"), h("dd", {}, `#${a.number} at ${when(a.started_at)}`),
         h("dt", {}, "Answer"), h("dd", {}, a.status_code === null ? "no response" : `HTTP ${a.status_code}`),
-        h("dt", {}, "Duration"), h("dd", {}, ms(a.duration_ms)),
+        h("dt", {}, "Duration"), h("dd", {}, dur(a.duration_ms)),
         a.error_type ? [h("dt", {}, "Error"), h("dd", {}, `${a.error_type}: ${a.error_message || ""}`)] : null,
-        a.retry_after_ms !== null ? [h("dt", {}, "Retry-After"), h("dd", {}, ms(a.retry_after_ms))] : null),
+        a.retry_after_ms !== null ? [h("dt", {}, "Retry-After"), h("dd", {}, dur(a.retry_after_ms))] : null),
       h("div", { class: "muted" }, "Response excerpt"),
       h("pre", { class: "excerpt" }, a.response_excerpt || "(empty)")))) : h("p", { class: "muted" }, "No attempt yet."),
   ];
 }
 
 async function deadLetters(params) {
-  const query = Object.fromEntries(["target_id", "type", "since", "iterator"].map((k) => [k, params.get(k)]));
-  const p = await api("/dead-letters", { query: { ...query, limit: 50 } });
+  const query = Object.fromEntries(["target_id", "type", "since", "app_id", "iterator"].map((k) => [k, params.get(k)]));
+  const [p, targetList] = await Promise.all([api("/dead-letters", { query: { ...query, limit: 50 } }), allTargets()]);
   const manage = can("manage");
   const retryOne = (id) => async (ev) => {
     ev.stopPropagation();
@@ -404,7 +475,7 @@ async function deadLetters(params) {
   };
   const retryAll = async () => {
     const body = { all: true };
-    for (const k of ["target_id", "type", "since"]) if (params.get(k)) body[k] = params.get(k);
+    for (const k of ["target_id", "type", "since", "app_id"]) if (params.get(k)) body[k] = params.get(k);
     const r = await api("/dead-letters/retry", { method: "POST", body });
     toast(`Retried ${r.requeued}`);
     route();
@@ -416,7 +487,7 @@ async function deadLetters(params) {
     h("td", { class: "hide-narrow", title: when(d.updated_at) }, ago(d.updated_at)),
     manage ? h("td", {}, h("button", { class: "secondary retry-one", onclick: retryOne(d.id) }, "Retry")) : null));
   return [
-    filterForm(params, "dead-letters", [["target_id", "Target"], ["type", "Type"], ["since", "Since"]]),
+    filterForm(params, "dead-letters", [...commonFilters(targetList.map((t) => t.id)), ["since", "Since"]]),
     manage && p.data.length ? h("p", {}, h("button", { id: "retry-all", onclick: retryAll }, "Retry all that match")) : null,
     h("div", { class: "table-wrap" }, h("table", { id: "dead-letters" },
       h("thead", {}, h("tr", {}, h("th", { class: "num" }, "ID"), h("th", {}, "Target"), h("th", {}, "Type"), h("th", {}, "Reason"),
@@ -460,19 +531,147 @@ function targetActions(t) {
   return h("div", { class: "actions" }, out);
 }
 
-async function targets() {
-  const list = await allTargets();
+async function targets(params) {
+  const app = tenant() ? null : params.get("app_id");
+  const list = (await allTargets()).filter((t) => !app || t.app_id === app);
   const rows = list.map((t) => h("tr", { class: "clickable", "data-id": t.id, onclick: () => (location.hash = `#/targets/${encodeURIComponent(t.id)}`) },
     h("td", {}, h("a", { href: `#/targets/${encodeURIComponent(t.id)}` }, t.id)),
+    tenant() ? null : h("td", { class: "hide-narrow app" }, t.app_id || "—"),
     h("td", {}, health(t)),
     h("td", { class: "hide-narrow" }, t.url),
     h("td", { class: "num" }, t.consecutive_failures),
     h("td", {}, rate(t)),
     h("td", {}, targetActions(t))));
-  return h("div", { class: "table-wrap" }, h("table", { id: "targets" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Target"), h("th", {}, "Health"), h("th", { class: "hide-narrow" }, "URL"),
-      h("th", { class: "num" }, "Failures in a row"), h("th", {}, "Rate"), h("th", {}, ""))),
-    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No targets yet.")))));
+  return [
+    h("div", { class: "actions" },
+      can("manage") ? h("a", { class: "button", href: "#/targets/new", id: "new-target" }, "New target") : null,
+      tenant() ? null : filterForm(params, "targets", [["app_id", "Application"]])),
+    h("div", { class: "table-wrap" }, h("table", { id: "targets" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Target"), tenant() ? null : h("th", { class: "hide-narrow" }, "Application"),
+        h("th", {}, "Health"), h("th", { class: "hide-narrow" }, "URL"),
+        h("th", { class: "num" }, "Failures in a row"), h("th", {}, "Rate"), h("th", {}, ""))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No targets yet."))))),
+  ];
+}
+
+// Target create and edit: the settings people change most, sent as the
+// API's JSON; the server checks every rule and its sentence shows here.
+async function targetForm(id) {
+  const t = id ? await api(`/targets/${encodeURIComponent(id)}`) : null;
+  const field = (name, label, value, attrs = {}, hint = "") => h("label", { class: "field" }, label,
+    h("input", { name, value: value === null || value === undefined ? "" : value, ...attrs }), hint ? h("small", { class: "muted" }, hint) : null);
+  const headers = t ? Object.entries(t.headers || {}).map(([k, v]) => `${k}: ${v}`).join("\n") : "";
+  const message = h("p", { class: "error", id: "form-error", role: "alert" });
+  const form = h("form", { class: "card target-form", id: "target-form", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = ev.target.elements, body = {};
+    const text = (n) => f[n].value.trim();
+    if (!t) body.id = text("id");
+    body.url = text("url");
+    if (text("name") || t) body.name = text("name");
+    body.event_filters = text("event_filters") ? text("event_filters").split(/[\s,]+/).filter(Boolean) : [];
+    body.headers = {};
+    for (const line of f.headers.value.split("\n")) {
+      if (!line.trim()) continue;
+      const at = line.indexOf(":");
+      if (at < 1) { message.textContent = `A header line is "Name: value": ${line}`; return; }
+      body.headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    }
+    if (text("max_attempts")) body.max_attempts = Number(text("max_attempts"));
+    if (text("retry_schedule")) {
+      const s = text("retry_schedule");
+      body.retry_schedule = /^[0-9,\s]+$/.test(s) ? s.split(/[\s,]+/).filter(Boolean).map(Number) : s;
+    }
+    if (text("rate_per_second")) { body.rate_per_second = Number(text("rate_per_second")); body.rate_limit_enabled = true; }
+    else if (t && t.rate_limit_enabled) body.rate_limit_enabled = false;
+    if (text("max_in_flight")) body.max_in_flight = Number(text("max_in_flight"));
+    else if (t && t.max_in_flight !== null) body.max_in_flight = null;
+    if (!t && f.app_id && text("app_id")) body.app_id = text("app_id");
+    try {
+      const saved = await api(t ? `/targets/${encodeURIComponent(t.id)}` : "/targets", { method: t ? "PATCH" : "POST", body });
+      toast(`${saved.id} ${t ? "saved" : "created"}`);
+      if (!t && saved.secret) { // generated: shown this once, before leaving the form
+        show(h("h1", {}, `Target ${saved.id} created`),
+             h("div", { class: "card", id: "new-secret" }, h("p", {}, "Its signing secret, shown only now: give it to the receiver."),
+               h("pre", {}, saved.secret), h("a", { class: "button", href: `#/targets/${encodeURIComponent(saved.id)}` }, "Go to the target")));
+        return;
+      }
+      location.hash = `#/targets/${encodeURIComponent(saved.id)}`;
+    } catch (e) {
+      message.textContent = e.message;
+    }
+  } },
+    t ? null : field("id", "ID", "", { required: true, pattern: "[A-Za-z0-9_.\\-]+", placeholder: "billing-prod" }),
+    field("url", "URL", t && t.url, { required: true, type: "url", placeholder: "https://example.com/webhooks" }),
+    field("name", "Name", t && t.name),
+    field("event_filters", "Events", t ? t.event_filters.join(", ") : "", { placeholder: "all, or order.*, invoice.paid" },
+          "Event types or patterns with *, separated by commas; empty for every type."),
+    h("label", { class: "field" }, "Headers", h("textarea", { name: "headers", rows: 3, placeholder: "X-Team: billing" }, headers),
+      h("small", { class: "muted" }, "One per line, Name: value; sent with every request.")),
+    field("max_attempts", "Attempts", t && t.max_attempts, { type: "number", min: 1, max: 100 }),
+    field("retry_schedule", "Retry schedule", t && (t.retry_schedule_name || (Array.isArray(t.retry_schedule) ? t.retry_schedule.join(", ") : "")), {
+      placeholder: "a schedule's name, or delays in ms: 1000, 5000, 60000" }, "Empty keeps the exponential backoff."),
+    field("rate_per_second", "Rate", t && t.rate_limit_enabled ? t.rate_per_second : "", { type: "number", min: 0, step: "any", placeholder: "unlimited" },
+          "Requests a second at most; empty for no limit."),
+    field("max_in_flight", "In flight at most", t && t.max_in_flight, { type: "number", min: 1, placeholder: "no cap" }),
+    !t && !tenant() ? field("app_id", "Application", "", { placeholder: "none" }) : null,
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "save-target" }, t ? "Save" : "Create"),
+      h("a", { class: "button secondary", href: t ? `#/targets/${encodeURIComponent(t.id)}` : "#/targets" }, "Cancel")),
+    message);
+  return form;
+}
+
+async function sendTest(t) {
+  const r = await api(`/targets/${encodeURIComponent(t.id)}/test`, { method: "POST", body: {} });
+  toast(`Test event ${r.id} sent to ${t.id}`);
+  location.hash = `#/events/${encodeURIComponent(r.id)}`;
+}
+
+async function events(params) {
+  const query = Object.fromEntries(["type", "since", "app_id", "idempotency_key", "iterator"].map((k) => [k, params.get(k)]));
+  const p = await api("/events", { query: { ...query, limit: 50 } });
+  const rows = p.data.map((e) => h("tr", { class: "clickable", "data-id": e.id, onclick: () => (location.hash = `#/events/${encodeURIComponent(e.id)}`) },
+    h("td", {}, h("a", { href: `#/events/${encodeURIComponent(e.id)}` }, e.id)),
+    h("td", {}, e.type),
+    tenant() ? null : h("td", { class: "hide-narrow app" }, e.app_id || "—"),
+    h("td", { class: "hide-narrow" }, e.idempotency_key || "—"),
+    h("td", { title: when(e.created_at) }, ago(e.created_at))));
+  return [
+    filterForm(params, "events", [["type", "Type"], ...(tenant() ? [] : [["app_id", "Application"]]),
+                                  ["idempotency_key", "Idempotency key"], ["since", "Since"]]),
+    h("div", { class: "table-wrap" }, h("table", { id: "events" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Event (webhook-id)"), h("th", {}, "Type"), tenant() ? null : h("th", { class: "hide-narrow" }, "Application"),
+        h("th", { class: "hide-narrow" }, "Idempotency key"), h("th", {}, "Created"))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No events match."))))),
+    pager(params, p.done ? null : p.iterator, "events"),
+  ];
+}
+
+// One event and its fan-out: a delivery per target, with where each stands.
+async function event(uid) {
+  const e = await api(`/events/${encodeURIComponent(uid)}`);
+  const rows = e.deliveries.map((d) => h("tr", { class: "clickable", "data-id": d.id, onclick: () => (location.hash = `#/deliveries/${d.id}`) },
+    h("td", { class: "num" }, h("a", { href: `#/deliveries/${d.id}` }, d.id)),
+    h("td", {}, h("a", { href: `#/targets/${encodeURIComponent(d.target_id)}` }, d.target_id)),
+    h("td", {}, statusBadge(d.status)),
+    h("td", { class: "num" }, d.attempt_count),
+    h("td", {}, d.last_status_code === null ? (d.last_error || "—") : `HTTP ${d.last_status_code}`)));
+  return [
+    h("div", { class: "card" }, h("dl", { class: "kv", id: "event" },
+      h("dt", {}, "Event id"), h("dd", {}, e.id, h("span", { class: "muted" }, " (the webhook-id header)")),
+      h("dt", {}, "Type"), h("dd", {}, e.type),
+      tenant() ? null : [h("dt", {}, "Application"), h("dd", {}, e.app_id || "none")],
+      h("dt", {}, "Created"), h("dd", {}, when(e.created_at)),
+      h("dt", {}, "Idempotency key"), h("dd", {}, e.idempotency_key || "—"),
+      e.ordering_key ? [h("dt", {}, "Ordering key"), h("dd", {}, e.ordering_key)] : null)),
+    h("h2", {}, `Fan-out (${e.deliveries.length} ${e.deliveries.length === 1 ? "target" : "targets"})`),
+    h("div", { class: "table-wrap" }, h("table", { id: "fan-out" },
+      h("thead", {}, h("tr", {}, h("th", { class: "num" }, "Delivery"), h("th", {}, "Target"), h("th", {}, "Status"),
+        h("th", { class: "num" }, "Attempts"), h("th", {}, "Last answer"))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No target took this event."))))),
+    h("h2", {}, "Payload"),
+    h("pre", { id: "event-payload" }, prettyJson(e.data)),
+  ];
 }
 
 async function target(id) {
@@ -492,8 +691,12 @@ async function target(id) {
       h("dt", {}, "Rate"), h("dd", {}, rate(t)),
       h("dt", {}, "In flight at most"), h("dd", {}, t.max_in_flight === null ? "no cap" : t.max_in_flight),
       h("dt", {}, "Breaker"), h("dd", {}, t.paused_until ? `open until ${when(t.paused_until)} (${t.paused_reason || ""})` : "closed"),
-      h("dt", {}, "Attempts"), h("dd", {}, `${t.max_attempts} (${t.retry_schedule_name || "backoff"})`)),
-      targetActions(t)),
+      h("dt", {}, "Attempts"), h("dd", {}, `${t.max_attempts} (${t.retry_schedule_name || "backoff"})`),
+      tenant() ? null : [h("dt", {}, "Application"), h("dd", {}, t.app_id || "none")]),
+      targetActions(t),
+      can("manage") ? h("div", { class: "actions" },
+        h("a", { class: "button secondary", href: `#/targets/${encodeURIComponent(t.id)}/edit`, id: "edit-target" }, "Edit"),
+        h("button", { class: "secondary", id: "send-test", onclick: () => sendTest(t) }, "Send test event")) : null),
     h("p", {}, h("a", { href: `#/deliveries?target_id=${encodeURIComponent(t.id)}` }, "Its deliveries"), " · ",
       h("a", { href: `#/dead-letters?target_id=${encodeURIComponent(t.id)}` }, "Its dead letters")),
     h("div", { class: "grid" },
@@ -511,20 +714,46 @@ function route() {
   const parts = (path || "/").split("/").filter(Boolean).map(decodeURIComponent);
   const name = parts[0] || "overview";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name);
+  if (name === "events" && parts[1]) return page(`Event ${parts[1]}`, () => event(parts[1]));
+  if (name === "events") return page("Events", () => events(params));
   if (name === "deliveries" && parts[1]) return page(`Delivery ${parts[1]}`, () => delivery(parts[1]));
   if (name === "deliveries") return page("Deliveries", () => deliveries(params));
   if (name === "dead-letters") return page("Dead letters", () => deadLetters(params));
+  if (name === "targets" && parts[1] === "new") return page("New target", () => targetForm(null));
+  if (name === "targets" && parts[1] && parts[2] === "edit") return page(`Edit ${parts[1]}`, () => targetForm(parts[1]));
   if (name === "targets" && parts[1]) return page(`Target ${parts[1]}`, () => target(parts[1]));
-  if (name === "targets") return page("Targets", () => targets());
+  if (name === "targets") return page("Targets", () => targets(params));
   return page("Overview", () => overview(params));
 }
 
-window.addEventListener("hashchange", route);
+// A portal link: the token moves from the fragment to this tab's storage,
+// and the fragment is replaced, so it stays out of history and bookmarks.
+// Also when the link is opened in a tab that shows the dashboard already.
+function takePortalLink() {
+  if (!location.hash.startsWith(PORTAL)) return false;
+  sessionStorage.setItem(KEY, decodeURIComponent(location.hash.slice(PORTAL.length)));
+  history.replaceState(null, "", location.pathname + location.search + "#/");
+  self = null;
+  return true;
+}
+
+window.addEventListener("hashchange", () => {
+  if (takePortalLink()) start().catch((e) => renderLogin(e.message));
+  else route();
+});
 document.getElementById("logout").addEventListener("click", () => signOut("Signed out."));
 window.addEventListener("unhandledrejection", (ev) => {
   if (ev.reason instanceof ApiError && ev.reason.status === 401) return;
   toast(ev.reason && ev.reason.message ? ev.reason.message : String(ev.reason));
 });
 
+document.getElementById("search").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const box = document.getElementById("search-input");
+  search(box.value);
+  box.value = "";
+});
+
+takePortalLink();
 if (sessionStorage.getItem(KEY)) start().catch((e) => renderLogin(e.message));
 else renderLogin();
