@@ -95,7 +95,7 @@ CREATE TABLE attempts (
     error_type        TEXT,
     error_message     TEXT,
     response_excerpt  TEXT,             -- the first 16 KiB of the body
-    retry_after_ms    INTEGER,
+    retry_after_ms    INTEGER, request_head TEXT, response_head TEXT,
     UNIQUE (delivery_id, number)
 ) STRICT;
 

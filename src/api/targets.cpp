@@ -23,23 +23,7 @@ constexpr int64_t kDefaultOverlapMs = 86'400'000;
 // credentials in capability URLs (https://…/hook?token=…).
 std::string shownTargetUrl(const std::string& url, const ApiKey* key)
 {
-    if (key && grants(key->scopes, "admin"))
-        return url;
-    std::string out = redactUrl(url);
-    const size_t start = out.find('?');
-    if (start == std::string::npos)
-        return out;
-    const size_t end = std::min(out.find('#', start), out.size());
-    std::string masked;
-    for (size_t at = start + 1; at <= end;) {
-        const size_t next = std::min(out.find('&', at), end);
-        const std::string_view part = std::string_view(out).substr(at, next - at);
-        const size_t eq = part.find('=');
-        masked += (masked.empty() ? "" : "&") +
-            (eq == std::string_view::npos ? std::string("***") : std::string(part.substr(0, eq + 1)) + "***");
-        at = next + 1;
-    }
-    return out.substr(0, start + 1) + masked + out.substr(end);
+    return key && grants(key->scopes, "admin") ? url : maskUrlCredentials(url);
 }
 
 // A target as the calling key may see it (shownTargetUrl).

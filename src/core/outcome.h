@@ -31,6 +31,12 @@ struct Outcome {
     std::string errorMessage;
     std::optional<int64_t> retryAfterMs; // parsed Retry-After, relative to receipt
     std::string responseExcerpt;         // the first bytes of the body
+    // The request line and headers as sent ("POST URL" then "Name: value"
+    // lines; credentials in the URL and sensitive custom headers masked) and
+    // the answer's status line and headers (at most 8 KiB): what the
+    // dashboard shows per attempt.
+    std::string requestHead;
+    std::string responseHead;
     int64_t startedAtMs = 0;             // wall clock
     int64_t durationMs = 0;
 };

@@ -245,4 +245,34 @@ size_t jsonDepth(std::string_view json)
     return deepest;
 }
 
+std::string maskUrlCredentials(std::string_view url)
+{
+    std::string out = redactUrl(url);
+    const size_t start = out.find('?');
+    if (start == std::string::npos)
+        return out;
+    const size_t end = std::min(out.find('#', start), out.size());
+    std::string masked;
+    for (size_t at = start + 1; at <= end;) {
+        const size_t next = std::min(out.find('&', at), end);
+        const std::string_view part = std::string_view(out).substr(at, next - at);
+        const size_t eq = part.find('=');
+        masked += (masked.empty() ? "" : "&") +
+            (eq == std::string_view::npos ? std::string("***") : std::string(part.substr(0, eq + 1)) + "***");
+        at = next + 1;
+    }
+    return out.substr(0, start + 1) + masked + out.substr(end);
+}
+
+bool isSensitiveHeader(std::string_view name)
+{
+    std::string lower;
+    for (char c : name)
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (std::string_view word : {"auth", "cookie", "token", "secret", "key", "password", "signature"})
+        if (lower.find(word) != std::string::npos)
+            return true;
+    return false;
+}
+
 } // namespace webhookd

@@ -28,6 +28,11 @@ Status validateText(std::string_view text, std::string_view what, size_t maxByte
 // The URL with the password of its userinfo (or a userinfo without a colon,
 // usually a token) replaced by "***": for listings, logs and error messages.
 std::string redactUrl(std::string_view url);
+// redactUrl, and every query value masked too (capability URLs carry
+// credentials there: https://…/hook?token=…).
+std::string maskUrlCredentials(std::string_view url);
+// Header names like auth, cookie, token, secret, key, password or signature.
+bool isSensitiveHeader(std::string_view name);
 
 // A database locator as it may be shown in logs and messages: a file path
 // as it is; a URL with the password of its userinfo ("postgres://u:***@h")

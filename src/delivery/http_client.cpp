@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/unique_fd.h"
 #include "core/utf8.h"
+#include "core/validate.h"
 #include "retry/retry.h"
 
 namespace webhookd {
@@ -108,10 +109,36 @@ struct Transfer {
     bool tooLarge = false;
     std::optional<std::string> blocked;
     std::optional<std::string> retryAfter;
+    std::string responseHead; // the last response's status line and headers, cut at kMaxHeadBytes
     int64_t startedWall = 0;
     int64_t startedMono = 0;
     const HttpOptions* options = nullptr;
 };
+
+constexpr size_t kMaxHeadBytes = 8 * 1024;
+
+// The request as sent, for people: credentials in the URL masked, and a
+// custom header whose name says it holds a credential; the signature
+// headers stay (a receiver checks them against its secret).
+std::string requestHead(const HttpRequest& r)
+{
+    std::string out = "POST " + maskUrlCredentials(r.url) + "\n";
+    for (const std::string& h : r.headers) {
+        const size_t colon = h.find_first_of(":;");
+        const std::string_view name = std::string_view(h).substr(0, colon);
+        const bool signature = strncasecmp(name.data(), "webhook-", 8) == 0 ||
+            strcasecmp(std::string(name).c_str(), "x-hub-signature-256") == 0;
+        if (h == "Expect:")
+            continue;
+        if (!signature && isSensitiveHeader(name) && colon != std::string::npos && h[colon] == ':')
+            out += std::string(name) + ": ********\n";
+        else
+            out += (colon != std::string::npos && h[colon] == ';' ? std::string(name) + ":" : h) + "\n";
+        if (out.size() > kMaxHeadBytes)
+            break;
+    }
+    return out;
+}
 
 struct HttpClient::Impl {
     HttpOptions options;
@@ -263,8 +290,14 @@ struct HttpClient::Impl {
         std::string_view line(data, len);
         if (line.size() > 12 && strncasecmp(line.data(), "retry-after:", 12) == 0)
             t->retryAfter = std::string(line.substr(12));
-        else if (line.rfind("HTTP/", 0) == 0)
+        else if (line.rfind("HTTP/", 0) == 0) {
             t->retryAfter.reset(); // a new response (after 100 Continue) starts afresh
+            t->responseHead.clear();
+        }
+        while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+            line.remove_suffix(1);
+        if (!line.empty() && t->responseHead.size() + line.size() + 1 <= kMaxHeadBytes)
+            t->responseHead.append(line).push_back('\n');
         return len;
     }
 
@@ -334,6 +367,8 @@ struct HttpClient::Impl {
         // a character boundary and ill-formed UTF-8 becomes U+FFFD.
         t.excerpt.resize(utf8::boundary(t.excerpt, options.excerptBytes));
         o.responseExcerpt = utf8::valid(t.excerpt) ? std::move(t.excerpt) : utf8::sanitize(t.excerpt);
+        o.requestHead = requestHead(t.request);
+        o.responseHead = utf8::valid(t.responseHead) ? std::move(t.responseHead) : utf8::sanitize(t.responseHead);
         long code = 0;
         if (curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
             code = 0;

@@ -21,6 +21,8 @@ struct Attempt {
     std::optional<std::string> errorMessage;
     std::optional<int64_t> retryAfterMs;
     std::string responseExcerpt;
+    std::optional<std::string> requestHead;  // "POST URL" and the headers sent (masked), one per line
+    std::optional<std::string> responseHead; // the answer's status line and headers
 };
 
 struct Delivery {

@@ -71,6 +71,8 @@ json attemptJson(const Attempt& a)
         {"error_message", orNull(a.errorMessage)},
         {"retry_after_ms", orNull(a.retryAfterMs)},
         {"response_excerpt", a.responseExcerpt},
+        {"request_head", orNull(a.requestHead)},
+        {"response_head", orNull(a.responseHead)},
     };
 }
 
@@ -250,17 +252,6 @@ json apiKeyJson(const ApiKey& k)
 std::string maskSecret(const std::string& secret)
 {
     return secret.rfind("whsec_", 0) == 0 ? "whsec_********" : "********";
-}
-
-bool isSensitiveHeader(std::string_view name)
-{
-    std::string lower;
-    for (char c : name)
-        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (std::string_view word : {"auth", "cookie", "token", "secret", "key", "password", "signature"})
-        if (lower.find(word) != std::string::npos)
-            return true;
-    return false;
 }
 
 std::string shownHeaderValue(std::string_view name, const std::string& value, bool showSecret)

@@ -60,8 +60,7 @@ nlohmann::json apiKeyJson(const ApiKey& k);
 
 // Masking, for text output too.
 std::string maskSecret(const std::string& secret);
-// Header names like auth, cookie, token, secret, key, password or signature.
-bool isSensitiveHeader(std::string_view name);
+// isSensitiveHeader (core/validate.h) is how headers are masked.
 std::string shownHeaderValue(std::string_view name, const std::string& value, bool showSecret);
 std::string shownUrl(const std::string& url, bool showSecret);
 

@@ -44,13 +44,19 @@ CompletionPlan planCompletions(const std::vector<Completion>& completions, int64
                      unlessEmpty(transportErrorName(o.error)),
                      unlessEmpty(o.errorMessage),
                      std::nullopt,
-                     o.retryAfterMs};
+                     o.retryAfterMs,
+                     std::nullopt,
+                     std::nullopt};
         // The excerpt is already a rendering (ill-formed bytes became U+FFFD,
         // the end was cut), not the receiver's exact bytes; U+0000 becomes
         // U+FFFD as well, so both stores keep the same text (PostgreSQL's
         // text cannot hold U+0000).
         if (!o.responseExcerpt.empty())
             a.responseExcerpt = utf8::storable(o.responseExcerpt);
+        if (!o.requestHead.empty())
+            a.requestHead = utf8::storable(o.requestHead);
+        if (!o.responseHead.empty())
+            a.responseHead = utf8::storable(o.responseHead);
         plan.attempts.push_back(std::move(a));
         if (c.status == DeliveryStatus::DeadLetter)
             plan.deadLetters.push_back({c.deliveryId, c.deadLetterReason, nowMs});

@@ -68,6 +68,8 @@ struct AttemptRow {
     std::optional<std::string_view> errorMessage;
     std::optional<std::string> responseExcerpt;
     std::optional<int64_t> retryAfterMs;
+    std::optional<std::string> requestHead;
+    std::optional<std::string> responseHead;
 };
 
 struct DeadLetterRow {

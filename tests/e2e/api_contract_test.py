@@ -214,7 +214,8 @@ def scenario(tokens, recv_base):
 
     # Targets.
     t = api("createTarget", A, 201, body={"id": "recv", "url": hook, "name": "Receiver",
-                                          "event_filters": ["order.*", "page.*", "batch.*"]}).json
+                                          "event_filters": ["order.*", "page.*", "batch.*"],
+                                          "headers": {"Authorization": "Bearer receiver-secret", "X-Team": "billing"}}).json
     check("a generated secret is shown in the clear once", lambda: t["secret"].startswith("whsec_") and "*" not in t["secret"])
     api("createTarget", A, 409, code="conflict", label="with a taken id", body={"id": "recv", "url": hook})
     api("createTarget", A, 422, code="validation_error", label="with an unknown field",
@@ -340,6 +341,14 @@ def scenario(tokens, recv_base):
     check("the event is delivered to the receiver within 10 s", lambda: doc["status"] == "delivered")
     dd = api("getDelivery", R, 200, args={"id": did}).json
     check("its last attempt got a 200", lambda: dd["attempts"][-1]["status_code"] == 200)
+    head = dd["attempts"][-1]["request_head"] or ""
+    check("the attempt keeps the request as sent: URL, signature headers, custom headers",
+          lambda: head.startswith(f"POST {hook}\n") and f"webhook-id: {ev['id']}\n" in head
+          and "webhook-signature: v1," in head and "X-Team: billing\n" in head, head)
+    check("a credential in a custom header or the URL is never kept", lambda: "receiver-secret" not in head
+          and "Authorization: ********" in head, head)
+    check("the attempt keeps the answer's status line and headers",
+          lambda: (dd["attempts"][-1]["response_head"] or "").startswith("HTTP/1.1 200"), str(dd["attempts"][-1]["response_head"]))
     got = get_json(recv_base + "/_requests") or []
     check("the receiver saw the envelope", lambda: any(x["path"] == "/hook" and json.loads(x["body"])["id"] == ev["id"]
                                                         for x in got))

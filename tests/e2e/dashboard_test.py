@@ -287,6 +287,24 @@ def debugging(d, base, keys, ids, go, css, shot):
            "searching a delivery id opens the delivery")
     link = css("#event-link")
     report(bool(link) and link[0].text.startswith("msg_"), "a delivery's event is a link to the event's page")
+    # Each attempt's request as sent: headers with the signature, and the
+    # very body the receiver got; the answer's headers; copy as curl.
+    last = css("#attempts .attempt")[0]
+    d.execute_script("for (const x of document.querySelectorAll('#attempts details')) x.open = true")
+    head = last.find_element(By.CSS_SELECTOR, ".request-head").text
+    body = last.find_element(By.CSS_SELECTOR, ".request-body").text
+    got = [x["body"] for x in json.loads(urllib.request.urlopen(ids["rx"] + "/_requests", timeout=10).read())
+           if x["path"] == "/flaky"]
+    report(head.startswith("POST ") and "webhook-signature: v1," in head and "webhook-id: msg_" in head,
+           "an attempt shows the request line and headers, the signature included", head[:120])
+    report(bool(got) and body == got[-1], "the body shown is byte for byte the one the receiver got", body[:80])
+    report(last.find_element(By.CSS_SELECTOR, ".response-head").text.startswith("HTTP/1.1 200"),
+           "and the answer's status line and headers")
+    curl = last.find_element(By.CSS_SELECTOR, ".curl").text
+    report(curl.startswith("curl -X POST ") and "-H 'webhook-signature: v1," in curl and "--data-raw '" in curl,
+           "'Copy as curl' holds the request", curl[:100])
+    d.execute_script("arguments[0].scrollIntoView()", last)
+    shot("delivery-request-as-sent")
     go("#/events?type=order.*", "#events tbody tr[data-id]")
     types = {r.find_elements(By.TAG_NAME, "td")[1].text for r in css("#events tbody tr[data-id]")}
     report(types and all(t.startswith("order.") for t in types), "the events page filters by a type pattern (order.*)", str(types))
@@ -428,6 +446,7 @@ def main():
         if not report(m is not None, "the receiver is listening"):
             return 1
         rx = f"http://{m.group(1)}:{m.group(2)}"
+        ids = {"rx": rx}
         ctl("init")
         ctl("target", "add", "t-ok", "--url", rx + "/ok")
         ctl("target", "add", "t-flaky", "--url", rx + "/flaky", "--initial-delay", "200ms", "--events", "flaky.*",
@@ -440,7 +459,6 @@ def main():
         ctl("target", "add", "a-hook", "--url", rx + "/ok", "--app", "acme")
         ctl("target", "add", "g-hook", "--url", rx + "/ok", "--app", "globex")
         keys = {n: ctl("api-key", "create", n, "--scope", s).splitlines()[-1] for n, s in (("admin", "admin"), ("reader", "read"))}
-        ids = {}
         ids["flaky"] = int(ctl("send", "flaky.one", "--target", "t-flaky", "--data", '{"n": 1}').splitlines()[0])
         ids["reject"] = int(ctl("send", "reject.one", "--target", "t-reject", "--data", '{"n": 2}').splitlines()[0])
         ids["hostile"] = int(ctl("send", "order.created", "--target", "t-ok",

@@ -50,7 +50,14 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, { method = "GET", query, body } = {}) {
+async function api(path, opts = {}) {
+  const text = await apiText(path, opts);
+  try { return text ? JSON.parse(text) : null; } catch { return null; }
+}
+
+// The answer's text, for the one place that needs bytes exactly (an event's
+// payload, to rebuild the body an attempt sent).
+async function apiText(path, { method = "GET", query, body } = {}) {
   const url = new URL(API + path, location.origin);
   for (const [k, v] of Object.entries(query || {}))
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
@@ -67,7 +74,41 @@ async function api(path, { method = "GET", query, body } = {}) {
     }
     throw new ApiError(res.status, doc && doc.detail ? doc.detail : `HTTP ${res.status}`);
   }
-  return doc;
+  return text;
+}
+
+// The body an attempt sent: the event's payload as stored (its exact bytes),
+// alone for body_format data, else inside the envelope DESIGN.md fixes.
+function requestBody(eventText, e, format) {
+  const at = eventText.indexOf(',"data":'); // the server splices the payload in last, as text
+  const data = at < 0 ? JSON.stringify(e.data) : eventText.slice(at + 8, -1);
+  if (format === "data") return data;
+  return `{"id":"${e.id}","type":"${e.type}","timestamp":"${new Date(e.created_at).toISOString()}","data":${data}}`;
+}
+
+const shellQuote = (s) => "'" + String(s).replace(/'/g, "'\\''") + "'";
+
+// "Copy as curl": the attempt's request line and headers and the body; a
+// masked value stays masked (********), to be filled in by hand.
+function curlOf(head, body) {
+  const lines = head.split("\n").filter(Boolean);
+  const url = lines.length ? lines[0].replace(/^POST /, "") : "";
+  const headers = lines.slice(1).map((l) => ` \\\n  -H ${shellQuote(l)}`).join("");
+  return `curl -X POST ${shellQuote(url)}${headers} \\\n  --data-raw ${shellQuote(body)}`;
+}
+
+function attemptRequest(a, body) {
+  if (!a.request_head) return h("p", { class: "muted" }, "The request was not kept (an attempt recorded before version 10).");
+  const curl = curlOf(a.request_head, body);
+  const copy = h("button", { class: "secondary copy-curl", type: "button", onclick: async () => {
+    try { await navigator.clipboard.writeText(curl); toast("Copied as curl"); }
+    catch { toast("This page cannot reach the clipboard here: select the command and copy it"); }
+  } }, "Copy as curl");
+  return h("details", { class: "request" }, h("summary", {}, "Request as sent"),
+    h("pre", { class: "request-head" }, a.request_head),
+    h("pre", { class: "request-body" }, body),
+    h("div", { class: "actions" }, copy),
+    h("pre", { class: "curl" }, curl));
 }
 
 // A portal session may read, resend, retry and manage its application's
@@ -405,8 +446,11 @@ function prettyJson(value) {
 
 async function delivery(id) {
   const d = await api(`/deliveries/${encodeURIComponent(id)}`);
-  let event = null, t = null;
-  try { event = await api(`/events/${encodeURIComponent(d.event_uid)}`); } catch (e) { event = { error: e.message }; }
+  let event = null, eventText = "", t = null;
+  try {
+    eventText = await apiText(`/events/${encodeURIComponent(d.event_uid)}`);
+    event = JSON.parse(eventText);
+  } catch (e) { event = { error: e.message }; }
   try { t = await api(`/targets/${encodeURIComponent(d.target_id)}`); } catch { t = null; }
   const why = whyWaiting(d, t);
   const resend = can("manage") && (d.status === "delivered" || d.status === "dead_letter")
@@ -458,6 +502,9 @@ async function delivery(id) {
         h("dt", {}, "Duration"), h("dd", {}, dur(a.duration_ms)),
         a.error_type ? [h("dt", {}, "Error"), h("dd", {}, `${a.error_type}: ${a.error_message || ""}`)] : null,
         a.retry_after_ms !== null ? [h("dt", {}, "Retry-After"), h("dd", {}, dur(a.retry_after_ms))] : null),
+      attemptRequest(a, event.error ? "" : requestBody(eventText, event, t ? t.body_format : "envelope")),
+      a.response_head ? h("details", { class: "response", open: true }, h("summary", {}, "Answer headers"),
+        h("pre", { class: "response-head" }, a.response_head)) : null,
       h("div", { class: "muted" }, "Response excerpt"),
       h("pre", { class: "excerpt" }, a.response_excerpt || "(empty)")))) : h("p", { class: "muted" }, "No attempt yet."),
   ];
@@ -567,7 +614,7 @@ async function targetForm(id) {
     const f = ev.target.elements, body = {};
     const text = (n) => f[n].value.trim();
     if (!t) body.id = text("id");
-    body.url = text("url");
+    if (!t || text("url") !== t.url) body.url = text("url"); // a URL shown masked is sent back only when changed
     if (text("name") || t) body.name = text("name");
     body.event_filters = text("event_filters") ? text("event_filters").split(/[\s,]+/).filter(Boolean) : [];
     body.headers = {};

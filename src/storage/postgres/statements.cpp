@@ -151,7 +151,7 @@ std::string spell(Q q)
             " LEFT JOIN dead_letters dl ON dl.delivery_id = d.id WHERE d.id = $1";
     case Q::AttemptsOfDelivery:
         return "SELECT number, started_at, duration_ms, status_code, error_type, error_message, retry_after_ms,"
-               " response_excerpt FROM attempts WHERE delivery_id = $1 ORDER BY number";
+               " response_excerpt, request_head, response_head FROM attempts WHERE delivery_id = $1 ORDER BY number";
     // redrive.cpp
     case Q::DeliveryStatus: return "SELECT status FROM deliveries WHERE id = $1";
     case Q::DeliveryRequeue:
@@ -315,11 +315,10 @@ std::string spell(Q q)
             sqlName(DeliveryStatus::InProgress) + " AND d.lease_owner = $1 RETURNING d.id";
     case Q::QueueAttemptMany:
         return "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_type,"
-               " error_message, response_excerpt, retry_after_ms) SELECT (r.value ->> 0)::bigint, (r.value ->> "
-               "1)::bigint,"
-               " (r.value ->> 2)::bigint, (r.value ->> 3)::bigint, (r.value ->> 4)::bigint, r.value ->> 5, r.value ->> "
-               "6, r.value ->> 7, (r.value ->> 8)::bigint"
-               " FROM jsonb_array_elements($1::jsonb) AS r";
+               " error_message, response_excerpt, retry_after_ms, request_head, response_head) SELECT"
+               " (r.value ->> 0)::bigint, (r.value ->> 1)::bigint, (r.value ->> 2)::bigint, (r.value ->> 3)::bigint,"
+               " (r.value ->> 4)::bigint, r.value ->> 5, r.value ->> 6, r.value ->> 7, (r.value ->> 8)::bigint,"
+               " r.value ->> 9, r.value ->> 10 FROM jsonb_array_elements($1::jsonb) AS r";
     case Q::QueueDeadLetterMany:
         return "INSERT INTO dead_letters (delivery_id, reason, moved_at) SELECT (r.value ->> 0)::bigint, r.value ->> 1,"
                " (r.value ->> 2)::bigint FROM jsonb_array_elements($1::jsonb) AS r"

@@ -173,6 +173,8 @@ Result<Delivery> getDelivery(Database& db, int64_t id)
                 at.retryAfterMs = a.getColumn(6).getInt64();
             if (!a.getColumn(7).isNull())
                 at.responseExcerpt = a.getColumn(7).getString();
+            at.requestHead = detail::optionalColumn<std::string>(a, 8);
+            at.responseHead = detail::optionalColumn<std::string>(a, 9);
             d.attempts.push_back(std::move(at));
         }
         sql::Statement o(detail::sql(db), sql::Q::OrderingOfDelivery);

@@ -362,7 +362,7 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
             continue;
         const AttemptRow& a = plan.attempts[i];
         attempts.add(a.deliveryId, a.number, a.startedAt, a.durationMs, a.statusCode, a.errorType, a.errorMessage,
-                     a.responseExcerpt, a.retryAfterMs);
+                     a.responseExcerpt, a.retryAfterMs, a.requestHead, a.responseHead);
     }
     for (const DeadLetterRow& d : plan.deadLetters)
         if (written.count(d.deliveryId))
