@@ -105,6 +105,10 @@ void Worker::Impl::collect()
         c.targetId = d.target->id;
         c.attemptNumber = d.attemptNumber;
         c.outcome = std::move(res.outcome);
+        if (dec.verdict == Verdict::Delivered && !opt.allAttemptHeads) {
+            c.outcome.requestHead.clear();
+            c.outcome.responseHead.clear();
+        }
         c.lastError = dec.lastError;
         c.freeThrottle = dec.freeThrottle;
         ++counters.attempts;

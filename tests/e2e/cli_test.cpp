@@ -1406,6 +1406,36 @@ TEST_CASE("cli: send --target reaches only targets of the event's own applicatio
     CHECK(targetsOf(cli, cli.sendIds({"x", "--target", "nobody"})) == std::set<std::string>{"nobody"});
 }
 
+TEST_CASE("cli: keys bound to an application, and portal links")
+{
+    Fixture cli;
+    const auto key = cli.ctlJson({"api-key", "create", "acme-backend", "--scope", "events:write", "--app", "acme"});
+    CHECK(key["app_id"] == "acme");
+    CHECK(key["kind"] == "key");
+    const std::string url =
+        cli.ctlOk({"portal-link", "--app", "acme", "--ttl", "2h", "--url", "https://hooks.example.com/"});
+    CHECK(url.rfind("https://hooks.example.com/#portal=whk_key_", 0) == 0);
+    CHECK(url.find('?') == std::string::npos);
+    const auto link = cli.ctlJson({"portal-link", "--app", "acme", "--url", "http://127.0.0.1:8080"});
+    CHECK(link["app_id"] == "acme");
+    CHECK(link["url"] == "http://127.0.0.1:8080/#portal=" + link["token"].get<std::string>());
+    const auto keys = cli.ctlJson({"api-key", "list"});
+    int portals = 0;
+    for (const auto& k : keys)
+        portals += k["kind"] == "portal" && k["app_id"] == "acme" && k["revoked_at"].is_null();
+    CHECK(portals == 2);
+    // The token is never listed.
+    const std::string token = link["token"].get<std::string>();
+    CHECK(cli.ctlOk({"api-key", "list", "--json"}).find(token.substr(token.rfind('_'))) == std::string::npos);
+    CHECK(cli.ctlOk({"portal-link", "--app", "acme", "--revoke"}) == "revoked 2 portal sessions of acme\n");
+    CHECK(cli.ctlOk({"portal-link", "--app", "acme", "--revoke"}) == "revoked 0 portal sessions of acme\n");
+    // Refused with one sentence, nothing written.
+    fails(cli, {"portal-link", "--app", "acme"}, 2);
+    fails(cli, {"portal-link", "--app", "acme", "--ttl", "8d", "--url", "https://h.example"}, 2);
+    fails(cli, {"portal-link", "--app", "not valid", "--url", "https://h.example"}, 2);
+    fails(cli, {"api-key", "create", "x", "--scope", "read", "--app", "not valid"}, 2);
+}
+
 TEST_CASE("cli: other bad send, list, sign and verify input is refused with one sentence")
 {
     Fixture cli;

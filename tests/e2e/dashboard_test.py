@@ -289,7 +289,7 @@ def debugging(d, base, keys, ids, go, css, shot):
     report(bool(link) and link[0].text.startswith("msg_"), "a delivery's event is a link to the event's page")
     # Each attempt's request as sent: headers with the signature, and the
     # very body the receiver got; the answer's headers; copy as curl.
-    last = css("#attempts .attempt")[0]
+    last = css("#attempts .attempt")[-1]  # attempt 1, answered 500: a failed attempt keeps its heads
     d.execute_script("for (const x of document.querySelectorAll('#attempts details')) x.open = true")
     head = last.find_element(By.CSS_SELECTOR, ".request-head").text
     body = last.find_element(By.CSS_SELECTOR, ".request-body").text
@@ -298,13 +298,25 @@ def debugging(d, base, keys, ids, go, css, shot):
     report(head.startswith("POST ") and "webhook-signature: v1," in head and "webhook-id: msg_" in head,
            "an attempt shows the request line and headers, the signature included", head[:120])
     report(bool(got) and body == got[-1], "the body shown is byte for byte the one the receiver got", body[:80])
-    report(last.find_element(By.CSS_SELECTOR, ".response-head").text.startswith("HTTP/1.1 200"),
+    report(last.find_element(By.CSS_SELECTOR, ".response-head").text.startswith("HTTP/1.1 500"),
            "and the answer's status line and headers")
+    delivered = css("#attempts .attempt")[0]
+    report(not delivered.find_elements(By.CSS_SELECTOR, ".request-head")
+           and delivered.find_element(By.CSS_SELECTOR, ".request-body").text == body,
+           "a delivered attempt keeps no headers by default (--attempt-heads failed), and still shows its body")
     curl = last.find_element(By.CSS_SELECTOR, ".curl").text
     report(curl.startswith("curl -X POST ") and "-H 'webhook-signature: v1," in curl and "--data-raw '" in curl,
            "'Copy as curl' holds the request", curl[:100])
     d.execute_script("arguments[0].scrollIntoView()", last)
     shot("delivery-request-as-sent")
+    # An operator has an application column and picks an application.
+    go("#/deliveries", "select[name=app_id]")
+    from selenium.webdriver.support.ui import Select
+    Select(d.find_element(By.CSS_SELECTOR, "select[name=app_id]")).select_by_value("acme")
+    d.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    wait_until(lambda: "app_id=acme" in d.current_url and css("#deliveries tbody tr[data-id]"))
+    apps = {r.find_element(By.CSS_SELECTOR, "td.app").text for r in css("#deliveries tbody tr[data-id]")}
+    report(apps == {"acme"}, "an operator filters deliveries by application, picked from a list", str(apps))
     go("#/events?type=order.*", "#events tbody tr[data-id]")
     types = {r.find_elements(By.TAG_NAME, "td")[1].text for r in css("#events tbody tr[data-id]")}
     report(types and all(t.startswith("order.") for t in types), "the events page filters by a type pattern (order.*)", str(types))
@@ -495,6 +507,24 @@ def main():
 
         ids["idempotent"] = api(base, keys["admin"], "/events", method="POST",
                                 body={"type": "order.keyed", "targets": ["t-ok"], "idempotency_key": "order-777"})["id"]
+        # An operator who embeds the portal names who may frame it; a value
+        # that could add a directive is refused before anything starts.
+        framed = Proc([bins["WEBHOOKD_BIN_WEBHOOKD"], "--db", db, "--no-deliver", "--api-listen", "127.0.0.1:0",
+                       "--listen", "off", "--portal-frame-ancestors", "https://app.example.com 'self'"])
+        procs.append(framed)
+        fm = framed.wait_for(r"api listening.*\baddress=\"?([^\s\"]+)")
+        if report(fm is not None, "webhookd starts with --portal-frame-ancestors"):
+            with urllib.request.urlopen(f"http://{fm.group(1)}/", timeout=10) as r:
+                csp = r.headers.get("Content-Security-Policy", "")
+                report("frame-ancestors https://app.example.com 'self';" in csp and r.headers.get("X-Frame-Options") is None,
+                       "the dashboard may then be framed by those origins only", csp)
+        report(framed.stop() == 0, "that webhookd stops cleanly")
+        bad = subprocess.run([bins["WEBHOOKD_BIN_WEBHOOKD"], "--db", db, "--api-listen", "127.0.0.1:0",
+                              "--portal-frame-ancestors", "https://a.example; script-src *"],
+                             capture_output=True, text=True, timeout=30)
+        report(bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--portal-frame-ancestors" in bad.stderr,
+               "a frame-ancestors value that could add a directive is refused with one sentence", bad.stderr.strip())
+
         d = browser()
         try:
             scenario(d, base, keys, ids)

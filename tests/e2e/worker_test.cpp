@@ -89,6 +89,34 @@ TEST_CASE("worker: 200, 201 and 204 are delivered with one attempt")
     CHECK(rx.stats()["requests"] == 3);
 }
 
+TEST_CASE(
+    "worker: attempts that did not deliver keep their request and answer heads; --attempt-heads all keeps every one's")
+{
+    Receiver rx({"--script", "/flaky=500,200", "--script", "/ok=200"});
+    Fixture fx;
+    fx.addTarget("flaky", rx.url("/flaky"), {"--initial-delay", "50ms", "--header", "X-Api-Key: hunter2"});
+    fx.addTarget("ok", rx.url("/ok"));
+    const int64_t flaky = fx.send("flaky", "heads.test");
+    fx.drain();
+    json d = fx.show(flaky);
+    REQUIRE(d["attempts"].size() == 2);
+    const std::string head = d["attempts"][0]["request_head"].get<std::string>();
+    CHECK(head.rfind("POST " + rx.url("/flaky") + "\n", 0) == 0);
+    CHECK(head.find("webhook-signature: v1,") != std::string::npos);
+    CHECK(head.find("X-Api-Key: ********\n") != std::string::npos);
+    CHECK(head.find("hunter2") == std::string::npos);
+    CHECK(d["attempts"][0]["response_head"].get<std::string>().rfind("HTTP/1.1 500", 0) == 0);
+    CHECK(d["attempts"][1]["request_head"].is_null()); // delivered: status and excerpt only
+    CHECK(d["attempts"][1]["response_head"].is_null());
+    const int64_t ok = fx.send("ok", "heads.test");
+    fx.drain({"--attempt-heads", "all"});
+    d = fx.show(ok);
+    REQUIRE(d["attempts"].size() == 1);
+    CHECK(d["attempts"][0]["request_head"].get<std::string>().find(
+              "webhook-id: " + d["event_uid"].get<std::string>()) != std::string::npos);
+    CHECK(d["attempts"][0]["response_head"].get<std::string>().rfind("HTTP/1.1 200", 0) == 0);
+}
+
 TEST_CASE("worker: 408, 429, 500, 502, 503 and 504 are retried and then delivered")
 {
     const std::vector<int> codes = {408, 429, 500, 502, 503, 504};

@@ -98,7 +98,12 @@ function curlOf(head, body) {
 }
 
 function attemptRequest(a, body) {
-  if (!a.request_head) return h("p", { class: "muted" }, "The request was not kept (an attempt recorded before version 10).");
+  if (!a.request_head)
+    return h("details", { class: "request" }, h("summary", {}, "Request as sent"),
+      h("p", { class: "muted" }, a.status_code >= 200 && a.status_code < 300
+        ? "Its headers were not kept: a delivered attempt keeps its answer's status and excerpt (webhookd --attempt-heads all keeps every attempt's headers). The body:"
+        : "Its headers were not kept (an attempt recorded before version 10). The body:"),
+      h("pre", { class: "request-body" }, body));
   const curl = curlOf(a.request_head, body);
   const copy = h("button", { class: "secondary copy-curl", type: "button", onclick: async () => {
     try { await navigator.clipboard.writeText(curl); toast("Copied as curl"); }
@@ -392,9 +397,15 @@ const PLACEHOLDERS = { since: "1h, 7d or ISO time", type: "order.created or orde
                        idempotency_key: "exact key" };
 
 // The filters every listing shares: a target picked from the list, a type or
-// a pattern ending in *, and for an operator the application.
-function commonFilters(targetIds) {
-  return [["target_id", "Target", targetIds], ["type", "Type"], ...(tenant() ? [] : [["app_id", "Application"]])];
+// a pattern ending in *, and for an operator the application, picked from
+// those the targets name.
+function commonFilters(targetList) {
+  return [["target_id", "Target", targetList.map((t) => t.id)], ["type", "Type"], ...appFilter(targetList)];
+}
+function appFilter(targetList) {
+  if (tenant()) return [];
+  const apps = [...new Set(targetList.map((t) => t.app_id).filter(Boolean))].sort();
+  return [["app_id", "Application", apps]];
 }
 
 // Why an unfinished delivery has not gone yet, in words, from its target's
@@ -430,7 +441,7 @@ async function deliveries(params) {
       : `HTTP ${d.last_status_code}${whyWaiting(d, byId.get(d.target_id)) ? ` · ${whyWaiting(d, byId.get(d.target_id))}` : ""}`),
     h("td", { title: when(d.created_at) }, ago(d.created_at))));
   return [
-    filterForm(params, "deliveries", [["status", "Status", STATUSES], ...commonFilters(targetList.map((t) => t.id)), ["since", "Since"]]),
+    filterForm(params, "deliveries", [["status", "Status", STATUSES], ...commonFilters(targetList), ["since", "Since"]]),
     h("div", { class: "table-wrap" }, h("table", { id: "deliveries" },
       h("thead", {}, h("tr", {}, h("th", { class: "num" }, "ID"), h("th", {}, "Status"), h("th", {}, "Target"), h("th", {}, "Type"),
         tenant() ? null : h("th", { class: "hide-narrow" }, "Application"),
@@ -534,7 +545,7 @@ async function deadLetters(params) {
     h("td", { class: "hide-narrow", title: when(d.updated_at) }, ago(d.updated_at)),
     manage ? h("td", {}, h("button", { class: "secondary retry-one", onclick: retryOne(d.id) }, "Retry")) : null));
   return [
-    filterForm(params, "dead-letters", [...commonFilters(targetList.map((t) => t.id)), ["since", "Since"]]),
+    filterForm(params, "dead-letters", [...commonFilters(targetList), ["since", "Since"]]),
     manage && p.data.length ? h("p", {}, h("button", { id: "retry-all", onclick: retryAll }, "Retry all that match")) : null,
     h("div", { class: "table-wrap" }, h("table", { id: "dead-letters" },
       h("thead", {}, h("tr", {}, h("th", { class: "num" }, "ID"), h("th", {}, "Target"), h("th", {}, "Type"), h("th", {}, "Reason"),
@@ -580,7 +591,8 @@ function targetActions(t) {
 
 async function targets(params) {
   const app = tenant() ? null : params.get("app_id");
-  const list = (await allTargets()).filter((t) => !app || t.app_id === app);
+  const everyTarget = await allTargets();
+  const list = everyTarget.filter((t) => !app || t.app_id === app);
   const rows = list.map((t) => h("tr", { class: "clickable", "data-id": t.id, onclick: () => (location.hash = `#/targets/${encodeURIComponent(t.id)}`) },
     h("td", {}, h("a", { href: `#/targets/${encodeURIComponent(t.id)}` }, t.id)),
     tenant() ? null : h("td", { class: "hide-narrow app" }, t.app_id || "—"),
@@ -592,7 +604,7 @@ async function targets(params) {
   return [
     h("div", { class: "actions" },
       can("manage") ? h("a", { class: "button", href: "#/targets/new", id: "new-target" }, "New target") : null,
-      tenant() ? null : filterForm(params, "targets", [["app_id", "Application"]])),
+      tenant() ? null : filterForm(params, "targets", appFilter(everyTarget))),
     h("div", { class: "table-wrap" }, h("table", { id: "targets" },
       h("thead", {}, h("tr", {}, h("th", {}, "Target"), tenant() ? null : h("th", { class: "hide-narrow" }, "Application"),
         h("th", {}, "Health"), h("th", { class: "hide-narrow" }, "URL"),
@@ -676,7 +688,7 @@ async function sendTest(t) {
 
 async function events(params) {
   const query = Object.fromEntries(["type", "since", "app_id", "idempotency_key", "iterator"].map((k) => [k, params.get(k)]));
-  const p = await api("/events", { query: { ...query, limit: 50 } });
+  const [p, targetList] = await Promise.all([api("/events", { query: { ...query, limit: 50 } }), allTargets()]);
   const rows = p.data.map((e) => h("tr", { class: "clickable", "data-id": e.id, onclick: () => (location.hash = `#/events/${encodeURIComponent(e.id)}`) },
     h("td", {}, h("a", { href: `#/events/${encodeURIComponent(e.id)}` }, e.id)),
     h("td", {}, e.type),
@@ -684,7 +696,7 @@ async function events(params) {
     h("td", { class: "hide-narrow" }, e.idempotency_key || "—"),
     h("td", { title: when(e.created_at) }, ago(e.created_at))));
   return [
-    filterForm(params, "events", [["type", "Type"], ...(tenant() ? [] : [["app_id", "Application"]]),
+    filterForm(params, "events", [["type", "Type"], ...appFilter(targetList),
                                   ["idempotency_key", "Idempotency key"], ["since", "Since"]]),
     h("div", { class: "table-wrap" }, h("table", { id: "events" },
       h("thead", {}, h("tr", {}, h("th", {}, "Event (webhook-id)"), h("th", {}, "Type"), tenant() ? null : h("th", { class: "hide-narrow" }, "Application"),

@@ -174,6 +174,11 @@ int main(int argc, char** argv)
                    "Delete delivered and dead-lettered deliveries finished longer ago than this (default: keep all)")
         ->check(cli::duration());
     app.add_flag("--log-payloads", opt.logPayloads, "Include event payloads in failure and dead-letter log lines");
+    std::string attemptHeads = "failed";
+    app.add_option("--attempt-heads", attemptHeads,
+                   "Which attempts keep their request and answer headers: failed (those that did not deliver) or all")
+        ->check(cli::oneOf({"failed", "all"}))
+        ->capture_default_str();
     app.add_option("--log-format", logFormat, "text or json")
         ->check(cli::oneOf({"text", "json"}))
         ->capture_default_str();
@@ -200,6 +205,7 @@ int main(int argc, char** argv)
     if (concurrency.find_first_not_of("0123456789") != std::string::npos || inFlight < 1 || inFlight > 10'000)
         return usage("the concurrency (WEBHOOK_MAX_CONCURRENT) must be a whole number from 1 to 10,000");
     opt.concurrency = static_cast<int>(inFlight);
+    opt.allAttemptHeads = attemptHeads == "all";
     opt.pollIntervalMs = *parseDuration(pollInterval);
     opt.defaultTimeoutMs = *parseDuration(defaultTimeout);
     opt.leaseMs = *parseDuration(lease);
