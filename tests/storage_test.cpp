@@ -811,15 +811,25 @@ TEST_CASE("storage: explicit targets must belong to the event's application, non
     CHECK(sendEvent(f.db, tenant, f.clock));
 }
 
-TEST_CASE("storage: idempotency keys are per application")
+namespace {
+
+// acme-hook of application acme, globex-hook of globex, plain of none.
+void addTenantTargets(StoreFixture& f)
 {
-    StoreFixture f;
     TargetSpec acme, globex;
     acme.appId = "acme";
     globex.appId = "globex";
     f.addTarget("acme-hook", acme);
     f.addTarget("globex-hook", globex);
     f.addTarget("plain");
+}
+
+} // namespace
+
+TEST_CASE("storage: idempotency keys are per application")
+{
+    StoreFixture f;
+    addTenantTargets(f);
     EventInput a;
     a.type = "order.paid";
     a.appId = "acme";
@@ -855,12 +865,7 @@ TEST_CASE("storage: idempotency keys are per application")
 TEST_CASE("storage: every listing and bulk action keeps to one application when given one")
 {
     StoreFixture f;
-    TargetSpec acme, globex;
-    acme.appId = "acme";
-    globex.appId = "globex";
-    f.addTarget("acme-hook", acme);
-    f.addTarget("globex-hook", globex);
-    f.addTarget("plain");
+    addTenantTargets(f);
     auto sendFor = [&](const std::optional<std::string>& app) {
         EventInput e;
         e.type = "order.paid";

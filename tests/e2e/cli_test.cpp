@@ -1429,6 +1429,18 @@ TEST_CASE("cli: keys bound to an application, and portal links")
     CHECK(cli.ctlOk({"api-key", "list", "--json"}).find(token.substr(token.rfind('_'))) == std::string::npos);
     CHECK(cli.ctlOk({"portal-link", "--app", "acme", "--revoke"}) == "revoked 2 portal sessions of acme\n");
     CHECK(cli.ctlOk({"portal-link", "--app", "acme", "--revoke"}) == "revoked 0 portal sessions of acme\n");
+    // The listings narrow to one application, as the API's ?app_id= does.
+    cli.addTarget("acme-hook", "http://example.com/a", {"--app", "acme"});
+    cli.addTarget("other", "http://example.com/o");
+    cli.ctlOk({"send", "x", "--app", "acme"});
+    cli.ctlOk({"send", "x"});
+    const auto targets = cli.ctlJson({"target", "list", "--app", "acme"});
+    REQUIRE(targets.size() == 1);
+    CHECK(targets[0]["id"] == "acme-hook");
+    const auto deliveries = cli.ctlJson({"delivery", "list", "--app", "acme"});
+    REQUIRE(deliveries.size() == 1);
+    CHECK(deliveries[0]["target_id"] == "acme-hook");
+    CHECK(cli.ctlJson({"stats", "--app", "acme"})["by_target"].size() == 1);
     // Refused with one sentence, nothing written.
     fails(cli, {"portal-link", "--app", "acme"}, 2);
     fails(cli, {"portal-link", "--app", "acme", "--ttl", "8d", "--url", "https://h.example"}, 2);

@@ -18,7 +18,7 @@ namespace webhookd::cli {
 namespace {
 
 struct ListFlags {
-    std::string status, target, type, since, until;
+    std::string status, target, type, since, until, app;
     int limit = 100;
     int64_t before = 0;
     CLI::Option* statusOpt = nullptr;
@@ -38,7 +38,8 @@ struct ListFlags {
                             ->check(oneOf(names));
         }
         targetOpt = cmd->add_option("--target", target, "Only this target's deliveries");
-        typeOpt = cmd->add_option("--type", type, "Only this event type");
+        typeOpt = cmd->add_option("--type", type, "Only this event type, or those a pattern ending in * matches");
+        cmd->add_option("--app", app, "Only deliveries to this application's targets");
         sinceOpt =
             cmd->add_option("--since", since, "Only those created since: a duration ago (7d) or an ISO-8601 time")
                 ->check(timeOrAgo());
@@ -60,6 +61,8 @@ struct ListFlags {
             f.targetId = target;
         if (typeOpt->count())
             f.type = type;
+        if (!app.empty())
+            f.appId = app;
         if (sinceOpt->count())
             f.createdSince = ctx.timeArg(since);
         if (untilOpt->count())
@@ -145,8 +148,9 @@ int showDelivery(const Context& ctx, const Delivery& d)
         const std::string group = d.orderingGroup->empty() ? "the target's (fifo)" : "key " + *d.orderingGroup;
         row("ordering", group);
         if (d.waitingBehind)
-            row("waits behind", "delivery " + std::to_string(*d.waitingBehind) +
-                                    " (the next of its group goes when that one is delivered or dead-lettered)");
+            row("waits behind",
+                "delivery " + std::to_string(*d.waitingBehind) +
+                    " (the next of its group goes when that one is delivered or dead-lettered)");
         else if (d.status == DeliveryStatus::Waiting)
             row("waits behind", "nothing now: it goes at the group's next change");
         if (d.blocksGroup)
@@ -273,7 +277,7 @@ void addDlqCommands(CLI::App& app, Context& ctx)
     struct RetryFlags {
         std::vector<int64_t> ids;
         bool all = false;
-        std::string target, type, since;
+        std::string target, type, since, app;
         CLI::Option* targetOpt = nullptr;
         CLI::Option* typeOpt = nullptr;
         CLI::Option* sinceOpt = nullptr;
@@ -284,6 +288,7 @@ void addDlqCommands(CLI::App& app, Context& ctx)
     auto* allOpt = retry->add_flag("--all", rf->all, "Every dead letter (or those --target, --type, --since select)");
     rf->targetOpt = retry->add_option("--target", rf->target, "With --all: only this target's")->needs(allOpt);
     rf->typeOpt = retry->add_option("--type", rf->type, "With --all: only this event type")->needs(allOpt);
+    retry->add_option("--app", rf->app, "With --all: only this application's dead letters")->needs(allOpt);
     rf->sinceOpt =
         retry
             ->add_option("--since", rf->since,
@@ -307,6 +312,8 @@ void addDlqCommands(CLI::App& app, Context& ctx)
                     sel.targetId = rf->target;
                 if (rf->typeOpt->count())
                     sel.type = rf->type;
+                if (!rf->app.empty())
+                    sel.appId = rf->app;
                 if (rf->sinceOpt->count())
                     sel.movedSince = ctx.timeArg(rf->since);
                 r = retryAllDeadLetters(**db, sel, ctx.clock(), options);

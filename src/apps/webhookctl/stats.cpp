@@ -80,7 +80,7 @@ void printText(const Stats& s)
 void addStatsCommand(CLI::App& app, Context& ctx)
 {
     struct Flags {
-        std::string since, until, target, type;
+        std::string since, until, target, type, app;
         CLI::Option* sinceOpt = nullptr;
         CLI::Option* untilOpt = nullptr;
         CLI::Option* targetOpt = nullptr;
@@ -98,6 +98,7 @@ void addStatsCommand(CLI::App& app, Context& ctx)
             ->check(timeOrAgo());
     f->targetOpt = cmd->add_option("--target", f->target, "Only this target's deliveries");
     f->typeOpt = cmd->add_option("--type", f->type, "Only deliveries of this event type");
+    cmd->add_option("--app", f->app, "Only deliveries to this application's targets");
     cmd->callback([&ctx, f] {
         ctx.action = [&ctx, f] {
             auto db = ctx.db();
@@ -112,6 +113,8 @@ void addStatsCommand(CLI::App& app, Context& ctx)
                 filter.targetId = f->target;
             if (f->typeOpt->count())
                 filter.type = f->type;
+            if (!f->app.empty())
+                filter.appId = f->app;
             auto s = statistics(**db, filter, ctx.clock());
             if (!s)
                 return report(s.error());

@@ -46,7 +46,8 @@ struct TargetFlags {
         opts["filter"] = cmd->add_option("--filter", filter,
                                          "Payload filter: JSON, @FILE or -; only events whose data match get a "
                                          "delivery (README \"Payload filters\")");
-        opts["no-filter"] = cmd->add_flag("--no-filter", noFilter, "Remove the payload filter")->excludes(opts["filter"]);
+        opts["no-filter"] =
+            cmd->add_flag("--no-filter", noFilter, "Remove the payload filter")->excludes(opts["filter"]);
         opts["header"] =
             cmd->add_option("--header", headers, "Custom header NAME:VALUE (repeatable; replaces all on update)");
         opts["timeout"] = cmd->add_option("--timeout", timeout, "Request timeout, 1ms to 1h (default: the worker's)")
@@ -253,10 +254,11 @@ void printTarget(const Target& t, bool showSecret)
         filters += (filters.empty() ? "" : ",") + f;
     row("events", filters.empty() ? "* (all)" : filters);
     row("filter", t.payloadFilter ? *t.payloadFilter : "none (every payload)");
-    row("ordering", t.ordering == Ordering::None ? std::string("none")
-                    : std::string(orderingName(t.ordering)) + ", a dead letter " +
-                          (t.orderingDeadLetter == OrderingDeadLetter::Block ? "blocks its group (block)"
-                                                                             : "lets its group go on (skip)"));
+    row("ordering",
+        t.ordering == Ordering::None ? std::string("none")
+                                     : std::string(orderingName(t.ordering)) + ", a dead letter " +
+                (t.orderingDeadLetter == OrderingDeadLetter::Block ? "blocks its group (block)"
+                                                                   : "lets its group go on (skip)"));
     for (const auto& [k, v] : t.headers)
         row("header", k + ": " + shownHeaderValue(k, v, showSecret));
     row("signature", std::string(signatureSchemeName(t.signatureScheme)));
@@ -394,14 +396,18 @@ void addTargetCommands(CLI::App& app, Context& ctx)
     auto showSecret = std::make_shared<bool>(false);
     auto* list = target->add_subcommand("list", "List targets");
     list->add_flag("--show-secret", *showSecret, "Print secrets instead of masking them");
-    list->callback([&ctx, showSecret] {
-        ctx.action = [&ctx, showSecret] {
+    auto listApp = std::make_shared<std::string>();
+    list->add_option("--app", *listApp, "Only this application's targets");
+    list->callback([&ctx, showSecret, listApp] {
+        ctx.action = [&ctx, showSecret, listApp] {
             auto db = ctx.db();
             if (!db)
                 return report(db.error());
             auto targets = listTargets(**db);
             if (!targets)
                 return report(targets.error());
+            if (!listApp->empty())
+                std::erase_if(*targets, [&](const Target& t) { return t.appId != *listApp; });
             if (ctx.json) {
                 auto arr = nlohmann::json::array();
                 for (const auto& t : *targets)
