@@ -52,7 +52,7 @@ TargetInput targetInputOf(Call& c, bool withId)
     if (!in)
         throw Problem{422, "", in.error().message()};
     if (boundApp(c)) {
-        in->spec.appId = writingApp(c, in->spec.appId && in->spec.appId->empty() ? "" : in->spec.appId);
+        in->spec.appId = writingApp(c, in->spec.appId); // "" (clearing it) is another application too
         // A file on this server is no tenant's to name.
         if (in->spec.caBundle)
             throw Problem{403, "", "\"ca_bundle\" names a file on the server: only an operator key may set it"};

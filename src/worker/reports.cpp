@@ -33,7 +33,7 @@ void logStarted(const WorkerOptions& opt)
                                          : "off"},
                {"retention", opt.retentionMs > 0 ? formatDuration(opt.retentionMs) : "off"},
                {"log_payloads", opt.logPayloads ? "yes" : "no"},
-               {"attempt_heads", opt.allAttemptHeads ? "all" : "failed"},
+               {"attempt_heads", opt.allAttemptHeads ? "all" : "failures"},
                {"drain", opt.drain ? "yes" : "no"}});
 }
 

@@ -340,7 +340,7 @@ def scenario(tokens, recv_base):
     check("the event is delivered to the receiver within 10 s", lambda: doc["status"] == "delivered")
     dd = api("getDelivery", R, 200, args={"id": did}).json
     check("its last attempt got a 200", lambda: dd["attempts"][-1]["status_code"] == 200)
-    check("a delivered attempt keeps no heads by default (--attempt-heads failed)",
+    check("a delivered attempt keeps no heads by default (--attempt-heads failures)",
           lambda: dd["attempts"][-1]["request_head"] is None and dd["attempts"][-1]["response_head"] is None)
     got = get_json(recv_base + "/_requests") or []
     check("the receiver saw the envelope", lambda: any(x["path"] == "/hook" and json.loads(x["body"])["id"] == ev["id"]

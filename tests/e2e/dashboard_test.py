@@ -303,7 +303,7 @@ def debugging(d, base, keys, ids, go, css, shot):
     delivered = css("#attempts .attempt")[0]
     report(not delivered.find_elements(By.CSS_SELECTOR, ".request-head")
            and delivered.find_element(By.CSS_SELECTOR, ".request-body").text == body,
-           "a delivered attempt keeps no headers by default (--attempt-heads failed), and still shows its body")
+           "a delivered attempt keeps no headers by default (--attempt-heads failures), and still shows its body")
     curl = last.find_element(By.CSS_SELECTOR, ".curl").text
     report(curl.startswith("curl -X POST ") and "-H 'webhook-signature: v1," in curl and "--data-raw '" in curl,
            "'Copy as curl' holds the request", curl[:100])

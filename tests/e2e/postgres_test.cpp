@@ -594,8 +594,8 @@ TEST_CASE("postgres: a first use of one idempotency key racing on two connection
     // The loser's insert is waiting on the winner's row lock.
     auto loserWaits = [&] {
         return waitUntil(
-            [&] { return fx.sqlInt("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") == 1; },
-            10s, 5ms);
+            [&] { return fx.sqlInt("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") == 1; }, 10s,
+            5ms);
     };
     EventInput e;
     e.type = "order.paid";
@@ -661,7 +661,9 @@ TEST_CASE("postgres: an explicit target of another application is refused, nothi
     e.targets = {"nobody"};
     auto s = sendEvent(*db, e, SystemClock::instance());
     REQUIRE_FALSE(s);
-    CHECK(s.error().is(Error::Kind::Invalid));
+    // Inside an application another's target is as unknown as a missing one.
+    CHECK(s.error().is(Error::Kind::NotFound));
+    CHECK(s.error().message() == "there is no target 'nobody' in the application 'appA'");
     CHECK(fx.count("events") == 0);
 }
 

@@ -174,10 +174,10 @@ int main(int argc, char** argv)
                    "Delete delivered and dead-lettered deliveries finished longer ago than this (default: keep all)")
         ->check(cli::duration());
     app.add_flag("--log-payloads", opt.logPayloads, "Include event payloads in failure and dead-letter log lines");
-    std::string attemptHeads = "failed";
+    std::string attemptHeads = "failures";
     app.add_option("--attempt-heads", attemptHeads,
-                   "Which attempts keep their request and answer headers: failed (those that did not deliver) or all")
-        ->check(cli::oneOf({"failed", "all"}))
+                   "Which attempts keep their request and answer headers: failures (those that did not deliver) or all")
+        ->check(cli::oneOf({"failures", "all"}))
         ->capture_default_str();
     app.add_option("--log-format", logFormat, "text or json")
         ->check(cli::oneOf({"text", "json"}))
