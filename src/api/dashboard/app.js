@@ -431,15 +431,18 @@ async function deliveries(params) {
   const query = Object.fromEntries(["status", "target_id", "type", "since", "app_id", "iterator"].map((k) => [k, params.get(k)]));
   const [p, targetList] = await Promise.all([api("/deliveries", { query: { ...query, limit: 50 } }), allTargets()]);
   const byId = new Map(targetList.map((t) => [t.id, t]));
-  const rows = p.data.map((d) => h("tr", { class: "clickable", "data-id": d.id, onclick: () => (location.hash = `#/deliveries/${d.id}`) },
-    h("td", { class: "num" }, h("a", { href: `#/deliveries/${d.id}` }, d.id)),
-    h("td", {}, statusBadge(d.status)),
-    h("td", {}, d.target_id), h("td", {}, d.type),
-    tenant() ? null : h("td", { class: "hide-narrow app" }, (byId.get(d.target_id) || {}).app_id || "—"),
-    h("td", { class: "num" }, d.attempt_count),
-    h("td", { class: "hide-narrow why" }, d.last_status_code === null ? (d.last_error || whyWaiting(d, byId.get(d.target_id)) || "—")
-      : `HTTP ${d.last_status_code}${whyWaiting(d, byId.get(d.target_id)) ? ` · ${whyWaiting(d, byId.get(d.target_id))}` : ""}`),
-    h("td", { title: when(d.created_at) }, ago(d.created_at))));
+  const rows = p.data.map((d) => {
+    const t = byId.get(d.target_id), why = whyWaiting(d, t);
+    const answer = d.last_status_code === null ? d.last_error : `HTTP ${d.last_status_code}`;
+    return h("tr", { class: "clickable", "data-id": d.id, onclick: () => (location.hash = `#/deliveries/${d.id}`) },
+      h("td", { class: "num" }, h("a", { href: `#/deliveries/${d.id}` }, d.id)),
+      h("td", {}, statusBadge(d.status)),
+      h("td", {}, d.target_id), h("td", {}, d.type),
+      tenant() ? null : h("td", { class: "hide-narrow app" }, (t || {}).app_id || "—"),
+      h("td", { class: "num" }, d.attempt_count),
+      h("td", { class: "hide-narrow why" }, [answer, why].filter(Boolean).join(" · ") || "—"),
+      h("td", { title: when(d.created_at) }, ago(d.created_at)));
+  });
   return [
     filterForm(params, "deliveries", [["status", "Status", STATUSES], ...commonFilters(targetList), ["since", "Since"]]),
     h("div", { class: "table-wrap" }, h("table", { id: "deliveries" },
