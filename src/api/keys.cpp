@@ -53,12 +53,7 @@ void createPortalSessionRoute(Call& c)
     if (ttl <= 0 || ttl > kMaxPortalTtlMs)
         throw Problem{422, "", "\"ttl\" must be a duration above 0 and at most 7d"};
     auto made = must(createPortalSession(c.db(), app, ttl, c.ctx.clock));
-    writeJson(c.res, 201,
-              {{"url", portalUrl(c.ctx.publicUrl(), made.token)},
-               {"token", made.token},
-               {"expires_at", *made.key.expiresAt},
-               {"app_id", app},
-               {"id", made.key.id}});
+    writeJson(c.res, 201, portalSessionJson(made.key, made.token, portalUrl(c.ctx.publicUrl(), made.token)));
 }
 
 void revokePortalSessionsRoute(Call& c)

@@ -36,13 +36,17 @@ json targetFor(const Call& c, const Target& t)
 
 // The path's target, when the call's key may see it: 404 as for an unknown
 // one otherwise.
-std::string visibleTargetId(Call& c)
+Target visibleTarget(Call& c)
 {
     const std::string id = pathId(c);
-    if (boundApp(c))
-        mustSee(c, must(getTarget(c.db(), id)).appId, "there is no target '" + id + "'");
-    return id;
+    Target t = must(getTarget(c.db(), id));
+    mustSee(c, t.appId, "there is no target '" + id + "'");
+    return t;
 }
+
+// Its id, read only when the key is bound to an application (an operator
+// key's request goes straight to the change, which says 404 itself).
+std::string visibleTargetId(Call& c) { return boundApp(c) ? visibleTarget(c).id : pathId(c); }
 
 // A target's settings from a body: a bound key's application is implied and
 // may not be changed (an empty app_id, which clears it, included).
@@ -80,13 +84,7 @@ void createTarget(Call& c)
     writeJson(c.res, 201, j);
 }
 
-void getTargetRoute(Call& c)
-{
-    const std::string id = pathId(c);
-    Target t = must(getTarget(c.db(), id));
-    mustSee(c, t.appId, "there is no target '" + id + "'");
-    writeJson(c.res, 200, targetFor(c, t));
-}
+void getTargetRoute(Call& c) { writeJson(c.res, 200, targetFor(c, visibleTarget(c))); }
 
 void updateTargetRoute(Call& c)
 {
@@ -111,7 +109,7 @@ void setEnabled(Call& c, bool enabled)
 // answer.
 void sendTestEvent(Call& c)
 {
-    const std::string id = visibleTargetId(c);
+    const Target t = visibleTarget(c);
     json j = bodyObject(c, {"type", "data"});
     EventInput e;
     e.type = "webhookd.test";
@@ -121,9 +119,9 @@ void sendTestEvent(Call& c)
         e.type = j["type"].get<std::string>();
     }
     e.payload = j.contains("data") ? j["data"].dump()
-                                   : json{{"test", true}, {"target_id", id}, {"sent_at", c.ctx.clock.nowMs()}}.dump();
-    e.targets = {id};
-    e.appId = must(getTarget(c.db(), id)).appId;
+                                   : json{{"test", true}, {"target_id", t.id}, {"sent_at", c.ctx.clock.nowMs()}}.dump();
+    e.targets = {t.id};
+    e.appId = t.appId;
     const std::string type = e.type;
     auto r = must(sendEvent(c.db(), e, c.ctx.clock, c.ctx.opt.limits));
     writeJson(c.res, 202, eventCreatedJson(r, type));

@@ -249,6 +249,15 @@ json apiKeyJson(const ApiKey& k)
             {"kind", k.portal ? "portal" : "key"}};
 }
 
+json portalSessionJson(const ApiKey& session, const std::string& token, const std::string& url)
+{
+    return {{"url", url},
+            {"token", token},
+            {"expires_at", orNull(session.expiresAt)},
+            {"app_id", orNull(session.appId)},
+            {"id", session.id}};
+}
+
 std::string maskSecret(const std::string& secret)
 {
     return secret.rfind("whsec_", 0) == 0 ? "whsec_********" : "********";

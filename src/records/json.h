@@ -57,6 +57,9 @@ nlohmann::json timeseriesJson(const std::vector<TimeseriesPoint>& points, int64_
 // {id, name, scopes, created_at, expires_at, revoked_at, last_used_at}: never
 // the secret (it is not stored).
 nlohmann::json apiKeyJson(const ApiKey& k);
+// A new portal session as POST /apps/{app}/portal-sessions and
+// `portal-link --json` show it: {url, token, expires_at, app_id, id}.
+nlohmann::json portalSessionJson(const ApiKey& session, const std::string& token, const std::string& url);
 
 // Masking, for text output too.
 std::string maskSecret(const std::string& secret);

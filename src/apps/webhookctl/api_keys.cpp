@@ -169,11 +169,7 @@ void addPortalCommands(CLI::App& app, Context& ctx)
                 return reportInput(made.error());
             const std::string url = portalUrl(base, made->token);
             if (ctx.json) {
-                printJson({{"url", url},
-                           {"token", made->token},
-                           {"expires_at", *made->key.expiresAt},
-                           {"app_id", f->app},
-                           {"id", made->key.id}});
+                printJson(portalSessionJson(made->key, made->token, url));
                 return kOk;
             }
             std::cerr << "webhookctl: portal session " << made->key.id << " for " << f->app << ", until "
