@@ -4,7 +4,9 @@
 1. Links. Every relative link and image of README.md and docs/*.md names a
    file that exists, and every #anchor a heading of that page (GitHub's slugs).
 2. Runnable blocks. Every fenced block whose info string is "sh runnable"
-   runs with bash -euo pipefail, in order, one page after another: each page
+   runs with bash -euo pipefail ("sql runnable": its statements in the sqlite3
+   shell on the page's store, stopping at the first error), in order, one page
+   after another: each page
    in a fresh temporary directory with WEBHOOKD_DB=<that directory>/webhooks.db,
    PATH starting with the build's webhookd, webhookctl and webhook-receiver,
    and no other WEBHOOKD_*/WEBHOOK_* variable. The blocks of one page share
@@ -223,7 +225,14 @@ ERR_TRAP = """set -E; trap 'rc=$?; echo "docs_test: line $((LINENO - 1)) of the 
 
 
 def run_page_blocks(page, wrapper):
-    blocks = [(n, text) for n, info, text in page.blocks if is_runnable(info, ("sh", "bash"))]
+    blocks = []
+    for n, info, text in page.blocks:
+        if is_runnable(info, ("sh", "bash")):
+            blocks.append((n, text))
+        elif is_runnable(info, ("sql",)):
+            # SQL runs in the sqlite3 shell against the page's store; the
+            # first error stops it (and fails the block).
+            blocks.append((n, "sqlite3 -bail -header -column \"$WEBHOOKD_DB\" <<'DOCS_TEST_SQL'\n" + text + "DOCS_TEST_SQL\n"))
     if not blocks:
         return
     work = tempfile.mkdtemp(prefix="webhookd-docs-")
