@@ -416,16 +416,19 @@ def client_test(pages):
         mistakes = [("a target without its url", 'url: "https://orders', 'uri: "https://orders'),
                     ("a field the answer lacks", "target.data.url", "target.data.uri"),
                     ("a path the API lacks", '"/events/{uid}"', '"/event/{uid}"')]
-        for what_wrong, right, wrong in mistakes:
+        names = []
+        for i, (what_wrong, right, wrong) in enumerate(mistakes, start=1):
             if right not in code:
                 report(False, f"the client has {right!r} to misspell", "docs/api.md's client changed: update this test")
-                continue
-            with open(os.path.join(work, "mistake.ts"), "w") as f:
+                return
+            names.append(f"mistake{i}.ts")
+            with open(os.path.join(work, names[-1]), "w") as f:
                 f.write(code.replace(right, wrong, 1))
-            r = run([os.path.join(bin_dir, "tsc"), "--noEmit"] + flags + ["mistake.ts"])
-            report(r.returncode != 0 and "error TS" in r.stdout,
+        r = run([os.path.join(bin_dir, "tsc"), "--noEmit"] + flags + names)  # one run: each file must fail
+        for name, (what_wrong, _, wrong) in zip(names, mistakes):
+            report(re.search(rf"^{re.escape(name)}\(\d+,\d+\): error TS", r.stdout, re.M) is not None,
                    f"tsc refuses the client with {what_wrong} ({wrong})", r.stdout + r.stderr)
-        os.unlink(os.path.join(work, "mistake.ts"))
+            os.unlink(os.path.join(work, name))
         r = run([os.path.join(bin_dir, "tsc")] + flags + files)
         if not report(r.returncode == 0 and os.path.exists(os.path.join(work, "client.js")),
                       "tsc compiles the client to client.js", r.stdout + r.stderr):
