@@ -3,6 +3,7 @@
 
 1. Links. Every relative link and image of README.md and docs/*.md names a
    file that exists, and every #anchor a heading of that page (GitHub's slugs).
+   Every sh block, runnable or not, is valid bash (bash -n).
 2. Runnable blocks. Every fenced block whose info string is "sh runnable"
    runs with bash -euo pipefail ("sql runnable": its statements in the sqlite3
    shell on the page's store, stopping at the first error), in order, one page
@@ -161,6 +162,22 @@ def check_links(pages):
         if page.unclosed:
             bad.append(f"{rel(page.path)}:{page.unclosed}: a code fence that is never closed")
         report(not bad, f"{rel(page.path)}: {len(page.links)} links and anchors resolve", "\n".join(bad))
+
+
+def check_shell_syntax(pages):
+    """Every sh block, runnable or not, is valid bash (bash -n)."""
+    for page in pages:
+        bad = []
+        count = 0
+        for n, info, text in page.blocks:
+            if info.split()[:1] not in (["sh"], ["bash"]):
+                continue
+            count += 1
+            r = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True)
+            if r.returncode != 0:
+                bad.append(f"{rel(page.path)}:{n}: {r.stderr.strip()}")
+        if count:
+            report(not bad, f"{rel(page.path)}: {count} sh blocks are valid bash", "\n".join(bad))
 
 
 # ---------------------------------------------------------------- runnable blocks
@@ -508,6 +525,7 @@ def main():
             break
     else:
         check_links(pages)
+        check_shell_syntax(pages)
         wrapper = netns_wrapper()
         print("# runnable blocks run " + ("each in a network namespace of its own" if wrapper
                                           else "on this host's loopback (unshare is not allowed here)"), flush=True)
