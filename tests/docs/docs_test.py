@@ -3,7 +3,8 @@
 
 1. Links. Every relative link and image of README.md and docs/*.md names a
    file that exists, and every #anchor a heading of that page (GitHub's slugs).
-   Every sh block, runnable or not, is valid bash (bash -n).
+   Every sh block, runnable or not, is valid bash (bash -n). README.md stays
+   a front page of at most 250 lines.
 2. Runnable blocks. Every fenced block whose info string is "sh runnable"
    runs with bash -euo pipefail ("sql runnable": its statements in the sqlite3
    shell on the page's store, stopping at the first error), in order, one page
@@ -57,6 +58,7 @@ BINS = {
     "webhookctl": os.environ.get("WEBHOOKD_BIN_WEBHOOKCTL") or os.path.join(BUILD, "src/apps/webhookctl/webhookctl"),
     "webhook-receiver": os.environ.get("WEBHOOKD_BIN_RECEIVER") or os.path.join(BUILD, "tools/receiver/webhook-receiver"),
 }
+README_MAX_LINES = 250
 BLOCK_TIMEOUT_S = 120
 LEFTOVER_GRACE_S = 12  # webhookd's --shutdown-grace is 10 s
 NPM_PACKAGES = ["openapi-typescript@7", "openapi-fetch@0.17", "typescript@5", "@types/node@20"]
@@ -526,6 +528,11 @@ def main():
     else:
         check_links(pages)
         check_shell_syntax(pages)
+        readme = next((p for p in pages if rel(p.path) == "README.md"), None)
+        if readme:
+            lines = len(open(readme.path, encoding="utf-8").read().splitlines())
+            report(lines <= README_MAX_LINES, f"README.md stays a front page: {lines} lines (at most {README_MAX_LINES})",
+                   "move the detail to a page of docs/")
         wrapper = netns_wrapper()
         print("# runnable blocks run " + ("each in a network namespace of its own" if wrapper
                                           else "on this host's loopback (unshare is not allowed here)"), flush=True)
