@@ -100,7 +100,8 @@ class Page:
         self.links = []    # (line, target)
         seen = {}
         fence = None
-        for n, line in enumerate(self.lines, start=1):
+        paragraph = []  # (line number, text) of the lines outside fences since the last blank one
+        for n, line in enumerate(self.lines + [""], start=1):
             m = FENCE.match(line)
             if fence:
                 if m and m.group(2)[0] == fence[0][0] and len(m.group(2)) >= len(fence[0]) and not m.group(3).strip():
@@ -109,8 +110,11 @@ class Page:
                 else:
                     fence[3].append(line[len(fence[4]):] if line.startswith(fence[4]) else line.lstrip(" "))
                 continue
-            if m:
-                fence = (m.group(2), n, m.group(3).strip(), [], m.group(1))
+            if m or not line.strip():
+                self._links(paragraph)
+                paragraph = []
+                if m:
+                    fence = (m.group(2), n, m.group(3).strip(), [], m.group(1))
                 continue
             h = re.match(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$", line)
             if h:
@@ -118,16 +122,26 @@ class Page:
                 k = seen.get(base, 0)
                 seen[base] = k + 1
                 self.anchors.add(base if k == 0 else f"{base}-{k}")
-            text = re.sub(r"`[^`]*`", "", line)  # no links inside code spans
-            for lm in re.finditer(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", text):
-                self.links.append((n, lm.group(1)))
-            rm = re.match(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(\s|$)", text)
-            if rm:
-                self.links.append((n, rm.group(1)))
+            paragraph.append((n, line))
         if fence:
             self.unclosed = fence[1]
         else:
             self.unclosed = None
+
+
+    def _links(self, paragraph):
+        """Links of a paragraph, whose text may wrap across lines; none inside code spans."""
+        if not paragraph:
+            return
+        first = paragraph[0][0]
+        text = "\n".join(line for _, line in paragraph)
+        # A code span opens with a run of backticks and closes with a run as long.
+        text = re.sub(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", lambda c: re.sub(r"[^\n]", " ", c.group(0)), text,
+                      flags=re.S)
+        for lm in re.finditer(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", text):
+            self.links.append((first + text.count("\n", 0, lm.start(1)), lm.group(1)))
+        for rm in re.finditer(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", text, re.M):
+            self.links.append((first + text.count("\n", 0, rm.start(1)), rm.group(1)))
 
 
 def slug(heading):
