@@ -186,3 +186,9 @@ CREATE UNIQUE INDEX events_idempotency ON events (coalesce(app_id, ''), idempote
 
 CREATE INDEX events_by_app ON events (app_id, created_at, id) WHERE app_id IS NOT NULL;
 
+CREATE TABLE settings (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL CHECK (json_valid(value)),
+    updated_at INTEGER NOT NULL
+);
+

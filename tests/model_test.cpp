@@ -219,7 +219,40 @@ TEST_CASE("model: makeTarget applies defaults, generates a secret, and validates
     REQUIRE(t);
     CHECK(t->secret.rfind("whsec_", 0) == 0);
     CHECK(t->createdAt == 5);
-    CHECK(t->retry.maxAttempts == 5);
+    // The default spans days: the standard-webhooks schedule, ten attempts.
+    CHECK(t->retry.maxAttempts == 10);
+    CHECK(retryScheduleName(t->retry.schedule) == "standard-webhooks");
+    CHECK(retryWindowMs(t->retry) == 272'105'000);
+    CHECK(describeRetryPolicy(t->retry) ==
+          "10 attempts, schedule standard-webhooks, jitter 0.1; gives up after 3 d 3 h");
+    SUBCASE("exponential by name brings back the formula's numbers, unless given")
+    {
+        TargetSpec formula;
+        formula.retrySchedule = std::vector<int64_t>{};
+        applySpec(*t, formula);
+        CHECK(t->retry.maxAttempts == 5);
+        CHECK(t->retry.initialDelayMs == 1000);
+        CHECK(t->retry.maxDelayMs == 60'000);
+        CHECK(retryWindowMs(t->retry) == 15'000); // 1 + 2 + 4 + 8 s
+        CHECK(describeRetryPolicy(t->retry) ==
+              "5 attempts, exponential from 1s to 1m, x2, jitter 0.1; gives up after 15 s");
+        formula.maxAttempts = 8;
+        formula.initialDelayMs = 2000;
+        applySpec(*t, formula);
+        CHECK(t->retry.maxAttempts == 8);
+        CHECK(retryWindowMs(t->retry) == 2000 + 4000 + 8000 + 16'000 + 32'000 + 60'000 + 60'000);
+    }
+    SUBCASE("a schedule sets the attempts, unless given")
+    {
+        TargetSpec svix;
+        svix.retrySchedule = parseRetrySchedule("svix").value();
+        applySpec(*t, svix);
+        CHECK(t->retry.maxAttempts == 8);
+        svix.maxAttempts = 3;
+        applySpec(*t, svix);
+        CHECK(t->retry.maxAttempts == 3);
+        CHECK(retryWindowMs(t->retry) == 5000 + 300'000);
+    }
     spec.ratePerSecond = 10;
     CHECK(makeTarget("t", spec, 5)->rateLimitEnabled); // a rate turns limiting on
     spec.rateLimitEnabled = false;

@@ -30,6 +30,7 @@
 #include "storage/queue.h"
 #include "storage/redrive.h"
 #include "storage/retention.h"
+#include "storage/settings.h"
 #include "storage/sql/bind.h"
 #include "storage/sql/connection.h"
 #include "storage/sqlite/driver.h"
@@ -314,6 +315,54 @@ TEST_CASE("storage: a store the process may not write opens read-only" *
 
 // ---------------------------------------------------------------------------
 
+TEST_CASE("storage: the store-wide default retry policy is what new targets start from")
+{
+    StoreFixture f;
+    auto initial = getDefaultRetry(f.db);
+    REQUIRE(initial);
+    CHECK(retryScheduleName(initial->schedule) == "standard-webhooks");
+    TargetSpec spec;
+    spec.url = "https://example.com/hook";
+    REQUIRE(addTarget(f.db, "before", spec, f.clock));
+
+    TargetSpec svix;
+    svix.retrySchedule = parseRetrySchedule("svix").value();
+    auto set = setDefaultRetry(f.db, svix, f.clock);
+    REQUIRE(set);
+    CHECK(set->maxAttempts == 8);
+    CHECK(getDefaultRetry(f.db)->schedule == set->schedule);
+
+    auto after = addTarget(f.db, "after", spec, f.clock);
+    REQUIRE(after);
+    CHECK(retryScheduleName(after->retry.schedule) == "svix");
+    CHECK(after->retry.maxAttempts == 8);
+    // The target's own fields change the default it starts from.
+    TargetSpec three = spec;
+    three.maxAttempts = 3;
+    auto own = addTarget(f.db, "own", three, f.clock);
+    REQUIRE(own);
+    CHECK(retryScheduleName(own->retry.schedule) == "svix");
+    CHECK(own->retry.maxAttempts == 3);
+    // Existing targets keep theirs.
+    CHECK(retryScheduleName(getTarget(f.db, "before")->retry.schedule) == "standard-webhooks");
+
+    TargetSpec bad;
+    bad.maxAttempts = 0;
+    auto refused = setDefaultRetry(f.db, bad, f.clock);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().is(Error::Kind::Invalid));
+    CHECK(refused.error().message() == "max attempts must be between 1 and 1000");
+    CHECK(getDefaultRetry(f.db)->maxAttempts == 8);
+
+    TargetSpec formula;
+    formula.retrySchedule = std::vector<int64_t>{};
+    auto back = setDefaultRetry(f.db, formula, f.clock);
+    REQUIRE(back);
+    CHECK(back->schedule.empty());
+    CHECK(back->maxAttempts == 5);
+    CHECK(retryWindowMs(*getDefaultRetry(f.db)) == 15'000);
+}
+
 TEST_CASE("storage: adding a target stores it with a generated whsec_ secret")
 {
     StoreFixture f;
@@ -337,7 +386,8 @@ TEST_CASE("storage: adding a target stores it with a generated whsec_ secret")
     CHECK(stored->metadata.at("team") == "billing");
     CHECK(stored->enabled);
     CHECK(stored->createdAt == f.clock.nowMs());
-    CHECK(stored->retry.maxAttempts == 5);
+    CHECK(stored->retry.maxAttempts == 10);
+    CHECK(stored->retry.schedule == defaultRetryPolicy().schedule);
     CHECK_FALSE(stored->rateLimitEnabled);
     SUBCASE("a given secret is kept")
     {

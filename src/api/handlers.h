@@ -23,6 +23,8 @@ void deleteTarget(Call& c);
 void setEnabled(Call& c, bool enabled);
 void rotateSecretRoute(Call& c);
 void sendTestEvent(Call& c);
+void getDefaults(Call& c);
+void setDefaults(Call& c);
 
 // deliveries.cpp (deliveries and dead letters)
 void listDeliveriesRoute(Call& c);

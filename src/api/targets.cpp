@@ -10,6 +10,7 @@
 #include "records/json.h"
 #include "records/target_input.h"
 #include "storage/events.h"
+#include "storage/settings.h"
 #include "storage/targets.h"
 
 namespace webhookd::api {
@@ -143,6 +144,29 @@ void rotateSecretRoute(Call& c)
     writeJson(c.res, 200,
               {{"secret", r.secret},
                {"previous_secret_expires_at", r.previousExpiresAt ? json(*r.previousExpiresAt) : json(nullptr)}});
+}
+
+void getDefaults(Call& c) { writeJson(c.res, 200, {{"retry", retryPolicyJson(must(getDefaultRetry(c.db())))}}); }
+
+// {"retry": {…}}: the retry fields of a target, changed where given.
+void setDefaults(Call& c)
+{
+    const json b = bodyObject(c, {"retry"});
+    const json retry = b.value("retry", json::object());
+    static constexpr std::string_view kFields[] = {"max_attempts",       "initial_delay_ms", "max_delay_ms",
+                                                   "backoff_multiplier", "jitter_factor",    "retry_schedule"};
+    if (!retry.is_object())
+        throw Problem{422, "", "\"retry\" must be an object of retry settings"};
+    for (const auto& [field, v] : retry.items())
+        if (std::find(std::begin(kFields), std::end(kFields), field) == std::end(kFields))
+            throw Problem{422, "",
+                          "\"retry\" has no field \"" + field +
+                              "\" (it takes max_attempts, initial_delay_ms, "
+                              "max_delay_ms, backoff_multiplier, jitter_factor and retry_schedule)"};
+    auto in = parseTargetInput(retry, false);
+    if (!in)
+        throw Problem{422, "", in.error().message()};
+    writeJson(c.res, 200, {{"retry", retryPolicyJson(must(setDefaultRetry(c.db(), in->spec, c.ctx.clock)))}});
 }
 
 } // namespace webhookd::api

@@ -69,6 +69,28 @@ std::string formatDuration(int64_t ms)
     return std::to_string(ms) + "ms";
 }
 
+std::string describeSpan(int64_t ms)
+{
+    static constexpr Unit units[] = {{"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1000}};
+    if (ms <= 0)
+        return "0 s";
+    if (ms < 1000)
+        return std::to_string(ms) + " ms";
+    std::string out;
+    int shown = 0;
+    for (const auto& u : units) {
+        const int64_t n = ms / u.scale;
+        if (shown > 0 || n > 0) {
+            if (n > 0)
+                out += (out.empty() ? "" : " ") + std::to_string(n) + " " + std::string(u.name);
+            if (++shown == 2)
+                break;
+        }
+        ms -= n * u.scale;
+    }
+    return out;
+}
+
 std::string isoTime(int64_t epochMs)
 {
     int64_t secs = epochMs / 1000;

@@ -23,6 +23,10 @@ Result<int64_t> parseDuration(std::string_view text);
 // 1500 -> "1500ms", 0 -> "0ms".
 std::string formatDuration(int64_t ms);
 
+// A span as people read it: its two largest units, rounded down, spaced
+// ("3 d 3 h", "2 m 30 s", "15 s", "250 ms", "0 s").
+std::string describeSpan(int64_t ms);
+
 // ISO-8601 UTC with milliseconds: 1614265330123 -> "2021-02-25T15:02:10.123Z".
 std::string isoTime(int64_t epochMs);
 

@@ -11,6 +11,28 @@
 
 namespace webhookd {
 
+Status validateRetry(const RetryPolicy& r)
+{
+    if (r.maxAttempts < 1 || r.maxAttempts > 1000)
+        return fail(Error::invalid("max attempts must be between 1 and 1000"));
+    if (r.initialDelayMs < 0 || r.maxDelayMs < 0)
+        return fail(Error::invalid("retry delays must not be negative"));
+    if (r.initialDelayMs > kMaxDurationMs || r.maxDelayMs > kMaxDurationMs)
+        return fail(Error::invalid("retry delays must be at most 10 years (3650d)"));
+    if (r.maxDelayMs < r.initialDelayMs)
+        return fail(Error::invalid("the maximum retry delay must not be below the initial delay"));
+    if (!(r.multiplier >= 1.0 && r.multiplier <= 100.0))
+        return fail(Error::invalid("the backoff multiplier must be between 1 and 100"));
+    if (!(r.jitter >= 0.0 && r.jitter <= 1.0))
+        return fail(Error::invalid("the jitter factor must be between 0 and 1"));
+    if (r.schedule.size() > 100)
+        return fail(Error::invalid("a retry schedule has at most 100 delays"));
+    for (int64_t d : r.schedule)
+        if (d < 0 || d > kMaxDurationMs)
+            return fail(Error::invalid("retry delays must be from 0 to 10 years (3650d)"));
+    return {};
+}
+
 Status validateTarget(const Target& t, const Limits& limits)
 {
     if (auto s = validateTargetId(t.id); !s)
@@ -37,19 +59,8 @@ Status validateTarget(const Target& t, const Limits& limits)
             return s;
     if (t.timeoutMs && (*t.timeoutMs < 1 || *t.timeoutMs > 3'600'000))
         return fail(Error::invalid("the timeout must be between 1ms and 1h"));
-    const auto& r = t.retry;
-    if (r.maxAttempts < 1 || r.maxAttempts > 1000)
-        return fail(Error::invalid("max attempts must be between 1 and 1000"));
-    if (r.initialDelayMs < 0 || r.maxDelayMs < 0)
-        return fail(Error::invalid("retry delays must not be negative"));
-    if (r.initialDelayMs > kMaxDurationMs || r.maxDelayMs > kMaxDurationMs)
-        return fail(Error::invalid("retry delays must be at most 10 years (3650d)"));
-    if (r.maxDelayMs < r.initialDelayMs)
-        return fail(Error::invalid("the maximum retry delay must not be below the initial delay"));
-    if (!(r.multiplier >= 1.0 && r.multiplier <= 100.0))
-        return fail(Error::invalid("the backoff multiplier must be between 1 and 100"));
-    if (!(r.jitter >= 0.0 && r.jitter <= 1.0))
-        return fail(Error::invalid("the jitter factor must be between 0 and 1"));
+    if (auto s = validateRetry(t.retry); !s)
+        return s;
     if (t.ratePerSecond && !(*t.ratePerSecond > 0.0 && *t.ratePerSecond <= 1e6))
         return fail(Error::invalid("the rate must be above 0 and at most 1000000 per second"));
     if (t.burst && (*t.burst < 1 || *t.burst > 1'000'000))
@@ -64,11 +75,6 @@ Status validateTarget(const Target& t, const Limits& limits)
         return fail(Error::invalid("the minimum rate must not be above the rate"));
     if (t.rateStep && !(*t.rateStep > 0.0 && *t.rateStep <= 1e6))
         return fail(Error::invalid("the rate step must be above 0 and at most 1000000 per second"));
-    if (r.schedule.size() > 100)
-        return fail(Error::invalid("a retry schedule has at most 100 delays"));
-    for (int64_t d : r.schedule)
-        if (d < 0 || d > kMaxDurationMs)
-            return fail(Error::invalid("retry delays must be from 0 to 10 years (3650d)"));
     if (t.metadata.size() > 64)
         return fail(Error::invalid("a target may have at most 64 metadata entries"));
     for (const auto& [k, v] : t.metadata) {
@@ -171,6 +177,17 @@ void applySpec(Target& t, const TargetSpec& s)
         t.headers = *s.headers;
     if (s.timeoutMs)
         t.timeoutMs = *s.timeoutMs;
+    if (s.retrySchedule) {
+        // A schedule sets the attempts: the first and one per delay. The
+        // formula by name (an empty schedule) brings back its own numbers.
+        t.retry.schedule = *s.retrySchedule;
+        if (t.retry.schedule.empty()) {
+            const RetryPolicy formula;
+            t.retry = formula;
+        } else {
+            t.retry.maxAttempts = static_cast<int>(t.retry.schedule.size()) + 1;
+        }
+    }
     if (s.maxAttempts)
         t.retry.maxAttempts = *s.maxAttempts;
     if (s.initialDelayMs)
@@ -181,12 +198,6 @@ void applySpec(Target& t, const TargetSpec& s)
         t.retry.multiplier = *s.backoffMultiplier;
     if (s.jitterFactor)
         t.retry.jitter = *s.jitterFactor;
-    if (s.retrySchedule) {
-        t.retry.schedule = *s.retrySchedule;
-        // A schedule sets the attempts: the first and one per delay.
-        if (!s.maxAttempts && !s.retrySchedule->empty())
-            t.retry.maxAttempts = static_cast<int>(s.retrySchedule->size()) + 1;
-    }
     if (s.maxInFlight) {
         if (*s.maxInFlight == 0)
             t.maxInFlight.reset();
@@ -231,10 +242,12 @@ void applySpec(Target& t, const TargetSpec& s)
     }
 }
 
-Result<Target> makeTarget(const std::string& id, const TargetSpec& spec, int64_t nowMs, const Limits& limits)
+Result<Target> makeTarget(const std::string& id, const TargetSpec& spec, int64_t nowMs, const Limits& limits,
+                          const RetryPolicy& retry)
 {
     Target t;
     t.id = id;
+    t.retry = retry;
     applySpec(t, spec);
     if (!spec.url)
         return fail(Error::invalid("a target needs a URL (--url)"));
@@ -244,6 +257,16 @@ Result<Target> makeTarget(const std::string& id, const TargetSpec& spec, int64_t
     if (auto s = validateTarget(t, limits); !s)
         return fail(s.error());
     return t;
+}
+
+Result<RetryPolicy> changeRetryPolicy(const RetryPolicy& current, const TargetSpec& spec)
+{
+    Target t;
+    t.retry = current;
+    applySpec(t, spec);
+    if (auto s = validateRetry(t.retry); !s)
+        return fail(s.error());
+    return t.retry;
 }
 
 void setEnabledByHand(Target& t, bool enabled, int64_t nowMs)

@@ -16,6 +16,9 @@
 
 namespace webhookd {
 
+// The rules of a retry policy; Invalid naming the broken one.
+Status validateRetry(const RetryPolicy& retry);
+
 // Every rule a stored target must keep; Invalid naming the broken one.
 Status validateTarget(const Target& target, const Limits& limits = {});
 
@@ -30,10 +33,16 @@ Status validateGivenSecret(std::string_view secret);
 // unless the spec also says otherwise.
 void applySpec(Target& target, const TargetSpec& spec);
 
-// A new target from a spec: the defaults, then the spec, a generated secret
-// when the spec has none, created and updated at nowMs, validated. Invalid
-// without a URL or when a rule is broken.
-Result<Target> makeTarget(const std::string& id, const TargetSpec& spec, int64_t nowMs, const Limits& limits = {});
+// A new target from a spec: the defaults (retry: the store's default
+// policy), then the spec, a generated secret when the spec has none, created
+// and updated at nowMs, validated. Invalid without a URL or when a rule is
+// broken.
+Result<Target> makeTarget(const std::string& id, const TargetSpec& spec, int64_t nowMs, const Limits& limits = {},
+                          const RetryPolicy& retry = defaultRetryPolicy());
+
+// A store's default retry policy changed by the spec's retry fields (the
+// others must be unset), validated as a target's would be.
+Result<RetryPolicy> changeRetryPolicy(const RetryPolicy& current, const TargetSpec& spec);
 
 // Enabling by hand closes the circuit breaker and forgets why the worker
 // disabled the target; disabling by hand records no reason.

@@ -86,6 +86,20 @@ json deliveryWithAttemptsJson(const Delivery& d)
     return j;
 }
 
+json retryPolicyJson(const RetryPolicy& r)
+{
+    return {
+        {"max_attempts", r.maxAttempts},
+        {"initial_delay_ms", r.initialDelayMs},
+        {"max_delay_ms", r.maxDelayMs},
+        {"backoff_multiplier", r.multiplier},
+        {"jitter_factor", r.jitter},
+        {"retry_schedule", r.schedule.empty() ? json(nullptr) : json(r.schedule)},
+        {"retry_schedule_name", retryScheduleName(r.schedule)},
+        {"retry_window_ms", retryWindowMs(r)},
+    };
+}
+
 json targetJson(const Target& t, bool showSecret)
 {
     json headers = json::object();
@@ -112,16 +126,9 @@ json targetJson(const Target& t, bool showSecret)
         {"filter", t.payloadFilter ? json::parse(*t.payloadFilter, nullptr, false) : json(nullptr)},
         {"headers", headers},
         {"timeout_ms", orNull(t.timeoutMs)},
-        {"max_attempts", t.retry.maxAttempts},
-        {"initial_delay_ms", t.retry.initialDelayMs},
-        {"max_delay_ms", t.retry.maxDelayMs},
-        {"backoff_multiplier", t.retry.multiplier},
-        {"jitter_factor", t.retry.jitter},
         {"rate_per_second", orNull(t.ratePerSecond)},
         {"burst", orNull(t.burst)},
         {"rate_limit_enabled", t.rateLimitEnabled},
-        {"retry_schedule", t.retry.schedule.empty() ? json(nullptr) : json(t.retry.schedule)},
-        {"retry_schedule_name", retryScheduleName(t.retry.schedule)},
         {"max_in_flight", orNull(t.maxInFlight)},
         {"min_rate", orNull(t.minRate)},
         {"rate_step", orNull(t.rateStep)},
@@ -140,6 +147,7 @@ json targetJson(const Target& t, bool showSecret)
         {"created_at", t.createdAt},
         {"updated_at", t.updatedAt},
     };
+    j.update(retryPolicyJson(t.retry));
     if (showSecret && t.previousSecret)
         j["previous_secret"] = *t.previousSecret;
     if (showSecret) {

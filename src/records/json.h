@@ -30,6 +30,10 @@ nlohmann::json deliveryWithAttemptsJson(const Delivery& d);
 // retry_after_ms, response_excerpt}.
 nlohmann::json attemptJson(const Attempt& a);
 
+// A retry policy by the names of a target's fields, with its schedule's
+// name and the whole window (retry_window_ms: when the last attempt is due).
+nlohmann::json retryPolicyJson(const RetryPolicy& r);
+
 // Every field of the target; the secret, URL passwords and auth-like header
 // values masked unless showSecret (then previous_secret too).
 nlohmann::json targetJson(const Target& t, bool showSecret);

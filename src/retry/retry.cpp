@@ -65,6 +65,40 @@ std::string retryScheduleName(const std::vector<int64_t>& schedule)
     return out;
 }
 
+RetryPolicy defaultRetryPolicy()
+{
+    RetryPolicy p;
+    p.schedule = kStandardWebhooks;
+    p.maxAttempts = static_cast<int>(kStandardWebhooks.size()) + 1;
+    return p;
+}
+
+int64_t retryWindowMs(const RetryPolicy& policy)
+{
+    int64_t total = 0;
+    for (int n = 1; n < policy.maxAttempts && total < kMaxDurationMs; ++n)
+        total = std::min(kMaxDurationMs, saturatingAdd(total, backoffDelay(policy, n, 0.5)));
+    return total;
+}
+
+std::string describeRetryPolicy(const RetryPolicy& p)
+{
+    auto number = [](double x) {
+        std::string s = std::to_string(x);
+        s.erase(s.find_last_not_of('0') + 1);
+        if (!s.empty() && s.back() == '.')
+            s.pop_back();
+        return s;
+    };
+    std::string out = std::to_string(p.maxAttempts) + (p.maxAttempts == 1 ? " attempt, " : " attempts, ");
+    if (p.schedule.empty())
+        out += "exponential from " + formatDuration(p.initialDelayMs) + " to " + formatDuration(p.maxDelayMs) + ", x" +
+            number(p.multiplier);
+    else
+        out += "schedule " + retryScheduleName(p.schedule);
+    return out + ", jitter " + number(p.jitter) + "; gives up after " + describeSpan(retryWindowMs(p));
+}
+
 bool isFreeThrottle(const Outcome& outcome, int throttleDeferrals)
 {
     return outcome.error == TransportError::None && outcome.statusCode == 429 && outcome.retryAfterMs &&

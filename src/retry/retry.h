@@ -24,6 +24,21 @@ struct RetryPolicy {
     std::vector<int64_t> schedule;
 };
 
+// What a new target retries with when neither it nor the store says
+// otherwise: the standard-webhooks schedule, ten attempts over about three
+// days, so a receiver down through a deploy or a weekend loses nothing.
+// RetryPolicy{} itself holds the `exponential` formula's numbers.
+RetryPolicy defaultRetryPolicy();
+
+// How long after the first attempt the last one is due, without jitter: when
+// a delivery that keeps failing gives up (Retry-After and throttling aside).
+// Held at kMaxDurationMs.
+int64_t retryWindowMs(const RetryPolicy& policy);
+
+// The policy in a line: "10 attempts, schedule standard-webhooks, jitter
+// 0.1; gives up after 3 d 3 h".
+std::string describeRetryPolicy(const RetryPolicy& policy);
+
 // delay(n) = min(max, initial * multiplier^(n-1)) * (1 + jitter * (2u - 1)),
 // never below 0, or schedule[n-1] * (1 + jitter * (2u - 1)) with a schedule.
 // n is the number of the attempt that just failed (1-based); u is uniform in

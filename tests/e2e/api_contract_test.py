@@ -423,6 +423,24 @@ def scenario(tokens, recv_base):
     check("the dead letter is purged", lambda: p1["deleted"] >= 1 and http("GET", f"{BASE}/deliveries/{rid}", R).status == 404)
     api("purgeDeadLetters", A, 422, label="bad duration", body={"older_than": "soon"})
 
+    # The store-wide defaults.
+    df = api("getDefaults", R, 200).json
+    check("a store starts with the standard-webhooks schedule, a window of over a day",
+          lambda: df["retry"]["retry_schedule_name"] == "standard-webhooks" and df["retry"]["retry_window_ms"] >= 86_400_000)
+    api("setDefaults", R, 403, code="insufficient_scope", label="with a read key", body={"retry": {"retry_schedule": "svix"}})
+    sv = api("setDefaults", A, 200, body={"retry": {"retry_schedule": "svix"}}).json
+    check("setDefaults takes a schedule by name, with its attempts",
+          lambda: (sv["retry"]["retry_schedule_name"], sv["retry"]["max_attempts"]) == ("svix", 8))
+    nt = api("createTarget", A, 201, label="after setDefaults", body={"id": "after-defaults", "url": recv_base + "/x"}).json
+    check("a target added afterwards starts from the store's default",
+          lambda: (nt["retry_schedule_name"], nt["retry_window_ms"]) == ("svix", sv["retry"]["retry_window_ms"]))
+    api("setDefaults", A, 422, label="an unknown field", body={"retry": {"bogus": 1}})
+    api("setDefaults", A, 422, label="zero attempts", body={"retry": {"max_attempts": 0}})
+    api("setDefaults", A, 422, label="not under retry", body={"max_attempts": 3})
+    back = api("setDefaults", A, 200, label="back to standard-webhooks", body={"retry": {"retry_schedule": "standard-webhooks"}}).json
+    check("and back", lambda: back == df)
+    api("deleteTarget", A, 204, label="the one added after setDefaults", args={"id": "after-defaults"})
+
     # API keys.
     keys = api("listApiKeys", A, 200, query={"limit": 10}).json
     check("listApiKeys has the three keys", lambda: {"admin", "writer", "reader"} <= {k["name"] for k in keys["data"]})
@@ -642,12 +660,15 @@ def tenancy(tokens, recv_base):
         "listApiKeys": [(403, {}, None, None, None)],
         "createApiKey": [(403, {}, None, {"name": "escalate", "scopes": ["admin"]}, None)],
         "getApiKeySelf": [(200, {}, None, None, None)],
+        "getDefaults": [(200, {}, None, None, None)],
+        "setDefaults": [(403, {}, None, {"retry": {"max_attempts": 1}}, None)],
         "revokeApiKey": [(403, {"id": "key_000000000000"}, None, None, None)],
         "createPortalSession": [(403, {"app": "acme"}, None, {}, None), (403, {"app": "globex"}, None, {}, None)],
         "revokePortalSessions": [(403, {"app": "acme"}, None, None, None)],
     }
     # What a portal session may not do at all (403 before anything is read).
-    not_for_portal = {"createEvent", "createEventBatch", "deleteTarget", "purgeDeadLetters", "listApiKeys", "createApiKey",
+    not_for_portal = {"createEvent", "createEventBatch", "deleteTarget", "purgeDeadLetters", "getDefaults", "setDefaults",
+                      "listApiKeys", "createApiKey",
                       "revokeApiKey", "createPortalSession", "revokePortalSessions"}
     keyed = {op_id for op_id, (_, _, op) in OPS.items() if op.get("security") != []}
     check("the isolation walk has a probe for every operation that takes a key",

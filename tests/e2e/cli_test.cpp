@@ -142,6 +142,39 @@ TEST_CASE("cli: init creates the database and running it again is fine" *
 
 // ---------------------------------------------------------------- targets
 
+TEST_CASE("cli: a new target retries for days by default; defaults set changes what later targets start from")
+{
+    Fixture cli({.exponentialRetries = false});
+    cli.addTarget("a", "http://example.com/a");
+    CHECK(contains(cli.ctlOk({"target", "show", "a"}),
+                   "retries             10 attempts, schedule standard-webhooks, jitter 0.1; gives up after 3 d 3 h"));
+    auto a = cli.ctlJson({"target", "show", "a"});
+    CHECK(a["retry_window_ms"].get<int64_t>() >= 86'400'000);
+    CHECK(contains(cli.ctlOk({"defaults", "show"}), "standard-webhooks"));
+
+    auto set = cli.ctlJson({"defaults", "set", "--retry-schedule", "svix"});
+    CHECK(set["retry"]["retry_schedule_name"] == "svix");
+    CHECK(set["retry"]["max_attempts"] == 8);
+    cli.addTarget("b", "http://example.com/b");
+    CHECK(
+        contains(cli.ctlOk({"target", "show", "b"}), "8 attempts, schedule svix, jitter 0.1; gives up after 1 d 3 h"));
+    CHECK(contains(cli.ctlOk({"target", "show", "a"}), "standard-webhooks")); // kept its own
+
+    // The original formula by name, with its numbers.
+    cli.ctlOk({"target", "update", "a", "--retry-schedule", "exponential"});
+    CHECK(contains(cli.ctlOk({"target", "show", "a"}),
+                   "5 attempts, exponential from 1s to 1m, x2, jitter 0.1; gives up after 15 s"));
+
+    const std::string before = cli.snapshot();
+    auto none = cli.ctl({"defaults", "set"});
+    CHECK(none.exitCode == 2);
+    CHECK(contains(none.err, "give at least one of --retry-schedule"));
+    auto bad = cli.ctl({"defaults", "set", "--retry-schedule", "soon"});
+    CHECK(bad.exitCode == 2);
+    CHECK(contains(bad.err, "'soon' is not a duration"));
+    CHECK(cli.snapshot() == before);
+}
+
 TEST_CASE("cli: target add prints a generated secret once and target list masks it unless --show-secret")
 {
     Fixture cli;

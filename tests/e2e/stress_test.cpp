@@ -386,6 +386,7 @@ struct InProcess {
     {
         TargetSpec spec;
         spec.url = url;
+        spec.retrySchedule = std::vector<int64_t>{}; // the exponential formula, held at initialDelayMs
         spec.initialDelayMs = initialDelayMs;
         spec.maxDelayMs = initialDelayMs;
         spec.jitterFactor = 0.0;

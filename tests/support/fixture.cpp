@@ -29,6 +29,8 @@ Fixture::Fixture(FixtureOptions options)
 {
     if (options_.init)
         ctlOk({"init"});
+    if (options_.init && options_.exponentialRetries)
+        ctlOk({"defaults", "set", "--retry-schedule", "exponential"});
 }
 
 RunResult Fixture::ctl(std::vector<std::string> args, std::optional<std::string> stdinText) const

@@ -38,6 +38,10 @@ struct FixtureOptions {
     std::optional<std::string> dbPath = {};
     // Runs `webhookctl init` on construction.
     bool init = true;
+    // Then makes the exponential formula (5 attempts within 15 s) the store's
+    // default retry policy, as the tests that wait on retries and dead
+    // letters were written for; false keeps the day-long default.
+    bool exponentialRetries = true;
     // Flags given to every webhookd the fixture starts, before the start's own.
     std::vector<std::string> workerFlags = {};
     // webhookd's --poll-interval, unless the flags of a start give one.

@@ -106,6 +106,7 @@ std::string timeText(std::optional<int64_t> epochMs);
 // Registration of each command group (one file each).
 void addInitCommand(CLI::App& app, Context& ctx);
 void addTargetCommands(CLI::App& app, Context& ctx);
+void addDefaultsCommands(CLI::App& app, Context& ctx); // targets.cpp
 void addSendCommand(CLI::App& app, Context& ctx);
 void addDeliveryCommands(CLI::App& app, Context& ctx);
 void addDlqCommands(CLI::App& app, Context& ctx);

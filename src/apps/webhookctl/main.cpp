@@ -150,6 +150,7 @@ int main(int argc, char** argv)
 
     addInitCommand(app, ctx);
     addTargetCommands(app, ctx);
+    addDefaultsCommands(app, ctx);
     addSendCommand(app, ctx);
     addDeliveryCommands(app, ctx);
     addDlqCommands(app, ctx);

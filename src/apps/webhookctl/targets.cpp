@@ -13,6 +13,7 @@
 #include "ratelimit/aimd.h"
 #include "records/text_specs.h"
 #include "routing/payload_filter.h"
+#include "storage/settings.h"
 #include "storage/targets.h"
 
 namespace webhookd::cli {
@@ -28,6 +29,29 @@ struct TargetFlags {
     double backoff = 0, jitter = 0, rate = 0, minRate = 0, rateStep = 0;
     bool noRateLimit = false, disabled = false, noFilter = false;
     std::map<std::string, CLI::Option*> opts;
+
+    // The retry policy's flags, shared with `defaults set`.
+    void addRetry(CLI::App* cmd)
+    {
+        opts["max-attempts"] = cmd->add_option("--max-attempts", maxAttempts,
+                                               "Attempts before the dead-letter queue (default: the store's, "
+                                               "webhookctl defaults show)")
+                                   ->check(integer(1, 1000));
+        opts["initial-delay"] = cmd->add_option("--initial-delay", initialDelay,
+                                                "First retry delay of the exponential formula (default 1s)")
+                                    ->check(duration());
+        opts["max-delay"] =
+            cmd->add_option("--max-delay", maxDelay, "Longest retry delay of the exponential formula (default 60s)")
+                ->check(duration());
+        opts["backoff"] =
+            cmd->add_option("--backoff", backoff, "Backoff multiplier, 1 to 100 (default 2)")->check(number(1, 100));
+        opts["jitter"] = cmd->add_option("--jitter", jitter, "Jitter factor 0..1 (default 0.1)")->check(number(0, 1));
+        opts["retry-schedule"] = cmd->add_option(
+            "--retry-schedule", retrySchedule,
+            "standard-webhooks (the default unless webhookctl defaults set says otherwise), svix, exponential (the "
+            "formula: 5 attempts, --initial-delay 1s, --max-delay 60s, --backoff 2), or delays like 10s,1m,1h (sets "
+            "--max-attempts to one more than the delays unless given)");
+    }
 
     void add(CLI::App* cmd, bool adding)
     {
@@ -52,25 +76,12 @@ struct TargetFlags {
             cmd->add_option("--header", headers, "Custom header NAME:VALUE (repeatable; replaces all on update)");
         opts["timeout"] = cmd->add_option("--timeout", timeout, "Request timeout, 1ms to 1h (default: the worker's)")
                               ->check(duration());
-        opts["max-attempts"] =
-            cmd->add_option("--max-attempts", maxAttempts, "Attempts before the dead-letter queue (default 5)")
-                ->check(integer(1, 1000));
-        opts["initial-delay"] =
-            cmd->add_option("--initial-delay", initialDelay, "First retry delay (default 1s)")->check(duration());
-        opts["max-delay"] =
-            cmd->add_option("--max-delay", maxDelay, "Longest retry delay (default 60s)")->check(duration());
-        opts["backoff"] =
-            cmd->add_option("--backoff", backoff, "Backoff multiplier, 1 to 100 (default 2)")->check(number(1, 100));
-        opts["jitter"] = cmd->add_option("--jitter", jitter, "Jitter factor 0..1 (default 0.1)")->check(number(0, 1));
+        addRetry(cmd);
         opts["rate"] =
             cmd->add_option("--rate", rate, "Requests per second; turns rate limiting on")->check(number(0, 1e6, true));
         opts["burst"] = cmd->add_option("--burst", burst, "Token-bucket size (default: the rate, at least 1)")
                             ->check(integer(1, 1'000'000));
         opts["no-rate-limit"] = cmd->add_flag("--no-rate-limit", noRateLimit, "Turn rate limiting off");
-        opts["retry-schedule"] = cmd->add_option(
-            "--retry-schedule", retrySchedule,
-            "exponential (default: the formula above), standard-webhooks, svix, or delays like 10s,1m,1h (sets "
-            "--max-attempts to one more than the delays unless given)");
         opts["max-in-flight"] =
             cmd->add_option("--max-in-flight", maxInFlight,
                             "At most this many requests to the target at once, across every worker (0: no cap)")
@@ -108,7 +119,16 @@ struct TargetFlags {
                            ->check(oneOf({"envelope", "data"}));
     }
 
-    bool given(const char* flag) const { return opts.at(flag)->count() > 0; }
+    bool anyGiven() const
+    {
+        return std::any_of(opts.begin(), opts.end(), [](const auto& o) { return o.second->count() > 0; });
+    }
+
+    bool given(const char* flag) const
+    {
+        auto it = opts.find(flag);
+        return it != opts.end() && it->second->count() > 0;
+    }
 
     Result<TargetSpec> spec() const
     {
@@ -269,15 +289,7 @@ void printTarget(const Target& t, bool showSecret)
     if (t.bodyFormat == BodyFormat::Data)
         row("body", "the payload alone (--body data)");
     row("timeout", t.timeoutMs ? formatDuration(*t.timeoutMs) : "worker default");
-    if (t.retry.schedule.empty())
-        row("retries",
-            std::to_string(t.retry.maxAttempts) + " attempts, " + formatDuration(t.retry.initialDelayMs) +
-                " initial, " + formatDuration(t.retry.maxDelayMs) + " max, x" +
-                fmt::format("{:g}", t.retry.multiplier) + ", jitter " + fmt::format("{:g}", t.retry.jitter));
-    else
-        row("retries",
-            std::to_string(t.retry.maxAttempts) + " attempts, schedule " + retryScheduleName(t.retry.schedule) +
-                ", jitter " + fmt::format("{:g}", t.retry.jitter));
+    row("retries", describeRetryPolicy(t.retry));
     const auto configured = configuredRate(t);
     row("rate limit",
         configured ? fmt::format("{:g}/s, burst {:g}", *configured, t.burst ? *t.burst : std::max(1.0, *configured))
@@ -578,6 +590,55 @@ void addTargetCommands(CLI::App& app, Context& ctx)
                     std::cout << "secret: " << r->secret << "\n(shown once)\n";
             }
             return kOk;
+        };
+    });
+}
+
+} // namespace webhookd::cli
+
+namespace webhookd::cli {
+
+void addDefaultsCommands(CLI::App& app, Context& ctx)
+{
+    auto* defaults =
+        app.add_subcommand("defaults", "The store-wide defaults: the retry policy of targets that set none");
+    defaults->require_subcommand(1);
+    auto print = [&ctx](const RetryPolicy& r) {
+        if (ctx.json)
+            printJson({{"retry", retryPolicyJson(r)}});
+        else
+            std::cout << "retries             " << describeRetryPolicy(r) << '\n';
+        return kOk;
+    };
+    defaults->add_subcommand("show", "Print the defaults new targets start from")->callback([&ctx, print] {
+        ctx.action = [&ctx, print] {
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            auto r = getDefaultRetry(**db);
+            return r ? print(*r) : report(r.error());
+        };
+    });
+    auto flags = std::make_shared<TargetFlags>();
+    auto* set = defaults->add_subcommand(
+        "set",
+        "Change the default retry policy; targets added afterwards without their own start from it (existing "
+        "targets keep theirs)");
+    flags->addRetry(set);
+    set->callback([&ctx, flags, set, print] {
+        ctx.action = [&ctx, flags, set, print] {
+            auto spec = flags->spec();
+            if (!spec)
+                return reportInput(spec.error());
+            if (!flags->anyGiven())
+                return usageError("give at least one of --retry-schedule, --max-attempts, --initial-delay, "
+                                  "--max-delay, --backoff, --jitter",
+                                  set);
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            auto r = setDefaultRetry(**db, *spec, ctx.clock());
+            return r ? print(*r) : reportInput(r.error());
         };
     });
 }

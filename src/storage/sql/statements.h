@@ -18,8 +18,9 @@
 #define WEBHOOKD_STATEMENTS(X)                                                                                         \
     /* api_keys.cpp */                                                                                                 \
     X(ApiKeyInsert)                                                                                                    \
-    X(ApiKeyList) X(ApiKeyRevoke) X(ApiKeyById) X(ApiKeyWithSecret) X(ApiKeyUsed)                                      \
-        X(PortalSessionsRevoke) /* targets.cpp, rows.cpp */                                                            \
+    X(ApiKeyList)                                                                                                      \
+    X(ApiKeyRevoke) X(ApiKeyById) X(ApiKeyWithSecret) X(ApiKeyUsed) X(PortalSessionsRevoke) X(SettingGet)              \
+        X(SettingPut) /* targets.cpp, rows.cpp */                                                                      \
         X(TargetById) X(TargetInsert) X(TargetUpdate) X(TargetExists) X(TargetList) X(TargetSetEnabled)                \
             X(TargetDeleteDeliveries) X(TargetDelete) X(TargetRotate) X(EventDeleteOrphan) /* events.cpp */            \
         X(EventByKey) X(EventDeliveries) X(EventInsert) X(DeliveryInsert) X(RouteTargets) X(SavepointEach)             \

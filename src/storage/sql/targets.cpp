@@ -8,6 +8,7 @@
 #include "storage/sql/connection.h"
 #include "storage/sql/ordering.h"
 #include "storage/sql/rows.h"
+#include "storage/sql/settings.h"
 #include "storage/sql/sql_error.h"
 
 namespace webhookd {
@@ -81,12 +82,16 @@ void saveTarget(sql::Connection& sql, const Target& t, bool insert)
 Result<Target> addTarget(Database& db, const std::string& id, const TargetSpec& spec, const Clock& clock,
                          const Limits& limits)
 {
-    auto made = makeTarget(id, spec, clock.nowMs(), limits);
-    if (!made)
-        return made;
-    const Target& t = *made;
     return detail::guarded("add the target", [&]() -> Result<Target> {
         sql::Transaction tx(detail::sql(db), true);
+        // The spec's retry fields change the store's default policy.
+        auto retry = detail::loadDefaultRetry(detail::sql(db));
+        if (!retry)
+            return fail(retry.error());
+        auto made = makeTarget(id, spec, clock.nowMs(), limits, *retry);
+        if (!made)
+            return made;
+        const Target& t = *made;
         sql::Statement exists(detail::sql(db), sql::Q::TargetExists);
         exists.bind(1, id);
         if (exists.executeStep())
