@@ -76,7 +76,7 @@ void Worker::Impl::storageFailed(const Error& e, const char* what)
 void Worker::Impl::storageRecovered()
 {
     if (storageFailures > 0)
-        Log::info("storage recovered", {{"after_failures", std::to_string(storageFailures)}});
+        Log::info("storage recovered", {{"after_failures", storageFailures}});
     storageFailures = 0;
 }
 
@@ -174,13 +174,13 @@ void Worker::Impl::shutdown()
     if (!released.empty()) {
         if (auto s = queue.release(released, clock.nowMs()); !s)
             Log::error("could not release deliveries; their leases will expire instead",
-                       {{"count", std::to_string(released.size())}, {"error", s.error().message()}});
+                       {{"count", released.size()}, {"error", s.error().message()}});
         else
-            Log::info("released unfinished deliveries", {{"count", std::to_string(released.size())}});
+            Log::info("released unfinished deliveries", {{"count", released.size()}});
     }
     if (!unrecorded.empty())
         Log::error("could not record finished attempts; those deliveries will be sent again after their lease",
-                   {{"count", std::to_string(unrecorded.size())}});
+                   {{"count", unrecorded.size()}});
 }
 
 Status Worker::Impl::run()

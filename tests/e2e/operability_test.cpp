@@ -419,6 +419,6 @@ TEST_CASE("retention: webhookd --retention deletes finished deliveries past it w
     CHECK(fx.sqlInt("SELECT count(*) FROM events") == 2);
     auto purged = logLines(worker.stderrText(), "retention: deleted finished deliveries");
     REQUIRE(purged.size() == 1);
-    CHECK(purged[0]["deliveries"] == "2");
-    CHECK(purged[0]["events"] == "2");
+    CHECK(purged[0]["deliveries"] == 2);
+    CHECK(purged[0]["events"] == 2);
 }
