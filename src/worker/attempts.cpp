@@ -98,7 +98,6 @@ void Worker::Impl::collect()
             decide(res.outcome, policy, d.attemptsUsed + 1, unit(rng), now, opt.retryAfterCapMs, d.throttleDeferrals);
         if (res.outcome.error != TransportError::Signing)
             inflight.answered(d.target->id, res.outcome.durationMs);
-        metrics.recordAttempt(res.outcome, dec.verdict == Verdict::Delivered, now);
         Completion c;
         c.deliveryId = d.id;
         c.targetId = d.target->id;
@@ -134,12 +133,13 @@ void Worker::Impl::collect()
             ++counters.deadLettered;
             Log::warn("moved to the dead-letter queue",
                       withPayload(opt.logPayloads, d,
-                                  {{"delivery", std::to_string(d.id)},
+                                  {{"delivery", d.id},
                                    {"target", d.target->id},
-                                   {"attempt", std::to_string(d.attemptNumber)},
+                                   {"attempt", d.attemptNumber},
                                    {"reason", dec.deadLetterReason}}));
             break;
         }
+        metrics.recordAttempt(c.outcome, d.target->id, c.status, dec.freeThrottle, now);
         if (unrecorded.empty())
             firstUnrecordedMono = clock.monotonicMs();
         unrecorded.push_back(std::move(c));

@@ -312,6 +312,42 @@ int main(int argc, char** argv)
                           {{"address", api->address()}});
             return true;
         };
+        // The status endpoint, when it listens; false when it was asked for
+        // and cannot start.
+        std::unique_ptr<StatusServer> server;
+        auto startStatus = [&](const Worker* worker) -> bool {
+            if (!listenAddress)
+                return true;
+            StatusServerOptions so;
+            so.host = listenAddress->first;
+            so.port = listenAddress->second;
+            so.database = opt.database;
+            so.healthyRate = healthThreshold;
+            const int64_t p = opt.pollIntervalMs;
+            so.stallMs = std::max<int64_t>(30'000, saturatingAdd(saturatingAdd(p, p), p));
+            if (api) {
+                so.apiAccepting = [&api] { return api->accepting(); };
+                so.apiMetrics = &api->requestMetrics();
+            }
+            auto s = StatusServer::create(std::move(so), worker);
+            if (s) {
+                server = std::move(*s);
+                server->start();
+                Log::info("status endpoint listening", {{"address", server->address()}});
+                if (!http::isLoopbackHost(listenAddress->first))
+                    Log::warn("the status endpoint listens beyond this host and has no authentication; it shows "
+                              "target ids, queue depths and this worker's name (no secrets or URLs)",
+                              {{"address", server->address()}});
+            } else if (listenOption->count() > 0) {
+                std::cerr << "webhookd: " << s.error().message() << ".\n";
+                return false;
+            } else {
+                // The default port is taken, most likely by another worker on
+                // this host: that one serves it; this one works without.
+                Log::warn("status endpoint not started", {{"error", s.error().message()}});
+            }
+            return true;
+        };
         if (noDeliver) {
             OpenOptions oo;
             oo.busyTimeoutMs = opt.busyTimeoutMs;
@@ -319,11 +355,13 @@ int main(int argc, char** argv)
                 std::cerr << "webhookd: " << db.error().message() << ".\n";
                 return 1;
             }
-            if (!startApi())
+            if (!startApi() || !startStatus(nullptr))
                 return 1;
             Log::info("webhookd started without delivering (--no-deliver)", {{"db", redactLocator(opt.database)}});
             while (!gStopRequested)
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            if (server)
+                server->stop();
             api->stop();
             Log::info("webhookd stopped");
             return 0;
@@ -335,44 +373,17 @@ int main(int argc, char** argv)
         }
         if (!startApi())
             return 1;
-        std::unique_ptr<StatusServer> server;
-        if (listenAddress) {
-            StatusServerOptions so;
-            so.host = listenAddress->first;
-            so.port = listenAddress->second;
-            so.database = opt.database;
-            so.healthyRate = healthThreshold;
-            const int64_t p = opt.pollIntervalMs;
-            so.stallMs = std::max<int64_t>(30'000, saturatingAdd(saturatingAdd(p, p), p));
-            if (api)
-                so.apiAccepting = [&api] { return api->accepting(); };
-            auto s = StatusServer::create(std::move(so), **worker);
-            if (s) {
-                server = std::move(*s);
-                server->start();
-                Log::info("status endpoint listening", {{"address", server->address()}});
-                if (!http::isLoopbackHost(listenAddress->first))
-                    Log::warn("the status endpoint listens beyond this host and has no authentication; it shows "
-                              "target ids, queue depths and this worker's name (no secrets or URLs)",
-                              {{"address", server->address()}});
-            } else if (listenOption->count() > 0) {
-                std::cerr << "webhookd: " << s.error().message() << ".\n";
-                return 1;
-            } else {
-                // The default port is taken, most likely by another worker on
-                // this host: that one serves it; this one works without.
-                Log::warn("status endpoint not started", {{"error", s.error().message()}});
-            }
-        }
+        if (!startStatus(worker->get()))
+            return 1;
         gWorker = worker->get();
         if (gStopRequested)
             (*worker)->stop();
         auto status = (*worker)->run();
         gWorker = nullptr;
-        if (api)
-            api->stop();
         if (server)
             server->stop();
+        if (api)
+            api->stop();
         if (!status) {
             std::cerr << "webhookd: " << status.error().message() << ".\n";
             return 1;
