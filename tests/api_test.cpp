@@ -470,10 +470,10 @@ TEST_CASE("S15: refused keys are logged at most once a second, with how many wer
     Log::configure(LogLevel::Off, LogFormat::Json);
     auto lines = webhookd::test::logLines(first, "api key refused");
     REQUIRE(lines.size() == 1);
-    CHECK(lines[0]["left_out"] == "0");
+    CHECK(lines[0]["left_out"] == 0);
     auto next = webhookd::test::logLines(later, "api key refused");
     REQUIRE(next.size() == 1);
-    CHECK(next[0]["left_out"] == "19");
+    CHECK(next[0]["left_out"] == 19);
 }
 
 TEST_CASE("api: GET /health needs no key and says whether the store answers")

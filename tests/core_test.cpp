@@ -1,14 +1,18 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <limits>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/json_text.h"
+#include "core/log.h"
 #include "core/text.h"
 #include "core/utf8.h"
 #include "core/validate.h"
@@ -368,6 +372,47 @@ TEST_CASE("core: Error::toString is kind, colon, message")
     CHECK(e.is(Error::Kind::Conflict));
     CHECK_FALSE(e.is(Error::Kind::Invalid));
     CHECK(e.message() == "taken");
+}
+
+TEST_CASE("log: JSON lines write numbers and booleans as JSON numbers and booleans, text as strings")
+{
+    const Log::Fields fields = {{"count", int64_t{7}},        {"size", size_t{1048576}}, {"attempt", 3},
+                                {"duration_ms", 0.412},       {"https_only", false},     {"id", "007"},
+                                {"target", std::string("m")}, {"quote", "a \"b\"\n"}};
+    const std::string line = Log::format(LogFormat::Json, LogLevel::Info, "2026-01-02T03:04:05.006Z", "hello", fields);
+    INFO(line);
+    const auto j = nlohmann::json::parse(line);
+    CHECK(j["time"] == "2026-01-02T03:04:05.006Z");
+    CHECK(j["level"] == "info");
+    CHECK(j["msg"] == "hello");
+    CHECK(j["count"].is_number_integer());
+    CHECK(j["count"] == 7);
+    CHECK(j["size"] == 1048576);
+    CHECK(j["attempt"] == 3);
+    CHECK(j["duration_ms"].is_number_float());
+    CHECK(j["duration_ms"] == 0.412);
+    CHECK(j["https_only"].is_boolean());
+    CHECK(j["https_only"] == false);
+    // Text that looks like a number stays text: the caller chose the type.
+    CHECK(j["id"].is_string());
+    CHECK(j["id"] == "007");
+    CHECK(j["quote"] == "a \"b\"\n");
+    // Keys keep their order, after time, level and msg.
+    CHECK(line.find("\"count\":7,\"size\":1048576,\"attempt\":3,\"duration_ms\":0.412,\"https_only\":false,"
+                    "\"id\":\"007\"") != std::string::npos);
+    // JSON has no NaN: null rather than a line that does not parse.
+    const auto nan =
+        nlohmann::json::parse(Log::format(LogFormat::Json, LogLevel::Warn, "t", "m", {{"x", std::nan("")}, {"y", -2}}));
+    CHECK(nan["x"].is_null());
+    CHECK(nan["y"] == -2);
+}
+
+TEST_CASE("log: text lines write numbers bare and quote only text that needs it")
+{
+    const std::string line =
+        Log::format(LogFormat::Text, LogLevel::Warn, "T", "target paused",
+                    {{"target", "m"}, {"count", 12}, {"ok", true}, {"reason", "3 failed"}, {"empty", ""}, {"ms", 1.5}});
+    CHECK(line == "T warn target paused target=m count=12 ok=true reason=\"3 failed\" empty=\"\" ms=1.5");
 }
 
 TEST_CASE("core: FakeClock moves only when told to")

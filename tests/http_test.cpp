@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -220,6 +221,45 @@ TEST_CASE("the server answers requests and keeps connections alive")
     auto wrongMethod = exchange(s.port(), "DELETE /a HTTP/1.1\r\nHost: x\r\n\r\n", 1);
     CHECK(wrongMethod.bytes.rfind("HTTP/1.1 405", 0) == 0);
     CHECK(contains(wrongMethod.bytes, "Allow: GET, POST"));
+}
+
+TEST_CASE("the observer hears every answer once: the handlers' and the server's own, with the route's pattern")
+{
+    struct Seen {
+        std::string method, route;
+        int status;
+        double seconds;
+        bool fromHandler;
+    };
+    std::mutex mutex;
+    std::vector<Seen> seen;
+    ServerOptions o;
+    o.observer = [&](const Exchange& x) {
+        std::lock_guard lock(mutex);
+        seen.push_back({std::string(x.method), std::string(x.route), x.status, x.seconds, x.logFields != nullptr});
+    };
+    TestServer s(o);
+    CHECK(exchange(s.port(), "GET /a?secret=1 HTTP/1.1\r\nHost: x\r\n\r\n", 1).bytes.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(exchange(s.port(), "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", 1).bytes.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(exchange(s.port(), "GET /nothing/42 HTTP/1.1\r\nHost: x\r\n\r\n", 1).bytes.rfind("HTTP/1.1 404", 0) == 0);
+    CHECK(exchange(s.port(), "DELETE /b HTTP/1.1\r\nHost: x\r\n\r\n", 1).bytes.rfind("HTTP/1.1 405", 0) == 0);
+    CHECK(exchange(s.port(), "POST /a HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\n")
+              .bytes.rfind("HTTP/1.1 415", 0) == 0);
+    CHECK(exchange(s.port(), "GET /a HTTP/1.1\r\nHost : x\r\n\r\n").bytes.rfind("HTTP/1.1 400", 0) == 0);
+
+    std::lock_guard lock(mutex);
+    REQUIRE(seen.size() == 6);
+    auto is = [](const Seen& x, const char* method, const char* route, int status, bool fromHandler) {
+        return x.method == method && x.route == route && x.status == status && x.fromHandler == fromHandler &&
+            x.seconds >= 0 && x.seconds < 5;
+    };
+    CHECK(is(seen[0], "GET", "/a", 200, true));
+    CHECK(is(seen[1], "GET", "/slow", 200, true));
+    CHECK(seen[1].seconds >= 0.3); // the handler's time counts
+    CHECK(is(seen[2], "GET", "", 404, false));
+    CHECK(is(seen[3], "DELETE", "/b", 405, false)); // the path's pattern, though not its method
+    CHECK(is(seen[4], "POST", "/a", 415, false));
+    CHECK(is(seen[5], "", "", 400, false)); // no head was read
 }
 
 TEST_CASE("S5: no body is ever read as a request, and refused framing closes the connection")

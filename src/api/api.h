@@ -18,6 +18,8 @@
 
 namespace webhookd {
 
+class RequestMetrics;
+
 struct ApiRoute {
     std::string_view method;
     std::string_view path; // below /api/v1, {name} for a parameter
@@ -64,6 +66,10 @@ public:
     void stop(); // waits for requests in progress; idempotent
     std::string address() const;
     bool accepting() const; // its connection loop turns
+    // What it answered (api/request_metrics.h), for /metrics; lives as
+    // long as the server. Every answered request is also logged at info
+    // ("api request": method, route pattern, status, duration_ms, key).
+    const RequestMetrics& requestMetrics() const;
     struct Impl;
 
 private:

@@ -64,9 +64,7 @@ ApiKey authenticate(Call& c, std::string_view scope)
             throw fromError(k.error());
         if (auto leftOut = ctx.refusals.admit(now))
             Log::info("api key refused",
-                      {{"reason", k.error().message()},
-                       {"remote", c.req.remoteAddr},
-                       {"left_out", std::to_string(*leftOut)}});
+                      {{"reason", k.error().message()}, {"remote", c.req.remoteAddr}, {"left_out", *leftOut}});
         throw Problem{401, "", k.error().message()};
     }
     // A portal session's operations are a fixed list (server.cpp, Who),

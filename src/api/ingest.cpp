@@ -3,6 +3,7 @@
 #include <chrono>
 #include <vector>
 
+#include "core/duration.h"
 #include "core/log.h"
 #include "storage/events.h"
 
@@ -43,9 +44,9 @@ IngestBatcher::~IngestBatcher()
     wake_.notify_all();
     writer_.join();
     Log::info("ingest writer stopped",
-              {{"events", std::to_string(events_)},
-               {"commits", std::to_string(commits_)},
-               {"busy", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(busy_).count()) + "ms"}});
+              {{"events", events_},
+               {"commits", commits_},
+               {"busy", formatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(busy_).count())}});
 }
 
 std::future<Result<SendResult>> IngestBatcher::submit(EventInput event)

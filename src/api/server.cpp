@@ -1,6 +1,7 @@
 #include "api/api.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "api/auth.h"
 #include "api/call.h"
@@ -8,6 +9,8 @@
 #include "api/dashboard.h"
 #include "api/handlers.h"
 #include "api/ingest.h"
+#include "api/request_metrics.h"
+#include "core/log.h"
 #include "http/server.h"
 
 namespace webhookd {
@@ -130,6 +133,11 @@ void serve(ApiContext& ctx, const Operation& op, const http::Request& req, http:
         if (!op.route.scope.empty()) {
             key = authenticate(call, op.route.scope);
             call.key = &*key;
+            // Who asked, for the access log: the key's name and id (the
+            // token's public half), never its secret.
+            res.logFields = {{"key", key->name}, {"key_id", key->id}};
+            if (key->appId)
+                res.logFields.emplace_back("app", *key->appId);
             checkWho(op, *key);
         }
         checkQuery(op.route, req);
@@ -170,6 +178,29 @@ void serveDashboard(http::Server& server, const std::string& frameAncestors)
     }
 }
 
+// The access log: one line per answered request, at info. The route is the
+// pattern that matched ("other" for none), never the path or its query, so
+// ids and anything a client put in a URL stay out; who asked is the key's
+// name ("-" without one), never its token.
+void logRequest(const http::Exchange& x)
+{
+    if (!Log::enabled(LogLevel::Info))
+        return;
+    Log::Fields f = {{"method", RequestMetrics::methodLabel(x.method)},
+                     {"route", RequestMetrics::routeLabel(x.route)},
+                     {"status", x.status},
+                     {"duration_ms", std::round(x.seconds * 1e6) / 1e3}};
+    bool keyed = false;
+    if (x.logFields)
+        for (const auto& [name, value] : *x.logFields) {
+            f.emplace_back(name, value);
+            keyed = keyed || name == "key";
+        }
+    if (!keyed)
+        f.emplace_back("key", "-");
+    Log::info("api request", f);
+}
+
 } // namespace
 } // namespace api
 
@@ -187,6 +218,7 @@ const std::vector<ApiRoute>& apiRoutes()
 // The server's shared state, and its HTTP server, stopped (destroyed) first.
 struct ApiServer::Impl {
     api::ApiContext ctx;
+    RequestMetrics metrics; // written by http's threads: outlives it
     std::unique_ptr<http::Server> http;
 
     Impl(ApiOptions o, const Clock& c)
@@ -220,6 +252,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(ApiOptions options, const C
     so.errorWriter = [](int status, const std::string& detail, http::Response& res) {
         api::writeProblem(res, {status, "", detail});
     };
+    so.observer = [metrics = &p->metrics](const http::Exchange& x) {
+        metrics->record(x.method, x.route, x.status, x.seconds);
+        api::logRequest(x);
+    };
     auto server = http::Server::create(so);
     if (!server)
         return fail(server.error());
@@ -248,5 +284,6 @@ void ApiServer::stop()
 }
 std::string ApiServer::address() const { return impl_->http->address(); }
 bool ApiServer::accepting() const { return impl_->http->loopAlive(1000); }
+const RequestMetrics& ApiServer::requestMetrics() const { return impl_->metrics; }
 
 } // namespace webhookd

@@ -48,7 +48,7 @@ void health(Call& c)
     if (!answers) {
         if (auto leftOut = c.ctx.unanswered.admit(c.ctx.clock.nowMs()))
             Log::warn("api health: the store does not answer",
-                      {{"error", answers.error().toString()}, {"left_out", std::to_string(*leftOut)}});
+                      {{"error", answers.error().toString()}, {"left_out", *leftOut}});
         throw Problem{503, "store_unavailable", "the store does not answer; try again in a second"};
     }
     writeJson(c.res, 200, {{"status", "ok"}});

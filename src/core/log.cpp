@@ -1,8 +1,11 @@
 #include "core/log.h"
 
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <type_traits>
 
 #include "core/clock.h"
 #include "core/duration.h"
@@ -62,6 +65,37 @@ bool needsQuotes(std::string_view s)
 
 } // namespace
 
+std::string LogValue::text() const
+{
+    return std::visit(
+        [](const auto& v) -> std::string {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::string>)
+                return v;
+            else if constexpr (std::is_same_v<T, bool>)
+                return v ? "true" : "false";
+            else if constexpr (std::is_same_v<T, double>) {
+                if (!std::isfinite(v))
+                    return std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
+                char buf[32];
+                auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v); // shortest exact spelling
+                return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
+            } else
+                return std::to_string(v);
+        },
+        v_);
+}
+
+void LogValue::appendJson(std::string& out) const
+{
+    if (const auto* s = std::get_if<std::string>(&v_))
+        appendJsonString(out, *s);
+    else if (const auto* d = std::get_if<double>(&v_); d && !std::isfinite(*d))
+        out += "null"; // JSON has no NaN or infinity
+    else
+        out += text();
+}
+
 void Log::configure(LogLevel level, LogFormat format)
 {
     gLevel = level;
@@ -70,34 +104,41 @@ void Log::configure(LogLevel level, LogFormat format)
 
 bool Log::enabled(LogLevel level) { return level != LogLevel::Off && level >= gLevel.load(); }
 
-void Log::write(LogLevel level, std::string_view message, const Fields& fields)
+std::string Log::format(LogFormat format, LogLevel level, std::string_view time, std::string_view message,
+                        const Fields& fields)
 {
-    if (!enabled(level))
-        return;
     std::string line;
-    const std::string time = isoTime(SystemClock::instance().nowMs());
-    if (gFormat == LogFormat::Json) {
-        line = "{\"time\":\"" + time + "\",\"level\":\"" + levelName(level) + "\",\"msg\":";
+    if (format == LogFormat::Json) {
+        line = "{\"time\":\"" + std::string(time) + "\",\"level\":\"" + levelName(level) + "\",\"msg\":";
         appendJsonString(line, message);
         for (const auto& [k, v] : fields) {
             line += ',';
             appendJsonString(line, k);
             line += ':';
-            appendJsonString(line, v);
+            v.appendJson(line);
         }
         line += '}';
     } else {
-        line = time + " " + levelName(level) + " " + std::string(message);
+        line = std::string(time) + " " + levelName(level) + " " + std::string(message);
         for (const auto& [k, v] : fields) {
             line += ' ';
             line += k;
             line += '=';
-            if (needsQuotes(v))
-                appendJsonString(line, v);
+            const std::string text = v.text();
+            if (v.isText() && needsQuotes(text))
+                appendJsonString(line, text);
             else
-                line += v;
+                line += text;
         }
     }
+    return line;
+}
+
+void Log::write(LogLevel level, std::string_view message, const Fields& fields)
+{
+    if (!enabled(level))
+        return;
+    std::string line = format(gFormat, level, isoTime(SystemClock::instance().nowMs()), message, fields);
     line += '\n';
     std::lock_guard lock(gMutex);
     std::fwrite(line.data(), 1, line.size(), stderr);

@@ -35,13 +35,15 @@ Response Server::Impl::errorResponse(int status, const std::string& detail) cons
     return r;
 }
 
-// 404 when no route has the path, 405 (with Allow) when none has the
-// method; nullptr then, with `error` filled.
-const Route* Server::Impl::select(const std::string& method, const std::string& path, Fields& params,
-                                  Response& error) const
+// The route for c's request head; nullptr when none has its path (404,
+// in `error`) or none of those has its method (405 with Allow, and
+// c.pathRoute set).
+const Route* Server::Impl::select(Conn& c, Response& error) const
 {
+    const std::string& method = c.head.method;
+    const std::string& path = c.head.path;
     std::string allow;
-    if (const Route* r = routes.find(method, path, params, allow))
+    if (const Route* r = routes.find(method, path, c.params, allow, &c.pathRoute))
         return r;
     if (allow.empty()) {
         error = errorResponse(404, "there is nothing at " + path);
@@ -58,9 +60,25 @@ void Server::Impl::releaseBody(Conn& c)
     c.reserved = 0;
 }
 
+void Server::Impl::observe(const Conn& c, std::string_view method, int status, const Fields* logFields) const
+{
+    if (!opt.observer)
+        return;
+    Exchange x;
+    x.method = method;
+    const Route* r = c.route ? c.route : c.pathRoute;
+    x.route = r ? std::string_view(r->pattern) : std::string_view();
+    x.status = status;
+    if (c.started)
+        x.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.began).count();
+    x.logFields = logFields;
+    opt.observer(x);
+}
+
 // Queues an answer the loop made; closes after it when `close`.
 void Server::Impl::answer(Conn& c, const Response& r, bool close)
 {
+    observe(c, c.head.method, r.status, nullptr);
     c.closeAfter = close || stopping;
     c.out = serialize(r, opt.defaultHeaders, false, c.closeAfter);
     c.outSent = 0;
@@ -95,6 +113,7 @@ void Server::Impl::finishAnswer(Conn& c)
     c.outSent = 0;
     c.head = RequestHead{};
     c.route = nullptr;
+    c.pathRoute = nullptr;
     c.params.clear();
     c.body.clear();
     c.body.shrink_to_fit();
@@ -158,6 +177,7 @@ void Server::Impl::advance(Conn& c, bool eof)
         if (!c.started) {
             c.started = true;
             c.startedAt = now;
+            c.began = std::chrono::steady_clock::now();
             c.deadline = now + opt.headTimeoutMs;
         }
         const size_t from = c.scanned > 3 ? c.scanned - 3 : 0;
@@ -178,7 +198,7 @@ void Server::Impl::advance(Conn& c, bool eof)
         c.head = std::move(*parsed.head);
         const bool hasBody = c.head.body != RequestHead::Body::None;
         Response error;
-        c.route = select(c.head.method, c.head.path, c.params, error);
+        c.route = select(c, error);
         if (!c.route)
             return answer(c, error, hasBody || !c.head.keepAlive);
         if (c.head.contentEncoding)
@@ -237,6 +257,7 @@ bool Server::Impl::reserve(Conn& c, size_t bytes)
 
 void Server::Impl::sendBestEffort(Conn& c, int status, const std::string& detail)
 {
+    observe(c, c.head.method, status, nullptr);
     const std::string bytes = serialize(errorResponse(status, detail), opt.defaultHeaders, false, true);
     ::send(c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }

@@ -6,6 +6,7 @@
 // pool in server.cpp.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -38,12 +39,14 @@ struct Conn {
     size_t scanned = 0; // how much of `in` was searched for a head's end
     bool started = false;
     int64_t startedAt = 0;
+    std::chrono::steady_clock::time_point began; // as startedAt, finer: for Exchange::seconds
     int64_t deadline = 0;
     uint32_t events = 0; // as registered with epoll; 0 when out of it
     int served = 0;
 
     RequestHead head;
     const Route* route = nullptr;
+    const Route* pathRoute = nullptr; // when no route had the method (405): one with the path
     Fields params;
     std::string body;
     uint64_t bodyLeft = 0;
@@ -95,7 +98,7 @@ struct Server::Impl {
     // connection.cpp: answers made by the server itself, and one
     // connection's way from bytes to a dispatched request and back.
     Response errorResponse(int status, const std::string& detail) const;
-    const Route* select(const std::string& method, const std::string& path, Fields& params, Response& error) const;
+    const Route* select(Conn& c, Response& error) const;
     void releaseBody(Conn& c);
     void answer(Conn& c, const Response& r, bool close);
     void refuse(Conn& c, int status, const std::string& detail) { answer(c, errorResponse(status, detail), true); }
@@ -108,6 +111,8 @@ struct Server::Impl {
     void advance(Conn& c, bool eof = false);
     bool reserve(Conn& c, size_t bytes);
     void sendBestEffort(Conn& c, int status, const std::string& detail);
+    // Tells opt.observer about an answer to c's request.
+    void observe(const Conn& c, std::string_view method, int status, const Fields* logFields) const;
 
     // server.cpp: the loop and the pool.
     void watch(Conn& c, uint32_t events);

@@ -39,14 +39,17 @@ bool matches(const Route& r, const std::vector<std::string>& segments, Fields* p
 
 void Routes::add(std::string method, std::string_view pattern, Handler handler)
 {
-    routes_.push_back({std::move(method), splitPath(pattern), std::move(handler)});
+    routes_.push_back({std::move(method), std::string(pattern), splitPath(pattern), std::move(handler)});
 }
 
-const Route* Routes::find(const std::string& method, const std::string& path, Fields& params, std::string& allow) const
+const Route* Routes::find(const std::string& method, const std::string& path, Fields& params, std::string& allow,
+                          const Route** samePath) const
 {
     const auto segments = splitPath(path);
     const std::string& m = method == "HEAD" ? "GET" : method;
     allow.clear();
+    if (samePath)
+        *samePath = nullptr;
     for (const auto& r : routes_) {
         if (!matches(r, segments, nullptr))
             continue;
@@ -56,6 +59,8 @@ const Route* Routes::find(const std::string& method, const std::string& path, Fi
         }
         if (allow.find(r.method) == std::string::npos)
             allow += (allow.empty() ? "" : ", ") + r.method;
+        if (samePath && !*samePath)
+            *samePath = &r;
     }
     return nullptr;
 }

@@ -243,6 +243,7 @@ void Server::Impl::serve(Conn& c)
     } catch (...) {
         res = errorResponse(500, "the server failed to answer");
     }
+    observe(c, req.method, res.status, &res.logFields);
     c.closeAfter = !c.head.keepAlive || opt.keepAliveMax <= 1 || c.served + 1 >= opt.keepAliveMax || stopping;
     c.out = serialize(res, opt.defaultHeaders, req.method == "HEAD", c.closeAfter);
     c.outSent = 0;

@@ -47,6 +47,9 @@ struct Response {
     std::string body;
     std::string contentType = "text/plain; charset=utf-8";
     Fields headers;
+    // What the access log may add about this request, such as who asked
+    // (an API key's name); never a secret. Not sent.
+    Fields logFields;
 
     void set(int code, std::string text, std::string type)
     {
@@ -61,6 +64,22 @@ using Handler = std::function<void(const Request&, Response&)>;
 
 // Fills an answer the server gives by itself: 400, 404, 405, 408, 413, 500.
 using ErrorWriter = std::function<void(int status, const std::string& detail, Response&)>;
+
+// One answered request, for an access log and metrics. Views into the
+// server's own buffers, valid during the call only.
+struct Exchange {
+    std::string_view method; // as sent; empty when the head could not be read
+    std::string_view route;  // the pattern matched, e.g. "/api/v1/targets/{id}" (for a 405: the path's); empty: none
+    int status = 0;
+    double seconds = 0;                // from the request's first byte to its answer being ready
+    const Fields* logFields = nullptr; // the handler's Response::logFields; null for the server's own answers
+};
+
+// Called once for every answered request, on the thread that made the
+// answer: a pool thread for a handler's, the loop for the server's own (400,
+// 404, 405, 408, 413, 415, 431, 503). Not for a connection refused before
+// anything was read (over maxConnections). Must be quick and thread-safe.
+using Observer = std::function<void(const Exchange&)>;
 
 struct ServerOptions {
     std::string host = "127.0.0.1";
@@ -78,6 +97,7 @@ struct ServerOptions {
     size_t maxBufferedBodyBytes = 256u << 20; // bodies being read, all connections together; more: 503
     Fields defaultHeaders;              // added to every answer
     ErrorWriter errorWriter;            // default: one line of plain text
+    Observer observer;                  // default: none
 };
 
 class Server {
@@ -109,8 +129,9 @@ private:
 };
 
 // "HOST:PORT" or "[V6]:PORT" into its parts; Invalid otherwise, the message
-// naming `flag`.
-Result<std::pair<std::string, int>> parseListenAddress(const std::string& text, std::string_view flag = "--listen");
+// naming `flag` (and "off" when offAllowed: the caller takes it too).
+Result<std::pair<std::string, int>> parseListenAddress(const std::string& text, std::string_view flag = "--listen",
+                                                       bool offAllowed = true);
 
 // The reason phrase of a status code (RFC 9110 §15), such as "Not Found".
 std::string_view reasonPhrase(int status);

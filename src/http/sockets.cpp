@@ -57,12 +57,12 @@ std::string peerAddress(const sockaddr_storage& addr)
     return text;
 }
 
-Result<std::pair<std::string, int>> parseListenAddress(const std::string& text, std::string_view flag)
+Result<std::pair<std::string, int>> parseListenAddress(const std::string& text, std::string_view flag, bool offAllowed)
 {
     const std::string f(flag);
     const auto colon = text.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-        return fail(Error::invalid(f + " needs HOST:PORT, such as 127.0.0.1:9464" + (f == "--listen" ? ", or off" : "")));
+        return fail(Error::invalid(f + " needs HOST:PORT, such as 127.0.0.1:9464" + (offAllowed ? ", or off" : "")));
     std::string host = text.substr(0, colon);
     if (host.front() == '[') {
         if (host.back() != ']')

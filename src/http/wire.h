@@ -24,6 +24,7 @@ std::string serialize(const Response& r, const Fields& defaults, bool headOnly, 
 
 struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments; // "{name}" for a parameter
     Handler handler;
 };
@@ -33,8 +34,10 @@ public:
     void add(std::string method, std::string_view pattern, Handler handler);
     // The route for method (HEAD as GET) and path, its {name} segments
     // appended to params; nullptr when none, with `allow` listing the
-    // methods the path has (empty: no route has the path).
-    const Route* find(const std::string& method, const std::string& path, Fields& params, std::string& allow) const;
+    // methods the path has (empty: no route has the path) and samePath one
+    // of the routes that have it.
+    const Route* find(const std::string& method, const std::string& path, Fields& params, std::string& allow,
+                      const Route** samePath = nullptr) const;
 
 private:
     std::vector<Route> routes_;

@@ -35,17 +35,16 @@ void Worker::Impl::claim(int64_t now)
     storageRecovered();
     recorded();
     if (r->reclaimed > 0)
-        Log::info("reclaimed expired leases", {{"count", std::to_string(r->reclaimed)}});
+        Log::info("reclaimed expired leases", {{"count", r->reclaimed}});
     for (int64_t id : r->orphaned)
-        Log::error("moved to the dead-letter queue: its event row is missing", {{"delivery", std::to_string(id)}});
+        Log::error("moved to the dead-letter queue: its event row is missing", {{"delivery", id}});
     for (auto& d : r->claimed) {
         const auto tag = static_cast<uint64_t>(d.id);
         if (inflight.contains(tag)) {
             // Our own lease ran out mid-flight and this claim took the
             // delivery again: the transfer under way records it (the
             // lease is still ours); a second one would send it twice.
-            Log::warn("claimed a delivery already in flight; not sending it twice",
-                      {{"delivery", std::to_string(d.id)}});
+            Log::warn("claimed a delivery already in flight; not sending it twice", {{"delivery", d.id}});
             continue;
         }
         auto request = buildRequest(d, now, opt.userAgent, opt.defaultTimeoutMs);
@@ -99,7 +98,6 @@ void Worker::Impl::collect()
             decide(res.outcome, policy, d.attemptsUsed + 1, unit(rng), now, opt.retryAfterCapMs, d.throttleDeferrals);
         if (res.outcome.error != TransportError::Signing)
             inflight.answered(d.target->id, res.outcome.durationMs);
-        metrics.recordAttempt(res.outcome, dec.verdict == Verdict::Delivered, now);
         Completion c;
         c.deliveryId = d.id;
         c.targetId = d.target->id;
@@ -123,9 +121,9 @@ void Worker::Impl::collect()
             ++counters.retried;
             Log::info("attempt failed; retry scheduled",
                       withPayload(opt.logPayloads, d,
-                                  {{"delivery", std::to_string(d.id)},
+                                  {{"delivery", d.id},
                                    {"target", d.target->id},
-                                   {"attempt", std::to_string(d.attemptNumber)},
+                                   {"attempt", d.attemptNumber},
                                    {"error", dec.lastError},
                                    {"next_attempt_at", isoTime(dec.nextAttemptAt)}}));
             break;
@@ -135,12 +133,13 @@ void Worker::Impl::collect()
             ++counters.deadLettered;
             Log::warn("moved to the dead-letter queue",
                       withPayload(opt.logPayloads, d,
-                                  {{"delivery", std::to_string(d.id)},
+                                  {{"delivery", d.id},
                                    {"target", d.target->id},
-                                   {"attempt", std::to_string(d.attemptNumber)},
+                                   {"attempt", d.attemptNumber},
                                    {"reason", dec.deadLetterReason}}));
             break;
         }
+        metrics.recordAttempt(c.outcome, d.target->id, c.status, dec.freeThrottle, now);
         if (unrecorded.empty())
             firstUnrecordedMono = clock.monotonicMs();
         unrecorded.push_back(std::move(c));

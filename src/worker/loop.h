@@ -44,6 +44,7 @@ struct Worker::Impl {
     int64_t storagePauseUntilMono = 0; // backing off after a storage failure
     int64_t storageFailures = 0;
     int64_t nextProgressMono = 0;
+    int64_t attemptsAtProgress = 0; // counters.attempts when progress() last looked
     int64_t nextIdentityCheckMono = 0;
     std::optional<Error> fatal; // ends run() with this error
 

@@ -19,7 +19,7 @@ WorkerMetrics::WorkerMetrics(int64_t healthWindowMs)
       slotMs_(windowMs_ / static_cast<int64_t>(kSlots))
 { }
 
-std::string WorkerMetrics::outcomeLabel(const Outcome& outcome, bool success)
+std::string WorkerMetrics::resultLabel(const Outcome& outcome, bool success)
 {
     if (success)
         return "success";
@@ -30,12 +30,20 @@ std::string WorkerMetrics::outcomeLabel(const Outcome& outcome, bool success)
     return "network";
 }
 
-void WorkerMetrics::recordAttempt(const Outcome& outcome, bool success, int64_t nowMs)
+std::string_view WorkerMetrics::outcomeLabel(DeliveryStatus result, bool throttled)
 {
+    return throttled && result == DeliveryStatus::Failed ? "throttled" : toString(result);
+}
+
+void WorkerMetrics::recordAttempt(const Outcome& outcome, std::string_view target, DeliveryStatus result,
+                                  bool throttled, int64_t nowMs)
+{
+    const bool success = result == DeliveryStatus::Delivered;
     const double seconds = static_cast<double>(outcome.durationMs) / 1000.0;
     const size_t bucket =
         static_cast<size_t>(std::lower_bound(kBuckets.begin(), kBuckets.end(), seconds) - kBuckets.begin());
-    std::string label = outcomeLabel(outcome, success);
+    std::string label = resultLabel(outcome, success);
+    std::pair<std::string, std::string> key{std::string(target), std::string(outcomeLabel(result, throttled))};
     const int64_t index = nowMs / slotMs_;
 
     std::lock_guard lock(mutex_);
@@ -43,7 +51,8 @@ void WorkerMetrics::recordAttempt(const Outcome& outcome, bool success, int64_t 
         ++latency_.buckets[bucket];
     ++latency_.count;
     latency_.sumSeconds += seconds;
-    ++outcomes_[std::move(label)];
+    ++results_[std::move(label)];
+    ++byTarget_[std::move(key)];
     Slot& slot = slots_[static_cast<size_t>(index) % kSlots];
     if (slot.index != index)
         slot = Slot{index, 0, 0};
@@ -71,10 +80,16 @@ WorkerMetrics::Histogram WorkerMetrics::latency() const
     return latency_;
 }
 
-std::map<std::string, int64_t> WorkerMetrics::attemptsByOutcome() const
+std::map<std::string, int64_t> WorkerMetrics::attemptsByResult() const
 {
     std::lock_guard lock(mutex_);
-    return outcomes_;
+    return results_;
+}
+
+std::map<std::pair<std::string, std::string>, int64_t> WorkerMetrics::attemptsByTarget() const
+{
+    std::lock_guard lock(mutex_);
+    return byTarget_;
 }
 
 } // namespace webhookd

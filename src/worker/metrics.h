@@ -6,8 +6,11 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "core/outcome.h"
+#include "model/delivery_status.h"
 
 namespace webhookd {
 
@@ -38,8 +41,12 @@ public:
 
     WorkerCounters counters;
 
-    // One finished attempt. success: it delivered (2xx).
-    void recordAttempt(const Outcome& outcome, bool success, int64_t nowMs);
+    // One finished attempt to target, and what it made of the delivery:
+    // Delivered, Failed (a retry is scheduled) or DeadLetter; throttled: a
+    // retry a 429 with Retry-After asked for, which did not use up the
+    // attempt budget (retry.h, isFreeThrottle).
+    void recordAttempt(const Outcome& outcome, std::string_view target, DeliveryStatus result, bool throttled,
+                       int64_t nowMs);
 
     struct Window {
         int64_t attempts = 0;
@@ -58,11 +65,15 @@ public:
     };
     Histogram latency() const;
 
-    // Attempts by outcome: "success", "http_3xx"/"http_4xx"/"http_5xx", or
+    // Attempts by result: "success", "http_3xx"/"http_4xx"/"http_5xx", or
     // the transport error's name ("timeout", "connect", "blocked_address"…).
-    std::map<std::string, int64_t> attemptsByOutcome() const;
+    std::map<std::string, int64_t> attemptsByResult() const;
+    static std::string resultLabel(const Outcome& outcome, bool success);
 
-    static std::string outcomeLabel(const Outcome& outcome, bool success);
+    // Attempts by (target, outcome): outcome is the delivery's status after
+    // the attempt (delivered, failed, dead_letter) or "throttled".
+    std::map<std::pair<std::string, std::string>, int64_t> attemptsByTarget() const;
+    static std::string_view outcomeLabel(DeliveryStatus result, bool throttled);
 
 private:
     static constexpr size_t kSlots = 60;
@@ -77,7 +88,8 @@ private:
     int64_t slotMs_;
     std::array<Slot, kSlots> slots_{};
     Histogram latency_;
-    std::map<std::string, int64_t> outcomes_;
+    std::map<std::string, int64_t> results_;
+    std::map<std::pair<std::string, std::string>, int64_t> byTarget_;
 };
 
 } // namespace webhookd

@@ -13,18 +13,18 @@ void logStarted(const WorkerOptions& opt)
     Log::info("webhookd started",
               {{"worker", opt.workerId},
                {"db", redactLocator(opt.database)},
-               {"concurrency", std::to_string(opt.concurrency)},
-               {"threads", std::to_string(opt.threads)},
+               {"concurrency", opt.concurrency},
+               {"threads", opt.threads},
                {"poll_interval", formatDuration(opt.pollIntervalMs)},
                {"default_timeout", formatDuration(opt.defaultTimeoutMs)},
                {"lease", formatDuration(opt.leaseMs)},
                {"user_agent", opt.userAgent},
                {"private_networks", opt.allowPrivateNetworks ? "allowed" : "blocked"},
-               {"allowed_networks", std::to_string(opt.allowedNetworks.size())},
-               {"denied_networks", std::to_string(opt.deniedNetworks.size())},
-               {"https_only", opt.httpsOnly ? "yes" : "no"},
+               {"allowed_networks", opt.allowedNetworks.size()},
+               {"denied_networks", opt.deniedNetworks.size()},
+               {"https_only", opt.httpsOnly},
                {"ca_bundle", opt.caBundle.empty() ? "system" : opt.caBundle},
-               {"max_response_bytes", std::to_string(opt.maxResponseBytes)},
+               {"max_response_bytes", opt.maxResponseBytes},
                {"retry_after_cap", formatDuration(opt.retryAfterCapMs)},
                {"shutdown_grace", formatDuration(opt.shutdownGraceMs)},
                {"breaker",
@@ -32,28 +32,28 @@ void logStarted(const WorkerOptions& opt)
                         formatDuration(opt.breaker.cooldownMs) + " cool-down"
                                          : "off"},
                {"retention", opt.retentionMs > 0 ? formatDuration(opt.retentionMs) : "off"},
-               {"log_payloads", opt.logPayloads ? "yes" : "no"},
+               {"log_payloads", opt.logPayloads},
                {"attempt_heads", opt.allAttemptHeads ? "all" : "failures"},
-               {"drain", opt.drain ? "yes" : "no"}});
+               {"drain", opt.drain}});
 }
 
 void logProgress(const WorkerCounters& counters, size_t inFlight)
 {
     Log::info("progress",
-              {{"attempts", std::to_string(counters.attempts.load())},
-               {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count
-               {"retried", std::to_string(counters.retried.load())},
-               {"dead_lettered", std::to_string(counters.deadLettered.load())},
-               {"in_flight", std::to_string(inFlight)}});
+              {{"attempts", counters.attempts.load()},
+               {"delivered", counters.delivered.load()}, // not a status: a count
+               {"retried", counters.retried.load()},
+               {"dead_lettered", counters.deadLettered.load()},
+               {"in_flight", inFlight}});
 }
 
 void logStopped(const std::string& workerId, const WorkerCounters& counters)
 {
     Log::info("webhookd stopped",
               {{"worker", workerId},
-               {"attempts", std::to_string(counters.attempts.load())},
-               {"delivered", std::to_string(counters.delivered.load())}, // not a status: a count
-               {"dead_lettered", std::to_string(counters.deadLettered.load())}});
+               {"attempts", counters.attempts.load()},
+               {"delivered", counters.delivered.load()}, // not a status: a count
+               {"dead_lettered", counters.deadLettered.load()}});
 }
 
 void reportTargetEvents(const std::vector<TargetEvent>& events, WorkerCounters& counters, int64_t breakerCooldownMs)

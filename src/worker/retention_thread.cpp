@@ -71,10 +71,10 @@ void RetentionThread::purge(Database& db)
         Log::error("retention: purge failed; it continues next time", {{"error", r.error().message()}});
     else if (r->deliveries > 0)
         Log::info("retention: deleted finished deliveries",
-                  {{"deliveries", std::to_string(r->deliveries)},
-                   {"attempts", std::to_string(r->attempts)},
-                   {"events", std::to_string(r->events)},
-                   {"pages_freed", std::to_string(r->pagesFreed)},
+                  {{"deliveries", r->deliveries},
+                   {"attempts", r->attempts},
+                   {"events", r->events},
+                   {"pages_freed", r->pagesFreed},
                    {"older_than", formatDuration(opt_.retentionMs)}});
 }
 

@@ -76,7 +76,7 @@ void Worker::Impl::storageFailed(const Error& e, const char* what)
 void Worker::Impl::storageRecovered()
 {
     if (storageFailures > 0)
-        Log::info("storage recovered", {{"after_failures", std::to_string(storageFailures)}});
+        Log::info("storage recovered", {{"after_failures", storageFailures}});
     storageFailures = 0;
 }
 
@@ -118,21 +118,25 @@ void Worker::Impl::detectClockJump(int64_t now)
     for (auto& c : unrecorded)
         if (c.status == DeliveryStatus::Failed)
             c.nextAttemptAt += delta;
-    Log::warn(
-        "the wall clock jumped; scheduled deliveries and leases moved with it",
-        {{"jump", (delta < 0 ? "-" : "+") + formatDuration(std::abs(delta))}, {"deliveries", std::to_string(*moved)}});
+    Log::warn("the wall clock jumped; scheduled deliveries and leases moved with it",
+              {{"jump", (delta < 0 ? "-" : "+") + formatDuration(std::abs(delta))}, {"deliveries", *moved}});
     wallOffset = offset;
     nextClaimAt = 0;
 }
 
+// A line every progress interval while there is work; none while idle, so
+// a quiet worker's log holds only what happened.
 void Worker::Impl::progress()
 {
     const int64_t mono = clock.monotonicMs();
     if (mono < nextProgressMono)
         return;
     const bool first = nextProgressMono == 0;
-    nextProgressMono = mono + (opt.drain && isatty(STDERR_FILENO) ? 1000 : 10'000);
-    if (first)
+    nextProgressMono = mono + (opt.drain && isatty(STDERR_FILENO) ? 1000 : opt.progressIntervalMs);
+    const int64_t attempts = counters.attempts.load();
+    const bool worked = attempts != attemptsAtProgress || !inflight.empty();
+    attemptsAtProgress = attempts;
+    if (first || !worked)
         return;
     logProgress(counters, inflight.size());
 }
@@ -174,13 +178,13 @@ void Worker::Impl::shutdown()
     if (!released.empty()) {
         if (auto s = queue.release(released, clock.nowMs()); !s)
             Log::error("could not release deliveries; their leases will expire instead",
-                       {{"count", std::to_string(released.size())}, {"error", s.error().message()}});
+                       {{"count", released.size()}, {"error", s.error().message()}});
         else
-            Log::info("released unfinished deliveries", {{"count", std::to_string(released.size())}});
+            Log::info("released unfinished deliveries", {{"count", released.size()}});
     }
     if (!unrecorded.empty())
         Log::error("could not record finished attempts; those deliveries will be sent again after their lease",
-                   {{"count", std::to_string(unrecorded.size())}});
+                   {{"count", unrecorded.size()}});
 }
 
 Status Worker::Impl::run()
@@ -269,7 +273,8 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options, const Cloc
                                    {options.retryAfterCapMs, "the Retry-After cap"},
                                    {options.healthWindowMs, "the health window"},
                                    {options.breaker.cooldownMs, "the breaker cool-down"},
-                                   {options.retentionMs, "the retention"}})
+                                   {options.retentionMs, "the retention"},
+                                   {options.progressIntervalMs, "the progress interval"}})
         if (ms < 0 || ms > kMaxDurationMs)
             return fail(Error::invalid(std::string(what) + " must be between 0ms and 10 years (3650d)"));
     if (options.busyTimeoutMs < 0 || options.busyTimeoutMs > kMaxBusyTimeoutMs)

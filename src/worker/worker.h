@@ -45,6 +45,10 @@ struct WorkerOptions {
     // all costs about 9 % of SQLite's end-to-end rate (tools/bench, run 10).
     bool allAttemptHeads = false;
     int64_t retentionMs = 0; // delete finished deliveries older than this (0: keep all)
+    // How often the "progress" line is logged while there is work (attempts
+    // finished or transfers in flight since the last one); an idle worker
+    // logs nothing. --drain on a terminal logs every second.
+    int64_t progressIntervalMs = 10'000;
 };
 
 // The delivery loop: claims due deliveries, sends them through one libcurl

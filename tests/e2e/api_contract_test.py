@@ -194,6 +194,15 @@ def check_spec_itself():
         if not op.get("summary") or sec is None or not need <= set(op["responses"]):
             bad.append(op_id)
     report(not bad, "every operation has a summary, security, 401 and (if scoped) 403", ", ".join(bad))
+    declared = [t.get("name") for t in SPEC.get("tags", [])]
+    report(bool(declared) and len(declared) == len(set(declared))
+           and all(t.get("description") for t in SPEC.get("tags", [])),
+           "the document declares its tags once each, each with a description", ", ".join(map(str, declared)))
+    bad = [op_id for op_id, (_, _, op) in OPS.items()
+           if not op.get("tags") or not set(op["tags"]) <= set(declared)]
+    report(not bad, "every operation has a tag, and only tags the document declares", ", ".join(bad))
+    unused = set(declared) - {t for (_, _, op) in OPS.values() for t in op.get("tags", [])}
+    report(not unused, "every declared tag is used by an operation", ", ".join(sorted(unused)))
 
 
 def scenario(tokens, recv_base):

@@ -1286,6 +1286,41 @@ TEST_CASE("cli: WEBHOOKD_DB names the database when --db is not given, and --db 
     CHECK(std::filesystem::exists(cli.dir().file("fresh.db")));
 }
 
+TEST_CASE("cli: webhookctl's global options have WEBHOOKD_* twins; a bad value is one sentence naming the variable")
+{
+    Fixture cli;
+    cli.addTarget("a", "http://example.com/a");
+    const std::map<std::string, std::string> env = {{"WEBHOOKD_DB", cli.db()}, {"WEBHOOKD_JSON", "1"}};
+    auto r = webhookd::test::run({ctl(), "target", "list"}, {}, env);
+    CHECK_MESSAGE(r.exitCode == 0, r.err);
+    CHECK(json::parse(r.out).at(0)["id"] == "a");
+    r = webhookd::test::run({ctl(), "target", "list"}, {}, {{"WEBHOOKD_DB", cli.db()}, {"WEBHOOKD_JSON", "false"}});
+    CHECK(json::parse(r.out, nullptr, false).is_discarded());
+    CHECK(contains(r.out, "example.com/a"));
+    r = webhookd::test::run({ctl(), "target", "list"}, {},
+                            {{"WEBHOOKD_DB", cli.db()}, {"WEBHOOKD_BUSY_TIMEOUT", "2s"}});
+    CHECK(r.exitCode == 0);
+
+    const std::pair<std::string, std::string> bad[] = {
+        {"WEBHOOKD_BUSY_TIMEOUT", "soon"},     {"WEBHOOKD_BUSY_TIMEOUT", "2d"}, {"WEBHOOKD_JSON", "yes please"},
+        {"WEBHOOKD_SYNCHRONOUS", "sometimes"}, {"WEBHOOKD_MAX_PAYLOAD", "-5"},
+    };
+    for (const auto& [name, value] : bad) {
+        CAPTURE(name);
+        r = webhookd::test::run({ctl(), "target", "list"}, {}, {{"WEBHOOKD_DB", cli.db()}, {name, value}});
+        CHECK(r.exitCode == 2);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookctl"), r.err);
+        CHECK_MESSAGE(startsWith(r.err, "webhookctl: " + name + " "), r.err);
+    }
+    // The command line wins: its value is the one checked.
+    r = webhookd::test::run({ctl(), "--busy-timeout", "1s", "target", "list"}, {},
+                            {{"WEBHOOKD_DB", cli.db()}, {"WEBHOOKD_BUSY_TIMEOUT", "soon"}});
+    CHECK_MESSAGE(r.exitCode == 0, r.err);
+    r = webhookd::test::run({ctl(), "--help"});
+    CHECK(contains(r.out, "(Env:WEBHOOKD_DB)"));
+    CHECK(contains(r.out, "(Env:WEBHOOKD_BUSY_TIMEOUT)"));
+}
+
 // ---------------------------------------------------------------- secrets, sign, verify
 
 TEST_CASE("cli: secret generate prints whsec_ and the base64 of 32 random bytes, or 64 hex characters with --hex")

@@ -5,6 +5,9 @@
 // receiver, webhookd's /healthz, /metrics and /stats over loopback, and the
 // log lines. Real binaries, a real SQLite file; nothing mocked.
 
+#include <unistd.h>
+
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -13,6 +16,7 @@
 #include <set>
 
 #include "support/fixture.h"
+#include "support/raw_socket.h"
 
 using namespace webhookd::test;
 using nlohmann::json;
@@ -111,6 +115,37 @@ std::map<std::string, double> parsePrometheus(const std::string& text)
         CHECK(*h.inf == *h.count);
     }
     return series;
+}
+
+// Every series name and its labels, one a line: for checks of what is absent.
+std::string text(const std::map<std::string, double>& series)
+{
+    std::string out;
+    for (const auto& [key, value] : series)
+        out += key + "\n";
+    return out;
+}
+
+// The version webhookd prints for --version ("webhookd 0.2.0" -> "0.2.0").
+std::string webhookdVersion()
+{
+    const auto r = run({binary("WEBHOOKD_BIN_WEBHOOKD"), "--version"});
+    REQUIRE(r.exitCode == 0);
+    const std::string line = lines(r.out).at(0);
+    return line.substr(line.rfind(' ') + 1);
+}
+
+// promtool check metrics, where tools/test.sh could fetch Debian's
+// prometheus package (WEBHOOKD_PROMTOOL); the strict parser above otherwise.
+void promtoolAccepts(const std::string& exposition)
+{
+    if (const char* promtool = std::getenv("WEBHOOKD_PROMTOOL"); promtool && *promtool) {
+        auto r = run({promtool, "check", "metrics"}, exposition);
+        INFO("promtool: " << r.out << r.err);
+        CHECK(r.exitCode == 0);
+    } else {
+        MESSAGE("WEBHOOKD_PROMTOOL is not set; the strict parser alone checked the format");
+    }
 }
 
 double sample(const std::map<std::string, double>& series, const std::string& key)
@@ -266,18 +301,20 @@ TEST_CASE("endpoint: /healthz turns 503 while a target fails and 200 again after
 
 TEST_CASE("endpoint: /metrics is valid Prometheus text with deliveries, attempts, latency and queue depth")
 {
-    Receiver rx({"--script", "/m=503,204", "--script", "/d=400"});
+    Receiver rx({"--script", "/m=503,204", "--script", "/d=400", "--script", "/t=429;retry-after=1,204"});
     Fixture fx;
     fx.addTarget("m", rx.url("/m"), kFastRetry);
     fx.addTarget("d", rx.url("/d"), kFastRetry);
+    fx.addTarget("t", rx.url("/t"), kFastRetry);
     fx.send("m");
     fx.send("m");
     fx.send("d");
+    fx.send("t");
     Process worker = fx.startWorker({"--listen", "127.0.0.1:0", "--concurrency", "1"});
     const int port = statusPort(worker);
-    REQUIRE(waitUntil([&] { return fx.countStatus("delivered") == 2 && fx.countStatus("dead_letter") == 1; }, 15s));
+    REQUIRE(waitUntil([&] { return fx.countStatus("delivered") == 3 && fx.countStatus("dead_letter") == 1; }, 15s));
     fx.send("m");
-    REQUIRE(waitUntil([&] { return fx.countStatus("delivered") == 3; }, 15s));
+    REQUIRE(waitUntil([&] { return fx.countStatus("delivered") == 4; }, 15s));
 
     HttpReply reply;
     std::map<std::string, double> series;
@@ -286,39 +323,46 @@ TEST_CASE("endpoint: /metrics is valid Prometheus text with deliveries, attempts
         [&] {
             reply = httpGet("127.0.0.1", port, "/metrics");
             series = parsePrometheus(reply.body);
-            return series["webhookd_deliveries{target=\"m\",status=\"delivered\"}"] == 3;
+            return series["webhookd_deliveries{target=\"m\",status=\"delivered\"}"] == 3 &&
+                series["webhookd_deliveries{target=\"t\",status=\"delivered\"}"] == 1;
         },
         5s));
     CHECK(reply.status == 200);
     CHECK(reply.contentType.find("text/plain; version=0.0.4") == 0);
     CHECK(sample(series, "webhookd_deliveries{target=\"d\",status=\"dead_letter\"}") == 1);
-    CHECK(sample(series, "webhookd_queue_depth{status=\"delivered\"}") == 3);
+    CHECK(sample(series, "webhookd_queue_depth{status=\"delivered\"}") == 4);
     CHECK(sample(series, "webhookd_queue_depth{status=\"pending\"}") == 0);
-    CHECK(sample(series, "webhookd_attempts_total{outcome=\"success\"}") == 3);
-    CHECK(sample(series, "webhookd_attempts_total{outcome=\"http_5xx\"}") == 1);
-    CHECK(sample(series, "webhookd_attempts_total{outcome=\"http_4xx\"}") == 1);
-    CHECK(sample(series, "webhookd_attempt_duration_seconds_count{}") == 5);
-    CHECK(sample(series, "webhookd_attempt_duration_seconds_bucket{le=\"+Inf\"}") == 5);
-    CHECK(sample(series, "webhookd_delivered_total{}") == 3);
+    // Per target, what each attempt made of its delivery.
+    CHECK(sample(series, "webhookd_attempts_total{target=\"m\",outcome=\"delivered\"}") == 3);
+    CHECK(sample(series, "webhookd_attempts_total{target=\"m\",outcome=\"failed\"}") == 1);
+    CHECK(sample(series, "webhookd_attempts_total{target=\"d\",outcome=\"dead_letter\"}") == 1);
+    CHECK(sample(series, "webhookd_attempts_total{target=\"t\",outcome=\"throttled\"}") == 1);
+    CHECK(sample(series, "webhookd_attempts_total{target=\"t\",outcome=\"delivered\"}") == 1);
+    CHECK(series.count("webhookd_attempts_total{target=\"d\",outcome=\"delivered\"}") == 0);
+    // And what each attempt's answer was.
+    CHECK(sample(series, "webhookd_attempt_results_total{result=\"success\"}") == 4);
+    CHECK(sample(series, "webhookd_attempt_results_total{result=\"http_5xx\"}") == 1);
+    CHECK(sample(series, "webhookd_attempt_results_total{result=\"http_4xx\"}") == 2);
+    CHECK(sample(series, "webhookd_attempt_duration_seconds_count{}") == 7);
+    CHECK(sample(series, "webhookd_attempt_duration_seconds_bucket{le=\"+Inf\"}") == 7);
+    CHECK(sample(series,
+                 "webhookd_build_info{version=\"" + webhookdVersion() + "\",backend=\"" +
+                     (fx.isPostgres() ? "postgres" : "sqlite") + "\"}") == 1);
+    // This process serves no API: no API series.
+    CHECK(text(series).find("webhookd_api_") == std::string::npos);
+    CHECK(sample(series, "webhookd_delivered_total{}") == 4);
     CHECK(sample(series, "webhookd_dead_lettered_total{}") == 1);
     CHECK(sample(series, "webhookd_in_flight{}") == 0);
     CHECK(sample(series, "webhookd_oldest_due_age_seconds{}") == 0);
     CHECK(sample(series, "webhookd_target_enabled{target=\"m\"}") == 1);
 
-    // promtool, where tools/test.sh could fetch Debian's prometheus package.
-    if (const char* promtool = std::getenv("WEBHOOKD_PROMTOOL"); promtool && *promtool) {
-        auto r = run({promtool, "check", "metrics"}, reply.body);
-        INFO("promtool: " << r.out << r.err);
-        CHECK(r.exitCode == 0);
-    } else {
-        MESSAGE("WEBHOOKD_PROMTOOL is not set; the strict parser alone checked the format");
-    }
+    promtoolAccepts(reply.body);
 
     HttpReply stats = httpGet("127.0.0.1", port, "/stats");
     CHECK(stats.status == 200);
     json s = json::parse(stats.body);
-    CHECK(s["total_deliveries"] == 4);
-    CHECK(s["successful_deliveries"] == 3);
+    CHECK(s["total_deliveries"] == 5);
+    CHECK(s["successful_deliveries"] == 4);
     CHECK(s["dead_letter_deliveries"] == 1);
 
     CHECK(httpGet("127.0.0.1", port, "/nope").status == 404);
@@ -419,6 +463,329 @@ TEST_CASE("retention: webhookd --retention deletes finished deliveries past it w
     CHECK(fx.sqlInt("SELECT count(*) FROM events") == 2);
     auto purged = logLines(worker.stderrText(), "retention: deleted finished deliveries");
     REQUIRE(purged.size() == 1);
-    CHECK(purged[0]["deliveries"] == "2");
-    CHECK(purged[0]["events"] == "2");
+    CHECK(purged[0]["deliveries"] == 2);
+    CHECK(purged[0]["events"] == 2);
+}
+
+// ---------------------------------------------------------------- configuration from the environment
+
+namespace {
+
+std::string webhookdBin() { return binary("WEBHOOKD_BIN_WEBHOOKD"); }
+
+// The "webhookd started" line of a webhookd --drain run on fx's (empty)
+// store with flags and env; REQUIREs exit 0.
+json startedWith(const Fixture& fx, std::vector<std::string> flags, std::map<std::string, std::string> env)
+{
+    env.emplace("WEBHOOKD_DB", fx.db());
+    std::vector<std::string> argv = {webhookdBin(), "--drain", "--listen", "off", "--log-format", "json"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const auto r = run(argv, {}, env);
+    INFO(r.err);
+    REQUIRE(r.exitCode == 0);
+    auto started = logLines(r.err, "webhookd started");
+    REQUIRE(started.size() == 1);
+    return started[0];
+}
+
+} // namespace
+
+TEST_CASE("env: every flag of webhookd has a WEBHOOKD_* twin, which --help shows")
+{
+    const auto r = run({webhookdBin(), "--help"});
+    REQUIRE(r.exitCode == 0);
+    static const std::regex kFlag(R"(^\s+(--[a-z0-9-]+))");
+    int flags = 0;
+    for (const auto& line : lines(r.out)) {
+        std::smatch m;
+        if (!std::regex_search(line, m, kFlag) || m[1] == "--help" || m[1] == "--version")
+            continue;
+        std::string twin = "WEBHOOKD_";
+        for (char c : m[1].str().substr(2))
+            twin += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        CAPTURE(line);
+        CHECK(contains(line, "(Env:" + twin + ")"));
+        ++flags;
+    }
+    CHECK(flags >= 30);
+    CHECK(contains(r.out, "(Env:WEBHOOKD_API_LISTEN)"));
+    CHECK(contains(r.out, "(Env:WEBHOOKD_DB)"));
+}
+
+TEST_CASE("env: WEBHOOKD_* variables configure webhookd as its flags do")
+{
+    Receiver rx;
+    Fixture fx;
+    fx.addTarget("e", rx.url("/e"));
+    const int64_t id = fx.send("e");
+    // No flag at all: the store, the status listener, JSON logs, loopback
+    // allowed and the rest come from the environment.
+    Process worker = Process::start({webhookdBin()},
+                                    {{"WEBHOOKD_DB", fx.db()},
+                                     {"WEBHOOKD_LISTEN", "127.0.0.1:0"},
+                                     {"WEBHOOKD_LOG_FORMAT", "json"},
+                                     {"WEBHOOKD_ALLOW_PRIVATE_NETWORKS", "true"},
+                                     {"WEBHOOKD_CONCURRENCY", "3"},
+                                     {"WEBHOOKD_POLL_INTERVAL", "100ms"},
+                                     {"WEBHOOKD_HTTPS_ONLY", "0"}});
+    const int port = statusPort(worker);
+    CHECK(httpGet("127.0.0.1", port, "/livez").status == 200);
+    REQUIRE_MESSAGE(waitUntil([&] { return fx.show(id)["status"] == "delivered"; }, 10s), worker.stderrText());
+    auto started = logLines(worker.stderrText(), "webhookd started");
+    REQUIRE(started.size() == 1);
+    CHECK(started[0]["concurrency"] == 3);
+    CHECK(started[0]["poll_interval"] == "100ms");
+    CHECK(started[0]["https_only"] == false);
+    CHECK(started[0]["private_networks"] == "allowed");
+    worker.kill(SIGTERM);
+    CHECK(worker.waitFor(15s) == std::optional<int>(0));
+}
+
+TEST_CASE("env: the command line wins over the environment, and a WEBHOOKD_* name over the original one")
+{
+    Fixture fx;
+    CHECK(startedWith(fx, {}, {{"WEBHOOKD_CONCURRENCY", "3"}})["concurrency"] == 3);
+    CHECK(startedWith(fx, {"--concurrency", "5"}, {{"WEBHOOKD_CONCURRENCY", "3"}})["concurrency"] == 5);
+    // The original names keep working: plain counts and milliseconds.
+    const json old = startedWith(
+        fx, {},
+        {{"WEBHOOK_MAX_CONCURRENT", "4"}, {"WEBHOOK_QUEUE_INTERVAL", "250"}, {"WEBHOOK_DEFAULT_TIMEOUT", "45000"}});
+    CHECK(old["concurrency"] == 4);
+    CHECK(old["poll_interval"] == "250ms");
+    CHECK(old["default_timeout"] == "45s");
+    CHECK(startedWith(fx, {}, {{"WEBHOOK_MAX_CONCURRENT", "4"}, {"WEBHOOKD_CONCURRENCY", "6"}})["concurrency"] == 6);
+    CHECK(startedWith(fx, {}, {{"WEBHOOK_QUEUE_INTERVAL", "250"}, {"WEBHOOKD_POLL_INTERVAL", "2s"}})["poll_interval"] ==
+          "2s");
+    CHECK(startedWith(fx, {"--default-timeout", "5s"}, {{"WEBHOOK_DEFAULT_TIMEOUT", "45000"}})["default_timeout"] ==
+          "5s");
+    // Flags take 1, 0, true or false; the command line still wins.
+    CHECK(startedWith(fx, {}, {{"WEBHOOKD_HTTPS_ONLY", "TRUE"}})["https_only"] == true);
+    CHECK(startedWith(fx, {}, {{"WEBHOOKD_HTTPS_ONLY", "0"}})["https_only"] == false);
+    CHECK(startedWith(fx, {"--https-only"}, {{"WEBHOOKD_HTTPS_ONLY", "false"}})["https_only"] == true);
+    // Repeatable options take a list.
+    CHECK(startedWith(fx, {},
+                      {{"WEBHOOKD_DENY_NETWORK", "10.1.0.0/16, 10.2.0.0/16,192.168.7.0/24"}})["denied_networks"] == 3);
+    // An empty variable is no value.
+    CHECK(startedWith(fx, {}, {{"WEBHOOKD_CONCURRENCY", ""}, {"WEBHOOK_MAX_CONCURRENT", "7"}})["concurrency"] == 7);
+}
+
+TEST_CASE("env: a bad value in a variable is one sentence naming the variable, exit 2")
+{
+    Fixture fx;
+    struct Case {
+        std::map<std::string, std::string> env;
+        std::string says;
+    };
+    const std::vector<Case> cases = {
+        {{{"WEBHOOKD_CONCURRENCY", "lots"}}, "WEBHOOKD_CONCURRENCY must be a whole number from 1 to 10,000"},
+        {{{"WEBHOOK_MAX_CONCURRENT", "0"}}, "WEBHOOK_MAX_CONCURRENT must be a whole number from 1 to 10,000"},
+        // The original name wins nothing over a bad twin: the twin is read first.
+        {{{"WEBHOOKD_CONCURRENCY", "-1"}, {"WEBHOOK_MAX_CONCURRENT", "4"}}, "WEBHOOKD_CONCURRENCY must be"},
+        {{{"WEBHOOK_QUEUE_INTERVAL", "soon"}}, "WEBHOOK_QUEUE_INTERVAL must be a duration"},
+        // The twin takes what the flag takes: a duration with its unit.
+        {{{"WEBHOOKD_POLL_INTERVAL", "250"}}, "WEBHOOKD_POLL_INTERVAL must be a duration"},
+        {{{"WEBHOOKD_HTTPS_ONLY", "yes"}}, "WEBHOOKD_HTTPS_ONLY must be 1, 0, true or false (not 'yes')"},
+        {{{"WEBHOOKD_LOG_FORMAT", "xml"}}, "WEBHOOKD_LOG_FORMAT must be text or json"},
+        {{{"WEBHOOKD_LISTEN", "9464"}}, "WEBHOOKD_LISTEN needs HOST:PORT"},
+        {{{"WEBHOOKD_BUSY_TIMEOUT", "2d"}}, "WEBHOOKD_BUSY_TIMEOUT must be at most 24h"},
+        {{{"WEBHOOKD_ALLOW_NETWORK", "10.0.0.0/8,nonsense"}}, "WEBHOOKD_ALLOW_NETWORK: "},
+        {{{"WEBHOOKD_NO_DELIVER", "1"}}, "WEBHOOKD_NO_DELIVER serves the API only, so it needs --api-listen"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.says);
+        auto env = c.env;
+        env.emplace("WEBHOOKD_DB", fx.db());
+        const auto r = run({webhookdBin(), "--drain"}, {}, env);
+        CHECK(r.exitCode == 2);
+        CHECK_MESSAGE(oneSentence(r.err, "webhookd"), r.err);
+        CHECK_MESSAGE(contains(r.err, c.says), r.err);
+    }
+    // A flag given on the command line is the value checked, not the variable's.
+    CHECK(startedWith(fx, {"--concurrency", "2"}, {{"WEBHOOKD_CONCURRENCY", "lots"}})["concurrency"] == 2);
+}
+
+// ---------------------------------------------------------------- calm logs
+
+TEST_CASE("logs: an idle worker writes nothing after starting; one that works logs its progress")
+{
+    Receiver rx;
+    Fixture fx;
+    fx.addTarget("p", rx.url("/p"));
+    Process worker = fx.startWorker({"--listen", "127.0.0.1:0", "--progress-interval", "100ms"});
+    const int port = statusPort(worker);
+    // The loop's own clock, from /metrics: it turns every few milliseconds.
+    auto lastTick = [&] {
+        const auto series = parsePrometheus(httpGet("127.0.0.1", port, "/metrics").body);
+        return sample(series, "webhookd_last_tick_timestamp_seconds{}");
+    };
+    // Until the loop has turned through ten progress intervals.
+    auto idleFor = [&](double seconds) {
+        const double from = lastTick();
+        REQUIRE(from > 0);
+        REQUIRE(waitUntil([&] { return lastTick() >= from + seconds; }, 20s));
+    };
+    REQUIRE(waitUntil([&] { return firstClaimDone(port); }, 10s));
+    const auto startup = lines(worker.stderrText());
+    idleFor(1.0);
+    CHECK_MESSAGE(lines(worker.stderrText()) == startup, worker.stderrText());
+    CHECK(logLines(worker.stderrText(), "progress").empty());
+
+    // Work: a progress line says what was done, with numbers as numbers.
+    fx.send("p");
+    REQUIRE(waitUntil([&] { return !logLines(worker.stderrText(), "progress").empty(); }, 10s));
+    const json progress = logLines(worker.stderrText(), "progress").at(0);
+    CHECK(progress["attempts"] == 1);
+    CHECK(progress["delivered"] == 1);
+    CHECK(progress["in_flight"] == 0);
+
+    // Idle again: silent again.
+    const auto worked = lines(worker.stderrText());
+    idleFor(1.0);
+    CHECK_MESSAGE(lines(worker.stderrText()) == worked, worker.stderrText());
+    worker.kill(SIGTERM);
+    CHECK(worker.waitFor(15s) == std::optional<int>(0));
+}
+
+// ---------------------------------------------------------------- the API's access log and metrics
+
+namespace {
+
+// One request on a new connection to the API; the whole answer.
+std::string request(int port, const std::string& method, const std::string& target, const std::string& token = "")
+{
+    int fd = connectTo(port);
+    REQUIRE(fd >= 0);
+    std::string head = method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+    if (!token.empty())
+        head += "Authorization: Bearer " + token + "\r\n";
+    sendAll(fd, head + "\r\n");
+    auto r = readAnswers(fd, 1, 5s);
+    ::close(fd);
+    return r.bytes;
+}
+
+} // namespace
+
+TEST_CASE("api: one access line per request, with route pattern, status, duration and key name, never the token")
+{
+    Fixture fx;
+    const auto created = lines(fx.ctlOk({"api-key", "create", "ops-reader", "--scope", "read"}));
+    const std::string token = created.back();
+    REQUIRE(startsWith(token, "whk_"));
+    fx.addTarget("t1", "https://example.com/hook");
+    Process worker = fx.startWorker({"--api-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"});
+    const int api = loggedPort(worker, "api listening");
+    const int status = statusPort(worker);
+
+    CHECK(startsWith(request(api, "GET", "/api/v1/targets/t1", token), "HTTP/1.1 200"));
+    CHECK(startsWith(request(api, "GET", "/api/v1/targets?limit=5", token), "HTTP/1.1 200"));
+    CHECK(startsWith(request(api, "GET", "/api/v1/deliveries"), "HTTP/1.1 401"));
+    // A careless client puts the token in the query: refused, and not logged.
+    CHECK(startsWith(request(api, "GET", "/api/v1/targets?api_key=" + token), "HTTP/1.1 401"));
+    CHECK(startsWith(request(api, "GET", "/api/v1/nothing/here/42", token), "HTTP/1.1 404"));
+    CHECK(startsWith(request(api, "DELETE", "/api/v1/stats", token), "HTTP/1.1 405"));
+    CHECK(startsWith(request(api, "GET", "/"), "HTTP/1.1 200"));
+    CHECK(startsWith(request(api, "GET", "/api/v1/health"), "HTTP/1.1 200"));
+
+    std::vector<json> access;
+    REQUIRE(waitUntil([&] { return (access = logLines(worker.stderrText(), "api request")).size() >= 8; }, 5s));
+    CHECK(access.size() == 8);
+    for (const auto& line : access) {
+        CAPTURE(line.dump());
+        CHECK(line["level"] == "info");
+        CHECK(line["status"].is_number_integer());
+        CHECK(line["duration_ms"].is_number());
+        CHECK(line["duration_ms"] >= 0);
+        CHECK(line["key"].is_string());
+        CHECK_FALSE(contains(line["route"].get<std::string>(), "t1"));
+    }
+    auto find = [&](const std::string& method, const std::string& route, int code) {
+        for (const auto& line : access)
+            if (line["method"] == method && line["route"] == route && line["status"] == code)
+                return line;
+        FAIL("no access line for " << method << " " << route << " " << code);
+        return json();
+    };
+    const json one = find("GET", "/api/v1/targets/{id}", 200);
+    CHECK(one["key"] == "ops-reader");
+    CHECK(startsWith(one["key_id"].get<std::string>(), "key_"));
+    CHECK(find("GET", "/api/v1/targets", 200)["key"] == "ops-reader");
+    CHECK(find("GET", "/api/v1/deliveries", 401)["key"] == "-");
+    CHECK(find("GET", "/api/v1/targets", 401)["key"] == "-");
+    CHECK(find("GET", "other", 404)["key"] == "-");
+    CHECK(find("DELETE", "/api/v1/stats", 405)["key"] == "-");
+    CHECK(find("GET", "/", 200)["key"] == "-");
+    CHECK(find("GET", "/api/v1/health", 200)["key"] == "-");
+    // The token, or its secret half, appears nowhere in the log.
+    const std::string log = worker.stderrText();
+    CHECK_FALSE(contains(log, token));
+    CHECK_FALSE(contains(log, token.substr(token.rfind('_') + 1)));
+
+    // /metrics of the same process counts them by route and status.
+    std::map<std::string, double> series;
+    std::string exposition;
+    REQUIRE(waitUntil(
+        [&] {
+            exposition = httpGet("127.0.0.1", status, "/metrics").body;
+            series = parsePrometheus(exposition);
+            return series.count(
+                "webhookd_api_requests_total{method=\"GET\",route=\"/api/v1/targets/{id}\",status=\"200\"}");
+        },
+        5s));
+    promtoolAccepts(exposition);
+    CHECK(sample(series, "webhookd_api_requests_total{method=\"GET\",route=\"/api/v1/targets/{id}\",status=\"200\"}") ==
+          1);
+    CHECK(sample(series, "webhookd_api_requests_total{method=\"GET\",route=\"/api/v1/deliveries\",status=\"401\"}") ==
+          1);
+    CHECK(sample(series, "webhookd_api_requests_total{method=\"GET\",route=\"other\",status=\"404\"}") == 1);
+    CHECK(sample(series, "webhookd_api_requests_total{method=\"DELETE\",route=\"/api/v1/stats\",status=\"405\"}") == 1);
+    CHECK(sample(series, "webhookd_api_request_duration_seconds_count{route=\"/api/v1/targets/{id}\"}") == 1);
+    CHECK(sample(series, "webhookd_api_request_duration_seconds_bucket{route=\"/api/v1/targets/{id}\",le=\"+Inf\"}") ==
+          1);
+    CHECK(sample(series, "webhookd_api_request_duration_seconds_count{route=\"/api/v1/targets\"}") == 2);
+    for (const auto& [key, value] : series)
+        if (startsWith(key, "webhookd_api_"))
+            CHECK_FALSE(contains(key, "t1")); // patterns, not paths
+    worker.kill(SIGTERM);
+    CHECK(worker.waitFor(15s) == std::optional<int>(0));
+}
+
+TEST_CASE("api: an API-only process serves /metrics where --listen says, and only then")
+{
+    Fixture fx;
+    Process quiet = fx.startWorker({"--no-deliver", "--api-listen", "127.0.0.1:0"});
+    loggedPort(quiet, "api listening");
+    REQUIRE(waitUntil(
+        [&] { return !logLines(quiet.stderrText(), "webhookd started without delivering (--no-deliver)").empty(); },
+        10s));
+    CHECK(logLines(quiet.stderrText(), "status endpoint listening").empty());
+    quiet.kill(SIGTERM);
+    CHECK(quiet.waitFor(15s) == std::optional<int>(0));
+
+    Process apiOnly = fx.startWorker({"--no-deliver", "--api-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"});
+    const int api = loggedPort(apiOnly, "api listening");
+    const int status = statusPort(apiOnly);
+    CHECK(startsWith(request(api, "GET", "/api/v1/health"), "HTTP/1.1 200"));
+    std::map<std::string, double> series;
+    std::string exposition;
+    REQUIRE(waitUntil(
+        [&] {
+            exposition = httpGet("127.0.0.1", status, "/metrics").body;
+            series = parsePrometheus(exposition);
+            return series.count("webhookd_api_requests_total{method=\"GET\",route=\"/api/v1/health\",status=\"200\"}");
+        },
+        5s));
+    promtoolAccepts(exposition);
+    CHECK(sample(series,
+                 "webhookd_build_info{version=\"" + webhookdVersion() + "\",backend=\"" +
+                     (fx.isPostgres() ? "postgres" : "sqlite") + "\"}") == 1);
+    CHECK(series.count("webhookd_queue_depth{status=\"pending\"}") == 1);
+    // Nothing of a delivery loop it does not run.
+    CHECK_FALSE(contains(text(series), "webhookd_attempt"));
+    CHECK_FALSE(contains(text(series), "webhookd_last_tick"));
+    CHECK(httpGet("127.0.0.1", status, "/livez").status == 200);
+    CHECK(httpGet("127.0.0.1", status, "/readyz").status == 200);
+    CHECK(httpGet("127.0.0.1", status, "/healthz").status == 404);
+    apiOnly.kill(SIGTERM);
+    CHECK(apiOnly.waitFor(15s) == std::optional<int>(0));
 }

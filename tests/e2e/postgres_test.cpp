@@ -60,7 +60,7 @@ int64_t attemptsLogged(const std::string& stderrText)
     for (const auto& l : lines(stderrText)) {
         auto j = json::parse(l, nullptr, false);
         if (j.is_object() && j.value("msg", "") == "webhookd stopped")
-            return std::stoll(j.value("attempts", "0"));
+            return j.value("attempts", int64_t{0});
     }
     return -1;
 }

@@ -383,8 +383,8 @@ TEST_CASE("worker: two workers on one file deliver every event exactly once betw
     auto stopB = stoppedLine(b.stderrText());
     REQUIRE(stopA);
     REQUIRE(stopB);
-    const int64_t deliveredA = std::stoll((*stopA)["delivered"].get<std::string>());
-    const int64_t deliveredB = std::stoll((*stopB)["delivered"].get<std::string>());
+    const int64_t deliveredA = (*stopA)["delivered"].get<int64_t>();
+    const int64_t deliveredB = (*stopB)["delivered"].get<int64_t>();
     INFO("split: " << deliveredA << " + " << deliveredB);
     CHECK(deliveredA + deliveredB == total);
     // Both started on a full queue; each should have taken a share (the split may be uneven).

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "apps/common/env.h"
 #include "core/duration.h"
 #include "core/text.h"
 
@@ -297,15 +298,25 @@ void tidyHelp(CLI::App& app)
 
 } // namespace
 
-bool parse(CLI::App& app, int argc, char** argv, std::string_view program, int& exitCode)
+bool parse(CLI::App& app, int argc, char** argv, std::string_view program, int& exitCode, EnvTwins* env)
 {
     tidyHelp(app);
     try {
         app.parse(argc, argv);
+        if (env)
+            if (auto bad = env->apply()) {
+                std::cerr << program << ": " << *bad << " (see '" << program << " --help').\n";
+                exitCode = kUsageExit;
+                return false;
+            }
         return true;
     } catch (const CLI::CallForHelp& e) {
+        if (env)
+            env->showInHelp();
         exitCode = app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
+        if (env)
+            env->showInHelp();
         exitCode = app.exit(e);
     } catch (const CLI::CallForVersion& e) {
         exitCode = app.exit(e);

@@ -38,9 +38,13 @@ void setUp(CLI::App& app, std::string_view program);
 // "'tagret' is not a command; did you mean 'target'? (see 'webhookctl --help')".
 std::string usageSentence(const CLI::App& root, const CLI::ParseError& error, std::string_view program);
 
-// Parses argv; on --help or --version prints and returns 0 in exitCode; on a
-// usage error prints "<program>: <sentence>." to stderr and returns 2 in
-// exitCode. Returns true when the program should go on.
-bool parse(CLI::App& app, int argc, char** argv, std::string_view program, int& exitCode);
+class EnvTwins;
+
+// Parses argv, then (with env) the environment twins of what argv left out;
+// on --help or --version prints and returns 0 in exitCode; on a usage error,
+// a bad environment value included, prints "<program>: <sentence>." to
+// stderr and returns 2 in exitCode. Returns true when the program should go
+// on.
+bool parse(CLI::App& app, int argc, char** argv, std::string_view program, int& exitCode, EnvTwins* env = nullptr);
 
 } // namespace webhookd::cli

@@ -9,6 +9,7 @@
 
 #include "context.h"
 
+#include "apps/common/env.h"
 #include "apps/common/usage.h"
 
 #include "core/duration.h"
@@ -122,8 +123,7 @@ int main(int argc, char** argv)
 {
     using namespace webhookd::cli;
     Context ctx;
-    const char* envDb = std::getenv("WEBHOOKD_DB");
-    ctx.dbPath = envDb && *envDb ? envDb : "./webhooks.db";
+    ctx.dbPath = "./webhooks.db";
 
     CLI::App app("webhookctl: manage a webhookd database: targets, events, deliveries, dead letters, statistics,\n"
                  "and Standard Webhooks signatures. Exit codes: 0 success, 1 failure, 2 usage error.",
@@ -132,9 +132,8 @@ int main(int argc, char** argv)
     app.set_help_all_flag("--help-all", "Show help for every command");
     app.require_subcommand(1);
     app.fallthrough(); // --db and --json may come anywhere on the line
-    app.add_option(
-        "--db", ctx.dbPath,
-        "Database: a file, sqlite:FILE or postgres://USER@HOST/DB (default $WEBHOOKD_DB, else ./webhooks.db)");
+    app.add_option("--db", ctx.dbPath,
+                   "Database: a file, sqlite:FILE or postgres://USER@HOST/DB (default ./webhooks.db)");
     app.add_flag("--json", ctx.json, "Print records as JSON for scripts");
     auto* busy =
         app.add_option("--busy-timeout", ctx.busyTimeout, "How long to wait for a locked database (at most 24h)")
@@ -161,12 +160,15 @@ int main(int argc, char** argv)
     addApiKeyCommands(app, ctx);
     addPortalCommands(app, ctx);
 
+    // The options above (not the commands') have WEBHOOKD_* twins:
+    // WEBHOOKD_DB, WEBHOOKD_JSON, WEBHOOKD_BUSY_TIMEOUT, WEBHOOKD_SYNCHRONOUS,
+    // WEBHOOKD_MAX_PAYLOAD.
+    EnvTwins env(app, "WEBHOOKD_");
     int exitCode = 0;
-    if (!parse(app, argc, argv, "webhookctl", exitCode))
+    if (!parse(app, argc, argv, "webhookctl", exitCode, &env))
         return exitCode;
     if (durationMs(ctx.busyTimeout) > webhookd::kMaxBusyTimeoutMs)
-        return usageError("--busy-timeout must be at most 24h", &app);
-    (void)busy;
+        return usageError(env.origin(busy) + " must be at most 24h", &app);
     try {
         return ctx.action ? ctx.action() : kOk;
     } catch (const std::exception& e) {

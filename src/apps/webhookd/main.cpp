@@ -1,5 +1,6 @@
 // webhookd: the delivery worker. A thin wrapper around webhookd::Worker:
-// flags and environment in, signals to stop().
+// flags and environment in (every flag has a WEBHOOKD_* twin: see
+// apps/common/env.h), signals to stop().
 
 #include <atomic>
 #include <cctype>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "api/api.h"
+#include "apps/common/env.h"
 #include "apps/common/usage.h"
 #include "apps/webhookd/status_server.h"
 #include "core/duration.h"
@@ -33,19 +35,6 @@ void onSignal(int)
     gStopRequested = 1;
     if (webhookd::Worker* w = gWorker.load())
         w->stop();
-}
-
-// The original environment variables hold plain milliseconds or counts;
-// durations with a unit are accepted too.
-std::string envDuration(const char* name, const std::string& fallback)
-{
-    const char* v = std::getenv(name);
-    if (v == nullptr || *v == '\0')
-        return fallback;
-    std::string s(v);
-    if (s.find_first_not_of("0123456789") == std::string::npos)
-        s += "ms";
-    return s;
 }
 
 // CSP frame-ancestors sources: words of letters, digits and :/.*-_' only,
@@ -70,13 +59,7 @@ int main(int argc, char** argv)
 {
     using namespace webhookd;
     WorkerOptions opt;
-    const char* envDb = std::getenv("WEBHOOKD_DB");
-    opt.database = envDb && *envDb ? envDb : "./webhooks.db";
-    std::string concurrency = "10";
-    if (const char* c = std::getenv("WEBHOOK_MAX_CONCURRENT"); c && *c)
-        concurrency = c;
-    std::string pollInterval = envDuration("WEBHOOK_QUEUE_INTERVAL", "1s");
-    std::string defaultTimeout = envDuration("WEBHOOK_DEFAULT_TIMEOUT", "30s");
+    std::string pollInterval = "1s", defaultTimeout = "30s", progressInterval = "10s";
     std::string lease = "60s", leaseMargin = "15s", grace = "10s", retryAfterCap = "1h", busy = "5s";
     std::string logFormat = "text", logLevel = "info";
     std::string listen = "127.0.0.1:9464", healthWindow = "5m", breakerCooldown = "60s", retention;
@@ -91,20 +74,25 @@ int main(int argc, char** argv)
                  "rate-limits per target and records every attempt. SIGTERM/SIGINT stop it gracefully.",
                  "webhookd");
     cli::setUp(app, "webhookd");
-    app.add_option(
-        "--db", opt.database,
-        "Database: a file, sqlite:FILE or postgres://USER@HOST/DB (default $WEBHOOKD_DB, else ./webhooks.db)");
-    app.add_option("--concurrency", concurrency, "Transfers in flight at most (env WEBHOOK_MAX_CONCURRENT, default 10)")
-        ->check(cli::integer(1, 10'000));
+    app.add_option("--db", opt.database,
+                   "Database: a file, sqlite:FILE or postgres://USER@HOST/DB (default ./webhooks.db)");
+    auto* concurrencyOption =
+        app.add_option("--concurrency", opt.concurrency, "Transfers in flight at most (also $WEBHOOK_MAX_CONCURRENT)")
+            ->check(cli::integer(1, 10'000))
+            ->capture_default_str();
     app.add_option("--threads", opt.threads,
                    "Delivery threads, each with its own connections (default: one per core; claims and the "
                    "database stay on one more)")
         ->check(cli::integer(1, 256));
-    app.add_option("--poll-interval", pollInterval, "Longest idle sleep (env WEBHOOK_QUEUE_INTERVAL, default 1s)")
-        ->check(cli::duration());
-    app.add_option("--default-timeout", defaultTimeout,
-                   "Request timeout for targets without one (env WEBHOOK_DEFAULT_TIMEOUT, default 30s)")
-        ->check(cli::duration());
+    auto* pollOption = app.add_option("--poll-interval", pollInterval,
+                                      "Longest idle sleep (also $WEBHOOK_QUEUE_INTERVAL, in plain milliseconds)")
+                           ->check(cli::duration())
+                           ->capture_default_str();
+    auto* timeoutOption =
+        app.add_option("--default-timeout", defaultTimeout,
+                       "Request timeout for targets without one (also $WEBHOOK_DEFAULT_TIMEOUT, in plain milliseconds)")
+            ->check(cli::duration())
+            ->capture_default_str();
     app.add_option("--user-agent", opt.userAgent, "User-Agent header")->capture_default_str();
     app.add_option("--lease", lease, "Shortest claim lease; a killed worker's claims return after it")
         ->check(cli::duration())
@@ -114,12 +102,21 @@ int main(int argc, char** argv)
     app.add_option("--lease-margin", leaseMargin, "How long a lease outlives its request's timeout")
         ->check(cli::duration())
         ->group("");
+    // Hidden: how often a working worker logs "progress". Tests shorten it
+    // to see that an idle one logs nothing.
+    auto* progressOption =
+        app.add_option("--progress-interval", progressInterval, "How often progress is logged while there is work")
+            ->check(cli::duration())
+            ->group("");
     app.add_flag("--allow-private-networks", opt.allowPrivateNetworks,
                  "Allow loopback, private, link-local and this host's own destinations (off by default)");
-    app.add_option("--allow-network", allowNetworks, "Allow this CIDR range although it is private (repeatable)");
-    app.add_option("--deny-network", denyNetworks, "Refuse this CIDR range whatever else allows it (repeatable)");
-    app.add_option("--nat64-prefix", nat64Prefixes,
-                   "A NAT64 /96 prefix of this network: the IPv4 address inside is judged too (repeatable)");
+    auto* allowOption =
+        app.add_option("--allow-network", allowNetworks, "Allow this CIDR range although it is private (repeatable)");
+    auto* denyOption =
+        app.add_option("--deny-network", denyNetworks, "Refuse this CIDR range whatever else allows it (repeatable)");
+    auto* nat64Option =
+        app.add_option("--nat64-prefix", nat64Prefixes,
+                       "A NAT64 /96 prefix of this network: the IPv4 address inside is judged too (repeatable)");
     app.add_flag("--https-only", opt.httpsOnly, "Refuse plain http targets");
     app.add_option("--ca-bundle", opt.caBundle,
                    "PEM file of CA certificates trusted for TLS instead of the system's (a target's own wins)")
@@ -134,14 +131,15 @@ int main(int argc, char** argv)
     app.add_option("--retry-after-cap", retryAfterCap, "Longest Retry-After honoured")
         ->check(cli::duration())
         ->capture_default_str();
-    app.add_option("--busy-timeout", busy, "How long to wait for a locked database (at most 24h)")
-        ->check(cli::duration())
-        ->capture_default_str();
+    auto* busyOption = app.add_option("--busy-timeout", busy, "How long to wait for a locked database (at most 24h)")
+                           ->check(cli::duration())
+                           ->capture_default_str();
     app.add_option("--worker-id", opt.workerId, "Lease owner name (default host:pid:random)");
     auto* listenOption =
         app.add_option("--listen", listen, "HOST:PORT of the /healthz, /metrics and /stats endpoint, or off")
             ->capture_default_str();
-    app.add_option("--api-listen", apiListen, "HOST:PORT of the HTTP API (/api/v1, with API keys; off by default)");
+    auto* apiListenOption =
+        app.add_option("--api-listen", apiListen, "HOST:PORT of the HTTP API (/api/v1, with API keys; off by default)");
     app.add_option("--api-threads", apiThreads, "API requests handled at once (idle and slow connections hold none)")
         ->check(cli::integer(1, 1024))
         ->capture_default_str();
@@ -149,13 +147,17 @@ int main(int argc, char** argv)
         ->check(cli::integer(1, int64_t{64} * 1024 * 1024))
         ->capture_default_str();
     std::string publicUrl, frameAncestors;
-    app.add_option("--public-url", publicUrl,
-                   "Where people reach the API, e.g. https://hooks.example.com (portal links start with it; default: "
-                   "http:// and --api-listen)");
-    app.add_option("--portal-frame-ancestors", frameAncestors,
-                   "Origins allowed to embed the dashboard and portal in a frame, e.g. https://app.example.com "
-                   "(default: none)");
-    app.add_flag("--no-deliver", noDeliver, "Serve the API only: deliver nothing (needs --api-listen)");
+    auto* publicUrlOption = app.add_option(
+        "--public-url", publicUrl,
+        "Where people reach the API, e.g. https://hooks.example.com (portal links start with it; default: "
+        "http:// and --api-listen)");
+    auto* frameAncestorsOption =
+        app.add_option("--portal-frame-ancestors", frameAncestors,
+                       "Origins allowed to embed the dashboard and portal in a frame, e.g. https://app.example.com "
+                       "(default: none)");
+    auto* noDeliverOption =
+        app.add_flag("--no-deliver", noDeliver,
+                     "Serve the API only: deliver nothing (needs --api-listen; /metrics on --listen only when given)");
     app.add_option("--health-threshold", healthThreshold,
                    "/healthz answers 503 when the recent success rate is below this fraction")
         ->check(cli::number(0.0, 1.0))
@@ -167,9 +169,10 @@ int main(int argc, char** argv)
                    "Pause a target after this many failed attempts in a row (0: never)")
         ->check(cli::integer(0, 1'000'000))
         ->capture_default_str();
-    app.add_option("--breaker-cooldown", breakerCooldown, "How long a paused target waits before one probe delivery")
-        ->check(cli::duration())
-        ->capture_default_str();
+    auto* cooldownOption = app.add_option("--breaker-cooldown", breakerCooldown,
+                                          "How long a paused target waits before one probe delivery")
+                               ->check(cli::duration())
+                               ->capture_default_str();
     app.add_option("--retention", retention,
                    "Delete delivered and dead-lettered deliveries finished longer ago than this (default: keep all)")
         ->check(cli::duration());
@@ -186,25 +189,24 @@ int main(int argc, char** argv)
         ->check(cli::oneOf({"debug", "info", "warn", "error", "off"}))
         ->capture_default_str();
 
+    // Every flag has a WEBHOOKD_* twin; the original variables stay as
+    // aliases (the twin wins when both are set).
+    cli::EnvTwins env(app, "WEBHOOKD_");
+    env.alias(concurrencyOption, "WEBHOOK_MAX_CONCURRENT");
+    env.alias(pollOption, "WEBHOOK_QUEUE_INTERVAL", true);
+    env.alias(timeoutOption, "WEBHOOK_DEFAULT_TIMEOUT", true);
+
     int exitCode = 0;
-    if (!cli::parse(app, argc, argv, "webhookd", exitCode))
+    if (!cli::parse(app, argc, argv, "webhookd", exitCode, &env))
         return exitCode;
-    // The environment's values get the same checks as the flags'.
-    for (const auto& [name, value] :
-         {std::pair{"WEBHOOK_QUEUE_INTERVAL", pollInterval}, {"WEBHOOK_DEFAULT_TIMEOUT", defaultTimeout}})
-        if (!parseDuration(value))
-            return usage(std::string(name) + " must be milliseconds or a duration such as 30s, at most 3650d");
     if (!publicUrl.empty() &&
         (!(publicUrl.rfind("http://", 0) == 0 || publicUrl.rfind("https://", 0) == 0) ||
          publicUrl.find_first_of("?# \t\r\n") != std::string::npos))
-        return usage("--public-url must be an http:// or https:// address without a query or fragment");
+        return usage(env.origin(publicUrlOption) +
+                     " must be an http:// or https:// address without a query or fragment");
     if (!validFrameAncestors(frameAncestors))
-        return usage("--portal-frame-ancestors takes origins such as https://app.example.com (or 'self'), "
-                     "separated by spaces");
-    const auto inFlight = std::strtoll(concurrency.c_str(), nullptr, 10);
-    if (concurrency.find_first_not_of("0123456789") != std::string::npos || inFlight < 1 || inFlight > 10'000)
-        return usage("the concurrency (WEBHOOK_MAX_CONCURRENT) must be a whole number from 1 to 10,000");
-    opt.concurrency = static_cast<int>(inFlight);
+        return usage(env.origin(frameAncestorsOption) +
+                     " takes origins such as https://app.example.com (or 'self'), separated by spaces");
     opt.allAttemptHeads = attemptHeads == "all";
     opt.pollIntervalMs = *parseDuration(pollInterval);
     opt.defaultTimeoutMs = *parseDuration(defaultTimeout);
@@ -214,30 +216,35 @@ int main(int argc, char** argv)
     opt.retryAfterCapMs = *parseDuration(retryAfterCap);
     opt.healthWindowMs = *parseDuration(healthWindow);
     opt.breaker.cooldownMs = *parseDuration(breakerCooldown);
+    opt.progressIntervalMs = *parseDuration(progressInterval);
     if (!retention.empty())
         opt.retentionMs = *parseDuration(retention);
     const int64_t busyMs = *parseDuration(busy);
     if (busyMs > kMaxBusyTimeoutMs)
-        return usage("--busy-timeout must be at most 24h");
+        return usage(env.origin(busyOption) + " must be at most 24h");
     opt.busyTimeoutMs = static_cast<int>(busyMs);
     if (opt.pollIntervalMs < 1)
-        return usage("--poll-interval must be at least 1ms");
+        return usage(env.origin(pollOption) + " must be at least 1ms");
     if (opt.defaultTimeoutMs < 1 || opt.defaultTimeoutMs > 3'600'000)
-        return usage("--default-timeout must be from 1ms to 1h");
+        return usage(env.origin(timeoutOption) + " must be from 1ms to 1h");
     if (opt.breaker.cooldownMs < 1)
-        return usage("--breaker-cooldown must be at least 1ms");
+        return usage(env.origin(cooldownOption) + " must be at least 1ms");
+    if (opt.progressIntervalMs < 10)
+        return usage(env.origin(progressOption) + " must be at least 10ms");
     std::optional<std::pair<std::string, int>> apiAddress;
     if (!apiListen.empty()) {
-        auto parsed = http::parseListenAddress(apiListen, "--api-listen");
+        auto parsed = http::parseListenAddress(apiListen, env.origin(apiListenOption), false);
         if (!parsed)
             return usage(parsed.error().message());
         apiAddress = *parsed;
     }
     if (noDeliver && !apiAddress)
-        return usage("--no-deliver serves the API only, so it needs --api-listen");
+        return usage(env.origin(noDeliverOption) + " serves the API only, so it needs --api-listen");
+    // An API-only process serves /metrics (the API's series) only where it
+    // is told to: the default port belongs to this host's worker.
     std::optional<std::pair<std::string, int>> listenAddress;
-    if (listen != "off" && !noDeliver) {
-        auto parsed = http::parseListenAddress(listen);
+    if (listen != "off" && (!noDeliver || listenOption->count() > 0)) {
+        auto parsed = http::parseListenAddress(listen, env.origin(listenOption));
         if (!parsed)
             return usage(parsed.error().message());
         listenAddress = *parsed;
@@ -245,17 +252,18 @@ int main(int argc, char** argv)
     struct {
         const std::vector<std::string>& texts;
         std::vector<Cidr>& into;
-        const char* flag;
-    } ranges[] = {{allowNetworks, opt.allowedNetworks, "--allow-network"},
-                  {denyNetworks, opt.deniedNetworks, "--deny-network"},
-                  {nat64Prefixes, opt.nat64Prefixes, "--nat64-prefix"}};
+        std::string flag;
+    } ranges[] = {{allowNetworks, opt.allowedNetworks, env.origin(allowOption)},
+                  {denyNetworks, opt.deniedNetworks, env.origin(denyOption)},
+                  {nat64Prefixes, opt.nat64Prefixes, env.origin(nat64Option)}};
     for (auto& r : ranges)
         for (const auto& text : r.texts) {
             auto cidr = Cidr::parse(text);
             if (!cidr)
-                return usage(std::string(r.flag) + ": " + cidr.error().message());
+                return usage(r.flag + ": " + cidr.error().message());
             if (&r.into == &opt.nat64Prefixes && cidr->prefix != 96)
-                return usage("--nat64-prefix needs a /96 prefix such as 64:ff9b:1::/96 (other lengths embed IPv4 "
+                return usage(r.flag +
+                             " needs a /96 prefix such as 64:ff9b:1::/96 (other lengths embed IPv4 "
                              "differently and are not supported)");
             r.into.push_back(*cidr);
         }
@@ -304,6 +312,42 @@ int main(int argc, char** argv)
                           {{"address", api->address()}});
             return true;
         };
+        // The status endpoint, when it listens; false when it was asked for
+        // and cannot start.
+        std::unique_ptr<StatusServer> server;
+        auto startStatus = [&](const Worker* worker) -> bool {
+            if (!listenAddress)
+                return true;
+            StatusServerOptions so;
+            so.host = listenAddress->first;
+            so.port = listenAddress->second;
+            so.database = opt.database;
+            so.healthyRate = healthThreshold;
+            const int64_t p = opt.pollIntervalMs;
+            so.stallMs = std::max<int64_t>(30'000, saturatingAdd(saturatingAdd(p, p), p));
+            if (api) {
+                so.apiAccepting = [&api] { return api->accepting(); };
+                so.apiMetrics = &api->requestMetrics();
+            }
+            auto s = StatusServer::create(std::move(so), worker);
+            if (s) {
+                server = std::move(*s);
+                server->start();
+                Log::info("status endpoint listening", {{"address", server->address()}});
+                if (!http::isLoopbackHost(listenAddress->first))
+                    Log::warn("the status endpoint listens beyond this host and has no authentication; it shows "
+                              "target ids, queue depths and this worker's name (no secrets or URLs)",
+                              {{"address", server->address()}});
+            } else if (listenOption->count() > 0) {
+                std::cerr << "webhookd: " << s.error().message() << ".\n";
+                return false;
+            } else {
+                // The default port is taken, most likely by another worker on
+                // this host: that one serves it; this one works without.
+                Log::warn("status endpoint not started", {{"error", s.error().message()}});
+            }
+            return true;
+        };
         if (noDeliver) {
             OpenOptions oo;
             oo.busyTimeoutMs = opt.busyTimeoutMs;
@@ -311,11 +355,13 @@ int main(int argc, char** argv)
                 std::cerr << "webhookd: " << db.error().message() << ".\n";
                 return 1;
             }
-            if (!startApi())
+            if (!startApi() || !startStatus(nullptr))
                 return 1;
             Log::info("webhookd started without delivering (--no-deliver)", {{"db", redactLocator(opt.database)}});
             while (!gStopRequested)
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            if (server)
+                server->stop();
             api->stop();
             Log::info("webhookd stopped");
             return 0;
@@ -327,44 +373,17 @@ int main(int argc, char** argv)
         }
         if (!startApi())
             return 1;
-        std::unique_ptr<StatusServer> server;
-        if (listenAddress) {
-            StatusServerOptions so;
-            so.host = listenAddress->first;
-            so.port = listenAddress->second;
-            so.database = opt.database;
-            so.healthyRate = healthThreshold;
-            const int64_t p = opt.pollIntervalMs;
-            so.stallMs = std::max<int64_t>(30'000, saturatingAdd(saturatingAdd(p, p), p));
-            if (api)
-                so.apiAccepting = [&api] { return api->accepting(); };
-            auto s = StatusServer::create(std::move(so), **worker);
-            if (s) {
-                server = std::move(*s);
-                server->start();
-                Log::info("status endpoint listening", {{"address", server->address()}});
-                if (!http::isLoopbackHost(listenAddress->first))
-                    Log::warn("the status endpoint listens beyond this host and has no authentication; it shows "
-                              "target ids, queue depths and this worker's name (no secrets or URLs)",
-                              {{"address", server->address()}});
-            } else if (listenOption->count() > 0) {
-                std::cerr << "webhookd: " << s.error().message() << ".\n";
-                return 1;
-            } else {
-                // The default port is taken, most likely by another worker on
-                // this host: that one serves it; this one works without.
-                Log::warn("status endpoint not started", {{"error", s.error().message()}});
-            }
-        }
+        if (!startStatus(worker->get()))
+            return 1;
         gWorker = worker->get();
         if (gStopRequested)
             (*worker)->stop();
         auto status = (*worker)->run();
         gWorker = nullptr;
-        if (api)
-            api->stop();
         if (server)
             server->stop();
+        if (api)
+            api->stop();
         if (!status) {
             std::cerr << "webhookd: " << status.error().message() << ".\n";
             return 1;

@@ -1,6 +1,7 @@
 #include "apps/webhookd/status_server.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "api/request_metrics.h"
 #include "core/clock.h"
 #include "http/server.h"
 #include "model/delivery_status.h"
@@ -59,16 +61,103 @@ struct Writer {
     }
 };
 
-// The Prometheus text exposition (format 0.0.4) of the worker's metrics and
-// the database's state: what /metrics serves.
-std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& db, int64_t nowMs)
+// A histogram's _bucket, _sum and _count lines; labels (may be empty) go
+// before le. counts are per bucket, not cumulative.
+template <size_t N>
+void histogram(Writer& w, std::string_view name, const std::string& labels, const std::array<double, N>& bounds,
+               const std::array<int64_t, N>& counts, int64_t count, double sumSeconds)
+{
+    const std::string sep = labels.empty() ? "" : labels + ",";
+    int64_t cumulative = 0;
+    for (size_t i = 0; i < N; ++i) {
+        cumulative += counts[i];
+        w.sample(fmt::format("{}_bucket", name), fmt::format("{}le=\"{}\"", sep, bounds[i]),
+                 static_cast<double>(cumulative));
+    }
+    w.sample(fmt::format("{}_bucket", name), sep + "le=\"+Inf\"", static_cast<double>(count));
+    w.sample(fmt::format("{}_sum", name), labels, sumSeconds);
+    w.sample(fmt::format("{}_count", name), labels, static_cast<double>(count));
+}
+
+// What /metrics reports on besides the store: this process's delivery loop
+// and API, each when it runs one.
+struct Sources {
+    const WorkerMetrics* worker = nullptr;
+    const RequestMetrics* api = nullptr;
+    std::string_view backend; // "sqlite" or "postgres"
+};
+
+void workerFamilies(Writer& w, const WorkerMetrics& metrics)
 {
     const WorkerCounters& c = metrics.counters;
-    Writer w;
     auto counter = [&](std::string_view name, std::string_view help, int64_t value) {
         w.family(name, "counter", help);
         w.sample(name, "", static_cast<double>(value));
     };
+    w.family("webhookd_attempts_total", "counter",
+             "HTTP attempts this worker finished, by target and what became of the delivery: delivered, failed (a "
+             "retry is scheduled), throttled (a retry a 429 with Retry-After asked for, not counted against the "
+             "attempts) or dead_letter.");
+    for (const auto& [key, n] : metrics.attemptsByTarget())
+        w.sample("webhookd_attempts_total",
+                 fmt::format("target=\"{}\",outcome=\"{}\"", labelValue(key.first), labelValue(key.second)),
+                 static_cast<double>(n));
+    w.family("webhookd_attempt_results_total", "counter",
+             "HTTP attempts this worker finished, by result: success, http_3xx, http_4xx, http_5xx or the transport "
+             "error (timeout, connect, dns, tls, blocked_address, bad_url, too_large, network).");
+    for (const auto& [result, n] : metrics.attemptsByResult())
+        w.sample("webhookd_attempt_results_total", fmt::format("result=\"{}\"", labelValue(result)),
+                 static_cast<double>(n));
+
+    const auto h = metrics.latency();
+    w.family("webhookd_attempt_duration_seconds", "histogram", "Duration of HTTP attempts.");
+    histogram(w, "webhookd_attempt_duration_seconds", "", WorkerMetrics::kBuckets, h.buckets, h.count, h.sumSeconds);
+
+    counter("webhookd_delivered_total", "Deliveries this worker delivered.", c.delivered);
+    counter("webhookd_retries_scheduled_total", "Failed attempts after which a retry was scheduled.", c.retried);
+    counter("webhookd_dead_lettered_total", "Deliveries this worker moved to the dead-letter queue.", c.deadLettered);
+    counter("webhookd_claimed_total", "Deliveries this worker claimed.", c.claimed);
+    counter("webhookd_breaker_trips_total", "Times this worker paused a target (circuit breaker opened).",
+            c.breakerTrips);
+    counter("webhookd_breaker_resumes_total", "Times a probe succeeded and resumed a paused target.", c.breakerResumes);
+    counter("webhookd_throttle_cuts_total", "Times this worker halved a target's rate on 429, 502, 503 or 504.",
+            c.throttleCuts);
+    counter("webhookd_targets_gone_total", "Targets this worker disabled because they answered 410 Gone.",
+            c.targetsGone);
+    counter("webhookd_storage_failures_total", "Database operations that failed (and were retried).",
+            c.storageFailures);
+    w.family("webhookd_in_flight", "gauge", "HTTP transfers in flight.");
+    w.sample("webhookd_in_flight", "", static_cast<double>(c.inFlight.load()));
+    w.family("webhookd_last_tick_timestamp_seconds", "gauge", "When the delivery loop last turned (Unix time).");
+    w.sample("webhookd_last_tick_timestamp_seconds", "", static_cast<double>(c.lastTickMs.load()) / 1000.0);
+}
+
+void apiFamilies(Writer& w, const RequestMetrics& api)
+{
+    const auto snap = api.snapshot();
+    w.family("webhookd_api_requests_total", "counter",
+             "HTTP API requests answered, by method, route pattern (other: no route) and status.");
+    for (const auto& [key, n] : snap.requests) {
+        const auto& [method, route, status] = key;
+        w.sample("webhookd_api_requests_total",
+                 fmt::format("method=\"{}\",route=\"{}\",status=\"{}\"", labelValue(method), labelValue(route), status),
+                 static_cast<double>(n));
+    }
+    w.family("webhookd_api_request_duration_seconds", "histogram",
+             "How long the HTTP API took to answer, from a request's first byte, by route pattern.");
+    for (const auto& [route, h] : snap.durations)
+        histogram(w, "webhookd_api_request_duration_seconds", fmt::format("route=\"{}\"", labelValue(route)),
+                  RequestMetrics::kBuckets, h.buckets, h.count, h.sumSeconds);
+}
+
+// The Prometheus text exposition (format 0.0.4) of what this process runs
+// and of the database's state: what /metrics serves.
+std::string prometheusText(const Sources& src, const MonitorSnapshot& db, int64_t nowMs)
+{
+    Writer w;
+    w.family("webhookd_build_info", "gauge", "Always 1; its labels say which webhookd runs, on which store.");
+    w.sample("webhookd_build_info",
+             fmt::format("version=\"{}\",backend=\"{}\"", labelValue(WEBHOOKD_VERSION), labelValue(src.backend)), 1);
 
     w.family("webhookd_deliveries", "gauge", "Deliveries in the database by target and status.");
     std::map<DeliveryStatus, int64_t> depth;
@@ -109,39 +198,10 @@ std::string prometheusText(const WorkerMetrics& metrics, const MonitorSnapshot& 
         if (t.rate)
             w.sample("webhookd_target_rate_per_second", fmt::format("target=\"{}\"", labelValue(t.id)), *t.rate);
 
-    w.family("webhookd_attempts_total", "counter", "HTTP attempts this worker finished, by outcome.");
-    for (const auto& [outcome, n] : metrics.attemptsByOutcome())
-        w.sample("webhookd_attempts_total", fmt::format("outcome=\"{}\"", labelValue(outcome)), static_cast<double>(n));
-
-    const auto h = metrics.latency();
-    w.family("webhookd_attempt_duration_seconds", "histogram", "Duration of HTTP attempts.");
-    int64_t cumulative = 0;
-    for (size_t i = 0; i < WorkerMetrics::kBuckets.size(); ++i) {
-        cumulative += h.buckets[i];
-        w.sample("webhookd_attempt_duration_seconds_bucket", fmt::format("le=\"{}\"", WorkerMetrics::kBuckets[i]),
-                 static_cast<double>(cumulative));
-    }
-    w.sample("webhookd_attempt_duration_seconds_bucket", "le=\"+Inf\"", static_cast<double>(h.count));
-    w.sample("webhookd_attempt_duration_seconds_sum", "", h.sumSeconds);
-    w.sample("webhookd_attempt_duration_seconds_count", "", static_cast<double>(h.count));
-
-    counter("webhookd_delivered_total", "Deliveries this worker delivered.", c.delivered);
-    counter("webhookd_retries_scheduled_total", "Failed attempts after which a retry was scheduled.", c.retried);
-    counter("webhookd_dead_lettered_total", "Deliveries this worker moved to the dead-letter queue.", c.deadLettered);
-    counter("webhookd_claimed_total", "Deliveries this worker claimed.", c.claimed);
-    counter("webhookd_breaker_trips_total", "Times this worker paused a target (circuit breaker opened).",
-            c.breakerTrips);
-    counter("webhookd_breaker_resumes_total", "Times a probe succeeded and resumed a paused target.", c.breakerResumes);
-    counter("webhookd_throttle_cuts_total", "Times this worker halved a target's rate on 429, 502, 503 or 504.",
-            c.throttleCuts);
-    counter("webhookd_targets_gone_total", "Targets this worker disabled because they answered 410 Gone.",
-            c.targetsGone);
-    counter("webhookd_storage_failures_total", "Database operations that failed (and were retried).",
-            c.storageFailures);
-    w.family("webhookd_in_flight", "gauge", "HTTP transfers in flight.");
-    w.sample("webhookd_in_flight", "", static_cast<double>(c.inFlight.load()));
-    w.family("webhookd_last_tick_timestamp_seconds", "gauge", "When the delivery loop last turned (Unix time).");
-    w.sample("webhookd_last_tick_timestamp_seconds", "", static_cast<double>(c.lastTickMs.load()) / 1000.0);
+    if (src.worker)
+        workerFamilies(w, *src.worker);
+    if (src.api)
+        apiFamilies(w, *src.api);
     return std::move(w.out);
 }
 
@@ -227,7 +287,7 @@ private:
 
 struct StatusServer::Impl {
     StatusServerOptions opt;
-    const Worker& worker; // must outlive the StatusServer (see status_server.h)
+    const Worker* worker; // null without delivery; must outlive the StatusServer (see status_server.h)
     std::unique_ptr<http::Server> http;
     int64_t createdAt = SystemClock::instance().nowMs(); // the loop's first turn counts from here
 
@@ -237,7 +297,7 @@ struct StatusServer::Impl {
     CachedRead<MonitorSnapshot> snapshots;
     CachedRead<Stats> stats_;
 
-    Impl(StatusServerOptions o, const Worker& w)
+    Impl(StatusServerOptions o, const Worker* w)
         : opt(std::move(o)),
           worker(w),
           snapshots(opt.database, kSnapshotMaxAgeMs),
@@ -250,16 +310,17 @@ struct StatusServer::Impl {
             now, [now](Database& db) { return monitorSnapshot(db, now); }, error);
     }
 
+    // Only with a worker (create() routes it then).
     void healthz(http::Response& res)
     {
         using nlohmann::json;
         const int64_t now = SystemClock::instance().nowMs();
-        const WorkerCounters& c = worker.metrics().counters;
+        const WorkerCounters& c = worker->metrics().counters;
         const int64_t tickAge = now - std::max(c.lastTickMs.load(), createdAt);
         const bool loopOk = tickAge <= opt.stallMs;
         std::string error;
         const auto snap = readSnapshot(now, error);
-        const auto window = worker.metrics().recent(now);
+        const auto window = worker->metrics().recent(now);
         const double rate =
             window.attempts == 0 ? 1.0 : static_cast<double>(window.successes) / static_cast<double>(window.attempts);
         const bool rateOk = window.attempts < kMinAttemptsForRate || rate >= opt.healthyRate;
@@ -267,7 +328,7 @@ struct StatusServer::Impl {
 
         json body;
         body["status"] = healthy ? "healthy" : "degraded";
-        body["worker"] = worker.id();
+        body["worker"] = worker->id();
         body["checks"]["loop"] = {{"ok", loopOk}, {"last_tick_age_ms", tickAge}, {"limit_ms", opt.stallMs}};
         body["checks"]["database"] = {{"ok", snap.has_value()}};
         if (!snap)
@@ -276,7 +337,7 @@ struct StatusServer::Impl {
                                           {"rate", rate},
                                           {"attempts", window.attempts},
                                           {"successes", window.successes},
-                                          {"window_ms", worker.metrics().healthWindowMs()},
+                                          {"window_ms", worker->metrics().healthWindowMs()},
                                           {"threshold", opt.healthyRate},
                                           {"min_attempts", kMinAttemptsForRate}};
         body["in_flight"] = c.inFlight.load();
@@ -305,10 +366,17 @@ struct StatusServer::Impl {
     }
 
     // The process answers and its delivery loop turned within stallMs.
+    // Without a worker: the API's connection loop turns.
     void livez(http::Response& res)
     {
+        if (!worker) {
+            const bool ok = !opt.apiAccepting || opt.apiAccepting();
+            nlohmann::json body = {{"status", ok ? "ok" : "stalled"}, {"api", {{"ok", ok}}}};
+            res.set(ok ? 200 : 503, body.dump() + "\n", "application/json");
+            return;
+        }
         const int64_t now = SystemClock::instance().nowMs();
-        const int64_t tickAge = now - std::max(worker.metrics().counters.lastTickMs.load(), createdAt);
+        const int64_t tickAge = now - std::max(worker->metrics().counters.lastTickMs.load(), createdAt);
         const bool ok = tickAge <= opt.stallMs;
         nlohmann::json body = {{"status", ok ? "ok" : "stalled"},
                                {"loop", {{"ok", ok}, {"last_tick_age_ms", tickAge}, {"limit_ms", opt.stallMs}}}};
@@ -344,7 +412,9 @@ struct StatusServer::Impl {
             res.set(503, "the database does not answer\n", "text/plain");
             return;
         }
-        res.set(200, prometheusText(worker.metrics(), *snap, now), "text/plain; version=0.0.4; charset=utf-8");
+        const Sources sources{worker ? &worker->metrics() : nullptr, opt.apiMetrics,
+                              Database::isServerLocator(opt.database) ? "postgres" : "sqlite"};
+        res.set(200, prometheusText(sources, *snap, now), "text/plain; version=0.0.4; charset=utf-8");
     }
 
     void stats(http::Response& res)
@@ -367,7 +437,7 @@ StatusServer::StatusServer(std::unique_ptr<Impl> impl)
 
 StatusServer::~StatusServer() { stop(); }
 
-Result<std::unique_ptr<StatusServer>> StatusServer::create(StatusServerOptions options, const Worker& worker)
+Result<std::unique_ptr<StatusServer>> StatusServer::create(StatusServerOptions options, const Worker* worker)
 {
     auto impl = std::make_unique<Impl>(std::move(options), worker);
     Impl* p = impl.get();
@@ -394,7 +464,8 @@ Result<std::unique_ptr<StatusServer>> StatusServer::create(StatusServerOptions o
     p->http = std::move(*server);
     p->http->route("GET", "/livez", [p](const http::Request&, http::Response& res) { p->livez(res); });
     p->http->route("GET", "/readyz", [p](const http::Request&, http::Response& res) { p->readyz(res); });
-    p->http->route("GET", "/healthz", [p](const http::Request&, http::Response& res) { p->healthz(res); });
+    if (worker)
+        p->http->route("GET", "/healthz", [p](const http::Request&, http::Response& res) { p->healthz(res); });
     p->http->route("GET", "/metrics", [p](const http::Request&, http::Response& res) { p->metrics(res); });
     p->http->route("GET", "/stats", [p](const http::Request&, http::Response& res) { p->stats(res); });
     return std::unique_ptr<StatusServer>(new StatusServer(std::move(impl)));

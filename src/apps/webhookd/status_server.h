@@ -9,6 +9,7 @@
 
 namespace webhookd {
 
+class RequestMetrics;
 class Worker;
 
 struct StatusServerOptions {
@@ -18,6 +19,9 @@ struct StatusServerOptions {
     double healthyRate = 0.9; // /healthz degrades below this success rate
     int64_t stallMs = 30'000; // /healthz degrades when the loop has not turned for this long
     std::function<bool()> apiAccepting; // for /readyz, when this process serves the API
+    // The API's request counts and durations for /metrics, when this
+    // process serves the API; must outlive the StatusServer.
+    const RequestMetrics* apiMetrics = nullptr;
 };
 
 // webhookd's status endpoint, on http::Server: GET /livez (the process and
@@ -29,11 +33,17 @@ struct StatusServerOptions {
 // probes reconnect anyway), so a client that keeps one open holds nothing.
 // Serves from its own threads and its own read connection; never touches the
 // worker's.
+//
+// Without a worker (webhookd --no-deliver: an API-only process) /livez
+// follows the API's connection loop, /metrics has the store's gauges, the
+// API's series and webhookd_build_info, and /healthz, which is about
+// delivering, is not served (404).
 class StatusServer {
 public:
     // Binds now (so a port in use is reported at start), serves once
-    // start()ed. The worker must outlive the StatusServer.
-    static Result<std::unique_ptr<StatusServer>> create(StatusServerOptions options, const Worker& worker);
+    // start()ed. worker: this process's delivery loop, or null when it
+    // delivers nothing; it must outlive the StatusServer.
+    static Result<std::unique_ptr<StatusServer>> create(StatusServerOptions options, const Worker* worker);
     ~StatusServer();
     StatusServer(const StatusServer&) = delete;
     StatusServer& operator=(const StatusServer&) = delete;
