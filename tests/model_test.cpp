@@ -141,10 +141,11 @@ TEST_CASE("model: only failures that say the endpoint is unhealthy move the brea
     auto r = nextBreakerState(BreakerState{2, 0, true}, neutral, policy, 0);
     CHECK_FALSE(r.opened);
     CHECK(r.after.consecutiveFailures == 2); // nor do they reset the count
-    // 5xx, 408, 429, timeouts and network errors count.
-    for (auto o : {outcome(503), outcome(408), outcome(429), outcome(0, TransportError::Timeout),
-                   outcome(0, TransportError::Connect)})
+    // 5xx, 408, timeouts and network errors count; a 429 is a throttle
+    // (counted once the throttle is at its floor).
+    for (auto o : {outcome(503), outcome(408), outcome(0, TransportError::Timeout), outcome(0, TransportError::Connect)})
         CHECK(endpointSignal(o) == EndpointSignal::Unhealthy);
+    CHECK(endpointSignal(outcome(429)) == EndpointSignal::Throttled);
     CHECK(endpointSignal(outcome(204)) == EndpointSignal::Healthy);
     AttemptRun storm;
     for (int i = 0; i < 3; ++i)

@@ -149,7 +149,10 @@ TEST_CASE("aimd: a signal halves the rate, at most once a second, down to the fl
     AimdState s = again.after;
     for (int i = 0; i < 20; ++i)
         s = nextRate(s, in, 12'000 + 1000 * i).after;
-    CHECK(*s.current == doctest::Approx(0.1));
+    CHECK(*s.current == doctest::Approx(1.0)); // the default floor: one a second
+    CHECK(atFloor(s, std::nullopt));
+    CHECK_FALSE(atFloor(again.after, std::nullopt));
+    CHECK_FALSE(atFloor(AimdState{}, std::nullopt)); // not throttled
     in.minRate = 2.0;
     CHECK(*nextRate(again.after, in, 13'000).after.current == doctest::Approx(5.0));
     CHECK(*nextRate(AimdState{3.0, 0, 0}, in, 13'000).after.current == doctest::Approx(2.0));
@@ -158,6 +161,22 @@ TEST_CASE("aimd: a signal halves the rate, at most once a second, down to the fl
         CHECK(isThrottleSignal(code));
     CHECK_FALSE(isThrottleSignal(500));
     CHECK_FALSE(isThrottleSignal(422));
+}
+
+TEST_CASE("aimd: the first cut starts from the rate the target was measured to be sent at, never a guess")
+{
+    AimdInput in;
+    in.signalStatus = 503;
+    in.ceiling = 40.0;
+    in.observedRate = 6.0; // sent 6/s although allowed 40/s
+    CHECK(*nextRate({}, in, 10'000).after.current == doctest::Approx(3.0));
+    in.observedRate = 90.0; // counted over a second that held a burst: never above the ceiling
+    CHECK(*nextRate({}, in, 10'000).after.current == doctest::Approx(20.0));
+    in.ceiling.reset();
+    in.observedRate = 30.0;
+    CHECK(*nextRate({}, in, 10'000).after.current == doctest::Approx(15.0));
+    in.observedRate = 1.0; // one blip on a quiet target: held at the floor, 1/s
+    CHECK(*nextRate({}, in, 10'000).after.current == doctest::Approx(1.0));
 }
 
 TEST_CASE("aimd: successes climb back by the step per second, and reaching the ceiling ends the throttling")

@@ -477,7 +477,7 @@ TEST_CASE("schedule: the rollup counts only the attempts written, per minute and
     CHECK(rows[2].targetId == "b");
 }
 
-TEST_CASE("schedule: a batch's runs are per target in id order, and send rates decay")
+TEST_CASE("schedule: a batch's runs are per target in id order, and send rates are counted over the last second")
 {
     std::vector<Completion> cs(4);
     const char* ids[] = {"b", "a", "", "b"};
@@ -496,13 +496,49 @@ TEST_CASE("schedule: a batch's runs are per target in id order, and send rates d
     CHECK(runs.at("b").goneDelivery == 4);
 
     SendRates rates;
-    rates.count(cs, kNow);
-    CHECK(rates.perSecond("b") == doctest::Approx(0.4)); // two attempts, 0.2/s each over a 5 s decay
-    CHECK(rates.perSecond("a") == doctest::Approx(0.2));
-    CHECK(rates.perSecond("") == 0);
-    rates.count({}, kNow + 5'000);
-    rates.count({cs[1]}, kNow + 5'000);
-    CHECK(rates.perSecond("a") == doctest::Approx(0.2 / 2.718281828 + 0.2).epsilon(0.001));
+    for (const char* id : {"b", "a", "b"})
+        rates.sent(id, kNow);
+    CHECK(rates.perSecond("b", kNow) == 2); // two attempts within the last second
+    CHECK(rates.perSecond("a", kNow) == 1);
+    CHECK(rates.perSecond("", kNow) == 0);
+    // Half a second into the next window: its own attempts and half the last one's.
+    for (int i = 0; i < 4; ++i)
+        rates.sent("a", kNow + 1'500);
+    CHECK(rates.perSecond("a", kNow + 1'500) == doctest::Approx(4 + 0.5 * 1));
+    CHECK(rates.perSecond("b", kNow + 1'500) == doctest::Approx(0.5 * 2));
+    CHECK(rates.perSecond("a", kNow + 2'999) == doctest::Approx(4 * 0.001));
+    CHECK(rates.perSecond("b", kNow + 3'000) == 0);  // nothing in the last second
+    CHECK(rates.perSecond("a", kNow - 10'000) == 0); // a clock that went back forgets
+}
+
+TEST_CASE("schedule: a 429 counts for the breaker only once the throttle is at its floor")
+{
+    const BreakerPolicy breaker{3, 60'000};
+    std::vector<Completion> cs(4);
+    for (size_t i = 0; i < cs.size(); ++i) {
+        cs[i].deliveryId = static_cast<int64_t>(i + 1);
+        cs[i].targetId = "t";
+        cs[i].outcome.statusCode = 429;
+    }
+    const AttemptRun run = attemptRuns(cs).at("t");
+    CHECK(run.tailFailures == 0);
+    CHECK(run.tailWithThrottles == 4);
+    TargetHealth above;
+    above.rate.current = 8.0;
+    above.rate.signalAt = kNow - 500; // cut half a second ago: no cut now
+    const TargetUpdate kept = planTargetUpdate("t", above, run, 8, kNow, breaker, {});
+    CHECK_FALSE(kept.breaker.has_value());
+    TargetHealth floor = above;
+    floor.rate.current = 1.0; // the default floor
+    const TargetUpdate opened = planTargetUpdate("t", floor, run, 1, kNow, breaker, {});
+    REQUIRE(opened.breaker.has_value());
+    CHECK(opened.breaker->pausedUntil == kNow + 60'000);
+    // 5xx count whatever the throttle.
+    cs[0].outcome.statusCode = 503;
+    cs[1].outcome.statusCode = 500;
+    cs[2].outcome.statusCode = 504;
+    CHECK(attemptRuns(cs).at("t").tailFailures == 3);
+    REQUIRE(planTargetUpdate("t", above, attemptRuns(cs).at("t"), 8, kNow, breaker, {}).breaker.has_value());
 }
 
 TEST_CASE("schedule: the breaker opens after N unhealthy failures in a row and closes on a success")
@@ -575,15 +611,15 @@ TEST_CASE("schedule: adaptive throttling halves the rate on an overload signal a
     const BreakerPolicy off{0, 0};
     const AimdPolicy aimd; // 1 s interval, step 1/s
     AttemptRun throttled;
-    throttled.add(EndpointSignal::Unhealthy, 429, 1);
+    throttled.add(EndpointSignal::Throttled, 429, 1);
     AttemptRun ok;
     ok.add(EndpointSignal::Healthy, 200, 2);
 
     TargetHealth h;
     h.ceiling = 10;
-    const auto cut = planTargetUpdate("a", h, throttled, 3, kNow, off, aimd);
+    const auto cut = planTargetUpdate("a", h, throttled, 12, kNow, off, aimd);
     REQUIRE(cut.rate);
-    CHECK(cut.rate->after.current == doctest::Approx(5)); // from the configured rate
+    CHECK(cut.rate->after.current == doctest::Approx(5)); // from what it was sent at, at most the configured rate
     CHECK(cut.rate->signal == "HTTP 429");
     REQUIRE(cut.events.size() == 1);
     CHECK(cut.events[0].kind == TargetEvent::Kind::Throttled);

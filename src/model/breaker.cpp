@@ -12,7 +12,9 @@ EndpointSignal endpointSignal(const Outcome& outcome)
 {
     switch (classify(outcome)) {
     case Verdict::Delivered: return EndpointSignal::Healthy;
-    case Verdict::Retry: return EndpointSignal::Unhealthy;
+    case Verdict::Retry:
+        return outcome.error == TransportError::None && outcome.statusCode == 429 ? EndpointSignal::Throttled
+                                                                                  : EndpointSignal::Unhealthy;
     case Verdict::DeadLetter: break;
     }
     return EndpointSignal::Neutral;
@@ -22,9 +24,12 @@ void AttemptRun::add(EndpointSignal signal, int statusCode, int64_t deliveryId)
 {
     if (signal == EndpointSignal::Healthy) {
         succeeded = true;
-        tailFailures = 0;
+        tailFailures = tailWithThrottles = 0;
     } else if (signal == EndpointSignal::Unhealthy) {
         ++tailFailures;
+        ++tailWithThrottles;
+    } else if (signal == EndpointSignal::Throttled) {
+        ++tailWithThrottles;
     }
     if (statusCode == 410 && !goneDelivery)
         goneDelivery = deliveryId;

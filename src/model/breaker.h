@@ -26,10 +26,12 @@ struct BreakerState {
 };
 
 // What one attempt says about its endpoint. Only failures that say it is
-// unhealthy (5xx, 408, 429, timeouts, network errors: the retryable ones)
-// move the breaker; a 422 for one bad payload, a blocked address, a bad URL
-// or a secret that cannot sign is the delivery's problem, not the endpoint's.
-enum class EndpointSignal { Healthy, Unhealthy, Neutral };
+// unhealthy (5xx, 408, timeouts, network errors) move the breaker; a 429
+// (Throttled) feeds adaptive throttling and moves the breaker only once the
+// throttle is at its floor; a 422 for one bad payload, a blocked address, a
+// bad URL or a secret that cannot sign is the delivery's problem, not the
+// endpoint's.
+enum class EndpointSignal { Healthy, Unhealthy, Throttled, Neutral };
 
 struct Outcome;
 EndpointSignal endpointSignal(const Outcome& outcome);
@@ -37,6 +39,7 @@ EndpointSignal endpointSignal(const Outcome& outcome);
 // One target's finished attempts of a batch, in the order they finished.
 struct AttemptRun {
     int tailFailures = 0;                // unhealthy failures since the last success in the batch
+    int tailWithThrottles = 0;           // the same with 429s counted (once the throttle is at its floor)
     bool succeeded = false;              // one of them delivered
     std::optional<int64_t> goneDelivery; // the first that answered 410 Gone
     int throttleStatus = 0;              // the last 429, 502, 503 or 504 among them

@@ -65,7 +65,7 @@ struct Target {
     bool rateLimitEnabled = false;
     // Flow control (DESIGN.md "Flow control per target"). maxInFlight: the
     // hard cap across every worker. minRate and rateStep bound and pace
-    // adaptive throttling (nullopt: the defaults, 0.1/s and 1/s).
+    // adaptive throttling (nullopt: the defaults, 1/s and 1/s).
     std::optional<int> maxInFlight;
     std::optional<double> minRate;
     std::optional<double> rateStep;

@@ -9,6 +9,11 @@ bool isThrottleSignal(int statusCode)
     return statusCode == 429 || statusCode == 502 || statusCode == 503 || statusCode == 504;
 }
 
+bool atFloor(const AimdState& state, std::optional<double> minRate, const AimdPolicy& policy)
+{
+    return state.current && *state.current <= minRate.value_or(policy.defaultMinRate);
+}
+
 AimdChange nextRate(const AimdState& before, const AimdInput& in, int64_t nowMs, const AimdPolicy& policy)
 {
     AimdChange c;
@@ -20,9 +25,11 @@ AimdChange nextRate(const AimdState& before, const AimdInput& in, int64_t nowMs,
     if (in.signalStatus != 0) {
         if (before.signalAt && since(before.signalAt) < policy.intervalMs && since(before.signalAt) >= 0)
             return c; // one cut per interval, however many attempts said so
-        const double from = before.current ? *before.current
-            : in.ceiling                   ? *in.ceiling
-                                           : std::max(in.observedRate, 2 * floor);
+        // What it was really sent at, not a guess: a target sent one request
+        // a second is not cut from its configured 40/s.
+        double from = before.current ? *before.current : in.observedRate;
+        if (in.ceiling && (from <= 0 || from > *in.ceiling))
+            from = *in.ceiling;
         c.after.current = std::max(floor, from / 2);
         c.after.adjustedAt = c.after.signalAt = nowMs;
         c.changed = c.cut = true;

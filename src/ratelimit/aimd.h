@@ -11,7 +11,7 @@
 namespace webhookd {
 
 struct AimdPolicy {
-    double defaultMinRate = 0.1; // per second, when the target sets none
+    double defaultMinRate = 1.0; // per second, when the target sets none: a throttled target still gets one a second
     double defaultStep = 1.0;    // per second, when the target sets none
     int64_t intervalMs = 1000;   // at most one cut, and one step up, per interval
     int64_t quietMs = 60'000;    // without a configured rate: lifted after this long without a signal
@@ -29,7 +29,7 @@ struct AimdInput {
     std::optional<double> ceiling; // the configured rate, when rate limiting is on
     std::optional<double> minRate; // the target's, or the policy's default
     std::optional<double> step;
-    double observedRate = 0; // attempts per second this worker sent lately (the start without a ceiling)
+    double observedRate = 0; // attempts per second this worker sent it over the last second: where a first cut starts
     int signalStatus = 0;    // a 429, 502, 503 or 504 among them (0: none)
     bool succeeded = false;  // one of them delivered
 };
@@ -43,9 +43,13 @@ struct AimdChange {
 // Whether a status says the receiver is overloaded: 429, 502, 503, 504.
 bool isThrottleSignal(int statusCode);
 
-// A signal halves the rate (from the current one, else the ceiling, else
-// what was observed) down to the floor, unless it was cut less than an
-// interval ago. Otherwise a success raises a throttled rate by the step for
+// Whether a throttled rate is down at its floor (nothing left to cut): from
+// then on 429s count for the circuit breaker.
+bool atFloor(const AimdState& state, std::optional<double> minRate, const AimdPolicy& policy = {});
+
+// A signal halves the rate (the current one, else the rate it was measured
+// to be sent at, never above the ceiling) down to the floor, unless it was
+// cut less than an interval ago. Otherwise a success raises a throttled rate by the step for
 // every interval since it last changed (at most once an interval); reaching
 // the ceiling (or, without one, a quiet period) ends the throttling.
 AimdChange nextRate(const AimdState& before, const AimdInput& in, int64_t nowMs, const AimdPolicy& policy = {});

@@ -117,7 +117,13 @@ PagePlan ClaimPlanner::plan(const std::vector<DueRow>& rows, size_t from, const 
             ++lastMoved_;
             continue;
         }
-        if (cached.limited && !cached.bucket.tryTake(now)) {
+        // A retry of a target only adaptive throttling limits goes at its
+        // schedule (DESIGN.md: throttling never stretches a retry schedule
+        // beyond what the receiver asked for, which its due time holds);
+        // the throttle holds back new deliveries, and the configured rate
+        // holds back everything.
+        const bool scheduledRetry = row.attemptCount > 0 && !configuredRate(*cached.target);
+        if (cached.limited && !cached.bucket.tryTake(now) && !scheduledRetry) {
             const int k = ++deferred_[row.targetId];
             // While throttled the rate climbs back each second, so rows are
             // not spread further out than kDeferHorizonMs.

@@ -91,23 +91,36 @@ std::map<std::string, AttemptRun, std::less<>> attemptRuns(const std::vector<Com
     return runs;
 }
 
-void SendRates::count(const std::vector<Completion>& completions, int64_t nowMs)
+constexpr int64_t kRateWindowMs = 1000;
+
+void SendRates::Rate::roll(int64_t nowMs)
 {
-    constexpr double kTauMs = 5000;
-    for (const auto& c : completions) {
-        if (c.targetId.empty())
-            continue;
-        auto& r = rates_[c.targetId];
-        r.perSecond = r.perSecond * std::exp(-static_cast<double>(std::max<int64_t>(0, nowMs - r.atMs)) / kTauMs) +
-            1000.0 / kTauMs;
-        r.atMs = nowMs;
-    }
+    const int64_t elapsed = nowMs - windowMs;
+    if (elapsed >= 0 && elapsed < kRateWindowMs)
+        return;
+    previous = elapsed >= 0 && elapsed < 2 * kRateWindowMs ? current : 0; // a clock that went back forgets
+    current = 0;
+    windowMs = elapsed >= 0 && elapsed < 2 * kRateWindowMs ? windowMs + kRateWindowMs : nowMs;
 }
 
-double SendRates::perSecond(std::string_view targetId) const
+void SendRates::sent(std::string_view targetId, int64_t nowMs)
 {
     auto it = rates_.find(targetId);
-    return it == rates_.end() ? 0 : it->second.perSecond;
+    if (it == rates_.end())
+        it = rates_.emplace(std::string(targetId), Rate{nowMs, 0, 0}).first;
+    it->second.roll(nowMs);
+    it->second.current += 1;
+}
+
+double SendRates::perSecond(std::string_view targetId, int64_t nowMs) const
+{
+    auto it = rates_.find(targetId);
+    if (it == rates_.end())
+        return 0;
+    Rate r = it->second;
+    r.roll(nowMs);
+    const double inside = 1.0 - static_cast<double>(nowMs - r.windowMs) / static_cast<double>(kRateWindowMs);
+    return r.current + r.previous * std::clamp(inside, 0.0, 1.0);
 }
 
 TargetUpdate planTargetUpdate(const std::string& targetId, const TargetHealth& before, const AttemptRun& run,
@@ -135,7 +148,11 @@ TargetUpdate planTargetUpdate(const std::string& targetId, const TargetHealth& b
 
     if (breaker.failures <= 0 && !run.goneDelivery)
         return u;
-    const BreakerTransition t = nextBreakerState(before.breaker, run, breaker, nowMs);
+    // 429s count for the breaker only once the throttle has nothing left to cut.
+    AttemptRun counted = run;
+    if (atFloor(before.rate, before.minRate, aimd))
+        counted.tailFailures = run.tailWithThrottles;
+    const BreakerTransition t = nextBreakerState(before.breaker, counted, breaker, nowMs);
     if (!t.changed)
         return u;
     BreakerSave& save = u.breaker.emplace();

@@ -103,18 +103,21 @@ std::vector<RollupRow> rollupOf(const std::vector<Completion>& completions, cons
 // finished; targets in id order (the order completions lock them in).
 std::map<std::string, AttemptRun, std::less<>> attemptRuns(const std::vector<Completion>& completions);
 
-// Attempts per second this worker sent each target lately, decaying over
-// about 5 s: where adaptive throttling starts for a target with no
-// configured rate. Kept for a Queue's life.
+// Requests per second this worker sent each target over the last second (a
+// sliding window: this second's count and the share of the last one's still
+// inside it), counted as they are claimed: where adaptive throttling's first
+// cut starts. Kept for a Queue's life.
 class SendRates {
 public:
-    void count(const std::vector<Completion>& completions, int64_t nowMs);
-    double perSecond(std::string_view targetId) const;
+    void sent(std::string_view targetId, int64_t nowMs);
+    double perSecond(std::string_view targetId, int64_t nowMs) const;
 
 private:
     struct Rate {
-        double perSecond = 0;
-        int64_t atMs = 0;
+        int64_t windowMs = 0; // when the current one-second window began
+        double current = 0;   // attempts finished in it
+        double previous = 0;  // attempts finished in the window before
+        void roll(int64_t nowMs);
     };
     std::map<std::string, Rate, std::less<>> rates_;
 };

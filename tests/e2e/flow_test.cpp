@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,110 @@ int64_t maxInFlight(const Receiver& rx, const std::string& path)
     return by.contains(path) ? by[path].get<int64_t>() : 0;
 }
 
+// The target's throttled rate (rate_current); nullopt when not throttled.
+std::optional<double> rateCurrent(const Fixture& fx, const std::string& target)
+{
+    const std::string v = fx.sqlText("SELECT coalesce(rate_current, -1) FROM targets WHERE id = '" + target + "'");
+    const double rate = std::stod(v);
+    return rate < 0 ? std::nullopt : std::optional<double>(rate);
+}
+
+int64_t answered(const Receiver& rx, int status)
+{
+    const json by = rx.stats()["by_status"];
+    const std::string key = std::to_string(status);
+    return by.contains(key) ? by[key].get<int64_t>() : 0;
+}
+
 } // namespace
+
+// The three cases of DESIGN.md "Flow control per target" that once fought
+// each other: the breaker, adaptive throttling and the retry schedule.
+TEST_CASE("flow: a target answering only 503 is paused within 6 s, with the worker's defaults")
+{
+    Receiver rx({"--quiet", "--script", "/down=503"});
+    Fixture fx;
+    fx.addTarget("down", rx.url("/down")); // no rate limit
+    fx.sendBatch("down", 40);
+    Process worker = fx.startWorker({});
+    const auto started = Steady::now();
+    double lowest = 1e9;
+    const bool paused = waitUntil(
+        [&] {
+            if (auto r = rateCurrent(fx, "down"))
+                lowest = std::min(lowest, *r);
+            return fx.sqlInt("SELECT paused_until IS NOT NULL FROM targets WHERE id = 'down'") == 1;
+        },
+        6s);
+    INFO("stderr: " << worker.stderrText());
+    CHECK_MESSAGE(paused, "not paused within 6 s; " << answered(rx, 503) << " answers of 503");
+    MESSAGE("paused after " << msSince(started) << " ms and " << answered(rx, 503) << " answers of 503");
+    CHECK(lowest >= 1.0); // throttled, never below the floor
+    CHECK(contains(fx.sqlText("SELECT paused_reason FROM targets WHERE id = 'down'"), "failed attempts in a row"));
+    worker.kill(SIGTERM);
+    worker.wait();
+}
+
+TEST_CASE("flow: a 429 storm at --rate 40 holds the rate below 40 within 4 s, and it climbs within 6 s of 200s")
+{
+    const int storm = 20;
+    std::string script = "/busy=";
+    for (int i = 0; i < storm; ++i)
+        script += "429,";
+    script += "200";
+    Receiver rx({"--quiet", "--script", script});
+    Fixture fx;
+    fx.addTarget("busy", rx.url("/busy"), {"--rate", "40"});
+    fx.sendBatch("busy", 400);
+    Process worker = fx.startWorker({});
+    INFO("stderr: " << worker.stderrText());
+    CHECK(waitUntil([&] { return rateCurrent(fx, "busy").value_or(40) < 40; }, 4s));
+
+    // The storm ends at the first 200; the rate's lowest point may come
+    // just after, from 429s still being recorded.
+    REQUIRE(waitUntil([&] { return answered(rx, 200) > 0; }, 30s));
+    const auto recovered = Steady::now();
+    double low = rateCurrent(fx, "busy").value_or(40);
+    const bool climbed = waitUntil(
+        [&] {
+            const auto r = rateCurrent(fx, "busy");
+            if (!r)
+                return true; // back at the configured rate
+            low = std::min(low, *r);
+            return *r > low;
+        },
+        6s);
+    CHECK_MESSAGE(climbed, "the rate stayed at " << low << "/s for 6 s of 200s");
+    MESSAGE("lowest " << low << "/s; climbing " << msSince(recovered) << " ms after the first 200");
+    // 429s fed the throttle; the breaker stayed closed (the rate never reached its floor).
+    CHECK(fx.sqlInt("SELECT paused_until IS NULL FROM targets WHERE id = 'busy'") == 1);
+    worker.kill(SIGTERM);
+    worker.wait();
+}
+
+TEST_CASE("flow: one 503 on a target without a rate limit does not hold it below 1/s")
+{
+    Receiver rx({"--quiet", "--script", "/blip=503,200"});
+    Fixture fx;
+    fx.addTarget("blip", rx.url("/blip"));
+    fx.send("blip");
+    Process worker = fx.startWorker({});
+    INFO("stderr: " << worker.stderrText());
+    REQUIRE(waitUntil([&] { return rateCurrent(fx, "blip").has_value(); }, 5s)); // the 503 cut it
+    double lowest = *rateCurrent(fx, "blip");
+    fx.sendBatch("blip", 20);
+    const bool all = waitUntil(
+        [&] {
+            if (auto r = rateCurrent(fx, "blip"))
+                lowest = std::min(lowest, *r);
+            return delivered(fx, "blip") == 21;
+        },
+        10s);
+    CHECK(all);
+    CHECK(lowest >= 1.0);
+    worker.kill(SIGTERM);
+    worker.wait();
+}
 
 TEST_CASE("flow: a hanging target holds only part of the slots; the fast target's deliveries all arrive meanwhile")
 {

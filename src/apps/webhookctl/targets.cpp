@@ -87,7 +87,7 @@ struct TargetFlags {
                             "At most this many requests to the target at once, across every worker (0: no cap)")
                 ->check(integer(0, 10'000));
         opts["min-rate"] = cmd->add_option("--min-rate", minRate,
-                                           "The lowest rate adaptive throttling goes down to, per second (default 0.1)")
+                                           "The lowest rate adaptive throttling goes down to, per second (default 1)")
                                ->check(number(0, 1e6, true));
         opts["rate-step"] =
             cmd->add_option("--rate-step", rateStep,

@@ -267,6 +267,7 @@ int Queue::writePage(const PagePlan& page, int64_t now, ClaimResult& out)
             continue;
         }
         LeasedEvent& ev = it->second;
+        sendRates_.sent(l.target->id, now);
         out.claimed.push_back({l.deliveryId, l.attemptNumber, l.attemptsUsed, l.throttleDeferrals, std::move(ev.uid),
                                std::move(ev.type), std::move(ev.payload), ev.createdAt, l.target});
     }
@@ -395,7 +396,6 @@ void Queue::recordLocked(const std::vector<Completion>& completions, int64_t now
 void Queue::updateTargetsLocked(const std::vector<Completion>& completions, int64_t now)
 {
     auto& s = *st_;
-    sendRates_.count(completions, now);
     for (const auto& [targetId, run] : attemptRuns(completions)) {
         s.targetState.reset();
         s.targetState.bind(1, targetId);
@@ -416,7 +416,7 @@ void Queue::updateTargetsLocked(const std::vector<Completion>& completions, int6
         s.targetState.reset();
 
         const TargetUpdate u =
-            planTargetUpdate(targetId, before, run, sendRates_.perSecond(targetId), now, breaker_, aimd_);
+            planTargetUpdate(targetId, before, run, sendRates_.perSecond(targetId, now), now, breaker_, aimd_);
         if (u.rate) {
             const AimdState& r = u.rate->after;
             deferWith(s.saveRate, targetId, r.current, r.adjustedAt, r.signalAt, u.rate->signal);
