@@ -19,7 +19,7 @@ struct CopiedTable {
 
 // Copies a whole store into an empty one, history included: every table
 // webhookd has (targets, events, deliveries, attempts, dead_letters,
-// api_keys, stats_minutely), row for row with their ids, read in one
+// api_keys, stats_minutely, settings), row for row with their ids, read in one
 // snapshot of the source and written in one transaction, so a failure
 // leaves the destination empty. Text is written as both stores hold it
 // (utf8::storable: U+0000 in an older SQLite store's response excerpts
@@ -31,5 +31,12 @@ struct CopiedTable {
 // already, or the source's schema is older or newer; Storage otherwise.
 using CopyProgress = std::function<void(const std::string& table, int64_t rows)>;
 Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const CopyProgress& progress = {});
+
+// A consistent copy of a live SQLite store in a new file (mode 0600, like
+// the store: it holds secrets and keys), while workers go on: one read
+// snapshot, written compacted (VACUUM INTO). Invalid for a PostgreSQL store
+// (pg_dump is its tool) or when the file exists; Storage when it cannot be
+// written (nothing is left behind then).
+Status backupStore(Database& db, const std::string& path);
 
 } // namespace webhookd

@@ -175,6 +175,41 @@ TEST_CASE("cli: a new target retries for days by default; defaults set changes w
     CHECK(cli.snapshot() == before);
 }
 
+TEST_CASE("cli: backup writes a consistent, private copy of a live store while webhookd delivers")
+{
+    Fixture cli;
+    if (postgresBackend()) {
+        auto r = cli.ctl({"backup", cli.dir().file("copy.db")});
+        CHECK(r.exitCode == 2);
+        CHECK(contains(r.err, "back up a PostgreSQL store with pg_dump"));
+        return;
+    }
+    Receiver rx({"--quiet"});
+    cli.addTarget("live", rx.url("/live"));
+    cli.sendBatch("live", 500);
+    Process worker = cli.startWorker({});
+    REQUIRE(waitUntil([&] { return rx.stats()["requests"].get<int64_t>() > 0; }, 10s));
+    const std::string copy = cli.dir().file("copy.db");
+    const std::string out = cli.ctlOk({"backup", copy}); // while it delivers
+    CHECK(contains(out, "backed up "));
+    struct stat st { };
+    REQUIRE(::stat(copy.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    worker.kill(SIGTERM);
+    worker.wait();
+    // The copy is a whole store: it opens, and its deliveries add up to the 500 sent.
+    auto stats = run({ctl(), "--db", copy, "stats", "--json"});
+    REQUIRE(stats.exitCode == 0);
+    const json s = json::parse(stats.out);
+    CHECK(s["total_deliveries"] == 500);
+    CHECK(run({"sqlite3", copy, "PRAGMA integrity_check"}).out == "ok\n");
+    // An existing file is refused and left as it was.
+    auto again = cli.ctl({"backup", copy});
+    CHECK(again.exitCode == 2);
+    CHECK(contains(again.err, "already exists"));
+    CHECK(run({ctl(), "--db", copy, "stats", "--json"}).exitCode == 0);
+}
+
 TEST_CASE("cli: target add prints a generated secret once and target list masks it unless --show-secret")
 {
     Fixture cli;

@@ -113,6 +113,7 @@ void addDlqCommands(CLI::App& app, Context& ctx);
 void addStatsCommand(CLI::App& app, Context& ctx);
 void addPurgeCommand(CLI::App& app, Context& ctx);
 void addMigrateStoreCommand(CLI::App& app, Context& ctx);
+void addBackupCommand(CLI::App& app, Context& ctx); // retention.cpp
 void addSecretCommands(CLI::App& app, Context& ctx);
 void addApiKeyCommands(CLI::App& app, Context& ctx);
 void addPortalCommands(CLI::App& app, Context& ctx); // api_keys.cpp

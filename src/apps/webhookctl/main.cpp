@@ -156,6 +156,7 @@ int main(int argc, char** argv)
     addStatsCommand(app, ctx);
     addPurgeCommand(app, ctx);
     addMigrateStoreCommand(app, ctx);
+    addBackupCommand(app, ctx);
     addSecretCommands(app, ctx);
     addApiKeyCommands(app, ctx);
     addPortalCommands(app, ctx);

@@ -1,6 +1,12 @@
 #include "context.h"
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -159,6 +165,59 @@ void addMigrateStoreCommand(CLI::App& app, Context& ctx)
             if (!changed.empty())
                 std::cout << "; text values with U+0000 or ill-formed UTF-8 written with U+FFFD instead: " << changed;
             std::cout << "\n";
+            return kOk;
+        };
+    });
+}
+
+void addBackupCommand(CLI::App& app, Context& ctx)
+{
+    auto file = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand("backup",
+                                   "Write a consistent copy of a live SQLite store to a new file, while "
+                                   "webhookd runs (PostgreSQL: use pg_dump)");
+    cmd->add_option("FILE", *file, "The new file (mode 0600); restore by putting it in the store's place")->required();
+    cmd->callback([&ctx, file] {
+        ctx.action = [&ctx, file] {
+            auto db = ctx.db();
+            if (!db)
+                return report(db.error());
+            namespace fs = std::filesystem;
+            std::error_code ec;
+            const auto total = fs::file_size((*db)->path(), ec);
+            // The copy is one statement: the line follows the new file's size.
+            ProgressLine line;
+            std::mutex m;
+            std::condition_variable cv;
+            bool finished = false;
+            std::thread watcher;
+            if (line.enabled())
+                watcher = std::thread([&] {
+                    std::unique_lock lock(m);
+                    while (!cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return finished; })) {
+                        std::error_code e;
+                        const auto written = fs::file_size(*file, e);
+                        line.show(fmt::format("backing up: {:.1f} of about {:.1f} MiB", (e ? 0 : written) / 1048576.0,
+                                              (ec ? 0 : total) / 1048576.0));
+                    }
+                });
+            auto done = backupStore(**db, *file);
+            {
+                std::lock_guard lock(m);
+                finished = true;
+            }
+            cv.notify_all();
+            if (watcher.joinable())
+                watcher.join();
+            line.done();
+            if (!done)
+                return reportInput(done.error());
+            const auto bytes = fs::file_size(*file, ec);
+            if (ctx.json)
+                printJson({{"from", (*db)->path()}, {"to", *file}, {"bytes", ec ? 0 : bytes}});
+            else
+                std::cout << "backed up " << (*db)->path() << " to " << *file << " ("
+                          << fmt::format("{:.1f}", (ec ? 0 : bytes) / 1048576.0) << " MiB)\n";
             return kOk;
         };
     });

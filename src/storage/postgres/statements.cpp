@@ -51,9 +51,9 @@ std::string spell(Q q)
         return "UPDATE api_keys SET revoked_at = $2 WHERE app_id = $1 AND kind = 'portal' AND revoked_at IS NULL";
     case Q::ApiKeyUsed: return "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
     // settings.cpp
-    case Q::SettingGet: return "SELECT value::text FROM settings WHERE name = $1";
+    case Q::SettingGet: return "SELECT value FROM settings WHERE name = $1";
     case Q::SettingPut:
-        return "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2::jsonb, $3)"
+        return "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)"
                " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
     // targets.cpp, rows.cpp
     case Q::TargetById: return "SELECT " + targetColumns + " FROM targets WHERE id = $1";

@@ -1,5 +1,11 @@
 #include "storage/copy.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "core/utf8.h"
@@ -20,6 +26,7 @@ constexpr std::pair<const char*, const char*> kTables[] = {
     {"dead_letters", "delivery_id"},
     {"api_keys", "id"},
     {"stats_minutely", "minute, target_id"},
+    {"settings", "name"},
 };
 
 int64_t countRows(sql::Connection& c, const std::string& table)
@@ -170,6 +177,28 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
         }
         return out;
     });
+}
+
+Status backupStore(Database& db, const std::string& path)
+{
+    if (Database::isServerLocator(db.path()))
+        return fail(Error::invalid("webhookctl backup copies a SQLite store; back up a PostgreSQL store with pg_dump "
+                                   "(docs/operations.md, \"Backup and restore\")"));
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(errno == EEXIST
+                        ? Error::invalid("the backup file " + path + " already exists; name a new one")
+                        : Error::storage("cannot create the backup file " + path + ": " + std::strerror(errno)));
+    ::close(fd);
+    auto done = detail::guarded("back up the store", [&]() -> Status {
+        sql::Statement q(detail::sql(db), "VACUUM INTO ?1"); // into the empty file made above
+        q.bind(1, path);
+        q.exec();
+        return {};
+    });
+    if (!done)
+        ::unlink(path.c_str());
+    return done;
 }
 
 } // namespace webhookd
