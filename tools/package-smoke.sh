@@ -196,8 +196,9 @@ status=$(as_webhookd webhookctl delivery list --json |
 echo "ok  the delivery is delivered (the receiver checked its signature)"
 
 step "webhookd started as the unit starts it: /livez"
-# The unit's ExecStart= with its ${…} filled in as systemd would: Environment=
-# first, /etc/default/webhookd over it; only the listen address is a free port.
+# The unit's ExecStart= with its environment as systemd would give it:
+# Environment= first, /etc/default/webhookd over it; only the listen address
+# is a free port. webhookd reads its settings from these WEBHOOKD_* variables.
 unit="$root/lib/systemd/system/webhookd.service"
 listen=127.0.0.1:$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 declare -A unit_env=()
@@ -211,6 +212,11 @@ for key in "${!unit_env[@]}"; do
 done
 [[ $command != *"\${"* ]] || fail "the unit's ExecStart= uses a variable it never sets: $command"
 read -ra words <<<"$command"
+assignments=()
+for key in "${!unit_env[@]}"; do
+    assignments+=("$key=${unit_env[$key]}")
+done
+words=(env "${assignments[@]}" "${words[@]}")
 echo "\$ ${words[*]}"
 start_as_webhookd "$work/webhookd.log" "${words[@]}"
 webhookd_pid=${pids[-1]}
