@@ -143,7 +143,8 @@ TEST_CASE("model: only failures that say the endpoint is unhealthy move the brea
     CHECK(r.after.consecutiveFailures == 2); // nor do they reset the count
     // 5xx, 408, timeouts and network errors count; a 429 is a throttle
     // (counted once the throttle is at its floor).
-    for (auto o : {outcome(503), outcome(408), outcome(0, TransportError::Timeout), outcome(0, TransportError::Connect)})
+    for (auto o :
+         {outcome(503), outcome(408), outcome(0, TransportError::Timeout), outcome(0, TransportError::Connect)})
         CHECK(endpointSignal(o) == EndpointSignal::Unhealthy);
     CHECK(endpointSignal(outcome(429)) == EndpointSignal::Throttled);
     CHECK(endpointSignal(outcome(204)) == EndpointSignal::Healthy);
@@ -242,6 +243,24 @@ TEST_CASE("model: makeTarget applies defaults, generates a secret, and validates
         applySpec(*t, formula);
         CHECK(t->retry.maxAttempts == 8);
         CHECK(retryWindowMs(t->retry) == 2000 + 4000 + 8000 + 16'000 + 32'000 + 60'000 + 60'000);
+    }
+    SUBCASE("the formula's own settings on a target that follows a schedule choose the formula")
+    {
+        TargetSpec quick;
+        quick.initialDelayMs = 200;
+        quick.maxDelayMs = 2000;
+        applySpec(*t, quick);
+        CHECK(t->retry.schedule.empty());
+        CHECK(t->retry.maxAttempts == 5);
+        CHECK(retryWindowMs(t->retry) == 200 + 400 + 800 + 1600);
+        TargetSpec longer;
+        longer.maxAttempts = 7;
+        applySpec(*t, longer);
+        longer.maxAttempts.reset();
+        longer.initialDelayMs = 100; // already the formula: the attempts stay
+        applySpec(*t, longer);
+        CHECK(t->retry.maxAttempts == 7);
+        CHECK(t->retry.maxDelayMs == 2000);
     }
     SUBCASE("a schedule sets the attempts, unless given")
     {

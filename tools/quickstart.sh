@@ -46,8 +46,12 @@ echo "== a fresh database, four targets"
 "$ctl" target add billing --name "Billing service" --url "$base/billing" --secret "$secret" --events 'invoice.*,payment.*' >/dev/null
 "$ctl" target add analytics --url "$base/flaky" --secret "$secret" --initial-delay 200ms --max-delay 2s >/dev/null
 "$ctl" target add legacy --url "$base/legacy" --secret "$secret" --events 'invoice.paid' >/dev/null
-"$ctl" target add partner --url "$base/busy" --secret "$secret" --events 'payment.*' --rate 20 --burst 5 >/dev/null
+"$ctl" target add partner --url "$base/busy" --secret "$secret" --events 'payment.*' --rate 20 --burst 5 \
+    --retry-schedule 1s,1m,1h >/dev/null
 "$ctl" target list
+echo "(targets retry for days unless told otherwise; analytics and partner retry sooner, for the demo)"
+"$ctl" target show billing | grep '^retries'
+"$ctl" target show analytics | grep '^retries'
 
 echo
 echo "== events: three one at a time, five in one NDJSON batch"

@@ -177,10 +177,13 @@ void applySpec(Target& t, const TargetSpec& s)
         t.headers = *s.headers;
     if (s.timeoutMs)
         t.timeoutMs = *s.timeoutMs;
-    if (s.retrySchedule) {
+    // The formula's own settings given on a target that follows a schedule
+    // choose the formula, as `exponential` does.
+    const bool formulaGiven = s.initialDelayMs || s.maxDelayMs || s.backoffMultiplier;
+    if (s.retrySchedule || (formulaGiven && !t.retry.schedule.empty())) {
         // A schedule sets the attempts: the first and one per delay. The
         // formula by name (an empty schedule) brings back its own numbers.
-        t.retry.schedule = *s.retrySchedule;
+        t.retry.schedule = s.retrySchedule.value_or(std::vector<int64_t>{});
         if (t.retry.schedule.empty()) {
             const RetryPolicy formula;
             t.retry = formula;

@@ -38,11 +38,13 @@ struct TargetFlags {
                                                "webhookctl defaults show)")
                                    ->check(integer(1, 1000));
         opts["initial-delay"] = cmd->add_option("--initial-delay", initialDelay,
-                                                "First retry delay of the exponential formula (default 1s)")
+                                                "First retry delay of the exponential formula (default 1s; "
+                                                "giving it chooses the formula)")
                                     ->check(duration());
-        opts["max-delay"] =
-            cmd->add_option("--max-delay", maxDelay, "Longest retry delay of the exponential formula (default 60s)")
-                ->check(duration());
+        opts["max-delay"] = cmd->add_option("--max-delay", maxDelay,
+                                            "Longest retry delay of the exponential formula (default 60s; "
+                                            "giving it chooses the formula)")
+                                ->check(duration());
         opts["backoff"] =
             cmd->add_option("--backoff", backoff, "Backoff multiplier, 1 to 100 (default 2)")->check(number(1, 100));
         opts["jitter"] = cmd->add_option("--jitter", jitter, "Jitter factor 0..1 (default 0.1)")->check(number(0, 1));
