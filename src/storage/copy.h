@@ -19,7 +19,8 @@ struct CopiedTable {
 
 // Copies a whole store into an empty one, history included: every table
 // webhookd has (targets, events, deliveries, attempts, dead_letters,
-// api_keys, stats_minutely, settings), row for row with their ids, read in one
+// api_keys, stats_minutely, settings; the destination's settings give way),
+// row for row with their ids, read in one
 // snapshot of the source and written in one transaction, so a failure
 // leaves the destination empty. Text is written as both stores hold it
 // (utf8::storable: U+0000 in an older SQLite store's response excerpts

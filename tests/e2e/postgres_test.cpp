@@ -772,4 +772,7 @@ TEST_CASE("postgres: migrate-store refuses a source a webhookd is delivering fro
     INFO(describe({"migrate-store"}, copied));
     CHECK(copied.exitCode == 0);
     CHECK(pg.count("deliveries") == 1);
+    // The store's settings are the source's (both fixtures set a default retry
+    // policy; the destination's gave way).
+    CHECK(pg.count("settings") == 1);
 }

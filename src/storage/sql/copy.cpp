@@ -104,6 +104,9 @@ Result<std::vector<CopiedTable>> copyStore(Database& from, Database& to, const C
         std::vector<CopiedTable> out;
         sql::Transaction read(src, false); // one snapshot of the source
         sql::Transaction write(dst, true);
+        // The store's settings are the source's: a default set on the empty
+        // destination (webhookctl defaults set before the copy) gives way.
+        dst.exec("DELETE FROM settings");
         struct Written {
             std::string columns, digest;
         };
