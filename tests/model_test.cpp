@@ -251,8 +251,8 @@ TEST_CASE("model: makeTarget applies defaults, generates a secret, and validates
         quick.maxDelayMs = 2000;
         applySpec(*t, quick);
         CHECK(t->retry.schedule.empty());
-        CHECK(t->retry.maxAttempts == 5);
-        CHECK(retryWindowMs(t->retry) == 200 + 400 + 800 + 1600);
+        CHECK(t->retry.maxAttempts == 10); // kept
+        CHECK(retryWindowMs(t->retry) == 200 + 400 + 800 + 1600 + 5 * 2000);
         TargetSpec longer;
         longer.maxAttempts = 7;
         applySpec(*t, longer);

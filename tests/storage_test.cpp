@@ -464,6 +464,7 @@ TEST_CASE("storage: updating a target changes only the given fields")
     CHECK(stored->headers == before->headers);
     CHECK(stored->retry.maxAttempts == 7);
     CHECK(stored->retry.initialDelayMs == before->retry.initialDelayMs);
+    CHECK(stored->retry.schedule.empty()); // the formula's own setting chose the formula
     CHECK(stored->createdAt == before->createdAt);
     CHECK(stored->updatedAt == before->updatedAt + 5000);
 

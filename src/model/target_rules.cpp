@@ -177,19 +177,21 @@ void applySpec(Target& t, const TargetSpec& s)
         t.headers = *s.headers;
     if (s.timeoutMs)
         t.timeoutMs = *s.timeoutMs;
-    // The formula's own settings given on a target that follows a schedule
-    // choose the formula, as `exponential` does.
-    const bool formulaGiven = s.initialDelayMs || s.maxDelayMs || s.backoffMultiplier;
-    if (s.retrySchedule || (formulaGiven && !t.retry.schedule.empty())) {
+    if (s.retrySchedule) {
         // A schedule sets the attempts: the first and one per delay. The
         // formula by name (an empty schedule) brings back its own numbers.
-        t.retry.schedule = s.retrySchedule.value_or(std::vector<int64_t>{});
+        t.retry.schedule = *s.retrySchedule;
         if (t.retry.schedule.empty()) {
             const RetryPolicy formula;
             t.retry = formula;
         } else {
             t.retry.maxAttempts = static_cast<int>(t.retry.schedule.size()) + 1;
         }
+    } else if (s.initialDelayMs || s.maxDelayMs || s.backoffMultiplier) {
+        // The formula's own settings given on a target that follows a
+        // schedule choose the formula (they would do nothing otherwise); the
+        // rest of its policy, the attempts among them, stays.
+        t.retry.schedule.clear();
     }
     if (s.maxAttempts)
         t.retry.maxAttempts = *s.maxAttempts;
