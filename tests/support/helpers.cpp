@@ -57,6 +57,11 @@ std::vector<std::string> lines(const std::string& text)
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
+std::string tokenSecret(const std::string& token)
+{
+    return token.substr(token.find('_', token.find('_', token.find('_') + 1) + 1) + 1);
+}
+
 bool startsWith(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
 std::string readFile(const std::string& path)

@@ -45,6 +45,10 @@ std::vector<std::string> lines(const std::string& text);
 std::vector<std::string> allLines(const std::string& text);
 
 bool contains(const std::string& text, const std::string& part);
+
+// The secret half of an API token, whk_key_ID_SECRET: after the third '_'
+// (the id is base62; the secret is base64url and may hold '_' itself).
+std::string tokenSecret(const std::string& token);
 bool startsWith(const std::string& text, const std::string& prefix);
 
 // The whole file (empty when it cannot be read), and a file replaced by text.
